@@ -1,0 +1,99 @@
+"""The one route table: which origin serves each API path.
+
+The runtime registers its routes per service from here, the Cloudflare edge
+router (tunnel mode) and API Gateway / ALB listener rules (compute) are
+generated from the same list, so a path can never be routed to an origin that
+does not serve it.
+
+Grammar of ``pattern``: a path prefix made of ``/``-separated segments, where a
+segment ``*`` matches exactly one path segment. A rule matches a request path
+that equals the pattern or continues it with ``/...``. Rules are tried in order;
+the first match wins; a path no rule matches goes to the core (which serves
+every route).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Origin = Literal["lambda", "core"]
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    pattern: str
+    service: str  # the runtime service (module runtime/services/<service>.py)
+    origin: Origin
+
+    def matches(self, path: str) -> bool:
+        want = self.pattern.strip("/").split("/")
+        have = path.strip("/").split("/")
+        if len(have) < len(want):
+            return False
+        return all(w == "*" or w == h for w, h in zip(want, have))
+
+
+# Stateless services that run as one Lambda each (and in the container too).
+LAMBDA_SERVICES: tuple[str, ...] = (
+    "auth",
+    "curricula",
+    "kb",
+    "sessions",
+    "telemetry",
+    "models",
+    "admin",
+)
+# The stateful voice core runs only in the container.
+CORE_SERVICES: tuple[str, ...] = ("voice",)
+ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
+
+# Order matters: the specific core paths inside a Lambda family come first.
+ROUTES: tuple[RouteRule, ...] = (
+    # stateful paths inside otherwise stateless families -> core
+    RouteRule("/api/curricula/*/full-with-assets", "voice", "core"),
+    RouteRule("/api/curricula/*/topics/*/stream-audio", "voice", "core"),
+    RouteRule("/api/curricula/*/preload-assets", "voice", "core"),
+    RouteRule("/api/kb/audio", "voice", "core"),
+    RouteRule("/api/kb/prefetch", "voice", "core"),
+    RouteRule("/api/kb/manifest", "voice", "core"),
+    RouteRule("/api/kb/coverage", "voice", "core"),
+    RouteRule("/api/kb/feedback", "voice", "core"),
+    RouteRule("/api/admin/gpu", "voice", "core"),
+    # stateless families -> Lambda
+    RouteRule("/api/auth", "auth", "lambda"),
+    RouteRule("/api/curricula", "curricula", "lambda"),
+    RouteRule("/api/modules", "curricula", "lambda"),
+    RouteRule("/api/kb", "kb", "lambda"),
+    RouteRule("/api/sessions", "sessions", "lambda"),
+    RouteRule("/api/fov", "sessions", "lambda"),
+    RouteRule("/api/metrics", "telemetry", "lambda"),
+    RouteRule("/api/clients", "telemetry", "lambda"),
+    RouteRule("/api/logs", "telemetry", "lambda"),
+    RouteRule("/api/models", "models", "lambda"),
+    RouteRule("/api/admin", "admin", "lambda"),
+    # stateful families -> core
+    RouteRule("/ws", "voice", "core"),
+    RouteRule("/api/tts", "voice", "core"),
+    RouteRule("/api/tts-cache", "voice", "core"),
+    RouteRule("/api/import", "voice", "core"),
+    RouteRule("/api/health", "health", "core"),
+    RouteRule("/health", "health", "core"),
+)
+
+
+def route_for(path: str) -> RouteRule | None:
+    """The first rule matching ``path``; ``None`` means the core's default."""
+    for rule in ROUTES:
+        if rule.matches(path):
+            return rule
+    return None
+
+
+def origin_for(path: str) -> Origin:
+    rule = route_for(path)
+    return rule.origin if rule else "core"
+
+
+def as_json_rules() -> list[dict[str, str]]:
+    """The table in the form the edge worker embeds."""
+    return [{"pattern": r.pattern, "service": r.service, "origin": r.origin} for r in ROUTES]
