@@ -1,0 +1,269 @@
+"""Reproducible Lambda artifacts: the code zip of ``runtime/`` and a dependency layer.
+
+Two artifacts, both byte-identical when their inputs are unchanged (fixed timestamps and permissions,
+sorted entries, no ``__pycache__``), so an unchanged build never redeploys a function:
+
+* **code zip** — the ``runtime/`` package, handler strings ``runtime.handlers.<service>.handler``.
+  Built from the working tree in well under a second; the Pulumi program builds it at plan/up time.
+* **dependency layer** — ``pip install --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
+  --only-binary=:all: --python-version 3.12 --implementation cp --target python/`` of
+  ``runtime/requirements.txt``, zipped under ``python/`` (the path the Lambda Python runtime puts on
+  ``sys.path``). The second platform tag admits wheels that need glibc 2.28 (the Python 3.12 Lambda
+  runtime is Amazon Linux 2023 with glibc 2.34); pip prefers the newest compatible wheel.
+  It needs PyPI, so it is cached under ``build/lambda/`` by a key over everything that decides its
+  content (requirements text, platform tags, Python version, builder version). ``pulumi up`` builds
+  it when the cache is missing; the offline ``plan`` never touches the network and, when the layer
+  was not built beforehand, uses a clearly labelled placeholder archive (see
+  :func:`resolve_layer`).
+
+CLI::
+
+    python -m components.lambda_build            # code zip + layer for Lambda (arm64, 3.12)
+    python -m components.lambda_build --code-only
+    python -m components.lambda_build --target host   # a layer for this machine (tests, local checks)
+
+It prints one JSON manifest (paths, sha256 hex, base64 sha256 for ``source_code_hash``).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_DIR = REPO_ROOT / "runtime"
+REQUIREMENTS = RUNTIME_DIR / "requirements.txt"
+DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "lambda"
+
+# Bump when the layout or selection rules below change, so cached layers are rebuilt.
+BUILDER_VERSION = "1"
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# 1980-01-01 is the earliest timestamp a zip entry can hold; any fixed value makes builds stable.
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+# Never shipped: bytecode caches differ per build; console scripts carry the build host's shebang.
+_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+# Files of runtime/ that only the container image needs.
+_CODE_EXCLUDED_FILES = {"Dockerfile", ".dockerignore"}
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    sha256: str  # hex
+    source_code_hash: str  # base64 sha256, the form aws.lambda_.Function.source_code_hash takes
+    size_bytes: int
+    placeholder: bool = False
+
+
+def _digest(path: Path) -> tuple[str, str]:
+    h = hashlib.sha256(path.read_bytes()).digest()
+    return h.hex(), base64.b64encode(h).decode()
+
+
+def _artifact(path: Path, placeholder: bool = False) -> Artifact:
+    hexd, b64 = _digest(path)
+    return Artifact(str(path), hexd, b64, path.stat().st_size, placeholder)
+
+
+def _walk(root: Path, skip_top: frozenset[str] = frozenset()) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        dirnames[:] = [
+            d for d in dirnames
+            if d not in _EXCLUDED_DIRS and not (rel_dir == Path(".") and d in skip_top)
+        ]
+        for f in filenames:
+            if f.endswith(_EXCLUDED_SUFFIXES):
+                continue
+            files.append(Path(dirpath) / f)
+    return files
+
+
+def deterministic_zip(entries: dict[str, Path], out: Path) -> Path:
+    """Write ``{archive name: source file}`` as a zip whose bytes depend only on the file contents.
+
+    Sorted names, a fixed timestamp, Unix mode 0644 (0755 when the source is executable), a fixed
+    creator system and compression level. Written to a temp file and renamed, so a reader never sees
+    a half-written archive.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = zip_bytes(entries)
+    # Unique temp name: parallel builds (tests, plan) may write the same artifact at once.
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+    return out
+
+
+def zip_bytes(entries: dict[str, Path]) -> bytes:
+    """The deterministic zip of ``entries`` as bytes (see :func:`deterministic_zip`)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name in sorted(entries):
+            src = entries[name]
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
+            info.create_system = 3  # Unix, so external_attr carries the mode on every host
+            executable = bool(src.stat().st_mode & stat.S_IXUSR)
+            info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, src.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return buf.getvalue()
+
+
+def code_entries(runtime_dir: Path = RUNTIME_DIR) -> dict[str, Path]:
+    """The archive entries of the code zip: ``runtime/<...>`` for every shipped file."""
+    if not (runtime_dir / "__init__.py").is_file():
+        raise BuildError(f"{runtime_dir} is not the runtime package (no __init__.py)")
+    entries: dict[str, Path] = {}
+    for f in _walk(runtime_dir):
+        rel = f.relative_to(runtime_dir)
+        if len(rel.parts) == 1 and rel.name in _CODE_EXCLUDED_FILES:
+            continue
+        entries[(Path(runtime_dir.name) / rel).as_posix()] = f
+    return entries
+
+
+def build_code_zip(build_dir: Path = DEFAULT_BUILD_DIR, runtime_dir: Path = RUNTIME_DIR) -> Artifact:
+    """Zip the runtime package; the file name carries the content hash (content-addressed)."""
+    entries = code_entries(runtime_dir)
+    data = zip_bytes(entries)
+    final = build_dir / f"code-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if not final.is_file():
+        deterministic_zip(entries, final)
+    return _artifact(final)
+
+
+def layer_key(requirements_text: str, target: str, python_version: str, platforms: tuple[str, ...]) -> str:
+    """Cache key over everything that decides the layer's content."""
+    norm = "\n".join(
+        line.strip() for line in requirements_text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
+    blob = json.dumps(
+        {"req": norm, "target": target, "py": python_version, "platforms": list(platforms),
+         "builder": BUILDER_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _layer_params(target: str) -> tuple[str, tuple[str, ...]]:
+    if target == "lambda":
+        return LAMBDA_PYTHON_VERSION, LAMBDA_PLATFORMS
+    if target == "host":
+        return f"{sys.version_info.major}.{sys.version_info.minor}", ()
+    raise BuildError(f"unknown layer target {target!r}: use 'lambda' or 'host'")
+
+
+def layer_path(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQUIREMENTS,
+               target: str = "lambda") -> Path:
+    py, platforms = _layer_params(target)
+    key = layer_key(requirements.read_text(), target, py, platforms)
+    return build_dir / f"layer-{target}-{key}.zip"
+
+
+def pip_command(requirements: Path, dest: Path, target: str) -> list[str]:
+    py, platforms = _layer_params(target)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--no-compile", "--target", str(dest), "-r", str(requirements)]
+    if target == "lambda":
+        for p in platforms:
+            cmd += ["--platform", p]
+        cmd += ["--only-binary=:all:", "--python-version", py, "--implementation", "cp"]
+    return cmd
+
+
+def build_layer(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQUIREMENTS,
+                target: str = "lambda", force: bool = False) -> Artifact:
+    """Install the requirements for ``target`` and zip them under ``python/``; cached by key."""
+    out = layer_path(build_dir, requirements, target)
+    if out.is_file() and not force:
+        return _artifact(out)
+    with tempfile.TemporaryDirectory(prefix="uma-layer-") as tmp:
+        site = Path(tmp) / "python"
+        cmd = pip_command(requirements, site, target)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(
+                "pip could not build the Lambda layer (it needs PyPI access and a wheel of every "
+                f"requirement for {target}):\n{proc.stderr.strip()[-2000:]}"
+            )
+        entries = {
+            (Path("python") / f.relative_to(site)).as_posix(): f
+            for f in _walk(site, skip_top=frozenset({"bin"}))
+        }
+        deterministic_zip(entries, out)
+    return _artifact(out)
+
+
+def resolve_layer(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQUIREMENTS,
+                  offline: bool = False) -> Artifact:
+    """The Lambda layer for the program: the cached build, else build it, else (offline) a placeholder.
+
+    ``offline`` is true under the mock engine (the ``plan`` command and tests): the network is never
+    used, and a missing layer becomes a tiny archive flagged ``placeholder=True``; the program labels
+    the layer resource with it so the plan output says the layer was not built.
+    """
+    cached = layer_path(build_dir, requirements, "lambda")
+    if cached.is_file():
+        return _artifact(cached)
+    if not offline:
+        return build_layer(build_dir, requirements, "lambda")
+    ph = build_dir / "layer-placeholder.zip"
+    readme = build_dir / "layer-placeholder.txt"
+    readme.parent.mkdir(parents=True, exist_ok=True)
+    readme.write_text(
+        "PLACEHOLDER: the dependency layer was not built. Run `python -m components.lambda_build` "
+        "(needs PyPI) before `pulumi up`, or let `pulumi up` build it.\n"
+    )
+    deterministic_zip({"python/UNBUILT_LAYER_PLACEHOLDER.txt": readme}, ph)
+    return _artifact(ph, placeholder=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m components.lambda_build", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_BUILD_DIR, help="build directory (default build/lambda)")
+    ap.add_argument("--target", choices=("lambda", "host"), default="lambda",
+                    help="layer platform: lambda = arm64 Python 3.12 (default); host = this interpreter")
+    ap.add_argument("--requirements", type=Path, default=REQUIREMENTS)
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--code-only", action="store_true")
+    only.add_argument("--layer-only", action="store_true")
+    ap.add_argument("--force", action="store_true", help="rebuild the layer even if cached")
+    args = ap.parse_args(argv)
+    manifest: dict[str, object] = {}
+    try:
+        if not args.layer_only:
+            manifest["code"] = asdict(build_code_zip(args.out))
+        if not args.code_only:
+            if not args.requirements.is_file():
+                raise BuildError(f"requirements file {args.requirements} does not exist")
+            manifest["layer"] = asdict(build_layer(args.out, args.requirements, args.target, args.force))
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
