@@ -1,0 +1,1 @@
+"""TTS: the content-addressed audio cache, synthesis through it, profiles, prefetch and KB audio."""
