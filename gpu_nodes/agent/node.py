@@ -1,0 +1,301 @@
+"""The agent itself: wires IMDS, the model servers, the core and Auto Scaling into three loops.
+
+- the notice loop polls IMDS every `poll_interval` and starts the drain on the first notice;
+- the idle loop observes the model servers (activity, loaded models) and ticks the idle manager;
+- the drain (once): readiness off, tell the core, stop accepting (the drain command), wait until
+  the model servers are quiet (or the drain timeout), complete the ASG lifecycle action.
+No failure of a peer stops a loop: errors are logged, counted and shown on the health endpoint.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .aws import AutoScalingClient, AwsError
+from .core import CoreClient
+from .gpu import gpu_status
+from .idle import Action, IdleManager, InUse, Thresholds
+from .imds import Imds, ImdsError, Notice
+from .model_servers import ModelInUse, ModelServerError, OllamaServer, SpeachesServer
+
+log = logging.getLogger("gpu_agent")
+
+
+def _iso(epoch: Optional[float]) -> Optional[str]:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        imds: Imds,
+        core: CoreClient,
+        asg: Optional[AutoScalingClient],
+        ollama: Optional[OllamaServer],
+        speech: Sequence[SpeachesServer] = (),
+        thresholds: Optional[Thresholds],
+        idle_mode: str = "custom",
+        dormant_action: str = "core",
+        poll_interval: float = 5.0,
+        asg_name: Optional[str] = None,
+        lifecycle_hook: Optional[str] = None,
+        drain_timeout: float = 90.0,
+        drain_quiet: float = 10.0,
+        drain_command: Optional[str] = None,
+        nvidia_smi: str = "nvidia-smi",
+        instance_id: Optional[str] = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.imds = imds
+        self.core = core
+        self.asg = asg
+        self.ollama = ollama
+        self.speech = list(speech)
+        self.idle_mode = idle_mode
+        self.dormant_action = dormant_action
+        self.poll_interval = poll_interval
+        self.asg_name = asg_name
+        self.lifecycle_hook = lifecycle_hook
+        self.drain_timeout = drain_timeout
+        self.drain_quiet = drain_quiet
+        self.drain_command = drain_command
+        self.nvidia_smi = nvidia_smi
+        self._clock = clock
+        self._instance_id = instance_id
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: List[threading.Thread] = []
+        self.started_at = clock()
+        self.loaded_models: Dict[str, List[Dict[str, Any]]] = {}
+        self.server_status: Dict[str, Dict[str, Any]] = {}
+        self.imds_status: Dict[str, Any] = {"ok": None, "errors": 0, "last_error": None, "last_poll": None}
+        self.last_model_activity = self.started_at
+        self.draining = False
+        self.drain: Dict[str, Any] = {}
+        actions = []
+        if self.speech:
+            actions.append(Action("unload_speech_models", "COOL", self._unload_speech))
+        if self.ollama:
+            actions.append(Action("unload_ollama_models", "COLD", self._unload_ollama))
+        if dormant_action != "none":
+            actions.append(Action("scale_to_zero", "DORMANT", self._scale_to_zero))
+        self.idle = IdleManager(thresholds, actions, clock=clock, on_transition=self._report_transition)
+
+    # ---- identity -------------------------------------------------------------------------
+    def instance_id(self) -> Optional[str]:
+        if self._instance_id is None:
+            try:
+                self._instance_id = self.imds.instance_id()
+                self.core.instance_id = self._instance_id
+            except ImdsError as exc:
+                log.warning("instance id not known yet: %s", exc)
+        return self._instance_id
+
+    # ---- idle actions ---------------------------------------------------------------------
+    def _unload_speech(self) -> Dict[str, List[str]]:
+        out: Dict[str, List[str]] = {}
+        for server in self.speech:
+            try:
+                out[server.name] = server.unload_all()
+            except ModelInUse as exc:
+                raise InUse(str(exc)) from exc
+        return out
+
+    def _unload_ollama(self) -> Dict[str, List[str]]:
+        assert self.ollama is not None
+        return {"ollama": self.ollama.unload_all()}
+
+    def _scale_to_zero(self) -> str:
+        snap = self.idle.snapshot()
+        if self.dormant_action == "core":
+            if not self.core.send("scale_to_zero", {"idle_seconds": snap["idle_seconds"], "state": snap["state"]}):
+                raise RuntimeError("the core did not acknowledge scale_to_zero")
+            return "asked the core"
+        instance = self.instance_id()
+        if self.asg is None or instance is None:
+            raise RuntimeError("no Auto Scaling client or instance id to terminate this node with")
+        self.asg.terminate_instance(instance, decrement_desired=True)
+        return "TerminateInstanceInAutoScalingGroup (decrement desired)"
+
+    def _report_transition(self, event: Dict[str, object]) -> None:
+        # Best effort: the core also learns the state from /health; a lost event is not retried.
+        payload = dict(event)
+        payload["loaded_models"] = self.loaded_models
+        threading.Thread(target=self.core.send, args=("state", payload), daemon=True).start()
+
+    # ---- activity -------------------------------------------------------------------------
+    def record_activity(self, source: str) -> bool:
+        """Activity reported from outside (the core). False while draining: no new work is taken."""
+        if self.draining:
+            return False
+        self.last_model_activity = self._clock()
+        self.idle.record_activity(source)
+        return True
+
+    def observe_once(self) -> None:
+        servers: List[Any] = ([self.ollama] if self.ollama else []) + self.speech
+        for server in servers:
+            try:
+                obs = server.observe()
+            except ModelServerError as exc:
+                self.server_status[server.name] = {"ok": False, "error": str(exc), "checked_at": self._clock()}
+                continue
+            self.server_status[server.name] = {"ok": True, "error": None, "checked_at": self._clock()}
+            self.loaded_models[server.name] = list(obs.loaded)
+            if obs.activity:
+                self.last_model_activity = self._clock()
+                self.idle.record_activity(f"{server.name}: {obs.reason}")
+
+    # ---- notices --------------------------------------------------------------------------
+    def check_notices_once(self) -> Optional[Notice]:
+        for probe in (self.imds.spot_instance_action, self.imds.rebalance_recommendation, self.imds.scale_in):
+            try:
+                notice = probe()
+            except ImdsError as exc:
+                self.imds_status.update(ok=False, last_error=str(exc), errors=self.imds_status["errors"] + 1)
+                log.warning("IMDS poll failed: %s", exc)
+                return None
+            if notice is not None:
+                self.imds_status.update(ok=True, last_poll=self._clock())
+                return notice
+        self.imds_status.update(ok=True, last_poll=self._clock())
+        return None
+
+    def begin_drain(self, notice: Notice) -> bool:
+        with self._lock:
+            if self.draining:
+                return False
+            self.draining = True
+            self.drain = {
+                "notice": notice.as_dict(),
+                "started_at": self._clock(),
+                "core_acknowledged": False,
+                "stopped_accepting": False,
+                "quiet": False,
+                "lifecycle": "not configured" if not (self.asg and self.lifecycle_hook) else "pending",
+                "finished_at": None,
+            }
+        log.warning("drain: %s (%s, time %s)", notice.kind, notice.action, notice.time)
+        self.idle.pause()
+        t = threading.Thread(target=self._drain, args=(notice,), name="gpu-agent-drain", daemon=True)
+        self._threads.append(t)
+        t.start()
+        return True
+
+    def _drain(self, notice: Notice) -> None:
+        deadline = self.drain["started_at"] + self.drain_timeout
+        payload = {"notice": notice.as_dict(), "loaded_models": self.loaded_models}
+        self.drain["core_acknowledged"] = self.core.send("drain", payload)
+        self._stop_accepting()
+        step = min(1.0, self.poll_interval)
+        while not self._stop.is_set():
+            if not self.drain["core_acknowledged"]:
+                self.drain["core_acknowledged"] = self.core.send("drain", payload)
+            quiet = self._clock() - self.last_model_activity >= self.drain_quiet
+            self.drain["quiet"] = quiet
+            if (self.drain["core_acknowledged"] and quiet) or self._clock() >= deadline:
+                break
+            self._stop.wait(step)
+        if self.asg and self.lifecycle_hook:
+            self._complete_lifecycle()
+        self.drain["finished_at"] = self._clock()
+
+    def _stop_accepting(self) -> None:
+        if not self.drain_command:
+            self.drain["stopped_accepting"] = True  # readiness is already 503 and /activity refuses
+            return
+        try:
+            proc = subprocess.run(["/bin/sh", "-c", self.drain_command], capture_output=True, text=True, timeout=30)
+            self.drain["stopped_accepting"] = proc.returncode == 0
+            if proc.returncode != 0:
+                log.error("drain command exited %s: %s", proc.returncode, proc.stderr.strip()[:300])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.error("drain command failed: %s", exc)
+
+    def _complete_lifecycle(self) -> None:
+        assert self.asg is not None and self.lifecycle_hook and self.asg_name
+        # Retried until it works or the node is gone: after a rebalance recommendation the ASG may
+        # only put this node into Terminating:Wait later ("No active Lifecycle Action found").
+        while not self._stop.is_set():
+            instance = self.instance_id()
+            if instance is not None:
+                try:
+                    self.asg.complete_lifecycle_action(self.asg_name, self.lifecycle_hook, instance, "CONTINUE")
+                    self.drain["lifecycle"] = "completed"
+                    log.warning("lifecycle action completed for %s", instance)
+                    return
+                except AwsError as exc:
+                    self.drain["lifecycle"] = f"retrying: {exc}"
+                    log.warning("CompleteLifecycleAction failed: %s", exc)
+            self._stop.wait(self.poll_interval)
+
+    # ---- loops ----------------------------------------------------------------------------
+    def _notice_loop(self) -> None:
+        while not self._stop.is_set() and not self.draining:
+            try:
+                notice = self.check_notices_once()
+                if notice is not None:
+                    self.begin_drain(notice)
+            except Exception:  # never let a surprise end the one loop that saves live sessions
+                log.exception("notice loop error")
+            self._stop.wait(self.poll_interval)
+
+    def _idle_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.observe_once()
+                self.idle.tick()
+            except Exception:
+                log.exception("idle loop error")
+            self._stop.wait(self.poll_interval)
+
+    def start(self) -> None:
+        self.instance_id()
+        for name, target in (("gpu-agent-notices", self._notice_loop), ("gpu-agent-idle", self._idle_loop)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for t in list(self._threads):
+            t.join(timeout)
+
+    def wait(self) -> None:
+        while not self._stop.wait(3600):
+            pass
+
+    # ---- health ---------------------------------------------------------------------------
+    def health(self) -> Dict[str, Any]:
+        snap = self.idle.snapshot()
+        return {
+            "instance_id": self._instance_id or socket.gethostname(),
+            "state": snap["state"],
+            "draining": self.draining,
+            "accepting": not self.draining,
+            "drain": self.drain or None,
+            "idle": {
+                "mode": self.idle_mode,
+                "enabled": snap["enabled"],
+                "thresholds": snap["thresholds"],
+                "idle_seconds": snap["idle_seconds"],
+                "actions_done": snap["actions_done"],
+                "dormant_action": self.dormant_action,
+            },
+            "last_activity": _iso(snap["last_activity"]),  # type: ignore[arg-type]
+            "last_activity_source": snap["last_activity_source"],
+            "loaded_models": self.loaded_models,
+            "model_servers": self.server_status,
+            "gpu": gpu_status(self.nvidia_smi),
+            "imds": dict(self.imds_status),
+            "transitions": list(self.idle.history)[-20:],
+            "actions": list(self.idle.action_log)[-20:],
+            "uptime_seconds": round(self._clock() - self.started_at, 1),
+        }
