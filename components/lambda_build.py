@@ -55,7 +55,7 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Files of runtime/ that only the container image needs.
-_CODE_EXCLUDED_FILES = {"Dockerfile", ".dockerignore"}
+_CODE_EXCLUDED_FILES = {"Dockerfile", "Dockerfile.dockerignore"}
 
 
 class BuildError(RuntimeError):

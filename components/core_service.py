@@ -1,0 +1,301 @@
+"""CoreService: the stateful voice core as an ARM64 task on ECS Fargate (Spot).
+
+Creates the ECS cluster with the ``FARGATE`` and ``FARGATE_SPOT`` capacity providers, the task
+definition (the runtime image running ``python -m runtime serve`` on 8766, ``stopTimeout`` 120 s so
+the core drains voice sessions inside the Fargate Spot notice, a container health check on
+``/health``), the service with its capacity-provider strategy (beta: 100 % Spot; prod: an on-demand
+base plus Spot), a log group with retention, an execution role that can read only this service's
+SSM parameters, a task role holding only the statements the platform passes in (its buckets, queue,
+GPU fleet), and CPU target-tracking autoscaling when ``max_count`` exceeds ``desired_count``.
+
+Secrets never enter the task definition as values: each secret env var is an SSM SecureString
+parameter (Standard tier: free) referenced by ARN in the container's ``secrets``.
+
+Ingress, by mode:
+
+* ``tunnel``: a ``cloudflared`` sidecar (pinned image, ``tunnel run`` with ``TUNNEL_TOKEN`` from a
+  secret, ``tunnel ready`` health check, grace period that covers the drain) dials out to Cloudflare;
+  the task's security group (from the network component) has **no ingress rule**. No
+  ``dependsOn`` between the two containers on purpose: ECS stops dependants first, which would cut
+  the tunnel before the core has closed its sockets; both get SIGTERM together instead.
+* ``alb``: the core container registers in the load balancer's core target group.
+
+Cost: Fargate Spot ARM ≈ $0.0097 per vCPU-hour + $0.00107 per GB-hour (≈ 70 % below the on-demand ARM
+rates $0.03238 / $0.00356); the beta's 0.25 vCPU / 0.5 GB task ≈ $2.16/month, plus $3.65/month for
+its public IPv4 when ``assign_public_ip`` (no NAT). Logs $0.50/GB ingested.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+CORE_PORT = 8766
+STOP_TIMEOUT_S = 120  # the Fargate maximum, and the length of the Spot interruption notice
+CLOUDFLARED_METRICS = "127.0.0.1:2000"
+HEALTH_PROBE = ("import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("
+                f"'http://127.0.0.1:{CORE_PORT}/health', timeout=3).status == 200 else 1)")
+# Valid Fargate (cpu units -> memory MiB) combinations for the sizes a core can use.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+
+
+def _trust(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
+
+
+@dataclass
+class CoreServiceArgs:
+    name_prefix: str  # physical-name prefix, e.g. "uma-beta"
+    region: str
+    ingress: str  # "tunnel" | "alb"
+    image: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_ids: pulumi.Input[Sequence[str]]
+    assign_public_ip: bool = True  # public subnets without NAT need it for egress
+    cpu: int = 256
+    memory: int = 512
+    desired_count: int = 1
+    max_count: int = 1
+    on_demand_base: int = 0
+    spot_weight: int = 1
+    on_demand_weight: int = 0
+    cpu_target_percent: float = 60.0
+    log_retention_days: int = 14
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # env name -> secret value: stored as an SSM SecureString owned by this service
+    secret_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # env name -> ARN of an existing SSM parameter / Secrets Manager secret
+    secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    task_policy_statements: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    # tunnel mode
+    cloudflared_image: Optional[str] = None
+    tunnel_token: Optional[pulumi.Input[str]] = None
+    # alb mode
+    target_group_arn: Optional[pulumi.Input[str]] = None
+
+    def validate(self) -> None:
+        if self.ingress not in ("tunnel", "alb"):
+            raise ValueError(f"CoreService: ingress must be 'tunnel' or 'alb', not {self.ingress!r}")
+        if self.cpu not in FARGATE_SIZES:
+            raise ValueError(f"core.cpu must be one of {sorted(FARGATE_SIZES)} (CPU units), not {self.cpu}")
+        if self.memory not in FARGATE_SIZES[self.cpu]:
+            raise ValueError(f"core.memory {self.memory} MiB is not valid with core.cpu {self.cpu}; "
+                             f"use one of {list(FARGATE_SIZES[self.cpu])}")
+        if not 0 <= self.desired_count <= self.max_count:
+            raise ValueError("core.desired_count must be between 0 and core.max_count")
+        if self.spot_weight < 0 or self.on_demand_weight < 0 or self.on_demand_base < 0:
+            raise ValueError("core.spot_weight, core.on_demand_weight and core.on_demand_base must be >= 0")
+        if self.spot_weight + self.on_demand_weight == 0:
+            raise ValueError("core.spot_weight and core.on_demand_weight cannot both be 0")
+        overlap = set(self.secret_values) & set(self.secret_arns) | (
+            (set(self.secret_values) | set(self.secret_arns)) & set(self.environment))
+        if overlap:
+            raise ValueError(f"core environment names given twice (plain and secret): {sorted(overlap)}")
+        if self.ingress == "tunnel":
+            if not self.cloudflared_image or self.tunnel_token is None:
+                raise ValueError("CoreService: tunnel mode needs core.cloudflared_image and the tunnel token")
+            if ":" not in self.cloudflared_image.rsplit("/", 1)[-1] or self.cloudflared_image.endswith(":latest"):
+                raise ValueError("core.cloudflared_image must be pinned to a version tag or digest, "
+                                 "e.g. cloudflare/cloudflared:2026.8.2")
+        if self.ingress == "alb" and self.target_group_arn is None:
+            raise ValueError("CoreService: alb mode needs the core target group")
+
+    def capacity_strategy(self) -> list[dict]:
+        strategy = []
+        if self.on_demand_base or self.on_demand_weight:
+            strategy.append({"capacity_provider": "FARGATE", "base": self.on_demand_base,
+                             "weight": self.on_demand_weight})
+        if self.spot_weight:
+            strategy.append({"capacity_provider": "FARGATE_SPOT", "weight": self.spot_weight})
+        return strategy
+
+
+class CoreService(pulumi.ComponentResource):
+    """ECS cluster + the core service (and, in tunnel mode, its cloudflared sidecar)."""
+
+    def __init__(self, name: str, args: CoreServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("unamentis:compute:CoreService", name, None, opts)
+        args.validate()
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster", name=f"{args.name_prefix}-core",
+            # Container Insights bills custom metrics; the alarms use the free service metrics.
+            settings=[{"name": "containerInsights", "value": "disabled"}],
+            opts=child)
+        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity", cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=args.capacity_strategy(),
+            opts=child)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/ecs/{args.name_prefix}-core",
+            retention_in_days=args.log_retention_days, opts=child)
+
+        # Secrets: SecureString parameters (free, KMS aws/ssm key) referenced by ARN.
+        self.parameters: dict[str, aws.ssm.Parameter] = {}
+        secret_arns: dict[str, pulumi.Input[str]] = dict(args.secret_arns)
+        secret_values = dict(args.secret_values)
+        if args.ingress == "tunnel":
+            secret_values["TUNNEL_TOKEN"] = args.tunnel_token
+        for env_name in sorted(secret_values):
+            param = aws.ssm.Parameter(
+                f"{name}-secret-{env_name.lower().replace('_', '-')}",
+                name=f"/{args.name_prefix}/core/{env_name}",
+                type="SecureString",
+                value=pulumi.Output.secret(secret_values[env_name]),
+                description=f"{env_name} for the {args.name_prefix} core task",
+                opts=child)
+            self.parameters[env_name] = param
+            secret_arns[env_name] = param.arn
+
+        self.execution_role = aws.iam.Role(
+            f"{name}-exec-role", assume_role_policy=_trust("ecs-tasks.amazonaws.com"),
+            description="Pulls the core image, writes its logs, reads its secrets", opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-exec-managed", role=self.execution_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            opts=child)
+        if secret_arns:
+            aws.iam.RolePolicy(
+                f"{name}-exec-secrets", role=self.execution_role.id,
+                policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["ssm:GetParameters", "secretsmanager:GetSecretValue"],
+                    "Resource": [secret_arns[k] for k in sorted(secret_arns)],
+                }]}),
+                opts=child)
+        self.task_role = aws.iam.Role(
+            f"{name}-task-role", assume_role_policy=_trust("ecs-tasks.amazonaws.com"),
+            description="What the running core may call: its buckets, queue, GPU fleet", opts=child)
+        if args.task_policy_statements:
+            aws.iam.RolePolicy(
+                f"{name}-task-policy", role=self.task_role.id,
+                policy=pulumi.Output.json_dumps(
+                    {"Version": "2012-10-17", "Statement": list(args.task_policy_statements)}),
+                opts=child)
+
+        containers = [self._core_container(args, secret_arns)]
+        if args.ingress == "tunnel":
+            containers.append(self._cloudflared_container(args, secret_arns["TUNNEL_TOKEN"]))
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=f"{args.name_prefix}-core",
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=pulumi.Output.json_dumps(containers),
+            opts=child)
+
+        load_balancers = []
+        if args.ingress == "alb":
+            load_balancers = [{"target_group_arn": args.target_group_arn,
+                               "container_name": "core", "container_port": CORE_PORT}]
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            name=f"{args.name_prefix}-core",
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=args.desired_count,
+            capacity_provider_strategies=args.capacity_strategy(),
+            platform_version="1.4.0",  # Fargate Spot on ARM64 needs >= 1.4.0
+            network_configuration={"subnets": args.subnet_ids,
+                                   "security_groups": args.security_group_ids,
+                                   "assign_public_ip": args.assign_public_ip},
+            load_balancers=load_balancers,
+            health_check_grace_period_seconds=60 if load_balancers else None,
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            enable_execute_command=False,
+            propagate_tags="SERVICE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.capacity_providers]))
+
+        self.autoscaling_target = None
+        if args.max_count > args.desired_count:
+            resource_id = pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name)
+            self.autoscaling_target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                service_namespace="ecs",
+                scalable_dimension="ecs:service:DesiredCount",
+                resource_id=resource_id,
+                min_capacity=args.desired_count,
+                max_capacity=args.max_count,
+                opts=child)
+            aws.appautoscaling.Policy(
+                f"{name}-cpu-scaling",
+                policy_type="TargetTrackingScaling",
+                service_namespace=self.autoscaling_target.service_namespace,
+                scalable_dimension=self.autoscaling_target.scalable_dimension,
+                resource_id=self.autoscaling_target.resource_id,
+                target_tracking_scaling_policy_configuration={
+                    "predefined_metric_specification": {
+                        "predefined_metric_type": "ECSServiceAverageCPUUtilization"},
+                    "target_value": args.cpu_target_percent,
+                    # Scale in slowly: every removed task drains its voice sockets.
+                    "scale_in_cooldown": 600,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child)
+
+        self.cluster_arn = self.cluster.arn
+        self.cluster_name = self.cluster.name
+        self.service_name = self.service.name
+        self.register_outputs({
+            "cluster_arn": self.cluster_arn,
+            "service_name": self.service_name,
+            "log_group": self.log_group.name,
+        })
+
+    def _logs(self, args: CoreServiceArgs, prefix: str) -> dict:
+        return {"logDriver": "awslogs", "options": {
+            "awslogs-group": self.log_group.name, "awslogs-region": args.region,
+            "awslogs-stream-prefix": prefix}}
+
+    def _core_container(self, args: CoreServiceArgs, secret_arns: Mapping[str, pulumi.Input[str]]) -> dict:
+        return {
+            "name": "core",
+            "image": args.image,
+            "essential": True,
+            "command": ["serve", "--host", "0.0.0.0", "--port", str(CORE_PORT)],
+            "portMappings": [{"containerPort": CORE_PORT, "protocol": "tcp"}],
+            "environment": [{"name": k, "value": args.environment[k]} for k in sorted(args.environment)],
+            "secrets": [{"name": k, "valueFrom": secret_arns[k]}
+                        for k in sorted(secret_arns) if k != "TUNNEL_TOKEN"],
+            "stopTimeout": STOP_TIMEOUT_S,
+            "healthCheck": {"command": ["CMD", "python", "-c", HEALTH_PROBE],
+                            "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 30},
+            "linuxParameters": {"initProcessEnabled": True},
+            "logConfiguration": self._logs(args, "core"),
+        }
+
+    def _cloudflared_container(self, args: CoreServiceArgs, token_arn: pulumi.Input[str]) -> dict:
+        return {
+            "name": "cloudflared",
+            "image": args.cloudflared_image,
+            "essential": True,
+            # The image's entrypoint is `cloudflared --no-autoupdate`. The grace period keeps
+            # established streams open while the core closes its sockets (inside stopTimeout).
+            "command": ["tunnel", "--metrics", CLOUDFLARED_METRICS, "--grace-period", "100s", "run"],
+            "secrets": [{"name": "TUNNEL_TOKEN", "valueFrom": token_arn}],
+            "stopTimeout": STOP_TIMEOUT_S,
+            # Distroless image: no shell, so the probe is cloudflared's own `tunnel ready`.
+            "healthCheck": {"command": ["CMD", "cloudflared", "tunnel", "--metrics",
+                                        CLOUDFLARED_METRICS, "ready"],
+                            "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 20},
+            "logConfiguration": self._logs(args, "cloudflared"),
+        }

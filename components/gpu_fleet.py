@@ -1,0 +1,213 @@
+"""GpuFleet: a g4dn-class Spot Auto Scaling group that costs nothing while idle.
+
+* Launch template: the GPU AMI from its public SSM parameter (``resolve:ssm:`` image id, resolved by
+  EC2 at every launch, so a new AMI needs no redeploy), IMDSv2 **required** with hop limit 1, an
+  encrypted gp3 root volume, an instance profile (SSM Session Manager instead of SSH keys, the
+  lifecycle-hook calls, read access to the model cache bucket) and the cloud-init user data rendered
+  by ``gpu_nodes.bootstrap.render_user_data``.
+* ASG: mixed-instances policy (g4dn.xlarge first, then g4dn.2xlarge, g5.xlarge, g6.xlarge by
+  default), 0 % on-demand, ``price-capacity-optimized``, capacity rebalancing, **min 0** (or the
+  configured warm floor), max from config, in the GPU subnets with the GPU security group (admits
+  only the core on 11434 / 8880 / 11401). A termination lifecycle hook gives the node agent time to
+  drain; ``desired_capacity`` is owned by the core at run time (wake / sleep), so later deploys
+  ignore its drift.
+* An EventBridge rule for Spot interruption warnings and rebalance recommendations, delivered to a
+  log group (and to an SNS topic when given) so operators see every interruption.
+* :attr:`core_policy_statements`: the IAM the core needs to wake / sleep the fleet.
+
+Cost: nothing while at 0 instances. Per hour of use: g4dn.xlarge Spot ≈ $0.20 (estimate; on-demand
+$0.526) + the root volume ($0.08 per GB-month, pro rata) + $0.005 for a public IPv4 when the GPU
+subnets are public. EventBridge rules on AWS service events are free.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
+# ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
+DEFAULT_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+MODEL_PORTS = (11434, 8880, 11401)  # Ollama, TTS, STT
+DRAIN_HOOK = "drain"
+DRAIN_HEARTBEAT_S = 110  # inside the two-minute Spot notice
+SPOT_EVENTS = ("EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation")
+_ALLOWED_FAMILIES = ("g4dn.", "g5.", "g6.", "g6e.")  # x86_64 NVIDIA: one AMI fits all
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@dataclass
+class GpuFleetArgs:
+    name_prefix: str
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    user_data: pulumi.Input[str]  # cloud-config text from gpu_nodes.bootstrap.render_user_data
+    max_size: int = 1
+    warm_min: int = 0
+    instance_types: Sequence[str] = DEFAULT_INSTANCE_TYPES
+    volume_gb: int = 100
+    associate_public_ip: bool = False  # public GPU subnets (no NAT) need it to pull images/models
+    ami_parameter: str = DEFAULT_AMI_PARAMETER
+    model_bucket_arn: Optional[pulumi.Input[str]] = None
+    alert_topic_arn: Optional[pulumi.Input[str]] = None
+    log_retention_days: int = 14
+    max_instance_lifetime_s: int = 7 * 24 * 3600
+
+    def validate(self) -> None:
+        if not self.instance_types:
+            raise ValueError("gpu.instance_types must list at least one instance type")
+        bad = [t for t in self.instance_types if not t.startswith(_ALLOWED_FAMILIES)]
+        if bad:
+            raise ValueError(f"gpu.instance_types {bad} are not x86_64 NVIDIA types "
+                             f"(allowed families: {', '.join(f.rstrip('.') for f in _ALLOWED_FAMILIES)})")
+        if len(set(self.instance_types)) != len(self.instance_types):
+            raise ValueError("gpu.instance_types lists a type twice")
+        if not 0 <= self.warm_min <= self.max_size:
+            raise ValueError("gpu.warm_min must be between 0 and gpu.max_size")
+        if self.max_size < 1:
+            raise ValueError("gpu.max_size must be at least 1 (disable the fleet with gpu.enabled: false)")
+        if not 30 <= self.volume_gb <= 1000:
+            raise ValueError("gpu.volume_gb must be between 30 and 1000")
+
+
+class GpuFleet(pulumi.ComponentResource):
+    """Launch template + Spot ASG (min 0) + interruption events + the core's wake/sleep IAM."""
+
+    def __init__(self, name: str, args: GpuFleetArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("unamentis:compute:GpuFleet", name, None, opts)
+        args.validate()
+        child = pulumi.ResourceOptions(parent=self)
+        asg_name = f"{args.name_prefix}-gpu"
+
+        self.role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "ec2.amazonaws.com"}}]}),
+            description="GPU nodes: Session Manager, lifecycle hook, model cache reads",
+            opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-node-ssm", role=self.role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
+        self.profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=self.role.name, opts=child)
+
+        if args.associate_public_ip:
+            network = {"network_interfaces": [{
+                "device_index": 0, "associate_public_ip_address": "true",
+                "delete_on_termination": "true", "security_groups": [args.security_group_id]}]}
+        else:
+            network = {"vpc_security_group_ids": [args.security_group_id]}
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            name_prefix=f"{args.name_prefix}-gpu-",
+            description="UnaMentis GPU node (Ollama, TTS, STT + node agent)",
+            image_id=f"resolve:ssm:{args.ami_parameter}",
+            iam_instance_profile={"arn": self.profile.arn},
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": args.volume_gb, "volume_type": "gp3",
+                "encrypted": "true", "delete_on_termination": "true"}}],
+            user_data=pulumi.Output.from_input(args.user_data).apply(_b64),
+            update_default_version=True,
+            tag_specifications=[{"resource_type": "instance", "tags": {"Name": asg_name}},
+                                {"resource_type": "volume", "tags": {"Name": asg_name}}],
+            opts=child,
+            **network)
+
+        self.asg = aws.autoscaling.Group(
+            f"{name}-asg",
+            name=asg_name,
+            min_size=args.warm_min,
+            max_size=args.max_size,
+            desired_capacity=args.warm_min,
+            vpc_zone_identifiers=args.subnet_ids,
+            capacity_rebalance=True,
+            health_check_type="EC2",
+            max_instance_lifetime=args.max_instance_lifetime_s,
+            mixed_instances_policy={
+                "instances_distribution": {
+                    "on_demand_base_capacity": 0,
+                    "on_demand_percentage_above_base_capacity": 0,
+                    "spot_allocation_strategy": "price-capacity-optimized",
+                },
+                "launch_template": {
+                    "launch_template_specification": {
+                        "launch_template_id": self.launch_template.id, "version": "$Latest"},
+                    "overrides": [{"instance_type": t} for t in args.instance_types],
+                },
+            },
+            initial_lifecycle_hooks=[{
+                "name": DRAIN_HOOK,
+                "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                "heartbeat_timeout": DRAIN_HEARTBEAT_S,
+                "default_result": "CONTINUE",
+            }],
+            tags=[{"key": "Name", "value": asg_name, "propagate_at_launch": True}],
+            # The core sets desired capacity at run time (wake / sleep); a deploy must not undo it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
+
+        node_statements: list[dict] = [{
+            "Effect": "Allow",
+            "Action": ["autoscaling:CompleteLifecycleAction",
+                       "autoscaling:RecordLifecycleActionHeartbeat",
+                       "autoscaling:SetInstanceHealth",
+                       "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": self.asg.arn,
+        }]
+        if args.model_bucket_arn is not None:
+            node_statements += [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": args.model_bucket_arn},
+                {"Effect": "Allow", "Action": ["s3:GetObject"],
+                 "Resource": pulumi.Output.concat(args.model_bucket_arn, "/*")},
+            ]
+        aws.iam.RolePolicy(
+            f"{name}-node-policy", role=self.role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": node_statements}),
+            opts=child)
+
+        # Spot interruption warnings and rebalance recommendations -> a log group (+ SNS).
+        self.events_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-spot-events", name=f"/aws/events/{args.name_prefix}-gpu-spot",
+            retention_in_days=args.log_retention_days, opts=child)
+        aws.cloudwatch.LogResourcePolicy(
+            f"{name}-spot-events-policy",
+            policy_name=f"{args.name_prefix}-gpu-spot-events",
+            policy_document=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(self.events_log_group.arn, ":*"),
+            }]}),
+            opts=child)
+        self.spot_rule = aws.cloudwatch.EventRule(
+            f"{name}-spot-rule",
+            description="Spot interruption warnings and rebalance recommendations for GPU nodes",
+            event_pattern=json.dumps({"source": ["aws.ec2"], "detail-type": list(SPOT_EVENTS)}),
+            opts=child)
+        aws.cloudwatch.EventTarget(
+            f"{name}-spot-to-logs", rule=self.spot_rule.name, arn=self.events_log_group.arn, opts=child)
+        if args.alert_topic_arn is not None:
+            aws.cloudwatch.EventTarget(
+                f"{name}-spot-to-sns", rule=self.spot_rule.name, arn=args.alert_topic_arn, opts=child)
+
+        self.asg_name = self.asg.name
+        self.asg_arn = self.asg.arn
+        # What the core's task role needs to wake (desired 1) and sleep (desired 0) the fleet and
+        # find the nodes' private addresses.
+        self.core_policy_statements: list[dict] = [
+            {"Effect": "Allow",
+             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+             "Resource": self.asg.arn},
+            {"Effect": "Allow",
+             "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
+             "Resource": "*"},
+        ]
+        self.register_outputs({"asg_name": self.asg_name, "asg_arn": self.asg_arn})
