@@ -1,0 +1,270 @@
+"""``Authenticator``: Tier 1 (``client(token)``) and Tier 2 (``admin(headers)``) checks.
+
+Tier 1 accepts a beta token (``uma_beta_…``) or a user access JWT. Both are re-checked against the
+database at most every ``UNAMENTIS_AUTH_CACHE_SECONDS`` (default 10, max 30) per token/session,
+so a revoked beta token, a logout, a removed device or a password change stops a live token
+within that time on every instance, without a database round trip on every request.
+
+Tier 2: with Cloudflare Access configured, a verified ``Cf-Access-Jwt-Assertion`` whose e-mail
+belongs to an active user with an admin role; without it, a user access JWT with an admin role.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+from runtime.auth import store
+from runtime.auth.access import AccessTokenError, AccessVerifier, JwksCache, certs_url_for, issuer_for
+from runtime.auth.principal import ADMIN_ROLES, Principal
+from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
+from runtime.errors import ApiError
+from runtime.limits import RateLimit
+
+if TYPE_CHECKING:
+    from runtime.context import AppContext
+
+log = logging.getLogger("unamentis.auth")
+
+_MISSING = object()
+
+
+class TtlCache:
+    """A small bounded map whose entries expire ``ttl`` seconds after they were stored."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000, clock=time.monotonic):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        item = self._data.get(key)
+        if item is None:
+            return _MISSING
+        if item[0] <= self._clock():
+            self._data.pop(key, None)
+            return _MISSING
+        return item[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.ttl <= 0:
+            return
+        self._data[key] = (self._clock() + self.ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    def drop(self, key: Any) -> None:
+        self._data.pop(key, None)
+
+
+def invalid_token(message: str = "The token is invalid.") -> ApiError:
+    return ApiError(401, "invalid_token", message)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (None when absent or another scheme)."""
+    value = _header(headers, "authorization")
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None and not hasattr(headers, "getlist"):  # a plain dict with other casing
+        for key, item in headers.items():
+            if key.lower() == name:
+                return item
+    return value
+
+
+class Authenticator:
+    def __init__(self, ctx: "AppContext"):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
+        self._jwt: JwtCodec | None = None
+        self._access: AccessVerifier | None = None
+        self._open: Principal | None = None
+
+    # --------------------------------------------------------------------------- configuration
+    @property
+    def jwt(self) -> JwtCodec:
+        if self._jwt is None:
+            secret = self.settings.jwt_secret
+            if not secret:
+                if self.settings.environment != "dev":
+                    raise ApiError(
+                        503, "auth_not_configured",
+                        "User accounts are not configured on this server (UNAMENTIS_JWT_SECRET is not set).",
+                    )
+                # Local development only: a per-process secret (tokens die with the process).
+                log.warning("UNAMENTIS_JWT_SECRET is not set; using a throwaway secret (dev only)")
+                secret = secrets.token_urlsafe(48)
+            self._jwt = JwtCodec(secret, issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
+        return self._jwt
+
+    @property
+    def access_enabled(self) -> bool:
+        return bool(self.settings.cf_access_team_domain and self.settings.cf_access_aud)
+
+    @property
+    def access(self) -> AccessVerifier:
+        if self._access is None:
+            team = self.settings.cf_access_team_domain or ""
+            url = self.settings.cf_access_certs_url or certs_url_for(team)
+            self._access = AccessVerifier(
+                audience=self.settings.cf_access_aud or "", issuer=issuer_for(team),
+                jwks=JwksCache(url, lambda: self.ctx.http),
+            )
+        return self._access
+
+    # --------------------------------------------------------------------------- Tier 1
+    async def client(self, token: str | None, *, device_id: str | None = None) -> Principal:
+        """The caller behind a Tier-1 bearer token; 401 ``invalid_token`` / ``token_expired`` otherwise.
+
+        ``device_id`` is the request's ``X-Device-ID``; a device-bound beta token requires it.
+        """
+        if not token:
+            raise ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+        if is_beta_token(token):
+            return await self.beta_token(token, device_id=device_id)
+        if looks_like_jwt(token):
+            return await self.user_token(token)
+        raise invalid_token()
+
+    async def beta_token(self, token: str, *, device_id: str | None = None) -> Principal:
+        if not is_beta_token(token):
+            raise invalid_token("Not a beta token.")
+        hashed = token_hash(token)
+        key = ("beta", hashed)
+        row = self._cache.get(key)
+        if row is _MISSING:
+            async with self.ctx.db.unscoped() as conn:
+                found = await store.beta_token_any_tenant(conn, hashed)
+            row = dict(found) if found else None
+            self._cache.put(key, row)
+        if row is None:
+            raise invalid_token()
+        if row["revoked_at"] is not None:
+            raise invalid_token("This beta token has been revoked.")
+        if row["expires_at"] is not None and row["expires_at"].timestamp() <= time.time():
+            raise ApiError(401, "token_expired", "This beta token has expired.")
+        if row["tenant_status"] != "active":
+            raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
+        bound = row["device_id"]
+        if bound is None and row["bind_on_first_use"] and device_id:
+            async with self.ctx.db.tenant(str(row["tenant_id"])) as conn:
+                bound = await store.bind_beta_device(conn, row["id"], device_id[:200])
+            self._cache.drop(key)
+        if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
+            raise ApiError(401, "device_mismatch", "This beta token is bound to another device (X-Device-ID).")
+        rate = None
+        if row["rate_capacity"]:
+            rate = RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"]))
+        return Principal(
+            kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
+            role="tester", device_id=bound or device_id, name=row["name"], rate_limit=rate,
+        )
+
+    async def user_token(self, token: str) -> Principal:
+        try:
+            claims = self.jwt.verify(token)
+        except TokenError as exc:
+            raise ApiError(401, exc.code, "The access token has expired." if exc.code == "token_expired" else "The access token is invalid.") from None
+        key = ("sid", claims.session_id)
+        state = self._cache.get(key)
+        if state is _MISSING:
+            async with self.ctx.db.tenant(claims.tenant_id) as conn:
+                found = await store.session_state(conn, claims.session_id)
+            state = dict(found) if found else None
+            self._cache.put(key, state)
+        if (
+            state is None
+            or str(state["user_id"]) != claims.user_id
+            or state["ended_at"] is not None
+            or not state["is_active"]
+            or not state["device_active"]
+        ):
+            raise invalid_token("The session of this access token has ended; sign in again.")
+        if state["tenant_status"] != "active":
+            raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
+        return Principal(
+            kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
+            role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
+            session_id=claims.session_id,
+        )
+
+    def forget_sessions(self, session_ids) -> None:
+        """Drop cached session state now (this instance); others notice within the cache TTL."""
+        for sid in session_ids:
+            self._cache.drop(("sid", str(sid)))
+
+    def forget_beta_token(self, token: str) -> None:
+        self._cache.drop(("beta", token_hash(token)))
+
+    async def open_principal(self) -> Principal:
+        """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs)."""
+        if self._open is None:
+            async with self.ctx.db.unscoped() as conn:
+                found = await store.tenant_id_by_slug(conn, self.settings.open_tenant)
+            if found is None:
+                raise ApiError(
+                    503, "open_tenant_missing",
+                    f"UNAMENTIS_CLIENT_AUTH=open needs the tenant {self.settings.open_tenant!r}; "
+                    f"create it with: python -m runtime admin tenant create {self.settings.open_tenant}",
+                )
+            self._open = Principal(kind="open", tenant_id=str(found[0]), user_id=None, token_id=None, role="open")
+        return self._open
+
+    # --------------------------------------------------------------------------- Tier 2
+    async def admin(self, headers: Mapping[str, str]) -> Principal:
+        """The admin behind a Tier-2 request; 401 without valid credentials, 403 without the role."""
+        if self.access_enabled:
+            return await self._access_admin(_header(headers, "cf-access-jwt-assertion"))
+        token = bearer_token(headers)
+        if not token:
+            raise ApiError(401, "auth_required", "Admin routes need an admin user's access token.")
+        if not looks_like_jwt(token):
+            raise ApiError(403, "forbidden", "Admin routes need an admin user's access token, not a beta token.")
+        who = await self.user_token(token)
+        if who.role not in ADMIN_ROLES:
+            raise ApiError(403, "forbidden", "This account is not an administrator.")
+        return replace(who, kind="admin")
+
+    async def _access_admin(self, assertion: str | None) -> Principal:
+        if not assertion:
+            raise ApiError(401, "access_required", "Admin routes need Cloudflare Access (Cf-Access-Jwt-Assertion).")
+        try:
+            identity = await self.access.verify(assertion)
+        except AccessTokenError as exc:
+            log.warning("Access JWT rejected", extra={"reason": str(exc)})
+            raise invalid_token("The Cloudflare Access token is invalid.") from None
+        if not identity.email:
+            raise ApiError(403, "forbidden", "This Access identity has no e-mail, so it has no admin role.")
+        key = ("admin", identity.email)
+        user = self._cache.get(key)
+        if user is _MISSING:
+            async with self.ctx.db.unscoped() as conn:
+                found = await store.user_by_email_any_tenant(conn, identity.email)
+            user = dict(found) if found else None
+            self._cache.put(key, user)
+        if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
+            raise ApiError(403, "forbidden", "This Access identity is not an administrator here.")
+        return Principal(
+            kind="admin", tenant_id=str(user["tenant_id"]), user_id=str(user["id"]),
+            token_id=str(identity.claims.get("jti") or uuid.uuid4()), role=user["role"],
+            email=identity.email, name=user["display_name"],
+        )
+
+    async def aclose(self) -> None:
+        return None
