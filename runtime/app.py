@@ -1,0 +1,149 @@
+"""``create_app``: the one factory for the container (all services) and each Lambda (one service).
+
+Service modules are mapped explicitly below and imported only when asked for, so a Lambda imports
+only its own service. The health service (``/health``, ``/api/health``, ``/api/openapi.json``) is
+always mounted.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from typing import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runtime.context import AppContext
+from runtime.db import DatabaseUnavailable
+from runtime.errors import ApiError, internal_error, standard_error
+from runtime.logging import configure_logging
+from runtime.middleware.auth import AuthMiddleware
+from runtime.middleware.body_limit import BodyLimitMiddleware
+from runtime.middleware.client import ClientHeadersMiddleware
+from runtime.middleware.cors import CorsMiddleware
+from runtime.middleware.errors import ErrorMiddleware, database_unavailable
+from runtime.middleware.origin import OriginSecretMiddleware
+from runtime.middleware.request_log import RequestLogMiddleware
+from runtime.route_table import ALL_SERVICES
+from runtime.services.base import Service
+from runtime.settings import ConfigError, Settings
+
+log = logging.getLogger("unamentis.app")
+
+# Service name → module exporting SERVICE. Explicit so a typo fails loudly and Lambdas import little.
+SERVICE_MODULES: dict[str, str] = {
+    "health": "runtime.services.health",
+    "auth": "runtime.services.auth",
+    "curricula": "runtime.services.curricula",
+    "kb": "runtime.services.kb",
+    "sessions": "runtime.services.sessions",
+    "telemetry": "runtime.services.telemetry",
+    "models": "runtime.services.models",
+    "admin": "runtime.services.admin",
+    "voice": "runtime.services.voice",
+}
+
+
+def load_service(name: str) -> Service:
+    module_path = SERVICE_MODULES.get(name)
+    if module_path is None:
+        raise ConfigError(f"unknown service {name!r}; known: {', '.join(SERVICE_MODULES)}")
+    service = importlib.import_module(module_path).SERVICE
+    if not isinstance(service, Service) or service.name != name:
+        raise ConfigError(f"{module_path}.SERVICE must be Service(name={name!r}, ...)")
+    return service
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.to_response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # The router's 404/405 and any HTTPException a route raises, in the error format.
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed") else None
+    return standard_error(exc.status_code, detail, headers=exc.headers).to_response()
+
+
+async def _db_error(request: Request, exc: Exception) -> Response:
+    log.error("database unavailable: %s", exc)
+    return database_unavailable().to_response()
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Reached only if the outermost middleware itself failed; RequestLogMiddleware logs otherwise.
+    return internal_error().to_response()
+
+
+def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> Starlette:
+    """A Starlette app serving ``services`` (``None``: every service, i.e. the container)."""
+    settings = settings or Settings.from_env()
+    names = tuple(ALL_SERVICES if services is None else services)
+    if "health" not in names:
+        names = ("health",) + names
+    loaded = [load_service(name) for name in dict.fromkeys(names)]
+    ctx = AppContext(settings, tuple(s.name for s in loaded))
+    routes = [route for service in loaded for route in service.routes]
+    public_paths = [path for service in loaded for path in service.public_paths]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.client_auth == "open":
+            log.warning(
+                "CLIENT AUTH IS OPEN: requests without a token act as tenant %r. Never use this on the internet.",
+                settings.open_tenant,
+            )
+        started: list[Service] = []
+        try:
+            for service in loaded:
+                if service.startup is not None:
+                    await service.startup(ctx)
+                started.append(service)
+            yield
+        finally:
+            for service in reversed(started):
+                if service.shutdown is not None:
+                    try:
+                        await service.shutdown(ctx)
+                    except Exception:
+                        log.exception("shutdown of service %s failed", service.name)
+            await ctx.aclose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=build_middleware(settings, public_paths),
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            DatabaseUnavailable: _db_error,
+            Exception: _server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app
+
+
+def build_middleware(settings: Settings, public_paths: Sequence[str] = ()) -> list[Middleware]:
+    """The pure-ASGI stack, outermost first (see ``runtime.middleware``)."""
+    return [
+        Middleware(RequestLogMiddleware, enabled=settings.access_log),
+        Middleware(OriginSecretMiddleware, secret=settings.origin_secret),
+        Middleware(CorsMiddleware, origins=settings.cors_origins),
+        Middleware(ErrorMiddleware),
+        Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(AuthMiddleware, public_paths=tuple(public_paths)),
+    ]
+
+
+def create_app_from_env(services: Sequence[str] | None = None) -> Starlette:
+    """Settings from the environment plus JSON logging: what `serve` and the handlers use."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(services, settings)

@@ -1,0 +1,221 @@
+"""PostgreSQL access for the runtime (asyncpg), always inside a transaction.
+
+Two modes (``Settings.db_mode``):
+- ``pool``: the container; an asyncpg pool created on first use.
+- ``single``: a Lambda environment; ONE connection opened lazily and kept across invocations
+  (an environment serves one request at a time; a lock keeps concurrent use in tests correct).
+  A frozen environment's socket may be dead on thaw, so a failure while opening the transaction
+  reconnects and retries once — before any caller statement ran, so the retry is always safe.
+
+Tenancy: ``async with db.tenant(tenant_id, user_id) as conn`` opens a transaction and sets
+``app.tenant_id`` / ``app.user_id`` with ``set_config(..., true)`` (transaction-local, so a reused
+connection never carries a previous tenant). RLS policies read them; ``unscoped()`` sets nothing,
+so tenant-owned tables return no rows there.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import asyncpg
+
+from runtime.settings import Settings
+
+log = logging.getLogger("unamentis.db")
+
+# Errors that mean "the socket is gone", worth one reconnect before the caller's work starts.
+STALE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+    OSError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the app answers 503."""
+
+
+def _server_settings(settings: Settings) -> dict[str, str]:
+    values = {
+        "application_name": f"unamentis-{settings.environment}"[:63],
+        # A request never holds a transaction open this long; orphans (frozen Lambdas) get cleaned up.
+        "idle_in_transaction_session_timeout": "60000",
+    }
+    if settings.db_statement_timeout_ms:
+        values["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return values
+
+
+def _uuid_text(value: str, what: str) -> str:
+    # Fail closed: a malformed id must never reach set_config as some other tenant's value.
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValueError(f"{what} must be a UUID, got {value!r}") from None
+
+
+class Database:
+    """The runtime role's connections (``DATABASE_URL``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._conn: asyncpg.Connection | None = None
+        self._conn_lock = asyncio.Lock()
+        self.reconnects = 0  # observable for tests and logs
+
+    # --- connections ------------------------------------------------------------------------
+    async def _connect(self) -> asyncpg.Connection:
+        dsn = self.settings.require_database_url()
+        try:
+            return await asyncpg.connect(
+                dsn,
+                timeout=self.settings.db_connect_timeout,
+                server_settings=_server_settings(self.settings),
+            )
+        except STALE_ERRORS + (asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to the database: {type(exc).__name__}: {exc}") from exc
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    dsn = self.settings.require_database_url()
+                    try:
+                        self._pool = await asyncpg.create_pool(
+                            dsn,
+                            min_size=self.settings.db_pool_min,
+                            max_size=self.settings.db_pool_max,
+                            timeout=self.settings.db_connect_timeout,
+                            server_settings=_server_settings(self.settings),
+                            # Recycle idle sockets so NAT/LB idle cuts don't hand us dead ones.
+                            max_inactive_connection_lifetime=300.0,
+                        )
+                    except STALE_ERRORS + (asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                        raise DatabaseUnavailable(
+                            f"cannot connect to the database: {type(exc).__name__}: {exc}"
+                        ) from exc
+        return self._pool
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.settings.db_mode == "single":
+            async with self._conn_lock:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self._connect()
+                yield self._conn
+        else:
+            pool = await self.pool()
+            try:
+                conn = await pool.acquire(timeout=self.settings.db_connect_timeout + 5)
+            except asyncio.TimeoutError as exc:
+                raise DatabaseUnavailable("no database connection became free in time") from exc
+            try:
+                yield conn
+            finally:
+                await pool.release(conn)
+
+    async def _reset_single(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+        self.reconnects += 1
+
+    @asynccontextmanager
+    async def _transaction(self, settings_sql: str | None, args: tuple[str, ...]) -> AsyncIterator[asyncpg.Connection]:
+        for attempt in (1, 2):
+            async with self._acquire() as conn:
+                tx = conn.transaction()
+                try:
+                    await tx.start()
+                    if settings_sql:
+                        await conn.execute(settings_sql, *args)
+                except STALE_ERRORS as exc:
+                    if attempt == 2:
+                        raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
+                    log.warning("stale database connection; reconnecting once", extra={"error": type(exc).__name__})
+                    if self.settings.db_mode == "single":
+                        await self._reset_single()
+                    else:
+                        conn.terminate()  # the pool replaces a terminated connection on release
+                        self.reconnects += 1
+                    continue
+                try:
+                    yield conn
+                except BaseException:
+                    if not conn.is_closed():
+                        try:
+                            await tx.rollback()
+                        except STALE_ERRORS:
+                            pass
+                    if self.settings.db_mode == "single" and conn.is_closed():
+                        self._conn = None
+                    raise
+                else:
+                    await tx.commit()
+                return
+
+    def tenant(self, tenant_id: str, user_id: str | None = None):
+        """A transaction scoped to ``tenant_id`` (and ``user_id``) for RLS."""
+        tenant = _uuid_text(tenant_id, "tenant_id")
+        if user_id is None:
+            return self._transaction("select set_config('app.tenant_id', $1, true)", (tenant,))
+        user = _uuid_text(user_id, "user_id")
+        return self._transaction(
+            "select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)", (tenant, user)
+        )
+
+    def unscoped(self):
+        """A transaction with no tenant set (tenant-owned tables show no rows)."""
+        return self._transaction(None, ())
+
+    # --- checks -----------------------------------------------------------------------------
+    async def ping(self) -> None:
+        async with self.unscoped() as conn:
+            await conn.fetchval("select 1")
+
+    async def role_problems(self) -> list[str]:
+        """Why the connected role could see across tenants (empty list = safe)."""
+        async with self.unscoped() as conn:
+            row = await conn.fetchrow(
+                "select current_user as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user"
+            )
+            owned = await conn.fetchval(
+                "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'public' and c.relkind = 'r' and c.relrowsecurity "
+                "and pg_get_userbyid(c.relowner) = current_user"
+            )
+        problems = []
+        if row["rolsuper"]:
+            problems.append(f"role {row['name']} is a superuser (bypasses row-level security)")
+        if row["rolbypassrls"]:
+            problems.append(f"role {row['name']} has BYPASSRLS")
+        if owned:
+            problems.append(f"role {row['name']} owns {owned} tenant table(s) (owners can disable RLS)")
+        return problems
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except asyncio.TimeoutError:
+                pool.terminate()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await asyncio.wait_for(conn.close(), timeout=5)
+            except (asyncio.TimeoutError, *STALE_ERRORS):
+                conn.terminate()
+
+
+async def connect_admin(settings: Settings) -> asyncpg.Connection:
+    """A connection as the owner (``UNAMENTIS_DATABASE_ADMIN_URL``), for migrate and the admin CLI."""
+    return await asyncpg.connect(settings.require_admin_url(), timeout=settings.db_connect_timeout)

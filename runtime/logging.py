@@ -1,0 +1,127 @@
+"""Structured JSON logs with the request id, and redaction of secrets.
+
+Every record leaves as one JSON line. Redaction runs in the formatter on the final message AND on
+every extra field, so no code path can log a token by accident: beta tokens (``uma_beta_…``),
+JWT-shaped strings, ``Bearer …`` values, ``token=``/``secret=``/``password=`` query and form
+parameters, DSN passwords, and the values of keys that name a secret (authorization, token,
+password, secret, cookie, api_key …) are replaced with ``[REDACTED]``.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+# The request being served (set by the request-id middleware; copied into every record).
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("unamentis_request_id", default=None)
+
+_SECRET_KEY_RE = re.compile(
+    r"(authorization|token|secret|password|passwd|cookie|api[_-]?key|credential|assertion|private[_-]?key|dsn)",
+    re.IGNORECASE,
+)
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # beta tokens
+    (re.compile(r"uma_beta_[A-Za-z0-9_\-]+"), "uma_beta_" + REDACTED),
+    # JWTs (three base64url parts, the first two start with '{"' encoded as eyJ)
+    (re.compile(r"eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*"), REDACTED),
+    # Authorization header values
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + REDACTED),
+    # key=value pairs in query strings, forms and free text
+    (
+        re.compile(
+            r"(?i)\b([A-Za-z_\-]*(?:token|secret|password|passwd|api[_-]?key|assertion|signature)[A-Za-z_\-]*)"
+            r"(['\"]?\s*[=:]\s*)(['\"]?)[^\s&\"',;}]+"
+        ),
+        r"\1\2\3" + REDACTED,
+    ),
+    # passwords inside URLs / DSNs: scheme://user:password@host
+    (re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret-looking substring replaced."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """A copy of ``value`` (str, mapping, sequence, scalar) with secrets replaced."""
+    # A secret-named key hides any text value; numbers/bools (token_count, password_changed) stay.
+    if key is not None and isinstance(value, (str, bytes)) and value and _SECRET_KEY_RE.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [redact(v) for v in value]
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return redact_text(str(value))
+
+
+# LogRecord attributes that are not "extra" fields.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", 0, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request_id, extras, exc."""
+
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact_text(record.getMessage()),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        if self.service:
+            entry["service"] = self.service
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and key not in entry and not key.startswith("_"):
+                entry[key] = redact(value, key)
+        if record.exc_info:
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_configured_handler: logging.Handler | None = None
+
+
+def configure_logging(level: str = "INFO", service: str | None = None, stream: Any = None) -> None:
+    """Route the root logger (and uvicorn's) through one JSON handler; idempotent."""
+    global _configured_handler  # the process has one root logger; replacing our handler keeps it single
+    root = logging.getLogger()
+    if _configured_handler is not None:
+        root.removeHandler(_configured_handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root.addHandler(handler)
+    root.setLevel(level)
+    _configured_handler = handler
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    # Our own access log replaces uvicorn's (which prints raw query strings, i.e. ?token=…).
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)

@@ -1,0 +1,148 @@
+"""Authentication dispatch by tier, then the default rate limits.
+
+- public paths (CONTRACT's list + each Service's ``public_paths``): no token; limited per IP.
+- ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
+  ``auth`` message itself (closing 1008 on failure).
+- Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
+- Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
+  accepts beta tokens and user access JWTs. With ``UNAMENTIS_CLIENT_AUTH=open`` a request without
+  a token gets an ``open`` principal of the configured tenant.
+
+The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
+.principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
+principal's own limit when it has one; 429 carries ``Retry-After`` and ``X-RateLimit-*``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtime.context import CLIENT_IP_KEY
+from runtime.errors import ApiError
+from runtime.middleware.common import header, send_error
+
+if TYPE_CHECKING:
+    from runtime.context import AppContext
+
+log = logging.getLogger("unamentis.auth")
+
+# CONTRACT "Conventions": these answer without a token.
+CONTRACT_PUBLIC_PATHS = frozenset(
+    {
+        "/health",
+        "/api/health",
+        "/api/auth/login",
+        "/api/auth/register",
+        "/api/auth/refresh",
+        "/api/openapi.json",
+    }
+)
+ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
+ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
+SELF_AUTHENTICATING = frozenset({"/ws/audio"})
+
+
+def tier_of(path: str, public_paths: frozenset[str]) -> str:
+    """``public`` | ``self`` | ``admin`` | ``client`` for a request path."""
+    if path in public_paths:
+        return "public"
+    if path in SELF_AUTHENTICATING:
+        return "self"
+    if path in ADMIN_EXACT or path.startswith(ADMIN_PREFIXES):
+        return "admin"
+    return "client"
+
+
+def bearer_token(scope: Scope) -> str | None:
+    value = header(scope, b"authorization")
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _missing_token() -> ApiError:
+    return ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, *, public_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.public_paths = CONTRACT_PUBLIC_PATHS | frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        ctx: AppContext = scope["app"].state.ctx
+        tier = tier_of(scope["path"], self.public_paths)
+        if tier == "self":
+            await self.app(scope, receive, send)
+            return
+        try:
+            if tier == "public":
+                principal = None
+            elif tier == "admin":
+                principal = await ctx.auth.admin(Headers(scope=scope))
+            else:
+                principal = await self._client(ctx, scope)
+        except ApiError as error:
+            if error.status in (401, 403):
+                # Failed attempts count against the caller's IP so token guessing is throttled.
+                limited = await self._limit(ctx, scope, None)
+                if limited is not None and not limited[0]:
+                    await send_error(scope, receive, send, limited[1])
+                    return
+            await send_error(scope, receive, send, error)
+            return
+        if principal is not None:
+            scope["principal"] = principal
+        allowed, outcome = await self._limit(ctx, scope, principal) or (True, None)
+        if not allowed:
+            await send_error(scope, receive, send, outcome)
+            return
+        if outcome is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rate_headers = outcome
+
+        async def send_with_rate(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *rate_headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_rate)
+
+    async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
+        token = bearer_token(scope)
+        if token is None:
+            if ctx.settings.client_auth == "open":
+                return await ctx.auth.open_principal()
+            raise _missing_token()
+        return await ctx.auth.client(token, device_id=header(scope, b"x-device-id"))
+
+    async def _limit(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[bool, Any] | None:
+        """(True, rate headers) / (False, the 429 error), or None when no limit applies."""
+        from runtime.limits import RateLimit, rate_limited
+
+        settings = ctx.settings
+        key = getattr(principal, "limit_key", None) if principal is not None else None
+        limit = getattr(principal, "rate_limit", None) if principal is not None else None
+        if key is None:
+            ip = scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0]
+            key, limit = f"ip:{ip}", RateLimit.from_setting(settings.rate_limit_ip)
+        elif limit is None:
+            limit = RateLimit.from_setting(settings.rate_limit_token if key.startswith("tok:") else settings.rate_limit_user)
+        if limit is None:
+            return None
+        decision = await ctx.limiter.hit(key, limit)
+        if not decision.allowed:
+            return False, rate_limited(decision)
+        return True, [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
+
+

@@ -1,0 +1,163 @@
+"""Health and the API description.
+
+``GET /health`` and ``GET /api/health`` answer without a token and without touching the database
+(load balancers probe them often; a database blip must not kill healthy tasks):
+``{status: "healthy", timestamp, version, server_name, uptime_seconds}``.
+``GET /api/admin/health/deep`` (Tier 2) checks the database and the runtime role's safety.
+``GET /api/openapi.json`` is OpenAPI 3.1 generated from the mounted routes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+
+from runtime.context import ctx
+from runtime.services.base import Service
+
+_PARAM_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
+
+
+async def health(request: Request) -> JSONResponse:
+    """Liveness: the runtime answers (no dependencies are checked)."""
+    context = ctx(request)
+    return JSONResponse(
+        {
+            "status": "healthy",
+            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "version": context.settings.version,
+            "server_name": context.settings.server_name,
+            "uptime_seconds": round(time.time() - context.started_at, 3),
+        }
+    )
+
+
+async def deep_health(request: Request) -> JSONResponse:
+    """Readiness: the database answers and the runtime role cannot bypass tenant isolation."""
+    context = ctx(request)
+    checks: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        await context.db.ping()
+        problems = await context.db.role_problems()
+        checks["database"] = {
+            "ok": True,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "role_problems": problems,
+        }
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    healthy = all(check.get("ok") for check in checks.values())
+    return JSONResponse(
+        {
+            "status": "healthy" if healthy else "degraded",
+            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "version": context.settings.version,
+            "services": list(context.services),
+            "checks": checks,
+        },
+        status_code=200 if healthy else 503,
+    )
+
+
+async def openapi(request: Request) -> JSONResponse:
+    """The OpenAPI 3.1 description of this app's routes."""
+    context = ctx(request)
+    return JSONResponse(build_openapi(request.app.routes, context.settings.version))
+
+
+def _walk(routes: list[BaseRoute], prefix: str = ""):
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from _walk(list(route.routes or []), prefix + route.path)
+        elif isinstance(route, (Route, WebSocketRoute)):
+            yield prefix, route
+
+
+def _summary(endpoint: Any) -> str:
+    doc = inspect.getdoc(endpoint) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
+    """Every route's path, methods and summary, plus the schemas a route declares (``.openapi``)."""
+    paths: dict[str, dict[str, Any]] = {}
+    websockets: list[dict[str, str]] = []
+    error_ref = {"$ref": "#/components/responses/Error"}
+    for prefix, route in _walk(routes):
+        path = _PARAM_RE.sub(r"{\1}", prefix + route.path)
+        params = _PARAM_RE.findall(prefix + route.path)
+        if isinstance(route, WebSocketRoute):
+            websockets.append({"path": path, "summary": _summary(route.endpoint)})
+            continue
+        methods = sorted(m for m in (route.methods or {"GET"}) if m != "HEAD")
+        declared = getattr(route.endpoint, "openapi", None) or {}
+        for method in methods:
+            operation: dict[str, Any] = {
+                "operationId": f"{method.lower()}_{route.name}" if route.name else f"{method.lower()}_{path}",
+                "summary": _summary(route.endpoint),
+                "responses": {"200": {"description": "OK"}, "default": error_ref},
+            }
+            if params:
+                operation["parameters"] = [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params
+                ]
+            fragment = declared.get(method, declared) if isinstance(declared, dict) else {}
+            for key, value in fragment.items():
+                if key in ("requestBody", "responses", "parameters", "description", "tags", "security"):
+                    if key == "responses":
+                        operation["responses"] = {**value, "default": error_ref}
+                    else:
+                        operation[key] = value
+            paths.setdefault(path, {})[method.lower()] = operation
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "UnaMentis API", "version": version},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A beta token or a user access JWT"},
+                "cloudflareAccess": {"type": "apiKey", "in": "header", "name": "Cf-Access-Jwt-Assertion"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "code", "message"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "object"},
+                        "success": {"type": "boolean"},
+                    },
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error in the API's error format",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+        },
+        "security": [{"bearer": []}],
+    }
+    if websockets:
+        document["x-websockets"] = websockets
+    return document
+
+
+SERVICE = Service(
+    name="health",
+    routes=[
+        Route("/health", health, methods=["GET"], name="health"),
+        Route("/api/health", health, methods=["GET"], name="api_health"),
+        Route("/api/admin/health/deep", deep_health, methods=["GET"], name="deep_health"),
+        Route("/api/openapi.json", openapi, methods=["GET"], name="openapi"),
+    ],
+)

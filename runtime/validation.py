@@ -1,0 +1,435 @@
+"""The one way to read request input.
+
+``body = await json_body(request)`` then typed field readers. Every failure is an ``ApiError``
+(400 ``invalid_json``, 413 ``payload_too_large``, 400 ``missing_field``, 422 ``invalid_field``)
+with ``details: {"field": name}``, so bad input can never become a 500.
+
+Field readers take ``success_envelope`` for routes whose old envelope had ``success`` (KB, import).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
+
+from starlette.requests import HTTPConnection, Request
+
+from runtime.errors import ApiError
+
+DEFAULT_MAX_BODY = 1024 * 1024
+# Scope key holding this request's body limit (set by the middleware from settings, raised by routes).
+BODY_LIMIT_KEY = "unamentis.max_body_bytes"
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_MISSING = object()
+T = TypeVar("T")
+
+
+def _missing(name: str, env: bool) -> ApiError:
+    return ApiError(400, "missing_field", f"'{name}' is required.", details={"field": name}, success_envelope=env)
+
+
+def _invalid(name: str, message: str, env: bool, **details: Any) -> ApiError:
+    return ApiError(422, "invalid_field", message, details={"field": name, **details}, success_envelope=env)
+
+
+async def read_body(request: Request, max_bytes: int | None = None, *, success_envelope: bool = False) -> bytes:
+    """The raw body, refusing more than ``max_bytes`` (default: the app's body limit, 1 MiB)."""
+    if max_bytes is not None:
+        set_body_limit(request, max_bytes)
+    limit = _app_limit(request)
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _too_large(limit, success_envelope)
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number.", success_envelope=success_envelope)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, success_envelope)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int, env: bool) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"The request body is larger than {limit} bytes.",
+        details={"max_bytes": limit},
+        success_envelope=env,
+    )
+
+
+def _app_limit(request: Request) -> int:
+    limit = request.scope.get(BODY_LIMIT_KEY)
+    return int(limit) if limit else DEFAULT_MAX_BODY
+
+
+def set_body_limit(request: HTTPConnection, max_bytes: int) -> None:
+    """Let this request's body be up to ``max_bytes`` (e.g. asset upload 10 MiB) before reading it
+    (``request.form()`` included); the body-limit middleware reads the limit from the scope."""
+    request.scope[BODY_LIMIT_KEY] = max_bytes
+
+
+async def json_body(
+    request: Request,
+    *,
+    max_bytes: int | None = None,
+    allow_empty: bool = False,
+    success_envelope: bool = False,
+) -> dict[str, Any]:
+    """The body as a JSON object. 400 ``invalid_json`` for bad JSON or a non-object."""
+    raw = await read_body(request, max_bytes, success_envelope=success_envelope)
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.", success_envelope=success_envelope)
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, "invalid_json", f"The request body is not valid JSON: {exc}", success_envelope=success_envelope
+        ) from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.", success_envelope=success_envelope)
+    return value
+
+
+def field_str(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: str | None = None,
+    min_len: int = 0,
+    max_len: int = 10_000,
+    pattern: str | re.Pattern[str] | None = None,
+    strip: bool = True,
+    success_envelope: bool = False,
+) -> str | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if not isinstance(value, str):
+        raise _invalid(name, f"'{name}' must be a string.", success_envelope)
+    if strip:
+        value = value.strip()
+    if required and not value and min_len == 0:
+        raise _missing(name, success_envelope)
+    if len(value) < min_len:
+        raise _invalid(name, f"'{name}' must be at least {min_len} characters.", success_envelope)
+    if len(value) > max_len:
+        raise _invalid(name, f"'{name}' must be at most {max_len} characters.", success_envelope)
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise _invalid(name, f"'{name}' has an invalid format.", success_envelope)
+    return value
+
+
+def field_int(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: int | None = None,
+    min: int | None = None,
+    max: int | None = None,
+    success_envelope: bool = False,
+) -> int | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    # bool is an int subclass; 3.0 is accepted as 3 because JSON encoders differ.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _invalid(name, f"'{name}' must be an integer.", success_envelope)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _invalid(name, f"'{name}' must be an integer.", success_envelope)
+        value = int(value)
+    _check_range(name, value, min, max, success_envelope)
+    return value
+
+
+def field_float(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: float | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    success_envelope: bool = False,
+) -> float | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _invalid(name, f"'{name}' must be a number.", success_envelope)
+    _check_range(name, value, min, max, success_envelope)
+    return float(value)
+
+
+def _check_range(name: str, value: float, lo: float | None, hi: float | None, env: bool) -> None:
+    if lo is not None and value < lo:
+        raise _invalid(name, f"'{name}' must be at least {lo}.", env)
+    if hi is not None and value > hi:
+        raise _invalid(name, f"'{name}' must be at most {hi}.", env)
+
+
+def field_bool(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: bool | None = None,
+    success_envelope: bool = False,
+) -> bool | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if not isinstance(value, bool):
+        raise _invalid(name, f"'{name}' must be true or false.", success_envelope)
+    return value
+
+
+def field_enum(
+    body: Mapping[str, Any],
+    name: str,
+    choices: Iterable[str],
+    *,
+    required: bool = False,
+    default: str | None = None,
+    case_insensitive: bool = True,
+    success_envelope: bool = False,
+) -> str | None:
+    allowed = tuple(choices)
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if not isinstance(value, str):
+        raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", success_envelope, allowed=list(allowed))
+    candidate = value.strip()
+    for choice in allowed:
+        if candidate == choice or (case_insensitive and candidate.lower() == choice.lower()):
+            return choice
+    raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", success_envelope, allowed=list(allowed))
+
+
+def field_list(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: list[Any] | None = None,
+    item_type: type | tuple[type, ...] | None = None,
+    min_items: int = 0,
+    max_items: int = 1000,
+    success_envelope: bool = False,
+) -> list[Any] | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if not isinstance(value, list):
+        raise _invalid(name, f"'{name}' must be a list.", success_envelope)
+    if len(value) < min_items:
+        raise _invalid(name, f"'{name}' must have at least {min_items} items.", success_envelope)
+    if len(value) > max_items:
+        raise _invalid(name, f"'{name}' must have at most {max_items} items.", success_envelope)
+    if item_type is not None:
+        for index, item in enumerate(value):
+            # bool is not accepted where int is asked for
+            if not isinstance(item, item_type) or (isinstance(item, bool) and item_type in (int, float, (int, float))):
+                raise _invalid(name, f"'{name}[{index}]' has the wrong type.", success_envelope, index=index)
+    return value
+
+
+def field_dict(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: dict[str, Any] | None = None,
+    success_envelope: bool = False,
+) -> dict[str, Any] | None:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise _missing(name, success_envelope)
+        return default
+    if not isinstance(value, dict):
+        raise _invalid(name, f"'{name}' must be an object.", success_envelope)
+    return value
+
+
+def field_id(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: str | None = None,
+    success_envelope: bool = False,
+) -> str | None:
+    value = field_str(body, name, required=required, default=default, max_len=100, success_envelope=success_envelope)
+    if value is not None and not ID_RE.match(value):
+        raise _invalid(name, f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.", success_envelope)
+    return value
+
+
+def field_uuid(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    success_envelope: bool = False,
+) -> str | None:
+    value = field_str(body, name, required=required, max_len=64, success_envelope=success_envelope)
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise _invalid(name, f"'{name}' must be a UUID.", success_envelope) from None
+
+
+# --- query string and path ------------------------------------------------------------------
+
+
+def query_str(
+    request: HTTPConnection,
+    name: str,
+    default: str | None = None,
+    *,
+    max_len: int = 1000,
+    success_envelope: bool = False,
+) -> str | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if len(value) > max_len:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"Query parameter '{name}' must be at most {max_len} characters.",
+            details={"field": name},
+            success_envelope=success_envelope,
+        )
+    return value
+
+
+def query_int(
+    request: HTTPConnection,
+    name: str,
+    default: int | None = None,
+    min: int | None = None,
+    max: int | None = None,
+    *,
+    success_envelope: bool = False,
+) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"Query parameter '{name}' must be an integer.",
+            details={"field": name},
+            success_envelope=success_envelope,
+        ) from None
+    if (min is not None and value < min) or (max is not None and value > max):
+        bounds = f"between {min if min is not None else '-inf'} and {max if max is not None else 'inf'}"
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"Query parameter '{name}' must be {bounds}.",
+            details={"field": name},
+            success_envelope=success_envelope,
+        )
+    return value
+
+
+def query_bool(
+    request: HTTPConnection, name: str, default: bool = False, *, success_envelope: bool = False
+) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ApiError(
+        400,
+        "invalid_parameter",
+        f"Query parameter '{name}' must be true or false.",
+        details={"field": name},
+        success_envelope=success_envelope,
+    )
+
+
+def query_enum(
+    request: HTTPConnection,
+    name: str,
+    choices: Sequence[str],
+    default: str | None = None,
+    *,
+    success_envelope: bool = False,
+) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    for choice in choices:
+        if raw.strip().lower() == choice.lower():
+            return choice
+    raise ApiError(
+        400,
+        "invalid_parameter",
+        f"Query parameter '{name}' must be one of: {', '.join(choices)}.",
+        details={"field": name, "allowed": list(choices)},
+        success_envelope=success_envelope,
+    )
+
+
+def path_id(request: HTTPConnection, name: str = "id", *, success_envelope: bool = False) -> str:
+    """A path parameter matching ``^[A-Za-z0-9_-]{1,100}$`` (CONTRACT's id rule), else 400."""
+    value = request.path_params.get(name)
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise ApiError(
+            400,
+            "invalid_id",
+            f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.",
+            details={"field": name},
+            success_envelope=success_envelope,
+        )
+    return value
+
+
+def path_uuid(request: HTTPConnection, name: str = "id", *, success_envelope: bool = False) -> str:
+    """A path parameter that must be a UUID, else 400 (routes that say UUID)."""
+    value = request.path_params.get(name)
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ApiError(
+            400, "invalid_id", f"'{name}' must be a UUID.", details={"field": name}, success_envelope=success_envelope
+        ) from None

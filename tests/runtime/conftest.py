@@ -1,0 +1,286 @@
+"""Shared fixtures of the runtime tests (real PostgreSQL on 127.0.0.1:5432, superuser, trust auth).
+
+Fixtures (exact names):
+  ``database``         a fresh database ``uma_test_<hex>``, migrated, with its own runtime role
+                       ``uma_app_<hex>`` (LOGIN, not owner, no BYPASSRLS); dropped afterwards.
+                       A ``TestDatabase``: ``.name``, ``.owner_dsn`` (superuser), ``.app_dsn``
+                       (the runtime role), ``.app_role``; ``await .owner()`` / ``await .app()``
+                       open asyncpg connections (the caller closes them).
+  ``shared_database``  the same, created once per test module (tests must use their own tenants).
+  ``settings``         ``Settings`` for ``database`` (override with ``settings.with_overrides(...)``).
+  ``make_app``         ``make_app(services=None, database=None, **overrides) -> Starlette``.
+  ``client``           an ``httpx.AsyncClient`` over ``ASGITransport`` for ``make_app()`` with its
+                       lifespan run; ``make_client(app)`` is the async context manager behind it.
+  ``tenant``           ``await tenant(slug=None, name="tester", database=None) -> (tenant_id, beta_token)``:
+                       a new tenant plus a beta token issued through RA's ``issue_beta_token``.
+  ``live_server``      ``live_server(app) -> LiveServer`` (uvicorn on a free loopback port in a
+                       thread; ``.url``, ``.ws_url``; stopped at teardown).
+Environment: ``UNAMENTIS_TEST_PG`` overrides the server DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from runtime.app import create_app
+from runtime.migrate import migrate
+from runtime.settings import Settings
+
+SERVER_DSN = os.environ.get("UNAMENTIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+APP_PASSWORD = "uma-test-password"
+
+
+def _dsn_for(database: str, user: str | None = None, password: str | None = None) -> str:
+    parts = urlsplit(SERVER_DSN)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+    user = user or parts.username or "postgres"
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return urlunsplit((parts.scheme, f"{auth}{host}:{port}", f"/{database}", "", ""))
+
+
+@dataclass
+class TestDatabase:
+    __test__ = False  # not a test class
+
+    name: str
+    owner_dsn: str
+    app_dsn: str
+    app_role: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        base = Settings(
+            database_url=self.app_dsn,
+            database_admin_url=self.owner_dsn,
+            app_role=self.app_role,
+            app_role_password=APP_PASSWORD,
+            db_pool_min=0,
+            db_pool_max=5,
+            environment="test",
+            server_name="test",
+        )
+        return base.with_overrides(**overrides) if overrides else base
+
+    async def owner(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.owner_dsn)
+
+    async def app(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.app_dsn)
+
+
+async def _create_database() -> TestDatabase:
+    suffix = uuid.uuid4().hex[:12]
+    name, role = f"uma_test_{suffix}", f"uma_app_{suffix}"
+    server = await asyncpg.connect(SERVER_DSN)
+    try:
+        await server.execute(f'create database "{name}"')
+    finally:
+        await server.close()
+    db = TestDatabase(
+        name=name,
+        owner_dsn=_dsn_for(name),
+        app_dsn=_dsn_for(name, role, APP_PASSWORD),
+        app_role=role,
+    )
+    try:
+        await migrate(db.settings(), echo=lambda _message: None)
+    except BaseException:
+        await _drop_database(db)
+        raise
+    return db
+
+
+async def _drop_database(db: TestDatabase) -> None:
+    server = await asyncpg.connect(SERVER_DSN)
+    try:
+        await server.execute(f'drop database if exists "{db.name}" with (force)')
+        await server.execute(f'drop role if exists "{db.app_role}"')
+    finally:
+        await server.close()
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when a loop is already running
+    (fixtures resolved lazily from inside an async test): then on a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+@contextlib.contextmanager
+def _database_scope():
+    # Sync fixtures: usable from sync and async tests of any scope.
+    db = _run(_create_database())
+    try:
+        yield db
+    finally:
+        _run(_drop_database(db))
+
+
+@pytest.fixture
+def database():
+    with _database_scope() as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def shared_database():
+    with _database_scope() as db:
+        yield db
+
+
+@pytest.fixture
+def settings(database: TestDatabase) -> Settings:
+    return database.settings()
+
+
+@pytest.fixture
+def make_app(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``make_app(services=None, database=None, **overrides)``; uses ``database`` unless given one."""
+
+    def factory(services=None, database: TestDatabase | None = None, **overrides: Any):
+        db = database or request.getfixturevalue("database")
+        return create_app(services, db.settings(**overrides))
+
+    return factory
+
+
+@contextlib.asynccontextmanager
+async def make_client(app: Any, *, base_url: str = "http://testserver", **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An AsyncClient over ASGITransport with the app's lifespan run around it."""
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, **kwargs) as client:
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Drive an ASGI app's lifespan protocol (ASGITransport does not)."""
+    to_app: asyncio.Queue = asyncio.Queue()
+    from_app: asyncio.Queue = asyncio.Queue()
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put))
+    await to_app.put({"type": "lifespan.startup"})
+    message = await from_app.get()
+    if message["type"] != "lifespan.startup.complete":
+        task.cancel()
+        raise RuntimeError(f"lifespan startup failed: {message.get('message')}")
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        message = await from_app.get()
+        await task
+        if message["type"] != "lifespan.shutdown.complete":
+            raise RuntimeError(f"lifespan shutdown failed: {message.get('message')}")
+
+
+@pytest.fixture
+async def client(make_app) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(make_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def tenant(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``await tenant(slug=None, name="tester", database=None) -> (tenant_id, beta_token)``."""
+
+    async def factory(slug: str | None = None, name: str = "tester", database: TestDatabase | None = None):
+        from runtime.auth.store import issue_beta_token
+        from runtime.tenants import create_tenant
+
+        db = database or request.getfixturevalue("database")
+        owner = await db.owner()
+        try:
+            tenant_id = await create_tenant(owner, slug or f"t-{uuid.uuid4().hex[:10]}")
+        finally:
+            await owner.close()
+        conn = await db.app()
+        try:
+            _token_id, token = await issue_beta_token(conn, tenant_id, name)
+        finally:
+            await conn.close()
+        return str(tenant_id), token
+
+    return factory
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving ``app`` on 127.0.0.1 in a background thread (its own event loop)."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws_ping_interval=None
+        )
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_server():
+    servers: list[LiveServer] = []
+
+    def factory(app: Any, port: int | None = None) -> LiveServer:
+        server = LiveServer(app, port).start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
