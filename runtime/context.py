@@ -39,6 +39,7 @@ class AppContext:
         self._limiter: Any = None
         self._metering: Any = None
         self._http: httpx.AsyncClient | None = None
+        self._storage: Any = None
 
     # --- database ---------------------------------------------------------------------------
     @property
@@ -77,6 +78,16 @@ class AppContext:
             self._metering = Metering(self)
         return self._metering
 
+    # --- object storage (CT) -----------------------------------------------------------------
+    @property
+    def storage(self) -> Any:
+        """``runtime.storage.ObjectStore`` (filesystem or S3/R2/MinIO); no I/O until first use."""
+        if self._storage is None:
+            from runtime.storage import open_store
+
+            self._storage = open_store(self.settings.storage)
+        return self._storage
+
     # --- outbound HTTP ------------------------------------------------------------------------
     @property
     def http(self) -> "httpx.AsyncClient":
@@ -94,7 +105,7 @@ class AppContext:
     # --- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close whatever was opened, in reverse order of dependence; safe to call twice."""
-        for name in ("_metering", "_limiter", "_auth"):
+        for name in ("_metering", "_limiter", "_auth", "_storage"):
             obj = getattr(self, name)
             closer = getattr(obj, "aclose", None)
             if closer is not None:

@@ -14,6 +14,8 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from runtime.storage import StorageConfig, StorageConfigError
+
 
 
 class ConfigError(ValueError):
@@ -132,6 +134,13 @@ def _min_versions(env: Mapping[str, str], name: str) -> dict[str, tuple[int, ...
     return result
 
 
+def _storage(env: Mapping[str, str]) -> StorageConfig:
+    try:
+        return StorageConfig.from_env(env)
+    except StorageConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     # --- database ---------------------------------------------------------------------------
@@ -173,6 +182,9 @@ class Settings:
     rate_limit_refresh: tuple[int, float] = (60, 60.0)  # UNAMENTIS_RATE_LIMIT_REFRESH (per IP)
     budget_tenant_monthly_usd: float = 25.0  # UNAMENTIS_BUDGET_TENANT_MONTHLY_USD (default per tenant)
     budget_user_daily_usd: float = 2.0  # UNAMENTIS_BUDGET_USER_DAILY_USD (default per user / beta token)
+    # --- content (CT) -----------------------------------------------------------------------
+    storage: StorageConfig = field(default_factory=StorageConfig)  # UNAMENTIS_STORAGE_URL + UNAMENTIS_S3_* (runtime/storage.py)
+    telemetry_retention_days: int = 30  # UNAMENTIS_TELEMETRY_RETENTION_DAYS (metrics, logs, client registry)
     # --- identity / logging -----------------------------------------------------------------
     environment: str = "dev"  # UNAMENTIS_ENV
     server_name: str = field(default_factory=socket.gethostname)  # UNAMENTIS_SERVER_NAME
@@ -218,6 +230,8 @@ class Settings:
             rate_limit_refresh=parse_rate("UNAMENTIS_RATE_LIMIT_REFRESH", env.get("UNAMENTIS_RATE_LIMIT_REFRESH") or "60/60"),
             budget_tenant_monthly_usd=_float(env, "UNAMENTIS_BUDGET_TENANT_MONTHLY_USD", 25.0),
             budget_user_daily_usd=_float(env, "UNAMENTIS_BUDGET_USER_DAILY_USD", 2.0),
+            storage=_storage(env),
+            telemetry_retention_days=_int(env, "UNAMENTIS_TELEMETRY_RETENTION_DAYS", 30, minimum=1),
             environment=_str(env, "UNAMENTIS_ENV", "dev"),
             server_name=_str(env, "UNAMENTIS_SERVER_NAME") or socket.gethostname(),
             log_level=(_str(env, "UNAMENTIS_LOG_LEVEL", "INFO") or "INFO").upper(),

@@ -1,0 +1,1 @@
+"""Helpers shared by the content families (curricula, KB, sessions, telemetry, models, admin)."""

@@ -1,0 +1,97 @@
+"""Server-driven modules (``/api/modules*``), assembled from the database on every call.
+
+The Knowledge Bowl module's download is the KB domains with every active question the tenant can
+see (system questions plus its own), in the shape iOS ``ModuleService`` and Android ``ModuleModels``
+decode: ``question_type`` hyphenated (``toss-up``) and ``downloaded_at`` as epoch seconds.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import asyncpg
+
+from runtime.content.http import dumps
+
+_LIST_KEYS = ("id", "name", "description", "icon_name", "theme_color_hex", "version", "enabled",
+              "supports_team_mode", "supports_speed_training", "supports_competition_sim")
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def _questions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "select id, domain_id, subcategory, question_text, answer_text, acceptable_answers, difficulty, "
+        "speed_target_seconds, question_type, hints, explanation from kb_questions "
+        "where status = 'active' order by domain_id, difficulty, id"
+    )
+
+
+def _question(row: asyncpg.Record) -> dict:
+    return {
+        "id": row["id"], "domain_id": row["domain_id"], "subcategory": row["subcategory"],
+        "question_text": row["question_text"], "answer_text": row["answer_text"],
+        "acceptable_answers": list(row["acceptable_answers"] or []) or [row["answer_text"]],
+        "difficulty": row["difficulty"], "speed_target_seconds": row["speed_target_seconds"],
+        "question_type": row["question_type"].replace("_", "-"), "hints": list(row["hints"] or []),
+        "explanation": row["explanation"],
+    }
+
+
+async def download(conn: asyncpg.Connection, module_id: str) -> dict | None:
+    module = await conn.fetchrow("select * from content_modules where id = $1 and enabled", module_id)
+    if module is None:
+        return None
+    domains = await conn.fetch("select * from kb_domains order by sort_order, id")
+    by_domain: dict[str, list[dict]] = {d["id"]: [] for d in domains}
+    for row in await _questions(conn):
+        by_domain.setdefault(row["domain_id"], []).append(_question(row))
+    total = sum(len(q) for q in by_domain.values())
+    return {
+        **{k: module[k] for k in _LIST_KEYS},
+        "long_description": module["long_description"],
+        "downloaded_at": time.time(),
+        "domains": [{
+            "id": d["id"], "name": d["name"], "icon_name": d["icon_name"], "weight": d["weight"],
+            "subcategories": list(d["subcategories"] or []), "questions": by_domain.get(d["id"], []),
+        } for d in domains],
+        "total_questions": total,
+        "study_modes": _json(module["study_modes"]),
+        "settings": _json(module["settings"]),
+    }
+
+
+async def list_modules(conn: asyncpg.Connection) -> list[dict]:
+    items = []
+    for module in await conn.fetch("select * from content_modules order by sort_order, id"):
+        full = await download(conn, module["id"]) if module["enabled"] else None
+        items.append({**{k: module[k] for k in _LIST_KEYS},
+                      "download_size": len(dumps(full).encode()) if full else 0})
+    return items
+
+
+async def module_detail(conn: asyncpg.Connection, module_id: str) -> dict | None:
+    module = await conn.fetchrow("select * from content_modules where id = $1", module_id)
+    if module is None:
+        return None
+    counts = {r["domain_id"]: r["n"] for r in await conn.fetch(
+        "select domain_id, count(*) as n from kb_questions where status = 'active' group by domain_id")}
+    domains = await conn.fetch("select * from kb_domains order by sort_order, id")
+    full = await download(conn, module_id) if module["enabled"] else None
+    return {
+        **{k: module[k] for k in _LIST_KEYS},
+        "long_description": module["long_description"],
+        "base_supports_team_mode": module["supports_team_mode"],
+        "base_supports_speed_training": module["supports_speed_training"],
+        "base_supports_competition_sim": module["supports_competition_sim"],
+        "feature_overrides": {},
+        "domains": [{"id": d["id"], "name": d["name"], "weight": d["weight"], "icon_name": d["icon_name"],
+                     "question_count": counts.get(d["id"], 0)} for d in domains],
+        "total_questions": sum(counts.values()),
+        "study_modes": _json(module["study_modes"]),
+        "settings": _json(module["settings"]),
+        "download_size": len(dumps(full).encode()) if full else 0,
+    }

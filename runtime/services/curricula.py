@@ -1,0 +1,414 @@
+"""Curricula (``/api/curricula*``) and modules (``/api/modules*``): the ``curricula`` Lambda service.
+
+Shapes follow CONTRACT.md (the apps' decoders); documents live in PostgreSQL per tenant plus shared
+system content, asset bytes in object storage. The stateful siblings (``full-with-assets``,
+``stream-audio``, ``preload-assets``) are served by the core (route_table) and reuse
+:func:`runtime.curricula.store.document_with_assets`.
+"""
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth.principal import principal
+from runtime.content.http import dumps, epoch, reply, tx
+from runtime.context import ctx
+from runtime.curricula import assets, modules, store, umcf
+from runtime.curricula.fetch import FetchError, fetch_bytes
+from runtime.errors import ApiError
+from runtime.services.base import Service
+from runtime.validation import (
+    field_dict,
+    field_str,
+    json_body,
+    path_id,
+    query_bool,
+    query_str,
+    set_body_limit,
+)
+
+# UMCF documents with full transcripts run to a few hundred KB; allow headroom over the 1 MiB default.
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
+def _not_found(what: str = "Curriculum") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found.")
+
+
+def _read_only() -> ApiError:
+    return ApiError(403, "forbidden", "System curricula are read-only; import a copy to change it.")
+
+
+def _umcf_error(exc: umcf.UMCFError) -> ApiError:
+    return ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field})
+
+
+async def _own_or_error(conn, tenant_id: str, curriculum_id: str, *, archived: bool | None = False,
+                        for_update: bool = False):
+    row = await store.get_own(conn, tenant_id, curriculum_id, archived=archived, for_update=for_update)
+    if row is None:
+        if await store.is_system(conn, curriculum_id):
+            raise _read_only()
+        raise _not_found()
+    return row
+
+
+# ------------------------------------------------------------------------------------ read routes
+async def list_curricula(request: Request) -> Response:
+    """List curricula visible to the caller (search and difficulty filters)."""
+    search = query_str(request, "search", max_len=200)
+    difficulty = query_str(request, "difficulty", max_len=50)
+    async with tx(request) as conn:
+        rows = await store.list_visible(conn, search=search, difficulty=difficulty)
+    items = [umcf.list_item(store.meta_from_row(r)) for r in rows]
+    return reply({"curricula": items, "total": len(items)})
+
+
+async def list_archived(request: Request) -> Response:
+    """List the caller's archived curricula."""
+    async with tx(request) as conn:
+        rows = await store.list_visible(conn, archived=True)
+    items = [{
+        "id": r["id"], "title": r["title"], "description": r["description"],
+        "file_path": f"archived/{r['id']}", "file_name": r["id"], "topic_count": r["topic_count"],
+        "archived_at": epoch(r["archived_at"]),
+    } for r in rows]
+    return reply({"archived": items, "total": len(items)})
+
+
+async def get_detail(request: Request) -> Response:
+    """Curriculum detail: the flat shape plus the same object under ``curriculum``."""
+    curriculum_id = path_id(request, "id")
+    async with tx(request) as conn:
+        row = await store.get_visible(conn, curriculum_id)
+    if row is None:
+        raise _not_found()
+    return reply(umcf.detail(store.document(row)))
+
+
+async def get_full(request: Request) -> Response:
+    """The raw UMCF document."""
+    curriculum_id = path_id(request, "id")
+    async with tx(request) as conn:
+        row = await store.get_visible(conn, curriculum_id)
+    if row is None:
+        raise _not_found()
+    return reply(store.document(row))
+
+
+async def get_transcript(request: Request) -> Response:
+    """A topic's transcript segments (text-only topics are chunked)."""
+    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
+    async with tx(request) as conn:
+        row = await store.get_visible(conn, curriculum_id)
+    if row is None:
+        raise _not_found()
+    body = umcf.transcript(store.document(row), topic_id)
+    if body is None:
+        raise _not_found("Topic")
+    return reply(body)
+
+
+async def suggest(request: Request) -> Response:
+    """Curriculum suggestions: not specified yet, so 404 (iOS falls back to local search on 404)."""
+    raise ApiError(404, "not_found", "Curriculum suggestions are not available on this server.")
+
+
+# ----------------------------------------------------------------------------------- write routes
+async def reload(request: Request) -> Response:
+    """Re-extract metadata of the caller's curricula; returns how many the caller sees."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        await store.refresh_metadata(conn, who.tenant_id)
+        count = len(await store.list_visible(conn))
+    return reply({"status": "ok", "count": count})
+
+
+async def import_curriculum(request: Request) -> Response:
+    """Import a UMCF document from ``{content}`` or an https ``{url}``."""
+    who = principal(request)
+    body = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+    url = field_str(body, "url", max_len=2048)
+    content = body.get("content")
+    if (url is None) == (content is None):
+        raise ApiError(400, "missing_field", "Send exactly one of 'url' or 'content'.", details={"field": "content"})
+    if url is not None:
+        try:
+            raw = await fetch_bytes(url)
+        except FetchError as exc:
+            raise ApiError(exc.status, exc.error, exc.message, details={"field": "url"}) from None
+        try:
+            content = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(422, "invalid_curriculum", "The URL did not return a JSON document.",
+                           details={"field": "url"}) from None
+    elif isinstance(content, str):
+        # some tools send the document as a JSON string
+        try:
+            content = json.loads(content)
+        except ValueError:
+            raise ApiError(422, "invalid_curriculum", "'content' is not a JSON document.",
+                           details={"field": "content"}) from None
+    try:
+        async with tx(request, who) as conn:
+            meta = await store.upsert(conn, who.tenant_id, content, source_url=url)
+    except umcf.UMCFError as exc:
+        raise _umcf_error(exc) from None
+    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}",
+                  "source_url": url})
+
+
+async def update_curriculum(request: Request) -> Response:
+    """Replace the caller's curriculum with the UMCF document in the body."""
+    who = principal(request)
+    curriculum_id = path_id(request, "id")
+    doc = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+    doc_id = umcf.node_id(doc)
+    if doc_id is None:
+        doc["id"] = {"value": curriculum_id}
+    elif doc_id != curriculum_id:
+        raise ApiError(422, "invalid_curriculum", "The document's id does not match the URL.", details={"field": "id"})
+    try:
+        async with tx(request, who) as conn:
+            row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+            meta = await store.replace_document(conn, row["pk"], doc)
+    except umcf.UMCFError as exc:
+        raise _umcf_error(exc) from None
+    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"})
+
+
+async def _delete_flow(request: Request, *, archived: bool, name: str) -> Response:
+    who = principal(request)
+    curriculum_id = path_id(request, name)
+    confirm = query_bool(request, "confirm", False)
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=archived, for_update=True)
+        if not confirm:
+            return reply({
+                "status": "confirmation_required",
+                "message": f"Deleting '{row['title']}' cannot be undone. Repeat with ?confirm=true.",
+                "curriculum": umcf.list_item(store.meta_from_row(row)),
+            })
+        keys = await store.delete(conn, row["pk"])
+    storage = ctx(request).storage
+    for key in keys:
+        await storage.delete(key)
+    return reply({"status": "deleted", "id": row["id"], "title": row["title"]})
+
+
+async def delete_curriculum(request: Request) -> Response:
+    """Delete a curriculum (``?confirm=true``; without it the answer asks for confirmation)."""
+    return await _delete_flow(request, archived=False, name="id")
+
+
+async def delete_archived(request: Request) -> Response:
+    """Delete an archived curriculum (``?confirm=true``)."""
+    return await _delete_flow(request, archived=True, name="file_name")
+
+
+async def archive(request: Request) -> Response:
+    """Archive a curriculum (it leaves the list; unarchive brings it back)."""
+    who = principal(request)
+    curriculum_id = path_id(request, "id")
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+        await store.set_archived(conn, row["pk"], True)
+    return reply({"status": "archived", "id": row["id"], "title": row["title"],
+                  "archived_path": f"archived/{row['id']}"})
+
+
+def _archived_name(request: Request) -> str:
+    # the old server addressed archived files as "<id>.umcf"; accept both
+    raw = request.path_params.get("file_name", "")
+    if isinstance(raw, str) and raw.endswith(".umcf"):
+        request.path_params["file_name"] = raw[: -len(".umcf")]
+    return path_id(request, "file_name")
+
+
+async def unarchive(request: Request) -> Response:
+    """Bring an archived curriculum back."""
+    who = principal(request)
+    curriculum_id = _archived_name(request)
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=True, for_update=True)
+        await store.set_archived(conn, row["pk"], False)
+    return reply({"status": "unarchived", "id": row["id"], "title": row["title"],
+                  "file_path": f"curricula/{row['id']}"})
+
+
+async def delete_archived_route(request: Request) -> Response:
+    """Delete an archived curriculum (``?confirm=true``)."""
+    _archived_name(request)
+    return await delete_archived(request)
+
+
+# ------------------------------------------------------------------------------------------ assets
+async def upload_asset(request: Request) -> Response:
+    """Upload a topic image (multipart ``file`` + ``metadata`` JSON with ``alt``)."""
+    who = principal(request)
+    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
+    set_body_limit(request, assets.MAX_ASSET_BYTES + 64 * 1024)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type", "Send multipart/form-data with 'file' and 'metadata'.")
+    try:
+        # the body-limit middleware enforces the raised limit while the form streams in
+        form = await request.form(max_files=1, max_fields=10)
+    except ApiError:
+        raise
+    except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
+        raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(400, "missing_field", "'file' is required.", details={"field": "file"})
+    ext = assets.extension_of(upload.filename or "")
+    if ext is None:
+        raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
+                       details={"field": "file"})
+    data = await upload.read()
+    if not data or not assets.content_matches(ext, data):
+        raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
+                       details={"field": "file"})
+    raw_meta = form.get("metadata")
+    try:
+        metadata = json.loads(raw_meta) if isinstance(raw_meta, str) else None
+    except ValueError:
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise ApiError(400, "invalid_json", "'metadata' must be a JSON object.", details={"field": "metadata"})
+    field_str(metadata, "alt", required=True, max_len=1000)
+    for key in ("title", "caption"):
+        field_str(metadata, key, max_len=1000)
+    mime = assets.MIME_BY_EXT[ext]
+    asset_id = assets.new_asset_id()
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+        doc = store.document(row)
+        url = assets.asset_url(curriculum_id, topic_id, asset_id)
+        entry = assets.build_entry(asset_id, url, mime, metadata)
+        if not assets.add_to_document(doc, topic_id, entry, bool(metadata.get("isReference"))):
+            raise _not_found("Topic")
+        key = assets.storage_key(who.tenant_id, row["pk"], asset_id, ext)
+        await ctx(request).storage.put(key, data, mime)
+        await conn.execute(
+            "insert into curriculum_assets (tenant_id, curriculum_pk, topic_id, asset_id, storage_key, mime_type, "
+            "size_bytes, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+            who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata),
+        )
+        await store.replace_document(conn, row["pk"], doc)
+    return reply({"status": "success", "asset": entry, "localPath": url})
+
+
+async def get_asset(request: Request) -> Response:
+    """The bytes of a topic image (SVG always as an attachment under a sandbox CSP)."""
+    curriculum_id, topic_id, asset_id = (path_id(request, n) for n in ("id", "topic_id", "asset_id"))
+    async with tx(request) as conn:
+        row = await store.get_visible(conn, curriculum_id, with_document=False)
+        found = None
+        if row is not None:
+            found = await conn.fetchrow(
+                "select storage_key, mime_type from curriculum_assets where curriculum_pk = $1 and asset_id = $2 "
+                "and topic_id = $3", row["pk"], asset_id, topic_id)
+    if found is None:
+        raise _not_found("Asset")
+    data = await ctx(request).storage.get(found["storage_key"])
+    if data is None:
+        raise _not_found("Asset")
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+    if found["mime_type"] == "image/svg+xml":
+        headers["Content-Disposition"] = f'attachment; filename="{asset_id}.svg"'
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+    return Response(data, media_type=found["mime_type"], headers=headers)
+
+
+async def patch_asset(request: Request) -> Response:
+    """Edit an asset's metadata (title, alt, caption, timing, keywords)."""
+    who = principal(request)
+    curriculum_id, topic_id, asset_id = (path_id(request, n) for n in ("id", "topic_id", "asset_id"))
+    changes = await json_body(request)
+    for key in ("title", "alt", "caption", "type", "displayMode"):
+        field_str(changes, key, max_len=1000)
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+        doc = store.document(row)
+        entry = assets.find_entry(doc, topic_id, asset_id)
+        if entry is None:
+            raise _not_found("Asset")
+        assets.patch_entry(entry, changes)
+        await store.replace_document(conn, row["pk"], doc)
+    return reply({"status": "success", "asset": entry})
+
+
+async def delete_asset(request: Request) -> Response:
+    """Delete an asset (document entry, row and stored bytes)."""
+    who = principal(request)
+    curriculum_id, topic_id, asset_id = (path_id(request, n) for n in ("id", "topic_id", "asset_id"))
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+        doc = store.document(row)
+        if not assets.remove_from_document(doc, topic_id, asset_id):
+            raise _not_found("Asset")
+        key = await conn.fetchval(
+            "delete from curriculum_assets where curriculum_pk = $1 and asset_id = $2 returning storage_key",
+            row["pk"], asset_id)
+        await store.replace_document(conn, row["pk"], doc)
+    if key:
+        await ctx(request).storage.delete(key)
+    return reply({"status": "success"})
+
+
+# ----------------------------------------------------------------------------------------- modules
+async def list_modules(request: Request) -> Response:
+    """Server-driven modules (Knowledge Bowl …) with their download sizes."""
+    async with tx(request) as conn:
+        items = await modules.list_modules(conn)
+    return reply({"modules": items, "server_version": ctx(request).settings.version})
+
+
+async def get_module(request: Request) -> Response:
+    """One module with its domains and question counts."""
+    module_id = path_id(request, "id")
+    async with tx(request) as conn:
+        body = await modules.module_detail(conn, module_id)
+    if body is None:
+        raise _not_found("Module")
+    return reply(body)
+
+
+async def download_module(request: Request) -> Response:
+    """The whole module with every question, ``downloaded_at`` in epoch seconds."""
+    module_id = path_id(request, "id")
+    async with tx(request) as conn:
+        body = await modules.download(conn, module_id)
+    if body is None:
+        raise _not_found("Module")
+    return reply(body)
+
+
+SERVICE = Service(
+    name="curricula",
+    routes=[
+        Route("/api/curricula", list_curricula, methods=["GET"]),
+        Route("/api/curricula/archived", list_archived, methods=["GET"]),
+        Route("/api/curricula/reload", reload, methods=["POST"]),
+        Route("/api/curricula/import", import_curriculum, methods=["POST"]),
+        Route("/api/curricula/suggest", suggest, methods=["POST"]),
+        Route("/api/curricula/archived/{file_name}/unarchive", unarchive, methods=["POST"]),
+        Route("/api/curricula/archived/{file_name}", delete_archived_route, methods=["DELETE"]),
+        Route("/api/curricula/{id}", get_detail, methods=["GET"]),
+        Route("/api/curricula/{id}", update_curriculum, methods=["PUT"]),
+        Route("/api/curricula/{id}", delete_curriculum, methods=["DELETE"]),
+        Route("/api/curricula/{id}/full", get_full, methods=["GET"]),
+        Route("/api/curricula/{id}/archive", archive, methods=["POST"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/transcript", get_transcript, methods=["GET"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/assets", upload_asset, methods=["POST"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", get_asset, methods=["GET"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", patch_asset, methods=["PATCH"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", delete_asset, methods=["DELETE"]),
+        Route("/api/modules", list_modules, methods=["GET"]),
+        Route("/api/modules/{id}", get_module, methods=["GET"]),
+        Route("/api/modules/{id}/download", download_module, methods=["POST", "GET"]),
+    ],
+)
