@@ -1,0 +1,114 @@
+"""RDS PostgreSQL 16 in the isolated data subnets.
+
+Encrypted gp3 storage with autoscaling up to `max_storage_gb`, never publicly accessible,
+automated backups, a parameter group forcing TLS (`rds.force_ssl=1`) and closing idle
+sessions (`idle_session_timeout`, `idle_in_transaction_session_timeout`) so Lambda
+connections that were frozen with their sandbox do not pile up.
+
+The master password is never written anywhere in code: by default it is generated with
+`pulumi_random` (kept in Pulumi state as a secret) and published to the runtime as an SSM
+SecureString `DATABASE_URL` (free); with `database.managed_master_password` RDS keeps and
+rotates it in Secrets Manager instead (+$0.40/month) and `master_user_secret_arn` is set.
+
+Cost (us-east-1): db.t4g.micro single-AZ $0.016/h = $11.68/month + gp3 $0.115/GB-month
+(20 GB = $2.30); Multi-AZ doubles both. Backups are free up to the provisioned storage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.config import StackConfig
+
+# Parameter values: milliseconds.
+IDLE_SESSION_TIMEOUT_MS = 10 * 60 * 1000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60 * 1000
+MASTER_USERNAME = "unamentis_admin"
+DB_NAME = "unamentis"
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    instance_class: str
+    storage_gb: int
+    max_storage_gb: int
+    multi_az: bool
+    deletion_protection: bool
+    backup_retention_days: int
+    engine_version: str
+    managed_master_password: bool
+    tags: dict[str, str]
+
+    @classmethod
+    def from_config(cls, c: StackConfig, subnet_ids, security_group_id) -> "DatabaseArgs":
+        d = c.database
+        return cls(subnet_ids=subnet_ids, security_group_id=security_group_id,
+                   instance_class=d.instance_class, storage_gb=d.storage_gb,
+                   max_storage_gb=d.max_storage_gb, multi_az=d.multi_az,
+                   deletion_protection=d.deletion_protection,
+                   backup_retention_days=d.backup_retention_days,
+                   engine_version=d.engine_version,
+                   managed_master_password=d.managed_master_password, tags=c.tags)
+
+
+class Database(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DatabaseArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("unamentis:aws:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        t = args.tags
+        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
+                                           description=f"{name}: isolated data tier", tags=t, opts=child)
+        params = aws.rds.ParameterGroup(
+            f"{name}-params", family="postgres16", description=f"{name}: TLS only, idle sessions closed",
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="idle_session_timeout",
+                                                    value=str(IDLE_SESSION_TIMEOUT_MS)),
+                aws.rds.ParameterGroupParameterArgs(name="idle_in_transaction_session_timeout",
+                                                    value=str(IDLE_IN_TRANSACTION_TIMEOUT_MS)),
+            ], tags=t, opts=child)
+        self.password: Optional[random.RandomPassword] = None
+        credentials: dict = {"manage_master_user_password": True}
+        if not args.managed_master_password:
+            # Alphanumeric only: safe inside a URL without escaping; 32 chars ≈ 190 bits.
+            self.password = random.RandomPassword(f"{name}-master-password", length=32,
+                                                  special=False, opts=child)
+            credentials = {"password": self.password.result}
+        self.instance = aws.rds.Instance(
+            f"{name}-postgres", engine="postgres", engine_version=args.engine_version,
+            instance_class=args.instance_class, allocated_storage=args.storage_gb,
+            max_allocated_storage=args.max_storage_gb, storage_type="gp3",
+            storage_encrypted=True, publicly_accessible=False, multi_az=args.multi_az,
+            db_subnet_group_name=subnet_group.name, vpc_security_group_ids=[args.security_group_id],
+            parameter_group_name=params.name, db_name=DB_NAME, username=MASTER_USERNAME,
+            backup_retention_period=args.backup_retention_days, copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.deletion_protection,
+            final_snapshot_identifier=None if not args.deletion_protection else f"{name}-final",
+            auto_minor_version_upgrade=True, ca_cert_identifier="rds-ca-rsa2048-g1",
+            apply_immediately=not args.deletion_protection,
+            tags=t, **credentials,
+            opts=child.merge(pulumi.ResourceOptions(protect=args.deletion_protection)))
+        self.address = self.instance.address
+        self.port = self.instance.port
+        self.db_name = DB_NAME
+        self.instance_identifier = self.instance.identifier
+        self.master_user_secret_arn = (
+            self.instance.master_user_secrets.apply(lambda s: s[0].secret_arn if s else None)
+            if args.managed_master_password else None)
+        self.register_outputs({"address": self.address, "port": self.port,
+                               "identifier": self.instance_identifier})
+
+    def parameter_values(self) -> dict[str, pulumi.Output[str]]:
+        """What the runtime reads from SSM: `database-url` (a secret), unless RDS manages it."""
+        if self.password is None:
+            return {}
+        url = pulumi.Output.all(self.password.result, self.instance.address, self.instance.port).apply(
+            lambda a: f"postgresql://{MASTER_USERNAME}:{a[0]}@{a[1]}:{a[2]}/{DB_NAME}?sslmode=require")
+        return {"database-url": pulumi.Output.secret(url)}

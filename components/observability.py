@@ -1,0 +1,171 @@
+"""Alerts and money: an SNS topic with e-mail subscriptions, CloudWatch alarms, the budget.
+
+Alarms (the seed's phase G), each created only when its target exists (`AlarmTargets`,
+filled by the compute section):
+- Lambda errors and duration: per function in prod/customer; in beta one alarm per metric
+  over all functions (Lambda's dimension-less aggregate) to stay inside the free 10 alarms.
+- ECS core service CPU and memory utilisation.
+- RDS connections (80 % of `database.max_connections`) and free storage (< 2 GiB).
+- 5xx: ALB (ELB and target 5xx) in ALB mode, HTTP API 5xx in tunnel mode.
+All notify the topic, as do the budget's ACTUAL (80 %, 100 %) and FORECASTED (100 %) alerts.
+
+The budget (`aws.budgets.Budget`, COST, MONTHLY) covers the whole AWS account: run each stack
+in its own account (AWS Organizations) for per-stack budgets. Budgets alert; they do not stop
+spending (AWS has no hard cap).
+
+Cost: SNS e-mail is free up to 1,000 notifications; budgets without actions are free;
+standard-resolution alarms $0.10/alarm-month after the account's 10 free alarms.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import StackConfig
+
+
+@dataclass
+class AlarmTargets:
+    """What compute created that deserves an alarm. Compute (issue 4) fills these."""
+    lambda_function_names: list[pulumi.Input[str]] = field(default_factory=list)
+    lambda_timeout_s: int = 15
+    ecs_cluster_name: Optional[pulumi.Input[str]] = None
+    ecs_service_name: Optional[pulumi.Input[str]] = None
+    alb_arn_suffix: Optional[pulumi.Input[str]] = None
+    http_api_id: Optional[pulumi.Input[str]] = None
+    http_api_stage: str = "$default"
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    targets: AlarmTargets
+    db_instance_identifier: Optional[pulumi.Input[str]]
+    db_max_connections: int
+    alert_emails: tuple[str, ...]
+    budget_usd: float
+    per_function_alarms: bool
+    budget_name: str
+    tags: dict[str, str]
+
+    @classmethod
+    def from_config(cls, c: StackConfig, targets: AlarmTargets, db_instance_identifier) -> "ObservabilityArgs":
+        return cls(targets=targets, db_instance_identifier=db_instance_identifier,
+                   db_max_connections=c.database.max_connections,
+                   alert_emails=c.budget.alert_emails, budget_usd=c.budget.monthly_usd,
+                   per_function_alarms=c.profile != "beta",
+                   budget_name=f"{c.name_prefix}-monthly", tags=c.tags)
+
+
+class Observability(pulumi.ComponentResource):
+    """`topic` (alerts), `alarms` (list), `budget`."""
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("unamentis:aws:Observability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._child = child
+        self._tags = args.tags
+        # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted
+        # with the AWS-managed aws/sns key.
+        self.topic = aws.sns.Topic(f"{name}-alerts", tags=args.tags, opts=child)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=self.topic.arn,
+                            policy=pulumi.Output.all(self.topic.arn, account).apply(
+                                lambda a: _topic_policy(a[0], a[1])), opts=child)
+        for i, email in enumerate(args.alert_emails):
+            aws.sns.TopicSubscription(f"{name}-alerts-email-{i}", topic=self.topic.arn,
+                                      protocol="email", endpoint=email, opts=child)
+
+        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
+        t = args.targets
+        if t.lambda_function_names:
+            timeout_ms = t.lambda_timeout_s * 1000
+            if args.per_function_alarms:
+                for i, fn in enumerate(t.lambda_function_names):
+                    dims = {"FunctionName": fn}
+                    self._alarm(f"lambda-{i}-errors", "AWS/Lambda", "Errors", "Sum", 5, dims,
+                                "Lambda function errors (5 in 5 min)")
+                    self._alarm(f"lambda-{i}-duration", "AWS/Lambda", "Duration", "Average",
+                                0.8 * timeout_ms, dims, "Lambda duration above 80 % of its timeout")
+            else:
+                self._alarm("lambda-errors", "AWS/Lambda", "Errors", "Sum", 5, None,
+                            "Lambda errors across all functions (5 in 5 min)")
+                self._alarm("lambda-duration", "AWS/Lambda", "Duration", "Average",
+                            0.8 * timeout_ms, None, "Lambda duration above 80 % of the timeout")
+        if t.ecs_cluster_name is not None and t.ecs_service_name is not None:
+            dims = {"ClusterName": t.ecs_cluster_name, "ServiceName": t.ecs_service_name}
+            self._alarm("core-cpu", "AWS/ECS", "CPUUtilization", "Average", 80, dims,
+                        "core service CPU above 80 %", periods=3)
+            self._alarm("core-memory", "AWS/ECS", "MemoryUtilization", "Average", 80, dims,
+                        "core service memory above 80 %", periods=3)
+        if args.db_instance_identifier is not None:
+            dims = {"DBInstanceIdentifier": args.db_instance_identifier}
+            self._alarm("db-connections", "AWS/RDS", "DatabaseConnections", "Maximum",
+                        int(args.db_max_connections * 0.8), dims,
+                        "database connections above 80 % of max_connections")
+            self._alarm("db-free-storage", "AWS/RDS", "FreeStorageSpace", "Minimum",
+                        2 * 1024 ** 3, dims, "database free storage below 2 GiB",
+                        comparison="LessThanThreshold")
+        if t.alb_arn_suffix is not None:
+            dims = {"LoadBalancer": t.alb_arn_suffix}
+            self._alarm("alb-5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", 10, dims,
+                        "load balancer 5xx (10 in 5 min)")
+            self._alarm("alb-target-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", 10,
+                        dims, "origin 5xx behind the load balancer (10 in 5 min)")
+        if t.http_api_id is not None:
+            self._alarm("api-5xx", "AWS/ApiGateway", "5xx", "Sum", 10,
+                        {"ApiId": t.http_api_id, "Stage": t.http_api_stage},
+                        "HTTP API 5xx (10 in 5 min)")
+
+        subscribers = {"subscriber_email_addresses": list(args.alert_emails),
+                       "subscriber_sns_topic_arns": [self.topic.arn]}
+        self.budget = aws.budgets.Budget(
+            f"{name}-budget", name=args.budget_name, budget_type="COST", time_unit="MONTHLY",
+            limit_amount=f"{args.budget_usd:.2f}", limit_unit="USD",
+            notifications=[
+                aws.budgets.BudgetNotificationArgs(comparison_operator="GREATER_THAN", threshold=80,
+                                                   threshold_type="PERCENTAGE", notification_type="ACTUAL",
+                                                   **subscribers),
+                aws.budgets.BudgetNotificationArgs(comparison_operator="GREATER_THAN", threshold=100,
+                                                   threshold_type="PERCENTAGE", notification_type="ACTUAL",
+                                                   **subscribers),
+                aws.budgets.BudgetNotificationArgs(comparison_operator="GREATER_THAN", threshold=100,
+                                                   threshold_type="PERCENTAGE",
+                                                   notification_type="FORECASTED", **subscribers),
+            ], tags=args.tags, opts=child)
+        self.register_outputs({"alerts_topic_arn": self.topic.arn, "budget": args.budget_name,
+                               "alarm_count": len(self.alarms)})
+
+    def _alarm(self, key: str, namespace: str, metric: str, statistic: str, threshold: float,
+               dimensions: Optional[dict], description: str, periods: int = 1,
+               comparison: str = "GreaterThanOrEqualToThreshold") -> None:
+        self.alarms.append(aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{key}", namespace=namespace, metric_name=metric, statistic=statistic,
+            period=300, evaluation_periods=periods, threshold=threshold,
+            comparison_operator=comparison, dimensions=dimensions,
+            treat_missing_data="notBreaching", alarm_description=description,
+            alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
+            tags=self._tags, opts=self._child))
+
+
+def _topic_policy(topic_arn: str, account_id: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "BudgetsPublish", "Effect": "Allow",
+         "Principal": {"Service": "budgets.amazonaws.com"}, "Action": "SNS:Publish",
+         "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        {"Sid": "AlarmsPublish", "Effect": "Allow",
+         "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "SNS:Publish",
+         "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+    ]})
+
+
+def retained_log_group(resource_name: str, log_name: pulumi.Input[str], retention_days: int,
+                       tags: dict[str, str], opts: pulumi.ResourceOptions) -> aws.cloudwatch.LogGroup:
+    """The one way to make a log group: always with a retention (policy rule log-retention).
+    Lambda log groups must be named `/aws/lambda/<function name>`."""
+    return aws.cloudwatch.LogGroup(resource_name, name=log_name, retention_in_days=retention_days,
+                                   tags=tags, opts=opts)

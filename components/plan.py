@@ -1,0 +1,240 @@
+"""Offline plan: `python -m components.plan <stack> [--json] [--stack-file PATH]`.
+
+Runs `__main__.py` for the stack under Pulumi's mock engine (config from
+`Pulumi.<stack>.yaml`; no credentials, no network), records every resource and prints the
+resource tree by component, the monthly cost table (a line per priced resource with its
+assumption, fixed and usage totals) and the policy findings.
+
+`--json` prints one object:
+`{"stack", "profile", "region", "resources": [{"type", "name", "parent", "component",
+"inputs"}], "cost": {"monthly_usd", "fixed_usd", "usage_usd", "budget_usd",
+"fixed_ceiling_usd", "lines": [...], "assumptions": {...}, "priced_at", "region"},
+"findings": [{"rule", "resource", "severity", "message"}], "outputs": {...}}`
+(secret inputs and outputs print as "[secret]").
+
+Exit status: 0 clean; 1 a policy finding of severity `error` (budget overruns and unpriced
+resources are such findings); 2 the stack config is invalid (one line on stderr naming the
+key, nothing created) or the program failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "plan-placeholder-secret"
+
+
+@dataclass
+class PlanRun:
+    stack: str
+    config: Any  # StackConfig
+    recording: Any  # mocks.Recording
+    outputs: dict
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Pulumi stack file -> (flat config as the engine passes it, secret keys).
+
+    Structured values become JSON strings (what `pulumi up` hands the program); `secure:`
+    values cannot be decrypted offline and become a placeholder marked secret."""
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise SystemExit(f"plan: no stack file {path}") from None
+    except yaml.YAMLError as e:
+        raise StackFileError(f"{path}: not valid YAML ({e})") from None
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError(f"{path}: `config:` must be a map of keys to values")
+    flat: dict[str, str] = {}
+    secret: list[str] = []
+    for key, value in raw.items():
+        key = str(key)
+        if ":" not in key:
+            raise StackFileError(f"{path}: key {key!r} has no namespace; write unamentis-cloud:{key}")
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            flat[key] = SECRET_PLACEHOLDER
+            secret.append(key)
+        elif isinstance(value, (dict, list)):
+            flat[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            flat[key] = "true" if value else "false"
+        elif value is None:
+            continue
+        else:
+            flat[key] = str(value)
+    return flat, secret
+
+
+class StackFileError(ValueError):
+    pass
+
+
+def run_program(stack: str, stack_file: Optional[Path] = None,
+                overrides: Optional[Mapping[str, Any]] = None, root: Path = ROOT) -> PlanRun:
+    """Run `__main__.py` for `stack` under recording mocks. Raises ConfigError on bad config.
+
+    `overrides` (tests): full config keys -> values (dicts/lists JSON-encoded like the file's);
+    a value of None removes the key."""
+    import pulumi
+    from pulumi.runtime import config as rc
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from components import mocks
+    from components.config import PROJECT
+
+    flat, secret_keys = read_stack_file(stack_file or root / f"Pulumi.{stack}.yaml")
+    for k, v in (overrides or {}).items():
+        if v is None:
+            flat.pop(k, None)
+        else:
+            flat[k] = json.dumps(v) if isinstance(v, (dict, list, bool)) else str(v)
+    monitor = mocks.install(stack, PROJECT, region=flat.get("aws:region") or "us-east-1")
+    rc.set_all_config(flat, secret_keys)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    captured: dict = {}
+
+    def program() -> None:
+        cwd = os.getcwd()
+        os.chdir(root)  # the program may read files relative to the project (as `pulumi up` runs it)
+        try:
+            captured["globals"] = runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+        finally:
+            os.chdir(cwd)
+
+    _sync_await(run_pulumi_func(program))
+    cfg = captured["globals"].get("config")
+    outputs = _resolve_outputs()
+    return PlanRun(stack=stack, config=cfg, recording=monitor.recording, outputs=outputs)
+
+
+def _resolve_outputs() -> dict:
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.sync_await import _sync_await
+
+    from components.mocks import REDACTED
+
+    root = settings.get_root_resource()
+    out: dict = {}
+    for name, value in (getattr(root, "outputs", None) or {}).items():
+        o = pulumi.Output.from_input(value)
+        if _sync_await(o.is_secret()):
+            out[name] = REDACTED
+        else:
+            out[name] = _sync_await(o.future())
+    return out
+
+
+def build_report(run: PlanRun) -> dict:
+    from components import policy, pricing
+
+    rec = run.recording
+    cost = pricing.price_resources(rec, run.config)
+    findings = policy.evaluate(rec, run.config, cost)
+    return {
+        "stack": run.stack,
+        "profile": run.config.profile,
+        "region": run.config.region,
+        "resources": [{"type": r.type, "name": r.name, "parent": _parent_name(rec, r),
+                       "component": rec.component_of(r), "inputs": r.redacted}
+                      for r in rec.custom],
+        "components": [{"type": r.type, "name": r.name, "parent": _parent_name(rec, r)}
+                       for r in rec.components],
+        "cost": cost.as_dict(),
+        "findings": [f.as_dict() for f in findings],
+        "outputs": run.outputs,
+    }
+
+
+def _parent_name(rec, r) -> Optional[str]:
+    p = rec.by_urn(r.parent)
+    return p.name if p is not None else None
+
+
+def exit_code(report: dict) -> int:
+    return 1 if any(f["severity"] == "error" for f in report["findings"]) else 0
+
+
+def render_text(report: dict, rec) -> str:
+    lines = [f"Stack {report['stack']} (profile {report['profile']}, {report['region']})", ""]
+    lines.append("Resources by component")
+    by_parent: dict[Optional[str], list] = {}
+    for r in rec.resources:
+        by_parent.setdefault(r.parent, []).append(r)
+
+    def walk(parent_urn: Optional[str], depth: int) -> None:
+        for r in by_parent.get(parent_urn, []):
+            if r.custom:
+                lines.append(f"{'  ' * depth}- {r.name}  [{r.type}]")
+            else:
+                n = sum(1 for x in rec.resources if x.custom and _under(rec, x, r))
+                lines.append(f"{'  ' * depth}+ {r.name}  ({r.type}, {n} resources)")
+            walk(r.urn, depth + 1)
+
+    roots = {r.parent for r in rec.resources if rec.by_urn(r.parent) is None}
+    for p in sorted(roots, key=lambda x: x or ""):
+        walk(p, 1)
+    c = report["cost"]
+    lines += ["", f"Monthly cost estimate (USD, {c['region']} prices as of {c['priced_at']})"]
+    w = max([len(l["resource"]) for l in c["lines"]] + [8])
+    for l in c["lines"]:
+        lines.append(f"  {l['resource']:<{w}}  {l['monthly_usd']:>8.2f}  {l['kind']:<5}  "
+                     f"{l['item']}: {l['assumption']}")
+    lines.append(f"  {'fixed':<{w}}  {c['fixed_usd']:>8.2f}"
+                 + (f"  (ceiling {c['fixed_ceiling_usd']:.2f})" if c.get("fixed_ceiling_usd") else ""))
+    lines.append(f"  {'usage':<{w}}  {c['usage_usd']:>8.2f}")
+    lines.append(f"  {'total':<{w}}  {c['monthly_usd']:>8.2f}  (budget {c['budget_usd']:.2f})")
+    if c.get("notes"):
+        lines += [f"  note: {n}" for n in c["notes"]]
+    lines += ["", "Usage assumptions: " + ", ".join(f"{k}={v}" for k, v in c["assumptions"].items())]
+    lines += ["", f"Policy findings: {len(report['findings'])}"]
+    for f in report["findings"]:
+        lines.append(f"  [{f['severity']}] {f['rule']} {f['resource']}: {f['message']}")
+    return "\n".join(lines)
+
+
+def _under(rec, r, ancestor) -> bool:
+    p = rec.by_urn(r.parent)
+    while p is not None:
+        if p.urn == ancestor.urn:
+            return True
+        p = rec.by_urn(p.parent)
+    return False
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m components.plan",
+                                 description="Offline plan of a stack: resources, monthly cost, policy findings.")
+    ap.add_argument("stack", help="stack name (reads Pulumi.<stack>.yaml)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    a = ap.parse_args(argv)
+    from components.config import ConfigError
+
+    try:
+        run = run_program(a.stack, stack_file=a.stack_file)
+    except (ConfigError, StackFileError) as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    report = build_report(run)
+    if a.json:
+        print(json.dumps(report, indent=1, sort_keys=False, default=str))
+    else:
+        print(render_text(report, run.recording))
+    return exit_code(report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
