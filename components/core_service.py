@@ -36,8 +36,14 @@ import pulumi_aws as aws
 CORE_PORT = 8766
 STOP_TIMEOUT_S = 120  # the Fargate maximum, and the length of the Spot interruption notice
 CLOUDFLARED_METRICS = "127.0.0.1:2000"
-HEALTH_PROBE = ("import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("
-                f"'http://127.0.0.1:{CORE_PORT}/health', timeout=3).status == 200 else 1)")
+
+
+def health_probe(port: int) -> str:
+    """The container health check: the image has no curl, the standard library does the probe."""
+    return ("import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("
+            f"'http://127.0.0.1:{port}/health', timeout=3).status == 200 else 1)")
+
+
 # Valid Fargate (cpu units -> memory MiB) combinations for the sizes a core can use.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
@@ -62,6 +68,7 @@ class CoreServiceArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_ids: pulumi.Input[Sequence[str]]
     assign_public_ip: bool = True  # public subnets without NAT need it for egress
+    port: int = CORE_PORT
     cpu: int = 256
     memory: int = 512
     desired_count: int = 1
@@ -204,7 +211,7 @@ class CoreService(pulumi.ComponentResource):
         load_balancers = []
         if args.ingress == "alb":
             load_balancers = [{"target_group_arn": args.target_group_arn,
-                               "container_name": "core", "container_port": CORE_PORT}]
+                               "container_name": "core", "container_port": args.port}]
         self.service = aws.ecs.Service(
             f"{name}-service",
             name=f"{args.name_prefix}-core",
@@ -271,13 +278,13 @@ class CoreService(pulumi.ComponentResource):
             "name": "core",
             "image": args.image,
             "essential": True,
-            "command": ["serve", "--host", "0.0.0.0", "--port", str(CORE_PORT)],
-            "portMappings": [{"containerPort": CORE_PORT, "protocol": "tcp"}],
+            "command": ["serve", "--host", "0.0.0.0", "--port", str(args.port)],
+            "portMappings": [{"containerPort": args.port, "protocol": "tcp"}],
             "environment": [{"name": k, "value": args.environment[k]} for k in sorted(args.environment)],
             "secrets": [{"name": k, "valueFrom": secret_arns[k]}
                         for k in sorted(secret_arns) if k != "TUNNEL_TOKEN"],
             "stopTimeout": STOP_TIMEOUT_S,
-            "healthCheck": {"command": ["CMD", "python", "-c", HEALTH_PROBE],
+            "healthCheck": {"command": ["CMD", "python", "-c", health_probe(args.port)],
                             "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 30},
             "linuxParameters": {"initProcessEnabled": True},
             "logConfiguration": self._logs(args, "core"),

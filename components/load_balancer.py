@@ -88,12 +88,16 @@ class LoadBalancerArgs:
     certificate_arn: Optional[pulumi.Input[str]] = None  # customer-provided; else an ACM certificate
     origin_secret: Optional[pulumi.Input[str]] = None  # set when Cloudflare fronts the ALB
     idle_timeout: int = 900
+    deregistration_delay: int = DEREGISTRATION_DELAY
+    core_port: int = CORE_PORT
     deletion_protection: bool = False
 
     def validate(self) -> None:
         if not MIN_IDLE_TIMEOUT <= self.idle_timeout <= 4000:
             raise ValueError(f"alb.idle_timeout must be between {MIN_IDLE_TIMEOUT} and 4000 seconds "
                              "(voice WebSockets idle longer than the 60 s default)")
+        if not 0 <= self.deregistration_delay < 120:
+            raise ValueError("alb.deregistration_delay must be below 120 s (the Fargate Spot notice)")
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -140,9 +144,9 @@ class LoadBalancer(pulumi.ComponentResource):
             name=f"{args.name_prefix}-core"[:32],
             target_type="ip",
             protocol="HTTP",
-            port=CORE_PORT,
+            port=args.core_port,
             vpc_id=args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
+            deregistration_delay=args.deregistration_delay,
             health_check={"path": "/health", "port": "traffic-port", "protocol": "HTTP",
                           "matcher": "200", "interval": 15, "timeout": 5,
                           "healthy_threshold": 2, "unhealthy_threshold": 3},

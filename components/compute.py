@@ -1,0 +1,229 @@
+"""Compute: everything that runs the runtime, wired from the stack config and the platform's tiers.
+
+Children (each documents its own cost):
+
+* ``ContainerImage`` — ECR + multi-arch build, or ``core.image``;
+* ``FunctionsApi`` — one arm64 Lambda per ``LAMBDA_SERVICES`` entry; HTTP API (tunnel) or ALB
+  target groups + rules (alb);
+* ``LoadBalancer`` — ALB mode only;
+* ``CoreService`` — the voice core on Fargate (Spot), with the cloudflared sidecar in tunnel mode;
+* ``GpuFleet`` — when ``gpu.enabled``;
+* ``WebApps`` — the web client (3001) and ops console (3000) when enabled.
+
+What the runtime is told (env names from ``runtime/settings.py`` and ``runtime/voice/config.py``):
+plain values as environment variables; every secret (database URLs, origin secret, JWT secret,
+R2 keys, provider keys) as an SSM SecureString referenced by ARN in the core task, and as an
+encrypted Lambda environment variable for the functions (Lambda cannot resolve SSM references).
+
+Cost: the sum of the children's; no fixed cost of its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_random as random
+
+from components.config import StackConfig
+from components.container_image import ContainerImage, ContainerImageArgs
+from components.core_service import CoreService, CoreServiceArgs
+from components.functions_api import FunctionsApi, FunctionsApiArgs
+from components.gpu_fleet import GpuFleet, GpuFleetArgs
+from components.lambda_build import build_code_zip, resolve_layer
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
+
+
+def running_under_mocks() -> bool:
+    """True when the program runs on Pulumi's mock engine (``plan`` and tests): never touch the network."""
+    from pulumi.runtime import mocks, settings
+
+    return isinstance(getattr(settings.SETTINGS, "monitor", None), mocks.MockMonitor)
+
+
+def provider_environment(keys: Mapping[str, Optional[pulumi.Input[str]]]) -> tuple[dict, dict]:
+    """(plain env, secret env) choosing the hosted AI providers from the keys that are set.
+
+    Groq serves the LLM and Whisper STT when its key is set, else OpenAI; Deepgram serves TTS when
+    its key is set, else OpenAI. A kind with no key stays ``auto`` (GPU fleet or the offline
+    engines).
+    """
+    groq, openai, deepgram = keys.get("groqApiKey"), keys.get("openaiApiKey"), keys.get("deepgramApiKey")
+    plain: dict[str, str] = {}
+    secret: dict[str, pulumi.Input[str]] = {}
+    for kind, choices in (("LLM", (("groq", groq), ("openai", openai))),
+                          ("STT", (("groq", groq), ("openai", openai))),
+                          ("TTS", (("deepgram", deepgram), ("openai", openai)))):
+        for provider, key in choices:
+            if key is not None:
+                plain[f"UNAMENTIS_{kind}_PROVIDER"] = provider
+                secret[f"UNAMENTIS_{kind}_API_KEY"] = key
+                break
+    return plain, secret
+
+
+@dataclass
+class ComputeArgs:
+    config: StackConfig
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Mapping[str, pulumi.Input[list]]  # tier -> subnet ids (public, private, gpu, data)
+    security_group_ids: Mapping[str, pulumi.Input[str]]  # role -> id (core, lambda, alb, gpu)
+    gpu_subnets_public: bool
+    # secrets the data tier produced, env name -> value (DATABASE_URL, UNAMENTIS_DATABASE_ADMIN_URL ...)
+    database_secrets: Mapping[str, pulumi.Input[str]]
+    # plain runtime env the data tier produced (UNAMENTIS_STORAGE_URL, UNAMENTIS_SQS_QUEUE_URL ...)
+    data_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # IAM statements for the data tier (buckets, queue) granted to the core and the functions
+    core_statements: list[Mapping[str, Any]] = field(default_factory=list)
+    function_statements: list[Mapping[str, Any]] = field(default_factory=list)
+    model_bucket_arn: Optional[pulumi.Input[str]] = None
+    alert_topic_arn: Optional[pulumi.Input[str]] = None
+    provider_keys: Mapping[str, Optional[pulumi.Input[str]]] = field(default_factory=dict)
+    # from the edge (None with edge: none)
+    origin_secret: Optional[pulumi.Input[str]] = None
+    tunnel_token: Optional[pulumi.Input[str]] = None
+    access_team_domain: Optional[pulumi.Input[str]] = None
+    access_aud: Optional[pulumi.Input[str]] = None
+    edge_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    edge_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class Compute(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ComputeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("unamentis:compute:Compute", name, None, opts)
+        c = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"uma-{c.stack}"
+        api_host = f"api.{c.domain}"
+
+        # Shared by the core and every function: user access JWTs are signed with it.
+        self.jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=48, special=False, opts=child)
+
+        plain_env: dict[str, pulumi.Input[str]] = {
+            "UNAMENTIS_ENV": c.stack,
+            "UNAMENTIS_AWS_REGION": c.region,
+            "UNAMENTIS_REGISTRATION": c.runtime.registration_mode,
+            "UNAMENTIS_MIN_CLIENT_VERSION": c.runtime.min_client_version,
+            "UNAMENTIS_JWT_ISSUER": f"https://{api_host}",
+            "UNAMENTIS_RATE_LIMIT_TOKEN": f"{c.runtime.rate_limits.per_token_per_minute}/60",
+            "UNAMENTIS_RATE_LIMIT_USER": f"{c.runtime.rate_limits.per_user_per_minute}/60",
+            "UNAMENTIS_RATE_LIMIT_IP": f"{c.runtime.rate_limits.per_ip_per_minute}/60",
+            **args.data_environment,
+            **args.edge_environment,
+        }
+        if c.runtime.cors_origins:
+            plain_env["UNAMENTIS_CORS_ORIGINS"] = ",".join(c.runtime.cors_origins)
+        if args.access_team_domain is not None:
+            plain_env["UNAMENTIS_CF_ACCESS_TEAM_DOMAIN"] = args.access_team_domain
+        if args.access_aud is not None:
+            plain_env["UNAMENTIS_CF_ACCESS_AUD"] = args.access_aud
+        secret_env: dict[str, pulumi.Input[str]] = {
+            **args.database_secrets, **args.edge_secrets,
+            "UNAMENTIS_JWT_SECRET": self.jwt_secret.result,
+        }
+        if args.origin_secret is not None:
+            secret_env["UNAMENTIS_ORIGIN_SECRET"] = args.origin_secret
+        provider_plain, provider_secret = provider_environment(args.provider_keys)
+
+        # --- the Lambda API --------------------------------------------------------------
+        offline = running_under_mocks()
+        self.code = build_code_zip()
+        self.layer = resolve_layer(offline=offline)
+        self.load_balancer: Optional[LoadBalancer] = None
+        if c.ingress == "alb":
+            self.load_balancer = LoadBalancer(f"{name}-lb", LoadBalancerArgs(
+                name_prefix=prefix, vpc_id=args.vpc_id, subnet_ids=args.subnet_ids["public"],
+                security_group_id=args.security_group_ids["alb"], domain=c.domain,
+                certificate_arn=c.alb.certificate_arn, origin_secret=args.origin_secret,
+                idle_timeout=c.alb.idle_timeout, deregistration_delay=c.alb.deregistration_delay,
+                core_port=c.core.port, deletion_protection=c.profile == "prod"), opts=child)
+        self.functions = FunctionsApi(f"{name}-fn", FunctionsApiArgs(
+            name_prefix=prefix, ingress=c.ingress, code=self.code, layer=self.layer,
+            subnet_ids=args.subnet_ids["private"],
+            security_group_ids=[args.security_group_ids["lambda"]],
+            memory_mb=c.functions.memory_mb, timeout_s=c.functions.timeout_s,
+            reserved_concurrency=dict(c.functions.reserved_concurrency),
+            log_retention_days=c.logs.retention_days,
+            environment={**plain_env, **secret_env},
+            policy_statements=list(args.function_statements),
+            api_hostname=f"fn.{c.domain}" if c.ingress == "tunnel" else None,
+            https_listener_arn=self.load_balancer.https_listener_arn if self.load_balancer else None,
+            vpc_id=args.vpc_id, origin_secret=args.origin_secret,
+        ), opts=child)
+
+        # --- the GPU fleet ---------------------------------------------------------------
+        self.gpu: Optional[GpuFleet] = None
+        gpu_env: dict[str, str] = {}
+        if c.gpu.enabled:
+            from gpu_nodes.bootstrap import render_user_data
+
+            self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
+                name_prefix=prefix,
+                subnet_ids=args.subnet_ids["gpu"],
+                security_group_id=args.security_group_ids["gpu"],
+                user_data=render_user_data(**_gpu_render_args(c, prefix, api_host)),
+                max_size=c.gpu.max_size, warm_min=c.gpu.warm_min,
+                instance_types=tuple(c.gpu.instance_types), volume_gb=c.gpu.volume_gb,
+                associate_public_ip=args.gpu_subnets_public,
+                model_bucket_arn=args.model_bucket_arn, alert_topic_arn=args.alert_topic_arn,
+                log_retention_days=c.logs.retention_days,
+                # EC2 Auto Scaling's floor is one day; the node agent enforces gpu.max_lifetime_hours.
+                max_instance_lifetime_s=max(86_400, c.gpu.max_lifetime_hours * 3600),
+            ), opts=child)
+            gpu_env = {"UNAMENTIS_GPU_ASG_NAME": f"{prefix}-gpu"}
+
+        # --- the core --------------------------------------------------------------------
+        self.image = ContainerImage(f"{name}-image", ContainerImageArgs(
+            name_prefix=prefix, image=c.core.image, force_delete=c.profile == "beta"), opts=child)
+        core_statements = list(args.core_statements)
+        if self.gpu is not None:
+            core_statements += self.gpu.core_policy_statements
+        public_core = c.network.nat == "none"
+        self.core = CoreService(f"{name}-core", CoreServiceArgs(
+            name_prefix=prefix, region=c.region, ingress=c.ingress, image=self.image.image_ref,
+            subnet_ids=args.subnet_ids["public" if public_core else "private"],
+            security_group_ids=[args.security_group_ids["core"]],
+            assign_public_ip=public_core,
+            port=c.core.port, cpu=c.core.cpu, memory=c.core.memory,
+            desired_count=c.core.desired_count, max_count=c.core.max_count,
+            on_demand_base=c.core.on_demand_base, spot_weight=c.core.spot_weight,
+            on_demand_weight=c.core.on_demand_weight,
+            log_retention_days=c.logs.retention_days,
+            environment={**plain_env, **provider_plain, **gpu_env,
+                         "UNAMENTIS_DB_POOL_MAX": str(c.core.db_pool_size)},
+            secret_values={**secret_env, **provider_secret},
+            task_policy_statements=core_statements,
+            cloudflared_image=c.core.cloudflared_image if c.ingress == "tunnel" else None,
+            tunnel_token=args.tunnel_token if c.ingress == "tunnel" else None,
+            target_group_arn=(self.load_balancer.core_target_group.arn
+                              if self.load_balancer else None),
+        ), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.functions]))
+
+        self.web_apps = None
+        if c.web_client.enabled or c.ops_console.enabled:
+            from components.web_apps import WebApps, WebAppsArgs
+
+            self.web_apps = WebApps(f"{name}-web", WebAppsArgs.from_config(
+                c, prefix=prefix, cluster_arn=self.core.cluster_arn,
+                execution_role_arn=self.core.execution_role.arn,
+                subnet_ids=args.subnet_ids["public" if public_core else "private"],
+                security_group_ids=[args.security_group_ids["core"]],
+                assign_public_ip=public_core, vpc_id=args.vpc_id,
+                https_listener_arn=self.load_balancer.https_listener_arn if self.load_balancer else None,
+                origin_secret=args.origin_secret), opts=child)
+
+        self.register_outputs({
+            "core_service": self.core.service_name,
+            "functions": self.functions.function_names,
+            "lambda_origin_url": self.functions.origin_url,
+            "alb_dns_name": self.load_balancer.dns_name if self.load_balancer else None,
+            "gpu_asg": self.gpu.asg_name if self.gpu else None,
+            "image": self.image.image_ref,
+            "layer_placeholder": self.layer.placeholder,
+        })
+
+
+def _gpu_render_args(c: StackConfig, prefix: str, api_host: str) -> dict:
+    """Arguments for ``gpu_nodes.bootstrap.render_user_data`` (GN's renderer)."""
+    return {"asg_name": f"{prefix}-gpu", "region": c.region, "core_url": f"https://{api_host}",
+            "idle_minutes": c.gpu.idle_minutes, "max_lifetime_hours": c.gpu.max_lifetime_hours}
