@@ -89,7 +89,9 @@ class HealthServer:
         handler = type("Handler", (_Handler,), {"agent": agent})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gpu-agent-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="gpu-agent-http", daemon=True
+        )
 
     @property
     def address(self) -> Tuple[str, int]:

@@ -89,9 +89,9 @@ class OllamaServer:
                     activity, reason = True, f"{key} loaded"
                 elif (size, digest) != (before[1], before[2]):
                     activity, reason = True, f"{key} reloaded"
-                # A request pushes expiry forward by its whole keep_alive; a second of slack
-                # absorbs rounding in how the server formats the time.
-                elif expires is not None and before[0] is not None and expires > before[0] + 1.0:
+                # Ollama sets expiry to "end of the last request + keep_alive" (nanosecond
+                # precision), so any forward move is a finished request.
+                elif expires is not None and before[0] is not None and expires > before[0] + 0.001:
                     activity, reason = True, f"{key} used"
                 if activity:
                     break

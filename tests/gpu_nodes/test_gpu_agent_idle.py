@@ -1,0 +1,125 @@
+"""Idle management driven by what the model servers really did, with thresholds scaled down to seconds."""
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from gpu_nodes.agent.idle import Thresholds
+from gpu_peers import wait_for
+
+FAST = Thresholds(warm=0.4, cool=0.8, cold=1.2, dormant=1.6)
+LLM, LLM2 = "llama3.2:3b", "qwen2.5:7b"
+
+
+def _use_everything(ollama, tts, stt) -> None:
+    """What a tutoring turn does on the node: LLM tokens, TTS audio, STT transcription."""
+    httpx.post(ollama.url + "/api/generate", json={"model": LLM, "prompt": "Explain photosynthesis."})
+    httpx.post(ollama.url + "/api/generate", json={"model": LLM2, "prompt": "Quiz me."})
+    httpx.post(tts.url + "/v1/audio/speech", json={"model": tts.model, "input": "Hello", "voice": "af_heart"})
+    httpx.post(stt.url + "/v1/audio/transcriptions", content=b"audio")
+
+
+def _states(core):
+    return [e["to"] for e in core.of_type("state")]
+
+
+def test_states_walk_down_and_each_unload_happens_exactly_once(make_agent, ollama, tts, stt, core):
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    _use_everything(ollama, tts, stt)
+    wait_for(lambda: len(agent.loaded_models.get("ollama", [])) == 2 and agent.loaded_models.get("stt"), 3)
+    assert agent.idle.state == "ACTIVE"
+
+    wait_for(lambda: agent.idle.state == "DORMANT", 5)
+    wait_for(lambda: core.of_type("scale_to_zero"), 3)
+    time.sleep(0.6)  # a dozen more ticks in DORMANT must not repeat anything
+
+    assert _states(core) == ["WARM", "COOL", "COLD", "DORMANT"]
+    assert ollama.unloads == {LLM: 1, LLM2: 1} and not ollama.loaded
+    assert tts.unloads == {tts.model: 1} and stt.unloads == {stt.model: 1}
+    assert len(core.of_type("scale_to_zero")) == 1
+    assert core.of_type("scale_to_zero")[0]["idle_seconds"] >= FAST.dormant
+
+    # Speech models go at COOL, the LLM only at COLD.
+    entered = {e["to"]: e["at"] for e in agent.idle.history}
+    done = {a["action"]: a["at"] for a in agent.idle.action_log if a["ok"]}
+    assert list(done) == ["unload_speech_models", "unload_ollama_models", "scale_to_zero"]
+    assert entered["COOL"] <= done["unload_speech_models"] < entered["COLD"] <= done["unload_ollama_models"]
+    assert done["scale_to_zero"] >= entered["DORMANT"]
+
+    health = httpx.get(agent.health_url + "/health").json()
+    assert health["state"] == "DORMANT"
+    assert health["loaded_models"] == {"ollama": [], "tts": [], "stt": []}
+    assert health["idle"]["actions_done"] == ["scale_to_zero", "unload_ollama_models", "unload_speech_models"]
+
+
+def test_real_inference_resets_to_active_and_a_new_idle_period_unloads_again(make_agent, ollama, tts, stt, core):
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    _use_everything(ollama, tts, stt)
+    wait_for(lambda: agent.idle.state == "COOL" and tts.unloads, 4)
+
+    # A learner asks something: Ollama serves it, the agent sees the expiry move and wakes up.
+    httpx.post(ollama.url + "/api/generate", json={"model": LLM, "prompt": "One more question"})
+    wait_for(lambda: agent.idle.state == "ACTIVE", 2)
+    wake = [e for e in core.of_type("state") if e["to"] == "ACTIVE"][0]
+    assert wake["from"] in ("COOL", "COLD") and "ollama" in wake["reason"]
+    assert agent.health()["last_activity_source"].startswith("ollama: ")
+
+    # Next idle period: the TTS model a request loaded again is unloaded again, once.
+    httpx.post(tts.url + "/v1/audio/speech", json={"model": tts.model, "input": "Hi"})
+    wait_for(lambda: tts.unloads.get(tts.model) == 2, 4)
+    time.sleep(0.3)
+    assert tts.unloads[tts.model] == 2
+
+
+def test_activity_reported_by_the_core_resets_to_active(make_agent, core):
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    wait_for(lambda: agent.idle.state == "COLD", 4)
+    resp = httpx.post(agent.health_url + "/activity", json={"source": "llm-stream"})
+    assert resp.status_code == 200 and resp.json() == {"state": "ACTIVE"}
+    assert agent.health()["last_activity_source"] == "core: llm-stream"
+    assert agent.health()["idle"]["actions_done"] == []
+    # No body is fine too (the core may just ping).
+    assert httpx.post(agent.health_url + "/activity").status_code == 200
+
+
+def test_a_model_in_use_is_not_unloaded_and_counts_as_activity(make_agent, ollama, tts, stt, core):
+    tts.busy = True  # speaches answers 409 while a request holds the model
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    _use_everything(ollama, tts, stt)
+    wait_for(lambda: any(e["to"] == "ACTIVE" and "is using" in e["reason"] for e in core.of_type("state")), 4)
+    time.sleep(0.5)
+    assert tts.unloads == {} and ollama.unloads == {}
+    assert not core.of_type("scale_to_zero")
+    assert agent.idle.state in ("ACTIVE", "WARM", "COOL")
+
+
+def test_scale_to_zero_is_retried_until_the_core_acknowledges_then_sent_once(make_agent, core):
+    core.status = 503
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    wait_for(lambda: agent.idle.state == "DORMANT", 5)
+    wait_for(lambda: [a for a in agent.idle.action_log if a["action"] == "scale_to_zero" and not a["ok"]], 2)
+    core.status = 200
+    wait_for(lambda: core.of_type("scale_to_zero"), 2)
+    time.sleep(0.4)
+    assert len(core.of_type("scale_to_zero")) == 1
+
+
+def test_dormant_action_asg_terminates_itself_decrementing_desired_capacity(make_agent, autoscaling, imds):
+    agent = make_agent(thresholds=FAST, poll_interval=0.05, dormant_action="asg")
+    wait_for(lambda: autoscaling.calls, 5)
+    time.sleep(0.3)
+    assert len(autoscaling.calls) == 1
+    call = autoscaling.calls[0]
+    assert call["Action"] == "TerminateInstanceInAutoScalingGroup"
+    assert call["InstanceId"] == imds.instance_id and call["ShouldDecrementDesiredCapacity"] == "true"
+    assert agent.idle.state == "DORMANT"
+
+
+def test_performance_mode_never_leaves_active(make_agent, ollama, tts, stt, core):
+    agent = make_agent(thresholds=None, poll_interval=0.05)
+    _use_everything(ollama, tts, stt)
+    time.sleep(1.0)
+    assert agent.idle.state == "ACTIVE" and not core.of_type("state")
+    assert ollama.unloads == {} and tts.unloads == {}
+    assert agent.health()["idle"]["enabled"] is False
