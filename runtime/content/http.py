@@ -6,16 +6,20 @@ as ISO-8601 strings and UUIDs as text, the way every app decodes them.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import Any, AsyncIterator
+
+import asyncpg
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runtime.auth.principal import Principal, principal
 from runtime.context import ctx
+from runtime.errors import ApiError
 
 
 def _default(value: Any) -> Any:
@@ -29,17 +33,39 @@ def _default(value: Any) -> Any:
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":"))
+    """JSON text; non-finite numbers (which Python's parser accepts but JSON and PostgreSQL do not)
+    are the client's error."""
+    try:
+        return json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ApiError(422, "invalid_field", "Numbers must be finite (no NaN or Infinity).") from None
 
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dumps(data).encode(), status_code=status, headers=headers, media_type="application/json")
 
 
-def tx(request: Request, who: Principal | None = None):
-    """The caller's tenant transaction: ``async with tx(request) as conn:``."""
+@contextlib.asynccontextmanager
+async def tx(request: Request, who: Principal | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """The caller's tenant transaction: ``async with tx(request) as conn:``.
+
+    Values PostgreSQL refuses (NUL characters, out-of-range numbers, failed CHECKs) can only come
+    from the request here, so they become 4xx answers instead of 500s."""
     who = who or principal(request)
-    return ctx(request).db.tenant(who.tenant_id, _uuid_or_none(who.user_id))
+    try:
+        async with ctx(request).db.tenant(who.tenant_id, _uuid_or_none(who.user_id)) as conn:
+            yield conn
+    except asyncpg.exceptions.DataError as exc:
+        raise ApiError(422, "invalid_field", f"A value was rejected: {_reason(exc)}") from None
+    except asyncpg.exceptions.UniqueViolationError:
+        raise ApiError(409, "conflict", "That already exists.") from None
+    except asyncpg.exceptions.IntegrityConstraintViolationError as exc:
+        raise ApiError(422, "invalid_field", f"A value was rejected: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 def _uuid_or_none(value: str | None) -> str | None:

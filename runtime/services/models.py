@@ -1,4 +1,148 @@
-"""Placeholder for the models service (its owner replaces this file with the real routes)."""
-from runtime.services.base import Service
+"""Models (``/api/models*``): the ``models`` Lambda service.
 
-SERVICE = Service(name="models", routes=[])
+Answers from configuration — the external/default LLM the voice core is configured with
+(``UNAMENTIS_LLM_*``) — and, when the GPU fleet is warm, from the fleet's Ollama (``GET /api/tags``
+on ``UNAMENTIS_GPU_LLM_URL``, probed with a one-second timeout so a cold fleet never slows the call).
+``/api/models/config`` keeps per-tenant generation settings (what iOS ``ServerConfigManager`` edits).
+API keys are never returned.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth.principal import principal
+from runtime.content.http import dumps, iso, reply, tx
+from runtime.context import ctx
+from runtime.errors import ApiError
+from runtime.services.base import Service
+from runtime.validation import field_float, field_int, field_str, json_body
+
+MODEL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+CONFIG_KEYS = ("default_model", "temperature", "max_tokens", "top_p", "context_window", "keep_alive", "system_prompt")
+
+
+def _voice(request: Request):
+    from runtime.voice.config import VoiceSettings
+
+    return getattr(ctx(request).settings, "voice", None) or VoiceSettings()
+
+
+def _defaults(request: Request) -> dict:
+    vs = _voice(request)
+    return {"default_model": vs.llm_model, "temperature": vs.llm_temperature, "max_tokens": vs.llm_max_tokens,
+            "top_p": 1.0, "context_window": 8192, "keep_alive": vs.llm_keep_alive, "system_prompt": None}
+
+
+async def _gpu_models(request: Request) -> tuple[bool, list[dict]]:
+    vs = _voice(request)
+    if not vs.gpu_llm_url:
+        return False, []
+    try:
+        r = await ctx(request).http.get(vs.gpu_llm_url.rstrip("/") + "/api/tags", timeout=1.0)
+        if r.status_code != 200:
+            return False, []
+        tags = r.json().get("models") or []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False, []
+    models = []
+    for tag in tags if isinstance(tags, list) else []:
+        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str):
+            continue
+        details = tag.get("details") if isinstance(tag.get("details"), dict) else {}
+        models.append({"id": tag["name"], "name": tag["name"], "model": tag.get("model") or tag["name"],
+                       "provider": "ollama", "source": "gpu", "available": True, "loaded": True,
+                       "size": tag.get("size"), "family": details.get("family"),
+                       "parameter_size": details.get("parameter_size"),
+                       "quantization_level": details.get("quantization_level")})
+    return True, models
+
+
+def _configured(request: Request) -> dict:
+    vs = _voice(request)
+    provider = vs.llm_provider
+    if provider == "auto":
+        provider = "ollama" if not vs.llm_api_key else "openai"
+    return {"id": vs.llm_model, "name": vs.llm_model, "model": vs.llm_model, "provider": provider,
+            "source": "configured", "available": True, "loaded": False, "size": None, "family": None,
+            "parameter_size": None, "quantization_level": None}
+
+
+async def _tenant_config(request: Request) -> dict:
+    async with tx(request) as conn:
+        raw = await conn.fetchval("select config from model_configs")
+    stored = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    return {**_defaults(request), **stored}
+
+
+async def list_models(request: Request) -> Response:
+    """The configured LLM plus the GPU fleet's models when it is warm."""
+    warm, gpu = await _gpu_models(request)
+    configured = _configured(request)
+    models = gpu + ([configured] if configured["id"] not in {m["id"] for m in gpu} else [])
+    config = await _tenant_config(request)
+    return reply({"models": models, "total": len(models), "default_model": config["default_model"],
+                  "gpu": {"configured": bool(_voice(request).gpu_llm_url), "warm": warm}})
+
+
+async def model_parameters(request: Request) -> Response:
+    """Generation parameters for one model (tenant settings over configured defaults)."""
+    model_id = request.path_params.get("model_id", "")
+    if not MODEL_ID.match(model_id):
+        raise ApiError(400, "invalid_id", "'model_id' must be 1-200 letters, digits or _.:-", details={"field": "model_id"})
+    config = await _tenant_config(request)
+    params = {k: config[k] for k in ("temperature", "max_tokens", "top_p", "context_window", "keep_alive")}
+    return reply({"model_id": model_id, "model": model_id, "parameters": params,
+                  "is_default": model_id == config["default_model"]})
+
+
+async def get_config(request: Request) -> Response:
+    """The tenant's model settings."""
+    config = await _tenant_config(request)
+    return reply({"config": config, **config})
+
+
+async def put_config(request: Request) -> Response:
+    """Change the tenant's model settings (only the keys sent)."""
+    who = principal(request)
+    body = await json_body(request)
+    if isinstance(body.get("config"), dict):
+        body = body["config"]
+    unknown = sorted(set(body) - set(CONFIG_KEYS))
+    if unknown:
+        raise ApiError(422, "invalid_field", f"Unknown settings: {unknown}", details={"field": unknown[0]})
+    changes = {
+        "default_model": field_str(body, "default_model", max_len=200, pattern=MODEL_ID),
+        "temperature": field_float(body, "temperature", min=0.0, max=2.0),
+        "max_tokens": field_int(body, "max_tokens", min=1, max=32768),
+        "top_p": field_float(body, "top_p", min=0.0, max=1.0),
+        "context_window": field_int(body, "context_window", min=512, max=2_000_000),
+        "keep_alive": field_str(body, "keep_alive", max_len=20, pattern=r"-?\d+[smh]?"),
+        "system_prompt": field_str(body, "system_prompt", max_len=20_000),
+    }
+    changes = {k: v for k, v in changes.items() if k in body}
+    async with tx(request, who) as conn:
+        await conn.execute(
+            "insert into model_configs (tenant_id, config) values ($1, $2::jsonb) on conflict (tenant_id) do update "
+            "set config = model_configs.config || excluded.config, updated_at = now()",
+            who.tenant_id, dumps(changes))
+        row = await conn.fetchrow("select config, updated_at from model_configs where tenant_id = $1", who.tenant_id)
+    stored = json.loads(row["config"]) if isinstance(row["config"], str) else row["config"]
+    config = {**_defaults(request), **stored}
+    return reply({"status": "ok", "config": config, "updated_at": iso(row["updated_at"])})
+
+
+SERVICE = Service(
+    name="models",
+    routes=[
+        Route("/api/models", list_models, methods=["GET"]),
+        Route("/api/models/config", get_config, methods=["GET"]),
+        Route("/api/models/config", put_config, methods=["PUT"]),
+        Route("/api/models/{model_id}/parameters", model_parameters, methods=["GET"]),
+    ],
+)

@@ -1,4 +1,523 @@
-"""Placeholder for the sessions service (its owner replaces this file with the real routes)."""
-from runtime.services.base import Service
+"""Tutoring sessions (``/api/sessions*``, ``/api/fov/health``): the ``sessions`` Lambda service.
 
-SERVICE = Service(name="sessions", routes=[])
+The 21 old FOV-context routes with their shapes, but persisted in PostgreSQL (the old server held
+them in one process's memory): any Lambda or core task serves any call and a reconnect resumes.
+A session belongs to its tenant and to its creator (the user, or the beta token for token callers);
+nobody else sees it. Context building and confidence analysis live in ``runtime.tutoring``.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth.principal import Principal, principal
+from runtime.content.http import dumps, iso, reply, tx
+from runtime.errors import ApiError
+from runtime.services.base import Service
+from runtime.tutoring import confidence
+from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens
+from runtime.validation import (
+    field_bool,
+    field_enum,
+    field_float,
+    field_int,
+    field_list,
+    field_str,
+    json_body,
+    path_uuid,
+    query_enum,
+    query_int,
+    query_str,
+)
+
+STATES = ("idle", "playing", "user_speaking", "ai_thinking", "ai_speaking", "paused", "ended")
+SIGNAL_TYPES = ("clarification", "repetition", "confusion", "question")
+DEFAULT_MODEL = "claude-3-5-sonnet-20241022"
+MAX_TEXT = 20_000
+MAX_EVENTS = 500
+
+
+def owner_key(who: Principal) -> str:
+    """Whose session: the user, else the beta token (tester), else the open-mode caller."""
+    if who.user_id:
+        return f"user:{who.user_id}"
+    if who.token_id:
+        return f"token:{who.token_id}"
+    return "open"
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "not_found", "Session not found.")
+
+
+def _sid(request: Request) -> str:
+    """Session ids are UUIDs; anything else cannot name a session (404, as the old server answered
+    e.g. ``/api/sessions/history``)."""
+    try:
+        return path_uuid(request, "id")
+    except ApiError:
+        raise _not_found() from None
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def _load(conn, who: Principal, session_id: str, *, for_update: bool = False):
+    sql = "select * from tutoring_sessions where id = $1 and tenant_id = $2 and user_id = $3"
+    row = await conn.fetchrow(sql + (" for update" if for_update else ""), session_id, who.tenant_id, owner_key(who))
+    if row is None:
+        raise _not_found()
+    return row
+
+
+async def _event(conn, row, event_type: str, data: dict | None = None) -> None:
+    await conn.execute(
+        "insert into tutoring_events (session_id, tenant_id, type, data) values ($1, $2, $3, $4::jsonb)",
+        row["id"], row["tenant_id"], event_type, dumps(data or {}))
+
+
+def state_dict(row) -> dict:
+    topic = _json(row["topic"]) or {}
+    end = row["ended_at"]
+    duration = None
+    if row["started_at"] is not None:
+        import datetime as dt
+
+        until = end or dt.datetime.now(dt.timezone.utc)
+        duration = round((until - row["started_at"]).total_seconds() / 60.0, 2)
+    return {
+        "session_id": str(row["id"]),
+        "curriculum_id": row["curriculum_id"],
+        "state": row["state"],
+        "current_topic_id": topic.get("topic_id"),
+        "created_at": iso(row["created_at"]),
+        "started_at": iso(row["started_at"]),
+        "ended_at": iso(row["ended_at"]),
+        "duration_minutes": duration,
+        "total_turns": row["turn_count"],
+        "barge_in_count": row["barge_in_count"],
+        "expansion_count": row["expansion_count"],
+        "context_state": {
+            "model_name": row["model_name"],
+            "model_context_window": row["model_context_window"],
+            "auto_expand_context": row["auto_expand_context"],
+            "budget_tokens": budget_for(row["model_context_window"], row["expansion_count"]),
+        },
+    }
+
+
+async def _view(conn, row) -> SessionView:
+    turns = await conn.fetch("select role, content from tutoring_turns where session_id = $1 order by seq", row["id"])
+    events = await conn.fetch(
+        "select type, data from tutoring_events where session_id = $1 and type in ('signal', 'barge_in', 'topic_changed') "
+        "order by id desc limit $2", row["id"], MAX_EVENTS)
+    return SessionView(
+        system_prompt=row["system_prompt"], context_window=row["model_context_window"],
+        expansion_count=row["expansion_count"], topic=_json(row["topic"]), position=_json(row["position"]),
+        segment=_json(row["segment"]), turns=[dict(t) for t in turns],
+        events=[{"type": e["type"], "data": _json(e["data"])} for e in reversed(events)],
+    )
+
+
+# ------------------------------------------------------------------------------------ lifecycle
+async def create_session(request: Request) -> Response:
+    """Create a tutoring session for a curriculum."""
+    who = principal(request)
+    body = await json_body(request)
+    curriculum_id = field_str(body, "curriculum_id", required=True, max_len=100)
+    model_name = field_str(body, "model_name", default=DEFAULT_MODEL, max_len=200)
+    window = field_int(body, "model_context_window", default=200_000, min=1024, max=10_000_000)
+    system_prompt = field_str(body, "system_prompt", max_len=MAX_TEXT)
+    auto_expand = field_bool(body, "auto_expand_context", default=True)
+    session_id = str(uuid.uuid4())
+    async with tx(request, who) as conn:
+        row = await conn.fetchrow(
+            "insert into tutoring_sessions (id, tenant_id, user_id, curriculum_id, model_name, model_context_window, "
+            "system_prompt, auto_expand_context) values ($1, $2, $3, $4, $5, $6, $7, $8) returning *",
+            session_id, who.tenant_id, owner_key(who), curriculum_id, model_name, window, system_prompt, auto_expand)
+        await _event(conn, row, "created", {"curriculum_id": curriculum_id})
+    return reply({"session_id": session_id, "curriculum_id": curriculum_id, "state": "idle",
+                  "created_at": iso(row["created_at"])}, 201)
+
+
+async def list_sessions(request: Request) -> Response:
+    """The caller's sessions, newest first."""
+    who = principal(request)
+    curriculum_id = query_str(request, "curriculum_id", max_len=100)
+    state = query_enum(request, "status", STATES) or query_enum(request, "state", STATES)
+    limit = query_int(request, "limit", 50, 1, 200)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    where = ("tenant_id = $1 and user_id = $2 and ($3::text is null or curriculum_id = $3) "
+             "and ($4::text is null or state = $4)")
+    async with tx(request, who) as conn:
+        args = (who.tenant_id, owner_key(who), curriculum_id, state)
+        total = await conn.fetchval(f"select count(*) from tutoring_sessions where {where}", *args)
+        rows = await conn.fetch(f"select * from tutoring_sessions where {where} order by created_at desc, id "
+                                "limit $5 offset $6", *args, limit, offset)
+    return reply({"sessions": [state_dict(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+
+
+async def get_session(request: Request) -> Response:
+    """One session's state."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+    return reply(state_dict(row))
+
+
+_TRANSITIONS = {
+    "start": ({"idle", "paused"}, "playing", "started_at"),
+    "pause": ({"playing", "user_speaking", "ai_thinking", "ai_speaking"}, "paused", None),
+    "resume": ({"paused"}, "playing", None),
+}
+
+
+async def _transition(request: Request, action: str) -> Response:
+    who = principal(request)
+    allowed, target, stamp = _TRANSITIONS[action]
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        if row["state"] not in allowed:
+            raise ApiError(409, "invalid_state", f"Cannot {action} a session that is {row['state']}.",
+                           details={"state": row["state"]})
+        stamp_sql = f", {stamp} = coalesce({stamp}, now())" if stamp else ""
+        row = await conn.fetchrow(
+            f"update tutoring_sessions set state = $2, updated_at = now(){stamp_sql} where id = $1 returning *",
+            row["id"], target)
+        await _event(conn, row, "state_changed", {"action": action, "state": target})
+    return reply({"state": target})
+
+
+async def start_session(request: Request) -> Response:
+    """Start (or restart from pause) a session."""
+    return await _transition(request, "start")
+
+
+async def pause_session(request: Request) -> Response:
+    """Pause a running session."""
+    return await _transition(request, "pause")
+
+
+async def resume_session(request: Request) -> Response:
+    """Resume a paused session."""
+    return await _transition(request, "resume")
+
+
+async def end_session(request: Request) -> Response:
+    """End a session; answers its state as it was before ending."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        before = state_dict(row)
+        if row["state"] != "ended":
+            ended = await conn.fetchrow(
+                "update tutoring_sessions set state = 'ended', ended_at = now(), updated_at = now() where id = $1 "
+                "returning *", row["id"])
+            await _event(conn, ended, "state_changed", {"action": "end", "state": "ended"})
+    return reply(before)
+
+
+async def delete_session(request: Request) -> Response:
+    """Delete a session and everything recorded in it."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        await conn.execute("delete from tutoring_sessions where id = $1", row["id"])
+    return reply({"deleted": True})
+
+
+# -------------------------------------------------------------------------- topic and position
+def _dict_list(body: dict, name: str, keys: tuple[str, ...], required_keys: tuple[str, ...]) -> list[dict]:
+    items = field_list(body, name, default=[], item_type=dict, max_items=200)
+    cleaned = []
+    for index, item in enumerate(items):
+        entry = {}
+        for key in keys:
+            value = item.get(key)
+            if value is None:
+                if key in required_keys:
+                    raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' is required.",
+                                   details={"field": name, "index": index})
+                continue
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' must be a string.",
+                               details={"field": name, "index": index})
+            entry[key] = value
+        cleaned.append(entry)
+    return cleaned
+
+
+async def set_topic(request: Request) -> Response:
+    """Set the session's current topic (content, objectives, glossary, misconceptions)."""
+    who = principal(request)
+    body = await json_body(request)
+    topic = {
+        "topic_id": field_str(body, "topic_id", required=True, max_len=100),
+        "topic_title": field_str(body, "topic_title", required=True, max_len=500),
+        "topic_content": field_str(body, "topic_content", max_len=200_000),
+        "learning_objectives": field_list(body, "learning_objectives", default=[], item_type=str, max_items=100),
+        "glossary_terms": _dict_list(body, "glossary_terms", ("term", "definition"), ("term",)),
+        "misconceptions": _dict_list(body, "misconceptions", ("trigger_phrase", "misconception", "remediation"),
+                                     ("misconception",)),
+    }
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        await conn.execute("update tutoring_sessions set topic = $2::jsonb, updated_at = now() where id = $1",
+                           row["id"], dumps(topic))
+        await _event(conn, row, "topic_changed", {"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
+    return reply({"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
+
+
+async def set_position(request: Request) -> Response:
+    """Set where the learner is in the curriculum."""
+    who = principal(request)
+    body = await json_body(request)
+    outline = body.get("curriculum_outline")
+    if outline is not None and not isinstance(outline, (str, list)):
+        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a string or a list.",
+                       details={"field": "curriculum_outline"})
+    if isinstance(outline, list) and (len(outline) > 500 or not all(isinstance(x, str) for x in outline)):
+        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a list of at most 500 strings.",
+                       details={"field": "curriculum_outline"})
+    position = {
+        "curriculum_title": field_str(body, "curriculum_title", required=True, max_len=500),
+        "current_topic_index": field_int(body, "current_topic_index", required=True, min=0, max=100_000),
+        "total_topics": field_int(body, "total_topics", required=True, min=0, max=100_000),
+        "unit_title": field_str(body, "unit_title", max_len=500),
+        "curriculum_outline": outline,
+    }
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        await conn.execute("update tutoring_sessions set position = $2::jsonb, updated_at = now() where id = $1",
+                           row["id"], dumps(position))
+    return reply({"updated": True})
+
+
+async def set_segment(request: Request) -> Response:
+    """Set the transcript segment being read aloud."""
+    who = principal(request)
+    body = await json_body(request)
+    segment = {
+        "segment_id": field_str(body, "segment_id", required=True, max_len=200),
+        "text": field_str(body, "text", required=True, max_len=MAX_TEXT),
+        "start_time": field_float(body, "start_time", default=0.0, min=0),
+        "end_time": field_float(body, "end_time", default=0.0, min=0),
+        "topic_id": field_str(body, "topic_id", max_len=100),
+    }
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        await conn.execute("update tutoring_sessions set segment = $2::jsonb, updated_at = now() where id = $1",
+                           row["id"], dumps(segment))
+    return reply({"updated": True})
+
+
+# ------------------------------------------------------------------------------- conversation
+async def add_turn(request: Request) -> Response:
+    """Record a conversation turn (user or assistant)."""
+    who = principal(request)
+    body = await json_body(request)
+    role = field_enum(body, "role", ("user", "assistant"), required=True)
+    content = field_str(body, "content", required=True, max_len=MAX_TEXT, strip=False)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        if row["state"] == "ended":
+            raise ApiError(409, "invalid_state", "The session has ended.", details={"state": "ended"})
+        seq = row["turn_count"] + 1
+        turn_id = f"turn-{uuid.uuid4().hex[:12]}"
+        created = await conn.fetchval(
+            "insert into tutoring_turns (session_id, tenant_id, seq, id, role, content) values ($1, $2, $3, $4, $5, $6) "
+            "returning created_at", row["id"], row["tenant_id"], seq, turn_id, role, content)
+        await conn.execute("update tutoring_sessions set turn_count = $2, updated_at = now() where id = $1", row["id"], seq)
+    return reply({"turn_id": turn_id, "role": role, "timestamp": iso(created)})
+
+
+def _context_payload(built: dict) -> dict:
+    return {"system_prompt": built["system_message"], "immediate": built["immediate"], "working": built["working"],
+            "episodic": built["episodic"], "semantic": built["semantic"], "total_tokens": built["total_tokens"]}
+
+
+async def barge_in(request: Request) -> Response:
+    """The learner interrupted: record it and rebuild the context around the utterance."""
+    who = principal(request)
+    body = await json_body(request)
+    utterance = field_str(body, "utterance", required=True, max_len=MAX_TEXT)
+    interrupted = field_float(body, "interrupted_position", min=0)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        row = await conn.fetchrow(
+            "update tutoring_sessions set barge_in_count = barge_in_count + 1, "
+            "state = case when state = 'ended' then state else 'user_speaking' end, updated_at = now() "
+            "where id = $1 returning *", row["id"])
+        await _event(conn, row, "barge_in", {"utterance": utterance, "interrupted_position": interrupted})
+        built = build_context(await _view(conn, row), barge_in_utterance=utterance)
+    return reply({"session_id": str(row["id"]), "barge_in_count": row["barge_in_count"],
+                  "context": _context_payload(built), "messages": built["messages"]})
+
+
+async def get_context(request: Request) -> Response:
+    """A snapshot of the session's context state (budget and tier sizes)."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        built = build_context(await _view(conn, row))
+    return reply({
+        "session_id": str(row["id"]),
+        "model_name": row["model_name"],
+        "model_context_window": row["model_context_window"],
+        "budget_tokens": built["budget_tokens"],
+        "expansion_count": row["expansion_count"],
+        "total_turns": row["turn_count"],
+        "topic": _json(row["topic"]),
+        "position": _json(row["position"]),
+        "current_segment": _json(row["segment"]),
+        "tiers": {name: {"tokens": estimate_tokens(built[name]), "text": built[name]}
+                  for name in ("immediate", "working", "episodic", "semantic")},
+        "total_tokens": built["total_tokens"],
+    })
+
+
+async def build_context_route(request: Request) -> Response:
+    """Assemble the four context tiers within the model's token budget."""
+    who = principal(request)
+    body = await json_body(request, allow_empty=True)
+    utterance = field_str(body, "barge_in_utterance", max_len=MAX_TEXT)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        built = build_context(await _view(conn, row), barge_in_utterance=utterance)
+    return reply({k: built[k] for k in ("system_message", "immediate", "working", "episodic", "semantic",
+                                        "total_tokens", "budget_tokens")})
+
+
+async def get_messages(request: Request) -> Response:
+    """The LLM messages (system + recent turns) the context yields now."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        built = build_context(await _view(conn, row))
+    return reply({"messages": built["messages"]})
+
+
+async def analyze_response(request: Request) -> Response:
+    """Score a tutor response's confidence; low confidence expands the context when allowed."""
+    who = principal(request)
+    body = await json_body(request)
+    text = field_str(body, "response", required=True, max_len=MAX_TEXT)
+    analysis = confidence.analyze(text)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request), for_update=True)
+        previous = [(_json(r["data"]) or {}).get("confidence_score", 0.0) for r in await conn.fetch(
+            "select data from tutoring_events where session_id = $1 and type = 'analysis' order by id desc limit 3",
+            row["id"])]
+        result = {**analysis.as_dict(), "trend": confidence.trend(list(reversed(previous)), analysis.confidence_score)}
+        if analysis.confidence_score < confidence.LOW_CONFIDENCE and row["auto_expand_context"]:
+            old_budget = budget_for(row["model_context_window"], row["expansion_count"])
+            new_budget = budget_for(row["model_context_window"], row["expansion_count"] + 1)
+            if new_budget > old_budget:
+                await conn.execute("update tutoring_sessions set expansion_count = expansion_count + 1, "
+                                   "updated_at = now() where id = $1", row["id"])
+                result["expansion"] = {"expanded": True, "reason": "low_confidence",
+                                       "previous_budget_tokens": old_budget, "budget_tokens": new_budget}
+        await _event(conn, row, "analysis", {"confidence_score": analysis.confidence_score,
+                                             "expanded": "expansion" in result})
+    return reply(result)
+
+
+async def add_signal(request: Request) -> Response:
+    """Record a learner signal (clarification, repetition, confusion, question)."""
+    who = principal(request)
+    body = await json_body(request)
+    if "signal_type" not in body and isinstance(body.get("type"), str):
+        body["signal_type"] = body["type"]  # the markdown spec's field name
+    signal_type = field_enum(body, "signal_type", SIGNAL_TYPES, required=True)
+    if signal_type is None:
+        raise ApiError(400, "missing_field", "'signal_type' is required.", details={"field": "signal_type"})
+    content = field_str(body, "content", max_len=MAX_TEXT)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        await _event(conn, row, "signal", {"signal_type": signal_type, "content": content})
+    return reply({"recorded": True})
+
+
+async def list_events(request: Request) -> Response:
+    """The session's event log (``?type=`` filters)."""
+    who = principal(request)
+    event_type = query_str(request, "type", max_len=50)
+    limit = query_int(request, "limit", MAX_EVENTS, 1, MAX_EVENTS)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        rows = await conn.fetch(
+            "select type, data, created_at from tutoring_events where session_id = $1 "
+            "and ($2::text is null or type = $2) order by id limit $3", row["id"], event_type, limit)
+    return reply({"events": [{"type": r["type"], "timestamp": iso(r["created_at"]), "data": _json(r["data"])}
+                             for r in rows]})
+
+
+async def debug(request: Request) -> Response:
+    """Everything about a session: state, context tiers, turns and recent events."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await _load(conn, who, _sid(request))
+        view = await _view(conn, row)
+        built = build_context(view)
+        turns = await conn.fetch("select id, role, content, created_at from tutoring_turns where session_id = $1 "
+                                 "order by seq", row["id"])
+        events = await conn.fetch("select type, data, created_at from tutoring_events where session_id = $1 "
+                                  "order by id desc limit 100", row["id"])
+    return reply({
+        "state": state_dict(row),
+        "system_prompt": row["system_prompt"],
+        "topic": _json(row["topic"]), "position": _json(row["position"]), "segment": _json(row["segment"]),
+        "context": _context_payload(built), "budget_tokens": built["budget_tokens"],
+        "turns": [{"turn_id": t["id"], "role": t["role"], "content": t["content"], "timestamp": iso(t["created_at"])}
+                  for t in turns],
+        "recent_events": [{"type": e["type"], "timestamp": iso(e["created_at"]), "data": _json(e["data"])}
+                          for e in events],
+    })
+
+
+async def fov_health(request: Request) -> Response:
+    """Health of the session service with the caller's session counts."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        row = await conn.fetchrow(
+            "select count(*) as total, count(*) filter (where state not in ('paused', 'ended', 'idle')) as active, "
+            "count(*) filter (where state = 'paused') as paused from tutoring_sessions where tenant_id = $1 "
+            "and user_id = $2", who.tenant_id, owner_key(who))
+    return reply({"status": "healthy", "sessions": dict(row), "version": "1.0.0",
+                  "features": {"persistent_sessions": True, "context_tiers": ["immediate", "working", "episodic",
+                                                                               "semantic"],
+                               "confidence_analysis": True, "auto_expand_context": True}})
+
+
+SERVICE = Service(
+    name="sessions",
+    routes=[
+        Route("/api/fov/health", fov_health, methods=["GET"]),
+        Route("/api/sessions", create_session, methods=["POST"]),
+        Route("/api/sessions", list_sessions, methods=["GET"]),
+        Route("/api/sessions/{id}", get_session, methods=["GET"]),
+        Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
+        Route("/api/sessions/{id}/start", start_session, methods=["POST"]),
+        Route("/api/sessions/{id}/pause", pause_session, methods=["POST"]),
+        Route("/api/sessions/{id}/resume", resume_session, methods=["POST"]),
+        Route("/api/sessions/{id}/end", end_session, methods=["POST"]),
+        Route("/api/sessions/{id}/topic", set_topic, methods=["PUT"]),
+        Route("/api/sessions/{id}/position", set_position, methods=["PUT"]),
+        Route("/api/sessions/{id}/segment", set_segment, methods=["PUT"]),
+        Route("/api/sessions/{id}/turns", add_turn, methods=["POST"]),
+        Route("/api/sessions/{id}/barge-in", barge_in, methods=["POST"]),
+        Route("/api/sessions/{id}/context", get_context, methods=["GET"]),
+        Route("/api/sessions/{id}/context/build", build_context_route, methods=["POST"]),
+        Route("/api/sessions/{id}/messages", get_messages, methods=["GET"]),
+        Route("/api/sessions/{id}/analyze-response", analyze_response, methods=["POST"]),
+        Route("/api/sessions/{id}/signals", add_signal, methods=["POST"]),
+        Route("/api/sessions/{id}/events", list_events, methods=["GET"]),
+        Route("/api/sessions/{id}/debug", debug, methods=["GET"]),
+    ],
+)

@@ -1,4 +1,381 @@
-"""Placeholder for the telemetry service (its owner replaces this file with the real routes)."""
-from runtime.services.base import Service
+"""Telemetry (``/api/metrics*``, ``/api/clients*``, ``/api/logs``): the ``telemetry`` Lambda service.
 
-SERVICE = Service(name="telemetry", routes=[])
+Session metric snapshots (iOS/Android ``POST /api/metrics``), unified latency telemetry
+(``/api/metrics/ingest``, single or batch), a client registry (heartbeats) and remote logs — kept per
+tenant in PostgreSQL (the old server kept them in memory). Sizes are bounded (body, batch, field
+lengths) and rows older than ``UNAMENTIS_TELEMETRY_RETENTION_DAYS`` are purged as new ones arrive.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth.principal import Principal, principal
+from runtime.content.http import dumps, iso, reply, tx
+from runtime.context import client_info, ctx
+from runtime.errors import ApiError
+from runtime.services.base import Service
+from runtime.validation import (
+    field_dict,
+    field_str,
+    json_body,
+    path_id,
+    query_enum,
+    query_int,
+    query_str,
+    read_body,
+)
+
+MAX_BATCH = 500
+MAX_METRICS_BODY = 256 * 1024
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical")
+_LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "trace": "debug", "verbose": "debug", "fault": "critical"}
+ONLINE_SECONDS = 120
+# Numeric session-metric keys the summary averages (camelCase as the apps send them).
+SUMMARY_KEYS = ("sttLatencyMedian", "llmTTFTMedian", "ttsTTFBMedian", "e2eLatencyMedian", "e2eLatencyP99")
+
+
+def _ident(request: Request, body: dict | None = None) -> tuple[str | None, str | None, str | None]:
+    info = client_info(request)
+    body = body or {}
+    client_id = body.get("clientId") or body.get("client_id") or info.get("id")
+    name = body.get("clientName") or body.get("client_name") or info.get("name")
+    kind = body.get("client") or request.headers.get("x-client-type") or info.get("platform")
+    clip = lambda v: v[:200] if isinstance(v, str) and v else None  # noqa: E731
+    return clip(client_id), clip(name), clip(kind)
+
+
+def _retention(request: Request) -> dt.timedelta:
+    return dt.timedelta(days=ctx(request).settings.telemetry_retention_days)
+
+
+async def _purge(conn, table: str, tenant_id: str, keep: dt.timedelta) -> None:
+    # Bounded per call so an ingest never pays for a huge backlog at once.
+    await conn.execute(
+        f"delete from {table} where id in (select id from {table} where tenant_id = $1 "
+        "and received_at < now() - $2::interval order by received_at limit 1000)", tenant_id, keep)
+
+
+async def _touch_client(conn, who: Principal, client_id: str | None, name: str | None, platform: str | None,
+                        extra: dict | None = None) -> None:
+    if not client_id:
+        return
+    extra = extra or {}
+    await conn.execute(
+        "insert into telemetry_clients (tenant_id, client_id, name, platform, device_model, os_version, app_version, "
+        "config) values ($1, $2, $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}')) "
+        "on conflict (tenant_id, client_id) do update set last_seen = now(), "
+        "name = coalesce(excluded.name, telemetry_clients.name), "
+        "platform = coalesce(excluded.platform, telemetry_clients.platform), "
+        "device_model = coalesce(excluded.device_model, telemetry_clients.device_model), "
+        "os_version = coalesce(excluded.os_version, telemetry_clients.os_version), "
+        "app_version = coalesce(excluded.app_version, telemetry_clients.app_version), "
+        "config = case when $8::jsonb is null then telemetry_clients.config else excluded.config end",
+        who.tenant_id, client_id, name, platform, extra.get("device_model"), extra.get("os_version"),
+        extra.get("app_version"), dumps(extra["config"]) if extra.get("config") is not None else None)
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """Client timestamps arrive as epoch seconds/milliseconds or ISO-8601; bad ones are ignored."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value / 1000.0 if value > 1e11 else float(value)
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        if isinstance(value, str) and value:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+# -------------------------------------------------------------------------------------- metrics
+async def post_metrics(request: Request) -> Response:
+    """Store a session metrics snapshot (camelCase keys as the apps send them)."""
+    who = principal(request)
+    body = await json_body(request, max_bytes=MAX_METRICS_BODY)
+    client_id, name, kind = _ident(request, body)
+    async with tx(request, who) as conn:
+        await conn.execute(
+            "insert into telemetry_metrics (tenant_id, kind, client_id, client_name, client_type, session_id, data) "
+            "values ($1, 'snapshot', $2, $3, $4, $5, $6::jsonb)",
+            who.tenant_id, client_id, name, kind, _str_or_none(body.get("sessionId") or body.get("session_id")),
+            dumps(body))
+        await _touch_client(conn, who, client_id, name, kind)
+        await _purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+    return reply({"status": "ok"})
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) and value else None
+
+
+async def ingest(request: Request) -> Response:
+    """Unified telemetry: one record or ``{"metrics": [...]}`` (at most 500)."""
+    who = principal(request)
+    body = await json_body(request, max_bytes=MAX_METRICS_BODY)
+    items = body["metrics"] if isinstance(body.get("metrics"), list) else [body]
+    if len(items) > MAX_BATCH:
+        raise ApiError(413, "payload_too_large", f"At most {MAX_BATCH} records per batch.", details={"field": "metrics"})
+    records = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(422, "invalid_field", f"'metrics[{index}]' must be an object.",
+                           details={"field": "metrics", "index": index})
+        for key in ("metrics", "providers", "resources"):
+            if key in item and item[key] is not None and not isinstance(item[key], dict):
+                raise ApiError(422, "invalid_field", f"'{key}' must be an object.", details={"field": key, "index": index})
+        client_id, name, kind = _ident(request, item)
+        records.append((client_id, name, kind, _str_or_none(item.get("sessionId") or item.get("session_id")),
+                        _timestamp(item.get("timestamp")) or dt.datetime.now(dt.timezone.utc), dumps(item)))
+    async with tx(request, who) as conn:
+        await conn.executemany(
+            "insert into telemetry_metrics (tenant_id, kind, client_id, client_name, client_type, session_id, "
+            "recorded_at, data) values ($1, 'ingest', $2, $3, $4, $5, $6, $7::jsonb)",
+            [(who.tenant_id, *r) for r in records])
+        for client_id, name, kind in {(r[0], r[1], r[2]) for r in records}:
+            await _touch_client(conn, who, client_id, name, kind)
+        await _purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+    return reply({"status": "ok", "received": len(records)})
+
+
+def _metric_row(r) -> dict:
+    data = json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
+    return {"id": r["id"], "kind": r["kind"], "client_id": r["client_id"], "client_name": r["client_name"],
+            "client_type": r["client_type"], "session_id": r["session_id"], "recorded_at": iso(r["recorded_at"]),
+            "received_at": iso(r["received_at"]), "data": data}
+
+
+async def list_metrics(request: Request) -> Response:
+    """Recent metric records (``?kind=snapshot|ingest&client_id&session_id&limit&offset``)."""
+    who = principal(request)
+    kind = query_enum(request, "kind", ("snapshot", "ingest"))
+    client_id = query_str(request, "client_id", max_len=200)
+    session_id = query_str(request, "session_id", max_len=200)
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    where = ("tenant_id = $1 and ($2::text is null or kind = $2) and ($3::text is null or client_id = $3) "
+             "and ($4::text is null or session_id = $4)")
+    async with tx(request, who) as conn:
+        args = (who.tenant_id, kind, client_id, session_id)
+        total = await conn.fetchval(f"select count(*) from telemetry_metrics where {where}", *args)
+        rows = await conn.fetch(f"select * from telemetry_metrics where {where} order by received_at desc, id desc "
+                                "limit $5 offset $6", *args, limit, offset)
+    return reply({"metrics": [_metric_row(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+
+
+async def metric_sessions(request: Request) -> Response:
+    """Telemetry grouped by app session."""
+    who = principal(request)
+    limit = query_int(request, "limit", 100, 1, 1000)
+    async with tx(request, who) as conn:
+        rows = await conn.fetch(
+            "select session_id, min(client_id) as client_id, min(client_name) as client_name, count(*) as records, "
+            "min(recorded_at) as first_at, max(recorded_at) as last_at from telemetry_metrics "
+            "where tenant_id = $1 and session_id is not null group by session_id order by max(recorded_at) desc "
+            "limit $2", who.tenant_id, limit)
+    sessions = [{"session_id": r["session_id"], "client_id": r["client_id"], "client_name": r["client_name"],
+                 "records": r["records"], "first_at": iso(r["first_at"]), "last_at": iso(r["last_at"])} for r in rows]
+    return reply({"sessions": sessions, "total": len(sessions)})
+
+
+async def _summary(conn, tenant_id: str, hours: int, client_id: str | None = None) -> dict:
+    averages = ", ".join(
+        f"avg(nullif(data->>'{k}', '')::float) filter (where jsonb_typeof(data->'{k}') = 'number') as \"{k}\""
+        for k in SUMMARY_KEYS)
+    row = await conn.fetchrow(
+        "select count(*) filter (where kind = 'snapshot') as snapshots, count(*) filter (where kind = 'ingest') as ingested, "
+        "count(distinct client_id) as clients, count(distinct session_id) as sessions, "
+        "sum((data->>'totalCost')::float) filter (where jsonb_typeof(data->'totalCost') = 'number') as total_cost, "
+        f"{averages} from telemetry_metrics where tenant_id = $1 and received_at > now() - make_interval(hours => $2) "
+        "and ($3::text is null or client_id = $3)", tenant_id, hours, client_id)
+    return {
+        "period_hours": hours, "total_snapshots": row["snapshots"], "total_ingested": row["ingested"],
+        "clients": row["clients"], "sessions": row["sessions"], "total_cost": round(row["total_cost"] or 0.0, 6),
+        "averages": {k: (round(row[k], 3) if row[k] is not None else None) for k in SUMMARY_KEYS},
+    }
+
+
+async def metric_summary(request: Request) -> Response:
+    """Aggregates over the last ``hours`` (default 24): counts, average latencies, total cost."""
+    who = principal(request)
+    hours = query_int(request, "hours", 24, 1, 24 * 366)
+    async with tx(request, who) as conn:
+        summary = await _summary(conn, who.tenant_id, hours)
+    return reply(summary)
+
+
+async def metric_client(request: Request) -> Response:
+    """One client's registry entry, recent records and summary."""
+    who = principal(request)
+    client_id = path_id(request, "client_id")
+    async with tx(request, who) as conn:
+        client = await conn.fetchrow("select * from telemetry_clients where tenant_id = $1 and client_id = $2",
+                                     who.tenant_id, client_id)
+        rows = await conn.fetch("select * from telemetry_metrics where tenant_id = $1 and client_id = $2 "
+                                "order by received_at desc, id desc limit 50", who.tenant_id, client_id)
+        summary = await _summary(conn, who.tenant_id, 24 * 30, client_id)
+    if client is None and not rows:
+        raise ApiError(404, "not_found", "Client not found.")
+    return reply({"client_id": client_id, "client": _client_dict(client) if client else None,
+                  "metrics": [_metric_row(r) for r in rows], "summary": summary})
+
+
+# -------------------------------------------------------------------------------------- clients
+def _client_dict(r) -> dict:
+    config = json.loads(r["config"]) if isinstance(r["config"], str) else r["config"]
+    online = (dt.datetime.now(dt.timezone.utc) - r["last_seen"]).total_seconds() < ONLINE_SECONDS
+    return {"client_id": r["client_id"], "id": r["client_id"], "name": r["name"], "platform": r["platform"],
+            "device_model": r["device_model"], "os_version": r["os_version"], "app_version": r["app_version"],
+            "config": config, "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
+            "status": "online" if online else "offline"}
+
+
+async def heartbeat(request: Request) -> Response:
+    """Register or refresh a client (falls back to the X-Client-ID header)."""
+    who = principal(request)
+    body = await json_body(request, allow_empty=True)
+    info = client_info(request)
+    client_id = field_str(body, "client_id", max_len=200) or info.get("id")
+    if not client_id:
+        raise ApiError(400, "missing_field", "'client_id' (or the X-Client-ID header) is required.",
+                       details={"field": "client_id"})
+    extra = {
+        "device_model": field_str(body, "device_model", max_len=200),
+        "os_version": field_str(body, "os_version", max_len=100),
+        "app_version": field_str(body, "app_version", max_len=100),
+        "config": field_dict(body, "config"),
+    }
+    if extra["config"] is not None and len(dumps(extra["config"])) > 16 * 1024:
+        raise ApiError(413, "payload_too_large", "'config' is larger than 16 KiB.", details={"field": "config"})
+    name = field_str(body, "name", max_len=200) or info.get("name")
+    async with tx(request, who) as conn:
+        await _touch_client(conn, who, client_id[:200], name, info.get("platform"), extra)
+        await conn.execute("delete from telemetry_clients where tenant_id = $1 and last_seen < now() - $2::interval",
+                           who.tenant_id, _retention(request))
+    return reply({"status": "ok", "client_id": client_id, "server_time": dt.datetime.now(dt.timezone.utc).timestamp()})
+
+
+async def list_clients(request: Request) -> Response:
+    """Known clients of the tenant, most recently seen first."""
+    who = principal(request)
+    async with tx(request, who) as conn:
+        rows = await conn.fetch("select * from telemetry_clients where tenant_id = $1 order by last_seen desc limit 1000",
+                                who.tenant_id)
+    clients = [_client_dict(r) for r in rows]
+    return reply({"clients": clients, "total": len(clients)})
+
+
+# ----------------------------------------------------------------------------------------- logs
+def _level(value: Any, index: int) -> str:
+    if value is None:
+        return "info"
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", f"'level' of entry {index} must be a string.", details={"field": "level"})
+    level = _LEVEL_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if level not in LOG_LEVELS:
+        raise ApiError(422, "invalid_field", f"'level' must be one of {', '.join(LOG_LEVELS)}.",
+                       details={"field": "level", "index": index})
+    return level
+
+
+async def post_logs(request: Request) -> Response:
+    """Ingest one log entry or an array of them (at most 500)."""
+    who = principal(request)
+    raw = await read_body(request)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    entries = payload if isinstance(payload, list) else [payload]
+    if not entries or len(entries) > MAX_BATCH:
+        raise ApiError(422, "invalid_field", f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})
+    client_id, name, kind = _ident(request)
+    rows = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ApiError(422, "invalid_field", f"Log entry {index} must be an object.", details={"index": index})
+        message = entry.get("message")
+        if not isinstance(message, str) or not message:
+            raise ApiError(422, "invalid_field", f"Log entry {index} needs a 'message' string.",
+                           details={"field": "message", "index": index})
+        line = entry.get("line")
+        metadata = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+        rows.append((
+            who.tenant_id, client_id, name, _timestamp(entry.get("timestamp")) or dt.datetime.now(dt.timezone.utc),
+            _level(entry.get("level"), index), _str_or_none(entry.get("label")), message[:10_000],
+            _str_or_none(entry.get("file")), _str_or_none(entry.get("function")),
+            line if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < 10_000_000 else None,
+            dumps(metadata)[:16_384] if len(dumps(metadata)) <= 16_384 else "{}",
+        ))
+    async with tx(request, who) as conn:
+        await conn.executemany(
+            "insert into telemetry_logs (tenant_id, client_id, client_name, logged_at, level, label, message, file, "
+            "function, line, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)", rows)
+        await _touch_client(conn, who, client_id, name, kind)
+        await _purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
+    return reply({"status": "ok", "received": len(rows)})
+
+
+async def get_logs(request: Request) -> Response:
+    """Query logs (``limit, offset, level, search, client_id, label, since``)."""
+    who = principal(request)
+    level = query_enum(request, "level", LOG_LEVELS)
+    search = query_str(request, "search", max_len=200)
+    client_id = query_str(request, "client_id", max_len=200)
+    label = query_str(request, "label", max_len=200)
+    since_raw = query_str(request, "since", max_len=64)
+    since = None
+    if since_raw:
+        since = _timestamp(float(since_raw)) if since_raw.replace(".", "", 1).isdigit() else _timestamp(since_raw)
+        if since is None:
+            raise ApiError(400, "invalid_parameter", "'since' must be epoch seconds or ISO-8601.", details={"field": "since"})
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    where = ("tenant_id = $1 and ($2::text is null or level = $2) and ($3::text is null or strpos(lower(message), "
+             "lower($3)) > 0) and ($4::text is null or client_id = $4) and ($5::text is null or label = $5) "
+             "and ($6::timestamptz is null or logged_at >= $6)")
+    args = (who.tenant_id, level, search, client_id, label, since)
+    async with tx(request, who) as conn:
+        total = await conn.fetchval(f"select count(*) from telemetry_logs where {where}", *args)
+        rows = await conn.fetch(f"select * from telemetry_logs where {where} order by logged_at desc, id desc "
+                                "limit $7 offset $8", *args, limit, offset)
+    logs = [{"id": r["id"], "timestamp": iso(r["logged_at"]), "level": r["level"], "label": r["label"],
+             "message": r["message"], "file": r["file"], "function": r["function"], "line": r["line"],
+             "metadata": json.loads(r["metadata"]) if isinstance(r["metadata"], str) else r["metadata"],
+             "client_id": r["client_id"], "client_name": r["client_name"], "received_at": iso(r["received_at"])}
+            for r in rows]
+    return reply({"logs": logs, "total": total, "limit": limit, "offset": offset})
+
+
+async def delete_logs(request: Request) -> Response:
+    """Clear the tenant's logs (admins only)."""
+    who = principal(request)
+    if not who.is_admin:
+        raise ApiError(403, "forbidden", "Only administrators can clear logs.")
+    async with tx(request, who) as conn:
+        result = await conn.execute("delete from telemetry_logs where tenant_id = $1", who.tenant_id)
+    return reply({"status": "ok", "deleted": int(result.split()[-1])})
+
+
+SERVICE = Service(
+    name="telemetry",
+    routes=[
+        Route("/api/metrics", post_metrics, methods=["POST"]),
+        Route("/api/metrics", list_metrics, methods=["GET"]),
+        Route("/api/metrics/ingest", ingest, methods=["POST"]),
+        Route("/api/metrics/sessions", metric_sessions, methods=["GET"]),
+        Route("/api/metrics/summary", metric_summary, methods=["GET"]),
+        Route("/api/metrics/clients/{client_id}", metric_client, methods=["GET"]),
+        Route("/api/clients/heartbeat", heartbeat, methods=["POST"]),
+        Route("/api/clients", list_clients, methods=["GET"]),
+        Route("/api/logs", post_logs, methods=["POST"]),
+        Route("/api/logs", get_logs, methods=["GET"]),
+        Route("/api/logs", delete_logs, methods=["DELETE"]),
+    ],
+)

@@ -1,0 +1,91 @@
+"""The app-shaped walk of issue 6's "Done when", over real HTTP against the container app (every
+service, as ``python -m runtime serve`` runs it) with a real beta token."""
+from __future__ import annotations
+
+import httpx
+
+from runtime.storage import StorageConfig
+
+SYSTEM_CURRICULUM = "solar-system-intro"
+
+
+async def test_app_walk_with_beta_token(make_app, tenant, live_server, tmp_path):
+    app = make_app(None, storage=StorageConfig(url=f"file://{tmp_path}"))
+    server = live_server(app)
+    _tenant_id, token = await tenant()
+    headers = {"Authorization": f"Bearer {token}", "X-Client-ID": "ios-device-1", "X-Client-Name": "Walk iPhone",
+               "X-Client-Platform": "iOS"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=20) as c:
+        # no token, no content
+        assert (await c.get("/api/curricula", headers={"Authorization": ""})).status_code == 401
+
+        # curricula list (iOS requires total), detail (flat + curriculum), full, transcript
+        r = await c.get("/api/curricula")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["total"] == len(body["curricula"]) >= 1
+        item = next(i for i in body["curricula"] if i["id"] == SYSTEM_CURRICULUM)
+        assert set(item) >= {"id", "title", "description", "version", "topic_count", "total_duration", "difficulty",
+                             "age_range", "keywords", "visual_asset_count", "has_visual_assets"}
+        assert item["topic_count"] == 3
+
+        detail = (await c.get(f"/api/curricula/{SYSTEM_CURRICULUM}")).json()
+        assert detail["curriculum"]["id"] == detail["id"] == SYSTEM_CURRICULUM
+        assert [t["id"] for t in detail["topics"]] == ["topic-sun", "topic-rocky-planets", "topic-giant-planets"]
+        topic = detail["topics"][1]
+        assert set(topic) >= {"id", "title", "description", "order_index", "duration", "has_transcript",
+                              "segment_count", "assessment_count", "embedded_asset_count", "reference_asset_count"}
+        assert detail["glossary_terms"] and detail["learning_objectives"]
+
+        full = (await c.get(f"/api/curricula/{SYSTEM_CURRICULUM}/full")).json()
+        assert full["formatIdentifier"] == "umcf" and full["id"]["value"] == SYSTEM_CURRICULUM
+
+        transcript = (await c.get(f"/api/curricula/{SYSTEM_CURRICULUM}/topics/topic-rocky-planets/transcript")).json()
+        assert transcript["topic_title"] == "The Rocky Planets"
+        assert len(transcript["segments"]) == topic["segment_count"] >= 2
+        assert all(s["id"].startswith("chunk-") and s["type"] and s["content"] for s in transcript["segments"])
+
+        # modules: list, detail, download with downloaded_at as epoch seconds
+        modules = (await c.get("/api/modules")).json()
+        kb = next(m for m in modules["modules"] if m["id"] == "knowledge-bowl")
+        assert kb["download_size"] > 0 and "server_version" in modules
+        assert (await c.get("/api/modules/knowledge-bowl")).json()["total_questions"] >= 24
+        download = (await c.post("/api/modules/knowledge-bowl/download")).json()
+        assert isinstance(download["downloaded_at"], float) and download["downloaded_at"] > 1.7e9
+        assert download["total_questions"] == sum(len(d["questions"]) for d in download["domains"])
+        assert {d["id"] for d in download["domains"]} >= {"arts", "science"}
+        assert all(q["question_type"] == "toss-up" for d in download["domains"] for q in d["questions"])
+
+        # KB packs: list (type + pack_type), detail (apps + console shapes), GET questions
+        packs = (await c.get("/api/kb/packs")).json()
+        assert packs["success"] is True and packs["total"] >= 1
+        starter = next(p for p in packs["packs"] if p["id"] == "pack-starter")
+        assert starter["type"] == starter["pack_type"] == "system"
+        pack = (await c.get("/api/kb/packs/pack-starter")).json()
+        assert pack["id"] == "pack-starter" and pack["pack_type"] == "system" and len(pack["question_ids"]) == 24
+        assert pack["stats"]["question_count"] == 24 and pack["stats"]["domain_distribution"]["arts"] == 2
+        assert pack["success"] is True and pack["pack"]["id"] == "pack-starter" and pack["domain_groups"]
+        questions = (await c.get("/api/kb/packs/pack-starter/questions")).json()
+        assert questions["total"] == 24 and questions["success"] is True
+        assert [q["id"] for q in questions["questions"]] == pack["question_ids"]
+        assert set(questions["questions"][0]) >= {"id", "question_text", "answer_text", "domain_id", "subcategory",
+                                                  "difficulty", "source", "acceptable_answers"}
+
+        # tutoring session: create, add turns, end
+        r = await c.post("/api/sessions", json={"curriculum_id": SYSTEM_CURRICULUM})
+        assert r.status_code == 201 and r.json()["state"] == "idle"
+        session_id = r.json()["session_id"]
+        assert (await c.post(f"/api/sessions/{session_id}/start")).json() == {"state": "playing"}
+        for role, content in (("user", "Why does the Sun shine?"), ("assistant", "Because of nuclear fusion.")):
+            turn = (await c.post(f"/api/sessions/{session_id}/turns", json={"role": role, "content": content})).json()
+            assert turn["role"] == role and turn["turn_id"] and turn["timestamp"]
+        ended = (await c.post(f"/api/sessions/{session_id}/end")).json()
+        assert ended["state"] == "playing" and ended["total_turns"] == 2
+        assert (await c.get(f"/api/sessions/{session_id}")).json()["state"] == "ended"
+
+        # metrics
+        r = await c.post("/api/metrics", json={"sessionDuration": 312.5, "turnsTotal": 2, "e2eLatencyMedian": 840,
+                                               "totalCost": 0.0123})
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+        listed = (await c.get("/api/metrics")).json()
+        assert listed["total"] == 1 and listed["metrics"][0]["client_id"] == "ios-device-1"
