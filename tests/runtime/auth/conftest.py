@@ -18,6 +18,9 @@ PASSWORD = "Correct-Horse-42"
 def auth_app(make_app):
     def factory(services=("health", "auth"), database=None, **overrides: Any):
         overrides.setdefault("jwt_secret", JWT_SECRET)
+        # Tests sign in many times from one IP; the tests of these limits pass them explicitly.
+        overrides.setdefault("rate_limit_login", (1000, 60.0))
+        overrides.setdefault("rate_limit_register", (1000, 60.0))
         return make_app(list(services), database=database, **overrides)
 
     return factory
