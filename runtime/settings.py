@@ -141,6 +141,12 @@ def _storage(env: Mapping[str, str]) -> StorageConfig:
         raise ConfigError(str(exc)) from None
 
 
+def _voice_settings(env: Mapping[str, str]) -> Any:
+    from runtime.voice.config import VoiceSettings  # imported late: it builds on the helpers above
+
+    return VoiceSettings.from_env(env)
+
+
 @dataclass(frozen=True)
 class Settings:
     # --- database ---------------------------------------------------------------------------
@@ -191,6 +197,8 @@ class Settings:
     version: str = RUNTIME_VERSION
     log_level: str = "INFO"  # UNAMENTIS_LOG_LEVEL
     access_log: bool = True  # UNAMENTIS_ACCESS_LOG
+    # --- voice core (runtime/voice/config.py; None = its defaults) ----------------------------
+    voice: Any = None  # VoiceSettings from UNAMENTIS_STT_*/LLM_*/TTS_*/GPU_*/WS_*/JOB_* variables
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -236,6 +244,7 @@ class Settings:
             server_name=_str(env, "UNAMENTIS_SERVER_NAME") or socket.gethostname(),
             log_level=(_str(env, "UNAMENTIS_LOG_LEVEL", "INFO") or "INFO").upper(),
             access_log=_bool(env, "UNAMENTIS_ACCESS_LOG", True),
+            voice=_voice_settings(env),
         )
         settings = cls(**values)
         settings.validate()

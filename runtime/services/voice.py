@@ -1,4 +1,27 @@
-"""Placeholder for the voice service (its owner replaces this file with the real routes)."""
-from runtime.services.base import Service
+"""The voice service (core container only): `/ws/audio`, `/ws`, TTS, KB audio, curriculum audio, jobs.
 
-SERVICE = Service(name="voice", routes=[])
+Startup installs the SIGTERM drain and starts the job workers; shutdown drains what is left.
+"""
+from __future__ import annotations
+
+from starlette.routing import WebSocketRoute
+
+from runtime.services.base import Service
+from runtime.voice.core import voice_core
+from runtime.voice.ws_audio import ws_audio
+
+
+async def _startup(ctx) -> None:
+    await voice_core(ctx).start()
+
+
+async def _shutdown(ctx) -> None:
+    await voice_core(ctx).stop()
+
+
+SERVICE = Service(
+    name="voice",
+    routes=[WebSocketRoute("/ws/audio", ws_audio)],
+    startup=_startup,
+    shutdown=_shutdown,
+)
