@@ -327,7 +327,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "customer": {
         "ingress": "alb",
         "edge": "none",
-        "network": {"nat": "instance"},
+        "network": {"nat": "instance", "flow_logs": True},
         "database": {"instance_class": "db.t4g.small", "storage_gb": 20, "multi_az": False,
                      "deletion_protection": True, "backup_retention_days": 7},
         "core": {"cpu": 512, "memory": 1024, "desired_count": 1, "on_demand_base": 1,
