@@ -70,7 +70,8 @@ def redact(value: Any, key: str | None = None) -> Any:
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("x", 0, "x", 0, "x", None, None)).keys() | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("x", 0, "x", 0, "x", None, None)).keys()
+    | {"message", "asctime", "taskName", "color_message"}  # color_message: uvicorn's ANSI duplicate
 )
 
 

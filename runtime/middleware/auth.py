@@ -43,6 +43,8 @@ CONTRACT_PUBLIC_PATHS = frozenset(
 ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
 ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
+# Probes: never limited, so they never touch the limiter's store (a database blip must not fail them).
+UNLIMITED_PATHS = frozenset({"/health", "/api/health"})
 
 
 def tier_of(path: str, public_paths: frozenset[str]) -> str:
@@ -102,6 +104,9 @@ class AuthMiddleware:
             return
         if principal is not None:
             scope["principal"] = principal
+        elif scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
         allowed, outcome = await self._limit(ctx, scope, principal) or (True, None)
         if not allowed:
             await send_error(scope, receive, send, outcome)

@@ -1,0 +1,255 @@
+"""``python -m runtime …``: serve, migrate, admin, dev.
+
+  serve [--host 0.0.0.0] [--port 8766]     every service under uvicorn (the container's command)
+  migrate [--check]                        apply pending SQL migrations as the owner
+  admin tenant create <slug> [--name N]    create a tenant (owner connection)
+  admin tenant list
+  admin token issue|revoke, admin user promote   (runtime/auth/cli.py)
+  dev [--host 127.0.0.1] [--port 8766]     local everything: a database (DATABASE_URL or a throwaway
+                                           cluster), migrations, a `dev` tenant, a beta token, serve
+
+Errors a user can fix (missing settings, a taken slug, an unreachable database) print one line on
+stderr and exit with status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from typing import Any, Awaitable, Callable, Sequence
+
+from runtime.settings import ConfigError, Settings
+
+DEFAULT_PORT = 8766
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+class CliError(Exception):
+    """A user-fixable failure: printed as one line, exit status 2."""
+
+
+def _out(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------- serve
+def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
+    import uvicorn
+
+    from runtime.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our JSON logging; uvicorn's access log is replaced by ours (no query strings)
+        access_log=False,
+        proxy_headers=False,  # the client IP comes from CF-Connecting-IP after the origin check
+        server_header=False,
+        ws_per_message_deflate=False,  # binary PCM does not compress; deflate only costs CPU
+        ws_ping_interval=20.0,
+        timeout_graceful_shutdown=90,  # within Fargate Spot's two-minute notice
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.app import create_app
+
+    settings.require_database_url()
+    serve_app(create_app(None, settings), args.host, args.port, settings)
+    return 0
+
+
+# ------------------------------------------------------------------------------------- migrate
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.migrate import migrate, pending
+
+    if args.check:
+        waiting = await pending(settings)
+        for name in waiting:
+            _out(f"pending {name}")
+        _out("up to date" if not waiting else f"{len(waiting)} pending")
+        return 1 if waiting else 0
+    applied = await migrate(settings, echo=_out)
+    _out(f"{len(applied)} migration(s) applied; role {settings.app_role} granted")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- admin
+async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.db import connect_admin
+    from runtime.tenants import create_tenant
+
+    conn = await connect_admin(settings)
+    try:
+        tenant_id = await create_tenant(conn, args.slug, args.name)
+    finally:
+        await conn.close()
+    _out(f"tenant {args.slug} created")
+    _out(str(tenant_id))
+    return 0
+
+
+async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.db import connect_admin
+
+    conn = await connect_admin(settings)
+    try:
+        rows = await conn.fetch("select id, slug, name, status, created_at from tenants order by created_at, slug")
+    finally:
+        await conn.close()
+    for row in rows:
+        _out(f"{row['id']}  {row['slug']:<24} {row['status']:<9} {row['name']}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- dev
+async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, str]:
+    """Migrate, ensure the tenant, issue a beta token; returns (settings, token)."""
+    from runtime.auth.store import issue_beta_token
+    from runtime.db import connect_admin
+    from runtime.migrate import migrate
+    from runtime.tenants import create_tenant
+
+    await migrate(settings, echo=lambda message: _out(f"  {message}"))
+    conn = await connect_admin(settings)
+    try:
+        tenant_id = await create_tenant(conn, tenant_slug, "Development", exist_ok=True)
+        _token_id, token = await issue_beta_token(conn, tenant_id, "dev", created_by="dev")
+    finally:
+        await conn.close()
+    return settings, token
+
+
+async def _create_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.app import create_app
+
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it still runs the
+    # `finally` below, so the throwaway cluster is stopped and deleted.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    cluster = None
+    try:
+        if settings.database_url:
+            _out("using DATABASE_URL")
+        else:
+            from runtime.localpg import LocalPostgres
+
+            _out("no DATABASE_URL: starting a throwaway PostgreSQL cluster …")
+            cluster = LocalPostgres.start()
+            asyncio.run(_create_database(cluster.dsn(), "unamentis"))
+            password = secrets.token_urlsafe(18)
+            settings = settings.with_overrides(
+                database_admin_url=cluster.dsn("unamentis"),
+                database_url=cluster.dsn("unamentis", settings.app_role, password),
+                app_role_password=password,
+            )
+            _out(f"  PostgreSQL {cluster.bindir.parent.name} on 127.0.0.1:{cluster.port} (deleted on exit)")
+        settings, token = asyncio.run(_dev_prepare(settings, args.tenant))
+        url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+        _out("")
+        _out(f"UnaMentis runtime (dev): {url}")
+        _out(f"  health:  curl {url}/health")
+        _out(f"  api:     curl -H 'Authorization: Bearer <token>' {url}/api/curricula")
+        _out(f"beta token for tenant '{args.tenant}' (shown once):")
+        _out(token)
+        serve_app(create_app(None, settings), args.host, args.port, settings)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return 0
+
+
+# ------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runtime", description="UnaMentis runtime")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve every route with uvicorn")
+    serve.add_argument("--host", default=os.environ.get("UNAMENTIS_HOST", "0.0.0.0"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply pending SQL migrations (as the owner)")
+    mig.add_argument("--check", action="store_true", help="only list pending migrations (exit 1 if any)")
+    mig.set_defaults(func=cmd_migrate)
+
+    admin = sub.add_parser("admin", help="administration")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    tenant = admin_sub.add_parser("tenant", help="tenants")
+    tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
+    create = tenant_sub.add_parser("create", help="create a tenant")
+    create.add_argument("slug")
+    create.add_argument("--name", default=None, help="display name (default: the slug)")
+    create.set_defaults(func=cmd_tenant_create)
+    tenant_sub.add_parser("list", help="list tenants").set_defaults(func=cmd_tenant_list)
+    add_auth_commands(admin_sub)
+
+    dev = sub.add_parser("dev", help="run everything locally for development")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=DEFAULT_PORT)
+    dev.add_argument("--tenant", default="dev", help="tenant slug to create (default: dev)")
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def add_auth_commands(admin_sub: Any) -> None:
+    """`admin token issue|revoke`, `admin user promote` live in runtime/auth/cli.py (RA)."""
+    try:
+        from runtime.auth import cli as auth_cli
+    except ImportError:
+        return
+    auth_cli.add_commands(admin_sub)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    import asyncpg
+
+    from runtime.db import DatabaseUnavailable
+    from runtime.localpg import LocalPostgresError
+    from runtime.migrate import MigrationError
+    from runtime.tenants import TenantError
+
+    return (
+        CliError,
+        ConfigError,
+        TenantError,
+        MigrationError,
+        DatabaseUnavailable,
+        LocalPostgresError,
+        asyncpg.PostgresError,
+        OSError,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        result = args.func(args, settings)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        return 130
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
