@@ -1,0 +1,116 @@
+"""Revocation reaches every instance within UNAMENTIS_AUTH_CACHE_SECONDS (at most 30 s)."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from runtime.auth.store import issue_beta_token, revoke_beta_token, scope_to
+from runtime.errors import ApiError
+from runtime.settings import ConfigError, Settings
+from tests.runtime.auth.conftest import bearer, signup
+from tests.runtime.conftest import make_client
+
+CACHE = 1.0
+
+
+async def _until_status(client, headers, status, *, limit: float) -> float:
+    """Seconds until GET /api/auth/me answers ``status``; fails after ``limit`` seconds."""
+    start = time.monotonic()
+    while True:
+        response = await client.get("/api/auth/me", headers=headers)
+        if response.status_code == status:
+            return time.monotonic() - start
+        assert time.monotonic() - start < limit, f"still {response.status_code} after {limit} s"
+        time.sleep(0.1)
+
+
+def test_cache_window_is_capped_at_30_seconds():
+    assert Settings().auth_cache_seconds <= 30
+    with pytest.raises(ConfigError, match="at most 30"):
+        Settings.from_env({"UNAMENTIS_AUTH_CACHE_SECONDS": "31"})
+
+
+async def test_revoked_beta_token_gets_401_on_every_instance(auth_app, tenant, database):
+    tid, _ = await tenant()
+    conn = await database.app()
+    try:
+        token_id, token = await issue_beta_token(conn, tid, "tester")
+    finally:
+        await conn.close()
+    async with make_client(auth_app(auth_cache_seconds=CACHE)) as warm, make_client(auth_app(auth_cache_seconds=CACHE)) as cold:
+        # Valid: the beta token authenticates (this route then wants a user token: 403, not 401).
+        assert (await warm.get("/api/auth/me", headers=bearer(token))).status_code == 403
+        owner = await database.owner()
+        try:
+            async with owner.transaction():
+                await scope_to(owner, tid)
+                assert await revoke_beta_token(owner, token_id)
+        finally:
+            await owner.close()
+        # An instance that had not cached the token refuses at once, a warm one within the window.
+        refused = await cold.get("/api/auth/me", headers=bearer(token))
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+        waited = await _until_status(warm, bearer(token), 401, limit=CACHE + 2)
+        assert waited <= CACHE + 2
+
+
+async def test_logout_on_one_instance_stops_the_token_on_another(auth_app, tenant):
+    _tid, beta = await tenant()
+    async with make_client(auth_app(auth_cache_seconds=CACHE)) as a, make_client(auth_app(auth_cache_seconds=CACHE)) as b:
+        user = await signup(a, beta)
+        h = bearer(user["tokens"]["access_token"])
+        assert (await b.get("/api/auth/me", headers=h)).status_code == 200  # b caches the session
+        assert (await a.post("/api/auth/logout", headers=h)).status_code == 200
+        assert (await a.get("/api/auth/me", headers=h)).status_code == 401  # the instance that logged out: at once
+        await _until_status(b, h, 401, limit=CACHE + 2)
+
+
+async def test_device_bound_beta_token(auth_app, tenant, database):
+    tid, _ = await tenant()
+    conn = await database.app()
+    try:
+        _id, fixed = await issue_beta_token(conn, tid, "fixed", device_id="device-a")
+        _id, first = await issue_beta_token(conn, tid, "first use", bind_on_first_use=True)
+    finally:
+        await conn.close()
+    app = auth_app()
+    async with make_client(app):
+        app_ctx = app.state.ctx
+        ok = await app_ctx.auth.client(fixed, device_id="device-a")
+        assert ok.device_id == "device-a" and ok.kind == "beta_token"
+        for device in (None, "device-b"):
+            with pytest.raises(ApiError) as info:
+                await app_ctx.auth.client(fixed, device_id=device)
+            assert info.value.status == 401 and info.value.error == "device_mismatch"
+        with pytest.raises(ApiError):
+            await app_ctx.auth.client(first)  # must name a device to bind
+        bound = await app_ctx.auth.client(first, device_id="phone-1")
+        assert bound.device_id == "phone-1"
+        with pytest.raises(ApiError) as info:
+            await app_ctx.auth.client(first, device_id="phone-2")
+        assert info.value.error == "device_mismatch"
+        assert (await app_ctx.auth.client(first, device_id="phone-1")).token_id == bound.token_id
+
+
+async def test_expired_beta_token_and_suspended_tenant(auth_app, tenant, database):
+    from datetime import datetime, timedelta, timezone
+
+    tid, beta = await tenant()
+    conn = await database.app()
+    try:
+        _id, old = await issue_beta_token(conn, tid, "old", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    finally:
+        await conn.close()
+    async with make_client(auth_app()) as client:
+        expired = await client.get("/api/auth/me", headers=bearer(old))
+        assert expired.status_code == 401 and expired.json()["error"] == "token_expired"
+    owner = await database.owner()
+    try:
+        await owner.execute("update tenants set status = 'suspended' where id = $1", uuid.UUID(tid))
+    finally:
+        await owner.close()
+    async with make_client(auth_app()) as client:
+        suspended = await client.get("/api/auth/me", headers=bearer(beta))
+        assert suspended.status_code == 403 and suspended.json()["error"] == "tenant_suspended"
