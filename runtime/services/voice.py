@@ -7,6 +7,7 @@ from __future__ import annotations
 from starlette.routing import WebSocketRoute
 
 from runtime.services.base import Service
+from runtime.tts.routes import ROUTES as TTS_ROUTES
 from runtime.voice.core import voice_core
 from runtime.voice.ws_audio import ws_audio
 
@@ -21,7 +22,7 @@ async def _shutdown(ctx) -> None:
 
 SERVICE = Service(
     name="voice",
-    routes=[WebSocketRoute("/ws/audio", ws_audio)],
+    routes=[WebSocketRoute("/ws/audio", ws_audio), *TTS_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
 )

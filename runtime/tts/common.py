@@ -1,0 +1,37 @@
+"""Request helpers shared by the TTS, KB audio and curriculum audio routes."""
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from runtime.errors import ApiError
+from runtime.providers.base import ProviderError, ProviderNotConfigured
+from runtime.validation import field_enum
+
+# Providers a client may name. The old server's GPU voices map to our GPU TTS when the fleet
+# serves one, else to the configured default.
+TTS_PROVIDER_NAMES = ("auto", "default", "espeak", "deepgram", "openai", "gpu",
+                      "vibevoice", "piper", "chatterbox", "kokoro")
+LEGACY_GPU_NAMES = {"vibevoice", "piper", "chatterbox", "kokoro"}
+
+
+def provider_name(vs, raw: str | None) -> str | None:
+    if raw is None or raw in ("auto", "default"):
+        return None
+    if raw in LEGACY_GPU_NAMES:
+        return "gpu" if vs.gpu_tts_url else None
+    return raw
+
+
+def read_provider(body: dict, vs, name: str = "tts_provider") -> str | None:
+    return provider_name(vs, field_enum(body, name, TTS_PROVIDER_NAMES, default=None))
+
+
+def provider_api_error(exc: ProviderError) -> ApiError:
+    if isinstance(exc, ProviderNotConfigured):
+        return ApiError(503, "tts_unavailable", exc.message)
+    return ApiError(502 if exc.status else 503, "tts_failed", f"speech synthesis failed: {exc.message}")
+
+
+def wav_response(wav: bytes, *, duration: float, sample_rate: int, headers: dict[str, str]) -> Response:
+    return Response(wav, media_type="audio/wav", headers={
+        **headers, "X-TTS-Duration-Seconds": f"{duration:.3f}", "X-TTS-Sample-Rate": str(sample_rate)})

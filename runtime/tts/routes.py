@@ -1,0 +1,415 @@
+"""``/api/tts*``: synthesis through the cache, cache management, profiles, prefetch jobs.
+
+Shapes follow the old server (E_upstream §1.4) where the apps decode them; profiles work (they
+returned 500 in the old server). Every route is tenant-scoped: the cache index and profiles through
+RLS, cached audio through the tenant's object-store scope.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runtime.auth.principal import principal
+from runtime.context import ctx
+from runtime.errors import ApiError
+from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
+from runtime.providers.base import ProviderError
+from runtime.validation import (field_bool, field_dict, field_float, field_int, field_list, field_str, json_body,
+                                path_id, query_bool, query_str)
+from runtime.voice.core import voice_core
+
+from .cache import CacheKey
+from .common import TTS_PROVIDER_NAMES, provider_api_error, provider_name, read_provider, wav_response
+
+MAX_TEXT = 5000
+_HASH_CHARS = set("0123456789abcdef")
+
+
+def _options(body: dict) -> dict:
+    opts = dict(field_dict(body, "chatterbox_config", default={}) or {})
+    opts.update(field_dict(body, "options", default={}) or {})
+    for k in ("exaggeration", "cfg_weight", "language"):
+        if body.get(k) is not None:
+            opts[k] = body[k]
+    return {k: v for k, v in opts.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+async def synthesize(request: Request) -> Response:
+    """Text to speech (WAV), served from the cache when possible."""
+    p = principal(request)
+    core = voice_core(ctx(request))
+    body = await json_body(request)
+    text = field_str(body, "text", required=True, max_len=MAX_TEXT)
+    voice = field_str(body, "voice_id", max_len=100) or field_str(body, "voice", max_len=100)
+    speed = field_float(body, "speed", default=1.0, min=0.25, max=4.0)
+    skip = field_bool(body, "skip_cache", default=False)
+    name = read_provider(body, core.vs)
+    profile_id = field_str(body, "profile_id", max_len=100)
+    if profile_id:
+        prof = await _profile_row(request, p.tenant_id, profile_id)
+        voice, name = voice or prof["voice_id"], name or provider_name(core.vs, prof["provider"])
+        prof_settings = json.loads(prof["settings"]) if isinstance(prof["settings"], str) else prof["settings"]
+        speed = speed if "speed" in body else float(prof_settings.get("speed", speed))
+    try:
+        res = await core.speech.speak(p, p.tenant_id, text, voice=voice, provider_name=name, speed=speed,
+                                      options=_options(body), skip_cache=skip)
+    except ProviderError as exc:
+        raise provider_api_error(exc) from None
+    return wav_response(res.wav, duration=res.duration_seconds, sample_rate=res.sample_rate,
+                        headers={"X-TTS-Cache-Status": res.status, "X-TTS-Provider": res.provider})
+
+
+def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
+    text = field_str(source, "text", required=True, max_len=MAX_TEXT)
+    try:
+        speed = float(source.get("speed", 1.0))
+    except (TypeError, ValueError):
+        raise ApiError(422, "invalid_field", "'speed' must be a number.", details={"field": "speed"}) from None
+    if not 0.25 <= speed <= 4.0:
+        raise ApiError(422, "invalid_field", "'speed' must be between 0.25 and 4.", details={"field": "speed"})
+    name = read_provider(source, core.vs)
+    try:
+        key, _ = core.speech.key_for(text, source.get("voice_id") or None, name, speed, _options(source), tenant_id)
+    except ProviderError as exc:
+        raise provider_api_error(exc) from None
+    return key
+
+
+async def cache_get(request: Request) -> Response:
+    """Cached audio by text + voice settings (or ``?hash=``); 404 on a miss."""
+    p = principal(request)
+    core = voice_core(ctx(request))
+    digest = query_str(request, "hash", max_len=64) or query_str(request, "key", max_len=64)
+    if digest:
+        if not set(digest) <= _HASH_CHARS or len(digest) != 32:
+            raise ApiError(400, "invalid_hash", "'hash' is the 32-character hex hash PUT /api/tts/cache returned.")
+        for scope in (p.tenant_id, "system"):
+            okey = f"tts-cache/{scope}/{digest[:2]}/{digest}.wav"
+            wav = core.cache.local.get(okey) or (await core.cache.store.get(okey) if core.cache.store else None)
+            if wav:
+                return _cached_response(wav)
+        return JSONResponse({"error": "Cache miss", "code": "CACHE_MISS", "message": "not cached", "hash": digest},
+                            status_code=404)
+    key = _key_from(request, dict(request.query_params), core, p.tenant_id)
+    found = await core.cache.get(key)
+    if found is None:
+        return JSONResponse({"error": "Cache miss", "code": "CACHE_MISS", "message": "not cached", "hash": key.digest},
+                            status_code=404)
+    core.speech._touch(key)
+    return _cached_response(found[0])
+
+
+def _cached_response(wav: bytes) -> Response:
+    pcm, rate, _ = parse_wav(wav)
+    return wav_response(wav, duration=len(pcm) / (2 * rate), sample_rate=rate, headers={"X-TTS-Cache-Status": "hit"})
+
+
+async def cache_put(request: Request) -> Response:
+    """Store client-provided audio in the cache (WAV, or raw PCM16 with ``sample_rate``)."""
+    p = principal(request)
+    core = voice_core(ctx(request))
+    body = await json_body(request, max_bytes=10 * 1024 * 1024)
+    raw = body.get("audio_base64", body.get("audio_data"))
+    if not isinstance(raw, str) or not raw:
+        raise ApiError(400, "missing_field", "'audio_base64' is required.", details={"field": "audio_base64"})
+    try:
+        audio = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "invalid_field", "'audio_base64' is not valid base64.", details={"field": "audio_base64"}) from None
+    key = _key_from(request, body, core, p.tenant_id)
+    if audio[:4] == b"RIFF":
+        try:
+            pcm, rate, _ = parse_wav(audio)
+        except AudioFormatError as exc:
+            raise ApiError(422, "invalid_audio", f"audio is not a PCM16 WAV: {exc}", details={"field": "audio_base64"}) from None
+        wav = wav_bytes(pcm, rate)
+    else:
+        rate = field_int(body, "sample_rate", default=24000, min=8000, max=48000)
+        wav = wav_bytes(audio[: len(audio) - len(audio) % 2], rate)
+    if len(wav) <= 44:
+        raise ApiError(422, "invalid_audio", "the audio is empty", details={"field": "audio_base64"})
+    await core.speech.put(key, wav)
+    return JSONResponse({"status": "ok", "hash": key.digest, "size_bytes": len(wav)})
+
+
+async def _delete_where(request: Request, tenant_id: str, where: str, *args) -> int:
+    core = voice_core(ctx(request))
+    async with ctx(request).db.tenant(tenant_id) as conn:
+        rows = await conn.fetch(f"delete from tts_cache_entries where tenant_id = $1 and {where} returning object_key",
+                                tenant_id, *args)
+    for r in rows:
+        await core.cache.delete_object(r["object_key"])
+    return len(rows)
+
+
+async def cache_clear(request: Request) -> Response:
+    """Delete every cached entry of this tenant (needs ``?confirm=true``)."""
+    p = principal(request)
+    if not query_bool(request, "confirm"):
+        raise ApiError(400, "confirmation_required", "Add ?confirm=true to delete the whole TTS cache.")
+    return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "true")})
+
+
+async def cache_expired(request: Request) -> Response:
+    """Delete entries older than the TTL."""
+    p = principal(request)
+    days = voice_core(ctx(request)).vs.tts_cache_ttl_days
+    n = await _delete_where(request, p.tenant_id, "created_at < now() - make_interval(days => $2)", days)
+    return JSONResponse({"status": "ok", "entries_removed": n})
+
+
+async def cache_evict(request: Request) -> Response:
+    """Evict least recently used entries until the tenant's cache is at most ``target_size_mb``."""
+    p = principal(request)
+    body = await json_body(request)
+    target = field_float(body, "target_size_mb", required=True, min=0, max=1_000_000)
+    n = await _delete_where(
+        request, p.tenant_id,
+        "digest in (select digest from (select digest, sum(size_bytes) over (order by last_accessed_at desc, digest) "
+        "as running from tts_cache_entries where tenant_id = $1) r where running > $2)",
+        int(target * 1024 * 1024))
+    return JSONResponse({"status": "ok", "entries_removed": n})
+
+
+def _fmt_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return str(n)
+
+
+async def cache_stats(request: Request) -> Response:
+    """Cache size, entries by provider, hit rate."""
+    p = principal(request)
+    core = voice_core(ctx(request))
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        row = await conn.fetchrow("select count(*) n, coalesce(sum(size_bytes), 0) size, "
+                                  "coalesce(sum(access_count), 0) hits from tts_cache_entries where tenant_id = $1",
+                                  p.tenant_id)
+        by_provider = {r["provider"]: r["n"] for r in await conn.fetch(
+            "select provider, count(*) n from tts_cache_entries where tenant_id = $1 group by provider", p.tenant_id)}
+    c = core.cache.counters()
+    lookups = c["local_hits"] + c["store_hits"] + c["misses"]
+    hit_rate = round(100.0 * (c["local_hits"] + c["store_hits"]) / lookups, 1) if lookups else 0.0
+    max_bytes = core.vs.tts_cache_local_bytes
+    return JSONResponse({"status": "ok", "cache": {
+        "total_entries": row["n"], "total_size_bytes": int(row["size"]), "total_size_formatted": _fmt_size(int(row["size"])),
+        "max_size_bytes": max_bytes, "utilization_percent": round(100.0 * c["local_bytes"] / max_bytes, 2) if max_bytes else 0,
+        "hits": c["local_hits"] + c["store_hits"], "misses": c["misses"], "hit_rate": hit_rate,
+        "total_hits_recorded": int(row["hits"]), "eviction_count": 0, "prefetch_count": 0, "prefetch_hits": 0,
+        "entries_by_provider": by_provider, "local_layer": c},
+        "resource_pool": {"providers": {"tts": TTS_PROVIDER_NAMES}}})
+
+
+# ------------------------------------------------------------------ profiles
+_PROFILE_COLS = "id, name, provider, voice_id, settings, description, tags, use_case, is_default, created_at, updated_at"
+
+
+def _profile_json(r) -> dict:
+    return {"id": str(r["id"]), "name": r["name"], "provider": r["provider"], "voice_id": r["voice_id"],
+            "settings": json.loads(r["settings"]) if isinstance(r["settings"], str) else r["settings"],
+            "description": r["description"], "tags": json.loads(r["tags"]) if isinstance(r["tags"], str) else r["tags"],
+            "use_case": r["use_case"], "is_default": r["is_default"],
+            "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
+
+
+def _profile_uuid(request: Request) -> uuid.UUID:
+    raw = request.path_params["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+
+
+async def _profile_row(request: Request, tenant_id: str, raw_id: str):
+    try:
+        pid = uuid.UUID(raw_id)
+    except ValueError:
+        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+    async with ctx(request).db.tenant(tenant_id) as conn:
+        row = await conn.fetchrow(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 and id = $2",
+                                  tenant_id, pid)
+    if row is None:
+        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+    return row
+
+
+def _profile_fields(body: dict, *, partial: bool) -> dict:
+    env = {"success_envelope": True}
+    out = {}
+    for name, reader in (
+        ("name", lambda: field_str(body, "name", required=not partial, max_len=100, **env)),
+        ("provider", lambda: field_enum_env(body)),
+        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, **env)),
+        ("settings", lambda: field_dict(body, "settings", default={}, **env)),
+        ("description", lambda: field_str(body, "description", max_len=2000, **env)),
+        ("tags", lambda: field_list(body, "tags", default=[], item_type=str, **env)),
+        ("use_case", lambda: field_str(body, "use_case", max_len=100, **env)),
+        ("is_default", lambda: field_bool(body, "is_default", default=False, **env)),
+    ):
+        if partial and name not in body:
+            continue
+        out[name] = reader()
+    if "settings" in out:
+        speed = out["settings"].get("speed")
+        if speed is not None and (not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4):
+            raise ApiError(422, "invalid_field", "settings.speed must be between 0.25 and 4.",
+                           details={"field": "settings"}, success_envelope=True)
+    return out
+
+
+def field_enum_env(body: dict):
+    from runtime.validation import field_enum
+    if "provider" not in body:
+        raise ApiError(400, "missing_field", "'provider' is required.", details={"field": "provider"}, success_envelope=True)
+    return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True, success_envelope=True)
+
+
+async def profiles_list(request: Request) -> Response:
+    """List TTS profiles."""
+    p = principal(request)
+    from runtime.validation import query_int
+    limit = query_int(request, "limit", 50, 1, 200)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        rows = await conn.fetch(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 "
+                                "order by is_default desc, lower(name) limit $2 offset $3", p.tenant_id, limit, offset)
+        total = await conn.fetchval("select count(*) from tts_profiles where tenant_id = $1", p.tenant_id)
+    return JSONResponse({"success": True, "profiles": [_profile_json(r) for r in rows], "total": total,
+                         "limit": limit, "offset": offset})
+
+
+async def profiles_create(request: Request) -> Response:
+    """Create a TTS profile."""
+    p = principal(request)
+    f = _profile_fields(await json_body(request, success_envelope=True), partial=False)
+    import asyncpg
+    try:
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            if f["is_default"]:
+                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
+            row = await conn.fetchrow(
+                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case, "
+                f"is_default) values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9) returning {_PROFILE_COLS}",
+                p.tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
+                json.dumps(f["tags"]), f["use_case"], f["is_default"])
+    except asyncpg.UniqueViolationError:
+        raise ApiError(409, "profile_exists", f"a profile named {f['name']!r} already exists", success_envelope=True) from None
+    return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
+
+
+async def profiles_get(request: Request) -> Response:
+    """One TTS profile."""
+    p = principal(request)
+    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, request.path_params["id"]))})
+
+
+async def profiles_update(request: Request) -> Response:
+    """Change a TTS profile (any subset of its fields)."""
+    p = principal(request)
+    pid = _profile_uuid(request)
+    f = _profile_fields(await json_body(request, success_envelope=True), partial=True)
+    await _profile_row(request, p.tenant_id, str(pid))
+    if not f:
+        raise ApiError(400, "nothing_to_update", "send at least one profile field", success_envelope=True)
+    import asyncpg
+    sets, args = [], [p.tenant_id, pid]
+    for k, v in f.items():
+        args.append(json.dumps(v) if k in ("settings", "tags") else v)
+        sets.append(f"{k} = ${len(args)}" + ("::jsonb" if k in ("settings", "tags") else ""))
+    try:
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            if f.get("is_default"):
+                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
+            row = await conn.fetchrow(f"update tts_profiles set {', '.join(sets)}, updated_at = now() "
+                                      f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", *args)
+    except asyncpg.UniqueViolationError:
+        raise ApiError(409, "profile_exists", "a profile with that name already exists", success_envelope=True) from None
+    return JSONResponse({"success": True, "profile": _profile_json(row)})
+
+
+async def profiles_delete(request: Request) -> Response:
+    """Delete a TTS profile."""
+    p = principal(request)
+    pid = _profile_uuid(request)
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        n = await conn.fetchval("with d as (delete from tts_profiles where tenant_id = $1 and id = $2 returning 1) "
+                                "select count(*) from d", p.tenant_id, pid)
+    if not n:
+        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+    return JSONResponse({"success": True, "deleted": str(pid)})
+
+
+async def profiles_set_default(request: Request) -> Response:
+    """Make a profile the tenant's default."""
+    p = principal(request)
+    pid = _profile_uuid(request)
+    await _profile_row(request, p.tenant_id, str(pid))
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        await conn.execute("update tts_profiles set is_default = false where tenant_id = $1 and is_default", p.tenant_id)
+        row = await conn.fetchrow(f"update tts_profiles set is_default = true, updated_at = now() "
+                                  f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, pid)
+    return JSONResponse({"success": True, "profile": _profile_json(row)})
+
+
+async def profiles_duplicate(request: Request) -> Response:
+    """Copy a profile under a new name."""
+    p = principal(request)
+    src = await _profile_row(request, p.tenant_id, request.path_params["id"])
+    body = await json_body(request, allow_empty=True, success_envelope=True)
+    name = field_str(body, "name", max_len=100, success_envelope=True) or f"{src['name']} (copy)"[:100]
+    import asyncpg
+    try:
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            row = await conn.fetchrow(
+                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case) "
+                f"select tenant_id, $3, provider, voice_id, settings, description, tags, use_case from tts_profiles "
+                f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, src["id"], name)
+    except asyncpg.UniqueViolationError:
+        raise ApiError(409, "profile_exists", f"a profile named {name!r} already exists", success_envelope=True) from None
+    return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
+
+
+async def profiles_preview(request: Request) -> Response:
+    """Speak sample text with a profile (WAV)."""
+    p = principal(request)
+    core = voice_core(ctx(request))
+    prof = await _profile_row(request, p.tenant_id, request.path_params["id"])
+    body = await json_body(request, allow_empty=True, success_envelope=True)
+    text = field_str(body, "text", max_len=500, success_envelope=True) or \
+        "Hello! This is how I sound when I help you learn."
+    settings = json.loads(prof["settings"]) if isinstance(prof["settings"], str) else prof["settings"]
+    try:
+        res = await core.speech.speak(p, p.tenant_id, text, voice=prof["voice_id"],
+                                      provider_name=provider_name(core.vs, prof["provider"]),
+                                      speed=float(settings.get("speed", 1.0)))
+    except ProviderError as exc:
+        raise provider_api_error(exc) from None
+    return wav_response(res.wav, duration=res.duration_seconds, sample_rate=res.sample_rate,
+                        headers={"X-TTS-Cache-Status": res.status})
+
+
+ROUTES = [
+    Route("/api/tts", synthesize, methods=["POST"]),
+    Route("/api/tts/cache", cache_get, methods=["GET"]),
+    Route("/api/tts/cache", cache_put, methods=["PUT"]),
+    Route("/api/tts/cache", cache_clear, methods=["DELETE"]),
+    Route("/api/tts/cache/expired", cache_expired, methods=["DELETE"]),
+    Route("/api/tts/cache/evict", cache_evict, methods=["POST"]),
+    Route("/api/tts/cache/stats", cache_stats, methods=["GET"]),
+    Route("/api/tts/profiles", profiles_list, methods=["GET"]),
+    Route("/api/tts/profiles", profiles_create, methods=["POST"]),
+    Route("/api/tts/profiles/{id}", profiles_get, methods=["GET"]),
+    Route("/api/tts/profiles/{id}", profiles_update, methods=["PUT", "PATCH"]),
+    Route("/api/tts/profiles/{id}", profiles_delete, methods=["DELETE"]),
+    Route("/api/tts/profiles/{id}/set-default", profiles_set_default, methods=["POST"]),
+    Route("/api/tts/profiles/{id}/duplicate", profiles_duplicate, methods=["POST"]),
+    Route("/api/tts/profiles/{id}/preview", profiles_preview, methods=["POST"]),
+]

@@ -1,0 +1,133 @@
+"""/api/tts*: synthesis through the two-layer cache, cache management, profiles — over HTTP."""
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from runtime.providers.audio import parse_wav, wav_bytes
+from runtime.storage import StorageConfig
+from runtime.voice.config import VoiceSettings
+from tests.runtime.conftest import make_client
+
+
+@pytest.fixture
+def store_cfg(tmp_path):
+    return StorageConfig(url=f"file://{tmp_path}/shared")
+
+
+def _vs(peers):
+    return VoiceSettings(tts_provider="openai", tts_url=peers.url + "/v1")
+
+
+async def test_tts_miss_then_local_hit_then_second_instance_hits_the_store(peers, database, make_app, tenant, store_cfg):
+    tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"text": "  Photosynthesis   turns light into sugar. ", "voice_id": "nova", "speed": 1.0}
+    n_speech = lambda: sum(1 for k, _ in peers.requests if k == "speech")  # noqa: E731
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=store_cfg)) as a:
+        before = n_speech()
+        r = await a.post("/api/tts", json=body, headers=auth)
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.headers["x-tts-cache-status"] == "miss" and r.headers["x-tts-sample-rate"] == "24000"
+        assert float(r.headers["x-tts-duration-seconds"]) > 0.1
+        pcm, rate, _ = parse_wav(r.content)
+        # Normalised text: extra whitespace is the same entry.
+        r2 = await a.post("/api/tts", json={**body, "text": "Photosynthesis turns light into sugar."}, headers=auth)
+        assert r2.headers["x-tts-cache-status"] == "hit" and r2.content == r.content
+        assert n_speech() == before + 1
+        r3 = await a.post("/api/tts", json={**body, "skip_cache": True}, headers=auth)
+        assert r3.headers["x-tts-cache-status"] == "bypass" and n_speech() == before + 2
+        await _drain(a)
+    # A second instance (fresh process memory) finds the audio in the shared object store.
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=store_cfg)) as b:
+        r4 = await b.post("/api/tts", json=body, headers=auth)
+        assert r4.headers["x-tts-cache-status"] == "hit" and r4.content == r.content
+        assert n_speech() == before + 2
+        stats = (await b.get("/api/tts/cache/stats", headers=auth)).json()["cache"]
+        assert stats["total_entries"] == 1 and stats["local_layer"]["store_hits"] == 1
+        assert stats["entries_by_provider"] == {"openai_compatible_tts": 1}
+
+
+async def _drain(client):
+    from runtime.voice.core import voice_core
+    app = client._transport.app
+    await voice_core(app.state.ctx).speech.drain()
+
+
+async def test_cache_is_tenant_scoped(peers, database, make_app, tenant, store_cfg):
+    (_, tok_a), (_, tok_b) = await tenant(), await tenant()
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=store_cfg)) as c:
+        body = {"text": "Only mine.", "voice_id": "nova"}
+        assert (await c.post("/api/tts", json=body, headers={"Authorization": f"Bearer {tok_a}"})).headers["x-tts-cache-status"] == "miss"
+        r = await c.post("/api/tts", json=body, headers={"Authorization": f"Bearer {tok_b}"})
+        assert r.headers["x-tts-cache-status"] == "miss"
+
+
+async def test_cache_get_put_delete_evict(peers, database, make_app, tenant, store_cfg):
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=store_cfg)) as c:
+        q = {"text": "Hello cache", "voice_id": "nova", "tts_provider": "openai"}
+        miss = await c.get("/api/tts/cache", params=q, headers=auth)
+        assert miss.status_code == 404 and miss.json()["error"] == "Cache miss" and len(miss.json()["hash"]) == 32
+        wav = wav_bytes(b"\x10\x00" * 24000, 24000)
+        put = await c.put("/api/tts/cache", json={**q, "audio_base64": base64.b64encode(wav).decode()}, headers=auth)
+        assert put.status_code == 200 and put.json()["hash"] == miss.json()["hash"]
+        await _drain(c)
+        hit = await c.get("/api/tts/cache", params=q, headers=auth)
+        assert hit.status_code == 200 and hit.content == wav and hit.headers["x-tts-duration-seconds"] == "1.000"
+        by_hash = await c.get("/api/tts/cache", params={"hash": put.json()["hash"]}, headers=auth)
+        assert by_hash.status_code == 200 and by_hash.content == wav
+        bad = await c.put("/api/tts/cache", json={**q, "audio_base64": "!!notbase64"}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["details"]["field"] == "audio_base64"
+        assert (await c.post("/api/tts", json={"voice_id": "x"}, headers=auth)).status_code == 400
+        r = await c.post("/api/tts", json={"text": "x", "speed": 9}, headers=auth)
+        assert r.status_code == 422 and r.json()["details"]["field"] == "speed"
+        r = await c.post("/api/tts", json={"text": "x", "tts_provider": "polly"}, headers=auth)
+        assert r.status_code in (400, 422) and r.json()["details"]["field"] == "tts_provider"
+        for i in range(3):
+            await c.post("/api/tts", json={"text": f"Sentence number {i}.", "voice_id": "nova"}, headers=auth)
+        await _drain(c)
+        ev = await c.post("/api/tts/cache/evict", json={"target_size_mb": 0.05}, headers=auth)
+        assert ev.status_code == 200 and ev.json()["entries_removed"] >= 1
+        stats = (await c.get("/api/tts/cache/stats", headers=auth)).json()["cache"]
+        assert stats["total_size_bytes"] <= 0.05 * 1024 * 1024
+        assert (await c.delete("/api/tts/cache", headers=auth)).status_code == 400
+        cleared = await c.delete("/api/tts/cache", params={"confirm": "true"}, headers=auth)
+        assert cleared.json()["entries_removed"] == stats["total_entries"]
+        assert (await c.get("/api/tts/cache", params=q, headers=auth)).status_code == 404
+        assert (await c.delete("/api/tts/cache/expired", headers=auth)).json() == {"status": "ok", "entries_removed": 0}
+
+
+async def test_profiles_crud(peers, database, make_app, tenant):
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        r = await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "alloy",
+                                                    "settings": {"speed": 0.9}, "tags": ["kids"], "is_default": True},
+                         headers=auth)
+        assert r.status_code == 201 and r.json()["success"] is True
+        prof = r.json()["profile"]
+        assert prof["settings"] == {"speed": 0.9} and prof["is_default"] is True
+        dup = await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "x"}, headers=auth)
+        assert dup.status_code == 409 and dup.json()["success"] is False
+        bad = await c.post("/api/tts/profiles", json={"name": "B", "voice_id": "x"}, headers=auth)
+        assert bad.status_code == 400 and bad.json()["details"]["field"] == "provider"
+        second = (await c.post(f"/api/tts/profiles/{prof['id']}/duplicate", json={}, headers=auth)).json()["profile"]
+        assert second["name"] == "Calm (copy)" and second["is_default"] is False
+        upd = await c.put(f"/api/tts/profiles/{second['id']}", json={"voice_id": "echo"}, headers=auth)
+        assert upd.json()["profile"]["voice_id"] == "echo"
+        await c.post(f"/api/tts/profiles/{second['id']}/set-default", headers=auth)
+        listing = (await c.get("/api/tts/profiles", headers=auth)).json()
+        assert listing["total"] == 2 and listing["profiles"][0]["id"] == second["id"]
+        assert [p["is_default"] for p in listing["profiles"]] == [True, False]
+        prev = await c.post(f"/api/tts/profiles/{prof['id']}/preview", json={"text": "Hi there"}, headers=auth)
+        assert prev.status_code == 200 and peers.requests[-1][1]["body"]["voice"] == "alloy"
+        assert peers.requests[-1][1]["body"]["speed"] == 0.9
+        tts = await c.post("/api/tts", json={"text": "With a profile", "profile_id": prof["id"]}, headers=auth)
+        assert tts.status_code == 200 and peers.requests[-1][1]["body"]["voice"] == "alloy"
+        assert (await c.delete(f"/api/tts/profiles/{prof['id']}", headers=auth)).json()["success"] is True
+        assert (await c.get(f"/api/tts/profiles/{prof['id']}", headers=auth)).status_code == 404
+        assert (await c.get("/api/tts/profiles/not-a-uuid", headers=auth)).status_code == 404
