@@ -45,15 +45,20 @@ def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(dumps(data).encode(), status_code=status, headers=headers, media_type="application/json")
 
 
+def tx(request: Request, who: Principal | None = None):
+    """The caller's tenant transaction: ``async with tx(request) as conn:``."""
+    who = who or principal(request)
+    return tenant_tx(request, who.tenant_id, _uuid_or_none(who.user_id))
+
+
 @contextlib.asynccontextmanager
-async def tx(request: Request, who: Principal | None = None) -> AsyncIterator[asyncpg.Connection]:
-    """The caller's tenant transaction: ``async with tx(request) as conn:``.
+async def tenant_tx(request: Request, tenant_id: str, user_id: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction scoped to ``tenant_id`` (admin routes pick the tenant explicitly).
 
     Values PostgreSQL refuses (NUL characters, out-of-range numbers, failed CHECKs) can only come
     from the request here, so they become 4xx answers instead of 500s."""
-    who = who or principal(request)
     try:
-        async with ctx(request).db.tenant(who.tenant_id, _uuid_or_none(who.user_id)) as conn:
+        async with ctx(request).db.tenant(tenant_id, user_id) as conn:
             yield conn
     except asyncpg.exceptions.DataError as exc:
         raise ApiError(422, "invalid_field", f"A value was rejected: {_reason(exc)}") from None

@@ -1,4 +1,400 @@
-"""Placeholder for the admin service (its owner replaces this file with the real routes)."""
-from runtime.services.base import Service
+"""Admin (Tier 2, ``/api/admin/*``): the ``admin`` Lambda service.
 
-SERVICE = Service(name="admin", routes=[])
+Tenants, beta tokens (issued tokens are shown once), users, usage and budgets. The middleware has
+already verified the Tier-2 credential (Cloudflare Access JWT or an admin user's JWT) before a
+handler runs; handlers check the role again and decide the **target tenant**:
+
+* ``admin`` / ``org_admin`` act on their own tenant only;
+* ``super_admin`` (the operators) may name any tenant with ``?tenant=<slug or id>`` (or ``"tenant"``
+  in a JSON body), list and create tenants, and read every tenant's spend.
+
+Work on a target tenant runs in that tenant's RLS transaction, so even here one statement can only
+touch one tenant's rows. Cross-tenant reads go through the owner's SECURITY DEFINER functions
+(``tenant_list``, ``tenant_create``, ``usage_by_tenant``). Beta-token, user and metering logic is
+RA's (``runtime.auth.store``, ``runtime.auth.passwords``, ``runtime.metering``); this module only
+exposes it over HTTP.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth import store as auth_store
+from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async
+from runtime.auth.principal import Principal, principal
+from runtime.content.http import iso, reply, tenant_tx
+from runtime.context import ctx
+from runtime.errors import ApiError
+from runtime.services.base import Service
+from runtime.tenants import TenantError, check_slug
+from runtime.validation import (
+    field_bool,
+    field_enum,
+    field_float,
+    field_int,
+    field_str,
+    json_body,
+    path_uuid,
+    query_bool,
+    query_str,
+)
+
+ROLES = ("user", "admin", "org_admin", "super_admin")
+MAX_USAGE_DAYS = 366
+
+
+def _admin(request: Request) -> Principal:
+    who = principal(request)
+    if not who.is_admin:
+        raise ApiError(403, "forbidden", "Administrator role required.")
+    return who
+
+
+def _super(who: Principal) -> bool:
+    return who.role == "super_admin"
+
+
+async def _target_tenant(request: Request, who: Principal, body: dict | None = None) -> str:
+    """The tenant an admin acts on: their own, or (super admins) the one named."""
+    raw = (body or {}).get("tenant") if body else None
+    if raw is not None and not isinstance(raw, str):
+        raise ApiError(422, "invalid_field", "'tenant' must be a slug or an id.", details={"field": "tenant"})
+    raw = raw or query_str(request, "tenant", max_len=100)
+    if not raw or raw in (who.tenant_id,):
+        return who.tenant_id
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can act on another tenant.", details={"field": "tenant"})
+    async with ctx(request).db.unscoped() as conn:
+        try:
+            row = await conn.fetchrow("select id from tenant_by_id($1)", uuid.UUID(raw))
+        except ValueError:
+            row = await conn.fetchrow("select id from tenant_by_slug($1)", raw.lower())
+    if row is None:
+        raise ApiError(404, "not_found", f"No tenant {raw!r}.", details={"field": "tenant"})
+    return str(row["id"])
+
+
+def _as(request: Request, tenant_id: str):
+    return tenant_tx(request, tenant_id)
+
+
+# ----------------------------------------------------------------------------------- tenants
+def _tenant_dict(r) -> dict:
+    return {"id": str(r["id"]), "slug": r["slug"], "name": r["name"], "status": r["status"],
+            "created_at": iso(r["created_at"]) if "created_at" in r.keys() else None}
+
+
+async def list_tenants(request: Request) -> Response:
+    """Tenants: every tenant for super admins, the own one otherwise."""
+    who = _admin(request)
+    async with ctx(request).db.unscoped() as conn:
+        if _super(who):
+            rows = await conn.fetch("select * from tenant_list()")
+        else:
+            rows = await conn.fetch("select id, slug, name, status, null::timestamptz as created_at "
+                                    "from tenant_by_id($1)", uuid.UUID(who.tenant_id))
+    tenants = [_tenant_dict(r) for r in rows]
+    return reply({"tenants": tenants, "total": len(tenants)})
+
+
+async def create_tenant(request: Request) -> Response:
+    """Create a tenant (super admins)."""
+    who = _admin(request)
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can create tenants.")
+    body = await json_body(request)
+    raw_slug = field_str(body, "slug", required=True, max_len=63)
+    name = field_str(body, "name", max_len=200) or raw_slug
+    try:
+        slug = check_slug(raw_slug)
+    except TenantError as exc:
+        raise ApiError(422, "invalid_field", str(exc), details={"field": "slug"}) from None
+    try:
+        async with ctx(request).db.unscoped() as conn:
+            tenant_id = await conn.fetchval("select tenant_create($1, $2)", slug, name)
+            row = await conn.fetchrow("select id, slug, name, status from tenant_by_id($1)", tenant_id)
+    except asyncpg.exceptions.UniqueViolationError:
+        raise ApiError(409, "tenant_exists", f"Tenant {slug!r} already exists.", details={"field": "slug"}) from None
+    except asyncpg.exceptions.DataError:
+        raise ApiError(422, "invalid_field", "'name' contains characters that cannot be stored.",
+                       details={"field": "name"}) from None
+    return reply({"tenant": {**_tenant_dict(row), "created_at": None}}, 201)
+
+
+# ------------------------------------------------------------------------------- beta tokens
+def _token_dict(r) -> dict:
+    return {"id": str(r["id"]), "name": r["name"], "token_prefix": r["token_prefix"], "device_id": r["device_id"],
+            "bind_on_first_use": r["bind_on_first_use"],
+            "rate_limit": ({"capacity": r["rate_capacity"], "per_seconds": r["rate_per_seconds"]}
+                           if r["rate_capacity"] else None),
+            "created_by": r["created_by"], "created_at": iso(r["created_at"]), "expires_at": iso(r["expires_at"]),
+            "revoked_at": iso(r["revoked_at"]), "revoked_reason": r["revoked_reason"],
+            "last_used_at": iso(r["last_used_at"]),
+            "status": "revoked" if r["revoked_at"] else (
+                "expired" if r["expires_at"] and r["expires_at"] < dt.datetime.now(dt.timezone.utc) else "active")}
+
+
+async def list_tokens(request: Request) -> Response:
+    """Beta tokens of the target tenant (never the token values)."""
+    who = _admin(request)
+    tenant_id = await _target_tenant(request, who)
+    include_revoked = query_bool(request, "include_revoked", True)
+    async with _as(request, tenant_id) as conn:
+        rows = await auth_store.list_beta_tokens(conn)
+    tokens = [_token_dict(r) for r in rows if include_revoked or r["revoked_at"] is None]
+    return reply({"tokens": tokens, "beta_tokens": tokens, "total": len(tokens), "tenant_id": tenant_id})
+
+
+async def issue_token(request: Request) -> Response:
+    """Issue a beta token for a tester; the token is in this answer only."""
+    who = _admin(request)
+    body = await json_body(request)
+    tenant_id = await _target_tenant(request, who, body)
+    name = field_str(body, "name", required=True, max_len=200)
+    device_id = field_str(body, "device_id", max_len=200)
+    bind = field_bool(body, "bind_on_first_use", default=False)
+    days = field_int(body, "expires_in_days", min=1, max=3650)
+    capacity = field_int(body, "rate_capacity", min=1, max=100_000)
+    per = field_float(body, "rate_per_seconds", min=1, max=86_400)
+    if (capacity is None) != (per is None):
+        raise ApiError(422, "invalid_field", "Send both 'rate_capacity' and 'rate_per_seconds', or neither.",
+                       details={"field": "rate_capacity"})
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days) if days else None
+    async with _as(request, tenant_id) as conn:
+        token_id, token = await auth_store.issue_beta_token(
+            conn, tenant_id, name, created_by=who.email or who.user_id, device_id=device_id, bind_on_first_use=bool(bind),
+            rate=(capacity, per) if capacity else None, expires_at=expires)
+        await auth_store.audit(conn, tenant_id, "beta_token.issue", actor_kind="admin",
+                               actor_id=who.email or who.user_id, target=token_id)
+    return reply({"id": str(token_id), "token": token, "name": name, "tenant_id": tenant_id,
+                  "expires_at": iso(expires), "device_id": device_id, "bind_on_first_use": bool(bind),
+                  "message": "Store this token now: it is shown only once."}, 201)
+
+
+async def revoke_token(request: Request) -> Response:
+    """Revoke a beta token (it stops working within the auth cache time)."""
+    who = _admin(request)
+    token_id = path_uuid(request, "token_id")
+    tenant_id = await _target_tenant(request, who)
+    async with _as(request, tenant_id) as conn:
+        revoked = await auth_store.revoke_beta_token(conn, token_id, f"revoked by {who.email or who.user_id}")
+        if revoked:
+            await auth_store.audit(conn, tenant_id, "beta_token.revoke", actor_kind="admin",
+                                   actor_id=who.email or who.user_id, target=token_id)
+    if not revoked:
+        raise ApiError(404, "not_found", "No live beta token with this id in the tenant.")
+    return reply({"status": "revoked", "id": token_id})
+
+
+# -------------------------------------------------------------------------------------- users
+_USER_SQL = ("select id, email, display_name, role, is_active, email_verified, created_at, last_login_at, locked_until "
+             "from users")
+
+
+def _user_dict(r) -> dict:
+    return {"id": str(r["id"]), "email": r["email"], "display_name": r["display_name"], "role": r["role"],
+            "is_active": r["is_active"], "email_verified": r["email_verified"], "created_at": iso(r["created_at"]),
+            "last_login_at": iso(r["last_login_at"]), "locked_until": iso(r["locked_until"])}
+
+
+async def list_users(request: Request) -> Response:
+    """Users of the target tenant."""
+    who = _admin(request)
+    tenant_id = await _target_tenant(request, who)
+    async with _as(request, tenant_id) as conn:
+        rows = await conn.fetch(_USER_SQL + " order by created_at, email")
+    users = [_user_dict(r) for r in rows]
+    return reply({"users": users, "total": len(users), "tenant_id": tenant_id})
+
+
+def _check_role_grant(who: Principal, role: str | None) -> None:
+    if role == "super_admin" and not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can grant super_admin.", details={"field": "role"})
+
+
+async def create_user(request: Request) -> Response:
+    """Create a user in the target tenant (admins only; the old public route is gone)."""
+    who = _admin(request)
+    body = await json_body(request)
+    tenant_id = await _target_tenant(request, who, body)
+    email = field_str(body, "email", required=True, max_len=254, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+")
+    display_name = field_str(body, "display_name", max_len=200)
+    role = field_enum(body, "role", ROLES, default="user")
+    _check_role_grant(who, role)
+    try:
+        password = check_password(body.get("password"))
+    except PasswordRuleError as exc:
+        raise ApiError(400, "weak_password", str(exc), details={"field": "password"}) from None
+    password_hash = await hash_password_async(password)
+    async with _as(request, tenant_id) as conn:
+        try:
+            row = await auth_store.create_user(conn, tenant_id, email.lower(), password_hash, display_name)
+        except asyncpg.exceptions.UniqueViolationError:
+            raise ApiError(409, "email_exists", "An account with this e-mail already exists.",
+                           details={"field": "email"}) from None
+        if role != "user":
+            await conn.execute("update users set role = $2 where id = $1", row["id"], role)
+        user = await conn.fetchrow(_USER_SQL + " where id = $1", row["id"])
+    return reply({"status": "created", "user": _user_dict(user)}, 201)
+
+
+async def update_user(request: Request) -> Response:
+    """Change a user's role, active flag or display name."""
+    who = _admin(request)
+    user_id = path_uuid(request, "user_id")
+    body = await json_body(request)
+    tenant_id = await _target_tenant(request, who, body)
+    changes = {
+        "role": field_enum(body, "role", ROLES),
+        "is_active": field_bool(body, "is_active"),
+        "display_name": field_str(body, "display_name", max_len=200),
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise ApiError(400, "missing_field", "Send role, is_active or display_name.", details={"field": "role"})
+    _check_role_grant(who, changes.get("role"))
+    if user_id == who.user_id and (changes.get("is_active") is False or changes.get("role") == "user"):
+        raise ApiError(409, "conflict", "You cannot deactivate or demote yourself.")
+    async with _as(request, tenant_id) as conn:
+        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
+        row = await conn.fetchrow(f"update users set {sets}, updated_at = now() where id = $1 returning id",
+                                  user_id, *changes.values())
+        if row is None:
+            raise ApiError(404, "not_found", "User not found.")
+        user = await conn.fetchrow(_USER_SQL + " where id = $1", user_id)
+    return reply({"status": "updated", "user": _user_dict(user)})
+
+
+async def delete_user(request: Request) -> Response:
+    """Delete a user (and, by cascade, their devices and login sessions)."""
+    who = _admin(request)
+    user_id = path_uuid(request, "user_id")
+    if user_id == who.user_id:
+        raise ApiError(409, "conflict", "You cannot delete yourself.")
+    tenant_id = await _target_tenant(request, who)
+    async with _as(request, tenant_id) as conn:
+        deleted = await conn.fetchval("delete from users where id = $1 returning id", user_id)
+    if deleted is None:
+        raise ApiError(404, "not_found", "User not found.")
+    return reply({"status": "deleted", "id": user_id})
+
+
+# ------------------------------------------------------------------------------ usage, budgets
+def _date(request: Request, name: str, default: dt.date) -> dt.date:
+    raw = query_str(request, name, max_len=10)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be a date like 2026-11-01.", details={"field": name}) from None
+
+
+async def usage(request: Request) -> Response:
+    """Spend per tenant / user / provider / day (``from``, ``to``, ``group_by``; ``all=true`` for super admins)."""
+    who = _admin(request)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    end = _date(request, "to", today)
+    start = _date(request, "from", end.replace(day=1))
+    if start > end or (end - start).days > MAX_USAGE_DAYS:
+        raise ApiError(400, "invalid_parameter", f"'from' must be before 'to' and at most {MAX_USAGE_DAYS} days earlier.",
+                       details={"field": "from"})
+    metering = ctx(request).metering
+    if query_bool(request, "all", False):
+        if not _super(who):
+            raise ApiError(403, "forbidden", "Only super admins can read every tenant's spend.")
+        rows = await metering.usage_by_tenant(start=start, end=end)
+        return reply({"usage": rows, "total_cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+                      "from": start.isoformat(), "to": end.isoformat(), "scope": "all"})
+    raw_groups = query_str(request, "group_by", max_len=100) or "day,provider"
+    groups = [g.strip() for g in raw_groups.split(",") if g.strip()]
+    allowed = ("day", "provider", "subject", "operation")
+    if not groups or any(g not in allowed for g in groups):
+        raise ApiError(400, "invalid_parameter", f"'group_by' must be a comma list of {', '.join(allowed)}.",
+                       details={"field": "group_by"})
+    tenant_id = await _target_tenant(request, who)
+    rows = await metering.usage(tenant_id, start=start, end=end, group_by=groups)
+    return reply({"usage": rows, "total_cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+                  "from": start.isoformat(), "to": end.isoformat(), "tenant_id": tenant_id, "group_by": groups})
+
+
+async def get_budgets(request: Request) -> Response:
+    """The target tenant's limits, this month's spend and the per-user/tester overrides."""
+    who = _admin(request)
+    tenant_id = await _target_tenant(request, who)
+    subject = query_str(request, "subject", max_len=100)
+    status = await ctx(request).metering.budget_status(tenant_id, subject)
+    async with _as(request, tenant_id) as conn:
+        overrides = await conn.fetch("select subject, daily_limit_usd, updated_at from subject_budgets order by subject")
+        configured = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+    return reply({
+        "tenant_id": tenant_id, "status": status,
+        "limits": {
+            "monthly_limit_usd": float(configured["monthly_limit_usd"]) if configured and configured["monthly_limit_usd"] is not None else None,
+            "user_daily_limit_usd": float(configured["user_daily_limit_usd"]) if configured and configured["user_daily_limit_usd"] is not None else None,
+            "defaults": {"monthly_limit_usd": ctx(request).settings.budget_tenant_monthly_usd,
+                         "user_daily_limit_usd": ctx(request).settings.budget_user_daily_usd},
+        },
+        "subject_budgets": [{"subject": r["subject"], "daily_limit_usd": float(r["daily_limit_usd"]),
+                             "updated_at": iso(r["updated_at"])} for r in overrides],
+    })
+
+
+async def put_budgets(request: Request) -> Response:
+    """Set the tenant's monthly and per-user daily limits (null = the configured default)."""
+    who = _admin(request)
+    body = await json_body(request)
+    tenant_id = await _target_tenant(request, who, body)
+    if "monthly_limit_usd" not in body and "user_daily_limit_usd" not in body:
+        raise ApiError(400, "missing_field", "Send monthly_limit_usd and/or user_daily_limit_usd.",
+                       details={"field": "monthly_limit_usd"})
+    monthly = field_float(body, "monthly_limit_usd", min=0, max=1_000_000)
+    daily = field_float(body, "user_daily_limit_usd", min=0, max=100_000)
+    async with _as(request, tenant_id) as conn:
+        current = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+    if current is not None:  # keep the limit that was not sent
+        if "monthly_limit_usd" not in body and current["monthly_limit_usd"] is not None:
+            monthly = float(current["monthly_limit_usd"])
+        if "user_daily_limit_usd" not in body and current["user_daily_limit_usd"] is not None:
+            daily = float(current["user_daily_limit_usd"])
+    await ctx(request).metering.set_budget(tenant_id, monthly_limit_usd=monthly, user_daily_limit_usd=daily)
+    return await get_budgets(request)
+
+
+async def put_subject_budget(request: Request) -> Response:
+    """Override one user's (``user:<id>``) or tester's (``token:<id>``) daily limit; null removes it."""
+    who = _admin(request)
+    body = await json_body(request)
+    tenant_id = await _target_tenant(request, who, body)
+    subject = field_str(body, "subject", required=True, max_len=100, pattern=r"(user|token):[0-9a-fA-F-]{36}")
+    if "daily_limit_usd" not in body:
+        raise ApiError(400, "missing_field", "'daily_limit_usd' is required (null removes the override).",
+                       details={"field": "daily_limit_usd"})
+    daily = field_float(body, "daily_limit_usd", min=0, max=100_000)
+    await ctx(request).metering.set_subject_budget(tenant_id, subject, daily)
+    return reply({"status": "ok", "subject": subject, "daily_limit_usd": daily, "tenant_id": tenant_id})
+
+
+SERVICE = Service(
+    name="admin",
+    routes=[
+        Route("/api/admin/tenants", list_tenants, methods=["GET"]),
+        Route("/api/admin/tenants", create_tenant, methods=["POST"]),
+        Route("/api/admin/beta-tokens", list_tokens, methods=["GET"]),
+        Route("/api/admin/beta-tokens", issue_token, methods=["POST"]),
+        Route("/api/admin/beta-tokens/{token_id}", revoke_token, methods=["DELETE"]),
+        Route("/api/admin/beta-tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
+        Route("/api/admin/users", list_users, methods=["GET"]),
+        Route("/api/admin/users", create_user, methods=["POST"]),
+        Route("/api/admin/users/{user_id}", update_user, methods=["PATCH"]),
+        Route("/api/admin/users/{user_id}", delete_user, methods=["DELETE"]),
+        Route("/api/admin/usage", usage, methods=["GET"]),
+        Route("/api/admin/budgets", get_budgets, methods=["GET"]),
+        Route("/api/admin/budgets", put_budgets, methods=["PUT"]),
+        Route("/api/admin/budgets/subjects", put_subject_budget, methods=["PUT"]),
+    ],
+)

@@ -1,0 +1,116 @@
+"""Admin (Tier 2): tenants, beta tokens shown once, users, usage and budgets; tenant scoping of admins."""
+from __future__ import annotations
+
+from tests.runtime.conftest import make_client
+from tests.runtime.content.conftest import bearer, sign_in_admin
+
+
+async def test_admin_routes_need_tier2(content_app, tenant):
+    _tid, beta = await tenant()
+    async with make_client(content_app()) as c:
+        assert (await c.get("/api/admin/tenants")).status_code == 401
+        # a beta token is never an admin credential
+        assert (await c.get("/api/admin/tenants", headers=bearer(beta))).status_code in (401, 403)
+
+
+async def test_beta_tokens_issue_once_list_revoke(content_app, tenant, database):
+    tid, beta = await tenant()
+    async with make_client(content_app()) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        r = await c.post("/api/admin/beta-tokens", json={"name": "Ada's iPad", "expires_in_days": 30}, headers=admin)
+        assert r.status_code == 201, r.text
+        issued = r.json()
+        token = issued["token"]
+        assert token.startswith("uma_beta_") and "once" in issued["message"]
+        # the new token works on Tier 1 routes
+        assert (await c.get("/api/curricula", headers=bearer(token))).status_code == 200
+        listed = (await c.get("/api/admin/beta-tokens", headers=admin)).json()
+        mine = next(t for t in listed["tokens"] if t["id"] == issued["id"])
+        assert mine["status"] == "active" and mine["name"] == "Ada's iPad"
+        assert token not in str(listed)  # never shown again
+        assert (await c.delete(f"/api/admin/beta-tokens/{issued['id']}", headers=admin)).json()["status"] == "revoked"
+        assert (await c.delete(f"/api/admin/beta-tokens/{issued['id']}", headers=admin)).status_code == 404
+        listed = (await c.get("/api/admin/beta-tokens", headers=admin)).json()
+        assert next(t for t in listed["tokens"] if t["id"] == issued["id"])["status"] == "revoked"
+        bad = await c.post("/api/admin/beta-tokens", json={"name": "x", "rate_capacity": 5}, headers=admin)
+        assert bad.status_code == 422
+
+
+async def test_tenants_and_cross_tenant_rules(content_app, tenant, database):
+    tid_a, beta = await tenant()
+    tid_b, _ = await tenant(slug="tenant-bee")
+    async with make_client(content_app()) as c:
+        admin_a = bearer(await sign_in_admin(c, database, tid_a, beta))
+        # an ordinary admin sees only its tenant and cannot reach another
+        listed = (await c.get("/api/admin/tenants", headers=admin_a)).json()
+        assert [t["id"] for t in listed["tenants"]] == [tid_a]
+        assert (await c.post("/api/admin/tenants", json={"slug": "nope"}, headers=admin_a)).status_code == 403
+        assert (await c.get("/api/admin/users?tenant=tenant-bee", headers=admin_a)).status_code == 403
+        assert (await c.post("/api/admin/beta-tokens", json={"name": "x", "tenant": tid_b},
+                             headers=admin_a)).status_code == 403
+        # a super admin lists and creates tenants and acts on another tenant by slug
+        root = bearer(await sign_in_admin(c, database, tid_a, beta, role="super_admin"))
+        assert {tid_a, tid_b} <= {t["id"] for t in (await c.get("/api/admin/tenants", headers=root)).json()["tenants"]}
+        r = await c.post("/api/admin/tenants", json={"slug": "School-One", "name": "School One"}, headers=root)
+        assert r.status_code == 201 and r.json()["tenant"]["slug"] == "school-one"
+        assert (await c.post("/api/admin/tenants", json={"slug": "school-one"}, headers=root)).status_code == 409
+        assert (await c.post("/api/admin/tenants", json={"slug": "Bad Slug!"}, headers=root)).status_code == 422
+        r = await c.post("/api/admin/beta-tokens", json={"name": "tester", "tenant": "school-one"}, headers=root)
+        assert r.status_code == 201 and r.json()["tenant_id"] == (await c.get(
+            "/api/admin/tenants", headers=root)).json()["tenants"][-1]["id"]
+        assert (await c.get("/api/admin/users?tenant=no-such-tenant", headers=root)).status_code == 404
+
+
+async def test_users_crud(content_app, tenant, database):
+    tid, beta = await tenant()
+    async with make_client(content_app()) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        r = await c.post("/api/admin/users", json={"email": "Kim@Example.com", "password": "Another-Horse-77",
+                                                   "display_name": "Kim"}, headers=admin)
+        assert r.status_code == 201 and r.json()["user"]["email"] == "kim@example.com"
+        user_id = r.json()["user"]["id"]
+        assert (await c.post("/api/admin/users", json={"email": "kim@example.com", "password": "Another-Horse-77"},
+                             headers=admin)).json()["error"] == "email_exists"
+        assert (await c.post("/api/admin/users", json={"email": "x@example.com", "password": "short"},
+                             headers=admin)).status_code == 400
+        # admins cannot mint super admins
+        assert (await c.post("/api/admin/users", json={"email": "y@example.com", "password": "Another-Horse-77",
+                                                       "role": "super_admin"}, headers=admin)).status_code == 403
+        r = await c.patch(f"/api/admin/users/{user_id}", json={"role": "admin", "is_active": False}, headers=admin)
+        assert r.json()["user"]["role"] == "admin" and r.json()["user"]["is_active"] is False
+        users = (await c.get("/api/admin/users", headers=admin)).json()["users"]
+        assert user_id in {u["id"] for u in users}
+        assert (await c.delete(f"/api/admin/users/{user_id}", headers=admin)).json()["status"] == "deleted"
+        assert (await c.delete(f"/api/admin/users/{user_id}", headers=admin)).status_code == 404
+
+
+async def test_usage_and_budgets(content_app, tenant, database):
+    tid, beta = await tenant()
+    owner = await database.owner()
+    try:
+        import uuid
+
+        await owner.execute(
+            "insert into usage_events (tenant_id, subject, provider, operation, units, cost_usd) values "
+            "($1, 'token:x', 'groq', 'llm', '{}', 0.25), ($1, 'token:x', 'deepgram', 'tts', '{}', 0.5)", uuid.UUID(tid))
+    finally:
+        await owner.close()
+    async with make_client(content_app()) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        usage = (await c.get("/api/admin/usage?group_by=provider", headers=admin)).json()
+        assert {u["provider"]: u["cost_usd"] for u in usage["usage"]} == {"deepgram": 0.5, "groq": 0.25}
+        assert usage["total_cost_usd"] == 0.75
+        assert (await c.get("/api/admin/usage?group_by=color", headers=admin)).status_code == 400
+        assert (await c.get("/api/admin/usage?from=2026-13-01", headers=admin)).status_code == 400
+        assert (await c.get("/api/admin/usage?all=true", headers=admin)).status_code == 403
+        r = await c.put("/api/admin/budgets", json={"monthly_limit_usd": 12.5}, headers=admin)
+        assert r.status_code == 200 and r.json()["limits"]["monthly_limit_usd"] == 12.5
+        assert r.json()["status"]["tenant_monthly"]["limit_usd"] == 12.5
+        r = await c.put("/api/admin/budgets", json={"user_daily_limit_usd": 1.0}, headers=admin)
+        assert r.json()["limits"] == {**r.json()["limits"], "monthly_limit_usd": 12.5, "user_daily_limit_usd": 1.0}
+        assert (await c.put("/api/admin/budgets", json={"monthly_limit_usd": -1}, headers=admin)).status_code == 422
+        subject = "token:00000000-0000-0000-0000-000000000001"
+        r = await c.put("/api/admin/budgets/subjects", json={"subject": subject, "daily_limit_usd": 0.5}, headers=admin)
+        assert r.status_code == 200
+        budgets = (await c.get("/api/admin/budgets", headers=admin)).json()
+        assert budgets["subject_budgets"] == [{**budgets["subject_budgets"][0], "subject": subject, "daily_limit_usd": 0.5}]
