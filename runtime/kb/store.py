@@ -147,11 +147,7 @@ def pack_dict(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def get_pack(conn: asyncpg.Connection, pack_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
-    if for_update:
-        locked = await conn.fetchval("select id from kb_packs where id = $1 for update", pack_id)
-        if locked is None:
-            return None
+async def get_pack(conn: asyncpg.Connection, pack_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"select {PACK_COLUMNS}, {_PACK_STATS} from kb_packs p where p.id = $1", pack_id)
 
 

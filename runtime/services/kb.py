@@ -52,13 +52,15 @@ def _question_not_found() -> ApiError:
     return _err(404, "not_found", "Question not found.")
 
 
-async def _own_pack(conn, tenant_id: str, pack_id: str):
-    row = await store.get_pack(conn, pack_id, for_update=True)
-    if row is None:
+async def _own_pack(conn, tenant_id: str, pack_id: str) -> None:
+    # Check before locking: FOR UPDATE only sees rows the UPDATE policy allows, which hides system
+    # packs, and they must answer 403 (read-only), not 404.
+    owner = await conn.fetchrow("select tenant_id from kb_packs where id = $1", pack_id)
+    if owner is None:
         raise _pack_not_found()
-    if row["tenant_id"] is None or str(row["tenant_id"]) != tenant_id:
+    if owner["tenant_id"] is None or str(owner["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System packs are read-only.")
-    return row
+    await conn.execute("select 1 from kb_packs where id = $1 for update", pack_id)
 
 
 def _id_list(body: dict, name: str, *, required: bool = True, min_items: int = 1) -> list[str]:
@@ -414,11 +416,12 @@ async def get_question(request: Request) -> Response:
 
 
 async def _own_question(conn, tenant_id: str, question_id: str):
-    row = await conn.fetchrow("select id, tenant_id from kb_questions where id = $1 for update", question_id)
+    row = await conn.fetchrow("select id, tenant_id from kb_questions where id = $1", question_id)
     if row is None:
         raise _question_not_found()
     if row["tenant_id"] is None or str(row["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System questions are read-only.")
+    await conn.execute("select 1 from kb_questions where id = $1 for update", question_id)
     return row
 
 
