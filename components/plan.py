@@ -85,10 +85,10 @@ def run_program(stack: str, stack_file: Optional[Path] = None,
 
     `overrides` (tests): full config keys -> values (dicts/lists JSON-encoded like the file's);
     a value of None removes the key."""
-    import pulumi
+    import asyncio
+
     from pulumi.runtime import config as rc
     from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
     from components import mocks
     from components.config import PROJECT
@@ -99,30 +99,36 @@ def run_program(stack: str, stack_file: Optional[Path] = None,
             flat.pop(k, None)
         else:
             flat[k] = json.dumps(v) if isinstance(v, (dict, list, bool)) else str(v)
-    monitor = mocks.install(stack, PROJECT, region=flat.get("aws:region") or "us-east-1")
-    rc.set_all_config(flat, secret_keys)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    captured: dict = {}
+    # A fresh event loop per run, set before the mocks are installed: the mock engine binds
+    # to the current loop, and a loop left closed by an earlier run must not be reused.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        monitor = mocks.install(stack, PROJECT, region=flat.get("aws:region") or "us-east-1")
+        rc.set_all_config(flat, secret_keys)
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+        captured: dict = {}
 
-    def program() -> None:
-        cwd = os.getcwd()
-        os.chdir(root)  # the program may read files relative to the project (as `pulumi up` runs it)
-        try:
-            captured["globals"] = runpy.run_path(str(root / "__main__.py"), run_name="__main__")
-        finally:
-            os.chdir(cwd)
+        def program() -> None:
+            cwd = os.getcwd()
+            os.chdir(root)  # the program may read files relative to the project, as under `pulumi up`
+            try:
+                captured["globals"] = runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+            finally:
+                os.chdir(cwd)
 
-    _sync_await(run_pulumi_func(program))
+        loop.run_until_complete(run_pulumi_func(program))
+        outputs = loop.run_until_complete(_resolve_outputs())
+    finally:
+        loop.close()
     cfg = captured["globals"].get("config")
-    outputs = _resolve_outputs()
     return PlanRun(stack=stack, config=cfg, recording=monitor.recording, outputs=outputs)
 
 
-def _resolve_outputs() -> dict:
+async def _resolve_outputs() -> dict:
     import pulumi
     from pulumi.runtime import settings
-    from pulumi.runtime.sync_await import _sync_await
 
     from components.mocks import REDACTED
 
@@ -130,10 +136,7 @@ def _resolve_outputs() -> dict:
     out: dict = {}
     for name, value in (getattr(root, "outputs", None) or {}).items():
         o = pulumi.Output.from_input(value)
-        if _sync_await(o.is_secret()):
-            out[name] = REDACTED
-        else:
-            out[name] = _sync_await(o.future())
+        out[name] = REDACTED if await o.is_secret() else await o.future()
     return out
 
 

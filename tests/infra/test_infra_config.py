@@ -1,0 +1,146 @@
+"""The typed stack config: every stack file parses; bad config fails with the key and the fix."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components import plan
+from components.config import ConfigError, PROJECT, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _values(stack: str) -> tuple[dict, str]:
+    flat, _ = plan.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+    values = {}
+    for k, v in flat.items():
+        ns, _, key = k.partition(":")
+        if ns == PROJECT:
+            values[key] = json.loads(v) if v[:1] in "[{" else v
+    return values, flat["aws:region"]
+
+
+@pytest.mark.parametrize("stack", ["beta", "prod", "customer"])
+def test_stack_files_parse(stack):
+    values, region = _values(stack)
+    c = parse_config(stack, values, region)
+    assert c.profile == stack
+    assert len(c.azs) == 2 and all(az.startswith(region) for az in c.azs)
+
+
+def test_profile_defaults_and_file_values():
+    beta = parse_config("beta", *_values("beta"))
+    assert (beta.ingress, beta.edge, beta.network.nat) == ("tunnel", "cloudflare", "none")
+    assert (beta.database.instance_class, beta.database.multi_az) == ("db.t4g.micro", False)
+    assert (beta.core.cpu, beta.core.memory, beta.core.spot_weight, beta.core.on_demand_base) == (256, 512, 1, 0)
+    assert beta.budget.fixed_ceiling_usd == 20.0
+    assert beta.cloudflare.access.session_duration == "8h"
+    prod = parse_config("prod", *_values("prod"))
+    assert (prod.ingress, prod.network.nat, prod.database.multi_az, prod.database.deletion_protection) == \
+        ("alb", "instance", True, True)
+    assert prod.network.cidrs.data == ("10.20.56.0/24", "10.20.57.0/24")
+    customer = parse_config("customer", *_values("customer"))
+    assert (customer.edge, customer.ingress) == ("none", "alb")
+    assert customer.alb.certificate_arn.startswith("arn:aws:acm:")
+
+
+def _bad(mutate, stack="beta"):
+    values, region = _values(stack)
+    mutate(values)
+    with pytest.raises(ConfigError) as e:
+        parse_config(stack, values, region)
+    return e.value
+
+
+def _set(path: str, value):
+    def mutate(values):
+        keys = path.split(".")
+        d = values
+        for k in keys[:-1]:
+            d = d.setdefault(k, {})
+        d[keys[-1]] = value
+    return mutate
+
+
+CASES = [
+    # (stack, mutation, expected key, words in the message)
+    ("customer", _set("alb", {}), "alb.certificate_arn", "certificate"),
+    ("beta", _set("edge", "none"), "ingress", "tunnel"),
+    ("beta", _set("network", {"cidrs": {"data": ["10.0.56.0/24", "10.0.1.0/24"]}}), "network.cidrs.data[1]", "overlaps"),
+    ("beta", _set("network", {"cidrs": {"gpu": ["10.0.48.0/22", "10.1.0.0/22"]}}), "network.cidrs.gpu[1]", "does not fit"),
+    ("beta", _set("network", {"cidrs": {"public": ["10.0.0.0/22"]}}), "network.cidrs.public", "1 CIDR(s) for 2 AZ"),
+    ("beta", _set("network", {"cidr": "10.0.0.1/16"}), "network.cidr", "host bits"),
+    ("beta", _set("azs", ["us-east-1a"]), "azs", "need two"),
+    ("beta", _set("azs", ["us-east-1a", "us-west-2b"]), "azs[1]", "not an AZ of us-east-1"),
+    ("beta", _set("network", {"nat": "cheap"}), "network.nat", "'none', 'instance', 'gateway'"),
+    ("beta", _set("databse", {}), "databse", "unknown key"),
+    ("beta", _set("core", {"memry": 512}), "core.memry", "unknown key"),
+    ("beta", _set("core", {"cpu": 256, "memory": 4096}), "core.memory", "does not fit cpu 256"),
+    ("beta", _set("database", {"storage_gb": "lots"}), "database.storage_gb", "whole number"),
+    ("beta", _set("database", {"multi_az": "maybe"}), "database.multi_az", "true or false"),
+    ("beta", _set("database", {"max_connections": 20}), "functions.reserved_concurrency", "exceed"),
+    ("beta", _set("functions", {"reserved_concurrency": {"auth": 5}}), "functions.reserved_concurrency", "no reservation"),
+    ("beta", _set("budget", {"alert_emails": []}), "budget.alert_emails", "at least one"),
+    ("beta", _set("budget", {"alert_emails": ["not-an-address"]}), "budget.alert_emails[0]", "e-mail"),
+    ("beta", _set("logs", {"retention_days": 10}), "logs.retention_days", "retention"),
+    ("beta", _set("cloudflare", {"zone_id": "xyz"}), "cloudflare.account_id", "Cloudflare id"),
+    ("beta", _set("gpu", {"max_size": 1, "warm_min": 2}), "gpu.warm_min", "warm_min"),
+    ("beta", _set("web_client", {"enabled": True}), "web_client.image", "without an image"),
+    ("beta", _set("alb", {"idle_timeout": 60}), "alb.idle_timeout", "300"),
+    ("beta", _set("domain", "Not A Domain"), "domain", "DNS name"),
+    ("beta", _set("profile", "staging"), "profile", "'beta', 'prod', 'customer'"),
+]
+
+
+@pytest.mark.parametrize("stack,mutate,key,words", CASES, ids=[c[2] for c in CASES])
+def test_bad_config_names_the_key_and_the_fix(stack, mutate, key, words):
+    err = _bad(mutate, stack)
+    assert err.key == f"{PROJECT}:{key}"
+    msg = str(err)
+    assert msg.startswith(f"{PROJECT}:{key}: ") and "Fix: " in msg and "\n" not in msg
+    assert words in msg
+
+
+def test_cloudflare_zone_id_is_checked_when_account_id_is_valid():
+    err = _bad(_set("cloudflare", {"account_id": "a" * 32, "zone_id": "nope"}))
+    assert err.key == f"{PROJECT}:cloudflare.zone_id"
+
+
+def test_missing_region_and_profile():
+    values, _ = _values("beta")
+    with pytest.raises(ConfigError) as e:
+        parse_config("beta", values, None)
+    assert e.value.key == "aws:region"
+    values.pop("profile")
+    with pytest.raises(ConfigError) as e:
+        parse_config("beta", values, "us-east-1")
+    assert e.value.key == f"{PROJECT}:profile"
+
+
+def test_bad_config_under_pulumi_creates_nothing():
+    """Through the real program path (pulumi.Config): the error surfaces, no resource exists."""
+    from components import mocks
+
+    captured = {}
+    orig = mocks.install
+
+    def spy(*a, **kw):
+        captured["monitor"] = orig(*a, **kw)
+        return captured["monitor"]
+
+    mocks.install = spy
+    try:
+        with pytest.raises(ConfigError) as e:
+            plan.run_program("beta", overrides={f"{PROJECT}:edge": "none"})
+    finally:
+        mocks.install = orig
+    assert e.value.key == f"{PROJECT}:ingress"
+    assert captured["monitor"].recording.resources == []
+
+
+def test_unknown_top_level_key_in_stack_file_is_rejected():
+    with pytest.raises(ConfigError) as e:
+        plan.run_program("beta", overrides={f"{PROJECT}:databse": {"storage_gb": 20}})
+    assert e.value.key == f"{PROJECT}:databse"
