@@ -94,7 +94,6 @@ class Authenticator:
         self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
         self._jwt: JwtCodec | None = None
         self._access: AccessVerifier | None = None
-        self._open: Principal | None = None
 
     # --------------------------------------------------------------------------- configuration
     @property
@@ -211,20 +210,6 @@ class Authenticator:
 
     def forget_beta_token(self, token: str) -> None:
         self._cache.drop(("beta", token_hash(token)))
-
-    async def open_principal(self) -> Principal:
-        """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs)."""
-        if self._open is None:
-            async with self.ctx.db.unscoped() as conn:
-                found = await store.tenant_id_by_slug(conn, self.settings.open_tenant)
-            if found is None:
-                raise ApiError(
-                    503, "open_tenant_missing",
-                    f"UNAMENTIS_CLIENT_AUTH=open needs the tenant {self.settings.open_tenant!r}; "
-                    f"create it with: python -m runtime admin tenant create {self.settings.open_tenant}",
-                )
-            self._open = Principal(kind="open", tenant_id=str(found[0]), user_id=None, token_id=None, role="open")
-        return self._open
 
     # --------------------------------------------------------------------------- Tier 2
     async def admin(self, headers: Mapping[str, str]) -> Principal:
