@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 from typing import Optional, Sequence
 
 from .aws import AutoScalingClient, CredentialSource
@@ -15,10 +16,19 @@ from .model_servers import OllamaServer, SpeachesServer
 from .node import Agent
 
 
+def boot_time() -> Optional[float]:
+    """When this machine booted (so a restarted agent keeps counting the node's lifetime)."""
+    try:
+        with open("/proc/uptime") as f:
+            return time.time() - float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def build_agent(cfg: AgentConfig) -> Agent:
     imds = Imds(cfg.imds_url, timeout=cfg.imds_timeout)
     asg = None
-    if cfg.region and (cfg.lifecycle_hook or cfg.dormant_action == "asg"):
+    if cfg.region and (cfg.lifecycle_hook or cfg.dormant_action == "asg" or cfg.max_lifetime):
         asg = AutoScalingClient(cfg.region, CredentialSource(imds).get, endpoint_url=cfg.aws_endpoint_url)
     speech = [SpeachesServer(name, url) for name, url in (("tts", cfg.tts_url), ("stt", cfg.stt_url)) if url]
     return Agent(
@@ -36,6 +46,8 @@ def build_agent(cfg: AgentConfig) -> Agent:
         drain_timeout=cfg.drain_timeout,
         drain_quiet=cfg.drain_quiet,
         drain_command=cfg.drain_command,
+        max_lifetime=cfg.max_lifetime,
+        launched_at=boot_time(),
         nvidia_smi=cfg.nvidia_smi,
         instance_id=cfg.instance_id,
     )

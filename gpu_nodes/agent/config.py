@@ -41,6 +41,7 @@ class AgentConfig:
     drain_timeout: float
     drain_quiet: float
     drain_command: Optional[str]
+    max_lifetime: Optional[float]
     nvidia_smi: str
     instance_id: Optional[str]
     log_level: str
@@ -70,6 +71,7 @@ _OPTIONS: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("drain-timeout", "90", "longest drain before the lifecycle action is completed anyway"),
     ("drain-quiet", "10", "seconds without model activity that count as drained"),
     ("drain-command", None, "shell command run once on a notice to stop accepting work"),
+    ("max-lifetime", None, "seconds after which the node drains and removes itself (a cost ceiling)"),
     ("nvidia-smi", "nvidia-smi", "nvidia-smi executable"),
     ("instance-id", None, "this node's instance id (default: from IMDS)"),
     ("log-level", "INFO", "DEBUG | INFO | WARNING | ERROR"),
@@ -155,7 +157,8 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
     hook = (raw["lifecycle-hook"] or "").strip() or None
     if hook and not asg_name:
         raise ConfigError(f"--lifecycle-hook needs --asg-name ({env_name('asg-name')})")
-    if (hook or dormant_action == "asg") and not region:
+    max_lifetime = _seconds("max-lifetime", raw["max-lifetime"])
+    if (hook or dormant_action == "asg" or max_lifetime) and not region:
         raise ConfigError(f"the Auto Scaling calls need --region ({env_name('region')}), e.g. us-east-1")
 
     listen = (raw["listen"] or "").strip()
@@ -197,6 +200,7 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
         drain_timeout=drain_timeout,
         drain_quiet=drain_quiet,
         drain_command=(raw["drain-command"] or "").strip() or None,
+        max_lifetime=max_lifetime,
         nvidia_smi=raw["nvidia-smi"] or "nvidia-smi",
         instance_id=(raw["instance-id"] or "").strip() or None,
         log_level=level,

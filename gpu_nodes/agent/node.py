@@ -3,7 +3,8 @@
 - the notice loop polls IMDS every `poll_interval` and starts the drain on the first notice;
 - the idle loop observes the model servers (activity, loaded models) and ticks the idle manager;
 - the drain (once): readiness off, tell the core, stop accepting (the drain command), wait until
-  the model servers are quiet (or the drain timeout), complete the ASG lifecycle action.
+  the model servers are quiet (or the drain timeout), complete the ASG lifecycle action. A node
+  past `max_lifetime` drains the same way, then removes itself from the ASG (desired - 1).
 No failure of a peer stops a loop: errors are logged, counted and shown on the health endpoint.
 """
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Agent:
         drain_timeout: float = 90.0,
         drain_quiet: float = 10.0,
         drain_command: Optional[str] = None,
+        max_lifetime: Optional[float] = None,
+        launched_at: Optional[float] = None,
         nvidia_smi: str = "nvidia-smi",
         instance_id: Optional[str] = None,
         clock: Callable[[], float] = time.time,
@@ -66,6 +69,7 @@ class Agent:
         self.drain_timeout = drain_timeout
         self.drain_quiet = drain_quiet
         self.drain_command = drain_command
+        self.max_lifetime = max_lifetime
         self.nvidia_smi = nvidia_smi
         self._clock = clock
         self._instance_id = instance_id
@@ -73,6 +77,7 @@ class Agent:
         self._lock = threading.Lock()
         self._threads: List[threading.Thread] = []
         self.started_at = clock()
+        self.launched_at = launched_at if launched_at is not None else self.started_at
         self.loaded_models: Dict[str, List[Dict[str, Any]]] = {}
         self.server_status: Dict[str, Dict[str, Any]] = {}
         self.imds_status: Dict[str, Any] = {"ok": None, "errors": 0, "last_error": None, "last_poll": None}
@@ -166,6 +171,8 @@ class Agent:
                 self.imds_status.update(ok=True, last_poll=self._clock())
                 return notice
         self.imds_status.update(ok=True, last_poll=self._clock())
+        if self.max_lifetime and self._clock() - self.launched_at >= self.max_lifetime:
+            return Notice("max-lifetime", "terminate", _iso(self.launched_at + self.max_lifetime))
         return None
 
     def begin_drain(self, notice: Notice) -> bool:
@@ -203,9 +210,26 @@ class Agent:
             if (self.drain["core_acknowledged"] and quiet) or self._clock() >= deadline:
                 break
             self._stop.wait(step)
+        if notice.kind == "max-lifetime":
+            self._terminate_self()
         if self.asg and self.lifecycle_hook:
             self._complete_lifecycle()
         self.drain["finished_at"] = self._clock()
+
+    def _terminate_self(self) -> None:
+        # Nobody else will end this node: ask the ASG to, lowering desired capacity so it is not
+        # replaced (the core wakes a fresh node if learners still need one).
+        while not self._stop.is_set():
+            instance = self.instance_id()
+            if self.asg is not None and instance is not None:
+                try:
+                    self.asg.terminate_instance(instance, decrement_desired=True)
+                    self.drain["terminated"] = True
+                    return
+                except AwsError as exc:
+                    self.drain["terminated"] = f"retrying: {exc}"
+                    log.warning("TerminateInstanceInAutoScalingGroup failed: %s", exc)
+            self._stop.wait(self.poll_interval)
 
     def _stop_accepting(self) -> None:
         if not self.drain_command:

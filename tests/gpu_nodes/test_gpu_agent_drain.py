@@ -100,3 +100,15 @@ def test_unreadable_notice_body_still_drains(make_agent, imds, core):
     imds.instance_action = "not json"  # IMDS answered 200: AWS has a notice even if we cannot read it
     drain = wait_for(lambda: core.of_type("drain"), 5)[0]
     assert drain["notice"]["kind"] == "spot-interruption"
+
+
+def test_max_lifetime_drains_then_removes_the_node_from_the_asg(make_agent, imds, core, autoscaling):
+    agent = make_agent(max_lifetime=0.5)
+    drain = wait_for(lambda: core.of_type("drain"), 5)[0]
+    assert drain["notice"]["kind"] == "max-lifetime"
+    wait_for(lambda: len(autoscaling.calls) == 2, 5)
+    terminate, complete = autoscaling.calls
+    assert terminate["Action"] == "TerminateInstanceInAutoScalingGroup"
+    assert terminate["ShouldDecrementDesiredCapacity"] == "true" and terminate["InstanceId"] == imds.instance_id
+    assert complete["Action"] == "CompleteLifecycleAction"
+    assert agent.drain["terminated"] is True

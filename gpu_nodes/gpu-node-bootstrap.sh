@@ -1,0 +1,120 @@
+#!/bin/bash
+# UnaMentis GPU node bootstrap: run once by cloud-init (runcmd). Settings come from
+# /etc/unamentis/gpu-node.env, written by the same user data (gpu_nodes/bootstrap.py).
+# Order: agent first (so a Spot notice is handled at any point), then model cache, servers, models.
+set -euo pipefail
+umask 022
+# ROOT and IMDS_URL exist so the script can be exercised in a scratch directory; cloud-init sets neither.
+ROOT=${UNAMENTIS_ROOT:-}
+IMDS=${UNAMENTIS_IMDS_URL:-http://169.254.169.254}/latest
+mkdir -p "$ROOT/var/log"
+exec > >(tee -a "$ROOT/var/log/unamentis-gpu-bootstrap.log") 2>&1
+
+. "$ROOT/etc/unamentis/gpu-node.env"
+CACHE="s3://${MODEL_BUCKET}/${CACHE_PREFIX}"
+DATA=$ROOT/var/lib/unamentis
+OPT=$ROOT/opt/unamentis
+
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) gpu-bootstrap: $*"; }
+
+imds_get() {
+  local token
+  token=$(curl -sf -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+  curl -sf -H "X-aws-ec2-metadata-token: $token" "$IMDS/meta-data/$1"
+}
+
+give_up() {
+  # Without its agent (or its models) a node would bill by the hour and never scale to zero:
+  # remove it and lower desired capacity, so the ASG does not start another one in a loop.
+  log "FATAL: $*; removing this node from ${ASG_NAME}"
+  aws autoscaling terminate-instance-in-auto-scaling-group --region "$REGION" \
+    --instance-id "$(imds_get instance-id)" --should-decrement-desired-capacity || shutdown -h now
+  exit 1
+}
+
+retry() {
+  local n=0
+  until "$@"; do
+    n=$((n + 1))
+    if [ "$n" -ge 5 ]; then return 1; fi
+    sleep $((n * 3))
+  done
+}
+
+wait_http() {
+  local i
+  for i in $(seq 1 150); do
+    if curl -sf -o /dev/null "$1"; then return 0; fi
+    sleep 2
+  done
+  return 1
+}
+
+# 1. The agent, checked against the hash in the user data.
+mkdir -p "$OPT/agent" "$DATA/ollama" "$DATA/hf"
+retry aws s3 cp --only-show-errors --region "$REGION" "s3://${MODEL_BUCKET}/${AGENT_KEY}" "$OPT/agent.tar.gz" \
+  || give_up "cannot fetch the agent s3://${MODEL_BUCKET}/${AGENT_KEY}"
+echo "${AGENT_SHA256}  $OPT/agent.tar.gz" | sha256sum -c --status - || give_up "agent archive checksum mismatch"
+tar -xzf "$OPT/agent.tar.gz" -C "$OPT/agent"
+if [ -n "${CORE_TOKEN_PARAMETER}" ]; then
+  token=$(retry aws ssm get-parameter --region "$REGION" --name "$CORE_TOKEN_PARAMETER" --with-decryption \
+    --query Parameter.Value --output text) || give_up "cannot read ${CORE_TOKEN_PARAMETER}"
+  (umask 077 && printf 'GPU_AGENT_CORE_TOKEN=%s\n' "$token" > "$ROOT/etc/unamentis/gpu-agent-secret.env")
+fi
+systemctl daemon-reload
+systemctl enable --now unamentis-gpu-agent.service
+log "agent started"
+
+# 2. The model cache from the stack bucket (an empty or missing prefix is fine: registries next).
+aws s3 sync --only-show-errors --region "$REGION" "$CACHE/ollama/" "$DATA/ollama/" || log "no Ollama cache in $CACHE/ollama"
+aws s3 sync --only-show-errors --region "$REGION" "$CACHE/hf/" "$DATA/hf/" || log "no speech model cache in $CACHE/hf"
+chown -R 1000:1000 "$DATA/hf" # the speaches image runs as uid 1000
+
+# 3. The model servers, with the GPU, restarted by Docker if they die.
+for image in "$OLLAMA_IMAGE" "$TTS_IMAGE" "$STT_IMAGE"; do
+  retry docker pull --quiet "$image" || give_up "cannot pull $image"
+done
+run() {
+  local name=$1
+  shift
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker run -d --name "$name" --restart unless-stopped --gpus all "$@" >/dev/null
+}
+# The agent decides when models leave the GPU (COOL/COLD); Ollama's own 5-minute expiry would not.
+run ollama -p "${OLLAMA_PORT}:11434" -v "$DATA/ollama:/root/.ollama" -e OLLAMA_KEEP_ALIVE=24h "$OLLAMA_IMAGE"
+run tts -p "${TTS_PORT}:8000" -v "$DATA/hf:/home/ubuntu/.cache/huggingface/hub" "$TTS_IMAGE"
+run stt -p "${STT_PORT}:8000" -v "$DATA/hf:/home/ubuntu/.cache/huggingface/hub" "$STT_IMAGE"
+
+# 4. Models: what the cache did not hold comes from the public registries.
+wait_http "http://127.0.0.1:${OLLAMA_PORT}/api/version" || give_up "Ollama did not start"
+ollama_pulled=0
+for model in $OLLAMA_MODELS; do
+  if ! docker exec ollama ollama show "$model" >/dev/null 2>&1; then
+    log "pulling $model from the Ollama registry"
+    retry docker exec ollama ollama pull "$model" >/dev/null || give_up "cannot pull $model"
+    ollama_pulled=1
+  fi
+done
+hf_pulled=0
+for pair in "${TTS_PORT} ${TTS_MODEL}" "${STT_PORT} ${STT_MODEL}"; do
+  port=${pair%% *}
+  model=${pair#* }
+  wait_http "http://127.0.0.1:${port}/health" || give_up "the speech server on ${port} did not start"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:${port}/api/pull/${model}")
+  case "$code" in
+    200) ;;
+    201) hf_pulled=1 ;;
+    *) give_up "cannot pull ${model} (HTTP ${code})" ;;
+  esac
+done
+
+# 5. Write what came from the registries back to the bucket, so the next node starts from it.
+if [ "$CACHE_WRITE_BACK" = 1 ]; then
+  if [ "$ollama_pulled" = 1 ]; then
+    aws s3 sync --only-show-errors --region "$REGION" "$DATA/ollama/" "$CACHE/ollama/" || log "Ollama cache write-back failed"
+  fi
+  if [ "$hf_pulled" = 1 ]; then
+    aws s3 sync --only-show-errors --region "$REGION" "$DATA/hf/" "$CACHE/hf/" || log "speech cache write-back failed"
+  fi
+fi
+log "ready: ollama :${OLLAMA_PORT}, tts :${TTS_PORT}, stt :${STT_PORT}, agent :11400"
