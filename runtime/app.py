@@ -80,13 +80,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return internal_error().to_response()
 
 
-def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> Starlette:
-    """A Starlette app serving ``services`` (``None``: every service, i.e. the container)."""
+def create_app(services: Sequence[str | Service] | None = None, settings: Settings | None = None) -> Starlette:
+    """A Starlette app serving ``services`` (``None``: every service, i.e. the container).
+
+    Items are service names (``SERVICE_MODULES``) or, for tests and embedding, ``Service`` objects."""
     settings = settings or Settings.from_env()
-    names = tuple(ALL_SERVICES if services is None else services)
-    if "health" not in names:
-        names = ("health",) + names
-    loaded = [load_service(name) for name in dict.fromkeys(names)]
+    wanted = list(ALL_SERVICES if services is None else services)
+    if not any((item if isinstance(item, str) else item.name) == "health" for item in wanted):
+        wanted.insert(0, "health")
+    loaded: list[Service] = []
+    for item in wanted:
+        service = load_service(item) if isinstance(item, str) else item
+        if all(service.name != other.name for other in loaded):
+            loaded.append(service)
     ctx = AppContext(settings, tuple(s.name for s in loaded))
     routes = [route for service in loaded for route in service.routes]
     public_paths = [path for service in loaded for path in service.public_paths]

@@ -108,7 +108,10 @@ class Database:
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
         if self.settings.db_mode == "single":
             async with self._conn_lock:
-                if self._conn is None or self._conn.is_closed():
+                if self._conn is not None and self._conn.is_closed():
+                    self._conn = None
+                    self.reconnects += 1
+                if self._conn is None:
                     self._conn = await self._connect()
                 yield self._conn
         else:

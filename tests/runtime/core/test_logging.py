@@ -1,0 +1,70 @@
+"""JSON logs carry the request id and never a token or secret."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from core.probe import probe_service
+from conftest import make_client
+from runtime.logging import JsonFormatter, redact, redact_text
+
+
+def test_redaction_of_known_secret_shapes():
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    samples = {
+        "token uma_beta_AbC123-_xyz used": "uma_beta_AbC123-_xyz",
+        f"Authorization: Bearer {jwt}": jwt,
+        f"jwt {jwt} in text": jwt,
+        "GET /ws/audio?session=s1&token=abcdef123": "abcdef123",
+        "postgresql://app:hunter2@db:5432/x": "hunter2",
+        '{"refresh_token": "rt_secret_value"}': "rt_secret_value",
+        "password=Sup3rS3cret&x=1": "Sup3rS3cret",
+        "X-Origin-Secret: abcdefabcdefabcdef": "abcdefabcdefabcdef",
+        "api_key=sk-live-123": "sk-live-123",
+    }
+    for text, secret in samples.items():
+        assert secret not in redact_text(text), text
+    assert redact({"authorization": "Bearer x", "token_count": 3, "n": {"api_key": "k", "ok": "fine"}}) == {
+        "authorization": "[REDACTED]", "token_count": 3, "n": {"api_key": "[REDACTED]", "ok": "fine"}
+    }
+
+
+def test_json_formatter_shape():
+    record = logging.LogRecord("unamentis.x", logging.WARNING, __file__, 1, "hello %s", ("uma_beta_zzz",), None)
+    record.token = "uma_beta_zzz"
+    record.request_id = "rid-12345678"
+    line = json.loads(JsonFormatter(service="auth").format(record))
+    assert line["level"] == "WARNING" and line["logger"] == "unamentis.x" and line["service"] == "auth"
+    assert line["request_id"] == "rid-12345678"
+    assert "zzz" not in json.dumps(line)
+
+
+async def test_no_token_in_any_log_line_of_a_request(make_app, tenant):
+    _tenant_id, token = await tenant()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        app = make_app([probe_service()])
+        async with make_client(app) as client:
+            await client.get(f"/api/probe/whoami?token={token}", headers={"Authorization": f"Bearer {token}"})
+            await client.get("/api/probe/boom", headers={"Authorization": f"Bearer {token}", "X-Request-ID": "edge-req-000123"})
+            await client.get("/api/probe/whoami", headers={"Authorization": "Bearer uma_beta_wrongwrongwrong"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    output = stream.getvalue()
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert lines, "nothing was logged"
+    assert token not in output and token[9:] not in output
+    assert "wrongwrongwrong" not in output and "SHOULDNOTLEAK" not in output
+    access = [line for line in lines if line["logger"] == "unamentis.access"]
+    assert {line["status"] for line in access} >= {200, 500, 401}
+    assert all(line["request_id"] and "?" not in line["path"] for line in access)
+    # the edge's request id is kept and appears on the error log line of that request
+    assert any(line["logger"] == "unamentis.error" and line["request_id"] == "edge-req-000123" for line in lines)

@@ -1,0 +1,312 @@
+"""The middleware stack end to end over ASGI, against the real database."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from core.probe import probe_service
+from conftest import make_client
+
+SECRET = "origin-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def probe_app(make_app):
+    def factory(**overrides):
+        return make_app([probe_service()], **overrides)
+
+    return factory
+
+
+async def test_health_answers_without_token(probe_app):
+    async with make_client(probe_app()) as client:
+        for path in ("/health", "/api/health"):
+            response = await client.get(path)
+            assert response.status_code == 200
+            body = response.json()
+            assert body["status"] == "healthy"
+            assert set(body) >= {"timestamp", "version", "server_name", "uptime_seconds"}
+            assert response.headers["x-request-id"]
+
+
+async def test_api_without_token_is_401_in_error_format(probe_app):
+    async with make_client(probe_app()) as client:
+        for path in ("/api/probe/whoami", "/api/curricula", "/api/does-not-exist"):
+            response = await client.get(path)
+            assert response.status_code == 401, path
+            assert response.json() == {
+                "error": "auth_required",
+                "code": "AUTH_REQUIRED",
+                "message": "Authentication required: send Authorization: Bearer <token>.",
+                "details": {},
+            }
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        garbage = await client.get("/api/probe/whoami", headers={"Authorization": "Bearer not-a-token"})
+        assert garbage.status_code == 401
+        assert garbage.json()["error"] == "invalid_token"
+        basic = await client.get("/api/probe/whoami", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        assert basic.status_code == 401
+
+
+async def test_beta_token_reaches_tenant_scoped_route(probe_app, tenant):
+    tenant_id, token = await tenant()
+    other_id, _ = await tenant()
+    async with make_client(probe_app()) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        who = await client.get("/api/probe/whoami", headers=auth)
+        assert who.status_code == 200, who.text
+        assert who.json()["kind"] == "beta_token"
+        assert who.json()["tenant_id"] == tenant_id
+        read = await client.get("/api/probe/tenant-read", headers=auth)
+        assert read.status_code == 200
+        # no WHERE clause, yet only the caller's own tenant row is visible
+        assert read.json() == {"visible_tenants": [tenant_id], "setting": tenant_id}
+        assert other_id not in read.json()["visible_tenants"]
+        assert int(who.headers["x-ratelimit-limit"]) >= 1
+
+
+async def test_router_errors_use_error_format(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    async with make_client(probe_app()) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        missing = await client.get("/api/probe/nothing-here", headers=auth)
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "not_found" and missing.json()["code"] == "NOT_FOUND"
+        wrong_method = await client.delete("/api/probe/whoami", headers=auth)
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"] == "method_not_allowed"
+        assert "GET" in wrong_method.headers["allow"]
+
+
+async def test_uncaught_exception_is_500_json_with_cors_and_no_secret(probe_app, tenant, caplog):
+    _tenant_id, token = await tenant()
+    app = probe_app(cors_origins=("https://app.example.com",))
+    async with make_client(app) as client:
+        with caplog.at_level(logging.ERROR):
+            response = await client.get(
+                "/api/probe/boom", headers={"Authorization": f"Bearer {token}", "Origin": "https://app.example.com"}
+            )
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "SHOULDNOTLEAK" not in response.text
+    assert response.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert response.headers["x-request-id"]
+    assert any("unhandled error" in r.getMessage() for r in caplog.records)
+
+
+async def test_origin_secret(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(probe_app(origin_secret=SECRET)) as client:
+        assert (await client.get("/health")).status_code == 200  # the probe path is exempt
+        for headers in ({}, {"X-Origin-Secret": "wrong"}, {"X-Origin-Secret": SECRET[:-1]}):
+            response = await client.get("/api/health", headers=headers)
+            assert response.status_code == 403
+            assert response.json()["error"] == "forbidden"
+        ok = await client.get(
+            "/api/probe/whoami", headers={**auth, "X-Origin-Secret": SECRET, "CF-Connecting-IP": "198.51.100.7"}
+        )
+        assert ok.status_code == 200
+        assert ok.json()["client_ip"] == "198.51.100.7"
+        # a malformed CF-Connecting-IP is ignored (the peer address stays)
+        odd = await client.get(
+            "/api/probe/whoami", headers={**auth, "X-Origin-Secret": SECRET, "CF-Connecting-IP": "not-an-ip"}
+        )
+        assert odd.json()["client_ip"] == "127.0.0.1"
+    async with make_client(probe_app()) as client:
+        # without an origin secret nothing vouches for CF-Connecting-IP: it is not believed
+        spoofed = await client.get("/api/probe/whoami", headers={**auth, "CF-Connecting-IP": "198.51.100.7"})
+        assert spoofed.json()["client_ip"] == "127.0.0.1"
+
+
+async def test_cors_allowlist_preflight_and_errors(probe_app):
+    origin = "https://app.example.com"
+    async with make_client(probe_app(cors_origins=(origin,))) as client:
+        preflight = await client.options(
+            "/api/probe/echo",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, x-client-platform",
+            },
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == origin
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
+        allowed_headers = preflight.headers["access-control-allow-headers"].lower()
+        for name in ("authorization", "content-type", "x-client-platform", "x-client-version", "x-client-id",
+                     "x-client-name", "x-device-id"):
+            assert name in allowed_headers
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        refused = await client.options(
+            "/api/probe/echo", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+        )
+        assert refused.status_code == 403
+        assert "access-control-allow-origin" not in refused.headers
+        # an error response (401) still carries the CORS headers for an allowed origin
+        unauth = await client.get("/api/probe/whoami", headers={"Origin": origin})
+        assert unauth.status_code == 401
+        assert unauth.headers["access-control-allow-origin"] == origin
+        assert "x-request-id" in unauth.headers["access-control-expose-headers"].lower()
+        other = await client.get("/api/probe/whoami", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        assert other.headers["vary"] == "Origin"
+
+
+async def test_minimum_client_version_426(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    app = probe_app(min_client_versions={"ios": (2, 0), "web": (1, 5)})
+    async with make_client(app) as client:
+        old = await client.get("/api/probe/whoami", headers={**auth, "X-Client-Platform": "iOS", "X-Client-Version": "1.9.3"})
+        assert old.status_code == 426
+        assert old.json()["error"] == "upgrade_required"
+        assert "2.0" in old.json()["message"]
+        assert old.json()["details"]["platform"] == "ios"
+        new = await client.get(
+            "/api/probe/whoami",
+            headers={**auth, "X-Client-Platform": "ios", "X-Client-Version": "2.0.1 (57)", "X-Client-ID": "c-1"},
+        )
+        assert new.status_code == 200
+        assert new.json()["client"]["platform"] == "ios"
+        assert new.json()["client"]["id"] == "c-1"
+        android = await client.get("/api/probe/whoami", headers={**auth, "X-Client-Platform": "android", "X-Client-Version": "0.1"})
+        assert android.status_code == 200  # no minimum configured for android
+        unknown = await client.get("/api/probe/whoami", headers=auth)
+        assert unknown.status_code == 200  # old builds send no headers
+        health = await client.get("/api/health", headers={"X-Client-Platform": "ios", "X-Client-Version": "1.0"})
+        assert health.status_code == 200  # probes are never refused
+
+
+async def test_body_limits(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with make_client(probe_app()) as client:
+        too_big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+        response = await client.post("/api/probe/echo", content=too_big, headers=auth)
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+
+        async def chunks():
+            for _ in range(20):
+                yield b"x" * 65536  # 1.25 MiB without a Content-Length
+
+        streamed = await client.post("/api/probe/echo", content=chunks(), headers=auth)
+        assert streamed.status_code == 413
+        # a route that raises its own limit accepts more
+        bigger = await client.post("/api/probe/big", content=b"y" * (1536 * 1024), headers=auth)
+        assert bigger.status_code == 200 and bigger.json() == {"size": 1536 * 1024}
+        over = await client.post("/api/probe/big", content=b"y" * (2 * 1024 * 1024 + 1), headers=auth)
+        assert over.status_code == 413
+        absurd = await client.post("/api/probe/big", headers={**auth, "Content-Length": "999999999"}, content=b"")
+        assert absurd.status_code in (400, 413)
+
+
+async def test_validation_errors_are_4xx(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(probe_app()) as client:
+        async def post(raw: bytes | str):
+            return await client.post("/api/probe/echo", content=raw, headers={**auth, "Content-Type": "application/json"})
+
+        assert (await post(b"{not json")).json()["error"] == "invalid_json"
+        assert (await post(b"[1, 2]")).status_code == 400
+        assert (await post(b"")).status_code == 400
+        assert (await post(b"\xff\xfe")).status_code == 400
+        missing = await post("{}")
+        assert missing.status_code == 400 and missing.json()["details"] == {"field": "name"}
+        cases = [
+            ({"name": 5}, "name"),
+            ({"name": "x" * 11}, "name"),
+            ({"name": "ok", "count": "3"}, "count"),
+            ({"name": "ok", "count": True}, "count"),
+            ({"name": "ok", "count": 9}, "count"),
+            ({"name": "ok", "count": 1.5}, "count"),
+            ({"name": "ok", "mode": "warp"}, "mode"),
+            ({"name": "ok", "flag": "yes"}, "flag"),
+            ({"name": "ok", "tags": "a"}, "tags"),
+            ({"name": "ok", "tags": ["a", 1]}, "tags"),
+            ({"name": "ok", "tags": ["a", "b", "c", "d"]}, "tags"),
+        ]
+        for body, field in cases:
+            response = await post(json.dumps(body))
+            assert response.status_code == 422, body
+            assert response.json()["error"] == "invalid_field"
+            assert response.json()["details"]["field"] == field
+        good = await post(json.dumps({"name": " ok ", "count": 2.0, "mode": "SLOW", "tags": ["a"]}))
+        assert good.status_code == 200
+        assert good.json() == {"name": "ok", "count": 2, "mode": "slow", "flag": False, "tags": ["a"]}
+        assert (await client.get("/api/probe/items/abc_DEF-1", headers=auth)).json() == {"id": "abc_DEF-1", "limit": 10}
+        assert (await client.get("/api/probe/items/bad.id", headers=auth)).status_code == 400
+        assert (await client.get("/api/probe/items/" + "a" * 101, headers=auth)).status_code == 400
+        assert (await client.get("/api/probe/items/x?limit=0", headers=auth)).status_code == 400
+        assert (await client.get("/api/probe/items/x?limit=abc", headers=auth)).status_code == 400
+
+
+async def test_default_rate_limit_per_token(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(probe_app(rate_limit_token=(3, 60.0))) as client:
+        statuses = [(await client.get("/api/probe/whoami", headers=auth)) for _ in range(4)]
+    assert [r.status_code for r in statuses[:3]] == [200, 200, 200]  # the first request always passes
+    limited = statuses[3]
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["x-ratelimit-limit"] == "3"
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert "x-ratelimit-reset" in limited.headers
+
+
+async def test_failed_auth_is_limited_per_ip(probe_app):
+    async with make_client(probe_app(rate_limit_ip=(2, 60.0))) as client:
+        codes = [(await client.get("/api/probe/whoami", headers={"Authorization": "Bearer uma_beta_guess"})).status_code
+                 for _ in range(3)]
+        assert codes == [401, 401, 429]
+        # probes are never limited
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_admin_paths_need_tier_2(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    async with make_client(probe_app()) as client:
+        no_token = await client.get("/api/admin/probe")
+        assert no_token.status_code == 401
+        beta = await client.get("/api/admin/probe", headers={"Authorization": f"Bearer {token}"})
+        assert beta.status_code == 403
+        # the unsigned e-mail header alone never makes an admin
+        spoof = await client.get("/api/admin/probe", headers={"Cf-Access-Authenticated-User-Email": "boss@example.com"})
+        assert spoof.status_code in (401, 403)
+
+
+async def test_open_client_auth(probe_app, database):
+    from runtime.tenants import create_tenant
+
+    app = probe_app(client_auth="open", open_tenant="lan")
+    async with make_client(app) as client:
+        missing = await client.get("/api/probe/whoami")
+        assert missing.status_code == 503
+        assert "admin tenant create lan" in missing.json()["message"]
+    owner = await database.owner()
+    try:
+        tenant_id = await create_tenant(owner, "lan")
+    finally:
+        await owner.close()
+    async with make_client(probe_app(client_auth="open", open_tenant="lan")) as client:
+        who = await client.get("/api/probe/whoami")
+        assert who.status_code == 200
+        assert who.json()["kind"] == "open" and who.json()["tenant_id"] == str(tenant_id)
+
+
+async def test_database_down_is_503():
+    from runtime.settings import Settings
+
+    from runtime.app import create_app
+
+    app = create_app([probe_service()], Settings(database_url="postgresql://nobody@127.0.0.1:1/none", db_connect_timeout=1))
+    async with make_client(app) as client:
+        response = await client.get("/api/probe/whoami", headers={"Authorization": "Bearer uma_beta_" + "a" * 43})
+    assert response.status_code == 503
+    assert response.json()["error"] == "service_unavailable"
