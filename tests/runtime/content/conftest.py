@@ -38,6 +38,7 @@ def content_app(make_app, tmp_path):
         overrides.setdefault("jwt_secret", JWT_SECRET)
         overrides.setdefault("rate_limit_token", (100_000, 60.0))
         overrides.setdefault("rate_limit_ip", (100_000, 60.0))
+        overrides.setdefault("rate_limit_user", (100_000, 60.0))
         overrides.setdefault("rate_limit_login", (1000, 60.0))
         return make_app(None if services is None else list(services), database=database, **overrides)
 
