@@ -120,7 +120,7 @@ class Agent:
     def _scale_to_zero(self) -> str:
         snap = self.idle.snapshot()
         if self.dormant_action == "core":
-            if not self.core.send("scale_to_zero", {"idle_seconds": snap["idle_seconds"], "state": snap["state"]}):
+            if not self._send_core("scale_to_zero", {"idle_seconds": snap["idle_seconds"], "state": snap["state"]}):
                 raise RuntimeError("the core did not acknowledge scale_to_zero")
             return "asked the core"
         instance = self.instance_id()
@@ -129,11 +129,15 @@ class Agent:
         self.asg.terminate_instance(instance, decrement_desired=True)
         return "TerminateInstanceInAutoScalingGroup (decrement desired)"
 
+    def _send_core(self, event_type: str, payload: Dict[str, Any]) -> bool:
+        self.instance_id()  # events name the node; IMDS may not have answered at start
+        return self.core.send(event_type, payload)
+
     def _report_transition(self, event: Dict[str, object]) -> None:
         # Best effort: the core also learns the state from /health; a lost event is not retried.
         payload = dict(event)
         payload["loaded_models"] = self.loaded_models
-        threading.Thread(target=self.core.send, args=("state", payload), daemon=True).start()
+        threading.Thread(target=self._send_core, args=("state", payload), daemon=True).start()
 
     # ---- activity -------------------------------------------------------------------------
     def record_activity(self, source: str) -> bool:
@@ -199,12 +203,12 @@ class Agent:
     def _drain(self, notice: Notice) -> None:
         deadline = self.drain["started_at"] + self.drain_timeout
         payload = {"notice": notice.as_dict(), "loaded_models": self.loaded_models}
-        self.drain["core_acknowledged"] = self.core.send("drain", payload)
+        self.drain["core_acknowledged"] = self._send_core("drain", payload)
         self._stop_accepting()
         step = min(1.0, self.poll_interval)
         while not self._stop.is_set():
             if not self.drain["core_acknowledged"]:
-                self.drain["core_acknowledged"] = self.core.send("drain", payload)
+                self.drain["core_acknowledged"] = self._send_core("drain", payload)
             quiet = self._clock() - self.last_model_activity >= self.drain_quiet
             self.drain["quiet"] = quiet
             if (self.drain["core_acknowledged"] and quiet) or self._clock() >= deadline:

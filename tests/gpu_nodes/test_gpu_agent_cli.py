@@ -9,14 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+import glob
+
 import httpx
+import pytest
 
 from gpu_peers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+# Amazon Linux 2023's python3 is 3.9: run the agent with a 3.9 interpreter too where one is installed.
+PY39 = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")) + glob.glob("/usr/bin/python3.9"))
 
 
-def test_agent_process_polls_drains_completes_and_stops_on_sigterm(imds, core, autoscaling, ollama, tts, stt):
+@pytest.mark.parametrize("python", [sys.executable] + PY39[:1], ids=lambda p: "current" if p == sys.executable else "python3.9")
+def test_agent_process_polls_drains_completes_and_stops_on_sigterm(python, imds, core, autoscaling, ollama, tts, stt):
     env = dict(os.environ)
     env.update({
         "PYTHONPATH": str(ROOT),
@@ -38,7 +44,7 @@ def test_agent_process_polls_drains_completes_and_stops_on_sigterm(imds, core, a
     })
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(k, None)  # the agent must take the instance profile's keys from IMDS
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_nodes.agent"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([python, "-m", "gpu_nodes.agent"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         port = None
