@@ -144,3 +144,26 @@ def test_unknown_top_level_key_in_stack_file_is_rejected():
     with pytest.raises(ConfigError) as e:
         plan.run_program("beta", overrides={f"{PROJECT}:databse": {"storage_gb": 20}})
     assert e.value.key == f"{PROJECT}:databse"
+
+
+def test_secure_values_in_a_stack_file_stay_secret(tmp_path):
+    f = tmp_path / "Pulumi.s.yaml"
+    f.write_text((ROOT / "Pulumi.beta.yaml").read_text()
+                 + "  unamentis-cloud:groqApiKey:\n    secure: v1:AAAAbase64ciphertext==\n")
+    flat, secret = plan.read_stack_file(f)
+    assert secret == [f"{PROJECT}:groqApiKey"]
+    assert flat[f"{PROJECT}:groqApiKey"] == plan.SECRET_PLACEHOLDER
+    assert json.loads(flat[f"{PROJECT}:azs"]) == ["us-east-1a", "us-east-1b"]
+    # The program accepts the provider-key secret (not an unknown key) and plans.
+    run = plan.run_program("beta", stack_file=f)
+    assert run.config.profile == "beta"
+
+
+def test_project_schema_keys_are_set_by_every_stack():
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == {"profile", "domain", "azs"}  # required: no project default
+    for stack in ("beta", "prod", "customer"):
+        flat, _ = plan.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
+        assert all(f"{PROJECT}:{k}" in flat for k in declared), stack
