@@ -29,9 +29,11 @@ from components.config import StackConfig
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.core_service import CoreService, CoreServiceArgs
 from components.functions_api import FunctionsApi, FunctionsApiArgs
-from components.gpu_fleet import GpuFleet, GpuFleetArgs
+from components.gpu_fleet import DRAIN_HOOK, GpuFleet, GpuFleetArgs
 from components.lambda_build import build_code_zip, resolve_layer
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
+
+APP_ROLE = "unamentis_app"  # runtime.settings default for UNAMENTIS_APP_ROLE
 
 
 def running_under_mocks() -> bool:
@@ -69,14 +71,17 @@ class ComputeArgs:
     subnet_ids: Mapping[str, pulumi.Input[list]]  # tier -> subnet ids (public, private, gpu, data)
     security_group_ids: Mapping[str, pulumi.Input[str]]  # role -> id (core, lambda, alb, gpu)
     gpu_subnets_public: bool
-    # secrets the data tier produced, env name -> value (DATABASE_URL, UNAMENTIS_DATABASE_ADMIN_URL ...)
-    database_secrets: Mapping[str, pulumi.Input[str]]
+    db_address: pulumi.Input[str]
+    db_port: pulumi.Input[int]
+    db_name: str
+    owner_database_url: Optional[pulumi.Input[str]] = None  # the master user's DSN (a secret)
     # plain runtime env the data tier produced (UNAMENTIS_STORAGE_URL, UNAMENTIS_SQS_QUEUE_URL ...)
     data_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # IAM statements for the data tier (buckets, queue) granted to the core and the functions
     core_statements: list[Mapping[str, Any]] = field(default_factory=list)
     function_statements: list[Mapping[str, Any]] = field(default_factory=list)
-    model_bucket_arn: Optional[pulumi.Input[str]] = None
+    model_bucket_arn: Optional[pulumi.Input[str]] = None  # GPU model cache + node agent archive
+    model_bucket_name: Optional[pulumi.Input[str]] = None
     alert_topic_arn: Optional[pulumi.Input[str]] = None
     provider_keys: Mapping[str, Optional[pulumi.Input[str]]] = field(default_factory=dict)
     # from the edge (None with edge: none)
@@ -86,6 +91,49 @@ class ComputeArgs:
     access_aud: Optional[pulumi.Input[str]] = None
     edge_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     edge_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+    @classmethod
+    def from_platform(cls, platform: Any) -> "ComputeArgs":
+        """Collect what compute needs from the platform's earlier sections (network, security
+        groups, data tier, edge). Explicit attributes only; see ``components.platform``."""
+        c = platform.config
+        db, storage, queues = platform.database, platform.storage, platform.queues
+        edge = getattr(platform, "edge", None)
+        from components.config import provider_api_keys
+
+        buckets = storage.buckets
+        data_env: dict[str, pulumi.Input[str]] = {
+            "UNAMENTIS_STORAGE_URL": pulumi.Output.concat("s3://", buckets["curricula"].bucket, "/"),
+            "UNAMENTIS_S3_REGION": c.region,
+            "UNAMENTIS_SQS_QUEUE_URL": queues.jobs.url,
+            "UNAMENTIS_SQS_DLQ_URL": queues.dlq.url,
+        }
+        # The owner's URL (migrate, admin CLI) exists only when the program generated the master
+        # password; with an RDS-managed password the operator runs migrate with its own DSN.
+        owner = db.parameter_values().get("database-url")
+        return cls(
+            config=c,
+            vpc_id=platform.network.vpc_id,
+            subnet_ids=platform.network.subnet_ids,
+            security_group_ids=platform.security_groups.ids,
+            gpu_subnets_public=platform.network.gpu_subnets_public,
+            db_address=db.address, db_port=db.port, db_name=db.db_name,
+            owner_database_url=owner,
+            data_environment=data_env,
+            core_statements=[storage.access_policy_statements(), queues.access_policy_statements()],
+            # Lambdas have no NAT route to SQS in the beta; they only reach S3 (gateway endpoint).
+            function_statements=[storage.access_policy_statements()],
+            model_bucket_arn=buckets["curricula"].arn,
+            model_bucket_name=buckets["curricula"].bucket,
+            provider_keys=provider_api_keys(),
+            origin_secret=getattr(edge, "origin_secret", None),
+            tunnel_token=getattr(edge, "tunnel_token", None),
+            access_team_domain=getattr(edge, "access_team_domain", None),
+            access_aud=getattr(edge, "access_aud", None),
+            edge_environment=dict(getattr(edge, "runtime_environment", None) or {}),
+            edge_secrets=dict(getattr(edge, "runtime_secrets", None) or {}),
+        )
 
 
 class Compute(pulumi.ComponentResource):
@@ -98,6 +146,12 @@ class Compute(pulumi.ComponentResource):
 
         # Shared by the core and every function: user access JWTs are signed with it.
         self.jwt_secret = random.RandomPassword(f"{name}-jwt-secret", length=48, special=False, opts=child)
+        # The runtime role (not owner, no BYPASSRLS): `python -m runtime migrate` creates it as
+        # LOGIN with this password (UNAMENTIS_APP_ROLE_PASSWORD); every request runs as it.
+        self.app_role_password = random.RandomPassword(
+            f"{name}-app-role-password", length=40, special=False, opts=child)
+        app_url = pulumi.Output.all(self.app_role_password.result, args.db_address, args.db_port).apply(
+            lambda a: f"postgresql://{APP_ROLE}:{a[0]}@{a[1]}:{a[2]}/{args.db_name}?sslmode=require")
 
         plain_env: dict[str, pulumi.Input[str]] = {
             "UNAMENTIS_ENV": c.stack,
@@ -117,12 +171,21 @@ class Compute(pulumi.ComponentResource):
             plain_env["UNAMENTIS_CF_ACCESS_TEAM_DOMAIN"] = args.access_team_domain
         if args.access_aud is not None:
             plain_env["UNAMENTIS_CF_ACCESS_AUD"] = args.access_aud
+        plain_env["UNAMENTIS_APP_ROLE"] = APP_ROLE
         secret_env: dict[str, pulumi.Input[str]] = {
-            **args.database_secrets, **args.edge_secrets,
+            **args.edge_secrets,
+            "DATABASE_URL": app_url,
             "UNAMENTIS_JWT_SECRET": self.jwt_secret.result,
         }
         if args.origin_secret is not None:
             secret_env["UNAMENTIS_ORIGIN_SECRET"] = args.origin_secret
+        # Only the core runs migrations and the admin CLI: only it gets the owner's credentials.
+        core_only_secrets: dict[str, pulumi.Input[str]] = {
+            "UNAMENTIS_APP_ROLE_PASSWORD": self.app_role_password.result}
+        if args.owner_database_url is not None:
+            core_only_secrets["UNAMENTIS_DATABASE_ADMIN_URL"] = args.owner_database_url
+        # Marked secret explicitly: the plan redacts them and the policy can tell them apart.
+        secret_env = {k: pulumi.Output.secret(v) for k, v in secret_env.items()}
         provider_plain, provider_secret = provider_environment(args.provider_keys)
 
         # --- the Lambda API --------------------------------------------------------------
@@ -155,17 +218,28 @@ class Compute(pulumi.ComponentResource):
         self.gpu: Optional[GpuFleet] = None
         gpu_env: dict[str, str] = {}
         if c.gpu.enabled:
-            from gpu_nodes.bootstrap import render_user_data
+            from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, agent_archive, render_user_data
 
+            archive = agent_archive(DEFAULT_CACHE_PREFIX)
+            # The bucket's name is known at deploy time only: render the text inside apply (a pure
+            # function; no resource is created there).
+            user_data = pulumi.Output.from_input(args.model_bucket_name).apply(
+                lambda bucket: render_user_data(
+                    region=c.region, model_bucket=bucket, core_url=f"https://{api_host}",
+                    asg_name=f"{prefix}-gpu", lifecycle_hook_name=DRAIN_HOOK,
+                    idle_minutes=c.gpu.idle_minutes, max_lifetime_hours=c.gpu.max_lifetime_hours,
+                    cache_prefix=DEFAULT_CACHE_PREFIX))
             self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
                 name_prefix=prefix,
                 subnet_ids=args.subnet_ids["gpu"],
                 security_group_id=args.security_group_ids["gpu"],
-                user_data=render_user_data(**_gpu_render_args(c, prefix, api_host)),
+                user_data=user_data,
                 max_size=c.gpu.max_size, warm_min=c.gpu.warm_min,
                 instance_types=tuple(c.gpu.instance_types), volume_gb=c.gpu.volume_gb,
                 associate_public_ip=args.gpu_subnets_public,
-                model_bucket_arn=args.model_bucket_arn, alert_topic_arn=args.alert_topic_arn,
+                model_bucket_arn=args.model_bucket_arn, model_bucket_id=args.model_bucket_name,
+                cache_prefix=DEFAULT_CACHE_PREFIX, agent_archive=(archive.key, archive.data),
+                alert_topic_arn=args.alert_topic_arn,
                 log_retention_days=c.logs.retention_days,
                 # EC2 Auto Scaling's floor is one day; the node agent enforces gpu.max_lifetime_hours.
                 max_instance_lifetime_s=max(86_400, c.gpu.max_lifetime_hours * 3600),
@@ -191,7 +265,7 @@ class Compute(pulumi.ComponentResource):
             log_retention_days=c.logs.retention_days,
             environment={**plain_env, **provider_plain, **gpu_env,
                          "UNAMENTIS_DB_POOL_MAX": str(c.core.db_pool_size)},
-            secret_values={**secret_env, **provider_secret},
+            secret_values={**secret_env, **provider_secret, **core_only_secrets},
             task_policy_statements=core_statements,
             cloudflared_image=c.core.cloudflared_image if c.ingress == "tunnel" else None,
             tunnel_token=args.tunnel_token if c.ingress == "tunnel" else None,
@@ -212,6 +286,7 @@ class Compute(pulumi.ComponentResource):
                 https_listener_arn=self.load_balancer.https_listener_arn if self.load_balancer else None,
                 origin_secret=args.origin_secret), opts=child)
 
+        self.lambda_timeout_s = c.functions.timeout_s
         self.register_outputs({
             "core_service": self.core.service_name,
             "functions": self.functions.function_names,
@@ -223,7 +298,13 @@ class Compute(pulumi.ComponentResource):
         })
 
 
-def _gpu_render_args(c: StackConfig, prefix: str, api_host: str) -> dict:
-    """Arguments for ``gpu_nodes.bootstrap.render_user_data`` (GN's renderer)."""
-    return {"asg_name": f"{prefix}-gpu", "region": c.region, "core_url": f"https://{api_host}",
-            "idle_minutes": c.gpu.idle_minutes, "max_lifetime_hours": c.gpu.max_lifetime_hours}
+def fill_alarm_targets(compute: "Compute", targets: Any) -> None:
+    """Hand observability what deserves an alarm (``components.observability.AlarmTargets``)."""
+    targets.lambda_function_names.extend(compute.functions.function_names.values())
+    targets.lambda_timeout_s = compute.lambda_timeout_s
+    targets.ecs_cluster_name = compute.core.cluster_name
+    targets.ecs_service_name = compute.core.service_name
+    if compute.load_balancer is not None:
+        targets.alb_arn_suffix = compute.load_balancer.alb.arn_suffix
+    if compute.functions.api is not None:
+        targets.http_api_id = compute.functions.api.id

@@ -54,6 +54,18 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 }
 
 
+def policy_document(statements: Sequence[Any]) -> pulumi.Output[str]:
+    """An IAM policy JSON from statements given as dicts, or Outputs of a dict or a list of dicts
+    (the data tier hands out ``Output[list[dict]]``)."""
+    def flatten(items: list) -> str:
+        flat: list = []
+        for item in items:
+            flat.extend(item if isinstance(item, list) else [item])
+        return json.dumps({"Version": "2012-10-17", "Statement": flat})
+
+    return pulumi.Output.all(*[pulumi.Output.from_input(s) for s in statements]).apply(flatten)
+
+
 def _trust(service: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
@@ -83,7 +95,7 @@ class CoreServiceArgs:
     secret_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # env name -> ARN of an existing SSM parameter / Secrets Manager secret
     secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    task_policy_statements: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    task_policy_statements: Sequence[Any] = field(default_factory=list)  # dicts or Outputs of them
     # tunnel mode
     cloudflared_image: Optional[str] = None
     tunnel_token: Optional[pulumi.Input[str]] = None
@@ -188,8 +200,7 @@ class CoreService(pulumi.ComponentResource):
         if args.task_policy_statements:
             aws.iam.RolePolicy(
                 f"{name}-task-policy", role=self.task_role.id,
-                policy=pulumi.Output.json_dumps(
-                    {"Version": "2012-10-17", "Statement": list(args.task_policy_statements)}),
+                policy=policy_document(args.task_policy_statements),
                 opts=child)
 
         containers = [self._core_container(args, secret_arns)]

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.core_service import policy_document
 from components.lambda_build import Artifact
 from runtime.route_table import LAMBDA_SERVICES, ROUTES, RouteRule
 
@@ -85,7 +86,7 @@ class FunctionsApiArgs:
     default_reserved_concurrency: int = 2
     log_retention_days: int = 14
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    policy_statements: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    policy_statements: Sequence[Any] = field(default_factory=list)  # dicts or Outputs of them
     services: Sequence[str] = LAMBDA_SERVICES
     # tunnel mode
     api_hostname: Optional[str] = None  # custom domain of the HTTP API, e.g. "fn.example.org"
@@ -148,8 +149,7 @@ class FunctionsApi(pulumi.ComponentResource):
         if args.policy_statements:
             self.data_access = aws.iam.RolePolicy(
                 f"{name}-data-access", role=self.role.id,
-                policy=pulumi.Output.json_dumps(
-                    {"Version": "2012-10-17", "Statement": list(args.policy_statements)}),
+                policy=policy_document(args.policy_statements),
                 opts=child,
             )
 

@@ -40,6 +40,7 @@ _ALLOWED_FAMILIES = ("g4dn.", "g5.", "g6.", "g6e.")  # x86_64 NVIDIA: one AMI fi
 
 
 def _b64(text: str) -> str:
+    """Launch templates take user data base64-encoded."""
     return base64.b64encode(text.encode()).decode()
 
 
@@ -55,7 +56,12 @@ class GpuFleetArgs:
     volume_gb: int = 100
     associate_public_ip: bool = False  # public GPU subnets (no NAT) need it to pull images/models
     ami_parameter: str = DEFAULT_AMI_PARAMETER
-    model_bucket_arn: Optional[pulumi.Input[str]] = None
+    model_bucket_arn: Optional[pulumi.Input[str]] = None  # model cache + agent archive
+    model_bucket_id: Optional[pulumi.Input[str]] = None
+    cache_prefix: str = "gpu-cache"
+    cache_write_back: bool = True  # nodes upload pulled models so the next boot skips the registries
+    # (key, bytes) of the node agent archive (gpu_nodes.bootstrap.agent_archive) to upload
+    agent_archive: Optional[tuple[str, bytes]] = None
     alert_topic_arn: Optional[pulumi.Input[str]] = None
     log_retention_days: int = 14
     max_instance_lifetime_s: int = 7 * 24 * 3600
@@ -163,11 +169,23 @@ class GpuFleet(pulumi.ComponentResource):
             "Resource": self.asg.arn,
         }]
         if args.model_bucket_arn is not None:
+            prefix_arn = pulumi.Output.concat(args.model_bucket_arn, f"/{args.cache_prefix}/*")
             node_statements += [
-                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": args.model_bucket_arn},
-                {"Effect": "Allow", "Action": ["s3:GetObject"],
-                 "Resource": pulumi.Output.concat(args.model_bucket_arn, "/*")},
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": args.model_bucket_arn,
+                 "Condition": {"StringLike": {"s3:prefix": [f"{args.cache_prefix}/*"]}}},
+                {"Effect": "Allow",
+                 "Action": ["s3:GetObject", "s3:PutObject"] if args.cache_write_back else ["s3:GetObject"],
+                 "Resource": prefix_arn},
             ]
+        self.agent_object = None
+        if args.agent_archive is not None:
+            if args.model_bucket_id is None:
+                raise ValueError("GpuFleet: agent_archive needs model_bucket_id")
+            key, data = args.agent_archive
+            self.agent_object = aws.s3.BucketObjectv2(
+                f"{name}-agent", bucket=args.model_bucket_id, key=key,
+                content_base64=base64.b64encode(data).decode(), content_type="application/gzip",
+                opts=child)
         aws.iam.RolePolicy(
             f"{name}-node-policy", role=self.role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": node_statements}),

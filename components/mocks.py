@@ -282,6 +282,11 @@ OUTPUTS: dict[str, Callable[[OutputContext], dict]] = {
         "domainNameConfiguration": {**(c.inputs.get("domainNameConfiguration") or {}),
                                     "targetDomainName": f"d-{_digest(c.name, n=10)}.execute-api.{c.region}.amazonaws.com",
                                     "hostedZoneId": "Z1UJRXOUMOOFQ8"}},
+    # compute (issue 4): the image build reports the pushed tag pinned to its digest.
+    "docker-build:index:Image": lambda c: {
+        "digest": "sha256:" + _digest("image", c.name, n=64),
+        "ref": f"{(c.inputs.get('tags') or ['image:latest'])[0]}@sha256:{_digest('image', c.name, n=64)}"},
+    "aws:apigatewayv2/stage:Stage": lambda c: {"id": c.inputs.get("name", "$default")},
     "random:index/randomPassword:RandomPassword": lambda c: {
         "result": "Mk" + _digest("password", c.name, n=int(c.inputs.get("length", 32)) - 2),
         "bcryptHash": "$2a$10$" + _digest("bcrypt", c.name, n=53)},
@@ -375,6 +380,12 @@ INVOKES: dict[str, Callable[[dict, "RecordingMocks"], dict]] = {
         "id": "policy", "json": __import__("json").dumps({"Version": "2012-10-17",
                                                           "Statement": a.get("statements", [])})},
     "cloudflare:index/getIpRanges:getIpRanges": _ip_ranges,
+    # compute (issue 4): the registry login the image build pushes with.
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda a, m: {
+        "id": m.region, "registryId": a.get("registryId", m.account),
+        "authorizationToken": "QVdTOm1vY2stcGFzc3dvcmQ=", "userName": "AWS", "password": "mock-password",
+        "expiresAt": "2026-11-26T12:00:00Z",
+        "proxyEndpoint": f"https://{a.get('registryId', m.account)}.dkr.ecr.{m.region}.amazonaws.com"},
     "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken":
         lambda a, m: {"accountId": a.get("accountId"), "tunnelId": a.get("tunnelId"),
                       "id": a.get("tunnelId"), "token": "eyJ" + _digest("tunnel-token", str(a.get("tunnelId")), n=60)},

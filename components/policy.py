@@ -127,6 +127,8 @@ def _rule(rule_id: str) -> "Rule":
 
 
 def _secret_like(name: str) -> bool:
+    if "_RATE_LIMIT_" in name.upper():  # e.g. UNAMENTIS_RATE_LIMIT_TOKEN is a rate ("120/60"), not a token
+        return False
     return bool(re.search(r"(SECRET|PASSWORD|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|DATABASE_URL)", name.upper()))
 
 
@@ -559,6 +561,11 @@ RULES: list[Rule] = [
     Rule("cost.fixed-ceiling", "error", "fixed infrastructure fits budget.fixed_ceiling_usd", (), _cost_fixed,
          _bad_cost("fixed")),
 ]
+
+# Compute (issue 4) rules.
+from components.compute_policy import rules as _compute_rules  # noqa: E402
+
+RULES += _compute_rules()
 
 
 def evaluate(rec: Recording, config, cost=None) -> list[Finding]:

@@ -407,6 +407,11 @@ SERVICE_USAGE: list[tuple[Callable[[Any, Any], bool], Callable[[PricingContext],
     (lambda rec, c: c.edge == "cloudflare", _cloudflare_plan),
 ]
 
+# Compute (issue 4): pricers, free types and usage lines of its resources.
+from components.compute_pricing import register as _register_compute  # noqa: E402
+
+_register_compute(PRICERS, FREE, SERVICE_USAGE)
+
 
 def price_resources(rec, config) -> CostReport:
     """Price every recorded resource of the stack under the stack's usage assumptions."""

@@ -1,0 +1,171 @@
+"""Compute rules (issue 4): :func:`rules` is appended to :data:`components.policy.RULES`.
+
+Each rule has a ``bad()`` example that must make it fire (``tests/infra/test_policy.py`` and
+``tests/infra/test_compute_stacks.py`` run them). ``components.policy`` is imported inside the
+functions: it imports this module while it is being initialised.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+SPOT_NOTICE_S = 120
+
+
+def _rule(rule_id: str):
+    from components.policy import RULES
+
+    return next(r for r in RULES if r.id == rule_id)
+
+
+def _ingress_rules(ctx):
+    from components.policy import _ingress_rules as ingress
+
+    return ingress(ctx)
+
+
+def example(*resources):
+    from components.policy import example as ex
+
+    return ex(*resources)
+
+
+def fake(*a, **kw):
+    from components.policy import fake as f
+
+    return f(*a, **kw)
+
+
+def _service_sg_ids(ctx) -> set:
+    ids: set = set()
+    for svc in ctx.of("aws:ecs/service:Service"):
+        ids.update((svc.get("networkConfiguration") or {}).get("securityGroups") or [])
+    return ids
+
+
+def _core_no_ingress(ctx) -> Iterable:
+    if ctx.config.ingress != "tunnel":
+        return
+    sg_ids = _service_sg_ids(ctx)
+    for r, sg_id, proto, lo, hi, cidrs in _ingress_rules(ctx):
+        if sg_id in sg_ids:
+            yield _rule("compute.core-no-ingress").finding(
+                r, f"tunnel mode: the core's security group {sg_id} must admit nothing "
+                   f"(found {proto} {lo}-{hi} from {cidrs or 'a security group'})")
+
+
+def _containers(td) -> list:
+    raw = td.get("containerDefinitions")
+    try:
+        return json.loads(raw) if isinstance(raw, str) else list(raw or [])
+    except ValueError:
+        return []
+
+
+def _spot_drain(ctx) -> Iterable:
+    for svc in ctx.of("aws:ecs/service:Service"):
+        providers = {s.get("capacityProvider") for s in svc.get("capacityProviderStrategies") or []}
+        if "FARGATE_SPOT" not in providers:
+            continue
+        td = ctx.rec.find_by_output("arn", svc.get("taskDefinition"))
+        for c in _containers(td) if td is not None else []:
+            if int(c.get("stopTimeout") or 30) < SPOT_NOTICE_S:
+                yield _rule("compute.spot-drain").finding(
+                    svc, f"container {c.get('name')} stopTimeout {c.get('stopTimeout') or 30} s < "
+                         f"{SPOT_NOTICE_S} s: it is killed before the Spot drain ends")
+    for tg in ctx.of("aws:lb/targetGroup:TargetGroup"):
+        if tg.get("targetType") in ("ip", "instance") and int(tg.get("deregistrationDelay") or 300) >= SPOT_NOTICE_S:
+            yield _rule("compute.spot-drain").finding(
+                tg, f"deregistration_delay {tg.get('deregistrationDelay') or 300} s must be < {SPOT_NOTICE_S} s")
+
+
+def _alb_idle(ctx) -> Iterable:
+    for lb in ctx.of("aws:lb/loadBalancer:LoadBalancer"):
+        if (lb.get("loadBalancerType") or "application") == "application" and int(lb.get("idleTimeout") or 60) < 300:
+            yield _rule("compute.alb-websocket-idle").finding(
+                lb, f"idle_timeout {lb.get('idleTimeout') or 60} s < 300 s drops idle voice sockets")
+
+
+def _lambda_in_vpc(ctx) -> Iterable:
+    for fn in ctx.of("aws:lambda/function:Function"):
+        if not str(fn.get("handler") or "").startswith("runtime.handlers."):
+            continue  # only the runtime's API functions must reach the database inside the VPC
+        vpc = fn.get("vpcConfig") or {}
+        if not vpc.get("subnetIds") or not vpc.get("securityGroupIds"):
+            yield _rule("compute.lambda-in-vpc").finding(fn, "vpc_config with subnets and a security group is required")
+
+
+def _http_api_origin(ctx) -> Iterable:
+    for api in ctx.of("aws:apigatewayv2/api:Api"):
+        if api.get("protocolType") == "HTTP" and api.get("disableExecuteApiEndpoint") is not True:
+            yield _rule("compute.api-default-endpoint-off").finding(
+                api, "disable_execute_api_endpoint must be True: the execute-api URL bypasses the edge")
+
+
+def _gpu_spot_scale_to_zero(ctx) -> Iterable:
+    for asg in ctx.of("aws:autoscaling/group:Group"):
+        mip = asg.get("mixedInstancesPolicy") or {}
+        types = [o.get("instanceType", "") for o in (mip.get("launchTemplate") or {}).get("overrides") or []]
+        if not any(t.startswith(("g4dn.", "g5.", "g6.", "g6e.")) for t in types):
+            continue
+        dist = mip.get("instancesDistribution") or {}
+        floor = ctx.config.gpu.warm_min
+        if int(asg.get("minSize") or 0) != floor:
+            yield _rule("compute.gpu-spot").finding(asg, f"min_size must be gpu.warm_min ({floor}); idle GPUs cost money")
+        if int(dist.get("onDemandPercentageAboveBaseCapacity", 100)) != 0 or int(dist.get("onDemandBaseCapacity") or 0):
+            yield _rule("compute.gpu-spot").finding(asg, "GPU capacity must be 100 % Spot")
+        if dist.get("spotAllocationStrategy") != "price-capacity-optimized":
+            yield _rule("compute.gpu-spot").finding(asg, "spot_allocation_strategy must be price-capacity-optimized")
+        if asg.get("capacityRebalance") is not True:
+            yield _rule("compute.gpu-spot").finding(asg, "capacity_rebalance must be True")
+
+
+def _bad_core_ingress():
+    svc = fake("aws:ecs/service:Service", "core", {"networkConfiguration": {"securityGroups": ["sg-core"]},
+                                                    "capacityProviderStrategies": []})
+    rule = fake("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "core-in",
+                {"securityGroupId": "sg-core", "ipProtocol": "tcp", "fromPort": 8080, "toPort": 8080,
+                 "cidrIpv4": "10.0.0.0/16"})
+    return example(svc, rule)
+
+
+def _bad_spot_drain():
+    td = fake("aws:ecs/taskDefinition:TaskDefinition", "td",
+              {"containerDefinitions": json.dumps([{"name": "core", "stopTimeout": 30}])},
+              outputs={"arn": "arn:aws:ecs:us-east-1:1:task-definition/td:1"})
+    svc = fake("aws:ecs/service:Service", "core", {
+        "taskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/td:1",
+        "capacityProviderStrategies": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]})
+    return example(td, svc)
+
+
+def _bad_gpu():
+    return example(fake("aws:autoscaling/group:Group", "gpu", {
+        "minSize": 1, "maxSize": 2, "capacityRebalance": False,
+        "mixedInstancesPolicy": {"instancesDistribution": {"onDemandPercentageAboveBaseCapacity": 100},
+                                 "launchTemplate": {"overrides": [{"instanceType": "g4dn.xlarge"}]}}}))
+
+
+def rules() -> list:
+    from components.policy import Rule
+
+    return [
+    Rule("compute.core-no-ingress", "error", "tunnel mode: the core task's security group admits nothing",
+         (), _core_no_ingress, _bad_core_ingress),
+    Rule("compute.spot-drain", "error",
+         "Fargate Spot containers get the full 120 s stopTimeout; target groups deregister in < 120 s",
+         (), _spot_drain, _bad_spot_drain),
+    Rule("compute.alb-websocket-idle", "error", "the ALB idle timeout is at least 300 s (voice sockets)",
+         (), _alb_idle, lambda: example(fake("aws:lb/loadBalancer:LoadBalancer", "alb",
+                                             {"loadBalancerType": "application", "idleTimeout": 60}))),
+    Rule("compute.lambda-in-vpc", "error", "the runtime's Lambdas run in the private subnets with their security group",
+         ("CKV_AWS_117",), _lambda_in_vpc,
+         lambda: example(fake("aws:lambda/function:Function", "fn", {
+             "reservedConcurrentExecutions": 2, "handler": "runtime.handlers.auth.handler"}))),
+    Rule("compute.api-default-endpoint-off", "error", "the HTTP API's execute-api endpoint is disabled",
+         (), _http_api_origin,
+         lambda: example(fake("aws:apigatewayv2/api:Api", "api", {"protocolType": "HTTP"}))),
+    Rule("compute.gpu-spot", "error",
+         "the GPU fleet is all Spot, price-capacity-optimized, rebalancing, at gpu.warm_min when idle",
+         (), _gpu_spot_scale_to_zero, _bad_gpu),
+]
