@@ -1,0 +1,177 @@
+"""Curricula routes: import (content and URL refusal), update, delete/archive flows with confirm,
+assets in object storage, reload, suggest 404, and the documented errors."""
+from __future__ import annotations
+
+import copy
+
+from tests.runtime.conftest import make_client
+from tests.runtime.content.conftest import bearer
+
+DOC = {
+    "umcf": "1.0.0",
+    "id": {"catalog": "test", "value": "algebra-1"},
+    "title": "Algebra One",
+    "description": "Linear equations.",
+    "version": {"number": "2.1.0"},
+    "metadata": {"keywords": ["math", "equations"]},
+    "educational": {"difficulty": "medium", "typicalAgeRange": "13-15", "typicalLearningTime": "PT1H"},
+    "glossary": {"terms": [{"term": "variable", "definition": "a symbol standing for a number"}]},
+    "content": [{"id": {"value": "unit-1"}, "title": "Unit", "type": "module", "children": [
+        {"id": {"value": "lin-eq"}, "title": "Linear equations", "type": "topic", "orderIndex": 0,
+         "transcript": {"segments": [{"id": "s1", "type": "lecture", "content": "An equation is a balance."}]},
+         "assessments": [{"id": "a1"}], "misconceptions": [{"trigger_phrase": "x", "misconception": "y"}]},
+        {"id": {"value": "graphs"}, "title": "Graphs", "type": "topic", "orderIndex": 1,
+         "content": {"text": "A line has a slope. " * 80}},
+    ]}],
+}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+async def test_import_list_detail_search_and_update(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        r = await c.post("/api/curricula/import", json={"content": DOC}, headers=h)
+        assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["id"] == "algebra-1"
+        listed = (await c.get("/api/curricula", headers=h)).json()
+        assert listed["total"] == 2  # plus the system curriculum
+        mine = next(i for i in listed["curricula"] if i["id"] == "algebra-1")
+        assert mine == {**mine, "version": "2.1.0", "topic_count": 2, "difficulty": "medium", "age_range": "13-15",
+                        "total_duration": "PT1H", "keywords": ["math", "equations"], "has_visual_assets": False}
+        assert [i["id"] for i in (await c.get("/api/curricula?search=EQUATIONS", headers=h)).json()["curricula"]] == ["algebra-1"]
+        assert (await c.get("/api/curricula?difficulty=easy", headers=h)).json()["total"] == 1
+        detail = (await c.get("/api/curricula/algebra-1", headers=h)).json()
+        assert detail["topics"][0] == {**detail["topics"][0], "id": "lin-eq", "has_transcript": True,
+                                       "segment_count": 1, "assessment_count": 1}
+        assert detail["topics"][1]["segment_count"] >= 2  # chunked text
+        transcript = (await c.get("/api/curricula/algebra-1/topics/graphs/transcript", headers=h)).json()
+        assert len(transcript["segments"]) == detail["topics"][1]["segment_count"]
+        assert all(len(s["content"]) <= 700 for s in transcript["segments"])
+        assert (await c.get("/api/curricula/algebra-1/topics/nope/transcript", headers=h)).status_code == 404
+
+        # PUT replaces the document; the id in the body must match
+        updated = copy.deepcopy(DOC)
+        updated["title"] = "Algebra One (revised)"
+        r = await c.put("/api/curricula/algebra-1", json=updated, headers=h)
+        assert r.status_code == 200 and r.json()["title"] == "Algebra One (revised)"
+        assert (await c.get("/api/curricula/algebra-1/full", headers=h)).json()["title"] == "Algebra One (revised)"
+        wrong = {**updated, "id": {"value": "other"}}
+        assert (await c.put("/api/curricula/algebra-1", json=wrong, headers=h)).status_code == 422
+        assert (await c.put("/api/curricula/missing", json={**updated, "id": {"value": "missing"}}, headers=h)).status_code == 404
+        assert (await c.put("/api/curricula/solar-system-intro", json={**updated, "id": {"value": "solar-system-intro"}},
+                            headers=h)).status_code == 403
+        # re-import updates in place
+        assert (await c.post("/api/curricula/import", json={"content": DOC}, headers=h)).status_code == 200
+        assert (await c.get("/api/curricula", headers=h)).json()["total"] == 2
+        assert (await c.post("/api/curricula/reload", headers=h)).json() == {"status": "ok", "count": 2}
+
+
+async def test_import_errors(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        cases = [
+            ({}, 400, "missing_field"),
+            ({"content": DOC, "url": "https://example.com/x"}, 400, "missing_field"),
+            ({"content": {"title": "no format"}}, 422, "invalid_curriculum"),
+            ({"content": {**DOC, "id": {"value": "bad id!"}}}, 422, "invalid_curriculum"),
+            ({"content": {**DOC, "title": ""}}, 422, "invalid_curriculum"),
+            ({"content": [1, 2]}, 422, "invalid_curriculum"),
+            ({"content": "{not json"}, 422, "invalid_curriculum"),
+            ({"url": "http://example.com/c.umcf"}, 400, "invalid_url"),
+            ({"url": "https://127.0.0.1/c.umcf"}, 400, "url_not_allowed"),
+            ({"url": "https://169.254.169.254/latest/meta-data"}, 400, "url_not_allowed"),
+            ({"url": "https://[::1]:443/c"}, 400, "url_not_allowed"),
+            ({"url": "https://10.1.2.3/c"}, 400, "url_not_allowed"),
+            ({"url": "https://u:p@8.8.8.8/c"}, 400, "invalid_url"),
+        ]
+        for body, status, error in cases:
+            r = await c.post("/api/curricula/import", json=body, headers=h)
+            assert (r.status_code, r.json()["error"]) == (status, error), (body, r.text)
+        dup = copy.deepcopy(DOC)
+        dup["content"][0]["children"][1]["id"] = {"value": "lin-eq"}
+        r = await c.post("/api/curricula/import", json={"content": dup}, headers=h)
+        assert r.status_code == 422 and "twice" in r.json()["message"]
+        r = await c.post("/api/curricula/import", content=b"{oops", headers={**h, "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_json"
+        r = await c.post("/api/curricula/suggest", json={"query": "fractions"}, headers=h)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+async def test_delete_and_archive_flows(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        await c.post("/api/curricula/import", json={"content": DOC}, headers=h)
+        r = await c.delete("/api/curricula/algebra-1", headers=h)
+        assert r.json()["status"] == "confirmation_required" and r.json()["curriculum"]["id"] == "algebra-1"
+        assert (await c.get("/api/curricula/algebra-1", headers=h)).status_code == 200  # nothing happened
+        r = await c.post("/api/curricula/algebra-1/archive", headers=h)
+        assert r.json() == {**r.json(), "status": "archived", "id": "algebra-1"}
+        assert (await c.get("/api/curricula/algebra-1", headers=h)).status_code == 404
+        archived = (await c.get("/api/curricula/archived", headers=h)).json()
+        assert archived["total"] == 1 and isinstance(archived["archived"][0]["archived_at"], float)
+        r = await c.post("/api/curricula/archived/algebra-1.umcf/unarchive", headers=h)
+        assert r.json()["status"] == "unarchived"
+        assert (await c.get("/api/curricula/algebra-1", headers=h)).status_code == 200
+        await c.post("/api/curricula/algebra-1/archive", headers=h)
+        assert (await c.delete("/api/curricula/archived/algebra-1", headers=h)).json()["status"] == "confirmation_required"
+        r = await c.delete("/api/curricula/archived/algebra-1?confirm=true", headers=h)
+        assert r.json() == {"status": "deleted", "id": "algebra-1", "title": "Algebra One"}
+        assert (await c.get("/api/curricula/archived", headers=h)).json()["total"] == 0
+        await c.post("/api/curricula/import", json={"content": DOC}, headers=h)
+        assert (await c.delete("/api/curricula/algebra-1?confirm=true", headers=h)).json()["status"] == "deleted"
+        assert (await c.delete("/api/curricula/algebra-1?confirm=true", headers=h)).status_code == 404
+        assert (await c.delete("/api/curricula/algebra-1?confirm=perhaps", headers=h)).status_code == 400
+        assert (await c.post("/api/curricula/solar-system-intro/archive", headers=h)).status_code == 403
+
+
+async def test_assets_in_object_storage(content_app, tenant, tmp_path):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        await c.post("/api/curricula/import", json={"content": DOC}, headers=h)
+        url = "/api/curricula/algebra-1/topics/graphs/assets"
+        r = await c.post(url, headers=h, files={"file": ("slope.png", PNG, "image/png")},
+                         data={"metadata": '{"alt": "a sloped line", "title": "Slope", "startSegment": 1}'})
+        assert r.status_code == 200, r.text
+        asset = r.json()["asset"]
+        assert asset["mimeType"] == "image/png" and asset["segmentTiming"]["startSegment"] == 1
+        stored = [p for p in (tmp_path / "storage").rglob("*.png")]
+        assert len(stored) == 1 and stored[0].read_bytes() == PNG
+        got = await c.get(f"{url}/{asset['id']}", headers=h)
+        assert got.content == PNG and got.headers["content-type"] == "image/png"
+        detail = (await c.get("/api/curricula/algebra-1", headers=h)).json()
+        assert detail["topics"][1]["embedded_asset_count"] == 1
+        listed = (await c.get("/api/curricula", headers=h)).json()
+        assert next(i for i in listed["curricula"] if i["id"] == "algebra-1")["has_visual_assets"] is True
+        r = await c.patch(f"{url}/{asset['id']}", json={"caption": "Rise over run", "endSegment": 3}, headers=h)
+        assert r.json()["asset"]["caption"] == "Rise over run" and r.json()["asset"]["segmentTiming"]["endSegment"] == 3
+        # SVG is served as an attachment under a sandbox CSP
+        r = await c.post(url, headers=h, files={"file": ("d.svg", SVG, "image/svg+xml")},
+                         data={"metadata": '{"alt": "diagram", "isReference": true, "keywords": ["slope"]}'})
+        svg = await c.get(f"{url}/{r.json()['asset']['id']}", headers=h)
+        assert svg.headers["content-disposition"].startswith("attachment") and "sandbox" in svg.headers["content-security-policy"]
+        # documented errors
+        bad = [
+            ({"file": ("x.exe", PNG, "application/octet-stream")}, '{"alt": "a"}', 415),
+            ({"file": ("x.png", b"<html>", "image/png")}, '{"alt": "a"}', 415),
+            ({"file": ("x.png", PNG, "image/png")}, '{"title": "no alt"}', 400),
+            ({"file": ("x.png", PNG, "image/png")}, "not json", 400),
+        ]
+        for files, meta, status in bad:
+            assert (await c.post(url, headers=h, files=files, data={"metadata": meta})).status_code == status
+        assert (await c.post(url, headers=h, json={"alt": "x"})).status_code == 415
+        big = PNG + b"\x00" * (10 * 1024 * 1024 + 1)
+        assert (await c.post(url, headers=h, files={"file": ("big.png", big, "image/png")},
+                             data={"metadata": '{"alt": "a"}'})).status_code == 413
+        assert (await c.post("/api/curricula/algebra-1/topics/nope/assets", headers=h,
+                             files={"file": ("x.png", PNG, "image/png")}, data={"metadata": '{"alt": "a"}'})).status_code == 404
+        # delete removes the entry, the row and the bytes
+        assert (await c.delete(f"{url}/{asset['id']}", headers=h)).json() == {"status": "success"}
+        assert (await c.get(f"{url}/{asset['id']}", headers=h)).status_code == 404
+        assert not any(p.suffix == ".png" for p in (tmp_path / "storage").rglob("*"))
+        # deleting the curriculum removes the remaining objects
+        await c.delete("/api/curricula/algebra-1?confirm=true", headers=h)
+        assert not any(p.is_file() for p in (tmp_path / "storage").rglob("*"))
