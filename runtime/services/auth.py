@@ -71,11 +71,20 @@ def _tokens_json(access: str, refresh: str) -> dict[str, Any]:
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS}
 
 
+def _text(body: dict[str, Any], name: str, *, max_len: int, label: str | None = None) -> str | None:
+    """An optional string field; PostgreSQL text cannot hold NUL, so it is refused here (422)."""
+    value = field_str(body, name, max_len=max_len)
+    if value is not None and "\x00" in value:
+        field = label or name
+        raise ApiError(422, "invalid_field", f"'{field}' must not contain NUL characters.", details={"field": field})
+    return value
+
+
 def _email(body: dict[str, Any], missing_code: str) -> str:
     value = body.get("email")
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ApiError(400, missing_code, "Email and password are required.", details={"field": "email"})
-    if not isinstance(value, str) or len(value) > 254 or not EMAIL_RE.match(value.strip()):
+    if not isinstance(value, str) or len(value) > 254 or "\x00" in value or not EMAIL_RE.match(value.strip()):
         raise ApiError(400, "invalid_email", "The e-mail address is not valid.", details={"field": "email"})
     return value.strip().lower()
 
@@ -100,7 +109,7 @@ def _device(body: dict[str, Any], *, required: bool) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         raise ApiError(400, "missing_device", "'device' must be an object with a 'fingerprint'.", details={"field": "device"})
     fingerprint = raw.get("fingerprint")
-    if not isinstance(fingerprint, str) or not 1 <= len(fingerprint.strip()) <= 256:
+    if not isinstance(fingerprint, str) or not 1 <= len(fingerprint.strip()) <= 256 or "\x00" in fingerprint:
         raise ApiError(400, "missing_device", "'device.fingerprint' must be a string of 1 to 256 characters.", details={"field": "device.fingerprint"})
     kind = raw.get("type")
     if not isinstance(kind, str) or kind.strip().lower() not in DEVICE_TYPES:
@@ -110,7 +119,7 @@ def _device(body: dict[str, Any], *, required: bool) -> dict[str, Any] | None:
         )
     device = {"fingerprint": fingerprint.strip(), "type": kind.strip().lower()}
     for name in ("name", "model", "os_version", "app_version"):
-        device[name] = field_str(raw, name, max_len=200)
+        device[name] = _text(raw, name, max_len=200, label=f"device.{name}")
     return device
 
 
@@ -170,7 +179,7 @@ async def register(request: Request) -> JSONResponse:
         check_password(password)
     except PasswordRuleError as rule:
         raise WeakPassword(rule) from None
-    display_name = field_str(body, "display_name", max_len=100) or field_str(body, "name", max_len=100)
+    display_name = _text(body, "display_name", max_len=100) or _text(body, "name", max_len=100)
     device = _device(body, required=False)
     beta = await _gate(request, registering=True)
     if beta is not None:
@@ -304,7 +313,7 @@ async def logout(request: Request) -> JSONResponse:
     app = ctx(request)
     who = _user_principal(request)
     body = await json_body(request, allow_empty=True)
-    token = field_str(body, "refresh_token", max_len=200)
+    token = _text(body, "refresh_token", max_len=200)
     everywhere = field_bool(body, "all_devices", default=False)
     async with app.db.tenant(who.tenant_id, who.user_id) as conn:
         if everywhere:
@@ -333,7 +342,7 @@ async def me(request: Request) -> JSONResponse:
         changes: dict[str, str | None] = {}
         for name, max_len in PROFILE_FIELDS.items():
             if name in body:
-                changes[name] = field_str(body, name, max_len=max_len)
+                changes[name] = _text(body, name, max_len=max_len)
         if not changes:
             raise ApiError(400, "no_updates", f"Send at least one of: {', '.join(PROFILE_FIELDS)}.")
         url = changes.get("avatar_url")

@@ -16,7 +16,7 @@ from runtime.auth.tokens import (
     JwtCodec, TokenError, TokenExpired, is_beta_token, is_refresh_token, new_beta_token, new_refresh_token, token_hash,
 )
 
-SECRET = "s" * 48
+SECRET = "s" * 64
 IDS = dict(user_id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()), session_id=str(uuid.uuid4()), role="user", device_id=str(uuid.uuid4()))
 
 
