@@ -69,7 +69,12 @@ async def deep_health(request: Request) -> JSONResponse:
 async def openapi(request: Request) -> JSONResponse:
     """The OpenAPI 3.1 description of this app's routes."""
     context = ctx(request)
-    return JSONResponse(build_openapi(request.app.routes, context.settings.version))
+    # The routes never change after create_app: build the document once per app.
+    document = getattr(context, "_openapi", None)
+    if document is None:
+        document = build_openapi(request.app.routes, context.settings.version)
+        context._openapi = document
+    return JSONResponse(document)
 
 
 def _walk(routes: list[BaseRoute], prefix: str = ""):
@@ -90,6 +95,7 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     websockets: list[dict[str, str]] = []
     error_ref = {"$ref": "#/components/responses/Error"}
+    used_ids: set[str] = set()
     for prefix, route in _walk(routes):
         path = _PARAM_RE.sub(r"{\1}", prefix + route.path)
         params = _PARAM_RE.findall(prefix + route.path)
@@ -99,8 +105,12 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
         methods = sorted(m for m in (route.methods or {"GET"}) if m != "HEAD")
         declared = getattr(route.endpoint, "openapi", None) or {}
         for method in methods:
+            operation_id = f"{method.lower()}_{route.name}"
+            if not route.name or operation_id in used_ids:  # one endpoint on several paths
+                operation_id = method.lower() + re.sub(r"[^A-Za-z0-9]+", "_", path).rstrip("_")
+            used_ids.add(operation_id)
             operation: dict[str, Any] = {
-                "operationId": f"{method.lower()}_{route.name}" if route.name else f"{method.lower()}_{path}",
+                "operationId": operation_id,
                 "summary": _summary(route.endpoint),
                 "responses": {"200": {"description": "OK"}, "default": error_ref},
             }
