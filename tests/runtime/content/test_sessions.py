@@ -1,0 +1,110 @@
+"""Tutoring sessions: the 21 routes persisted in PostgreSQL, state transitions, context tiers within
+the budget, confidence analysis with context expansion, signals, events; owner scoping."""
+from __future__ import annotations
+
+import uuid
+
+from tests.runtime.conftest import make_client
+from tests.runtime.content.conftest import bearer
+
+
+async def test_session_lifecycle_and_context(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["sessions"])) as c:
+        r = await c.post("/api/sessions", json={"curriculum_id": "solar-system-intro", "model_context_window": 32768,
+                                                "system_prompt": "Be brief."}, headers=h)
+        assert r.status_code == 201
+        sid = r.json()["session_id"]
+        uuid.UUID(sid)
+        assert (await c.post(f"/api/sessions/{sid}/resume", headers=h)).status_code == 409
+        assert (await c.post(f"/api/sessions/{sid}/start", headers=h)).json() == {"state": "playing"}
+        assert (await c.post(f"/api/sessions/{sid}/pause", headers=h)).json() == {"state": "paused"}
+        assert (await c.post(f"/api/sessions/{sid}/resume", headers=h)).json() == {"state": "playing"}
+        r = await c.put(f"/api/sessions/{sid}/topic", json={
+            "topic_id": "topic-sun", "topic_title": "The Sun", "topic_content": "The Sun is a star.",
+            "learning_objectives": ["Explain fusion"], "glossary_terms": [{"term": "fusion", "definition": "joining nuclei"}],
+            "misconceptions": [{"trigger_phrase": "on fire", "misconception": "The Sun burns", "remediation": "Fusion"}]},
+            headers=h)
+        assert r.json() == {"topic_id": "topic-sun", "topic_title": "The Sun"}
+        assert (await c.put(f"/api/sessions/{sid}/position", json={"curriculum_title": "Our Solar System",
+                                                                  "current_topic_index": 0, "total_topics": 3,
+                                                                  "curriculum_outline": ["Sun", "Rocky", "Giants"]},
+                            headers=h)).json() == {"updated": True}
+        assert (await c.put(f"/api/sessions/{sid}/segment", json={"segment_id": "seg-sun-2", "text": "Hydrogen fuses.",
+                                                                 "start_time": 1.5, "end_time": 4.0}, headers=h)).json() == {"updated": True}
+        for i in range(12):
+            role = "user" if i % 2 == 0 else "assistant"
+            r = await c.post(f"/api/sessions/{sid}/turns", json={"role": role, "content": f"turn number {i}"}, headers=h)
+            assert r.status_code == 200 and r.json()["role"] == role
+        built = (await c.post(f"/api/sessions/{sid}/context/build", json={}, headers=h)).json()
+        assert "Be brief." in built["system_message"] and "Misconception" in built["working"]
+        assert "turn number 11" in built["immediate"] and "turn number 0" not in built["immediate"]
+        assert "Earlier user: turn number 0" in built["episodic"] and "Outline: Rocky" in built["semantic"]
+        assert built["total_tokens"] <= built["budget_tokens"] == 8000
+        messages = (await c.get(f"/api/sessions/{sid}/messages", headers=h)).json()["messages"]
+        assert messages[0]["role"] == "system" and messages[-1]["content"] == "turn number 11"
+        barge = (await c.post(f"/api/sessions/{sid}/barge-in", json={"utterance": "Wait, is the Sun on fire?"},
+                              headers=h)).json()
+        assert barge["barge_in_count"] == 1 and barge["messages"][-1]["content"] == "Wait, is the Sun on fire?"
+        assert set(barge["context"]) == {"system_prompt", "immediate", "working", "episodic", "semantic", "total_tokens"}
+        assert (await c.post(f"/api/sessions/{sid}/signals", json={"signal_type": "confusion", "content": "lost"},
+                             headers=h)).json() == {"recorded": True}
+        r = await c.post(f"/api/sessions/{sid}/signals", json={"signal_type": "boredom"}, headers=h)
+        assert r.status_code == 422
+        # a confident answer keeps the budget; a hedged one expands it once
+        sure = (await c.post(f"/api/sessions/{sid}/analyze-response",
+                             json={"response": "The Sun shines because of nuclear fusion in its core."}, headers=h)).json()
+        assert sure["confidence_score"] == 1.0 and "expansion" not in sure
+        unsure = (await c.post(f"/api/sessions/{sid}/analyze-response", json={
+            "response": "I think it might be fusion, but I'm not sure. Maybe it is sort of like burning, I guess."},
+            headers=h)).json()
+        assert unsure["confidence_score"] < 0.5 and unsure["trend"] == "declining"
+        assert unsure["expansion"]["budget_tokens"] > unsure["expansion"]["previous_budget_tokens"]
+        assert {m["category"] for m in unsure["detected_markers"]} >= {"hedging", "uncertainty", "vague_language"}
+        state = (await c.get(f"/api/sessions/{sid}", headers=h)).json()
+        assert state["expansion_count"] == 1 and state["total_turns"] == 12 and state["current_topic_id"] == "topic-sun"
+        events = (await c.get(f"/api/sessions/{sid}/events", headers=h)).json()["events"]
+        assert {"created", "state_changed", "topic_changed", "barge_in", "signal", "analysis"} <= {e["type"] for e in events}
+        assert [e["type"] for e in (await c.get(f"/api/sessions/{sid}/events?type=signal", headers=h)).json()["events"]] == ["signal"]
+        context = (await c.get(f"/api/sessions/{sid}/context", headers=h)).json()
+        assert context["expansion_count"] == 1 and context["tiers"]["immediate"]["tokens"] > 0
+        debug = (await c.get(f"/api/sessions/{sid}/debug", headers=h)).json()
+        assert len(debug["turns"]) == 12 and debug["state"]["session_id"] == sid
+        health = (await c.get("/api/fov/health", headers=h)).json()
+        assert health["status"] == "healthy" and health["sessions"]["total"] == 1
+        ended = (await c.post(f"/api/sessions/{sid}/end", headers=h)).json()
+        assert ended["state"] == "user_speaking"
+        assert (await c.post(f"/api/sessions/{sid}/turns", json={"role": "user", "content": "x"}, headers=h)).status_code == 409
+        assert (await c.post(f"/api/sessions/{sid}/start", headers=h)).status_code == 409
+        listed = (await c.get("/api/sessions?status=ended", headers=h)).json()
+        assert listed["total"] == 1 and listed["sessions"][0]["ended_at"]
+        assert (await c.delete(f"/api/sessions/{sid}", headers=h)).json() == {"deleted": True}
+        assert (await c.get(f"/api/sessions/{sid}", headers=h)).status_code == 404
+        assert (await c.get("/api/sessions/history", headers=h)).status_code == 404
+
+
+async def test_session_input_errors_and_owner_scope(content_app, tenant, database):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["sessions"])) as c:
+        assert (await c.post("/api/sessions", json={}, headers=h)).status_code == 400
+        assert (await c.post("/api/sessions", json={"curriculum_id": 5}, headers=h)).status_code == 422
+        assert (await c.post("/api/sessions", json={"curriculum_id": "x", "model_context_window": 10}, headers=h)).status_code == 422
+        sid = (await c.post("/api/sessions", json={"curriculum_id": "x"}, headers=h)).json()["session_id"]
+        assert (await c.post(f"/api/sessions/{sid}/turns", json={"role": "system", "content": "x"}, headers=h)).status_code == 422
+        assert (await c.put(f"/api/sessions/{sid}/topic", json={"topic_id": "t"}, headers=h)).status_code == 400
+        assert (await c.put(f"/api/sessions/{sid}/position", json={"curriculum_title": "c", "current_topic_index": -1,
+                                                                  "total_topics": 1}, headers=h)).status_code == 422
+        assert (await c.post(f"/api/sessions/{uuid.uuid4()}/start", headers=h)).status_code == 404
+    # another tester of the same tenant does not see this tester's session
+    from runtime.auth.store import issue_beta_token
+
+    conn = await database.app()
+    try:
+        _id, other = await issue_beta_token(conn, _tid, "second tester")
+    finally:
+        await conn.close()
+    async with make_client(content_app(["sessions"])) as c:
+        assert (await c.get(f"/api/sessions/{sid}", headers=bearer(other))).status_code == 404
+        assert (await c.get("/api/sessions", headers=bearer(other))).json()["total"] == 0
