@@ -1,0 +1,115 @@
+"""Telemetry (metrics, ingest, summaries, clients, logs with bounds and retention) and models
+(configuration + a warm GPU fleet's Ollama on loopback, per-tenant config)."""
+from __future__ import annotations
+
+import uuid
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from runtime.voice.config import VoiceSettings
+from tests.runtime.conftest import make_client
+from tests.runtime.content.conftest import bearer
+
+
+async def test_metrics_ingest_summary_and_clients(content_app, tenant):
+    _tid, token = await tenant()
+    h = {**bearer(token), "X-Client-ID": "phone-1", "X-Client-Name": "Ada's phone"}
+    async with make_client(content_app(["telemetry"])) as c:
+        for median in (800, 1200):
+            r = await c.post("/api/metrics", json={"sessionId": "s-1", "e2eLatencyMedian": median, "totalCost": 0.5},
+                             headers=h)
+            assert r.json() == {"status": "ok"}
+        r = await c.post("/api/metrics/ingest", json={"metrics": [
+            {"clientId": "mac-2", "sessionId": "s-2", "timestamp": 1764115200000, "metrics": {"stt_ms": 120}},
+            {"sessionId": "s-2", "timestamp": "2026-11-26T00:00:00Z", "metrics": {"stt_ms": 140}, "providers": {"stt": "groq"}},
+        ]}, headers=h)
+        assert r.json() == {"status": "ok", "received": 2}
+        assert (await c.post("/api/metrics/ingest", json={"metrics": {"x": 1}}, headers=h)).json()["received"] == 1
+        assert (await c.post("/api/metrics/ingest", json={"metrics": [1]}, headers=h)).status_code == 422
+        assert (await c.post("/api/metrics/ingest", json={"metrics": [{}] * 501}, headers=h)).status_code == 413
+        summary = (await c.get("/api/metrics/summary", headers=h)).json()
+        assert summary["total_snapshots"] == 2 and summary["total_ingested"] == 3
+        assert summary["averages"]["e2eLatencyMedian"] == 1000 and summary["total_cost"] == 1.0
+        sessions = (await c.get("/api/metrics/sessions", headers=h)).json()["sessions"]
+        assert {s["session_id"]: s["records"] for s in sessions} == {"s-1": 2, "s-2": 2}
+        ingested = (await c.get("/api/metrics?kind=ingest&client_id=mac-2", headers=h)).json()
+        assert ingested["total"] == 1 and ingested["metrics"][0]["recorded_at"].startswith("2025-11-26")
+        client = (await c.get("/api/metrics/clients/phone-1", headers=h)).json()
+        assert client["client"]["name"] == "Ada's phone" and client["summary"]["total_snapshots"] == 2
+        assert (await c.get("/api/metrics/clients/nobody", headers=h)).status_code == 404
+        r = await c.post("/api/clients/heartbeat", json={"name": "Lab iPad", "device_model": "iPad14,1",
+                                                         "app_version": "1.4.0", "config": {"voice": "nova"}}, headers=h)
+        assert r.json()["client_id"] == "phone-1" and r.json()["server_time"] > 1.7e9
+        clients = (await c.get("/api/clients", headers=h)).json()["clients"]
+        phone = next(x for x in clients if x["client_id"] == "phone-1")
+        assert phone["status"] == "online" and phone["config"] == {"voice": "nova"} and phone["name"] == "Lab iPad"
+        assert (await c.post("/api/clients/heartbeat", json={}, headers=bearer(token))).status_code == 400
+        big = {"config": {"k": "v" * 20_000}, "client_id": "x"}
+        assert (await c.post("/api/clients/heartbeat", json=big, headers=h)).status_code == 413
+
+
+async def test_logs_ingest_query_and_retention(content_app, tenant, database):
+    tid, token = await tenant()
+    h = {**bearer(token), "X-Client-ID": "phone-1"}
+    async with make_client(content_app(["telemetry"])) as c:
+        r = await c.post("/api/logs", json=[
+            {"timestamp": 1764115200, "level": "WARN", "label": "audio", "message": "Mic muted", "line": 42},
+            {"level": "error", "label": "net", "message": "Timeout talking to server", "metadata": {"ms": 5000}},
+        ], headers=h)
+        assert r.json() == {"status": "ok", "received": 2}
+        assert (await c.post("/api/logs", json={"level": "info", "message": "single"}, headers=h)).json()["received"] == 1
+        assert (await c.post("/api/logs", json={"level": "loud", "message": "x"}, headers=h)).status_code == 422
+        assert (await c.post("/api/logs", json={"level": "info"}, headers=h)).status_code == 422
+        assert (await c.post("/api/logs", json=[], headers=h)).status_code == 422
+        assert (await c.post("/api/logs", content=b"[{", headers=h)).status_code == 400
+        logs = (await c.get("/api/logs?level=warning", headers=h)).json()
+        assert logs["total"] == 1 and logs["logs"][0]["message"] == "Mic muted" and logs["logs"][0]["line"] == 42
+        assert (await c.get("/api/logs?search=TIMEOUT", headers=h)).json()["logs"][0]["metadata"] == {"ms": 5000}
+        assert (await c.get("/api/logs?since=2030-01-01T00:00:00Z", headers=h)).json()["total"] == 0
+        assert (await c.get("/api/logs?since=yesterday", headers=h)).status_code == 400
+        assert (await c.delete("/api/logs", headers=h)).status_code == 403  # testers cannot wipe logs
+        # retention: rows older than the window are purged by the next write
+        owner = await database.owner()
+        try:
+            await owner.execute("update telemetry_logs set received_at = now() - interval '40 days' where tenant_id = $1",
+                                uuid.UUID(tid))
+        finally:
+            await owner.close()
+        await c.post("/api/logs", json={"message": "fresh"}, headers=h)
+        assert [x["message"] for x in (await c.get("/api/logs", headers=h)).json()["logs"]] == ["fresh"]
+
+
+async def test_models_from_configuration_and_warm_fleet(content_app, tenant, live_server):
+    _tid, token = await tenant()
+    h = bearer(token)
+
+    async def tags(_request):
+        return JSONResponse({"models": [{"name": "llama3.2:3b", "model": "llama3.2:3b", "size": 2019393189,
+                                         "details": {"family": "llama", "parameter_size": "3.2B",
+                                                     "quantization_level": "Q4_K_M"}}]})
+
+    ollama = live_server(Starlette(routes=[Route("/api/tags", tags)]))
+    cold = VoiceSettings(llm_provider="groq", llm_model="llama-3.3-70b-versatile", llm_api_key="k",
+                         llm_url="https://api.groq.com/openai/v1")
+    async with make_client(content_app(["models"], voice=cold)) as c:
+        listed = (await c.get("/api/models", headers=h)).json()
+        assert [m["id"] for m in listed["models"]] == ["llama-3.3-70b-versatile"] and listed["gpu"]["warm"] is False
+        assert "k" not in {v for m in listed["models"] for v in m.values() if isinstance(v, str)}
+    warm = VoiceSettings(llm_model="llama3.2:3b", gpu_llm_url=ollama.url)
+    async with make_client(content_app(["models"], voice=warm)) as c:
+        listed = (await c.get("/api/models", headers=h)).json()
+        assert listed["gpu"] == {"configured": True, "warm": True}
+        assert listed["models"][0] == {**listed["models"][0], "id": "llama3.2:3b", "source": "gpu",
+                                       "parameter_size": "3.2B"}
+        assert len(listed["models"]) == 1  # the configured model is the fleet's
+        params = (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()
+        assert params["is_default"] is True and params["parameters"]["max_tokens"] == 300
+        r = await c.put("/api/models/config", json={"temperature": 0.2, "max_tokens": 500}, headers=h)
+        assert r.json()["config"]["temperature"] == 0.2
+        assert (await c.get("/api/models/config", headers=h)).json()["config"]["max_tokens"] == 500
+        assert (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()["parameters"]["temperature"] == 0.2
+        assert (await c.put("/api/models/config", json={"temperature": 9}, headers=h)).status_code == 422
+        assert (await c.put("/api/models/config", json={"colour": "red"}, headers=h)).status_code == 422
+        assert (await c.get("/api/models/bad%20id/parameters", headers=h)).status_code == 400
