@@ -211,6 +211,13 @@ class Authenticator:
     def forget_beta_token(self, token: str) -> None:
         self._cache.drop(("beta", token_hash(token)))
 
+    async def open_principal(self) -> Principal:
+        """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs);
+        one implementation, the auth middleware's."""
+        from runtime.middleware.auth import open_principal
+
+        return await open_principal(self.ctx)
+
     # --------------------------------------------------------------------------- Tier 2
     async def admin(self, headers: Mapping[str, str]) -> Principal:
         """The admin behind a Tier-2 request; 401 without valid credentials, 403 without the role."""

@@ -335,3 +335,21 @@ async def test_forged_expired_and_none_tokens_are_401(env):
         response = await client.get("/api/auth/me", headers=bearer(token))
         _error(response, 401, code)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_open_principal_for_lan_installs(auth_app, tenant, database):
+    tid, _ = await tenant()
+    owner = await database.owner()
+    slug = await owner.fetchval("select slug from tenants where id = $1", uuid.UUID(tid))
+    await owner.close()
+    app = auth_app(client_auth="open", open_tenant=slug)
+    async with make_client(app):
+        who = await app.state.ctx.auth.open_principal()
+    assert who.kind == "open" and who.tenant_id == tid and who.user_id is None
+    missing = auth_app(client_auth="open", open_tenant="no-such-tenant")
+    async with make_client(missing):
+        from runtime.errors import ApiError
+
+        with pytest.raises(ApiError) as info:
+            await missing.state.ctx.auth.open_principal()
+    assert info.value.status == 503 and info.value.error == "open_tenant_missing"
