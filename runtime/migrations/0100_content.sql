@@ -1,5 +1,5 @@
 -- Content families (issue 6): curricula + assets, Knowledge Bowl, modules, tutoring sessions,
--- telemetry, model configuration, import jobs.
+-- telemetry, model configuration (import jobs use the job queue's table, 0210).
 --
 -- Tenancy: every tenant-owned row carries tenant_id; RLS is enabled AND forced. Shared system content
 -- (curricula, KB questions/packs) has tenant_id NULL: every tenant may SELECT it, no tenant may write
@@ -282,27 +282,12 @@ create table model_configs (
     updated_at timestamptz not null default now()
 );
 
-create table import_jobs (
-    id           uuid primary key,
-    tenant_id    uuid not null references tenants(id) on delete cascade,
-    status       text not null default 'queued' check (status in ('queued','running','completed','failed','cancelled')),
-    source       jsonb not null,
-    progress     double precision not null default 0,
-    message      text not null default '',
-    result       jsonb,
-    error        text,
-    queue_job_id text,
-    created_by   text,
-    created_at   timestamptz not null default now(),
-    updated_at   timestamptz not null default now()
-);
-create index import_jobs_tenant on import_jobs (tenant_id, created_at desc);
 
 do $$
 declare t text;
 begin
     foreach t in array array['tutoring_sessions', 'tutoring_turns', 'tutoring_events', 'telemetry_metrics',
-                             'telemetry_clients', 'telemetry_logs', 'model_configs', 'import_jobs'] loop
+                             'telemetry_clients', 'telemetry_logs', 'model_configs'] loop
         execute format('alter table %I enable row level security', t);
         execute format('alter table %I force row level security', t);
         execute format($p$create policy %I on %I

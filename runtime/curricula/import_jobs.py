@@ -1,0 +1,160 @@
+"""Queue-backed curriculum import (``/api/import/jobs*``, Tier 2, served by the core container).
+
+An admin posts ``{url}`` (an https UMCF document, fetched SSRF-safely) or ``{content}`` (the document
+itself); the job queue (``ctx.jobs``: PostgreSQL ``SKIP LOCKED`` or SQS) runs
+:func:`curriculum_import`, which reuses the curriculum import of ``runtime.curricula`` and reports
+progress (published on ``/ws`` as ``import_progress`` by the queue). Re-running a job is harmless: the
+import is an upsert of the same document.
+
+Shapes follow the old import API (camelCase with the ``success`` envelope): ``POST`` →
+``{success, jobId, status: "queued"}``, ``GET /jobs`` → ``{success, jobs}``, ``GET /jobs/{id}`` →
+``{success, progress, job}``, ``DELETE /jobs/{id}`` → ``{success, cancelled}``.
+
+Wiring: the voice service mounts :data:`ROUTES` (route_table sends ``/api/import`` to the core) and
+``runtime.jobs.handlers.HANDLERS`` maps ``"curriculum_import"`` to :func:`curriculum_import`.
+"""
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.auth.principal import principal
+from runtime.content.http import reply, tx
+from runtime.context import ctx
+from runtime.curricula import store, umcf
+from runtime.curricula.fetch import FetchError, fetch_bytes
+from runtime.errors import ApiError
+from runtime.validation import field_str, json_body, path_uuid, query_enum
+
+ENV = {"success_envelope": True}
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+# Filter values accepted on ?status= (the queue stores "succeeded"; the old API said "completed").
+JOB_STATUSES = ("queued", "running", "completed", "succeeded", "failed", "cancelled", "dead")
+
+
+class ImportFailed(Exception):
+    """A permanent failure (bad document, refused URL): retrying cannot help."""
+
+
+async def curriculum_import(job) -> dict:
+    """Job handler: fetch (when a URL was given), validate and store the curriculum."""
+    payload = job.payload
+    url = payload.get("url")
+    await job.progress(status="running", stage="fetching" if url else "validating", percent_complete=0.0)
+    if url:
+        try:
+            raw = await fetch_bytes(url)
+        except FetchError as exc:
+            if exc.status >= 500 or exc.status == 408:
+                raise  # transient: let the queue retry with backoff
+            return await _failed(job, exc.message)
+        try:
+            content = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return await _failed(job, "The URL did not return a JSON document.")
+    else:
+        content = payload.get("content")
+    await job.progress(stage="validating", percent_complete=50.0)
+    try:
+        umcf.validate_document(content)
+    except umcf.UMCFError as exc:
+        return await _failed(job, str(exc))
+    await job.progress(stage="storing", percent_complete=75.0)
+    async with job.ctx.db.tenant(job.tenant_id) as conn:
+        meta = await store.upsert(conn, job.tenant_id, content, source_url=url)
+    result = {"status": "ok", "id": meta.id, "title": meta.title, "topic_count": meta.topic_count, "source_url": url}
+    await job.progress(stage="complete", percent_complete=100.0, curriculum_id=meta.id, title=meta.title)
+    return result
+
+
+async def _failed(job, message: str) -> dict:
+    # A permanent failure completes the job with an error result instead of burning retries.
+    await job.progress(stage="failed", error=message)
+    return {"status": "failed", "error": message}
+
+
+def _job_view(job: dict) -> dict:
+    progress = job.get("progress") or {}
+    result = job.get("result") or {}
+    status = "completed" if job["status"] == "succeeded" else job["status"]
+    if status == "completed" and result.get("status") == "failed":
+        status = "failed"
+    return {
+        "jobId": job["job_id"], "id": job["job_id"], "status": status, "kind": job["kind"],
+        "progress": {**progress, "status": status, "percentComplete": progress.get("percent_complete", 0.0),
+                     "stage": progress.get("stage")},
+        "result": result or None, "error": result.get("error") or job.get("error"),
+        "createdAt": job["created_at"], "updatedAt": job["updated_at"], "finishedAt": job["finished_at"],
+    }
+
+
+async def create_job(request: Request) -> Response:
+    """Queue the import of a UMCF document from ``{url}`` or ``{content}``."""
+    who = principal(request)
+    body = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES, **ENV)
+    source = field_str(body, "sourceId", max_len=50, **ENV)
+    if source not in (None, "url", "umcf"):
+        raise ApiError(404, "source_not_found", f"Unknown import source {source!r}; use a url or the UMCF content.",
+                       details={"field": "sourceId"}, success_envelope=True)
+    url = field_str(body, "url", max_len=2048, **ENV)
+    content = body.get("content")
+    if (url is None) == (content is None):
+        raise ApiError(400, "missing_field", "Send exactly one of 'url' or 'content'.", details={"field": "content"},
+                       success_envelope=True)
+    if url is not None and not url.lower().startswith("https://"):
+        raise ApiError(400, "invalid_url", "Only https URLs can be imported.", details={"field": "url"},
+                       success_envelope=True)
+    if content is not None:
+        try:
+            umcf.validate_document(content)  # refuse a bad document now rather than in the queue
+        except umcf.UMCFError as exc:
+            raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field},
+                           success_envelope=True) from None
+    payload = {"url": url} if url else {"content": content}
+    job_id = await ctx(request).jobs.enqueue("curriculum_import", payload, who.tenant_id)
+    return reply({"success": True, "jobId": job_id, "status": "queued"}, 202)
+
+
+async def list_jobs(request: Request) -> Response:
+    """The tenant's import jobs, newest first (``?status=``)."""
+    from runtime.jobs.queue import job_json
+
+    status = query_enum(request, "status", JOB_STATUSES, **ENV)
+    status = "succeeded" if status == "completed" else status
+    async with tx(request) as conn:
+        rows = await conn.fetch(
+            "select * from jobs where kind = 'curriculum_import' and ($1::text is null or status = $1) "
+            "order by created_at desc limit 100", status)
+    return reply({"success": True, "jobs": [_job_view(job_json(r)) for r in rows]})
+
+
+async def get_job(request: Request) -> Response:
+    """One import job with its progress."""
+    who = principal(request)
+    job = await ctx(request).jobs.status(path_uuid(request, "job_id", **ENV), who.tenant_id)
+    if job is None or job["kind"] != "curriculum_import":
+        raise ApiError(404, "not_found", "Import job not found.", success_envelope=True)
+    view = _job_view(job)
+    return reply({"success": True, "progress": view["progress"], "job": view})
+
+
+async def cancel_job(request: Request) -> Response:
+    """Cancel a queued or running import job."""
+    who = principal(request)
+    job_id = path_uuid(request, "job_id", **ENV)
+    job = await ctx(request).jobs.status(job_id, who.tenant_id)
+    if job is None or job["kind"] != "curriculum_import":
+        raise ApiError(404, "not_found", "Import job not found.", success_envelope=True)
+    cancelled = await ctx(request).jobs.cancel(job_id, who.tenant_id)
+    return reply({"success": True, "cancelled": cancelled})
+
+
+ROUTES = [
+    Route("/api/import/jobs", create_job, methods=["POST"]),
+    Route("/api/import/jobs", list_jobs, methods=["GET"]),
+    Route("/api/import/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/api/import/jobs/{job_id}", cancel_job, methods=["DELETE"]),
+]
