@@ -150,13 +150,14 @@ def build_report(run: PlanRun) -> dict:
         "stack": run.stack,
         "profile": run.config.profile,
         "region": run.config.region,
-        "resources": [{"type": r.type, "name": r.name, "parent": _parent_name(rec, r),
-                       "component": rec.component_of(r), "inputs": r.redacted}
-                      for r in rec.custom],
-        "components": [{"type": r.type, "name": r.name, "parent": _parent_name(rec, r)}
-                       for r in rec.components],
+        # Sorted: the engine registers resources concurrently, so recording order varies.
+        "resources": sorted(({"type": r.type, "name": r.name, "parent": _parent_name(rec, r),
+                              "component": rec.component_of(r), "inputs": r.redacted}
+                             for r in rec.custom), key=lambda x: (x["component"], x["name"], x["type"])),
+        "components": sorted(({"type": r.type, "name": r.name, "parent": _parent_name(rec, r)}
+                              for r in rec.components), key=lambda x: x["name"]),
         "cost": cost.as_dict(),
-        "findings": [f.as_dict() for f in findings],
+        "findings": sorted((f.as_dict() for f in findings), key=lambda x: (x["rule"], x["resource"], x["message"])),
         "outputs": run.outputs,
     }
 
@@ -178,7 +179,7 @@ def render_text(report: dict, rec) -> str:
         by_parent.setdefault(r.parent, []).append(r)
 
     def walk(parent_urn: Optional[str], depth: int) -> None:
-        for r in by_parent.get(parent_urn, []):
+        for r in sorted(by_parent.get(parent_urn, []), key=lambda x: (x.custom, x.name)):
             if r.custom:
                 lines.append(f"{'  ' * depth}- {r.name}  [{r.type}]")
             else:

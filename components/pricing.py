@@ -412,13 +412,18 @@ from components.compute_pricing import register as _register_compute  # noqa: E4
 
 _register_compute(PRICERS, FREE, SERVICE_USAGE)
 
+# Edge (issue 3): Cloudflare types (billed per account) and the Workers, R2, Access, Tunnel lines.
+from components.edge.pricing import register as _register_edge  # noqa: E402
+
+_register_edge(PRICERS, FREE, SERVICE_USAGE)
+
 
 def price_resources(rec, config) -> CostReport:
     """Price every recorded resource of the stack under the stack's usage assumptions."""
     ctx = PricingContext(rec=rec, config=config)
     lines: list[CostLine] = []
     unpriced: list[dict] = []
-    for r in rec.custom:
+    for r in sorted(rec.custom, key=lambda x: (rec.component_of(x), x.name, x.type)):
         if r.read:
             continue  # an existing resource looked up, not created here
         pricer = PRICERS.get(r.type)
