@@ -1,0 +1,271 @@
+"""API throughput and latency: the whole middleware stack vs a bare Starlette JSON route, same run.
+
+Two servers, one after the other, each a single uvicorn process on loopback (same uvicorn options):
+- ``full``: ``create_app()`` — every service, the whole pure-ASGI stack (request id + JSON access log,
+  origin secret, CORS, client headers, body limit, Tier-1 auth with a real beta token, the default
+  per-token rate limit in PostgreSQL (or Redis with ``--redis``)) — serving ``GET /api/bench/tenant``,
+  an authenticated, tenant-scoped read (``select … from tenants`` in ``ctx.db.tenant(...)``, RLS on).
+- ``bare``: ``Starlette(routes=[Route("/", JSONResponse)])`` and nothing else.
+
+The load generator is an asyncio HTTP/1.1 keep-alive client (``--connections``, default 32) in this
+process; it warms up, then counts requests for ``--seconds`` and prints requests/s and p50/p99
+latency for each, and the ratio. A throwaway database is created and dropped on the local
+PostgreSQL (``UNAMENTIS_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres).
+
+    python bench/api.py [--seconds 10] [--connections 32] [--redis]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERVER_DSN = os.environ.get("UNAMENTIS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ORIGIN_SECRET = "bench-origin-secret-0123456789"
+
+
+# ------------------------------------------------------------------------------------- servers
+def build_full_app():
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from runtime.app import create_app
+    from runtime.auth.principal import principal
+    from runtime.context import ctx
+    from runtime.route_table import ALL_SERVICES
+    from runtime.services.base import Service
+    from runtime.settings import Settings
+
+    async def tenant_read(request: Request) -> JSONResponse:
+        """An authenticated, tenant-scoped read (benchmark)."""
+        who = principal(request)
+        async with ctx(request).db.tenant(who.tenant_id) as conn:
+            row = await conn.fetchrow("select id, slug, name from tenants")
+        return JSONResponse({"id": str(row["id"]), "slug": row["slug"], "name": row["name"]})
+
+    bench = Service(name="bench", routes=[Route("/api/bench/tenant", tenant_read, methods=["GET"])])
+    return create_app([*ALL_SERVICES, bench], Settings.from_env())
+
+
+def build_bare_app():
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def hello(request):
+        return JSONResponse({"id": "00000000-0000-0000-0000-000000000000", "slug": "bench", "name": "bench"})
+
+    return Starlette(routes=[Route("/", hello)])
+
+
+def serve(kind: str, port: int) -> None:
+    import uvicorn
+
+    from runtime.logging import configure_logging
+
+    configure_logging(os.environ.get("UNAMENTIS_LOG_LEVEL", "INFO"))
+    app = build_full_app() if kind == "full" else build_bare_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
+                lifespan="on", ws="none")
+
+
+# ------------------------------------------------------------------------------- load generator
+async def _connection(host: str, port: int, request: bytes, stop_at: float, record_from: float,
+                      latencies: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            started = time.perf_counter()
+            if started >= stop_at:
+                return
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            ended = time.perf_counter()
+            if status != 200:
+                errors.append(str(status))
+            elif started >= record_from:
+                latencies.append(ended - started)
+    finally:
+        writer.close()
+
+
+async def load(port: int, path: str, headers: dict[str, str], connections: int, seconds: float,
+               warmup: float) -> dict[str, float]:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    latencies: list[float] = []
+    errors: list[str] = []
+    now = time.perf_counter()
+    record_from, stop_at = now + warmup, now + warmup + seconds
+    await asyncio.gather(*(_connection("127.0.0.1", port, request, stop_at, record_from, latencies, errors)
+                           for _ in range(connections)))
+    if errors:
+        raise RuntimeError(f"{len(errors)} non-200 answers, e.g. {errors[:5]}")
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "requests": len(latencies),
+    }
+
+
+def _wait_up(port: int, process: subprocess.Popen) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:] if process.stderr else ''}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure(kind: str, env: dict[str, str], path: str, headers: dict[str, str], args: argparse.Namespace) -> dict:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--port", str(port)],
+        env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        if kind == "bare":
+            _wait_bare(port, process)
+        else:
+            _wait_up(port, process)
+        return asyncio.run(load(port, path, headers, args.connections, args.seconds, args.warmup))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_bare(port: int, process: subprocess.Popen) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("bare server exited")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("bare server did not start")
+
+
+# ---------------------------------------------------------------------------------- database
+async def make_db() -> dict[str, str]:
+    import asyncpg
+
+    from runtime.auth.store import issue_beta_token
+    from runtime.migrate import migrate
+    from runtime.settings import Settings
+    from runtime.tenants import create_tenant
+
+    suffix = uuid.uuid4().hex[:10]
+    name, role, password = f"uma_bench_{suffix}", f"uma_bench_app_{suffix}", "bench-password"
+    server = await asyncpg.connect(SERVER_DSN)
+    await server.execute(f'create database "{name}"')
+    await server.close()
+    base = SERVER_DSN.rsplit("/", 1)[0]
+    host = base.split("@", 1)[1]
+    owner = f"{base}/{name}"
+    app_dsn = f"postgresql://{role}:{password}@{host}/{name}"
+    settings = Settings(database_url=app_dsn, database_admin_url=owner, app_role=role, app_role_password=password)
+    await migrate(settings, echo=lambda _m: None)
+    conn = await asyncpg.connect(owner)
+    tenant_id = await create_tenant(conn, f"bench-{suffix}")
+    _id, token = await issue_beta_token(conn, tenant_id, "bench")
+    await conn.close()
+    return {"name": name, "role": role, "app_dsn": app_dsn, "owner_dsn": owner, "token": token}
+
+
+async def drop_db(db: dict[str, str]) -> None:
+    import asyncpg
+
+    server = await asyncpg.connect(SERVER_DSN)
+    await server.execute(f'drop database if exists "{db["name"]}" with (force)')
+    await server.execute(f'drop role if exists "{db["role"]}"')
+    await server.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--redis", action="store_true", help="rate limits in Redis (REDIS_URL, default local)")
+    parser.add_argument("--serve", choices=("full", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+
+    db = asyncio.run(make_db())
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UNAMENTIS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            DATABASE_URL=db["app_dsn"],
+            UNAMENTIS_DATABASE_ADMIN_URL=db["owner_dsn"],
+            UNAMENTIS_APP_ROLE=db["role"],
+            UNAMENTIS_ORIGIN_SECRET=ORIGIN_SECRET,
+            UNAMENTIS_CORS_ORIGINS="https://app.example.com",
+            UNAMENTIS_RATE_LIMIT_TOKEN="100000000/60",  # high enough never to refuse, still a real hit per request
+        )
+        if args.redis:
+            env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        headers = {
+            "Authorization": f"Bearer {db['token']}",
+            "X-Origin-Secret": ORIGIN_SECRET,
+            "CF-Connecting-IP": "198.51.100.10",
+            "X-Client-Platform": "ios",
+            "X-Client-Version": "1.0.0",
+        }
+        print(f"{args.connections} connections, {args.seconds:.0f} s each after {args.warmup:.0f} s warm-up; "
+              f"limiter: {'Redis' if args.redis else 'PostgreSQL'}")
+        full = measure("full", env, "/api/bench/tenant", headers, args)
+        bare = measure("bare", env, "/", {}, args)
+        for label, r in (("full stack, authenticated tenant read", full), ("bare Starlette JSON route", bare)):
+            print(f"{label:<40} {r['rps']:>8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms")
+        ratio = full["rps"] / bare["rps"]
+        print(f"ratio full/bare: {ratio:.1%} (target >= 50%); full-stack p99 {full['p99_ms']:.2f} ms (target <= 15 ms)")
+        print(json.dumps({"full": full, "bare": bare, "ratio": ratio}))
+    finally:
+        asyncio.run(drop_db(db))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
