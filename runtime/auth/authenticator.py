@@ -19,13 +19,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 from runtime.auth import store
-from runtime.auth.access import AccessTokenError, AccessVerifier, JwksCache, certs_url_for, issuer_for
 from runtime.auth.principal import ADMIN_ROLES, Principal
 from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
 from runtime.errors import ApiError
 from runtime.limits import RateLimit
 
 if TYPE_CHECKING:
+    from runtime.auth.access import AccessVerifier
     from runtime.context import AppContext
 
 log = logging.getLogger("unamentis.auth")
@@ -93,7 +93,7 @@ class Authenticator:
         self.settings = ctx.settings
         self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
         self._jwt: JwtCodec | None = None
-        self._access: AccessVerifier | None = None
+        self._access: "AccessVerifier | None" = None
 
     # --------------------------------------------------------------------------- configuration
     @property
@@ -117,8 +117,11 @@ class Authenticator:
         return bool(self.settings.cf_access_team_domain and self.settings.cf_access_aud)
 
     @property
-    def access(self) -> AccessVerifier:
+    def access(self) -> "AccessVerifier":
         if self._access is None:
+            # Imported here: only Tier-2 requests with Cloudflare Access need httpx and RSA keys.
+            from runtime.auth.access import AccessVerifier, JwksCache, certs_url_for, issuer_for
+
             team = self.settings.cf_access_team_domain or ""
             url = self.settings.cf_access_certs_url or certs_url_for(team)
             self._access = AccessVerifier(
@@ -234,6 +237,8 @@ class Authenticator:
         return replace(who, kind="admin")
 
     async def _access_admin(self, assertion: str | None) -> Principal:
+        from runtime.auth.access import AccessTokenError
+
         if not assertion:
             raise ApiError(401, "access_required", "Admin routes need Cloudflare Access (Cf-Access-Jwt-Assertion).")
         try:

@@ -19,9 +19,17 @@ MAX_LENGTH = 128
 
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
-# A hash of a random password, verified against when the e-mail is unknown so that a login for an
-# unknown account costs the same time as one for a known account (no user enumeration by timing).
-_DUMMY_HASH = _HASHER.hash("unamentis-dummy-password-for-timing")
+# A hash verified against when the e-mail is unknown, so that a login for an unknown account costs
+# the same time as one for a known account (no user enumeration by timing). Made on first use, not
+# at import: a Lambda's cold start should not pay for a hash it may never need.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _HASHER.hash("unamentis-dummy-password-for-timing")
+    return _DUMMY_HASH
 
 # The most common passwords that still pass the class rules.
 _COMMON = frozenset(
@@ -88,7 +96,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; a missing or malformed hash is a mismatch (same cost)."""
     if not stored_hash:
         try:
-            _HASHER.verify(_DUMMY_HASH, password + "\x00")
+            _HASHER.verify(_dummy_hash(), password + "\x00")
         except VerificationError:
             pass
         return False
