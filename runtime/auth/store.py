@@ -246,6 +246,13 @@ async def end_sessions(conn: asyncpg.Connection, user_id: Any, reason: str, *, o
     return ids
 
 
+async def prune_user(conn: asyncpg.Connection, user_id: Any) -> None:
+    """Forget the user's refresh tokens past expiry and sessions ended over 90 days ago (run at
+    login, so the tables stay proportional to active use without a cron job)."""
+    await conn.execute("delete from refresh_tokens where user_id = $1 and expires_at < now()", user_id)
+    await conn.execute("delete from login_sessions where user_id = $1 and ended_at < now() - interval '90 days'", user_id)
+
+
 async def list_sessions(conn: asyncpg.Connection, user_id: Any) -> list[asyncpg.Record]:
     return await conn.fetch(
         "select s.id, host(s.ip_address) as ip_address, s.user_agent, s.country, s.city, s.created_at, "

@@ -243,6 +243,7 @@ async def login(request: Request) -> JSONResponse:
     rehash = await hash_password_async(password) if needs_rehash(user["password_hash"]) else None
     async with app.db.tenant(tenant_id) as conn:
         await store.record_login_success(conn, user["id"], rehash)
+        await store.prune_user(conn, user["id"])
         device_id = await store.upsert_device(conn, tenant_id, user["id"], device)
         session_id, refresh = await store.start_session(
             conn, tenant_id, user["id"], device_id, ip=ip, user_agent=request.headers.get("user-agent"),

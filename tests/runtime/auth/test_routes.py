@@ -353,3 +353,19 @@ async def test_open_principal_for_lan_installs(auth_app, tenant, database):
         with pytest.raises(ApiError) as info:
             await missing.state.ctx.auth.open_principal()
     assert info.value.status == 503 and info.value.error == "open_tenant_missing"
+
+
+async def test_login_prunes_expired_tokens_and_old_sessions(env, database):
+    client, beta, _ = env
+    user = await signup(client, beta)
+    owner = await database.owner()
+    try:
+        await owner.execute("update refresh_tokens set expires_at = now() - interval '1 day'")
+        await owner.execute("update login_sessions set ended_at = now() - interval '100 days'")
+        login = await client.post("/api/auth/login", json={"email": user["email"], "password": PASSWORD, "device": device()},
+                                  headers=bearer(beta))
+        assert login.status_code == 200
+        assert await owner.fetchval("select count(*) from refresh_tokens") == 1  # only the new login's
+        assert await owner.fetchval("select count(*) from login_sessions") == 1
+    finally:
+        await owner.close()
