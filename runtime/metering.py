@@ -115,10 +115,13 @@ class Reservation:
 
 
 def _usd(value: float | Decimal | int) -> Decimal:
-    amount = Decimal(str(value)).quantize(_CENT)
-    if amount < 0 or not amount.is_finite():
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
         raise ValueError(f"amount must be a finite, non-negative number of dollars, got {value!r}")
-    return amount
+    return amount.quantize(_CENT)
 
 
 def _periods(now: datetime) -> tuple[date, date]:

@@ -30,10 +30,15 @@ async def test_reserve_settle_release(contexts, tenant):
     tid, _ = await tenant()
     m = contexts[0].metering
     user = str(uuid.uuid4())
+    for bad in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError):
+            await m.reserve(who(tid, user), "groq", "llm", bad)
     res = await m.reserve(who(tid, user), "groq", "llm", 0.2)
     status = await m.budget_status(tid, f"user:{user}")
     assert status["tenant_monthly"]["reserved_usd"] == pytest.approx(0.2)
     assert status["subject_daily"]["remaining_usd"] == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        await m.settle(res, -1, {})
     assert await m.settle(res, 0.05, {"input_tokens": 500, "output_tokens": 100})
     assert not await m.settle(res, 0.05, {})  # exactly once
     assert not await m.release(res)
