@@ -1,0 +1,223 @@
+"""Compute in whole stacks (beta = tunnel, prod = ALB behind Cloudflare, customer = ALB without a CDN),
+run through `__main__.py` under the recording mocks exactly as `python -m components.plan` does."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import plan
+from components.functions_api import http_api_route_keys
+from components.load_balancer import CATCH_ALL_PRIORITY, TLS_POLICY, listener_rule_plan
+from runtime.route_table import LAMBDA_SERVICES
+
+LAMBDA = "aws:lambda/function:Function"
+
+
+def _edge_stand_in(platform):
+    """What the edge hands compute, for as long as the platform's edge section is not built.
+
+    Used only when ``platform.edge`` is None on a Cloudflare stack; with the real edge component
+    in place this is never used."""
+    import types
+
+    import pulumi
+
+    return types.SimpleNamespace(
+        origin_secret=pulumi.Output.secret("origin-secret-0123456789abcdef0123"),
+        tunnel_token=pulumi.Output.secret("eyJ-tunnel-token-for-tests"),
+        access_team_domain="team.cloudflareaccess.com", access_aud="a" * 64,
+        runtime_environment={}, runtime_secrets={})
+
+
+@pytest.fixture(scope="module")
+def runs():
+    from components import compute
+
+    original = compute.ComputeArgs.from_platform.__func__
+
+    def from_platform(cls, platform):
+        if getattr(platform, "edge", None) is None and platform.config.edge == "cloudflare":
+            platform.edge = _edge_stand_in(platform)
+        return original(cls, platform)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compute.ComputeArgs, "from_platform", classmethod(from_platform))
+        return {s: plan.run_program(s) for s in ("beta", "prod", "customer")}
+
+
+@pytest.fixture(scope="module")
+def reports(runs):
+    return {s: plan.build_report(r) for s, r in runs.items()}
+
+
+def _containers(rec):
+    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    return {c["name"]: c for c in json.loads(td.get("containerDefinitions"))}
+
+
+def _sg_id(rec, role):
+    for sg in rec.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        if (sg.get("tags") or {}).get("unamentis:role") == role:
+            return sg.out("id") or sg.id
+    raise KeyError(role)
+
+
+# ------------------------------------------------------------------------------ beta (tunnel)
+
+
+def test_beta_core_is_one_arm_fargate_spot_task_with_cloudflared_and_no_ingress(runs):
+    rec = runs["beta"].recording
+    [svc] = rec.of_type("aws:ecs/service:Service")
+    assert svc.get("desiredCount") == 1
+    assert svc.get("capacityProviderStrategies") == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    assert svc.get("networkConfiguration")["assignPublicIp"] is True
+    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    assert td.get("runtimePlatform")["cpuArchitecture"] == "ARM64"
+    assert (td.get("cpu"), td.get("memory")) == ("256", "512")
+    containers = _containers(rec)
+    assert set(containers) == {"core", "cloudflared"}
+    assert containers["core"]["stopTimeout"] == 120
+    assert {s["name"] for s in containers["cloudflared"]["secrets"]} == {"TUNNEL_TOKEN"}
+    core_secret_names = {s["name"] for s in containers["core"]["secrets"]}
+    assert {"DATABASE_URL", "UNAMENTIS_JWT_SECRET", "UNAMENTIS_ORIGIN_SECRET",
+            "UNAMENTIS_DATABASE_ADMIN_URL", "UNAMENTIS_APP_ROLE_PASSWORD"} <= core_secret_names
+    env = {e["name"]: e["value"] for e in containers["core"]["environment"]}
+    assert env["UNAMENTIS_SQS_QUEUE_URL"].startswith("https://sqs.")
+    assert env["UNAMENTIS_GPU_ASG_NAME"] == "uma-beta-gpu"
+    # the core's security group admits nothing at all
+    core_sg = _sg_id(rec, "core")
+    assert svc.get("networkConfiguration")["securityGroups"] == [core_sg]
+    ingress = [r for r in rec.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if r.get("securityGroupId") == core_sg]
+    ingress += [r for r in rec.of_type("aws:ec2/securityGroupRule:SecurityGroupRule")
+                if r.get("securityGroupId") == core_sg and r.get("type") == "ingress"]
+    assert ingress == []
+    assert not rec.of_type("aws:lb/loadBalancer:LoadBalancer")
+
+
+def test_beta_lambdas_and_http_api(runs):
+    rec = runs["beta"].recording
+    fns = rec.of_type(LAMBDA)
+    assert len(fns) >= 5 and len(fns) == len(LAMBDA_SERVICES)
+    cfg = runs["beta"].config
+    for f in fns:
+        svc = f.get("handler").split(".")[2]
+        assert f.get("reservedConcurrentExecutions") == cfg.functions.reserved_concurrency[svc]
+        assert f.get("architectures") == ["arm64"] and f.get("runtime") == "python3.12"
+        env = f.get("environment")["variables"]
+        # Lambdas get the runtime role only, never the owner's DSN or the role password
+        assert "DATABASE_URL" in env and "UNAMENTIS_DATABASE_ADMIN_URL" not in env
+        assert "UNAMENTIS_APP_ROLE_PASSWORD" not in env
+    [api] = rec.of_type("aws:apigatewayv2/api:Api")
+    assert api.get("disableExecuteApiEndpoint") is True
+    assert sorted(r.get("routeKey") for r in rec.of_type("aws:apigatewayv2/route:Route")) == \
+        sorted(k for k, _ in http_api_route_keys())
+    [dom] = rec.of_type("aws:apigatewayv2/domainName:DomainName")
+    assert dom.get("domainName") == f"fn.{cfg.domain}"
+
+
+def test_beta_secrets_never_plain_in_lambda_env(runs):
+    for f in runs["beta"].recording.of_type(LAMBDA):
+        secret_paths = set(f.secret_inputs)
+        for name in ("DATABASE_URL", "UNAMENTIS_JWT_SECRET", "UNAMENTIS_ORIGIN_SECRET"):
+            assert any(p.endswith(f"variables.{name}") or p == "environment.variables"
+                       or p == "environment" for p in secret_paths), (f.name, name, secret_paths)
+
+
+def test_beta_gpu_fleet(runs):
+    rec = runs["beta"].recording
+    [asg] = rec.of_type("aws:autoscaling/group:Group")
+    assert asg.get("minSize") == 0 and asg.get("name") == "uma-beta-gpu"
+    mip = asg.get("mixedInstancesPolicy")
+    assert mip["instancesDistribution"]["onDemandPercentageAboveBaseCapacity"] == 0
+    assert mip["instancesDistribution"]["spotAllocationStrategy"] == "price-capacity-optimized"
+    assert [o["instanceType"] for o in mip["launchTemplate"]["overrides"]][0] == "g4dn.xlarge"
+    [lt] = rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.get("metadataOptions")["httpTokens"] == "required"
+    assert lt.get("metadataOptions")["httpPutResponseHopLimit"] == 1
+    import base64
+
+    user_data = base64.b64decode(lt.get("userData")).decode()
+    assert user_data.startswith("#cloud-config")
+    assert "uma-beta-gpu" in user_data
+    [obj] = rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.get("key") in user_data  # the node fetches exactly the uploaded agent archive
+
+
+def test_beta_cost_fits_twenty_dollars_fixed_and_states_gpu_per_hour(reports):
+    cost = reports["beta"]["cost"]
+    assert cost["fixed_usd"] <= 20.0, [l for l in cost["lines"] if l["kind"] == "fixed"]
+    gpu = [l for l in cost["lines"] if "g4dn.xlarge" in l["item"]]
+    assert gpu and all(l["kind"] == "usage" for l in gpu)
+    assert "per hour of use" in gpu[0]["assumption"]
+    core = [l for l in cost["lines"] if "Fargate Spot ARM64" in l["item"]]
+    assert core and core[0]["kind"] == "fixed"
+
+
+# ------------------------------------------------------------------------------ prod / customer (ALB)
+
+
+@pytest.mark.parametrize("stack", ["prod", "customer"])
+def test_alb_stacks(runs, stack):
+    rec = runs[stack].recording
+    cfg = runs[stack].config
+    [alb] = rec.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.get("dropInvalidHeaderFields") is True and alb.get("idleTimeout") >= 300
+    listeners = {l.get("port"): l for l in rec.of_type("aws:lb/listener:Listener")}
+    assert listeners[443].get("sslPolicy") == TLS_POLICY
+    assert listeners[80].get("defaultActions")[0]["type"] == "redirect"
+    tgs = rec.of_type("aws:lb/targetGroup:TargetGroup")
+    lambda_tgs = [t for t in tgs if t.get("targetType") == "lambda"]
+    core_tgs = [t for t in tgs if t.get("targetType") == "ip"]
+    assert len(lambda_tgs) == len(LAMBDA_SERVICES) and len(core_tgs) == 1
+    assert core_tgs[0].get("deregistrationDelay") < 120
+    assert core_tgs[0].get("port") == cfg.core.port
+    [svc] = rec.of_type("aws:ecs/service:Service")
+    assert svc.get("loadBalancers")[0]["containerPort"] == cfg.core.port
+    assert set(_containers(rec)) == {"core"}
+    assert not rec.of_type("aws:apigatewayv2/api:Api")
+    rules = rec.of_type("aws:lb/listenerRule:ListenerRule")
+    with_secret = cfg.edge == "cloudflare"
+    expected = [s for s in listener_rule_plan() if with_secret or s.priority != CATCH_ALL_PRIORITY]
+    assert sorted(r.get("priority") for r in rules) == sorted(s.priority for s in expected)
+    has_header = [any("httpHeader" in c for c in r.get("conditions")) for r in rules]
+    assert all(has_header) if with_secret else not any(has_header)
+    default = listeners[443].get("defaultActions")[0]
+    if with_secret:
+        assert default["type"] == "fixed-response" and default["fixedResponse"]["statusCode"] == "403"
+    else:
+        assert default["type"] == "forward"
+
+
+def test_prod_autoscaling_and_on_demand_base(runs):
+    rec = runs["prod"].recording
+    [svc] = rec.of_type("aws:ecs/service:Service")
+    strategy = {s["capacityProvider"]: s for s in svc.get("capacityProviderStrategies")}
+    assert strategy["FARGATE"]["base"] >= 1 and strategy["FARGATE_SPOT"]["weight"] >= 1
+    [target] = rec.of_type("aws:appautoscaling/target:Target")
+    assert target.get("maxCapacity") == runs["prod"].config.core.max_count
+
+
+@pytest.mark.parametrize("stack", ["beta", "prod", "customer"])
+def test_stack_plans_clean(reports, stack):
+    report = reports[stack]
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert errors == []
+    assert report["cost"]["unpriced"] == []
+    assert plan.exit_code(report) == 0
+
+
+def test_policy_catches_an_ingress_rule_on_the_beta_core(runs):
+    """Inject one ingress rule onto the core's SG in the recorded beta graph: the rule fires."""
+    from components import policy
+    from components.mocks import Recording
+    from components.policy import fake
+
+    rec = runs["beta"].recording
+    bad = Recording(resources=list(rec.resources))
+    bad.add(fake("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "sneaky",
+                 {"securityGroupId": _sg_id(rec, "core"), "ipProtocol": "tcp", "fromPort": 8080,
+                  "toPort": 8080, "cidrIpv4": "0.0.0.0/0"}))
+    ids = {f.rule for f in policy.evaluate(bad, runs["beta"].config)}
+    assert "compute.core-no-ingress" in ids
