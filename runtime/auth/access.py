@@ -76,7 +76,12 @@ class JwksCache:
                 return self._keys[kid]  # another task refreshed while we waited
             recently = self._fetched_at is not None and now - self._fetched_at < self._min_refresh
             if not recently:
-                await self._refresh()
+                try:
+                    await self._refresh()
+                except AccessTokenError:
+                    if kid not in self._keys:
+                        raise
+                    # Serve the stale key: an outage of the certs URL must not lock admins out.
         key = self._keys.get(kid)
         if key is None:
             raise AccessTokenError(f"unknown signing key id {kid!r}")
@@ -88,7 +93,7 @@ class JwksCache:
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, json.JSONDecodeError, ValueError) as exc:
-            # Keep the keys we had: a JWKS outage must not lock admins out of cached keys.
+            # Keep the keys we had, and do not retry before min_refresh_seconds.
             self._fetched_at = self._clock()
             raise AccessTokenError(f"could not fetch the Access signing keys from {self.url}: {exc}") from exc
         keys: dict[str, object] = {}

@@ -147,6 +147,7 @@ class Authenticator:
     async def beta_token(self, token: str, *, device_id: str | None = None) -> Principal:
         if not is_beta_token(token):
             raise invalid_token("Not a beta token.")
+        device_id = device_id.strip()[:200] or None if device_id else None
         hashed = token_hash(token)
         key = ("beta", hashed)
         row = self._cache.get(key)
@@ -166,7 +167,7 @@ class Authenticator:
         bound = row["device_id"]
         if bound is None and row["bind_on_first_use"] and device_id:
             async with self.ctx.db.tenant(str(row["tenant_id"])) as conn:
-                bound = await store.bind_beta_device(conn, row["id"], device_id[:200])
+                bound = await store.bind_beta_device(conn, row["id"], device_id)
             self._cache.drop(key)
         if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
             raise ApiError(401, "device_mismatch", "This beta token is bound to another device (X-Device-ID).")

@@ -66,6 +66,8 @@ def access_server(live_server):
 
     async def certs(request):
         keys.fetches += 1
+        if getattr(keys, "broken", False):
+            return JSONResponse({"error": "down"}, status_code=503)
         return JSONResponse(keys.jwks())
 
     server = live_server(Starlette(routes=[Route("/cdn-cgi/access/certs", certs)]))
@@ -148,6 +150,20 @@ async def test_only_rs256(verifier, access_server):
         await verifier.verify(unsigned.decode())
     with pytest.raises(AccessTokenError, match="missing"):
         await verifier.verify(None)
+
+
+async def test_stale_keys_are_served_while_the_certs_url_is_down(access_server):
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        cache = JwksCache(access_server.url, lambda: http, max_age_seconds=0.0, min_refresh_seconds=0.0)
+        verifier = AccessVerifier(audience=AUD, issuer=ISSUER, jwks=cache)
+        await verifier.verify(access_server.sign())
+        access_server.broken = True
+        identity = await verifier.verify(access_server.sign())  # refetch fails, the known key still verifies
+        assert identity.email == "admin@example.com" and access_server.fetches == 2
+        with pytest.raises(AccessTokenError, match="could not fetch"):
+            await verifier.verify(access_server.sign(access_server.rotate()))  # a new key cannot be learnt
 
 
 async def test_jwks_outage_is_a_clean_rejection():
