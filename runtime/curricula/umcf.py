@@ -247,12 +247,25 @@ def chunk_text(text: str, target: int = CHUNK_TARGET_CHARS) -> list[str]:
     return chunks
 
 
+def _segment(segment: dict, index: int) -> dict:
+    """A stored segment with the keys iOS requires (``id``, ``type``, ``content`` as strings) filled in
+    when a hand-written document left them out."""
+    out = dict(segment)
+    if not isinstance(out.get("id"), str) or not out["id"]:
+        out["id"] = f"seg-{index}"
+    if not isinstance(out.get("type"), str) or not out["type"]:
+        out["type"] = "lecture"
+    if not isinstance(out.get("content"), str):
+        out["content"] = _text(out.get("text")) or ""
+    return out
+
+
 def transcript(doc: dict, topic_id: str) -> dict | None:
     """``GET …/topics/{tid}/transcript``: the topic's segments, or its text chunked when it has none."""
     topic = find_topic(doc, topic_id)
     if topic is None:
         return None
-    segments = _segments(topic)
+    segments = [_segment(s, i) for i, s in enumerate(_segments(topic))]
     if not segments:
         segments = [
             {"id": f"chunk-{i}", "type": "lecture" if i == 0 else "explanation", "content": chunk}

@@ -161,6 +161,39 @@ async def import_curriculum(request: Request) -> Response:
                   "source_url": url})
 
 
+async def create_curriculum(request: Request) -> Response:
+    """Create a curriculum from an uploaded UMCF file (multipart ``file``) or a JSON UMCF document
+    (the path Android's client and the old OpenAPI document use)."""
+    who = principal(request)
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        set_body_limit(request, MAX_DOCUMENT_BYTES + 64 * 1024)
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except ApiError:
+            raise
+        except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
+            raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(400, "missing_field", "'file' is required.", details={"field": "file"})
+        try:
+            doc = json.loads(await upload.read())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(422, "invalid_curriculum", "The file is not a JSON UMCF document.",
+                           details={"field": "file"}) from None
+    else:
+        doc = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+        if isinstance(doc.get("content"), dict) and "title" not in doc:
+            doc = doc["content"]
+    try:
+        async with tx(request, who) as conn:
+            meta = await store.upsert(conn, who.tenant_id, doc)
+    except umcf.UMCFError as exc:
+        raise _umcf_error(exc) from None
+    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"}, 201)
+
+
 async def update_curriculum(request: Request) -> Response:
     """Replace the caller's curriculum with the UMCF document in the body."""
     who = principal(request)
@@ -391,6 +424,7 @@ SERVICE = Service(
     name="curricula",
     routes=[
         Route("/api/curricula", list_curricula, methods=["GET"]),
+        Route("/api/curricula", create_curriculum, methods=["POST"]),
         Route("/api/curricula/archived", list_archived, methods=["GET"]),
         Route("/api/curricula/reload", reload, methods=["POST"]),
         Route("/api/curricula/import", import_curriculum, methods=["POST"]),

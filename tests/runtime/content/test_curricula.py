@@ -175,3 +175,24 @@ async def test_assets_in_object_storage(content_app, tenant, tmp_path):
         # deleting the curriculum removes the remaining objects
         await c.delete("/api/curricula/algebra-1?confirm=true", headers=h)
         assert not any(p.is_file() for p in (tmp_path / "storage").rglob("*"))
+
+
+async def test_create_by_upload_and_transcript_defaults(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    doc = {"formatIdentifier": "umcf", "id": {"value": "uploaded"}, "title": "Uploaded",
+           "content": [{"id": {"value": "t1"}, "title": "T", "type": "topic",
+                        "transcript": {"segments": [{"text": "Hand-written segment."}]}}]}
+    import json
+
+    async with make_client(content_app(["curricula"])) as c:
+        r = await c.post("/api/curricula", headers=h, files={"file": ("uploaded.umcf", json.dumps(doc).encode(),
+                                                                      "application/json")})
+        assert r.status_code == 201 and r.json()["id"] == "uploaded"
+        segments = (await c.get("/api/curricula/uploaded/topics/t1/transcript", headers=h)).json()["segments"]
+        assert segments == [{"text": "Hand-written segment.", "id": "seg-0", "type": "lecture",
+                             "content": "Hand-written segment."}]
+        assert (await c.post("/api/curricula", headers=h, files={"file": ("x.umcf", b"{nope", "application/json")})).status_code == 422
+        assert (await c.post("/api/curricula", headers=h, files={"other": ("x", b"{}", "text/plain")})).status_code == 400
+        r = await c.post("/api/curricula", headers=h, json={**doc, "id": {"value": "json-created"}})
+        assert r.status_code == 201 and r.json()["id"] == "json-created"
