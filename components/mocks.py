@@ -46,10 +46,23 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def describe_asset(value: Any) -> Any:
+    """A Pulumi asset/archive as plain data (its kind and where it comes from)."""
+    for attr in ("path", "uri", "text"):
+        if hasattr(value, attr):
+            return {"asset": type(value).__name__, attr: getattr(value, attr)}
+    if hasattr(value, "assets"):
+        return {"asset": type(value).__name__,
+                "assets": {k: describe_asset(v) for k, v in sorted(value.assets.items())}}
+    return value
+
+
 def redact(value: Any) -> Any:
-    """Inputs with every secret replaced by `REDACTED` (what plan output shows)."""
+    """Inputs with every secret replaced by `REDACTED` and assets described (what plan shows)."""
     if is_secret(value):
         return REDACTED
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return describe_asset(value)
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):

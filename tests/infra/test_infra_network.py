@@ -55,9 +55,10 @@ def test_beta_network_layout(stack_run):
         "unamentis-network-data-us-east-1b": ("10.0.57.0/24", "us-east-1b", False),
     }
     # Beta has no NAT of any kind; only public and GPU tables route to the internet gateway.
-    for t in ("aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip", "aws:autoscaling/group:Group",
+    for t in ("aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip",
               "aws:ec2/networkInterface:NetworkInterface", "aws:ec2/instance:Instance"):
         assert rec.of_type(t) == []
+    assert not [r for r in rec.resources if r.name.startswith("unamentis-nat")]
     igw = rec.named("unamentis-network-igw").id
     routes = {r.name: (r.get("destinationCidrBlock"), r.get("gatewayId")) for r in rec.of_type("aws:ec2/route:Route")}
     assert routes == {f"unamentis-network-{tier}-{az}-default": ("0.0.0.0/0", igw)
