@@ -229,6 +229,9 @@ class UsageConfig:
     ecr_storage_gb: float = 0.5
     nat_processed_gb: float = 5.0
     alb_avg_lcu: float = 0.2
+    r2_storage_gb: float = 5.0  # edge (issue 3): R2 curriculum assets + TTS overflow
+    r2_class_a_requests: int = 50_000
+    r2_class_b_requests: int = 500_000
     fargate_spot_discount: float = 0.69  # observed us-east-1 x86 Spot vs on-demand
     apply_free_tiers: bool = True  # the account's always-free allowances go to this stack
 

@@ -315,6 +315,11 @@ OUTPUTS: dict[str, Callable[[OutputContext], dict]] = {
         "aud": _digest("aud", c.name, n=64)},
     "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": lambda c: {
         "id": str(uuid.UUID(_digest("tunnel", c.name, n=32)))},
+    # edge (issue 3): an account token's value is shown once at creation (R2 S3 credentials).
+    "cloudflare:index/accountToken:AccountToken": lambda c: {
+        "id": _digest("token-id", c.name, n=32), "value": "cf" + _digest("token-value", c.name, n=38)},
+    "cloudflare:index/workersScript:WorkersScript": lambda c: {
+        "id": c.inputs.get("scriptName", c.name), "etag": _digest("etag", c.name, n=32)},
 }
 
 _PHYSICAL_KEYS = ("name", "bucket", "identifier", "family", "functionName", "layerName")
@@ -399,6 +404,12 @@ INVOKES: dict[str, Callable[[dict, "RecordingMocks"], dict]] = {
         "authorizationToken": "QVdTOm1vY2stcGFzc3dvcmQ=", "userName": "AWS", "password": "mock-password",
         "expiresAt": "2026-11-26T12:00:00Z",
         "proxyEndpoint": f"https://{a.get('registryId', m.account)}.dkr.ecr.{m.region}.amazonaws.com"},
+    # edge (issue 3): the permission group the R2 token is scoped with (id as the API lists it).
+    "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList":
+        lambda a, m: {"accountId": a.get("accountId"), "name": a.get("name"), "results": [
+            {"id": "2efd5506f9c8494dacb1fa10a3e7d5b6", "name": "Workers R2 Storage Bucket Item Write",
+             "category": "developer_platform", "isSelectable": True,
+             "scopes": ["com.cloudflare.edge.r2.bucket"]}]},
     "cloudflare:index/getZeroTrustTunnelCloudflaredToken:getZeroTrustTunnelCloudflaredToken":
         lambda a, m: {"accountId": a.get("accountId"), "tunnelId": a.get("tunnelId"),
                       "id": a.get("tunnelId"), "token": "eyJ" + _digest("tunnel-token", str(a.get("tunnelId")), n=60)},

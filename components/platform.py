@@ -70,13 +70,25 @@ class Platform(pulumi.ComponentResource):
         self.alarm_targets = AlarmTargets()
 
         # --- edge (issue 3) ---
-        self.edge = None
+        # `Edge` (zone settings, WAF, rate limit, headers, origin secret, Access, Tunnel, R2) comes
+        # before compute, which reads its outputs; `EdgeRouting` (records to the AWS origins, ACM
+        # validation, the edge router Worker) comes after it. `edge: none` creates neither.
+        self.edge = self.edge_routing = None
+        if c.use_cloudflare:
+            from components.edge import Edge, EdgeArgs
+            self.edge = Edge(f"{name}-edge", EdgeArgs.from_config(c), opts=child)
 
         # --- compute (issue 4) ---
         self.core = None
         self.functions = None
         self.load_balancer = None
         self.gpu_fleet = None
+
+        # --- edge routing (issue 3): what points at the origins compute created ---
+        if self.edge is not None and getattr(self, "compute", None) is not None:
+            from components.edge import EdgeRouting, EdgeRoutingArgs
+            self.edge_routing = EdgeRouting(f"{name}-edge-routing", EdgeRoutingArgs.from_platform(self),
+                                            opts=child)
 
         # --- observability and budget (issue 2): last, so it sees what compute created ---
         self.observability = Observability(f"{name}-obs", ObservabilityArgs.from_config(

@@ -567,6 +567,11 @@ from components.compute_policy import rules as _compute_rules  # noqa: E402
 
 RULES += _compute_rules()
 
+# Edge (issue 3) rules.
+from components.edge.policy import rules as _edge_rules  # noqa: E402
+
+RULES += _edge_rules()
+
 
 def evaluate(rec: Recording, config, cost=None) -> list[Finding]:
     ctx = PolicyContext(rec=rec, config=config, cost=cost)

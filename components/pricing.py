@@ -412,6 +412,11 @@ from components.compute_pricing import register as _register_compute  # noqa: E4
 
 _register_compute(PRICERS, FREE, SERVICE_USAGE)
 
+# Edge (issue 3): Cloudflare types (billed per account) and the Workers, R2, Access, Tunnel lines.
+from components.edge.pricing import register as _register_edge  # noqa: E402
+
+_register_edge(PRICERS, FREE, SERVICE_USAGE)
+
 
 def price_resources(rec, config) -> CostReport:
     """Price every recorded resource of the stack under the stack's usage assumptions."""
