@@ -1,21 +1,64 @@
-"""The app-shaped walk of issue 6's "Done when", over real HTTP against the container app (every
-service, as ``python -m runtime serve`` runs it) with a real beta token."""
+"""The app-shaped walk of issue 6's "Done when", over real HTTP with a real beta token: against
+``python -m runtime serve`` itself (a subprocess) and against the same container app in-process."""
 from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
 
 import httpx
 
 from runtime.storage import StorageConfig
+from tests.runtime.conftest import free_port
 
 SYSTEM_CURRICULUM = "solar-system-intro"
+
+
+async def test_walk_against_python_m_runtime_serve(database, tenant, tmp_path):
+    _tenant_id, token = await tenant()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database.app_dsn, "UNAMENTIS_DATABASE_ADMIN_URL": database.owner_dsn,
+           "UNAMENTIS_APP_ROLE": database.app_role, "UNAMENTIS_STORAGE_URL": f"file://{tmp_path}",
+           "UNAMENTIS_ENV": "test", "UNAMENTIS_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+                                   os.path.abspath(__file__))))), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(timeout=2) as probe:
+            while True:
+                try:
+                    if (await probe.get(base + "/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"serve did not start: {process.stderr.read().decode()[-2000:]}")
+                await asyncio.sleep(0.1)
+        await _walk(base, token)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def test_app_walk_with_beta_token(make_app, tenant, live_server, tmp_path):
     app = make_app(None, storage=StorageConfig(url=f"file://{tmp_path}"))
     server = live_server(app)
     _tenant_id, token = await tenant()
+    await _walk(server.url, token)
+
+
+async def _walk(base_url: str, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}", "X-Client-ID": "ios-device-1", "X-Client-Name": "Walk iPhone",
                "X-Client-Platform": "iOS"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=20) as c:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=20) as c:
         # no token, no content
         assert (await c.get("/api/curricula", headers={"Authorization": ""})).status_code == 401
 
