@@ -188,7 +188,8 @@ create policy content_modules_owner on content_modules for all to current_user u
 create table tutoring_sessions (
     id                   uuid primary key,
     tenant_id            uuid not null references tenants(id) on delete cascade,
-    user_id              text,
+    -- whose session inside the tenant: 'user:<uuid>', 'token:<beta token uuid>' or 'open'
+    owner                text not null,
     curriculum_id        text not null,
     model_name           text not null,
     model_context_window integer not null,
@@ -207,7 +208,7 @@ create table tutoring_sessions (
     ended_at             timestamptz,
     updated_at           timestamptz not null default now()
 );
-create index tutoring_sessions_tenant on tutoring_sessions (tenant_id, created_at desc);
+create index tutoring_sessions_owner on tutoring_sessions (tenant_id, owner, created_at desc);
 
 create table tutoring_turns (
     session_id  uuid not null references tutoring_sessions(id) on delete cascade,

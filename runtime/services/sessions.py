@@ -69,7 +69,7 @@ def _json(value: Any) -> Any:
 
 
 async def _load(conn, who: Principal, session_id: str, *, for_update: bool = False):
-    sql = "select * from tutoring_sessions where id = $1 and tenant_id = $2 and user_id = $3"
+    sql = "select * from tutoring_sessions where id = $1 and tenant_id = $2 and owner = $3"
     row = await conn.fetchrow(sql + (" for update" if for_update else ""), session_id, who.tenant_id, owner_key(who))
     if row is None:
         raise _not_found()
@@ -138,7 +138,7 @@ async def create_session(request: Request) -> Response:
     session_id = str(uuid.uuid4())
     async with tx(request, who) as conn:
         row = await conn.fetchrow(
-            "insert into tutoring_sessions (id, tenant_id, user_id, curriculum_id, model_name, model_context_window, "
+            "insert into tutoring_sessions (id, tenant_id, owner, curriculum_id, model_name, model_context_window, "
             "system_prompt, auto_expand_context) values ($1, $2, $3, $4, $5, $6, $7, $8) returning *",
             session_id, who.tenant_id, owner_key(who), curriculum_id, model_name, window, system_prompt, auto_expand)
         await _event(conn, row, "created", {"curriculum_id": curriculum_id})
@@ -153,7 +153,7 @@ async def list_sessions(request: Request) -> Response:
     state = query_enum(request, "status", STATES) or query_enum(request, "state", STATES)
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
-    where = ("tenant_id = $1 and user_id = $2 and ($3::text is null or curriculum_id = $3) "
+    where = ("tenant_id = $1 and owner = $2 and ($3::text is null or curriculum_id = $3) "
              "and ($4::text is null or state = $4)")
     async with tx(request, who) as conn:
         args = (who.tenant_id, owner_key(who), curriculum_id, state)
@@ -488,7 +488,7 @@ async def fov_health(request: Request) -> Response:
         row = await conn.fetchrow(
             "select count(*) as total, count(*) filter (where state not in ('paused', 'ended', 'idle')) as active, "
             "count(*) filter (where state = 'paused') as paused from tutoring_sessions where tenant_id = $1 "
-            "and user_id = $2", who.tenant_id, owner_key(who))
+            "and owner = $2", who.tenant_id, owner_key(who))
     return reply({"status": "healthy", "sessions": dict(row), "version": "1.0.0",
                   "features": {"persistent_sessions": True, "context_tiers": ["immediate", "working", "episodic",
                                                                                "semantic"],
