@@ -32,6 +32,7 @@ from components.functions_api import FunctionsApi, FunctionsApiArgs
 from components.gpu_fleet import DRAIN_HOOK, GpuFleet, GpuFleetArgs
 from components.lambda_build import build_code_zip, resolve_layer
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
+from components.web_apps import WebApp, WebApps, WebAppsArgs
 
 APP_ROLE = "unamentis_app"  # runtime.settings default for UNAMENTIS_APP_ROLE
 
@@ -274,15 +275,17 @@ class Compute(pulumi.ComponentResource):
         ), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.functions]))
 
         self.web_apps = None
-        if c.web_client.enabled or c.ops_console.enabled:
-            from components.web_apps import WebApps, WebAppsArgs
-
-            self.web_apps = WebApps(f"{name}-web", WebAppsArgs.from_config(
-                c, prefix=prefix, cluster_arn=self.core.cluster_arn,
-                execution_role_arn=self.core.execution_role.arn,
-                subnet_ids=args.subnet_ids["public" if public_core else "private"],
-                security_group_ids=[args.security_group_ids["core"]],
-                assign_public_ip=public_core, vpc_id=args.vpc_id,
+        apps = [WebApp(key, getattr(c, key).image) for key in ("ops_console", "web_client")
+                if getattr(c, key).enabled]
+        if apps:
+            self.web_apps = WebApps(f"{name}-web", WebAppsArgs(
+                name_prefix=prefix, region=c.region, domain=c.domain, ingress=c.ingress, apps=apps,
+                cluster_arn=self.core.cluster_arn, execution_role_arn=self.core.execution_role.arn,
+                vpc_id=args.vpc_id, subnet_ids=args.subnet_ids["public" if public_core else "private"],
+                assign_public_ip=public_core,
+                front_door_sg_id=args.security_group_ids["alb" if c.ingress == "alb" else "core"],
+                capacity_strategy=self.core.capacity_strategy,
+                log_retention_days=c.logs.retention_days,
                 https_listener_arn=self.load_balancer.https_listener_arn if self.load_balancer else None,
                 origin_secret=args.origin_secret), opts=child)
 

@@ -37,9 +37,13 @@ def fake(*a, **kw):
 
 
 def _service_sg_ids(ctx) -> set:
+    """Security groups of the core: ECS services whose task runs the cloudflared sidecar."""
     ids: set = set()
     for svc in ctx.of("aws:ecs/service:Service"):
-        ids.update((svc.get("networkConfiguration") or {}).get("securityGroups") or [])
+        td = ctx.rec.find_by_output("arn", svc.get("taskDefinition"))
+        names = {c.get("name") for c in _containers(td)} if td is not None else set()
+        if td is None or "cloudflared" in names:
+            ids.update((svc.get("networkConfiguration") or {}).get("securityGroups") or [])
     return ids
 
 

@@ -270,6 +270,7 @@ class CoreService(pulumi.ComponentResource):
                 },
                 opts=child)
 
+        self.capacity_strategy = args.capacity_strategy()
         self.cluster_arn = self.cluster.arn
         self.cluster_name = self.cluster.name
         self.service_name = self.service.name

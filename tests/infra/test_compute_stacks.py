@@ -221,3 +221,58 @@ def test_policy_catches_an_ingress_rule_on_the_beta_core(runs):
                   "toPort": 8080, "cidrIpv4": "0.0.0.0/0"}))
     ids = {f.rule for f in policy.evaluate(bad, runs["beta"].config)}
     assert "compute.core-no-ingress" in ids
+
+
+# ------------------------------------------------------------------------------ web apps
+
+
+def _with_apps(stack, **apps):
+    overrides = {f"unamentis-cloud:{k}": {"enabled": True, "image": v} for k, v in apps.items()}
+    run = plan.run_program(stack, overrides=overrides)
+    return run, plan.build_report(run)
+
+
+def test_web_apps_alb_mode_host_rules_and_own_security_groups():
+    run, report = _with_apps("prod", ops_console="ghcr.io/acme/ops-console:1.2.0",
+                             web_client="ghcr.io/acme/web:2.0.1")
+    rec = run.recording
+    svcs = {s.get("name"): s for s in rec.of_type("aws:ecs/service:Service")}
+    assert set(svcs) == {"uma-prod-core", "uma-prod-ops-console", "uma-prod-web-client"}
+    rules = {r.get("priority"): r for r in rec.of_type("aws:lb/listenerRule:ListenerRule")}
+    domain = run.config.domain
+    assert {"hostHeader": {"values": [f"admin.{domain}"]}} in rules[10].get("conditions")
+    assert {"hostHeader": {"values": [f"app.{domain}"]}} in rules[20].get("conditions")
+    assert all(any("httpHeader" in c for c in rules[p].get("conditions")) for p in (10, 20))
+    ports = {tg.get("port") for tg in rec.of_type("aws:lb/targetGroup:TargetGroup") if tg.get("targetType") == "ip"}
+    assert ports == {run.config.core.port, 3000, 3001}
+    ingress = [r for r in rec.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if r.name.startswith("unamentis-compute-web-")]
+    assert sorted(r.get("fromPort") for r in ingress) == [3000, 3001]
+    assert all(r.get("referencedSecurityGroupId") == _sg_id(rec, "alb") for r in ingress)
+    assert [f for f in report["findings"] if f["severity"] == "error"] == []
+
+
+def test_web_apps_tunnel_mode_register_in_cloud_map():
+    from components.web_apps import service_urls
+
+    run, report = _with_apps("beta", ops_console="ghcr.io/acme/ops-console:1.2.0")
+    rec = run.recording
+    [ns] = rec.of_type("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
+    assert ns.get("name") == "uma-beta.internal"
+    [disc] = rec.of_type("aws:servicediscovery/service:Service")
+    assert disc.get("name") == "ops-console"
+    assert service_urls(run.config) == {"ops_console_service": "http://ops-console.uma-beta.internal:3000"}
+    # cloudflared (core SG) may reach the console; the core SG itself still admits nothing
+    core_sg = _sg_id(rec, "core")
+    egress = [r for r in rec.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if r.get("securityGroupId") == core_sg and r.get("fromPort") == 3000]
+    assert len(egress) == 1
+    # A second always-on task does not fit the beta's $20 fixed ceiling: the plan says so.
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert [f["rule"] for f in errors] == ["cost.fixed-ceiling"]
+    assert any("Cloud Map" in l["item"] for l in report["cost"]["lines"])
+
+
+def test_web_app_image_must_be_pinned():
+    with pytest.raises(ValueError, match="pinned"):
+        _with_apps("prod", ops_console="ghcr.io/acme/ops-console:latest")
