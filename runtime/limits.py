@@ -159,7 +159,16 @@ class RedisLimiter(Limiter):
         self._script = self._redis.register_script(_LUA)
 
     async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
-        allowed, tokens = await self._script(keys=[self.PREFIX + key[:512]], args=[limit.capacity, float(limit.per_seconds), float(cost)])
+        from redis.exceptions import RedisError
+
+        try:
+            allowed, tokens = await self._script(
+                keys=[self.PREFIX + key[:512]], args=[limit.capacity, float(limit.per_seconds), float(cost)]
+            )
+        except (RedisError, OSError) as exc:
+            # Limits guard logins and spend: without the shared store, refuse clearly (503), never 500.
+            raise ApiError(503, "rate_limiter_unavailable", "The rate-limit store (Redis) is unreachable; retry shortly.",
+                           headers={"Retry-After": "5"}) from exc
         return Decision.from_tokens(bool(int(allowed)), float(tokens), limit, cost)
 
     async def aclose(self) -> None:

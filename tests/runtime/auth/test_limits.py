@@ -119,3 +119,15 @@ async def test_beta_token_own_limit(auth_app, tenant, database):
     async with make_client(auth_app()) as client:
         codes = [(await client.get("/api/auth/me", headers=bearer(token))).status_code for _ in range(3)]
     assert codes == [403, 403, 429]
+
+
+async def test_unreachable_redis_is_a_503_not_a_crash():
+    from runtime.errors import ApiError
+
+    limiter = RedisLimiter("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(ApiError) as info:
+            await limiter.hit("k", RateLimit(1, 1))
+    finally:
+        await limiter.aclose()
+    assert info.value.status == 503 and info.value.error == "rate_limiter_unavailable"
