@@ -202,6 +202,12 @@ def render_text(report: dict, rec) -> str:
     lines.append(f"  {'total':<{w}}  {c['monthly_usd']:>8.2f}  (budget {c['budget_usd']:.2f})")
     if c.get("notes"):
         lines += [f"  note: {n}" for n in c["notes"]]
+    if c.get("unpriced"):
+        lines += [f"  UNPRICED: {u['name']} [{u['type']}]: {u['why']}" for u in c["unpriced"]]
+    sources = sorted({s for l in c["lines"] for s in l.get("sources", [])})
+    if sources:
+        lines += ["", "Prices used (key: price; source, date, confidence A/B/C)"]
+        lines += [f"  {s}" for s in sources]
     lines += ["", "Usage assumptions: " + ", ".join(f"{k}={v}" for k, v in c["assumptions"].items())]
     lines += ["", f"Policy findings: {len(report['findings'])}"]
     for f in report["findings"]:
@@ -231,6 +237,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         run = run_program(a.stack, stack_file=a.stack_file)
     except (ConfigError, StackFileError) as e:
         print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug in a component: say so plainly, with the traceback after
+        import traceback
+
+        print(f"plan: the program failed: {type(e).__name__}: {e}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
         return 2
     report = build_report(run)
     if a.json:

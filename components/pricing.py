@@ -94,6 +94,11 @@ FREE_TIERS = {  # always-free monthly allowances (D#36, D#44, D#50, CloudWatch p
 }
 
 
+def _money(usd: float) -> str:
+    """Plain decimal (no scientific notation): 0.0000133334, 0.5, 25."""
+    return f"{usd:.10f}".rstrip("0").rstrip(".") or "0"
+
+
 def p(key: str) -> float:
     return PRICES[key].usd
 
@@ -125,7 +130,7 @@ class CostLine:
         return {"resource": self.resource, "type": self.type, "component": self.component,
                 "item": self.item, "monthly_usd": round(self.monthly_usd, 2), "kind": self.kind,
                 "assumption": self.assumption,
-                "sources": [f"{k}: ${PRICES[k].usd} per {PRICES[k].unit}; {PRICES[k].source}, "
+                "sources": [f"{k}: ${_money(PRICES[k].usd)} per {PRICES[k].unit}; {PRICES[k].source}, "
                             f"{PRICES[k].date}, conf {PRICES[k].conf}" for k in self.prices]}
 
 
