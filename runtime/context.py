@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 REQUEST_ID_KEY = "unamentis.request_id"
 CLIENT_IP_KEY = "unamentis.client_ip"
 CLIENT_KEY = "unamentis.client"
+# Headers inner middleware want on the response; the outermost layer adds them when it starts.
+RESPONSE_HEADERS_KEY = "unamentis.response_headers"
+RESPONSE_STARTED_KEY = "unamentis.response_started"
 
 
 class AppContext:
@@ -88,6 +91,25 @@ class AppContext:
             self._storage = open_store(self.settings.storage)
         return self._storage
 
+    # --- jobs and events (VC) -------------------------------------------------------------------
+    @property
+    def jobs(self) -> Any:
+        """``runtime.jobs.queue.JobQueue``: enqueue / status / cancel (PostgreSQL or SQS backend)."""
+        if getattr(self, "_jobs", None) is None:
+            from runtime.jobs.queue import create_queue
+
+            self._jobs = create_queue(self)
+        return self._jobs
+
+    @property
+    def events(self) -> Any:
+        """``runtime.events.EventBus``: ``publish(type, data)`` to every task's ``/ws`` clients."""
+        if getattr(self, "_events", None) is None:
+            from runtime.events import EventBus
+
+            self._events = EventBus(self)
+        return self._events
+
     # --- outbound HTTP ------------------------------------------------------------------------
     @property
     def http(self) -> "httpx.AsyncClient":
@@ -105,6 +127,11 @@ class AppContext:
     # --- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close whatever was opened, in reverse order of dependence; safe to call twice."""
+        for name in ("_jobs", "_events"):  # VC: workers and listeners stop before what they use
+            obj = getattr(self, name, None)
+            if obj is not None:
+                await obj.aclose()
+            setattr(self, name, None)
         for name in ("_metering", "_limiter", "_auth", "_storage"):
             obj = getattr(self, name)
             closer = getattr(obj, "aclose", None)

@@ -18,9 +18,10 @@ import asyncio
 import logging
 import uuid
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import asyncpg
+from asyncpg.transaction import TransactionState
 
 from runtime.settings import Settings
 
@@ -97,6 +98,7 @@ class Database:
                             server_settings=_server_settings(self.settings),
                             # Recycle idle sockets so NAT/LB idle cuts don't hand us dead ones.
                             max_inactive_connection_lifetime=300.0,
+                            reset=_release_without_round_trip,
                         )
                     except STALE_ERRORS + (asyncio.TimeoutError, asyncpg.PostgresError) as exc:
                         raise DatabaseUnavailable(
@@ -132,14 +134,13 @@ class Database:
         self.reconnects += 1
 
     @asynccontextmanager
-    async def _transaction(self, settings_sql: str | None, args: tuple[str, ...]) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(self, prelude: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction whose first statement is ``prelude`` (constant SQL, no user input)."""
         for attempt in (1, 2):
             async with self._acquire() as conn:
                 tx = conn.transaction()
                 try:
-                    await tx.start()
-                    if settings_sql:
-                        await conn.execute(settings_sql, *args)
+                    await _start(conn, tx, prelude)
                 except STALE_ERRORS as exc:
                     if attempt == 2:
                         raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
@@ -168,16 +169,16 @@ class Database:
     def tenant(self, tenant_id: str, user_id: str | None = None):
         """A transaction scoped to ``tenant_id`` (and ``user_id``) for RLS."""
         tenant = _uuid_text(tenant_id, "tenant_id")
-        if user_id is None:
-            return self._transaction("select set_config('app.tenant_id', $1, true)", (tenant,))
-        user = _uuid_text(user_id, "user_id")
+        user = _uuid_text(user_id, "user_id") if user_id is not None else ""
+        # Both values are canonical UUID text (hex and dashes only), so they can be literals here.
         return self._transaction(
-            "select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)", (tenant, user)
+            f"select set_config('app.tenant_id', '{tenant}', true), set_config('app.user_id', '{user}', true)"
         )
 
     def unscoped(self):
-        """A transaction with no tenant set (tenant-owned tables show no rows)."""
-        return self._transaction(None, ())
+        """A transaction with no tenant set (tenant-owned tables show no rows). It clears the
+        settings explicitly, so even a session-level value set by mistake cannot leak in."""
+        return self._transaction("select set_config('app.tenant_id', '', true), set_config('app.user_id', '', true)")
 
     # --- checks -----------------------------------------------------------------------------
     async def ping(self) -> None:
@@ -217,6 +218,42 @@ class Database:
                 await asyncio.wait_for(conn.close(), timeout=5)
             except (asyncio.TimeoutError, *STALE_ERRORS):
                 conn.terminate()
+
+
+async def _start(conn: asyncpg.Connection, tx: Any, prelude: str) -> None:
+    """Start ``tx`` and run ``prelude`` in ONE round trip (``BEGIN; <prelude>`` as a simple query).
+
+    asyncpg's ``Transaction.start`` sends ``BEGIN`` alone; a request's tenant transaction would then
+    cost an extra round trip. We send both, then mark ``tx`` started exactly as ``start()`` would,
+    so ``commit``/``rollback`` and nested ``conn.transaction()`` blocks (savepoints) work unchanged.
+    If asyncpg's internals ever differ, fall back to the two-step start."""
+    real = getattr(tx, "_connection", None)
+    if (
+        real is None
+        or not hasattr(real, "_top_xact")
+        or getattr(tx, "_state", None) is not TransactionState.NEW
+        or real._top_xact is not None
+        or conn.is_in_transaction()
+    ):
+        await tx.start()
+        await conn.execute(prelude)
+        return
+    try:
+        await conn.execute(f"begin; {prelude}")
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("rollback")  # BEGIN ran, the prelude failed: leave no open transaction
+        raise
+    real._top_xact = tx
+    tx._state = TransactionState.STARTED
+
+
+async def _release_without_round_trip(conn: asyncpg.Connection) -> None:
+    """Pool reset hook. asyncpg always rolls back an unfinished transaction first; its default reset
+    then runs ``RESET ALL; UNLISTEN *; …`` — a round trip on every release. The runtime keeps no
+    session state (tenant settings are transaction-local, and ``unscoped()`` clears them too), so
+    that query is skipped. Code that needs session state (LISTEN, advisory locks) must use its own
+    connection, not the pool."""
 
 
 async def connect_admin(settings: Settings) -> asyncpg.Connection:

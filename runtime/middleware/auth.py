@@ -10,7 +10,8 @@
 
 The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
 .principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
-principal's own limit when it has one; 429 carries ``Retry-After`` and ``X-RateLimit-*``.
+principal's own limit when it has one; 429 carries ``Retry-After`` and ``X-RateLimit-*``. Generous
+limits are spent from small local leases of the shared bucket (``runtime.middleware.leases``).
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterable
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.context import CLIENT_IP_KEY
 from runtime.errors import ApiError
-from runtime.middleware.common import header, send_error
+from runtime.middleware.common import header, send_error, with_response_headers
+from runtime.middleware.leases import LeasedLimiter
 
 if TYPE_CHECKING:
     from runtime.context import AppContext
@@ -77,6 +79,7 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, *, public_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.public_paths = CONTRACT_PUBLIC_PATHS | frozenset(public_paths)
+        self.leases = LeasedLimiter()  # per app instance (middleware is built per app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -115,14 +118,7 @@ class AuthMiddleware:
         if outcome is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rate_headers = outcome
-
-        async def send_with_rate(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *rate_headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_rate)
+        await self.app(scope, receive, with_response_headers(scope, send, outcome))
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
         token = bearer_token(scope)
@@ -146,7 +142,7 @@ class AuthMiddleware:
             limit = RateLimit.from_setting(settings.rate_limit_token if key.startswith("tok:") else settings.rate_limit_user)
         if limit is None:
             return None
-        decision = await ctx.limiter.hit(key, limit)
+        decision = await self.leases.hit(ctx.limiter, key, limit)
         if not decision.allowed:
             return False, rate_limited(decision)
         return True, [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]

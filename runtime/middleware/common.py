@@ -5,6 +5,7 @@ from typing import Iterable
 
 from starlette.types import Message, Receive, Scope, Send
 
+from runtime.context import RESPONSE_HEADERS_KEY
 from runtime.errors import ApiError
 
 
@@ -26,14 +27,23 @@ async def send_error(scope: Scope, receive: Receive, send: Send, error: ApiError
     await response(scope, receive, send)
 
 
-def add_headers(message: Message, headers: Iterable[tuple[bytes, bytes]]) -> None:
-    """Append headers to an ``http.response.start`` message in place."""
-    existing = list(message.get("headers") or [])
-    existing.extend(headers)
-    message["headers"] = existing
+def with_response_headers(scope: Scope, send: Send, headers: Iterable[tuple[bytes, bytes]]) -> Send:
+    """Have ``headers`` added to this request's response; returns the ``send`` to pass on.
 
+    Under the request-log middleware they are queued in the scope and added once, when the
+    response starts (one send wrapper for the whole stack instead of one per layer); standalone,
+    a wrapper does it."""
+    queued = scope.get(RESPONSE_HEADERS_KEY)
+    if queued is not None:
+        queued.extend(headers)
+        return send
+    extra = list(headers)
 
-def has_header(message: Message, name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in message.get("headers") or ())
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return send_with_headers
 
 

@@ -7,10 +7,10 @@ requests from an allowlisted origin the response gets ``Access-Control-Allow-Ori
 """
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.errors import ApiError
-from runtime.middleware.common import header, send_error
+from runtime.middleware.common import header, send_error, with_response_headers
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = (
@@ -49,13 +49,7 @@ class CorsMiddleware:
                 (b"access-control-allow-credentials", b"true"),
                 (b"access-control-expose-headers", EXPOSE_HEADERS.encode()),
             ]
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+        await self.app(scope, receive, with_response_headers(scope, send, extra))
 
     async def _preflight(self, scope: Scope, receive: Receive, send: Send, origin: str, allowed: bool) -> None:
         if not allowed:

@@ -10,6 +10,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.context import RESPONSE_HEADERS_KEY, RESPONSE_STARTED_KEY
 from runtime.db import DatabaseUnavailable
 from runtime.errors import ApiError, internal_error
 from runtime.middleware.common import send_error
@@ -29,18 +30,19 @@ class ErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        if RESPONSE_STARTED_KEY in scope or RESPONSE_HEADERS_KEY in scope:
+            # Under the request-log layer, which records when the response starts: no wrapper needed.
+            tracking_send = send
+        else:
+            async def tracking_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    scope[RESPONSE_STARTED_KEY] = True
+                await send(message)
 
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            if started:
+            if scope.get(RESPONSE_STARTED_KEY):
                 raise  # half-sent response: the server must drop the connection
             if isinstance(exc, ApiError):
                 error = exc

@@ -13,7 +13,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime.context import CLIENT_IP_KEY, REQUEST_ID_KEY
+from runtime.context import CLIENT_IP_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY, RESPONSE_STARTED_KEY
 from runtime.errors import internal_error
 from runtime.logging import request_id_var
 from runtime.middleware.common import header, send_error
@@ -39,14 +39,16 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         status = 0
         response_started = False
-        id_header = (b"x-request-id", request_id.encode())
+        queued: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        scope[RESPONSE_HEADERS_KEY] = queued  # inner layers (CORS, rate limits) append here
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", ()), id_header]
+                scope[RESPONSE_STARTED_KEY] = True
+                message["headers"] = [*message.get("headers", ()), *queued]
             elif message["type"] == "websocket.accept":
                 status = 101
             elif message["type"] == "websocket.close" and not status:

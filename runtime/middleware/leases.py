@@ -1,0 +1,67 @@
+"""Token leases: the default rate limits without a shared-store round trip on every request.
+
+The shared bucket (RA's limiter: PostgreSQL or Redis) stays the single source of truth. For a
+generous limit (capacity ≥ 100), an instance takes a small *lease* of tokens in one hit
+(``cost=L``, L = capacity // 50, at most 20) and spends them locally; the next shared hit comes
+when the lease is used up or expires. Tokens are deducted from the shared bucket BEFORE they are
+spent, so all instances together can never exceed the limit — at worst an instance's unused lease
+is lost (it expires after the time the bucket needs to refill it), which only errs on the strict
+side. Small limits (login, tests, per-token overrides below 100) use L = 1: every request is one
+exact shared hit. A refused lease falls back to a single-token hit, so the tail of a bucket is
+exact too, and a new client's first request always passes (its bucket starts full).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+MAX_LEASE = 20
+MIN_CAPACITY_FOR_LEASES = 100
+MAX_KEYS = 20_000
+
+
+def lease_size(capacity: int) -> int:
+    if capacity < MIN_CAPACITY_FOR_LEASES:
+        return 1
+    return max(1, min(MAX_LEASE, capacity // 50))
+
+
+class LeasedLimiter:
+    """Wraps ``ctx.limiter``; one per app (state is per process, never shared by two apps)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        # key -> (tokens left, expires at, the shared decision that granted the lease)
+        self._leases: dict[str, tuple[int, float, Any]] = {}
+
+    async def hit(self, limiter: Any, key: str, limit: Any) -> Any:
+        now = self._clock()
+        held = self._leases.get(key)
+        if held is not None:
+            left, expires, granted = held
+            if left > 0 and now < expires:
+                left -= 1
+                self._leases[key] = (left, expires, granted)
+                return replace(granted, remaining=max(0, int(granted.remaining) + left))
+            del self._leases[key]
+        size = lease_size(limit.capacity)
+        if size > 1:
+            decision = await limiter.hit(key, limit, cost=float(size))
+            if decision.allowed:
+                self._store(key, size - 1, now + size * limit.per_seconds / limit.capacity, decision)
+                return replace(decision, remaining=max(0, int(decision.remaining) + size - 1))
+            if decision.remaining < 1:
+                # Not even one token left: refuse without a second hit; one token refills in 1/rate s.
+                return replace(decision, retry_after=max(1, math.ceil(1 / limit.rate)))
+        return await limiter.hit(key, limit)
+
+    def _store(self, key: str, left: int, expires: float, decision: Any) -> None:
+        if len(self._leases) >= MAX_KEYS:
+            now = self._clock()
+            for stale in [k for k, (n, exp, _d) in self._leases.items() if n <= 0 or exp <= now]:
+                del self._leases[stale]
+            if len(self._leases) >= MAX_KEYS:
+                self._leases.clear()  # pathological key churn: dropping leases only makes us stricter
+        self._leases[key] = (left, expires, decision)

@@ -1,0 +1,70 @@
+"""Token leases never let instances together exceed the shared bucket."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.limits import Decision, RateLimit
+from runtime.middleware.leases import LeasedLimiter, lease_size
+
+
+@dataclass
+class SharedBucket:
+    """An exact in-memory shared bucket with a manual clock (stands in for PostgreSQL/Redis)."""
+
+    now: float = 0.0
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        self.tokens: dict[str, tuple[float, float]] = {}
+
+    async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
+        self.hits += 1
+        tokens, at = self.tokens.get(key, (float(limit.capacity), self.now))
+        tokens = min(limit.capacity, tokens + (self.now - at) * limit.rate)
+        allowed = tokens >= cost
+        if allowed:
+            tokens -= cost
+        self.tokens[key] = (tokens, self.now)
+        return Decision.from_tokens(allowed, tokens, limit, cost)
+
+
+def test_lease_sizes():
+    assert lease_size(5) == 1 and lease_size(99) == 1
+    assert lease_size(300) == 6 and lease_size(10**8) == 20
+
+
+async def test_two_instances_never_exceed_the_shared_limit():
+    shared = SharedBucket()
+    a, b = LeasedLimiter(clock=lambda: shared.now), LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=300, per_seconds=60)
+    allowed = 0
+    for i in range(300):
+        decision = await (a if i % 3 else b).hit(shared, "tok:1", limit)
+        allowed += decision.allowed
+        assert decision.limit == 300
+    assert shared.hits <= 300 // 6 + 4  # leases of 6: one shared round trip per ~6 requests
+    for i in range(700):  # no time passes: nothing more may pass, on either instance
+        allowed += (await (a if i % 3 else b).hit(shared, "tok:1", limit)).allowed
+    assert allowed == 300
+    refused = await a.hit(shared, "tok:1", limit)
+    assert not refused.allowed and refused.retry_after >= 1
+
+
+async def test_first_request_passes_and_small_limits_are_exact():
+    shared = SharedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=3, per_seconds=60)
+    results = [(await leases.hit(shared, "ip:1", limit)).allowed for _ in range(4)]
+    assert results == [True, True, True, False]
+    assert shared.hits == 4
+
+
+async def test_unused_lease_expires():
+    shared = SharedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=300, per_seconds=60)  # 5 tokens/s, lease 6 -> valid 1.2 s
+    await leases.hit(shared, "k", limit)
+    hits = shared.hits
+    shared.now += 2.0
+    await leases.hit(shared, "k", limit)
+    assert shared.hits == hits + 1  # the stale lease was not used
