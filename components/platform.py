@@ -76,7 +76,9 @@ class Platform(pulumi.ComponentResource):
         self.edge = self.edge_routing = None
         if c.use_cloudflare:
             from components.edge import Edge, EdgeArgs
-            self.edge = Edge(f"{name}-edge", EdgeArgs.from_config(c), opts=child)
+            from components.web_apps import service_urls  # tunnel ingress of the web apps
+            self.edge = Edge(f"{name}-edge", EdgeArgs.from_config(
+                c, **(service_urls(c) if c.ingress == "tunnel" else {})), opts=child)
 
         # --- compute (issue 4) ---
         self.core = None
