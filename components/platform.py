@@ -81,10 +81,19 @@ class Platform(pulumi.ComponentResource):
                 c, **(service_urls(c) if c.ingress == "tunnel" else {})), opts=child)
 
         # --- compute (issue 4) ---
-        self.core = None
-        self.functions = None
-        self.load_balancer = None
-        self.gpu_fleet = None
+        # Reads from `self.edge` (None with edge: none): `origin_secret`, `tunnel_token`,
+        # `access_team_domain`, `access_aud`, `runtime_environment` / `runtime_secrets` (plain /
+        # secret env for the runtime, e.g. R2); see `components.compute.ComputeArgs.from_platform`.
+        # Gives the edge `compute.functions.origin_url` / `.origin_target` /
+        # `.certificate_validation_options` (tunnel) and `compute.load_balancer.dns_name` /
+        # `.certificate_validation_options` (alb).
+        from components.compute import Compute, ComputeArgs, fill_alarm_targets
+        self.compute = Compute(f"{name}-compute", ComputeArgs.from_platform(self), opts=child)
+        self.core = self.compute.core
+        self.functions = self.compute.functions
+        self.load_balancer = self.compute.load_balancer
+        self.gpu_fleet = self.compute.gpu
+        fill_alarm_targets(self.compute, self.alarm_targets)
 
         # --- edge routing (issue 3): what points at the origins compute created ---
         if self.edge is not None and getattr(self, "compute", None) is not None:
