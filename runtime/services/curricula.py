@@ -19,6 +19,7 @@ from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
 from runtime.errors import ApiError
+from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
     field_dict,
@@ -418,6 +419,13 @@ async def download_module(request: Request) -> Response:
     if body is None:
         raise _not_found("Module")
     return reply(body)
+
+
+schemas.declare(list_curricula, response=schemas.CURRICULA_LIST)
+schemas.declare(get_detail, response=schemas.CURRICULUM_DETAIL)
+schemas.declare(get_transcript, response=schemas.TRANSCRIPT)
+schemas.declare(list_modules, response=schemas.MODULES_LIST)
+schemas.declare(download_module, response=schemas.MODULE_DOWNLOAD)
 
 
 SERVICE = Service(

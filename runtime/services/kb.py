@@ -14,6 +14,7 @@ from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
 from runtime.errors import ApiError
 from runtime.kb import dedup, store
+from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
     field_bool,
@@ -513,6 +514,11 @@ async def import_from_module(request: Request) -> Response:
             domains, difficulties)]
         added = await store.add_to_pack(conn, who.tenant_id, pack_id, ids) if ids else []
     return _ok({"imported_count": len(added), "skipped_count": len(ids) - len(added)})
+
+
+schemas.declare(list_packs, response=schemas.PACKS_LIST)
+schemas.declare(get_pack, response=schemas.PACK_DETAIL)
+schemas.declare(get_pack_questions, response=schemas.PACK_QUESTIONS)
 
 
 SERVICE = Service(

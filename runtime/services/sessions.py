@@ -18,6 +18,7 @@ from starlette.routing import Route
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.errors import ApiError
+from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.tutoring import confidence
 from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens
@@ -493,6 +494,12 @@ async def fov_health(request: Request) -> Response:
                   "features": {"persistent_sessions": True, "context_tiers": ["immediate", "working", "episodic",
                                                                                "semantic"],
                                "confidence_analysis": True, "auto_expand_context": True}})
+
+
+schemas.declare(create_session, request=schemas.SESSION_CREATE_REQUEST, response=schemas.SESSION_CREATED,
+                status="201")
+schemas.declare(get_session, response=schemas.SESSION_STATE)
+schemas.declare(add_turn, request=schemas.TURN_REQUEST, response=schemas.TURN)
 
 
 SERVICE = Service(

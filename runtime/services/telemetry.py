@@ -19,6 +19,7 @@ from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, ctx
 from runtime.errors import ApiError
+from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
     field_dict,
@@ -361,6 +362,9 @@ async def delete_logs(request: Request) -> Response:
     async with tx(request, who) as conn:
         result = await conn.execute("delete from telemetry_logs where tenant_id = $1", who.tenant_id)
     return reply({"status": "ok", "deleted": int(result.split()[-1])})
+
+
+schemas.declare(post_metrics, request=schemas.METRICS_SNAPSHOT, response=schemas.STATUS_OK)
 
 
 SERVICE = Service(

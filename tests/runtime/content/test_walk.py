@@ -132,3 +132,43 @@ async def _walk(base_url: str, token: str) -> None:
         assert r.status_code == 200 and r.json() == {"status": "ok"}
         listed = (await c.get("/api/metrics")).json()
         assert listed["total"] == 1 and listed["metrics"][0]["client_id"] == "ios-device-1"
+
+
+async def test_answers_match_the_published_openapi_schemas(make_app, tenant, tmp_path):
+    """The schemas in /api/openapi.json are what the server really sends (validated with jsonschema)."""
+    import jsonschema
+
+    from tests.runtime.conftest import make_client
+
+    _tid, token = await tenant()
+    h = {"Authorization": f"Bearer {token}"}
+    app = make_app(["health", "curricula", "kb", "sessions", "telemetry"], storage=StorageConfig(url=f"file://{tmp_path}"))
+    async with make_client(app) as c:
+        spec = (await c.get("/api/openapi.json")).json()["paths"]
+
+        def schema(path, method, status="200"):
+            return spec[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+        sid = (await c.post("/api/sessions", json={"curriculum_id": SYSTEM_CURRICULUM}, headers=h)).json()["session_id"]
+        calls = [
+            ("/api/curricula", "get", "/api/curricula", None, "200"),
+            ("/api/curricula/{id}", "get", f"/api/curricula/{SYSTEM_CURRICULUM}", None, "200"),
+            ("/api/curricula/{id}/topics/{topic_id}/transcript", "get",
+             f"/api/curricula/{SYSTEM_CURRICULUM}/topics/topic-sun/transcript", None, "200"),
+            ("/api/modules", "get", "/api/modules", None, "200"),
+            ("/api/modules/{id}/download", "post", "/api/modules/knowledge-bowl/download", None, "200"),
+            ("/api/kb/packs", "get", "/api/kb/packs", None, "200"),
+            ("/api/kb/packs/{pack_id}", "get", "/api/kb/packs/pack-starter", None, "200"),
+            ("/api/kb/packs/{pack_id}/questions", "get", "/api/kb/packs/pack-starter/questions", None, "200"),
+            ("/api/sessions", "post", "/api/sessions", {"curriculum_id": "x"}, "201"),
+            ("/api/sessions/{id}", "get", f"/api/sessions/{sid}", None, "200"),
+            ("/api/sessions/{id}/turns", "post", f"/api/sessions/{sid}/turns", {"role": "user", "content": "hi"}, "200"),
+            ("/api/metrics", "post", "/api/metrics", {"turnsTotal": 1}, "200"),
+        ]
+        for template, method, path, body, status in calls:
+            r = await c.request(method.upper(), path, json=body, headers=h)
+            assert str(r.status_code) == status, (path, r.text)
+            jsonschema.validate(r.json(), schema(template, method, status))
+            if body is not None:
+                request_schema = spec[template][method]["requestBody"]["content"]["application/json"]["schema"]
+                jsonschema.validate(body, request_schema)
