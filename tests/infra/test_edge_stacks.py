@@ -296,3 +296,22 @@ def test_r2_disabled_creates_no_bucket_or_token(stack_run):
         "r2": {"enabled": False}}}).recording
     assert not [r for r in rec.custom if "r2" in r.type.lower() or "accountToken" in r.type]
     assert rec.of_type("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared")
+
+
+def test_beta_with_web_apps_routes_app_and_admin_through_the_tunnel_to_their_services(stack_run):
+    rec = stack_run("beta", {
+        f"{PROJECT}:web_client": {"enabled": True, "image": "ghcr.io/unamentis/web-client:1.4.2"},
+        f"{PROJECT}:ops_console": {"enabled": True, "image": "ghcr.io/unamentis/ops-console:1.4.2"}}).recording
+    ingresses = rec.named("unamentis-edge-tunnel-config").get("config")["ingresses"]
+    assert [(i.get("hostname"), i["service"]) for i in ingresses] == [
+        ("core.unamentis.net", "http://localhost:8080"),
+        ("admin.unamentis.net", "http://ops-console.uma-beta.internal:3000"),
+        ("app.unamentis.net", "http://web-client.uma-beta.internal:3001"),
+        (None, "http_status:404")]
+    target = f"{rec.named('unamentis-edge-tunnel').id}.cfargotunnel.com"
+    app = [r for r in rec.of_type("cloudflare:index/dnsRecord:DnsRecord") if r.get("name") == "app.unamentis.net"]
+    assert [(r.get("type"), r.get("content"), r.get("proxied")) for r in app] == [("CNAME", target, True)]
+    (late,) = rec.named("unamentis-edge-origin-secret-header").get("rules")
+    assert late["expression"] == 'http.host in {"api.unamentis.net" "admin.unamentis.net" "app.unamentis.net"}'
+    waf = rec.named("unamentis-edge-waf").get("rules")
+    assert waf[3]["expression"] == '(http.host in {"admin.unamentis.net" "app.unamentis.net"} and http.user_agent eq "")'
