@@ -37,6 +37,8 @@ MAX_METRICS_BODY = 256 * 1024
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical")
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "trace": "debug", "verbose": "debug", "fault": "critical"}
 ONLINE_SECONDS = 120
+MAX_LOG_MESSAGE = 10_000
+MAX_LOG_METADATA = 16 * 1024
 # Numeric session-metric keys the summary averages (camelCase as the apps send them).
 SUMMARY_KEYS = ("sttLatencyMedian", "llmTTFTMedian", "ttsTTFBMedian", "e2eLatencyMedian", "e2eLatencyP99")
 
@@ -305,14 +307,32 @@ async def post_logs(request: Request) -> Response:
         if not isinstance(message, str) or not message:
             raise ApiError(422, "invalid_field", f"Log entry {index} needs a 'message' string.",
                            details={"field": "message", "index": index})
+        if len(message) > MAX_LOG_MESSAGE:
+            raise ApiError(413, "payload_too_large", f"Log entry {index}: 'message' is longer than {MAX_LOG_MESSAGE}.",
+                           details={"field": "message", "index": index})
+        metadata = entry.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ApiError(422, "invalid_field", f"Log entry {index}: 'metadata' must be an object.",
+                           details={"field": "metadata", "index": index})
+        metadata_json = dumps(metadata or {})
+        if len(metadata_json) > MAX_LOG_METADATA:
+            raise ApiError(413, "payload_too_large", f"Log entry {index}: 'metadata' is larger than {MAX_LOG_METADATA} bytes.",
+                           details={"field": "metadata", "index": index})
+        fields = {}
+        for key in ("label", "file", "function"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 200):
+                raise ApiError(422, "invalid_field", f"Log entry {index}: '{key}' must be a string of at most 200 characters.",
+                               details={"field": key, "index": index})
+            fields[key] = value or None
         line = entry.get("line")
-        metadata = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+        if line is not None and (isinstance(line, bool) or not isinstance(line, int) or not 0 <= line < 10_000_000):
+            raise ApiError(422, "invalid_field", f"Log entry {index}: 'line' must be a line number.",
+                           details={"field": "line", "index": index})
         rows.append((
             who.tenant_id, client_id, name, _timestamp(entry.get("timestamp")) or dt.datetime.now(dt.timezone.utc),
-            _level(entry.get("level"), index), _str_or_none(entry.get("label")), message[:10_000],
-            _str_or_none(entry.get("file")), _str_or_none(entry.get("function")),
-            line if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < 10_000_000 else None,
-            dumps(metadata)[:16_384] if len(dumps(metadata)) <= 16_384 else "{}",
+            _level(entry.get("level"), index), fields["label"], message, fields["file"], fields["function"], line,
+            metadata_json,
         ))
     async with tx(request, who) as conn:
         await conn.executemany(

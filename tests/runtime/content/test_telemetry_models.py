@@ -113,3 +113,16 @@ async def test_models_from_configuration_and_warm_fleet(content_app, tenant, liv
         assert (await c.put("/api/models/config", json={"temperature": 9}, headers=h)).status_code == 422
         assert (await c.put("/api/models/config", json={"colour": "red"}, headers=h)).status_code == 422
         assert (await c.get("/api/models/bad%20id/parameters", headers=h)).status_code == 400
+
+
+async def test_oversize_log_fields_are_refused_not_truncated(content_app, tenant):
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["telemetry"])) as c:
+        for entry, status in (({"message": "m" * 10_001}, 413), ({"message": "m", "metadata": {"k": "v" * 17_000}}, 413),
+                              ({"message": "m", "metadata": [1]}, 422), ({"message": "m", "label": "l" * 201}, 422),
+                              ({"message": "m", "line": "12"}, 422)):
+            r = await c.post("/api/logs", json=[{"message": "ok"}, entry], headers=h)
+            assert r.status_code == status and r.json()["details"]["index"] == 1, (entry, r.text)
+        # nothing of a refused batch was stored
+        assert (await c.get("/api/logs", headers=h)).json()["total"] == 0
