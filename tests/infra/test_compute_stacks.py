@@ -12,43 +12,21 @@ from components.load_balancer import CATCH_ALL_PRIORITY, TLS_POLICY, listener_ru
 from runtime.route_table import LAMBDA_SERVICES
 
 LAMBDA = "aws:lambda/function:Function"
+_reports: dict = {}
 
 
-def _edge_stand_in(platform):
-    """What the edge hands compute, for as long as the platform's edge section is not built.
-
-    Used only when ``platform.edge`` is None on a Cloudflare stack; with the real edge component
-    in place this is never used."""
-    import types
-
-    import pulumi
-
-    return types.SimpleNamespace(
-        origin_secret=pulumi.Output.secret("origin-secret-0123456789abcdef0123"),
-        tunnel_token=pulumi.Output.secret("eyJ-tunnel-token-for-tests"),
-        access_team_domain="team.cloudflareaccess.com", access_aud="a" * 64,
-        runtime_environment={}, runtime_secrets={})
+@pytest.fixture
+def runs(stack_run):
+    """The three stacks, run once per session (`stack_run` caches, see conftest)."""
+    return {s: stack_run(s) for s in ("beta", "prod", "customer")}
 
 
-@pytest.fixture(scope="module")
-def runs():
-    from components import compute
-
-    original = compute.ComputeArgs.from_platform.__func__
-
-    def from_platform(cls, platform):
-        if getattr(platform, "edge", None) is None and platform.config.edge == "cloudflare":
-            platform.edge = _edge_stand_in(platform)
-        return original(cls, platform)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(compute.ComputeArgs, "from_platform", classmethod(from_platform))
-        return {s: plan.run_program(s) for s in ("beta", "prod", "customer")}
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def reports(runs):
-    return {s: plan.build_report(r) for s, r in runs.items()}
+    for s, r in runs.items():
+        if s not in _reports:
+            _reports[s] = plan.build_report(r)
+    return _reports
 
 
 def _containers(rec):
