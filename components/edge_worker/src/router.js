@@ -9,7 +9,7 @@
 // otherwise. WebSocket upgrades pass through: the upstream 101 response (with
 // its socket) is returned as is.
 //
-// Bindings (set by components/edge.py):
+// Bindings (set by components/edge/component.py, EdgeRouting):
 //   ROUTES         json        [{pattern, service, origin: "lambda"|"core"}, ...]
 //   LAMBDA_ORIGIN  plain_text  base URL of the Lambda API (API Gateway endpoint)
 //   CORE_ORIGIN    plain_text  base URL of the core (its tunnel hostname)
