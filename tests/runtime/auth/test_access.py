@@ -99,7 +99,15 @@ async def test_unknown_kid_refetches_after_rotation(verifier, access_server):
     assert access_server.fetches == 2
 
 
-async def test_unknown_kid_refetch_is_rate_limited(verifier, access_server):
+async def test_unknown_kid_refetch_is_rate_limited(access_server):
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        verifier = AccessVerifier(audience=AUD, issuer=ISSUER, jwks=JwksCache(access_server.url, lambda: http, min_refresh_seconds=60))
+        await _flood_unknown_kids(verifier, access_server)
+
+
+async def _flood_unknown_kids(verifier, access_server):
     await verifier.verify(access_server.sign())
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     for _ in range(5):
