@@ -272,7 +272,7 @@ class Edge(pulumi.ComponentResource):
             self.tunnel = cloudflare.ZeroTrustTunnelCloudflared(
                 f"{name}-tunnel", account_id=account, name=f"{p}-core", config_src="cloudflare", opts=child)
             self.tunnel_config = cloudflare.ZeroTrustTunnelCloudflaredConfig(
-                f"{name}-tunnel-config", account_id=account, tunnel_id=self.tunnel.id,
+                f"{name}-tunnel-config", account_id=account, tunnel_id=self.tunnel.id, source="cloudflare",
                 config=checked(cloudflare.ZeroTrustTunnelCloudflaredConfigConfigArgs,
                                {"ingresses": self.tunnel_ingresses(args, self.access_aud)}),
                 opts=child)

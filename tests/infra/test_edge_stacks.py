@@ -166,7 +166,7 @@ def test_beta_tunnel_and_config_end_in_the_404_catch_all(beta):
     assert tunnel.plain == {"accountId": ACCOUNT, "name": "unamentis-beta-core", "configSrc": "cloudflare"}
     cfg = beta.named("unamentis-edge-tunnel-config")
     aud = beta.named("unamentis-edge-admin-app").out("aud")
-    assert cfg.get("tunnelId") == tunnel.id and cfg.get("accountId") == ACCOUNT
+    assert (cfg.get("tunnelId"), cfg.get("accountId"), cfg.get("source")) == (tunnel.id, ACCOUNT, "cloudflare")
     assert cfg.get("config") == {"ingresses": [
         {"hostname": "core.unamentis.net", "service": "http://localhost:8080"},
         {"hostname": "admin.unamentis.net", "service": "http://localhost:8080",
