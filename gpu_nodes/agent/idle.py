@@ -154,14 +154,18 @@ class IdleManager:
                 return
             idle = self._clock() - self._last_activity
             target = self.thresholds.state_for(idle)
-            event = None
-            if STATES.index(target) > STATES.index(self._state):
-                event = self._transition(target, f"idle {idle:.1f}s")
+            events = []
+            # Step through every state on the way (a late tick still reports each one, in order).
+            while STATES.index(target) > STATES.index(self._state):
+                event = self._transition(STATES[STATES.index(self._state) + 1], f"idle {idle:.1f}s")
+                if event:
+                    events.append(event)
             depth = STATES.index(self._state)
             due = [a for a in self._actions if STATES.index(a.state) <= depth and a.name not in self._done]
             generation = self._generation
-        if event and self._on_transition:
-            self._on_transition(event)
+        if self._on_transition:
+            for event in events:
+                self._on_transition(event)
         for action in sorted(due, key=lambda a: STATES.index(a.state)):
             try:
                 result = action.run()

@@ -10,6 +10,7 @@ No failure of a peer stops a loop: errors are logged, counted and shown on the h
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import subprocess
 import threading
@@ -76,6 +77,7 @@ class Agent:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: List[threading.Thread] = []
+        self._state_events: "queue.Queue[Dict[str, Any]]" = queue.Queue(maxsize=1000)
         self.started_at = clock()
         self.launched_at = launched_at if launched_at is not None else self.started_at
         self.loaded_models: Dict[str, List[Dict[str, Any]]] = {}
@@ -135,9 +137,23 @@ class Agent:
 
     def _report_transition(self, event: Dict[str, object]) -> None:
         # Best effort: the core also learns the state from /health; a lost event is not retried.
+        # One sender thread keeps the events in order and off the idle loop.
         payload = dict(event)
         payload["loaded_models"] = self.loaded_models
-        threading.Thread(target=self._send_core, args=("state", payload), daemon=True).start()
+        try:
+            self._state_events.put_nowait(payload)
+        except queue.Full:  # the core has been unreachable for a long time: drop, /health has it
+            log.warning("state event dropped (queue full): %s -> %s", event.get("from"), event.get("to"))
+
+    def _state_event_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                payload = self._state_events.get(timeout=5)
+            except queue.Empty:
+                continue
+            if payload is None:  # stop() wakes the loop
+                return
+            self._send_core("state", payload)
 
     # ---- activity -------------------------------------------------------------------------
     def record_activity(self, source: str) -> bool:
@@ -286,13 +302,22 @@ class Agent:
 
     def start(self) -> None:
         self.instance_id()
-        for name, target in (("gpu-agent-notices", self._notice_loop), ("gpu-agent-idle", self._idle_loop)):
+        loops = (
+            ("gpu-agent-notices", self._notice_loop),
+            ("gpu-agent-idle", self._idle_loop),
+            ("gpu-agent-events", self._state_event_loop),
+        )
+        for name, target in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(t)
             t.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        try:
+            self._state_events.put_nowait(None)  # type: ignore[arg-type]
+        except queue.Full:
+            pass
         for t in list(self._threads):
             t.join(timeout)
 

@@ -49,7 +49,7 @@ def test_spot_interruption_mid_run_drains_and_calls_back_within_5s(make_agent, i
 
 
 def test_drain_waits_for_inflight_inference_before_completing(make_agent, imds, core, autoscaling, ollama):
-    agent = make_agent(drain_quiet=0.6)
+    agent = make_agent(drain_quiet=1.5)
     httpx.post(ollama.url + "/api/generate", json={"model": "llama3.2:3b", "prompt": "hi"})
     wait_for(lambda: agent.loaded_models.get("ollama"), 3)
     imds.instance_action = {"action": "terminate", "time": "2026-11-26T01:02:00Z"}

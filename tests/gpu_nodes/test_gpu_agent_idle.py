@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from gpu_nodes.agent.idle import Thresholds
+from gpu_nodes.agent.idle import Action, IdleManager, InUse, Thresholds
 from gpu_peers import wait_for
 
 FAST = Thresholds(warm=0.4, cool=0.8, cold=1.2, dormant=1.6)
@@ -44,7 +44,7 @@ def test_states_walk_down_and_each_unload_happens_exactly_once(make_agent, ollam
     entered = {e["to"]: e["at"] for e in agent.idle.history}
     done = {a["action"]: a["at"] for a in agent.idle.action_log if a["ok"]}
     assert list(done) == ["unload_speech_models", "unload_ollama_models", "scale_to_zero"]
-    assert entered["COOL"] <= done["unload_speech_models"] < entered["COLD"] <= done["unload_ollama_models"]
+    assert entered["COOL"] <= done["unload_speech_models"] and entered["COLD"] <= done["unload_ollama_models"]
     assert done["scale_to_zero"] >= entered["DORMANT"]
 
     health = httpx.get(agent.health_url + "/health").json()
@@ -61,7 +61,7 @@ def test_real_inference_resets_to_active_and_a_new_idle_period_unloads_again(mak
     # A learner asks something: Ollama serves it, the agent sees the expiry move and wakes up.
     httpx.post(ollama.url + "/api/generate", json={"model": LLM, "prompt": "One more question"})
     wait_for(lambda: agent.idle.state == "ACTIVE", 2)
-    wake = [e for e in core.of_type("state") if e["to"] == "ACTIVE"][0]
+    wake = wait_for(lambda: [e for e in core.of_type("state") if e["to"] == "ACTIVE"], 2)[0]
     assert wake["from"] in ("COOL", "COLD") and "ollama" in wake["reason"]
     assert agent.health()["last_activity_source"].startswith("ollama: ")
 
@@ -123,3 +123,57 @@ def test_performance_mode_never_leaves_active(make_agent, ollama, tts, stt, core
     assert agent.idle.state == "ACTIVE" and not core.of_type("state")
     assert ollama.unloads == {} and tts.unloads == {}
     assert agent.health()["idle"]["enabled"] is False
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_idle_manager_runs_each_state_action_on_entry_once_per_idle_period():
+    """The state machine alone, on a hand-moved clock: no threads, no timing."""
+    clock, ran, events = _Clock(), [], []
+    actions = [Action(name, state, (lambda n=name: ran.append(n))) for name, state in
+               (("speech", "COOL"), ("llm", "COLD"), ("scale", "DORMANT"))]
+    idle = IdleManager(Thresholds(10, 20, 30, 40), actions, clock=clock, on_transition=events.append)
+    for t, state, expect in ((9, "ACTIVE", []), (10, "WARM", []), (25, "COOL", ["speech"]),
+                             (29, "COOL", ["speech"]), (30, "COLD", ["speech", "llm"]),
+                             (100, "DORMANT", ["speech", "llm", "scale"]), (200, "DORMANT", ["speech", "llm", "scale"])):
+        clock.now = 1000 + t
+        idle.tick()
+        assert (idle.state, ran) == (state, expect), t
+    assert [e["to"] for e in events] == ["WARM", "COOL", "COLD", "DORMANT"]
+
+    idle.record_activity("test")
+    assert idle.state == "ACTIVE" and events[-1]["to"] == "ACTIVE"
+    clock.now += 45  # one late tick: every state is still reported, every action runs, in order
+    idle.tick()
+    assert ran == ["speech", "llm", "scale", "speech", "llm", "scale"]
+    assert [e["to"] for e in events][-4:] == ["WARM", "COOL", "COLD", "DORMANT"]
+
+
+def test_idle_manager_retries_a_failed_action_and_treats_in_use_as_activity():
+    clock, attempts = _Clock(), []
+
+    def flaky():
+        attempts.append(clock.now)
+        if len(attempts) == 1:
+            raise RuntimeError("server restarting")
+
+    def busy():
+        raise InUse("tts is using kokoro")
+
+    idle = IdleManager(Thresholds(1, 2, 3, 4), [Action("flaky", "COOL", flaky)], clock=clock)
+    clock.now += 2
+    idle.tick()
+    idle.tick()
+    idle.tick()
+    assert len(attempts) == 2 and idle.snapshot()["actions_done"] == ["flaky"]
+
+    idle = IdleManager(Thresholds(1, 2, 3, 4), [Action("busy", "COOL", busy)], clock=clock)
+    clock.now += 2.5
+    idle.tick()
+    assert idle.state == "ACTIVE" and idle.snapshot()["last_activity_source"] == "tts is using kokoro"
