@@ -60,7 +60,7 @@ MODULE_QUESTION = obj({
 MODULE_DOWNLOAD = obj({
     "id": STR, "name": STR, "description": STR, "icon_name": STR, "theme_color_hex": STR, "version": STR,
     "enabled": BOOL, "supports_team_mode": BOOL, "supports_speed_training": BOOL, "supports_competition_sim": BOOL,
-    "downloaded_at": NUM, "total_questions": INT,
+    "downloaded_at": INT, "total_questions": INT,
     "domains": array(obj({"id": STR, "name": STR, "icon_name": STR, "weight": NUM, "subcategories": array(STR),
                           "questions": array(MODULE_QUESTION)})),
     "study_modes": array(obj({"id": STR, "name": STR, "description": STR, "icon_name": STR, "question_count": INT,

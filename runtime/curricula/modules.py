@@ -53,7 +53,8 @@ async def download(conn: asyncpg.Connection, module_id: str) -> dict | None:
     return {
         **{k: module[k] for k in _LIST_KEYS},
         "long_description": module["long_description"],
-        "downloaded_at": time.time(),
+        # whole seconds: Android decodes a Long (a fraction would fail), iOS a number
+        "downloaded_at": int(time.time()),
         "domains": [{
             "id": d["id"], "name": d["name"], "icon_name": d["icon_name"], "weight": d["weight"],
             "subcategories": list(d["subcategories"] or []), "questions": by_domain.get(d["id"], []),
