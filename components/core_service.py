@@ -20,6 +20,10 @@ Ingress, by mode:
   the tunnel before the core has closed its sockets; both get SIGTERM together instead.
 * ``alb``: the core container registers in the load balancer's core target group.
 
+A second task definition, ``<prefix>-migrate``, runs ``python -m runtime migrate`` (and, with a
+command override, the admin CLI) as a one-off task with the core's image, environment and secrets
+but without the sidecar.
+
 Cost: Fargate Spot ARM ≈ $0.0097 per vCPU-hour + $0.00107 per GB-hour (≈ 70 % below the on-demand ARM
 rates $0.03238 / $0.00356); the beta's 0.25 vCPU / 0.5 GB task ≈ $2.16/month, plus $3.65/month for
 its public IPv4 when ``assign_public_ip`` (no NAT). Logs $0.50/GB ingested.
@@ -217,6 +221,25 @@ class CoreService(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=pulumi.Output.json_dumps(containers),
+            opts=child)
+
+        # One-off tasks (`aws ecs run-task --task-definition <prefix>-migrate`): the core's image,
+        # environment and secrets without the sidecar, so a migration never joins the tunnel.
+        core = containers[0]
+        one_off = {k: v for k, v in core.items() if k not in ("portMappings", "healthCheck")}
+        self.migrate_task_definition = aws.ecs.TaskDefinition(
+            f"{name}-migrate-task",
+            family=f"{args.name_prefix}-migrate",
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=pulumi.Output.json_dumps([{
+                **one_off, "name": "migrate", "command": ["migrate"],
+                "logConfiguration": self._logs(args, "migrate")}]),
             opts=child)
 
         load_balancers = []

@@ -251,8 +251,12 @@ def test_core_service_tunnel_mode():
     assert svc.get("capacityProviderStrategies") == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     assert svc.get("networkConfiguration")["assignPublicIp"] is True
     assert not svc.get("loadBalancers")
-    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    tds = {t.get("family"): t for t in rec.of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    td, migrate = tds["uma-beta-core"], tds["uma-beta-migrate"]
     assert td.get("runtimePlatform") == {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}
+    [one_off] = json.loads(migrate.get("containerDefinitions"))
+    assert one_off["command"] == ["migrate"] and "portMappings" not in one_off
+    assert [s["name"] for s in one_off["secrets"]] == ["DATABASE_URL"]  # no tunnel token, no sidecar
     assert td.get("requiresCompatibilities") == ["FARGATE"]
     containers = {c["name"]: c for c in json.loads(td.get("containerDefinitions"))}
     core, cfd = containers["core"], containers["cloudflared"]
@@ -287,7 +291,7 @@ def test_core_service_alb_mode_with_on_demand_base_and_autoscaling():
         {"capacityProvider": "FARGATE_SPOT", "weight": 3}]
     assert svc.get("loadBalancers") == [{"targetGroupArn": "arn:tg", "containerName": "core",
                                          "containerPort": 8766}]
-    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    td = next(t for t in rec.of_type("aws:ecs/taskDefinition:TaskDefinition") if t.get("family") == "uma-beta-core")
     assert [c["name"] for c in json.loads(td.get("containerDefinitions"))] == ["core"]
     [target] = rec.of_type("aws:appautoscaling/target:Target")
     assert (target.get("minCapacity"), target.get("maxCapacity")) == (2, 6)

@@ -29,9 +29,13 @@ def reports(runs):
     return _reports
 
 
+def _core_td(rec):
+    [td] = [t for t in rec.of_type("aws:ecs/taskDefinition:TaskDefinition") if t.get("family").endswith("-core")]
+    return td
+
+
 def _containers(rec):
-    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
-    return {c["name"]: c for c in json.loads(td.get("containerDefinitions"))}
+    return {c["name"]: c for c in json.loads(_core_td(rec).get("containerDefinitions"))}
 
 
 def _sg_id(rec, role):
@@ -50,7 +54,7 @@ def test_beta_core_is_one_arm_fargate_spot_task_with_cloudflared_and_no_ingress(
     assert svc.get("desiredCount") == 1
     assert svc.get("capacityProviderStrategies") == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     assert svc.get("networkConfiguration")["assignPublicIp"] is True
-    [td] = rec.of_type("aws:ecs/taskDefinition:TaskDefinition")
+    td = _core_td(rec)
     assert td.get("runtimePlatform")["cpuArchitecture"] == "ARM64"
     assert (td.get("cpu"), td.get("memory")) == ("256", "512")
     containers = _containers(rec)
