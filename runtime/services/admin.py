@@ -38,6 +38,7 @@ from runtime.validation import (
     field_int,
     field_str,
     json_body,
+    path_id,
     path_uuid,
     query_bool,
     query_str,
@@ -379,6 +380,49 @@ async def put_subject_budget(request: Request) -> Response:
     return reply({"status": "ok", "subject": subject, "daily_limit_usd": daily, "tenant_id": tenant_id})
 
 
+# ----------------------------------------------------------------------- system content
+async def put_system_curriculum(request: Request) -> Response:
+    """Create or replace a system curriculum (readable by every tenant; super admins only)."""
+    from runtime.curricula import umcf
+
+    who = _admin(request)
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can change system content.")
+    body = await json_body(request, max_bytes=5 * 1024 * 1024)
+    doc = body.get("content") if isinstance(body.get("content"), dict) else body
+    try:
+        meta = umcf.validate_document(doc)
+    except umcf.UMCFError as exc:
+        raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field}) from None
+    async with _as(request, who.tenant_id) as conn:
+        await conn.execute(
+            "select content_system_curriculum_upsert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
+            meta.id, meta.title, meta.description, meta.version, meta.difficulty, meta.age_range, meta.duration,
+            meta.keywords, meta.topic_count, meta.visual_asset_count, umcf.dumps(doc))
+        await auth_store.audit(conn, who.tenant_id, "system_curriculum.put", actor_kind="admin",
+                               actor_id=who.email or who.user_id, target=meta.id)
+    return reply({"status": "ok", "id": meta.id, "title": meta.title, "system": True})
+
+
+async def delete_system_curriculum(request: Request) -> Response:
+    """Delete a system curriculum (``?confirm=true``; super admins only)."""
+    who = _admin(request)
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can change system content.")
+    curriculum_id = path_id(request, "id")
+    if not query_bool(request, "confirm", False):
+        return reply({"status": "confirmation_required", "id": curriculum_id,
+                      "message": "Every tenant loses this curriculum. Repeat with ?confirm=true."})
+    async with _as(request, who.tenant_id) as conn:
+        deleted = await conn.fetchval("select content_system_curriculum_delete($1)", curriculum_id)
+        if deleted:
+            await auth_store.audit(conn, who.tenant_id, "system_curriculum.delete", actor_kind="admin",
+                                   actor_id=who.email or who.user_id, target=curriculum_id)
+    if not deleted:
+        raise ApiError(404, "not_found", "No system curriculum with this id.")
+    return reply({"status": "deleted", "id": curriculum_id, "system": True})
+
+
 SERVICE = Service(
     name="admin",
     routes=[
@@ -396,5 +440,7 @@ SERVICE = Service(
         Route("/api/admin/budgets", get_budgets, methods=["GET"]),
         Route("/api/admin/budgets", put_budgets, methods=["PUT"]),
         Route("/api/admin/budgets/subjects", put_subject_budget, methods=["PUT"]),
+        Route("/api/admin/system/curricula", put_system_curriculum, methods=["POST"]),
+        Route("/api/admin/system/curricula/{id}", delete_system_curriculum, methods=["DELETE"]),
     ],
 )

@@ -114,3 +114,25 @@ async def test_usage_and_budgets(content_app, tenant, database):
         assert r.status_code == 200
         budgets = (await c.get("/api/admin/budgets", headers=admin)).json()
         assert budgets["subject_budgets"] == [{**budgets["subject_budgets"][0], "subject": subject, "daily_limit_usd": 0.5}]
+
+
+async def test_super_admins_write_system_content(content_app, tenant, database):
+    tid_a, beta_a = await tenant()
+    _tid_b, beta_b = await tenant()
+    doc = {"formatIdentifier": "umcf", "id": {"value": "shared-course"}, "title": "Shared course",
+           "content": [{"id": {"value": "t"}, "title": "T", "type": "topic", "content": {"text": "Hi."}}]}
+    async with make_client(content_app()) as c:
+        admin = bearer(await sign_in_admin(c, database, tid_a, beta_a))
+        assert (await c.post("/api/admin/system/curricula", json={"content": doc}, headers=admin)).status_code == 403
+        root = bearer(await sign_in_admin(c, database, tid_a, beta_a, role="super_admin"))
+        r = await c.post("/api/admin/system/curricula", json={"content": doc}, headers=root)
+        assert r.status_code == 200 and r.json()["system"] is True
+        assert (await c.post("/api/admin/system/curricula", json={"content": {"title": "x"}}, headers=root)).status_code == 422
+        # every tenant reads it, no tenant can change it
+        for beta in (beta_a, beta_b):
+            assert (await c.get("/api/curricula/shared-course", headers=bearer(beta))).json()["title"] == "Shared course"
+            assert (await c.delete("/api/curricula/shared-course?confirm=true", headers=bearer(beta))).status_code == 403
+        assert (await c.delete("/api/admin/system/curricula/shared-course", headers=root)).json()["status"] == "confirmation_required"
+        assert (await c.delete("/api/admin/system/curricula/shared-course?confirm=true", headers=root)).json()["status"] == "deleted"
+        assert (await c.get("/api/curricula/shared-course", headers=bearer(beta_b))).status_code == 404
+        assert (await c.delete("/api/admin/system/curricula/shared-course?confirm=true", headers=root)).status_code == 404
