@@ -95,18 +95,24 @@ for model in $OLLAMA_MODELS; do
     ollama_pulled=1
   fi
 done
-hf_pulled=0
+hf_files_before=$(find "$DATA/hf" -type f | wc -l)
 for pair in "${TTS_PORT} ${TTS_MODEL}" "${STT_PORT} ${STT_MODEL}"; do
   port=${pair%% *}
   model=${pair#* }
   wait_http "http://127.0.0.1:${port}/health" || give_up "the speech server on ${port} did not start"
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:${port}/api/pull/${model}")
+  # Downloads only when the model is not in the (restored) cache. Newer speaches releases take
+  # POST /v1/models/{id}; older ones POST /api/pull/{id}.
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:${port}/v1/models/${model}")
   case "$code" in
-    200) ;;
-    201) hf_pulled=1 ;;
-    *) give_up "cannot pull ${model} (HTTP ${code})" ;;
+    404 | 405) code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:${port}/api/pull/${model}") ;;
+  esac
+  case "$code" in
+    2??) ;;
+    *) give_up "cannot download ${model} (HTTP ${code})" ;;
   esac
 done
+hf_pulled=0
+if [ "$(find "$DATA/hf" -type f | wc -l)" != "$hf_files_before" ]; then hf_pulled=1; fi
 
 # 5. Write what came from the registries back to the bucket, so the next node starts from it.
 if [ "$CACHE_WRITE_BACK" = 1 ]; then

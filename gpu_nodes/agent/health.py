@@ -3,10 +3,13 @@
 GET  /health    → 200, JSON: state, draining, loaded models, GPU memory, last activity, IMDS status
 GET  /ready     → 200 when the node takes work, 503 while draining
 POST /activity  → the core reports inference it sent here: {"source": "..."} (body optional);
-                  200 with the state, 409 while draining, 400 for a body that is not that JSON
+                  200 with the state, 409 while draining, 400 for a body that is not that JSON,
+                  401 without `Authorization: Bearer <node token>` when the agent has a token
+GET needs no token: it only reads, and only the core's security group reaches the port.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -56,6 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path != "/activity":
             self._send(404 if path not in ("/health", "/healthz", "/ready") else 405, {"error": f"no POST {path}"})
             return
+        token = self.agent.core.token
+        if token:
+            sent = self.headers.get("Authorization") or ""
+            if not hmac.compare_digest(sent.encode("utf-8"), f"Bearer {token}".encode("utf-8")):
+                self._send(401, {"error": "Authorization: Bearer <node token> required"})
+                return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:

@@ -8,6 +8,8 @@ import httpx
 
 from gpu_peers import wait_for
 
+AUTH = {"Authorization": "Bearer node-token"}
+
 
 def test_spot_interruption_mid_run_drains_and_calls_back_within_5s(make_agent, imds, core, autoscaling, ollama, tmp_path):
     marker = tmp_path / "stopped-accepting"
@@ -27,7 +29,7 @@ def test_spot_interruption_mid_run_drains_and_calls_back_within_5s(make_agent, i
     wait_for(marker.exists, 5)
     ready = httpx.get(agent.health_url + "/ready")
     assert ready.status_code == 503 and ready.json()["reason"] == "draining"
-    refused = httpx.post(agent.health_url + "/activity", json={"source": "tts"})
+    refused = httpx.post(agent.health_url + "/activity", json={"source": "tts"}, headers=AUTH)
     assert refused.status_code == 409
 
     # Lifecycle completed through the Auto Scaling API, signed with the instance profile's keys.

@@ -18,6 +18,8 @@ from gpu_nodes.agent.idle import MODES, Thresholds
 from gpu_nodes.agent.model_servers import parse_go_time
 from gpu_peers import go_time, wait_for
 
+AUTH = {"Authorization": "Bearer node-token"}
+
 
 def test_health_reports_state_models_gpu_and_last_activity(make_agent, ollama, tmp_path):
     smi = tmp_path / "nvidia-smi"
@@ -52,12 +54,16 @@ def test_gpu_memory_unavailable_without_nvidia_smi(tmp_path):
 def test_health_endpoint_rejects_bad_input_with_4xx(make_agent):
     agent = make_agent()
     base = agent.health_url
-    assert httpx.post(base + "/activity", content=b"{not json").status_code == 400
-    assert httpx.post(base + "/activity", json=["list"]).status_code == 400
-    assert httpx.post(base + "/activity", json={"source": 7}).status_code == 400
-    assert httpx.post(base + "/activity", content=b"x" * 5000).status_code == 413
+    assert httpx.post(base + "/activity", content=b"{not json", headers=AUTH).status_code == 400
+    assert httpx.post(base + "/activity", json=["list"], headers=AUTH).status_code == 400
+    assert httpx.post(base + "/activity", json={"source": 7}, headers=AUTH).status_code == 400
+    assert httpx.post(base + "/activity", content=b"x" * 5000, headers=AUTH).status_code == 413
     assert httpx.get(base + "/nope").status_code == 404
     assert httpx.get(base + "/activity").status_code == 405
+    # Reporting activity takes the node token the core already has.
+    assert httpx.post(base + "/activity", json={"source": "tts"}).status_code == 401
+    assert httpx.post(base + "/activity", json={"source": "tts"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.post(base + "/activity", json={"source": "tts"}, headers=AUTH).status_code == 200
     assert httpx.delete(base + "/health").status_code == 405
     assert httpx.get(base + "/ready").json() == {"ready": True, "state": "ACTIVE"}
 

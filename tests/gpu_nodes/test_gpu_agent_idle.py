@@ -8,6 +8,8 @@ import httpx
 from gpu_nodes.agent.idle import Action, IdleManager, InUse, Thresholds
 from gpu_peers import wait_for
 
+AUTH = {"Authorization": "Bearer node-token"}
+
 FAST = Thresholds(warm=0.4, cool=0.8, cold=1.2, dormant=1.6)
 LLM, LLM2 = "llama3.2:3b", "qwen2.5:7b"
 
@@ -75,12 +77,12 @@ def test_real_inference_resets_to_active_and_a_new_idle_period_unloads_again(mak
 def test_activity_reported_by_the_core_resets_to_active(make_agent, core):
     agent = make_agent(thresholds=FAST, poll_interval=0.05)
     wait_for(lambda: agent.idle.state == "COLD", 4)
-    resp = httpx.post(agent.health_url + "/activity", json={"source": "llm-stream"})
+    resp = httpx.post(agent.health_url + "/activity", json={"source": "llm-stream"}, headers=AUTH)
     assert resp.status_code == 200 and resp.json() == {"state": "ACTIVE"}
     assert agent.health()["last_activity_source"] == "core: llm-stream"
     assert agent.health()["idle"]["actions_done"] == []
     # No body is fine too (the core may just ping).
-    assert httpx.post(agent.health_url + "/activity").status_code == 200
+    assert httpx.post(agent.health_url + "/activity", headers=AUTH).status_code == 200
 
 
 def test_a_model_in_use_is_not_unloaded_and_counts_as_activity(make_agent, ollama, tts, stt, core):

@@ -188,12 +188,12 @@ args = sys.argv[1:]
 url = [a for a in args if a.startswith("http")][-1]
 if url.endswith("/api/token"): print("imds-token", end="")
 elif url.endswith("/instance-id"): print("i-0abc1234def567890", end="")
-elif "/api/pull/" in url:
+elif "/v1/models/" in url:  # a speaches release with the /v1/models download route
     hf = os.path.join(os.environ["UNAMENTIS_ROOT"], "var/lib/unamentis/hf")
-    marker = os.path.join(hf, url.split("/api/pull/", 1)[1].replace("/", "--"))
-    if os.path.exists(marker): print("200", end="")
+    marker = os.path.join(hf, url.split("/v1/models/", 1)[1].replace("/", "--"))
+    if os.path.exists(marker): print("201", end="")
     else:
-        open(marker, "w").write("weights"); print("201", end="")
+        open(marker, "w").write("weights"); print("200", end="")
 ''',
     "systemctl": 'import os, sys; open(os.environ["FAKE_LOG"], "a").write("systemctl " + " ".join(sys.argv[1:]) + "\\n")',
     "shutdown": 'import os, sys; open(os.environ["FAKE_LOG"], "a").write("shutdown\\n")',
