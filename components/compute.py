@@ -105,11 +105,16 @@ class ComputeArgs:
 
         buckets = storage.buckets
         data_env: dict[str, pulumi.Input[str]] = {
+            # S3 (not R2): the Lambdas reach it through the free gateway endpoint, without NAT.
             "UNAMENTIS_STORAGE_URL": pulumi.Output.concat("s3://", buckets["curricula"].bucket, "/"),
             "UNAMENTIS_S3_REGION": c.region,
-            "UNAMENTIS_SQS_QUEUE_URL": queues.jobs.url,
-            "UNAMENTIS_SQS_DLQ_URL": queues.dlq.url,
         }
+        # Jobs go through SQS only when every producer reaches it: Lambdas in the private subnets
+        # need NAT for that (the beta has none), otherwise the PostgreSQL queue serves everyone.
+        jobs_on_sqs = c.network.nat != "none"
+        if jobs_on_sqs:
+            data_env["UNAMENTIS_SQS_QUEUE_URL"] = queues.jobs.url
+            data_env["UNAMENTIS_SQS_DLQ_URL"] = queues.dlq.url
         # The owner's URL (migrate, admin CLI) exists only when the program generated the master
         # password; with an RDS-managed password the operator runs migrate with its own DSN.
         owner = db.parameter_values().get("database-url")
@@ -122,9 +127,10 @@ class ComputeArgs:
             db_address=db.address, db_port=db.port, db_name=db.db_name,
             owner_database_url=owner,
             data_environment=data_env,
-            core_statements=[storage.access_policy_statements(), queues.access_policy_statements()],
-            # Lambdas have no NAT route to SQS in the beta; they only reach S3 (gateway endpoint).
-            function_statements=[storage.access_policy_statements()],
+            core_statements=[storage.access_policy_statements()]
+            + ([queues.access_policy_statements()] if jobs_on_sqs else []),
+            function_statements=[storage.access_policy_statements()]
+            + ([queues.access_policy_statements()] if jobs_on_sqs else []),
             model_bucket_arn=buckets["curricula"].arn,
             model_bucket_name=buckets["curricula"].bucket,
             provider_keys=provider_api_keys(),

@@ -65,7 +65,9 @@ def test_beta_core_is_one_arm_fargate_spot_task_with_cloudflared_and_no_ingress(
     assert {"DATABASE_URL", "UNAMENTIS_JWT_SECRET", "UNAMENTIS_ORIGIN_SECRET",
             "UNAMENTIS_DATABASE_ADMIN_URL", "UNAMENTIS_APP_ROLE_PASSWORD"} <= core_secret_names
     env = {e["name"]: e["value"] for e in containers["core"]["environment"]}
-    assert env["UNAMENTIS_SQS_QUEUE_URL"].startswith("https://sqs.")
+    # no NAT: the Lambdas cannot reach SQS, so everyone uses the PostgreSQL job queue
+    assert "UNAMENTIS_SQS_QUEUE_URL" not in env
+    assert env["UNAMENTIS_STORAGE_URL"].startswith("s3://")
     assert env["UNAMENTIS_GPU_ASG_NAME"] == "uma-beta-gpu"
     # the core's security group admits nothing at all
     core_sg = _sg_id(rec, "core")
@@ -158,6 +160,10 @@ def test_alb_stacks(runs, stack):
     [svc] = rec.of_type("aws:ecs/service:Service")
     assert svc.get("loadBalancers")[0]["containerPort"] == cfg.core.port
     assert set(_containers(rec)) == {"core"}
+    env = {e["name"]: e["value"] for e in _containers(rec)["core"]["environment"]}
+    assert env["UNAMENTIS_SQS_QUEUE_URL"].startswith("https://sqs.")  # NAT: SQS for jobs
+    for fn in rec.of_type(LAMBDA):
+        assert fn.get("environment")["variables"]["UNAMENTIS_SQS_QUEUE_URL"] == env["UNAMENTIS_SQS_QUEUE_URL"]
     assert not rec.of_type("aws:apigatewayv2/api:Api")
     rules = rec.of_type("aws:lb/listenerRule:ListenerRule")
     with_secret = cfg.edge == "cloudflare"
