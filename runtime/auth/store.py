@@ -170,12 +170,13 @@ async def deactivate_device(conn: asyncpg.Connection, user_id: Any, device_id: u
 
 # ---------------------------------------------------------------------------- sessions + refresh
 async def start_session(conn: asyncpg.Connection, tenant_id: Any, user_id: Any, device_id: Any, *,
-                        ip: str | None, user_agent: str | None, refresh_days: int) -> tuple[uuid.UUID, str]:
+                        ip: str | None, user_agent: str | None, refresh_days: int,
+                        country: str | None = None) -> tuple[uuid.UUID, str]:
     """A new login session and the first refresh token of a new family; returns (session id, token)."""
     session_id = await conn.fetchval(
-        "insert into login_sessions (tenant_id, user_id, device_id, ip_address, user_agent) "
-        "values ($1, $2, $3, $4::inet, $5) returning id",
-        tenant_id, user_id, device_id, inet_or_none(ip), (user_agent or "")[:500] or None,
+        "insert into login_sessions (tenant_id, user_id, device_id, ip_address, user_agent, country) "
+        "values ($1, $2, $3, $4::inet, $5, $6) returning id",
+        tenant_id, user_id, device_id, inet_or_none(ip), (user_agent or "")[:500] or None, country,
     )
     token = await insert_refresh(conn, tenant_id, user_id, device_id, session_id, uuid.uuid4(), 1, None,
                                  ip=ip, user_agent=user_agent, refresh_days=refresh_days)

@@ -29,7 +29,7 @@ from runtime.auth.authenticator import bearer_token
 from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async, needs_rehash, verify_password_async
 from runtime.auth.principal import Principal, principal
 from runtime.auth.tokens import ACCESS_TOKEN_SECONDS, is_beta_token, is_refresh_token, token_hash
-from runtime.context import client_ip, ctx
+from runtime.context import CLIENT_IP_KEY, client_ip, ctx
 from runtime.errors import ApiError
 from runtime.limits import RateLimit, enforce
 from runtime.services.base import Service
@@ -137,6 +137,15 @@ def _uuid_path(request: Request, name: str, what: str) -> uuid.UUID:
         raise ApiError(404, "not_found", f"No such {what}.") from None
 
 
+def _country(request: Request) -> str | None:
+    """Cloudflare's CF-IPCountry, trusted only when the origin secret was verified (the middleware
+    then set the client IP from CF-Connecting-IP); shown in the session list's ``location``."""
+    if not request.scope.get(CLIENT_IP_KEY):
+        return None
+    value = (request.headers.get("cf-ipcountry") or "").strip().upper()
+    return value if re.fullmatch(r"[A-Z]{2}", value) and value != "XX" else None
+
+
 def _limit(setting: tuple[int, float]) -> RateLimit | None:
     return RateLimit.from_setting(setting)
 
@@ -199,7 +208,7 @@ async def register(request: Request) -> JSONResponse:
                 device_id = await store.upsert_device(conn, tenant_id, user["id"], device)
                 session_id, refresh = await store.start_session(
                     conn, tenant_id, user["id"], device_id, ip=ip, user_agent=request.headers.get("user-agent"),
-                    refresh_days=app.settings.refresh_token_days,
+                    refresh_days=app.settings.refresh_token_days, country=_country(request),
                 )
             await store.audit(conn, tenant_id, "user_created", actor_id=beta.token_id if beta else user["id"],
                               actor_kind="beta_token" if beta else "user", target=user["id"], ip=ip)
@@ -247,7 +256,7 @@ async def login(request: Request) -> JSONResponse:
         device_id = await store.upsert_device(conn, tenant_id, user["id"], device)
         session_id, refresh = await store.start_session(
             conn, tenant_id, user["id"], device_id, ip=ip, user_agent=request.headers.get("user-agent"),
-            refresh_days=app.settings.refresh_token_days,
+            refresh_days=app.settings.refresh_token_days, country=_country(request),
         )
         await store.audit(conn, tenant_id, "login", actor_id=user["id"], target=session_id, ip=ip)
         fresh = await store.user_by_id(conn, user["id"])
@@ -385,6 +394,7 @@ async def change_password(request: Request) -> JSONResponse:
         session_id, refresh_token = await store.start_session(
             conn, who.tenant_id, who.user_id, device_id if active_device else None, ip=client_ip(request),
             user_agent=request.headers.get("user-agent"), refresh_days=app.settings.refresh_token_days,
+            country=_country(request),
         )
         await store.audit(conn, who.tenant_id, "password_change", actor_id=who.user_id, target=who.user_id, ip=client_ip(request))
     app.auth.forget_sessions([*ended, who.session_id])

@@ -369,3 +369,23 @@ async def test_login_prunes_expired_tokens_and_old_sessions(env, database):
         assert await owner.fetchval("select count(*) from login_sessions") == 1
     finally:
         await owner.close()
+
+
+async def test_session_ip_and_country_come_from_the_edge_only(auth_app, tenant):
+    _tid, beta = await tenant()
+    secret = "origin-secret-" + "z" * 20
+    edge = {"X-Origin-Secret": secret, "CF-Connecting-IP": "198.51.100.23", "CF-IPCountry": "DE"}
+    async with make_client(auth_app(origin_secret=secret)) as client:
+        email = f"edge{uuid.uuid4().hex[:6]}@example.com"
+        reg = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "device": device()},
+                                headers={**bearer(beta), **edge})
+        assert reg.status_code == 201, reg.text
+        h = {**bearer(reg.json()["tokens"]["access_token"]), **edge}
+        [session] = (await client.get("/api/auth/sessions", headers=h)).json()["sessions"]
+        assert session["ip_address"] == "198.51.100.23" and session["location"] == {"country": "DE", "city": None}
+    async with make_client(auth_app()) as client:  # no origin secret: the CF headers are not trusted
+        email = f"spoof{uuid.uuid4().hex[:6]}@example.com"
+        reg = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "device": device()},
+                                headers={**bearer(beta), "CF-Connecting-IP": "198.51.100.23", "CF-IPCountry": "DE"})
+        [session] = (await client.get("/api/auth/sessions", headers=bearer(reg.json()["tokens"]["access_token"]))).json()["sessions"]
+        assert session["ip_address"] == "127.0.0.1" and session["location"] is None
