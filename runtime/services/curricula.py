@@ -22,7 +22,6 @@ from runtime.errors import ApiError
 from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
-    field_dict,
     field_str,
     json_body,
     path_id,
