@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 from starlette.requests import Request
@@ -40,9 +41,21 @@ def _defaults(request: Request) -> dict:
 
 
 async def _gpu_models(request: Request) -> tuple[bool, list[dict]]:
+    """(warm, models) of the GPU fleet, probed at most every ``UNAMENTIS_GPU_PROBE_SECONDS`` per app
+    (kept on ``app.state``), so a cold fleet costs one short timeout per interval, not one per call."""
     vs = _voice(request)
     if not vs.gpu_llm_url:
         return False, []
+    cached = getattr(request.app.state, "models_gpu_probe", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < vs.gpu_probe_seconds:
+        return cached[1], cached[2]
+    warm, models = await _probe(request, vs)
+    request.app.state.models_gpu_probe = (now, warm, models)
+    return warm, models
+
+
+async def _probe(request: Request, vs) -> tuple[bool, list[dict]]:
     try:
         r = await ctx(request).http.get(vs.gpu_llm_url.rstrip("/") + "/api/tags", timeout=1.0)
         if r.status_code != 200:

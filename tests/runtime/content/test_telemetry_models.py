@@ -85,7 +85,10 @@ async def test_models_from_configuration_and_warm_fleet(content_app, tenant, liv
     _tid, token = await tenant()
     h = bearer(token)
 
+    probes = []
+
     async def tags(_request):
+        probes.append(1)
         return JSONResponse({"models": [{"name": "llama3.2:3b", "model": "llama3.2:3b", "size": 2019393189,
                                          "details": {"family": "llama", "parameter_size": "3.2B",
                                                      "quantization_level": "Q4_K_M"}}]})
@@ -104,6 +107,8 @@ async def test_models_from_configuration_and_warm_fleet(content_app, tenant, liv
         assert listed["models"][0] == {**listed["models"][0], "id": "llama3.2:3b", "source": "gpu",
                                        "parameter_size": "3.2B"}
         assert len(listed["models"]) == 1  # the configured model is the fleet's
+        await c.get("/api/models", headers=h)
+        assert len(probes) == 1  # probed once per interval, not per call
         params = (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()
         assert params["is_default"] is True and params["parameters"]["max_tokens"] == 300
         r = await c.put("/api/models/config", json={"temperature": 0.2, "max_tokens": 500}, headers=h)
