@@ -315,3 +315,38 @@ def test_beta_with_web_apps_routes_app_and_admin_through_the_tunnel_to_their_ser
     assert late["expression"] == 'http.host in {"api.unamentis.net" "admin.unamentis.net" "app.unamentis.net"}'
     waf = rec.named("unamentis-edge-waf").get("rules")
     assert waf[3]["expression"] == '(http.host in {"admin.unamentis.net" "app.unamentis.net"} and http.user_agent eq "")'
+
+
+def test_prod_edge_resources_are_exactly_these(prod):
+    assert cf(prod) == {
+        ("ZoneSetting", f"unamentis-edge-zone-{s}") for s in
+        ("ssl", "min-tls-version", "tls-1-3", "always-use-https", "websockets")
+    } | {
+        ("Ruleset", "unamentis-edge-waf"), ("Ruleset", "unamentis-edge-rate-limit"),
+        ("Ruleset", "unamentis-edge-response-headers"), ("Ruleset", "unamentis-edge-origin-secret-header"),
+        ("ZeroTrustAccessPolicy", "unamentis-edge-admin-policy"),
+        ("ZeroTrustAccessApplication", "unamentis-edge-admin-app"),
+        ("R2Bucket", "unamentis-edge-r2-assets"), ("R2Bucket", "unamentis-edge-r2-tts"),
+        ("R2BucketLifecycle", "unamentis-edge-r2-tts-lifecycle"), ("AccountToken", "unamentis-edge-r2-token"),
+        ("DnsRecord", "unamentis-edge-routing-dns-api"), ("DnsRecord", "unamentis-edge-routing-dns-admin"),
+        ("DnsRecord", "unamentis-edge-routing-acm-api"), ("DnsRecord", "unamentis-edge-routing-acm-app"),
+        ("DnsRecord", "unamentis-edge-routing-acm-admin"),
+    }
+    (late,) = prod.named("unamentis-edge-origin-secret-header").get("rules")
+    assert late["expression"] == 'http.host in {"api.unamentis.com" "admin.unamentis.com"}'
+    assert late["actionParameters"]["headers"]["X-Origin-Secret"]["value"] == origin_secret(prod)
+
+
+def test_plan_json_shows_the_edge_and_hides_the_secret(stack_run):
+    from components import plan
+
+    report = plan.build_report(stack_run("beta"))
+    text = json.dumps(report, default=str)
+    assert origin_secret(stack_run("beta").recording) not in text
+    by_name = {r["name"]: r for r in report["resources"]}
+    assert by_name["unamentis-edge-origin-secret-header"]["inputs"]["phase"] == "http_request_late_transform"
+    assert by_name["unamentis-edge-tunnel-config"]["inputs"]["config"]["ingresses"][-1] == {"service": "http_status:404"}
+    assert by_name["unamentis-edge-admin-policy"]["inputs"]["mfaConfig"]["mfaDisabled"] is False
+    assert {"unamentis-edge-waf", "unamentis-edge-rate-limit", "unamentis-edge-response-headers",
+            "unamentis-edge-r2-assets", "unamentis-edge-r2-tts", "unamentis-edge-routing-router"} <= set(by_name)
+    assert not [f for f in report["findings"] if f["rule"].startswith("edge.")]
