@@ -126,6 +126,8 @@ def rate_limit_rule(plan: Plan, api_host: str) -> dict:
 
     Free: path-only expression (host fields are rejected), default 429 block page.
     Pro: scoped to the API host, 100 requests / 60 s per IP, JSON 429 body.
+    `requests_to_origin` stays unset (false, i.e. cached assets count too): with it true,
+    Cloudflare counts the edge router's same-zone subrequests (to fn./core.) a second time.
     """
     lim = RATE_LIMITS[plan]
     api_paths = 'starts_with(http.request.uri.path, "/api/")'
