@@ -47,6 +47,7 @@ def build_agent(cfg: AgentConfig) -> Agent:
         drain_quiet=cfg.drain_quiet,
         drain_command=cfg.drain_command,
         max_lifetime=cfg.max_lifetime,
+        rebalance_grace=cfg.rebalance_grace,
         launched_at=boot_time(),
         nvidia_smi=cfg.nvidia_smi,
         instance_id=cfg.instance_id,

@@ -42,6 +42,7 @@ class AgentConfig:
     drain_quiet: float
     drain_command: Optional[str]
     max_lifetime: Optional[float]
+    rebalance_grace: float
     nvidia_smi: str
     instance_id: Optional[str]
     log_level: str
@@ -72,6 +73,7 @@ _OPTIONS: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("drain-quiet", "10", "seconds without model activity that count as drained"),
     ("drain-command", None, "shell command run once on a notice to stop accepting work"),
     ("max-lifetime", None, "seconds after which the node drains and removes itself (a cost ceiling)"),
+    ("rebalance-grace", "600", "seconds the ASG gets to replace a node after a rebalance recommendation"),
     ("nvidia-smi", "nvidia-smi", "nvidia-smi executable"),
     ("instance-id", None, "this node's instance id (default: from IMDS)"),
     ("log-level", "INFO", "DEBUG | INFO | WARNING | ERROR"),
@@ -178,6 +180,8 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
     drain_timeout = _seconds("drain-timeout", raw["drain-timeout"])
     drain_quiet = _seconds("drain-quiet", raw["drain-quiet"], positive=False)
     imds_timeout = _seconds("imds-timeout", raw["imds-timeout"])
+    rebalance_grace = _seconds("rebalance-grace", raw["rebalance-grace"])
+    assert rebalance_grace is not None
     assert poll is not None and drain_timeout is not None and drain_quiet is not None and imds_timeout is not None
     return AgentConfig(
         imds_url=_url("imds-url", raw["imds-url"], optional=False) or "",
@@ -201,6 +205,7 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
         drain_quiet=drain_quiet,
         drain_command=(raw["drain-command"] or "").strip() or None,
         max_lifetime=max_lifetime,
+        rebalance_grace=rebalance_grace,
         nvidia_smi=raw["nvidia-smi"] or "nvidia-smi",
         instance_id=(raw["instance-id"] or "").strip() or None,
         log_level=level,

@@ -4,7 +4,8 @@
 - the idle loop observes the model servers (activity, loaded models) and ticks the idle manager;
 - the drain (once): readiness off, tell the core, stop accepting (the drain command), wait until
   the model servers are quiet (or the drain timeout), complete the ASG lifecycle action. A node
-  past `max_lifetime` drains the same way, then removes itself from the ASG (desired - 1).
+  past `max_lifetime` drains the same way, then removes itself from the ASG (desired - 1); so
+  does one the ASG has not replaced within `rebalance_grace` of a rebalance recommendation.
 No failure of a peer stops a loop: errors are logged, counted and shown on the health endpoint.
 """
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Agent:
         drain_quiet: float = 10.0,
         drain_command: Optional[str] = None,
         max_lifetime: Optional[float] = None,
+        rebalance_grace: float = 600.0,
         launched_at: Optional[float] = None,
         nvidia_smi: str = "nvidia-smi",
         instance_id: Optional[str] = None,
@@ -71,6 +73,7 @@ class Agent:
         self.drain_quiet = drain_quiet
         self.drain_command = drain_command
         self.max_lifetime = max_lifetime
+        self.rebalance_grace = rebalance_grace
         self.nvidia_smi = nvidia_smi
         self._clock = clock
         self._instance_id = instance_id
@@ -233,7 +236,14 @@ class Agent:
         if notice.kind == "max-lifetime":
             self._terminate_self()
         if self.asg and self.lifecycle_hook:
-            self._complete_lifecycle()
+            if notice.kind == "rebalance-recommendation":
+                # Capacity rebalancing should replace this node and then terminate it; if the ASG
+                # does not within the grace period, a drained node would bill for nothing.
+                if not self._complete_lifecycle(until=self._clock() + self.rebalance_grace):
+                    self._terminate_self()
+                    self._complete_lifecycle()
+            else:
+                self._complete_lifecycle()
         self.drain["finished_at"] = self._clock()
 
     def _terminate_self(self) -> None:
@@ -263,22 +273,24 @@ class Agent:
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.error("drain command failed: %s", exc)
 
-    def _complete_lifecycle(self) -> None:
+    def _complete_lifecycle(self, until: Optional[float] = None) -> bool:
         assert self.asg is not None and self.lifecycle_hook and self.asg_name
-        # Retried until it works or the node is gone: after a rebalance recommendation the ASG may
-        # only put this node into Terminating:Wait later ("No active Lifecycle Action found").
-        while not self._stop.is_set():
+        # Retried until it works, the deadline passes or the node is gone: after a rebalance
+        # recommendation the ASG may only later put this node into Terminating:Wait
+        # ("No active Lifecycle Action found").
+        while not self._stop.is_set() and (until is None or self._clock() < until):
             instance = self.instance_id()
             if instance is not None:
                 try:
                     self.asg.complete_lifecycle_action(self.asg_name, self.lifecycle_hook, instance, "CONTINUE")
                     self.drain["lifecycle"] = "completed"
                     log.warning("lifecycle action completed for %s", instance)
-                    return
+                    return True
                 except AwsError as exc:
                     self.drain["lifecycle"] = f"retrying: {exc}"
                     log.warning("CompleteLifecycleAction failed: %s", exc)
             self._stop.wait(self.poll_interval)
+        return False
 
     # ---- loops ----------------------------------------------------------------------------
     def _notice_loop(self) -> None:

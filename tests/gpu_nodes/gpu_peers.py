@@ -236,7 +236,7 @@ class FakeAutoScaling:
         self.secrets = secrets or {"ASIATESTKEY": "imds-secret"}
         self.calls: List[Dict[str, str]] = []
         self.signed_headers: List[str] = []
-        self.fail_next: List[Tuple[str, str]] = []  # (code, message) answered before succeeding
+        self.fail_next: List[Tuple[str, str, str]] = []  # (action, code, message) answered before succeeding
         self.server = Loopback(self.handle)
         self.url = self.server.url
 
@@ -272,8 +272,8 @@ class FakeAutoScaling:
         params = dict(urllib.parse.parse_qsl(body.decode()))
         params["_security_token"] = headers.get("x-amz-security-token", "")
         self.calls.append(params)
-        if self.fail_next:
-            code, message = self.fail_next.pop(0)
+        if self.fail_next and self.fail_next[0][0] == params.get("Action"):
+            _, code, message = self.fail_next.pop(0)
             xml = (f'<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
                    f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>")
             return 400, {"Content-Type": "text/xml"}, xml.encode()

@@ -9,6 +9,7 @@ import httpx
 from gpu_peers import wait_for
 
 AUTH = {"Authorization": "Bearer node-token"}
+NO_ACTION = "No active Lifecycle Action found with instance ID i-0abc1234def567890"
 
 
 def test_spot_interruption_mid_run_drains_and_calls_back_within_5s(make_agent, imds, core, autoscaling, ollama, tmp_path):
@@ -66,13 +67,26 @@ def test_drain_waits_for_inflight_inference_before_completing(make_agent, imds, 
 
 
 def test_rebalance_recommendation_retries_completion_until_the_hook_is_active(make_agent, imds, core, autoscaling):
-    autoscaling.fail_next = [("ValidationError", "No active Lifecycle Action found with instance ID i-0abc1234def567890")] * 2
+    autoscaling.fail_next = [("CompleteLifecycleAction", "ValidationError", NO_ACTION)] * 2
     agent = make_agent()
     imds.rebalance = {"noticeTime": "2026-11-26T01:00:00Z"}
     drain = wait_for(lambda: core.of_type("drain"), 5)[0]
     assert drain["notice"]["kind"] == "rebalance-recommendation"
     wait_for(lambda: agent.drain.get("lifecycle") == "completed", 5)
     assert [c["Action"] for c in autoscaling.calls] == ["CompleteLifecycleAction"] * 3
+
+
+def test_a_rebalanced_node_the_asg_never_replaces_removes_itself(make_agent, imds, core, autoscaling):
+    autoscaling.fail_next = [("CompleteLifecycleAction", "ValidationError", NO_ACTION)] * 20
+    agent = make_agent(rebalance_grace=0.5)
+    imds.rebalance = {"noticeTime": "2026-11-26T01:00:00Z"}
+    wait_for(lambda: agent.drain.get("terminated") is True, 6)
+    autoscaling.fail_next.clear()  # terminating put the node into Terminating:Wait: the hook is open now
+    wait_for(lambda: agent.drain.get("lifecycle") == "completed", 6)
+    actions = [c["Action"] for c in autoscaling.calls]
+    terminate = actions.index("TerminateInstanceInAutoScalingGroup")
+    assert set(actions[:terminate]) == {"CompleteLifecycleAction"} and actions[-1] == "CompleteLifecycleAction"
+    assert autoscaling.calls[terminate]["ShouldDecrementDesiredCapacity"] == "true"
 
 
 def test_scale_in_by_the_asg_drains_too(make_agent, imds, core, autoscaling):
