@@ -423,6 +423,42 @@ async def delete_system_curriculum(request: Request) -> Response:
     return reply({"status": "deleted", "id": curriculum_id, "system": True})
 
 
+async def publish_kb_pack(request: Request) -> Response:
+    """Publish a tenant's KB pack as a system pack for every tenant (super admins; ``?tenant=`` names
+    the tenant that owns the pack)."""
+    who = _admin(request)
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can change system content.", success_envelope=True)
+    pack_id = path_id(request, "pack_id", success_envelope=True)
+    body = await json_body(request, allow_empty=True, success_envelope=True)
+    name = field_str(body, "name", max_len=200, success_envelope=True)
+    tenant_id = await _target_tenant(request, who, body)
+    async with _as(request, tenant_id) as conn:
+        new_id = await conn.fetchval("select content_system_kb_publish($1, $2)", pack_id, name)
+        if new_id is not None:
+            await auth_store.audit(conn, tenant_id, "system_kb_pack.publish", actor_kind="admin",
+                                   actor_id=who.email or who.user_id, target=new_id)
+    if new_id is None:
+        raise ApiError(404, "not_found", "The tenant has no such pack.", success_envelope=True)
+    return reply({"success": True, "pack_id": new_id, "source_pack_id": pack_id, "system": True}, 201)
+
+
+async def delete_system_kb_pack(request: Request) -> Response:
+    """Delete a system KB pack (``?confirm=true``; super admins; its questions stay)."""
+    who = _admin(request)
+    if not _super(who):
+        raise ApiError(403, "forbidden", "Only super admins can change system content.", success_envelope=True)
+    pack_id = path_id(request, "pack_id", success_envelope=True)
+    if not query_bool(request, "confirm", False, success_envelope=True):
+        return reply({"success": True, "status": "confirmation_required", "pack_id": pack_id,
+                      "message": "Every tenant loses this pack. Repeat with ?confirm=true."})
+    async with _as(request, who.tenant_id) as conn:
+        deleted = await conn.fetchval("select content_system_kb_pack_delete($1)", pack_id)
+    if not deleted:
+        raise ApiError(404, "not_found", "No system pack with this id.", success_envelope=True)
+    return reply({"success": True, "status": "deleted", "pack_id": pack_id})
+
+
 SERVICE = Service(
     name="admin",
     routes=[
@@ -442,5 +478,7 @@ SERVICE = Service(
         Route("/api/admin/budgets/subjects", put_subject_budget, methods=["PUT"]),
         Route("/api/admin/system/curricula", put_system_curriculum, methods=["POST"]),
         Route("/api/admin/system/curricula/{id}", delete_system_curriculum, methods=["DELETE"]),
+        Route("/api/admin/system/kb/packs/{pack_id}/publish", publish_kb_pack, methods=["POST"]),
+        Route("/api/admin/system/kb/packs/{pack_id}", delete_system_kb_pack, methods=["DELETE"]),
     ],
 )

@@ -136,3 +136,35 @@ async def test_super_admins_write_system_content(content_app, tenant, database):
         assert (await c.delete("/api/admin/system/curricula/shared-course?confirm=true", headers=root)).json()["status"] == "deleted"
         assert (await c.get("/api/curricula/shared-course", headers=bearer(beta_b))).status_code == 404
         assert (await c.delete("/api/admin/system/curricula/shared-course?confirm=true", headers=root)).status_code == 404
+
+
+async def test_publish_a_tenant_pack_as_system_content(content_app, tenant, database):
+    tid_a, beta_a = await tenant()
+    _tid_b, beta_b = await tenant()
+    A, B = bearer(beta_a), bearer(beta_b)
+    async with make_client(content_app()) as c:
+        q = (await c.post("/api/kb/questions", json={"domain_id": "history", "question_text": "Who built the Parthenon?",
+                                                     "answer_text": "The Athenians"}, headers=A)).json()["question"]
+        pack = (await c.post("/api/kb/packs", json={"name": "Greek history", "question_ids": [q["id"], "sys-hist-001"]},
+                             headers=A)).json()["pack"]
+        root = bearer(await sign_in_admin(c, database, tid_a, beta_a, role="super_admin"))
+        admin = bearer(await sign_in_admin(c, database, tid_a, beta_a))
+        assert (await c.post(f"/api/admin/system/kb/packs/{pack['id']}/publish", headers=admin)).status_code == 403
+        r = await c.post(f"/api/admin/system/kb/packs/{pack['id']}/publish", json={"name": "Greek History (official)"},
+                         headers=root)
+        assert r.status_code == 201, r.text
+        system_id = r.json()["pack_id"]
+        # tenant B now sees the system pack with a copy of A's question and the reused system question
+        questions = (await c.get(f"/api/kb/packs/{system_id}/questions", headers=B)).json()["questions"]
+        assert [x["question_text"] for x in questions] == ["Who built the Parthenon?",
+                                                            questions[1]["question_text"]]
+        assert questions[0]["id"] != q["id"] and questions[1]["id"] == "sys-hist-001"
+        detail = (await c.get(f"/api/kb/packs/{system_id}", headers=B)).json()
+        assert detail["pack_type"] == "system" and detail["name"] == "Greek History (official)"
+        assert (await c.delete(f"/api/kb/packs/{system_id}", headers=B)).status_code == 403
+        # A's own pack and question are untouched and still private
+        assert (await c.get(f"/api/kb/questions/{q['id']}", headers=B)).status_code == 404
+        assert (await c.post("/api/admin/system/kb/packs/nope/publish", headers=root)).status_code == 404
+        assert (await c.delete(f"/api/admin/system/kb/packs/{system_id}", headers=root)).json()["status"] == "confirmation_required"
+        assert (await c.delete(f"/api/admin/system/kb/packs/{system_id}?confirm=true", headers=root)).json()["status"] == "deleted"
+        assert (await c.get(f"/api/kb/packs/{system_id}", headers=B)).status_code == 404
