@@ -9,11 +9,14 @@ from starlette.routing import WebSocketRoute
 from runtime.services.base import Service
 from runtime.tts.routes import ROUTES as TTS_ROUTES
 from runtime.voice.core import voice_core
+from runtime.voice.routes import ROUTES as VOICE_ROUTES
+from runtime.voice.ws_events import ws_events
 from runtime.voice.ws_audio import ws_audio
 
 
 async def _startup(ctx) -> None:
     await voice_core(ctx).start()
+    ctx.jobs.start_workers()
 
 
 async def _shutdown(ctx) -> None:
@@ -22,7 +25,7 @@ async def _shutdown(ctx) -> None:
 
 SERVICE = Service(
     name="voice",
-    routes=[WebSocketRoute("/ws/audio", ws_audio), *TTS_ROUTES],
+    routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
 )

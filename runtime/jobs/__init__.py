@@ -1,0 +1,1 @@
+"""Background jobs: one queue interface (``queue.JobQueue``), PostgreSQL or SQS transport, explicit handlers."""

@@ -1,0 +1,103 @@
+"""Job kind → handler, mapped explicitly. Every handler is idempotent (at-least-once delivery).
+
+CT adds ``"curriculum_import"``. A handler takes a ``runtime.jobs.queue.Job`` and returns a JSON-able
+result; it reports progress with ``await job.progress(...)`` and stops early when cancelled.
+"""
+from __future__ import annotations
+
+import time
+
+from runtime.auth.principal import Principal
+from runtime.providers.base import ProviderError
+
+
+def job_principal(job) -> Principal:
+    """Who pays for a job's paid calls: the caller that enqueued it (stored in the payload)."""
+    who = job.payload.get("_principal") or {}
+    return Principal(kind=who.get("kind", "open"), tenant_id=job.tenant_id, user_id=who.get("user_id"),
+                     token_id=who.get("token_id"), role=who.get("role", "job"))
+
+
+def principal_payload(p) -> dict:
+    return {"kind": p.kind, "user_id": p.user_id, "token_id": p.token_id, "role": p.role}
+
+
+async def tts_prefetch(job) -> dict:
+    """Synthesise every segment of curriculum topics into the TTS cache."""
+    from runtime.voice.core import voice_core
+
+    core = voice_core(job.ctx)
+    p = job.payload
+    principal = job_principal(job)
+    topics = p.get("topic_ids") or [p["topic_id"]]
+    texts: list[tuple[str, bool]] = []
+    for tid in topics:
+        info = await core.topic_info(job.tenant_id, p["curriculum_id"], tid)
+        if info:
+            texts += [(s["content"], info["system"]) for s in info["segments"]]
+    counts = {"total_segments": len(texts), "completed": 0, "cached": 0, "generated": 0, "failed": 0}
+    started = time.time()
+    await job.progress(**counts, status="in_progress", percent_complete=0.0, started_at=started,
+                       curriculum_id=p["curriculum_id"], topic_id=topics[0] if len(topics) == 1 else None)
+    for i, (text, system) in enumerate(texts):
+        if i % 5 == 0:
+            await job.check_cancelled()
+        try:
+            res = await core.speech.speak(principal, job.tenant_id, text, voice=p.get("voice_id"),
+                                          provider_name=p.get("tts_provider"), speed=float(p.get("speed") or 1.0),
+                                          system=system)
+            counts["cached" if res.status == "hit" else "generated"] += 1
+        except ProviderError:
+            counts["failed"] += 1
+        counts["completed"] += 1
+        if counts["completed"] % 5 == 0 or counts["completed"] == len(texts):
+            await job.progress(**counts, percent_complete=round(100.0 * counts["completed"] / max(1, len(texts)), 1))
+    await core.speech.drain()
+    status = "completed_with_errors" if counts["failed"] else "completed"
+    await job.progress(status=status, completed_at=time.time())
+    return {**counts, "status": status}
+
+
+async def kb_audio_prefetch(job) -> dict:
+    """Generate every Knowledge Bowl audio segment of a module."""
+    from runtime.tts import kb_audio
+    from runtime.voice.core import voice_core
+
+    core = voice_core(job.ctx)
+    p = job.payload
+    principal = job_principal(job)
+    questions = await kb_audio.module_questions(job.ctx, job.tenant_id, p["module_id"]) or []
+    work = [(q["id"], seg, text) for q in questions for seg, text in kb_audio.question_segments(q).items()]
+    counts = {"module_id": p["module_id"], "total_segments": len(work), "completed": 0, "cached": 0,
+              "generated": 0, "failed": 0}
+    await job.progress(**counts, status="in_progress", percent_complete=0.0, started_at=time.time())
+    for i, (qid, seg, text) in enumerate(work):
+        if i % 10 == 0:
+            await job.check_cancelled()
+        try:
+            how = await kb_audio.generate_segment(core, principal, job.tenant_id, p["module_id"], qid, seg, text,
+                                                  voice=p.get("voice_id"), provider=p.get("provider"),
+                                                  force=bool(p.get("force_regenerate")))
+            counts["cached" if how == "cached" else "generated"] += 1
+        except ProviderError:
+            counts["failed"] += 1
+        counts["completed"] += 1
+        if counts["completed"] % 10 == 0 or counts["completed"] == len(work):
+            await job.progress(**counts, percent_complete=round(100.0 * counts["completed"] / max(1, len(work)), 1))
+    status = "completed_with_errors" if counts["failed"] else "completed"
+    await job.progress(status=status, completed_at=time.time())
+    return {**counts, "status": status}
+
+
+async def curriculum_import(job) -> dict:
+    """Import a curriculum from a URL or UMCF content (CT: runtime/curricula/import_jobs.py)."""
+    from runtime.curricula.import_jobs import curriculum_import as run
+
+    return await run(job)
+
+
+HANDLERS = {
+    "tts_prefetch": tts_prefetch,
+    "kb_audio_prefetch": kb_audio_prefetch,
+    "curriculum_import": curriculum_import,
+}

@@ -1,0 +1,60 @@
+"""``/ws``: the ops console's event bus (Tier 2, checked by the auth middleware before we run)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from datetime import datetime, timezone
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from runtime.context import ctx as app_ctx
+
+from .core import voice_core
+
+PING_SECONDS = 20.0
+
+
+async def ws_events(websocket: WebSocket) -> None:
+    """Ops console events: connected, pong, and every broadcast (log, metrics, import_progress, …)."""
+    context = app_ctx(websocket)
+    bus = context.events
+    core = voice_core(context)
+    await websocket.accept()
+    async with bus.subscribe() as queue:
+        await websocket.send_json({"type": "connected", "data": {
+            "server_time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "stats": {"voice_sessions": len(core.sessions), "console_clients": bus.subscriber_count,
+                      "server_name": context.settings.server_name}}})
+        sender = asyncio.create_task(_forward(websocket, queue))
+        try:
+            while True:
+                msg = await websocket.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+                text = msg.get("text")
+                if not text:
+                    continue
+                try:
+                    body = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(body, dict) and body.get("type") == "ping":
+                    await websocket.send_json({"type": "pong", "timestamp": time.time()})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+
+async def _forward(websocket: WebSocket, queue: asyncio.Queue) -> None:
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), timeout=PING_SECONDS)
+        except asyncio.TimeoutError:
+            # Keep Cloudflare/ALB from cutting an idle console socket.
+            event = {"type": "ping", "timestamp": time.time()}
+        await websocket.send_json(event)
