@@ -66,3 +66,56 @@ async def test_runtime_role_sees_own_and_system_rows_only(database, tenant):
             assert await app.fetchval("select count(*) from telemetry_logs") == 0
     finally:
         await app.close()
+
+
+async def test_seeds_and_system_writes_work_for_a_non_superuser_owner():
+    """Production owners (e.g. the RDS master user) are not superusers, so FORCE RLS binds them:
+    the seeds and the system-content functions must pass through the owner's own policies."""
+    import glob
+    import os
+
+    from tests.runtime.conftest import SERVER_DSN, _dsn_for
+
+    suffix = uuid.uuid4().hex[:10]
+    owner, name = f"uma_own_{suffix}", f"uma_ns_{suffix}"
+    server = await asyncpg.connect(SERVER_DSN)
+    try:
+        await server.execute(f"create role {owner} login password 'owner-pw' nosuperuser")
+        await server.execute(f'create database "{name}" owner {owner}')
+    finally:
+        await server.close()
+    try:
+        conn = await asyncpg.connect(_dsn_for(name, owner, "owner-pw"))
+        try:
+            await conn.execute("alter schema public owner to current_user")
+            migrations = os.path.join(os.path.dirname(__file__), "..", "..", "..", "runtime", "migrations")
+            for path in sorted(glob.glob(os.path.join(migrations, "0[01]*.sql"))):  # ours and what they build on
+                async with conn.transaction():
+                    await conn.execute(open(path).read())
+            assert not await conn.fetchval("select rolsuper or rolbypassrls from pg_roles where rolname = current_user")
+            assert await conn.fetchval("select count(*) from kb_questions where tenant_id is null") == 24
+            assert await conn.fetchval("select count(*) from curricula where tenant_id is null") == 1
+            tenant_id = await conn.fetchval("insert into tenants (slug, name) values ('t', 't') returning id")
+            async with conn.transaction():
+                await conn.execute("select set_config('app.tenant_id', $1, true)", str(tenant_id))
+                await conn.execute("insert into kb_packs (id, tenant_id, name) values ('pack-own', $1, 'p')", tenant_id)
+                await conn.execute("insert into kb_pack_questions (tenant_id, pack_id, question_id, position) "
+                                   "values ($1, 'pack-own', 'sys-hist-001', 0)", tenant_id)
+                published = await conn.fetchval("select content_system_kb_publish('pack-own', 'Official')")
+            assert await conn.fetchval("select tenant_id is null and type = 'system' from kb_packs where id = $1", published)
+            await conn.execute("select content_system_curriculum_upsert('c2', 't', 'd', '1', null, null, null, '{}', "
+                               "0, 0, '{}'::jsonb)")
+            assert await conn.fetchval("select count(*) from curricula where tenant_id is null") == 2
+            # the owner's policy admits only NULL-tenant rows: it cannot write a tenant's rows unscoped
+            with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+                await conn.execute("insert into curricula (tenant_id, id, title, document) values ($1, 'x', 't', '{}')",
+                                   tenant_id)
+        finally:
+            await conn.close()
+    finally:
+        server = await asyncpg.connect(SERVER_DSN)
+        try:
+            await server.execute(f'drop database if exists "{name}" with (force)')
+            await server.execute(f"drop role if exists {owner}")
+        finally:
+            await server.close()
