@@ -2,7 +2,7 @@
 
 What a node does at boot (the script is `gpu-node-bootstrap.sh` beside this file):
 
-1. fetches the node agent from the stack bucket (a content-addressed archive whose SHA-256 is in
+1. fetches the node agent from the stack bucket (a content-addressed tar whose SHA-256 is in
    the user data, see :func:`agent_archive`), checks it, and starts it under systemd, so a Spot
    notice that arrives while models download is already handled;
 2. restores the model cache from ``s3://<bucket>/<cache_prefix>/`` (Ollama's model store and the
@@ -57,7 +57,7 @@ _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]{1,128})?(@sha256:[
 
 @dataclass(frozen=True)
 class AgentArchive:
-    """The agent package as a reproducible tar.gz: upload `data` to `s3://<bucket>/<key>`."""
+    """The agent package as a reproducible tar: upload `data` to `s3://<bucket>/<key>`."""
 
     key: str
     data: bytes
@@ -80,11 +80,11 @@ def agent_archive(cache_prefix: str = DEFAULT_CACHE_PREFIX) -> AgentArchive:
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
-    import gzip
-
-    data = gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    # Uncompressed on purpose: zlib builds differ in their output, and the hash must not depend on
+    # the machine that runs `pulumi up` (else every deploy from another laptop changes the fleet).
+    data = raw.getvalue()
     digest = hashlib.sha256(data).hexdigest()
-    return AgentArchive(f"{_prefix(cache_prefix)}/agent/gpu-agent-{digest[:16]}.tar.gz", data, digest)
+    return AgentArchive(f"{_prefix(cache_prefix)}/agent/gpu-agent-{digest[:16]}.tar", data, digest)
 
 
 def derive_thresholds(idle_minutes: float) -> Thresholds:

@@ -52,10 +52,10 @@ wait_http() {
 
 # 1. The agent, checked against the hash in the user data.
 mkdir -p "$OPT/agent" "$DATA/ollama" "$DATA/hf"
-retry aws s3 cp --only-show-errors --region "$REGION" "s3://${MODEL_BUCKET}/${AGENT_KEY}" "$OPT/agent.tar.gz" \
+retry aws s3 cp --only-show-errors --region "$REGION" "s3://${MODEL_BUCKET}/${AGENT_KEY}" "$OPT/agent.tar" \
   || give_up "cannot fetch the agent s3://${MODEL_BUCKET}/${AGENT_KEY}"
-echo "${AGENT_SHA256}  $OPT/agent.tar.gz" | sha256sum -c --status - || give_up "agent archive checksum mismatch"
-tar -xzf "$OPT/agent.tar.gz" -C "$OPT/agent"
+echo "${AGENT_SHA256}  $OPT/agent.tar" | sha256sum -c --status - || give_up "agent archive checksum mismatch"
+tar -xf "$OPT/agent.tar" -C "$OPT/agent"
 if [ -n "${CORE_TOKEN_PARAMETER}" ]; then
   token=$(retry aws ssm get-parameter --region "$REGION" --name "$CORE_TOKEN_PARAMETER" --with-decryption \
     --query Parameter.Value --output text) || give_up "cannot read ${CORE_TOKEN_PARAMETER}"
