@@ -358,3 +358,54 @@ def test_gpu_fleet_bad_args(kw, message):
     base = dict(name_prefix="p", subnet_ids=[], security_group_id="sg", user_data="")
     with pytest.raises(ValueError, match=message):
         GpuFleetArgs(**{**base, **kw}).validate()
+
+
+# ------------------------------------------------------------------------------ container image
+
+
+def test_container_image_builds_and_pushes_to_a_scanned_ecr_repository():
+    from components.container_image import ContainerImage, ContainerImageArgs, context_tag
+
+    rec = record(lambda: ContainerImage("img", ContainerImageArgs(name_prefix="uma-beta", force_delete=True)))
+    [repo] = rec.of_type("aws:ecr/repository:Repository")
+    assert repo.get("name") == "uma-beta/runtime"
+    assert repo.get("imageScanningConfiguration") == {"scanOnPush": True}
+    assert repo.get("imageTagMutability") == "IMMUTABLE"
+    [lc] = rec.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    rules = json.loads(lc.get("policy"))["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+    [img] = rec.of_type("docker-build:index:Image")
+    assert img.get("platforms") == ["linux/arm64", "linux/amd64"]
+    assert img.get("push") is True
+    assert img.get("dockerfile")["location"].endswith("runtime/Dockerfile")
+    assert img.get("tags") == [f"{repo.out('repositoryUrl')}:{context_tag()}"]
+    assert img.get("registries")[0]["address"] == repo.out("repositoryUrl")
+
+
+def test_container_image_tag_follows_the_sources(tmp_path):
+    from components.container_image import context_tag
+
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    first = context_tag(tmp_path)
+    assert context_tag(tmp_path) == first
+    (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
+    assert context_tag(tmp_path) != first
+
+
+@pytest.mark.parametrize("image, ok", [
+    ("ghcr.io/acme/unamentis-runtime:1.4.2", True),
+    ("ghcr.io/acme/unamentis-runtime@sha256:" + "a" * 64, True),
+    ("ghcr.io/acme/unamentis-runtime:latest", False),
+    ("ghcr.io/acme/unamentis-runtime", False),
+    ("localhost:5000/runtime", False),
+])
+def test_published_image_must_be_pinned(image, ok):
+    from components.container_image import ContainerImage, ContainerImageArgs
+
+    if ok:
+        rec = record(lambda: ContainerImage("img", ContainerImageArgs(name_prefix="p", image=image)))
+        assert rec.custom == []  # nothing to build or store
+    else:
+        with pytest.raises(ValueError, match="pinned"):
+            record(lambda: ContainerImage("img", ContainerImageArgs(name_prefix="p", image=image)))
