@@ -24,7 +24,7 @@ month) ≈ $25/month at beta traffic (0.2 average LCU).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws

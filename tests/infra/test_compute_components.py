@@ -35,6 +35,7 @@ def record(build, stack: str = "beta") -> mocks.Recording:
         loop.run_until_complete(run_pulumi_func(build))
     finally:
         loop.close()
+        asyncio.set_event_loop(None)
     return monitor.recording
 
 
