@@ -174,7 +174,7 @@ def render_user_data(
 
     - ``region``: AWS region of the fleet (``us-east-1``).
     - ``model_bucket``: the stack's S3 bucket **name** for the model cache and the agent archive.
-      The program must upload :func:`agent_archive` to it (``aws.s3.BucketObjectv2(key=..., 
+      The program must upload :func:`agent_archive` to it (``aws.s3.BucketObjectv2(key=...,
       content_base64=...)``); the node role needs ``s3:GetObject`` on ``<cache_prefix>/*``,
       ``s3:ListBucket``, and ``s3:PutObject`` on ``<cache_prefix>/*`` when ``cache_write_back``.
     - ``core_url``: the core's base URL (``https://api.example.org``); the agent posts its events

@@ -1,7 +1,6 @@
 """A notice appears while the agent runs: drain, tell the core, stop accepting, complete the hook."""
 from __future__ import annotations
 
-import json
 import time
 
 import httpx

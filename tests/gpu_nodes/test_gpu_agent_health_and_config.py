@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import datetime
-import os
 import stat
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
