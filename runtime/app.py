@@ -29,6 +29,7 @@ from runtime.middleware.errors import ErrorMiddleware, database_unavailable
 from runtime.middleware.origin import OriginSecretMiddleware
 from runtime.middleware.request_log import RequestLogMiddleware
 from runtime.route_table import ALL_SERVICES
+from runtime.routing import IndexedRouter
 from runtime.services.base import Service
 from runtime.settings import ConfigError, Settings
 
@@ -131,6 +132,8 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
         },
         lifespan=lifespan,
     )
+    # Same routes and lifespan, matched through an index (the container has ~150 routes).
+    app.router = IndexedRouter(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     return app
 

@@ -42,7 +42,7 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
 
     from runtime.logging import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, buffered=True)
     uvicorn.run(
         app,
         host=host,

@@ -3,15 +3,18 @@
 The shared bucket (RA's limiter: PostgreSQL or Redis) stays the single source of truth. For a
 generous limit (capacity ≥ 100), an instance takes a small *lease* of tokens in one hit
 (``cost=L``, L = capacity // 50, at most 20) and spends them locally; the next shared hit comes
-when the lease is used up or expires. Tokens are deducted from the shared bucket BEFORE they are
-spent, so all instances together can never exceed the limit — at worst an instance's unused lease
-is lost (it expires after the time the bucket needs to refill it), which only errs on the strict
-side. Small limits (login, tests, per-token overrides below 100) use L = 1: every request is one
-exact shared hit. A refused lease falls back to a single-token hit, so the tail of a bucket is
-exact too, and a new client's first request always passes (its bucket starts full).
+when the lease is used up or expires (after 1 s, or the time the bucket needs to refill L tokens
+if longer). Tokens are deducted from the shared bucket BEFORE they are spent, so over any window
+all instances together spend no more than the bucket granted; the only slack is that a lease taken
+just before a pause may be spent just after the bucket refilled — at most L − 1 ≤ 2 % of the
+capacity per instance. An unused lease simply expires (stricter, never looser). Small limits
+(login, tests, per-token overrides below 100) use L = 1: every request is one exact shared hit.
+A refused lease falls back to a single-token hit, so the tail of a bucket is exact, and a new
+client's first request always passes (its bucket starts full).
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import replace
@@ -20,6 +23,7 @@ from typing import Any
 MAX_LEASE = 20
 MIN_CAPACITY_FOR_LEASES = 100
 MAX_KEYS = 20_000
+LEASE_SECONDS = 1.0
 
 
 def lease_size(capacity: int) -> int:
@@ -35,27 +39,49 @@ class LeasedLimiter:
         self._clock = clock
         # key -> (tokens left, expires at, the shared decision that granted the lease)
         self._leases: dict[str, tuple[int, float, Any]] = {}
+        self._pending: dict[str, asyncio.Future] = {}  # key -> a lease fetch in flight
 
     async def hit(self, limiter: Any, key: str, limit: Any) -> Any:
-        now = self._clock()
-        held = self._leases.get(key)
-        if held is not None:
-            left, expires, granted = held
-            if left > 0 and now < expires:
-                left -= 1
-                self._leases[key] = (left, expires, granted)
-                return replace(granted, remaining=max(0, int(granted.remaining) + left))
-            del self._leases[key]
         size = lease_size(limit.capacity)
-        if size > 1:
+        if size == 1:
+            return await limiter.hit(key, limit)
+        while True:
+            local = self._spend(key)
+            if local is not None:
+                return local
+            pending = self._pending.get(key)
+            if pending is None:
+                break
+            # Another request of this instance is fetching a lease for this key: share it.
+            await asyncio.shield(pending)
+        fetched = asyncio.get_running_loop().create_future()
+        self._pending[key] = fetched
+        try:
             decision = await limiter.hit(key, limit, cost=float(size))
             if decision.allowed:
-                self._store(key, size - 1, now + size * limit.per_seconds / limit.capacity, decision)
+                now = self._clock()
+                self._store(key, size - 1, now + max(LEASE_SECONDS, size / limit.rate), decision)
                 return replace(decision, remaining=max(0, int(decision.remaining) + size - 1))
             if decision.remaining < 1:
                 # Not even one token left: refuse without a second hit; one token refills in 1/rate s.
                 return replace(decision, retry_after=max(1, math.ceil(1 / limit.rate)))
-        return await limiter.hit(key, limit)
+            return await limiter.hit(key, limit)
+        finally:
+            del self._pending[key]
+            fetched.set_result(None)
+
+    def _spend(self, key: str) -> Any:
+        """One token from this instance's lease for ``key`` (a decision), or None."""
+        held = self._leases.get(key)
+        if held is None:
+            return None
+        left, expires, granted = held
+        if left > 0 and self._clock() < expires:
+            left -= 1
+            self._leases[key] = (left, expires, granted)
+            return replace(granted, remaining=max(0, int(granted.remaining) + left))
+        del self._leases[key]
+        return None
 
     def _store(self, key: str, left: int, expires: float, decision: Any) -> None:
         if len(self._leases) >= MAX_KEYS:

@@ -65,6 +65,34 @@ async def test_unused_lease_expires():
     limit = RateLimit(capacity=300, per_seconds=60)  # 5 tokens/s, lease 6 -> valid 1.2 s
     await leases.hit(shared, "k", limit)
     hits = shared.hits
-    shared.now += 2.0
+    shared.now += 1.0
+    await leases.hit(shared, "k", limit)
+    assert shared.hits == hits  # still within the lease
+    shared.now += 1.0
     await leases.hit(shared, "k", limit)
     assert shared.hits == hits + 1  # the stale lease was not used
+
+
+async def test_fast_limits_keep_their_lease_for_a_second():
+    shared = SharedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)
+    for _ in range(200):
+        assert (await leases.hit(shared, "k", limit)).allowed
+    assert shared.hits == 10  # leases of 20
+
+
+async def test_concurrent_requests_share_one_lease_fetch():
+    import asyncio
+
+    class SlowBucket(SharedBucket):
+        async def hit(self, key, limit, cost=1.0):
+            await asyncio.sleep(0.01)
+            return await super().hit(key, limit, cost)
+
+    shared = SlowBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)
+    results = await asyncio.gather(*(leases.hit(shared, "k", limit) for _ in range(64)))
+    assert all(r.allowed for r in results)
+    assert shared.hits <= 5  # 64 requests, leases of 20: not one fetch per concurrent request
