@@ -540,6 +540,7 @@ def _validate(c: StackConfig) -> None:
                               f"{cf.access.session_duration!r}", "write e.g. 8h or 30m")
     _validate_database(c)
     _validate_compute(c)
+    _validate_runtime(c)
     if c.queues.max_receives < 1 or not 0 <= c.queues.visibility_timeout <= 43200:
         raise ConfigError("queues", "max_receives must be >= 1 and visibility_timeout 0–43200 s",
                           "fix the queue settings")
@@ -668,6 +669,40 @@ def _validate_compute(c: StackConfig) -> None:
         if a.enabled and not a.image:
             raise ConfigError(f"{app}.image", "enabled without an image",
                               "set the image (registry/name:tag) or enabled: false")
+        if a.enabled and not _pinned(a.image):
+            raise ConfigError(f"{app}.image", f"{a.image!r} is not pinned",
+                              "use a version tag or @sha256 digest, never :latest or no tag")
+    if c.ingress == "tunnel" and not _pinned(k.cloudflared_image):
+        raise ConfigError("core.cloudflared_image", f"{k.cloudflared_image!r} is not pinned",
+                          "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")
+    if k.image is not None and not _pinned(k.image):
+        raise ConfigError("core.image", f"{k.image!r} is not pinned",
+                          "use a version tag or @sha256 digest (or unset it to build from runtime/)")
+
+
+def _pinned(image: Optional[str]) -> bool:
+    """`repo/name:tag` with a tag other than latest, or `…@sha256:<digest>`."""
+    if not image:
+        return False
+    if re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and not last.endswith(":latest") and not last.endswith(":")
+
+
+def _validate_runtime(c: StackConfig) -> None:
+    for i, origin in enumerate(c.runtime.cors_origins):
+        if not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?|http://(localhost|127\.0\.0\.1)(:\d+)?", origin):
+            raise ConfigError(f"runtime.cors_origins[{i}]", f"{origin!r}",
+                              "write an origin: https://host[:port] (http only for localhost)")
+    for i, dom in enumerate(c.cloudflare.access.allowed_email_domains):
+        if not _HOST_RE.match(dom):
+            raise ConfigError(f"cloudflare.access.allowed_email_domains[{i}]", f"{dom!r}",
+                              "write a bare domain such as example.org")
+    rl = c.runtime.rate_limits
+    for k in ("per_token_per_minute", "per_user_per_minute", "per_ip_per_minute"):
+        if getattr(rl, k) < 1:
+            raise ConfigError(f"runtime.rate_limits.{k}", f"{getattr(rl, k)}", "use a positive number")
 
 
 # --------------------------------------------------------------------------- Pulumi side

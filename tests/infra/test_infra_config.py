@@ -91,6 +91,11 @@ CASES = [
     ("beta", _set("alb", {"idle_timeout": 60}), "alb.idle_timeout", "300"),
     ("beta", _set("domain", "Not A Domain"), "domain", "DNS name"),
     ("beta", _set("profile", "staging"), "profile", "'beta', 'prod', 'customer'"),
+    ("beta", _set("core", {"cloudflared_image": "cloudflare/cloudflared:latest"}), "core.cloudflared_image", "not pinned"),
+    ("beta", _set("core", {"image": "ghcr.io/org/unamentis"}), "core.image", "not pinned"),
+    ("beta", _set("ops_console", {"enabled": True, "image": "ghcr.io/org/console:latest"}), "ops_console.image", "not pinned"),
+    ("beta", _set("runtime", {"cors_origins": ["http://app.example.org"]}), "runtime.cors_origins[0]", "https://"),
+    ("beta", _set("runtime", {"rate_limits": {"per_ip_per_minute": 0}}), "runtime.rate_limits.per_ip_per_minute", "positive"),
 ]
 
 
@@ -101,6 +106,15 @@ def test_bad_config_names_the_key_and_the_fix(stack, mutate, key, words):
     msg = str(err)
     assert msg.startswith(f"{PROJECT}:{key}: ") and "Fix: " in msg and "\n" not in msg
     assert words in msg
+
+
+def test_pinned_images_and_origins_accepted():
+    values, region = _values("beta")
+    values["core"] = {"image": "ghcr.io/org/unamentis@sha256:" + "a" * 64}
+    values["web_client"] = {"enabled": True, "image": "ghcr.io/org/web:1.4.2"}
+    values["runtime"] = {"cors_origins": ["https://app.unamentis.net", "http://localhost:3001"]}
+    c = parse_config("beta", values, region)
+    assert c.web_client.image == "ghcr.io/org/web:1.4.2"
 
 
 def test_cloudflare_zone_id_is_checked_when_account_id_is_valid():
