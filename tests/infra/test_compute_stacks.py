@@ -264,3 +264,37 @@ def test_web_apps_tunnel_mode_register_in_cloud_map():
 def test_web_app_image_must_be_pinned():
     with pytest.raises(ValueError, match="pinned"):
         _with_apps("prod", ops_console="ghcr.io/acme/ops-console:latest")
+
+
+# ------------------------------------------------------------------------------ argument shapes
+
+_MAP_VALUED = {"variables", "tags", "tagsAll"}  # user maps: their keys are data, not argument names
+
+
+def _snake_keys(value, path, out):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "_" in k:
+                out.append(f"{path}.{k}")
+            if k not in _MAP_VALUED:
+                _snake_keys(v, f"{path}.{k}", out)
+    elif isinstance(value, list):
+        for v in value:
+            _snake_keys(v, path, out)
+
+
+@pytest.mark.parametrize("stack", ["beta", "prod", "customer"])
+def test_nested_arguments_are_known_to_the_sdk(runs, stack):
+    """A nested dict key the SDK does not know reaches the engine untranslated (snake_case) and
+    would be rejected or ignored by `pulumi up`; every compute input must be a known wire name."""
+    bad: list = []
+    for r in runs[stack].recording.custom:
+        if r.name.startswith("unamentis-compute"):
+            _snake_keys(r.plain, f"{r.name}({r.type})", bad)
+    assert bad == []
+
+
+def test_nested_argument_check_catches_a_misspelt_key():
+    out: list = []
+    _snake_keys({"vpcConfig": {"subnet_idz": ["a"]}, "environment": {"variables": {"A_B": "1"}}}, "fn", out)
+    assert out == ["fn.vpcConfig.subnet_idz"]
