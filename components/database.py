@@ -6,9 +6,11 @@ sessions (`idle_session_timeout`, `idle_in_transaction_session_timeout`) so Lamb
 connections that were frozen with their sandbox do not pile up.
 
 The master password is never written anywhere in code: by default it is generated with
-`pulumi_random` (kept in Pulumi state as a secret) and published to the runtime as an SSM
-SecureString `DATABASE_URL` (free); with `database.managed_master_password` RDS keeps and
-rotates it in Secrets Manager instead (+$0.40/month) and `master_user_secret_arn` is set.
+`pulumi_random` (kept in Pulumi state as a secret) and published as the SSM SecureString
+`/unamentis/<stack>/database-url` (free): the owner's URL, which only migrations use
+(`UNAMENTIS_DATABASE_ADMIN_URL`); requests run as the RLS-bound app role whose URL compute
+builds. With `database.managed_master_password` RDS keeps and rotates the master password in
+Secrets Manager instead (+$0.40/month) and `master_user_secret_arn` is set.
 
 Cost (us-east-1): db.t4g.micro single-AZ $0.016/h = $11.68/month + gp3 $0.115/GB-month
 (20 GB = $2.30); Multi-AZ doubles both. Backups are free up to the provisioned storage.
@@ -106,7 +108,10 @@ class Database(pulumi.ComponentResource):
                                "identifier": self.instance_identifier})
 
     def parameter_values(self) -> dict[str, pulumi.Output[str]]:
-        """What the runtime reads from SSM: `database-url` (a secret), unless RDS manages it."""
+        """SSM values: `database-url` = the OWNER (master) URL, i.e. the runtime's
+        `UNAMENTIS_DATABASE_ADMIN_URL` for migrations — never its request-path `DATABASE_URL`,
+        which compute builds for the RLS-bound app role (`unamentis_app`). Empty when RDS
+        manages the master password (read `master_user_secret_arn` instead)."""
         if self.password is None:
             return {}
         url = pulumi.Output.all(self.password.result, self.instance.address, self.instance.port).apply(
