@@ -162,7 +162,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
                 database_url=cluster.dsn("unamentis", settings.app_role, password),
                 app_role_password=password,
             )
-            _out(f"  PostgreSQL {cluster.bindir.parent.name} on 127.0.0.1:{cluster.port} (deleted on exit)")
+            _out(f"  PostgreSQL {cluster.bindir.parent.name} on 127.0.0.1:{cluster.port}, data in {cluster.root} (deleted on exit)")
         settings, token = asyncio.run(_dev_prepare(settings, args.tenant))
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
         _out("")
