@@ -96,7 +96,7 @@ def _walk(root: Path, skip_top: frozenset[str] = frozenset()) -> list[Path]:
     return files
 
 
-def deterministic_zip(entries: dict[str, Path], out: Path) -> Path:
+def deterministic_zip(entries: dict[str, Path | bytes], out: Path) -> Path:
     """Write ``{archive name: source file}`` as a zip whose bytes depend only on the file contents.
 
     Sorted names, a fixed timestamp, Unix mode 0644 (0755 when the source is executable), a fixed
@@ -114,18 +114,21 @@ def deterministic_zip(entries: dict[str, Path], out: Path) -> Path:
     return out
 
 
-def zip_bytes(entries: dict[str, Path]) -> bytes:
-    """The deterministic zip of ``entries`` as bytes (see :func:`deterministic_zip`)."""
+def zip_bytes(entries: dict[str, Path | bytes]) -> bytes:
+    """The deterministic zip of ``entries`` (a source file, or the content itself) as bytes."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(entries):
             src = entries[name]
             info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
             info.create_system = 3  # Unix, so external_attr carries the mode on every host
-            executable = bool(src.stat().st_mode & stat.S_IXUSR)
+            if isinstance(src, bytes):
+                executable, data = False, src
+            else:
+                executable, data = bool(src.stat().st_mode & stat.S_IXUSR), src.read_bytes()
             info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, src.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     return buf.getvalue()
 
 
@@ -228,14 +231,9 @@ def resolve_layer(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQU
         return _artifact(cached)
     if not offline:
         return build_layer(build_dir, requirements, "lambda")
-    ph = build_dir / "layer-placeholder.zip"
-    readme = build_dir / "layer-placeholder.txt"
-    readme.parent.mkdir(parents=True, exist_ok=True)
-    readme.write_text(
-        "PLACEHOLDER: the dependency layer was not built. Run `python -m components.lambda_build` "
-        "(needs PyPI) before `pulumi up`, or let `pulumi up` build it.\n"
-    )
-    deterministic_zip({"python/UNBUILT_LAYER_PLACEHOLDER.txt": readme}, ph)
+    note = (b"PLACEHOLDER: the dependency layer was not built. Run `python -m components.lambda_build` "
+            b"(needs PyPI) before `pulumi up`, or let `pulumi up` build it.\n")
+    ph = deterministic_zip({"python/UNBUILT_LAYER_PLACEHOLDER.txt": note}, build_dir / "layer-placeholder.zip")
     return _artifact(ph, placeholder=True)
 
 
