@@ -14,3 +14,7 @@ pulumi.export("jobs_queue_url", platform.queues.jobs.url)
 pulumi.export("buckets", {k: b.bucket for k, b in platform.storage.buckets.items()})
 pulumi.export("parameters", platform.parameters.names)
 pulumi.export("alerts_topic_arn", platform.observability.topic.arn)
+if platform.edge is not None:  # Access AUD, tunnel, R2 endpoint and buckets; R2 credentials (secret)
+    pulumi.export("edge", platform.edge.exports())
+    if platform.edge.r2_token is not None:
+        pulumi.export("edge_r2_credentials", platform.edge.secret_exports())

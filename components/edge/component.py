@@ -356,6 +356,21 @@ class Edge(pulumi.ComponentResource):
             "r2_secret_access_key": self.r2_secret_access_key,
         })
 
+    def exports(self) -> dict[str, Any]:
+        """What operators read with `pulumi stack output edge` (no secrets)."""
+        return {
+            "access_aud": self.access_aud,
+            "access_team_domain": self.access_team_domain,
+            "tunnel_id": self.tunnel.id if self.tunnel else None,
+            "core_hostname": self.core_hostname,
+            "r2_endpoint": self.r2_endpoint,
+            "r2_buckets": {k: b.name for k, b in self.r2_buckets.items()},
+        }
+
+    def secret_exports(self) -> dict[str, Any]:
+        """The R2 S3 credentials (`pulumi stack output edge_r2_credentials --show-secrets`)."""
+        return {"access_key_id": self.r2_access_key_id, "secret_access_key": self.r2_secret_access_key}
+
     @staticmethod
     def tunnel_ingresses(args: EdgeArgs, access_aud: pulumi.Input[str]) -> list[dict]:
         """The tunnel's ingress rules, first match wins; the catch-all 404 is last."""

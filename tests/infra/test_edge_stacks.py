@@ -350,3 +350,18 @@ def test_plan_json_shows_the_edge_and_hides_the_secret(stack_run):
     assert {"unamentis-edge-waf", "unamentis-edge-rate-limit", "unamentis-edge-response-headers",
             "unamentis-edge-r2-assets", "unamentis-edge-r2-tts", "unamentis-edge-routing-router"} <= set(by_name)
     assert not [f for f in report["findings"] if f["rule"].startswith("edge.")]
+
+
+def test_stack_outputs_name_the_edge_and_keep_r2_credentials_secret(stack_run):
+    from components import plan
+
+    outputs = plan.build_report(stack_run("beta"))["outputs"]
+    rec = stack_run("beta").recording
+    assert outputs["edge"] == {
+        "access_aud": rec.named("unamentis-edge-admin-app").out("aud"),
+        "access_team_domain": "unamentis.cloudflareaccess.com",
+        "tunnel_id": rec.named("unamentis-edge-tunnel").id, "core_hostname": "core.unamentis.net",
+        "r2_endpoint": f"https://{ACCOUNT}.r2.cloudflarestorage.com",
+        "r2_buckets": {"assets": "beta-unamentis-assets", "tts": "beta-unamentis-tts"}}
+    assert outputs["edge_r2_credentials"] == "[secret]"
+    assert "edge" not in plan.build_report(stack_run("customer"))["outputs"]
