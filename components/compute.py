@@ -35,6 +35,9 @@ from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.web_apps import WebApp, WebApps, WebAppsArgs
 
 APP_ROLE = "unamentis_app"  # runtime.settings default for UNAMENTIS_APP_ROLE
+# runtime.registration_mode (config) -> UNAMENTIS_REGISTRATION (runtime.settings): invite-only
+# sign-up is the runtime's beta-token mode.
+REGISTRATION = {"open": "open", "invite": "beta_token", "closed": "closed"}
 
 
 def running_under_mocks() -> bool:
@@ -163,7 +166,7 @@ class Compute(pulumi.ComponentResource):
         plain_env: dict[str, pulumi.Input[str]] = {
             "UNAMENTIS_ENV": c.stack,
             "UNAMENTIS_AWS_REGION": c.region,
-            "UNAMENTIS_REGISTRATION": c.runtime.registration_mode,
+            "UNAMENTIS_REGISTRATION": REGISTRATION[c.runtime.registration_mode],
             "UNAMENTIS_MIN_CLIENT_VERSION": c.runtime.min_client_version,
             "UNAMENTIS_JWT_ISSUER": f"https://{api_host}",
             "UNAMENTIS_RATE_LIMIT_TOKEN": f"{c.runtime.rate_limits.per_token_per_minute}/60",

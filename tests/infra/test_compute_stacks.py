@@ -298,3 +298,36 @@ def test_nested_argument_check_catches_a_misspelt_key():
     out: list = []
     _snake_keys({"vpcConfig": {"subnet_idz": ["a"]}, "environment": {"variables": {"A_B": "1"}}}, "fn", out)
     assert out == ["fn.vpcConfig.subnet_idz"]
+
+
+# ------------------------------------------------------------------------------ runtime settings
+
+
+def _core_env(rec) -> dict:
+    """The core container's environment, with each SSM-referenced secret given a sample value."""
+    core = _containers(rec)["core"]
+    env = {e["name"]: e["value"] for e in core["environment"]}
+    samples = {"DATABASE_URL": "postgresql://unamentis_app:pw@db.internal:5432/unamentis?sslmode=require",
+               "UNAMENTIS_DATABASE_ADMIN_URL": "postgresql://unamentis_admin:pw@db.internal:5432/unamentis"}
+    for s in core["secrets"]:
+        env[s["name"]] = samples.get(s["name"], "s" * 40)
+    return env
+
+
+@pytest.mark.parametrize("stack", ["beta", "prod", "customer"])
+def test_runtime_settings_accept_what_compute_sets(runs, stack):
+    """The environment compute gives the core and every Lambda parses with the runtime's own
+    `Settings.from_env` (a renamed setting or a value outside its choices fails here, not at boot)."""
+    from runtime.settings import Settings
+
+    rec = runs[stack].recording
+    core = Settings.from_env(_core_env(rec))
+    assert core.database_url.startswith("postgresql://unamentis_app:")
+    for fn in rec.of_type(LAMBDA):
+        env = dict(fn.get("environment")["variables"])
+        env["AWS_LAMBDA_FUNCTION_NAME"] = fn.get("name")
+        settings = Settings.from_env(env)
+        assert settings.db_mode == "single"
+        assert settings.database_url and "unamentis_app" in settings.database_url
+        if runs[stack].config.edge == "cloudflare":
+            assert settings.origin_secret
