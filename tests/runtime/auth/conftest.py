@@ -1,5 +1,9 @@
 """Fixtures of the auth tests (on top of tests/runtime/conftest.py).
 
+``database`` is the module's ``shared_database``: creating and migrating a database per test
+would dominate the run time, so each test makes its own tenants, users and e-mails instead and
+scopes any owner-side query to them.
+
 ``auth_app(**overrides)`` builds an app with the auth service (plus anything in ``services``) and
 a JWT secret; ``signup(client, beta)`` registers and signs in a user and returns the login body.
 """
@@ -15,12 +19,18 @@ PASSWORD = "Correct-Horse-42"
 
 
 @pytest.fixture
+def database(shared_database):
+    return shared_database
+
+
+@pytest.fixture
 def auth_app(make_app):
     def factory(services=("health", "auth"), database=None, **overrides: Any):
         overrides.setdefault("jwt_secret", JWT_SECRET)
         # Tests sign in many times from one IP; the tests of these limits pass them explicitly.
         overrides.setdefault("rate_limit_login", (1000, 60.0))
         overrides.setdefault("rate_limit_register", (1000, 60.0))
+        overrides.setdefault("rate_limit_ip", (10_000, 60.0))
         return make_app(list(services), database=database, **overrides)
 
     return factory

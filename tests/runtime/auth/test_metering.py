@@ -110,7 +110,7 @@ async def test_stale_reservations_are_released(contexts, tenant, database):
         await m.reserve(who(tid, token="late"), "groq", "llm", 0.5)
     owner = await database.owner()
     try:
-        await owner.execute("update budget_reservations set created_at = now() - interval '1 hour'")
+        await owner.execute("update budget_reservations set created_at = now() - interval '1 hour' where tenant_id = $1", uuid.UUID(tid))
     finally:
         await owner.close()
     await m.reserve(who(tid, token="late"), "groq", "llm", 0.5)  # the crashed holds were expired first

@@ -125,15 +125,18 @@ async def test_login_rate_limit_sixth_attempt(auth_app, tenant):
     from runtime.settings import Settings
 
     _tid, beta = await tenant()
-    async with make_client(auth_app(rate_limit_login=Settings().rate_limit_login)) as client:
-        await _sixth_attempt(client, beta)
+    secret = "origin-secret-" + "q" * 20
+    # A client IP of its own (through the verified edge headers): the module shares one database.
+    edge = {"X-Origin-Secret": secret, "CF-Connecting-IP": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
+    async with make_client(auth_app(rate_limit_login=Settings().rate_limit_login, origin_secret=secret)) as client:
+        await _sixth_attempt(client, {**bearer(beta), **edge})
 
 
-async def _sixth_attempt(client, beta):
+async def _sixth_attempt(client, headers):
     body = {"email": "nobody@example.com", "password": "Wrong-Pass-1", "device": device()}
-    codes = [(await client.post("/api/auth/login", json=body, headers=bearer(beta))).status_code for _ in range(5)]
+    codes = [(await client.post("/api/auth/login", json=body, headers=headers)).status_code for _ in range(5)]
     assert codes == [401] * 5  # the first attempts are never refused by the limiter
-    sixth = await client.post("/api/auth/login", json=body, headers=bearer(beta))
+    sixth = await client.post("/api/auth/login", json=body, headers=headers)
     err = _error(sixth, 429, "rate_limited")
     assert int(sixth.headers["Retry-After"]) >= 1
     # The login bucket's own headers (the middleware may add its per-IP bucket's after them).
@@ -187,7 +190,8 @@ async def test_refresh_failures(env, database):
     _error(await client.post("/api/auth/refresh", json={"refresh_token": "uma_rt_" + "x" * 64}), 401, "invalid_token")
     user = await signup(client, beta)
     owner = await database.owner()
-    await owner.execute("update refresh_tokens set expires_at = now() - interval '1 minute'")
+    await owner.execute("update refresh_tokens set expires_at = now() - interval '1 minute' "
+                        "where user_id = (select id from users where email = $1)", user["email"])
     await owner.close()
     _error(await client.post("/api/auth/refresh", json={"refresh_token": user["tokens"]["refresh_token"]}), 401, "token_expired")
 
@@ -195,7 +199,7 @@ async def test_refresh_failures(env, database):
 async def test_concurrent_refresh_reuse(auth_app, tenant, database):
     """Two instances present the same refresh token at once: exactly one rotation wins, the other
     is reuse, and the whole family (including the winner's new token) is revoked."""
-    _tid, beta = await tenant()
+    tid, beta = await tenant()
     app_a, app_b = auth_app(), auth_app()
     async with make_client(app_a) as a, make_client(app_b) as b:
         user = await signup(a, beta)
@@ -206,8 +210,8 @@ async def test_concurrent_refresh_reuse(auth_app, tenant, database):
     assert all(r.json()["error"] == "token_reused" for r in results if r.status_code == 401)
     owner = await database.owner()
     try:
-        live = await owner.fetchval("select count(*) from refresh_tokens where revoked_at is null")
-        reasons = await owner.fetch("select revoked_reason, count(*) from refresh_tokens group by 1")
+        live = await owner.fetchval("select count(*) from refresh_tokens where revoked_at is null and tenant_id = $1", uuid.UUID(tid))
+        reasons = await owner.fetch("select revoked_reason, count(*) from refresh_tokens where tenant_id = $1 group by 1", uuid.UUID(tid))
     finally:
         await owner.close()
     assert live == 0, reasons
@@ -360,13 +364,14 @@ async def test_login_prunes_expired_tokens_and_old_sessions(env, database):
     user = await signup(client, beta)
     owner = await database.owner()
     try:
-        await owner.execute("update refresh_tokens set expires_at = now() - interval '1 day'")
-        await owner.execute("update login_sessions set ended_at = now() - interval '100 days'")
+        mine = "(select id from users where email = $1)"
+        await owner.execute(f"update refresh_tokens set expires_at = now() - interval '1 day' where user_id = {mine}", user["email"])
+        await owner.execute(f"update login_sessions set ended_at = now() - interval '100 days' where user_id = {mine}", user["email"])
         login = await client.post("/api/auth/login", json={"email": user["email"], "password": PASSWORD, "device": device()},
                                   headers=bearer(beta))
         assert login.status_code == 200
-        assert await owner.fetchval("select count(*) from refresh_tokens") == 1  # only the new login's
-        assert await owner.fetchval("select count(*) from login_sessions") == 1
+        assert await owner.fetchval(f"select count(*) from refresh_tokens where user_id = {mine}", user["email"]) == 1  # the new login's
+        assert await owner.fetchval(f"select count(*) from login_sessions where user_id = {mine}", user["email"]) == 1
     finally:
         await owner.close()
 
