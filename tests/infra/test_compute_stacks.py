@@ -331,3 +331,22 @@ def test_runtime_settings_accept_what_compute_sets(runs, stack):
         assert settings.database_url and "unamentis_app" in settings.database_url
         if runs[stack].config.edge == "cloudflare":
             assert settings.origin_secret
+
+
+def test_provider_keys_choose_providers_and_stay_secret():
+    from runtime.settings import Settings
+
+    run = plan.run_program("beta", overrides={"unamentis-cloud:groqApiKey": "gsk_test_key_0123456789",
+                                              "unamentis-cloud:deepgramApiKey": "dg_test_key_0123456789"})
+    rec = run.recording
+    core = _containers(rec)["core"]
+    env = {e["name"]: e["value"] for e in core["environment"]}
+    assert (env["UNAMENTIS_LLM_PROVIDER"], env["UNAMENTIS_STT_PROVIDER"], env["UNAMENTIS_TTS_PROVIDER"]) == \
+        ("groq", "groq", "deepgram")
+    secret_names = {s["name"] for s in core["secrets"]}
+    assert {"UNAMENTIS_LLM_API_KEY", "UNAMENTIS_STT_API_KEY", "UNAMENTIS_TTS_API_KEY"} <= secret_names
+    assert "gsk_test_key" not in json.dumps(core)
+    params = {p.get("name"): p for p in rec.of_type("aws:ssm/parameter:Parameter")}
+    assert params["/uma-beta/core/UNAMENTIS_LLM_API_KEY"].secret_inputs == ["value"]
+    voice = Settings.from_env(_core_env(rec)).voice
+    assert (voice.llm_provider, voice.stt_provider, voice.tts_provider) == ("groq", "groq", "deepgram")
