@@ -263,6 +263,26 @@ def _sg_default_restricted(ctx):
             yield _rule("sg.default-restricted").finding(vpc, "its default security group must be managed with no rules")
 
 
+# AWS accepts only these characters in security-group and rule descriptions
+# (EC2 API `IpRange.Description` / `CreateSecurityGroup`): a quote fails `pulumi up`.
+_SG_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+
+
+def _sg_descriptions(ctx):
+    kinds = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/securityGroupRule:SecurityGroupRule",
+             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+             "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    for t in kinds:
+        for r in ctx.of(t):
+            texts = [r.get("description")] + [x.get("description") for x in
+                                               (r.get("ingress") or []) + (r.get("egress") or [])]
+            for text in texts:
+                if text is not None and not _SG_DESCRIPTION.match(str(text)):
+                    yield _rule("sg.description-charset").finding(
+                        r, f"description {text!r} has characters AWS rejects (allowed: a-z A-Z 0-9 "
+                           "space ._-:/()#,@[]+=&;{}!$*)")
+
+
 def _imdsv2(ctx):
     for r in ctx.of("aws:ec2/launchTemplate:LaunchTemplate") + ctx.of("aws:ec2/instance:Instance"):
         md = r.get("metadataOptions") or {}
@@ -520,6 +540,11 @@ RULES: list[Rule] = [
          (), _sg_alb_cloudflare_only, _bad_alb_range),
     Rule("sg.default-restricted", "error", "the VPC default security group has no rules",
          ("CKV2_AWS_12",), _sg_default_restricted, _bad_default_sg),
+    Rule("sg.description-charset", "error", "security group descriptions use only characters AWS accepts",
+         ("CKV_AWS_23",), _sg_descriptions,
+         lambda: example(fake("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r",
+                              {"securityGroupId": "sg-1", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
+                               "referencedSecurityGroupId": "sg-2", "description": "the ALB's traffic"}))),
     Rule("ec2.imdsv2", "error", "IMDSv2 required on every instance and launch template",
          ("CKV_AWS_79", "CKV_AWS_341"), _imdsv2, _bad_lt),
     Rule("ec2.ebs-encrypted", "error", "EBS volumes of instances are encrypted", ("CKV_AWS_8",),

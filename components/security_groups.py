@@ -66,7 +66,7 @@ def matrix(c: StackConfig) -> list[SgRule]:
     if "alb" in has:
         if c.use_cloudflare:
             rules.append(SgRule("alb", "ingress", "tcp", 443, "cloudflare",
-                                "HTTPS from Cloudflare's published ranges only"))
+                                "HTTPS from the published Cloudflare ranges only"))
         else:
             rules += [SgRule("alb", "ingress", "tcp", 443, "cidr:0.0.0.0/0", "HTTPS from anywhere (no CDN)"),
                       SgRule("alb", "ingress", "tcp", 443, "cidr:::/0", "HTTPS from anywhere over IPv6")]
@@ -89,7 +89,7 @@ def matrix(c: StackConfig) -> list[SgRule]:
         for svc, port in GPU_PORTS.items():
             rules.append(SgRule("gpu", "ingress", "tcp", port, "sg:core", f"{svc} from the core"))
             rules.append(SgRule("core", "egress", "tcp", port, "sg:gpu", f"{svc} on the GPU nodes"))
-        rules += [SgRule("gpu", "egress", "tcp", 443, "cidr:0.0.0.0/0", "models, images, the core's API"),
+        rules += [SgRule("gpu", "egress", "tcp", 443, "cidr:0.0.0.0/0", "models, images and the core API"),
                   SgRule("gpu", "egress", "tcp", 80, "cidr:0.0.0.0/0", "package mirrors")]
     if "nat" in has:
         rules += [SgRule("nat", "ingress", "-1", None, f"cidr:{c.network.cidr}", "anything from the VPC"),
