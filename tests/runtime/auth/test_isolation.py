@@ -116,3 +116,25 @@ async def test_private_schema_is_closed_and_lookup_reveals_only_the_tenant(two_t
         assert await conn.fetchval("select auth_tenant_for('email', 'nobody@example.com')") is None
     finally:
         await conn.close()
+
+
+async def test_definer_functions_are_for_the_runtime_role_only(database):
+    probe = f"uma_probe_{uuid.uuid4().hex[:10]}"
+    owner = await database.owner()
+    try:
+        await owner.execute(f'create role "{probe}" nologin')
+        for call in ("select auth_tenant_for('email', 'x@example.com')", "select * from rate_limit_hit('k', 1, 1)",
+                     "select * from usage_by_tenant(current_date, current_date)"):
+            async with owner.transaction():
+                await owner.execute(f'set local role "{probe}"')
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with owner.transaction():
+                        await owner.fetch(call)
+    finally:
+        await owner.execute(f'drop role if exists "{probe}"')
+        await owner.close()
+    app = await database.app()
+    try:
+        assert (await app.fetchrow("select * from rate_limit_hit('probe-key', 1, 1)"))["allowed"]
+    finally:
+        await app.close()
