@@ -12,7 +12,7 @@ timed the same way (spawn to its first statement). The figure that matters is th
 ``--runs`` fresh processes. Also printed: the code zip's size (components.lambda_build) and the
 dependency layer's size when it was built.
 
-    python bench/cold_start.py [--runs 5] [--no-db]
+    python bench/cold_start.py [--runs 5] [--no-db] [--layer]
 """
 from __future__ import annotations
 
@@ -147,10 +147,68 @@ def _zip_sizes() -> tuple[int | None, int | None]:
     return code, layer
 
 
+def _measure(label: str, python: list[str], env: dict[str, str], db: tuple | None, runs: int) -> float:
+    """Print one table; returns the worst handler's milliseconds over bare Python."""
+    bare = statistics.median(_time_process([*python, "-c", BARE], env)[0] for _ in range(runs))
+    print(f"\n[{label}] bare python (start to first statement): {bare:.1f} ms (median of {runs})")
+    header = f"{'handler':<28}{'to answer':>10}{'over bare':>11}{'import':>9}{'/api/health':>12}"
+    header += f"{'+ authed DB req':>17}" if db else ""
+    print(header)
+    worst = 0.0
+    for service in LAMBDA_SERVICES:
+        samples = []
+        for _ in range(runs):
+            argv = [*python, "-c", CHILD, service] + ([db[3]] if db else [])
+            elapsed, out = _time_process(argv, env)
+            inner = json.loads(out.strip().splitlines()[-1])
+            if inner["status"] != 200:
+                raise RuntimeError(f"{service}: /api/health answered {inner['status']}")
+            samples.append((elapsed, inner))
+        process = statistics.median(s[0] for s in samples)
+        imp = statistics.median(s[1]["import_ms"] for s in samples)
+        first = statistics.median(s[1]["first_ms"] for s in samples)
+        over = process - bare
+        worst = max(worst, over)
+        line = f"runtime.handlers.{service:<11}{process:>8.1f}ms{over:>9.1f}ms{imp:>7.1f}ms{first:>10.1f}ms"
+        if db:
+            dbf = statistics.median(s[1]["db_first_ms"] for s in samples)
+            statuses = sorted({s[1]["db_status"] for s in samples})
+            line += f"{dbf:>10.1f}ms ({'/'.join(map(str, statuses))})"
+        print(line)
+    print(f"worst import + first request over bare Python: {worst:.1f} ms (budget {BUDGET_MS:.0f} ms) -> "
+          f"{'OK' if worst <= BUDGET_MS else 'OVER BUDGET'}")
+    return worst
+
+
+def _layer_dirs(tmp: Path, compiled: bool) -> tuple[Path, Path]:
+    """The code zip and a dependency layer for THIS interpreter, unpacked like Lambda does
+    (/var/task and /opt/python); optionally with bytecode compiled in advance."""
+    import compileall
+    import io
+    import zipfile
+
+    from components import lambda_build
+
+    code_dir, layer_dir = tmp / "task", tmp / "opt"
+    zipfile.ZipFile(io.BytesIO(lambda_build.zip_bytes(lambda_build.code_entries()))).extractall(code_dir)
+    layer = lambda_build.build_layer(target="host")
+    zipfile.ZipFile(layer.path).extractall(layer_dir)
+    if compiled:
+        for directory in (code_dir, layer_dir):
+            compileall.compile_dir(str(directory), quiet=1, workers=0)
+    return code_dir, layer_dir / "python"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-db", action="store_true", help="skip the authenticated first request")
+    parser.add_argument(
+        "--layer", action="store_true",
+        help="also measure the real artifacts: the code zip + a dependency layer built for this interpreter "
+             "(components.lambda_build, needs PyPI once), without the machine's site-packages (python -S), "
+             "with and without precompiled bytecode",
+    )
     args = parser.parse_args()
 
     db = None
@@ -161,37 +219,19 @@ def main() -> int:
             print(f"(no database for the authenticated request: {type(exc).__name__}: {exc})")
     try:
         env = _env(db[2] if db else None)
-        bare = statistics.median(_time_process([sys.executable, "-c", BARE], env)[0] for _ in range(args.runs))
-        print(f"bare python (start to first statement): {bare:.1f} ms (median of {args.runs})")
-        header = f"{'handler':<28}{'to answer':>10}{'over bare':>11}{'import':>9}{'/api/health':>12}"
-        header += f"{'+ authed DB req':>17}" if db else ""
-        print(header)
-        worst = 0.0
-        for service in LAMBDA_SERVICES:
-            samples = []
-            for _ in range(args.runs):
-                argv = [sys.executable, "-c", CHILD, service] + ([db[3]] if db else [])
-                elapsed, out = _time_process(argv, env)
-                inner = json.loads(out.strip().splitlines()[-1])
-                if inner["status"] != 200:
-                    raise RuntimeError(f"{service}: /api/health answered {inner['status']}")
-                samples.append((elapsed, inner))
-            process = statistics.median(s[0] for s in samples)
-            imp = statistics.median(s[1]["import_ms"] for s in samples)
-            first = statistics.median(s[1]["first_ms"] for s in samples)
-            over = process - bare
-            worst = max(worst, over)
-            line = f"runtime.handlers.{service:<11}{process:>8.1f}ms{over:>9.1f}ms{imp:>7.1f}ms{first:>10.1f}ms"
-            if db:
-                dbf = statistics.median(s[1]["db_first_ms"] for s in samples)
-                statuses = sorted({s[1]["db_status"] for s in samples})
-                line += f"{dbf:>10.1f}ms ({'/'.join(map(str, statuses))})"
-            print(line)
-        print(f"worst import + first request over bare Python: {worst:.1f} ms (budget {BUDGET_MS:.0f} ms) -> "
-              f"{'OK' if worst <= BUDGET_MS else 'OVER BUDGET'}")
+        _measure("this checkout, this machine's site-packages", [sys.executable], env, db, args.runs)
+        if args.layer:
+            import tempfile
+
+            for compiled in (False, True):
+                with tempfile.TemporaryDirectory(prefix="uma-coldstart-") as tmp:
+                    code_dir, layer_dir = _layer_dirs(Path(tmp), compiled)
+                    layer_env = {**env, "PYTHONPATH": f"{code_dir}:{layer_dir}", "PYTHONDONTWRITEBYTECODE": "1"}
+                    label = "code zip + layer, " + ("bytecode precompiled" if compiled else "no bytecode (compiled at every start)")
+                    _measure(label, [sys.executable, "-S"], layer_env, db, args.runs)
         code, layer = _zip_sizes()
         if code is not None:
-            print(f"code zip (runtime/, shared by every handler): {code / 1024:.1f} KiB")
+            print(f"\ncode zip (runtime/, shared by every handler): {code / 1024:.1f} KiB")
         print(f"dependency layer: {f'{layer / 1024 / 1024:.1f} MiB' if layer else 'not built (python -m components.lambda_build)'}")
     finally:
         if db:
