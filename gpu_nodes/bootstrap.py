@@ -163,6 +163,8 @@ def render_user_data(
     images: Optional[Mapping[str, str]] = None,
     max_lifetime_hours: Optional[float] = 12,
     core_token_parameter: Optional[str] = None,
+    core_access_client_id: Optional[str] = None,
+    core_access_secret_parameter: Optional[str] = None,
     cache_prefix: str = DEFAULT_CACHE_PREFIX,
     cache_write_back: bool = True,
     poll_interval_s: float = 5.0,
@@ -195,6 +197,9 @@ def render_user_data(
     - ``core_token_parameter``: an SSM SecureString name holding the bearer token the core expects
       from nodes (read at boot; the node role needs ``ssm:GetParameter`` + ``kms:Decrypt``). The
       token itself never goes into user data.
+    - ``core_access_client_id`` / ``core_access_secret_parameter``: a Cloudflare Access service
+      token (its id, and the SSM SecureString holding its secret) for when ``/api/admin/*`` is behind
+      Access at the edge; both or neither.
     - ``cache_prefix``, ``cache_write_back``, ``poll_interval_s``, ``drain_timeout_s``: as named.
     """
     _check("region", region, _REGION, "us-east-1")
@@ -215,6 +220,11 @@ def render_user_data(
     _check("stt_model", stt_model, _NAME, DEFAULT_STT_MODEL)
     if core_token_parameter is not None:
         _check("core_token_parameter", core_token_parameter, _NAME, "/unamentis/beta/gpu-node-token")
+    if (core_access_client_id is None) != (core_access_secret_parameter is None):
+        raise ValueError("core_access_client_id and core_access_secret_parameter go together: give both or neither")
+    if core_access_client_id is not None:
+        _check("core_access_client_id", core_access_client_id, _NAME, "0123abcd.access")
+        _check("core_access_secret_parameter", core_access_secret_parameter, _NAME, "/unamentis/beta/gpu-access-secret")
     unknown = set(images or {}) - set(DEFAULT_IMAGES)
     if unknown:
         raise ValueError(f"images has unknown roles {sorted(unknown)}; use {sorted(DEFAULT_IMAGES)}")
@@ -260,6 +270,8 @@ def render_user_data(
     })
     if lifecycle_hook_name:
         agent_env["GPU_AGENT_LIFECYCLE_HOOK"] = lifecycle_hook_name
+    if core_access_client_id:
+        agent_env["GPU_AGENT_CORE_ACCESS_CLIENT_ID"] = core_access_client_id
     if max_lifetime_hours:
         agent_env["GPU_AGENT_MAX_LIFETIME"] = f"{float(max_lifetime_hours) * 3600:g}"
 
@@ -282,6 +294,7 @@ def render_user_data(
         "MODEL_PORTS": ports,
         "CACHE_WRITE_BACK": "1" if cache_write_back else "0",
         "CORE_TOKEN_PARAMETER": core_token_parameter or "",
+        "CORE_ACCESS_SECRET_PARAMETER": core_access_secret_parameter or "",
     }
     stop_accepting = (
         "#!/bin/sh\n"

@@ -56,11 +56,17 @@ retry aws s3 cp --only-show-errors --region "$REGION" "s3://${MODEL_BUCKET}/${AG
   || give_up "cannot fetch the agent s3://${MODEL_BUCKET}/${AGENT_KEY}"
 echo "${AGENT_SHA256}  $OPT/agent.tar" | sha256sum -c --status - || give_up "agent archive checksum mismatch"
 tar -xf "$OPT/agent.tar" -C "$OPT/agent"
-if [ -n "${CORE_TOKEN_PARAMETER}" ]; then
-  token=$(retry aws ssm get-parameter --region "$REGION" --name "$CORE_TOKEN_PARAMETER" --with-decryption \
-    --query Parameter.Value --output text) || give_up "cannot read ${CORE_TOKEN_PARAMETER}"
-  (umask 077 && printf 'GPU_AGENT_CORE_TOKEN=%s\n' "$token" > "$ROOT/etc/unamentis/gpu-agent-secret.env")
-fi
+# Secrets for the agent come from SSM at boot, never from the user data.
+secret_env="$ROOT/etc/unamentis/gpu-agent-secret.env"
+(umask 077 && : >"$secret_env")
+for pair in "GPU_AGENT_CORE_TOKEN ${CORE_TOKEN_PARAMETER}" "GPU_AGENT_CORE_ACCESS_CLIENT_SECRET ${CORE_ACCESS_SECRET_PARAMETER}"; do
+  var=${pair%% *}
+  name=${pair#* }
+  if [ -z "$name" ]; then continue; fi
+  value=$(retry aws ssm get-parameter --region "$REGION" --name "$name" --with-decryption \
+    --query Parameter.Value --output text) || give_up "cannot read ${name}"
+  printf '%s=%s\n' "$var" "$value" >>"$secret_env"
+done
 systemctl daemon-reload
 systemctl enable --now unamentis-gpu-agent.service
 log "agent started"

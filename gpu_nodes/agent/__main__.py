@@ -33,7 +33,9 @@ def build_agent(cfg: AgentConfig) -> Agent:
     speech = [SpeachesServer(name, url) for name, url in (("tts", cfg.tts_url), ("stt", cfg.stt_url)) if url]
     return Agent(
         imds=imds,
-        core=CoreClient(cfg.core_url, cfg.instance_id or "unknown", token=cfg.core_token),
+        core=CoreClient(
+            cfg.core_url, cfg.instance_id or "unknown", token=cfg.core_token, access_client=cfg.core_access_client
+        ),
         asg=asg,
         ollama=OllamaServer(cfg.ollama_url) if cfg.ollama_url else None,
         speech=speech,

@@ -28,6 +28,7 @@ class AgentConfig:
     stt_url: Optional[str]
     core_url: Optional[str]
     core_token: Optional[str]
+    core_access_client: Optional[Tuple[str, str]]
     poll_interval: float
     idle_mode: str
     thresholds: Optional[Thresholds]
@@ -57,6 +58,8 @@ _OPTIONS: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("stt-url", "http://127.0.0.1:11401", "STT server (speaches API) base URL ('none' to skip)"),
     ("core-url", None, "voice core GPU base URL, e.g. https://api.example.org/api/admin/gpu"),
     ("core-token", None, "bearer token the core expects from GPU nodes (prefer the env variable)"),
+    ("core-access-client-id", None, "Cloudflare Access service token id for the core URL"),
+    ("core-access-client-secret", None, "Cloudflare Access service token secret (prefer the env variable)"),
     ("poll-interval", "5", "seconds between IMDS polls and model-server observations"),
     ("idle-mode", "balanced", "preset thresholds: " + ", ".join(MODES)),
     ("warm-after", None, "seconds idle before WARM (overrides the mode)"),
@@ -172,6 +175,14 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
     except ValueError:
         raise ConfigError(f"--listen ({env_name('listen')}): {listen!r} is not host:port, e.g. 0.0.0.0:11400") from None
 
+    access_id = (raw["core-access-client-id"] or "").strip()
+    access_secret = (raw["core-access-client-secret"] or "").strip()
+    if bool(access_id) != bool(access_secret):
+        raise ConfigError(
+            f"--core-access-client-id and --core-access-client-secret ({env_name('core-access-client-id')}, "
+            f"{env_name('core-access-client-secret')}) go together: set both or neither"
+        )
+
     level = (raw["log-level"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"--log-level ({env_name('log-level')}): {level!r} is not DEBUG, INFO, WARNING or ERROR")
@@ -191,6 +202,7 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
         stt_url=_url("stt-url", raw["stt-url"], optional=True),
         core_url=core_url,
         core_token=(raw["core-token"] or "").strip() or None,
+        core_access_client=(access_id, access_secret) if access_id else None,
         poll_interval=poll,
         idle_mode=mode,
         thresholds=thresholds,
@@ -216,7 +228,7 @@ def describe(cfg: AgentConfig) -> List[str]:
     """One line per setting for the start-up log (the token never appears)."""
     out = []
     for key, value in vars(cfg).items():
-        if key == "core_token":
+        if key in ("core_token", "core_access_client"):
             value = "(set)" if value else None
         out.append(f"{key}={value}")
     return out

@@ -2,7 +2,9 @@
 
 Every event is `POST {core_url}/nodes/{instance_id}/events` with a JSON body
 `{"type": ..., "instance_id": ..., "at": <epoch seconds>, ...}` and, when a node token is
-configured, `Authorization: Bearer <token>`. Types:
+configured, `Authorization: Bearer <token>`; with a Cloudflare Access service token also
+`CF-Access-Client-Id` / `CF-Access-Client-Secret`, so the call passes an Access-protected
+`/api/admin/*` at the edge. Types:
 
 - `state`: an idle state transition (`from`, `to`, `reason`, `loaded_models`);
 - `drain`: this node is going away (`notice`: kind/action/time): route new sessions elsewhere and
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import urllib.parse
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .http import TransportError, request
 
@@ -25,10 +27,19 @@ log = logging.getLogger("gpu_agent.core")
 
 
 class CoreClient:
-    def __init__(self, base_url: Optional[str], instance_id: str, *, token: Optional[str] = None, timeout: float = 3.0):
+    def __init__(
+        self,
+        base_url: Optional[str],
+        instance_id: str,
+        *,
+        token: Optional[str] = None,
+        access_client: Optional[Tuple[str, str]] = None,
+        timeout: float = 3.0,
+    ):
         self.base_url = base_url.rstrip("/") if base_url else None
         self.instance_id = instance_id
         self.token = token
+        self.access_client = access_client
         self.timeout = timeout
 
     @property
@@ -43,6 +54,8 @@ class CoreClient:
         body = {"type": event_type, "instance_id": self.instance_id, "at": time.time()}
         body.update(payload)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if self.access_client:
+            headers["CF-Access-Client-Id"], headers["CF-Access-Client-Secret"] = self.access_client
         url = f"{self.base_url}/nodes/{urllib.parse.quote(self.instance_id, safe='')}/events"
         try:
             resp = request("POST", url, json_body=body, headers=headers, timeout=self.timeout)

@@ -202,6 +202,7 @@ class FakeCore:
 
     def __init__(self, token: Optional[str] = "node-token"):
         self.token = token
+        self.access: Optional[Tuple[str, str]] = None  # a Cloudflare Access service token to require
         self.events: List[Dict[str, Any]] = []
         self.status = 200
         self.server = Loopback(self.handle)
@@ -213,6 +214,8 @@ class FakeCore:
             return _json(404, {"error": "no route"})
         if self.token and headers.get("authorization") != f"Bearer {self.token}":
             return _json(401, {"error": "bad node token"})
+        if self.access and (headers.get("cf-access-client-id"), headers.get("cf-access-client-secret")) != self.access:
+            return _json(403, {"error": "Access denied"})
         if self.status != 200:
             return _json(self.status, {"error": "core unavailable"})
         event = json.loads(body)

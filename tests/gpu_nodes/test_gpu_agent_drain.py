@@ -127,3 +127,12 @@ def test_max_lifetime_drains_then_removes_the_node_from_the_asg(make_agent, imds
     assert terminate["ShouldDecrementDesiredCapacity"] == "true" and terminate["InstanceId"] == imds.instance_id
     assert complete["Action"] == "CompleteLifecycleAction"
     assert agent.drain["terminated"] is True
+
+
+def test_core_behind_cloudflare_access_gets_the_service_token(make_agent, imds, core):
+    from gpu_nodes.agent.core import CoreClient
+
+    core.access = ("0123abcd.access", "access-secret")
+    make_agent(core=CoreClient(core.url, "unknown", token="node-token", access_client=core.access, timeout=1.0))
+    imds.instance_action = {"action": "terminate", "time": "2026-11-26T01:02:00Z"}
+    assert wait_for(lambda: core.of_type("drain"), 5)[0]["notice"]["kind"] == "spot-interruption"

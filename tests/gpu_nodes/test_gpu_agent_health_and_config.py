@@ -95,6 +95,7 @@ def test_config_flags_env_and_errors():
     assert "needs --core-url" in error([], {"GPU_AGENT_CORE_URL": ""})
     assert "--asg-name" in error(["--lifecycle-hook", "drain"])
     assert "--region" in error(["--lifecycle-hook", "drain", "--asg-name", "g"])
+    assert "go together" in error(["--core-access-client-id", "abc.access"])
     assert load_config(["--idle-mode", "performance"], {}).thresholds is None  # no core needed then
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_nodes.agent.config import load_config
+from gpu_nodes.agent.config import ConfigError, load_config
 from gpu_nodes.bootstrap import (
     USER_DATA_LIMIT,
     agent_archive,
@@ -34,6 +34,8 @@ ARGS = dict(
     idle_minutes=15,
     max_lifetime_hours=12,
     core_token_parameter="/unamentis/beta/gpu-node-token",
+    core_access_client_id="0123abcd.access",
+    core_access_secret_parameter="/unamentis/beta/gpu-access-secret",
 )
 SCHEMA = Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json")
 
@@ -87,7 +89,10 @@ def test_user_data_is_small_and_reproducible():
 def test_agent_settings_in_user_data_are_a_valid_agent_config():
     files = user_data_files(render_user_data(**ARGS))
     env = env_values(files["/etc/unamentis/gpu-agent.env"])
-    cfg = load_config([], env)
+    assert env["GPU_AGENT_CORE_ACCESS_CLIENT_ID"] == "0123abcd.access"
+    with pytest.raises(ConfigError):  # the secret half comes from SSM at boot (secret env file)
+        load_config([], env)
+    cfg = load_config([], {**env, "GPU_AGENT_CORE_ACCESS_CLIENT_SECRET": "s"})
     assert cfg.core_url == "https://api.unamentis.org/api/admin/gpu"
     assert (cfg.region, cfg.asg_name, cfg.lifecycle_hook) == ("us-east-1", "unamentis-beta-gpu", "drain")
     assert cfg.thresholds == derive_thresholds(15) and cfg.thresholds.dormant == 900
@@ -95,10 +100,11 @@ def test_agent_settings_in_user_data_are_a_valid_agent_config():
     assert cfg.drain_command == "/opt/unamentis/bin/gpu-node-stop-accepting"
     assert cfg.core_token is None  # the token is read from SSM at boot, never put in user data
 
+    plain = {k: v for k, v in ARGS.items() if not k.startswith("core_access")}
     explicit = env_values(user_data_files(render_user_data(
-        **{**ARGS, "idle_thresholds": {"warm": 60, "cool": 120, "cold": 240, "dormant": 480}}))["/etc/unamentis/gpu-agent.env"])
+        **{**plain, "idle_thresholds": {"warm": 60, "cool": 120, "cold": 240, "dormant": 480}}))["/etc/unamentis/gpu-agent.env"])
     assert load_config([], explicit).thresholds.as_dict() == {"warm": 60, "cool": 120, "cold": 240, "dormant": 480}
-    mode = env_values(user_data_files(render_user_data(**{**ARGS, "idle_mode": "power_saver"}))["/etc/unamentis/gpu-agent.env"])
+    mode = env_values(user_data_files(render_user_data(**{**plain, "idle_mode": "power_saver"}))["/etc/unamentis/gpu-agent.env"])
     assert load_config([], mode).idle_mode == "power_saver"
 
 
@@ -135,6 +141,7 @@ def test_agent_archive_is_reproducible_complete_and_referenced_by_hash(tmp_path)
     ({"dormant_action": "shutdown"}, "dormant_action"),
     ({"max_lifetime_hours": -1}, "max_lifetime_hours"),
     ({"cache_prefix": "../etc"}, "cache_prefix"),
+    ({"core_access_secret_parameter": None}, "go together"),
 ])
 def test_bad_parameters_fail_with_the_parameter_named(change, message):
     with pytest.raises(ValueError, match=message.replace("$", r"\$")):
@@ -166,7 +173,7 @@ elif args[:2] == ["s3", "sync"]:
     src, dst = local(args[2]), local(args[3])
     if os.path.isdir(src): shutil.copytree(src, dst, dirs_exist_ok=True)
 elif args[:2] == ["ssm", "get-parameter"]:
-    print("node-token-from-ssm")
+    print("ssm-value-of-" + args[args.index("--name") + 1].rsplit("/", 1)[-1])
 elif args[0] == "autoscaling":
     pass
 else:
@@ -233,7 +240,13 @@ def test_bootstrap_pulls_what_the_cache_lacks_and_writes_it_back(tmp_path):
     # Agent first: extracted, its secret from SSM (0600), started by systemd before any model work.
     assert (root / "opt/unamentis/agent/gpu_nodes/agent/__main__.py").is_file()
     secret = root / "etc/unamentis/gpu-agent-secret.env"
-    assert secret.read_text() == "GPU_AGENT_CORE_TOKEN=node-token-from-ssm\n" and secret.stat().st_mode & 0o077 == 0
+    assert secret.read_text() == ("GPU_AGENT_CORE_TOKEN=ssm-value-of-gpu-node-token\n"
+                                  "GPU_AGENT_CORE_ACCESS_CLIENT_SECRET=ssm-value-of-gpu-access-secret\n")
+    assert secret.stat().st_mode & 0o077 == 0
+    agent_env = {**env_values((root / "etc/unamentis/gpu-agent.env").read_text()), **env_values(secret.read_text())}
+    cfg = load_config([], agent_env)  # what systemd hands the agent is a valid configuration
+    assert cfg.core_token == "ssm-value-of-gpu-node-token"
+    assert cfg.core_access_client == ("0123abcd.access", "ssm-value-of-gpu-access-secret")
     assert calls.index("systemctl enable --now unamentis-gpu-agent.service") < calls.index("docker pull")
     # Servers started with the GPU on the model ports, Ollama keeping models until the agent unloads them.
     assert "docker run -d --name ollama --restart unless-stopped --gpus all -p 11434:11434" in calls
