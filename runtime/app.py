@@ -105,6 +105,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
                 "CLIENT AUTH IS OPEN: requests without a token act as tenant %r. Never use this on the internet.",
                 settings.open_tenant,
             )
+        await _check_runtime_role(ctx)
         started: list[Service] = []
         try:
             for service in loaded:
@@ -136,6 +137,26 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
     app.router = IndexedRouter(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     return app
+
+
+async def _check_runtime_role(ctx: AppContext) -> None:
+    """At container start: say loudly if DATABASE_URL's role could read across tenants.
+
+    Not fatal (a single-role local setup is legitimate for development), and an unreachable
+    database does not stop the start either: requests then answer 503 until it is back."""
+    if not ctx.settings.database_url:
+        return
+    try:
+        problems = await ctx.db.role_problems()
+    except Exception as exc:  # the check must never keep the service from starting
+        log.warning("could not check the runtime database role at start: %s", type(exc).__name__)
+        return
+    for problem in problems:
+        log.error(
+            "TENANT ISOLATION IS NOT ENFORCED: %s; point DATABASE_URL at the runtime role (UNAMENTIS_APP_ROLE) "
+            "and UNAMENTIS_DATABASE_ADMIN_URL at the owner",
+            problem,
+        )
 
 
 def build_middleware(settings: Settings, public_paths: Sequence[str] = ()) -> list[Middleware]:

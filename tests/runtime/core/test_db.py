@@ -155,3 +155,19 @@ async def test_unreachable_database_is_reported():
         async with db.unscoped():
             pass
     await db.close()
+
+
+async def test_container_start_warns_when_the_role_bypasses_rls(make_app, database, caplog):
+    import logging
+
+    from conftest import make_client
+
+    with caplog.at_level(logging.ERROR, logger="unamentis.app"):
+        async with make_client(make_app([], database_url=database.owner_dsn)):
+            pass
+    assert any("TENANT ISOLATION IS NOT ENFORCED" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="unamentis.app"):
+        async with make_client(make_app([])):
+            pass
+    assert not any("TENANT ISOLATION" in r.getMessage() for r in caplog.records)
