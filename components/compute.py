@@ -86,6 +86,7 @@ class ComputeArgs:
     function_statements: list[Mapping[str, Any]] = field(default_factory=list)
     model_bucket_arn: Optional[pulumi.Input[str]] = None  # GPU model cache + node agent archive
     model_bucket_name: Optional[pulumi.Input[str]] = None
+    artifact_bucket: Optional[pulumi.Input[str]] = None  # where the Lambda layer is uploaded
     alert_topic_arn: Optional[pulumi.Input[str]] = None
     provider_keys: Mapping[str, Optional[pulumi.Input[str]]] = field(default_factory=dict)
     # from the edge (None with edge: none)
@@ -136,6 +137,7 @@ class ComputeArgs:
             + ([queues.access_policy_statements()] if jobs_on_sqs else []),
             model_bucket_arn=buckets["curricula"].arn,
             model_bucket_name=buckets["curricula"].bucket,
+            artifact_bucket=buckets["curricula"].bucket,
             provider_keys=provider_api_keys(),
             origin_secret=getattr(edge, "origin_secret", None),
             tunnel_token=getattr(edge, "tunnel_token", None),
@@ -219,6 +221,7 @@ class Compute(pulumi.ComponentResource):
             log_retention_days=c.logs.retention_days,
             environment={**plain_env, **secret_env},
             policy_statements=list(args.function_statements),
+            artifact_bucket=args.artifact_bucket,
             api_hostname=f"fn.{c.domain}" if c.ingress == "tunnel" else None,
             https_listener_arn=self.load_balancer.https_listener_arn if self.load_balancer else None,
             vpc_id=args.vpc_id, origin_secret=args.origin_secret,

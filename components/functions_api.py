@@ -2,7 +2,8 @@
 
 One function per service in ``runtime.route_table.LAMBDA_SERVICES`` (handler
 ``runtime.handlers.<service>.handler``), all built from the same reproducible code zip plus one
-dependency layer (:mod:`components.lambda_build`), Python 3.12, arm64, in the private subnets with
+dependency layer (:mod:`components.lambda_build`; published from an S3 object in
+``artifact_bucket``, since it exceeds the 50 MB direct upload), Python 3.12, arm64, in the private subnets with
 the Lambda security group, a reserved concurrency each (the config validates that the sum fits the
 database's connections) and an explicit log group with retention.
 
@@ -36,6 +37,7 @@ from runtime.route_table import LAMBDA_SERVICES, ROUTES, RouteRule
 LAMBDA_RUNTIME = "python3.12"
 # An HTTP API integration can wait at most 30 s (hard quota); the function must finish first.
 HTTP_API_MAX_INTEGRATION_MS = 30_000
+DIRECT_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes of a zip uploaded in the Lambda API call itself
 
 
 def handler_for(service: str) -> str:
@@ -88,6 +90,8 @@ class FunctionsApiArgs:
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     policy_statements: Sequence[Any] = field(default_factory=list)  # dicts or Outputs of them
     services: Sequence[str] = LAMBDA_SERVICES
+    # S3 bucket (name) the dependency layer is uploaded through; required above 50 MB zipped
+    artifact_bucket: Optional[pulumi.Input[str]] = None
     # tunnel mode
     api_hostname: Optional[str] = None  # custom domain of the HTTP API, e.g. "fn.example.org"
     throttle_rate: float = 50.0
@@ -106,6 +110,9 @@ class FunctionsApiArgs:
         for svc in self.services:
             if self.reserved_for(svc) < 1:
                 raise ValueError(f"functions.reserved_concurrency.{svc} must be at least 1")
+        if self.layer.size_bytes > DIRECT_UPLOAD_LIMIT and self.artifact_bucket is None:
+            raise ValueError(f"the dependency layer is {self.layer.size_bytes / 1e6:.1f} MB zipped, over the "
+                             "50 MB direct-upload limit: give FunctionsApi an artifact_bucket")
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError("functions.memory must be between 128 and 10240 MB")
         if self.ingress == "tunnel":
@@ -158,11 +165,21 @@ class FunctionsApi(pulumi.ComponentResource):
             pulumi.log.warn(
                 "Lambda dependency layer NOT BUILT: using a placeholder archive. Run "
                 "`python -m components.lambda_build` (needs PyPI) before `pulumi up`.", self)
+        # Through S3: a direct upload is capped at 50 MB (the layer is ~50 MB zipped, 150 MB
+        # unzipped, under the 250 MB limit); the key is content-addressed.
+        self.layer_object = None
+        layer_code: dict = {"code": pulumi.FileArchive(args.layer.path)}
+        if args.artifact_bucket is not None:
+            self.layer_object = aws.s3.BucketObjectv2(
+                f"{name}-deps-object", bucket=args.artifact_bucket,
+                key=f"lambda/layers/{args.name_prefix}-runtime-deps-{args.layer.sha256[:16]}.zip",
+                source=pulumi.FileAsset(args.layer.path), content_type="application/zip", opts=child)
+            layer_code = {"s3_bucket": self.layer_object.bucket, "s3_key": self.layer_object.key}
         self.layer = aws.lambda_.LayerVersion(
             f"{name}-deps",
             layer_name=f"{args.name_prefix}-runtime-deps",
-            code=pulumi.FileArchive(args.layer.path),
             source_code_hash=args.layer.source_code_hash,
+            **layer_code,
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=["arm64"],
             description=("PLACEHOLDER (layer not built: run python -m components.lambda_build) "

@@ -143,6 +143,22 @@ def test_functions_placeholder_layer_is_labelled():
     assert layer.get("description").startswith("PLACEHOLDER")
 
 
+def test_functions_layer_goes_through_s3_when_given_a_bucket():
+    rec = record(lambda: FunctionsApi("fn", _functions("tunnel", artifact_bucket="uma-artifacts")))
+    [obj] = rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.get("bucket") == "uma-artifacts"
+    assert obj.get("key") == f"lambda/layers/uma-test-runtime-deps-{LAYER.sha256[:16]}.zip"
+    [layer] = rec.of_type("aws:lambda/layerVersion:LayerVersion")
+    assert (layer.get("s3Bucket"), layer.get("s3Key")) == ("uma-artifacts", obj.get("key"))
+    assert layer.get("sourceCodeHash") == LAYER.source_code_hash
+
+
+def test_functions_refuse_a_large_layer_without_a_bucket():
+    big = Artifact("/tmp/big.zip", "ff" * 32, "/w==", 52_000_000)
+    with pytest.raises(ValueError, match="artifact_bucket"):
+        _functions("tunnel", layer=big).validate()
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(reserved_concurrency={"nosuch": 1}), "unknown services"),
     (dict(reserved_concurrency={"auth": 0}), "at least 1"),

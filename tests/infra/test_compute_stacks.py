@@ -93,6 +93,9 @@ def test_beta_lambdas_and_http_api(runs):
         # Lambdas get the runtime role only, never the owner's DSN or the role password
         assert "DATABASE_URL" in env and "UNAMENTIS_DATABASE_ADMIN_URL" not in env
         assert "UNAMENTIS_APP_ROLE_PASSWORD" not in env
+    [layer] = rec.of_type("aws:lambda/layerVersion:LayerVersion")
+    [layer_obj] = [o for o in rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if "/layers/" in o.get("key")]
+    assert layer.get("s3Key") == layer_obj.get("key") and "code" not in layer.plain
     [api] = rec.of_type("aws:apigatewayv2/api:Api")
     assert api.get("disableExecuteApiEndpoint") is True
     assert sorted(r.get("routeKey") for r in rec.of_type("aws:apigatewayv2/route:Route")) == \
@@ -125,7 +128,7 @@ def test_beta_gpu_fleet(runs):
     user_data = base64.b64decode(lt.get("userData")).decode()
     assert user_data.startswith("#cloud-config")
     assert "uma-beta-gpu" in user_data
-    [obj] = rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    [obj] = [o for o in rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if "/agent/" in o.get("key")]
     assert obj.get("key") in user_data  # the node fetches exactly the uploaded agent archive
 
 
