@@ -55,6 +55,8 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Files of runtime/ that only the container image needs.
+# Lambda's limit for code + layers unzipped is 250 MB; keep 10 MB for the function's own code.
+LAYER_UNZIPPED_LIMIT = 240 * 1000 * 1000
 _CODE_EXCLUDED_FILES = {"Dockerfile", "Dockerfile.dockerignore"}
 
 
@@ -155,6 +157,21 @@ def build_code_zip(build_dir: Path = DEFAULT_BUILD_DIR, runtime_dir: Path = RUNT
     return _artifact(final)
 
 
+def check_unzipped_size(entries: dict[str, Path], limit: int = LAYER_UNZIPPED_LIMIT) -> int:
+    """Lambda refuses a function whose code and layers exceed 250 MB unzipped: fail the build
+    early, naming the largest top-level packages."""
+    sizes: dict[str, int] = {}
+    for name, path in entries.items():
+        top = name.split("/")[1] if name.count("/") > 1 else name
+        sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    total = sum(sizes.values())
+    if total > limit:
+        biggest = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
+        raise BuildError(f"the layer is {total / 1e6:.1f} MB unzipped, over the {limit / 1e6:.0f} MB Lambda "
+                         f"allows for code + layers (largest: {biggest}); trim runtime/requirements.txt")
+    return total
+
+
 def layer_key(requirements_text: str, target: str, python_version: str, platforms: tuple[str, ...]) -> str:
     """Cache key over everything that decides the layer's content."""
     norm = "\n".join(
@@ -214,6 +231,7 @@ def build_layer(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQUIR
             (Path("python") / f.relative_to(site)).as_posix(): f
             for f in _walk(site, skip_top=frozenset({"bin"}))
         }
+        check_unzipped_size(entries)
         deterministic_zip(entries, out)
     return _artifact(out)
 

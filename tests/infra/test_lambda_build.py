@@ -55,6 +55,15 @@ def test_deterministic_zip_ignores_mtime_and_order_but_not_content(tmp_path):
     assert lb.zip_bytes({"a.txt": src / "a.txt", "b.txt": src / "b.txt"}) != first
 
 
+def test_unzipped_size_limit_names_the_largest_packages(tmp_path):
+    (tmp_path / "big.bin").write_bytes(b"x" * 3000)
+    (tmp_path / "small.py").write_bytes(b"y" * 10)
+    entries = {"python/numpy/big.bin": tmp_path / "big.bin", "python/tiny/small.py": tmp_path / "small.py"}
+    assert lb.check_unzipped_size(entries, limit=5000) == 3010
+    with pytest.raises(lb.BuildError, match=r"largest: numpy"):
+        lb.check_unzipped_size(entries, limit=2000)
+
+
 def test_layer_key_tracks_what_decides_the_content():
     req = "starlette>=1.10\n# comment\nasyncpg\n"
     k = lb.layer_key(req, "lambda", "3.12", lb.LAMBDA_PLATFORMS)
