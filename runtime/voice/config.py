@@ -61,6 +61,7 @@ class VoiceSettings:
     drain_seconds: float = 110.0  # SIGTERM → close every socket within this (Fargate Spot gives 120 s)
     playback_lead_ms: int = 200  # how far TTS audio may run ahead of real time (barge-in latency bound)
     max_utterance_seconds: float = 30.0
+    turns_per_minute: int = 30  # per caller (beta token / user): more closes the socket 4002
     # --- jobs --------------------------------------------------------------------------------
     sqs_queue_url: str | None = None  # UNAMENTIS_SQS_QUEUE_URL: SQS backend instead of PostgreSQL
     sqs_dlq_url: str | None = None
@@ -105,6 +106,7 @@ class VoiceSettings:
             drain_seconds=_float(env, "UNAMENTIS_DRAIN_SECONDS", 110.0, minimum=0.0),
             playback_lead_ms=_int(env, "UNAMENTIS_PLAYBACK_LEAD_MS", 200),
             max_utterance_seconds=_float(env, "UNAMENTIS_MAX_UTTERANCE_SECONDS", 30.0, minimum=1.0),
+            turns_per_minute=_int(env, "UNAMENTIS_VOICE_TURNS_PER_MINUTE", 30, minimum=1),
             sqs_queue_url=_str(env, "UNAMENTIS_SQS_QUEUE_URL"),
             sqs_dlq_url=_str(env, "UNAMENTIS_SQS_DLQ_URL"),
             job_max_attempts=_int(env, "UNAMENTIS_JOB_MAX_ATTEMPTS", 5, minimum=1),

@@ -114,7 +114,7 @@ class VoiceCore:
 
         p = session.principal
         key = getattr(p, "limit_key", None) or f"voice-session:{session.state.session_id}"
-        decision = await self.ctx.limiter.hit(f"voice-turn:{key}", RateLimit(capacity=30, per_seconds=60.0))
+        decision = await self.ctx.limiter.hit(f"voice-turn:{key}", RateLimit(capacity=self.vs.turns_per_minute, per_seconds=60.0))
         if not decision.allowed:
             await session.error("rate_limited", f"too many turns; retry in {int(decision.retry_after) + 1} s",
                                 recoverable=False, retry_after=decision.retry_after)
@@ -147,6 +147,7 @@ class VoiceCore:
         loop.remove_signal_handler(signal.SIGTERM)
         prev = self._prev_sigterm
         if callable(prev):
+            signal.signal(signal.SIGTERM, prev)
             prev(signal.SIGTERM, None)  # hand over to the server's own shutdown (uvicorn's handler)
         else:
             signal.raise_signal(signal.SIGTERM)

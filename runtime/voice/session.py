@@ -154,7 +154,10 @@ class AudioSession:
             await self.error("invalid_message", f"{kind}: {exc}")
 
     async def _on_ping(self, msg):
-        await self.send_json({"type": "pong", "timestamp": time.time()})
+        reply = {"type": "pong", "timestamp": time.time()}
+        if isinstance(msg.get("seq"), (int, str)) and not isinstance(msg.get("seq"), bool):
+            reply["seq"] = msg["seq"]  # lets a client match pongs to pings (round-trip timing)
+        await self.send_json(reply)
 
     async def _on_pong(self, msg):
         return None
