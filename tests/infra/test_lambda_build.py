@@ -1,4 +1,5 @@
-"""The Lambda build: reproducible zips, and every handler served from the built artifacts alone."""
+"""The Lambda build: reproducible zips, and every handler served from the built artifacts alone
+(API Gateway HTTP API v2 events as in tunnel mode, ALB events as in ALB mode)."""
 from __future__ import annotations
 
 import json
@@ -136,9 +137,18 @@ class Ctx:
     def get_remaining_time_in_millis(self):
         return 10_000
 
+def alb_event(headers):
+    # ALB target groups are created with lambda_multi_value_headers_enabled=True
+    return {"requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/uma-test/0123456789abcdef"}},
+            "httpMethod": "GET", "path": "/api/health", "multiValueQueryStringParameters": {},
+            "multiValueHeaders": {"host": ["api.example.org"], "user-agent": ["lambda-build-test"],
+                                  **{k: [v] for k, v in headers.items()}},
+            "body": "", "isBase64Encoded": False}
+
 ok = mod.handler(event({"x-origin-secret": secret}), Ctx())
 denied = mod.handler(event({}), Ctx())
-print(json.dumps({"ok": ok, "denied": denied, "loaded_from": sorted({m.__file__.split("/site-packages/")[0]
+alb_ok = mod.handler(alb_event({"x-origin-secret": secret}), Ctx())
+print(json.dumps({"ok": ok, "denied": denied, "alb_ok": alb_ok, "loaded_from": sorted({m.__file__.split("/site-packages/")[0]
       for m in list(sys.modules.values()) if getattr(m, "__file__", None) and "site-packages" in m.__file__})}))
 """
 
@@ -174,5 +184,8 @@ def test_handler_serves_a_request_from_the_built_artifacts(lambda_dirs, service,
     assert result["ok"]["statusCode"] == 200, result["ok"]
     assert json.loads(result["ok"]["body"])["status"] == "healthy"
     assert result["denied"]["statusCode"] == 403, result["denied"]
+    # the same handler behind an ALB target group (ALB mode)
+    assert result["alb_ok"]["statusCode"] == 200, result["alb_ok"]
+    assert json.loads(result["alb_ok"]["body"])["status"] == "healthy"
     # Nothing came from the host's site-packages.
     assert result["loaded_from"] == []
