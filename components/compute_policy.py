@@ -99,6 +99,18 @@ def _lambda_in_vpc(ctx) -> Iterable:
             yield _rule("compute.lambda-in-vpc").finding(fn, "vpc_config with subnets and a security group is required")
 
 
+LAMBDA_ENV_LIMIT = 4096  # bytes: Lambda rejects a larger environment
+
+
+def _lambda_env_size(ctx) -> Iterable:
+    for fn in ctx.of("aws:lambda/function:Function"):
+        env = ((fn.get("environment") or {}).get("variables")) or {}
+        size = sum(len(k) + len(str(v)) for k, v in env.items())
+        if size > LAMBDA_ENV_LIMIT:
+            yield _rule("compute.lambda-env-size").finding(
+                fn, f"environment is {size} bytes; Lambda allows {LAMBDA_ENV_LIMIT}")
+
+
 def _http_api_origin(ctx) -> Iterable:
     for api in ctx.of("aws:apigatewayv2/api:Api"):
         if api.get("protocolType") == "HTTP" and api.get("disableExecuteApiEndpoint") is not True:
@@ -166,6 +178,10 @@ def rules() -> list:
          ("CKV_AWS_117",), _lambda_in_vpc,
          lambda: example(fake("aws:lambda/function:Function", "fn", {
              "reservedConcurrentExecutions": 2, "handler": "runtime.handlers.auth.handler"}))),
+    Rule("compute.lambda-env-size", "error", "each Lambda's environment fits Lambda's 4 KB limit",
+         (), _lambda_env_size,
+         lambda: example(fake("aws:lambda/function:Function", "fn", {
+             "reservedConcurrentExecutions": 2, "environment": {"variables": {"BIG": "x" * 5000}}}))),
     Rule("compute.api-default-endpoint-off", "error", "the HTTP API's execute-api endpoint is disabled",
          (), _http_api_origin,
          lambda: example(fake("aws:apigatewayv2/api:Api", "api", {"protocolType": "HTTP"}))),
