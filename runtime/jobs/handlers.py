@@ -1,6 +1,6 @@
 """Job kind → handler, mapped explicitly. Every handler is idempotent (at-least-once delivery).
 
-CT adds ``"curriculum_import"``. A handler takes a ``runtime.jobs.queue.Job`` and returns a JSON-able
+``curriculum_import`` is CT's (runtime/curricula/import_jobs.py). A handler takes a ``runtime.jobs.queue.Job`` and returns a JSON-able
 result; it reports progress with ``await job.progress(...)`` and stops early when cancelled.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The voice service (core container only): `/ws/audio`, `/ws`, TTS, KB audio, curriculum audio, jobs.
+"""The voice service (core container only): `/ws/audio`, `/ws`, TTS, KB audio, curriculum audio, jobs
+(including CT's queue-backed ``/api/import/jobs*``).
 
 Startup installs the SIGTERM drain and starts the job workers; shutdown drains what is left.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 from starlette.routing import WebSocketRoute
 
+from runtime.curricula.import_jobs import ROUTES as IMPORT_JOB_ROUTES
 from runtime.services.base import Service
 from runtime.tts.routes import ROUTES as TTS_ROUTES
 from runtime.voice.core import voice_core
@@ -25,7 +27,8 @@ async def _shutdown(ctx) -> None:
 
 SERVICE = Service(
     name="voice",
-    routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES],
+    routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES,
+            *IMPORT_JOB_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
 )
