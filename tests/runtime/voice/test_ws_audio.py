@@ -162,3 +162,45 @@ async def test_session_resumes_on_another_instance(peers, database, make_app, te
     assert (speech["voice"], speech["speed"]) == ("alloy", 1.1)  # the voice config survived too
     await c2.aclose()
     peers.stt_text = "hello world"
+
+
+async def test_paid_stream_cut_by_barge_in_is_settled_as_an_estimate(peers, database, make_app, tenant, live_server):
+    """A paid LLM stream interrupted mid-reply reports no usage; the reservation is settled with an
+    estimate of what was streamed, and a completed turn is settled with the provider's usage."""
+    tenant_id, token = await tenant()
+    owner = await database.owner()
+    try:
+        await owner.execute("insert into budgets (tenant_id, monthly_limit_usd) values ($1, 100)", uuid.UUID(tenant_id))
+    finally:
+        await owner.close()
+    vs = _voice(peers, llm_api_key="sk-test", llm_model="slow-60", stt_provider="whisper", stt_url=peers.url + "/v1",
+                tts_provider="openai", tts_url=peers.url + "/v1", playback_lead_ms=100)
+    server = live_server(make_app(["voice"], voice=vs))
+    c = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}")
+    await c.next()
+    await c.stream(silence(0.3) + tone(0.6) + silence(0.8))
+    await c.until("llm_token")
+    await c.until("llm_token")
+    await c.send({"type": "cancel"})  # cut the stream
+    await c.until("turn_complete", interrupted=True)
+    await c.stream(silence(0.3) + tone(0.6) + silence(0.8))  # a full turn
+    await c.until("turn_complete")
+    await c.aclose()
+    owner = await database.owner()
+    try:
+        for _ in range(50):
+            rows = await owner.fetch("select provider, operation, units, cost_usd from usage_events where tenant_id = $1 "
+                                     "order by id", uuid.UUID(tenant_id))
+            if len(rows) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        open_res = await owner.fetchval("select count(*) from budget_reservations where tenant_id = $1 and state = 'reserved'",
+                                        uuid.UUID(tenant_id))
+    finally:
+        await owner.close()
+    import json as _json
+    units = [_json.loads(r["units"]) if isinstance(r["units"], str) else r["units"] for r in rows]
+    assert [(r["provider"], r["operation"]) for r in rows] == [("openai", "llm"), ("openai", "llm")]
+    assert units[0].get("estimated") == 1.0 and 0 < units[0]["llm_output_tokens"] < 16
+    assert "estimated" not in units[1] and units[1]["llm_input_tokens"] == 20  # the provider's own usage
+    assert all(float(r["cost_usd"]) > 0 for r in rows) and open_res == 0
