@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import APP_PASSWORD, free_port
+from tests.runtime.conftest import APP_PASSWORD, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -160,7 +160,7 @@ async def test_unreachable_database_is_reported():
 async def test_container_start_warns_when_the_role_bypasses_rls(make_app, database, caplog):
     import logging
 
-    from conftest import make_client
+    from tests.runtime.conftest import make_client
 
     with caplog.at_level(logging.ERROR, logger="unamentis.app"):
         async with make_client(make_app([], database_url=database.owner_dsn)):

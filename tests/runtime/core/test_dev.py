@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from tests.runtime.conftest import free_port
 from runtime.localpg import LocalPostgresError, find_bindir
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from runtime.handlers.adapter import lambda_handler
 from runtime.route_table import LAMBDA_SERVICES
 
@@ -46,6 +48,29 @@ def alb_event(path: str, headers: dict | None = None) -> dict:
     }
 
 
+@pytest.fixture
+def restore_process_state():
+    """lambda_handler sets the thread's event loop and the root logger, as Lambda INIT should;
+    undo both so later tests in this process see what they expect."""
+    import logging
+
+    from runtime import logging as runtime_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    made: list = []
+    yield made
+    for handler in made:
+        handler.loop.run_until_complete(handler.app.state.ctx.aclose())
+        handler.loop.close()
+    asyncio.set_event_loop(None)
+    for extra in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(extra)
+        extra.close()
+    root.setLevel(level)
+    runtime_logging._configured_handler = None
+
+
 def _tenant_sync(tenant_factory, database):
     # a helper thread: asyncio.run would otherwise replace this thread's (the handler's) event loop
     out = {}
@@ -55,9 +80,10 @@ def _tenant_sync(tenant_factory, database):
     return out["value"]
 
 
-def test_events_loop_and_connection_reuse(database, tenant):
+def test_events_loop_and_connection_reuse(database, tenant, restore_process_state):
     tenant_id, token = _tenant_sync(tenant, database)
     handler = lambda_handler("curricula", database.settings())
+    restore_process_state.append(handler)
     auth = {"authorization": f"Bearer {token}"}
 
     health = handler(http_api_event("/api/health"), None)

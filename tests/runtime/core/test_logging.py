@@ -6,7 +6,7 @@ import json
 import logging
 
 from core.probe import probe_service
-from conftest import make_client
+from tests.runtime.conftest import make_client
 from runtime.logging import JsonFormatter, redact, redact_text
 
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from core.probe import probe_service
-from conftest import make_client
+from tests.runtime.conftest import make_client
 
 SECRET = "origin-secret-0123456789abcdef"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from conftest import SERVER_DSN, _dsn_for
+from tests.runtime.conftest import SERVER_DSN, _dsn_for
 from runtime.migrate import MigrationError, discover, migrate
 from runtime.settings import ConfigError, Settings
 

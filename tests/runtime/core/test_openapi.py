@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.probe import probe_service
-from conftest import make_client
+from tests.runtime.conftest import make_client
 from runtime.app import create_app
 from runtime.route_table import ALL_SERVICES
 from runtime.settings import Settings
