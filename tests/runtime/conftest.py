@@ -15,6 +15,8 @@ Fixtures (exact names):
                        a new tenant plus a beta token issued through RA's ``issue_beta_token``.
   ``live_server``      ``live_server(app) -> LiveServer`` (uvicorn on a free loopback port in a
                        thread; ``.url``, ``.ws_url``; stopped at teardown).
+Helpers for tests: import them as ``from tests.runtime.conftest import make_client, free_port,
+APP_PASSWORD`` (several directories have a conftest.py, so a bare ``import conftest`` is ambiguous).
 Environment: ``UNAMENTIS_TEST_PG`` overrides the server DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 from __future__ import annotations
