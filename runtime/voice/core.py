@@ -180,6 +180,14 @@ class VoiceCore:
     async def stop(self) -> None:
         if self.sessions and not self.draining:
             await self.drain()
+        if self._prev_sigterm is not None and not self.draining:
+            # Shutting down without a SIGTERM (tests, dev reload): give the signal back.
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, self._prev_sigterm)
+            except (RuntimeError, ValueError):
+                pass
+            self._prev_sigterm = None
         for t in list(self._bg):
             t.cancel()
         await self.gpu.aclose()
