@@ -146,8 +146,18 @@ async def ensure_app_role(conn: asyncpg.Connection, settings: Settings, say: Cal
             f"UNAMENTIS_APP_ROLE={role!r} is the migrating owner; the runtime role must be a different role "
             "(row-level security does not bind a table's owner)"
         )
-    # RLS must bind the runtime role: never superuser, never BYPASSRLS.
-    await conn.execute(f'alter role "{role}" nosuperuser nobypassrls')
+    # RLS must bind the runtime role: never superuser, never BYPASSRLS. Only touch the attributes
+    # when they are wrong: changing them at all needs a superuser, which a managed database's
+    # owner (RDS master user) is not.
+    attrs = await conn.fetchrow("select rolsuper, rolbypassrls from pg_roles where rolname = $1", role)
+    if attrs is not None and (attrs["rolsuper"] or attrs["rolbypassrls"]):
+        try:
+            await conn.execute(f'alter role "{role}" nosuperuser nobypassrls')
+        except asyncpg.InsufficientPrivilegeError:
+            raise ConfigError(
+                f"the runtime role {role!r} is SUPERUSER or BYPASSRLS and {current_user!r} cannot change that; "
+                f"as a superuser run: ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS (or choose another UNAMENTIS_APP_ROLE)"
+            ) from None
     if settings.app_role_password:
         # ALTER ROLE takes no bind parameters: format() quotes the literal server-side.
         statement = await conn.fetchval(

@@ -119,3 +119,19 @@ async def test_every_tenant_table_has_forced_rls(database):
     assert rows, "no tenant tables found"
     offenders = [r["relname"] for r in rows if not (r["relrowsecurity"] and r["relforcerowsecurity"])]
     assert offenders == []
+
+
+async def test_an_existing_bypassrls_role_is_fixed(empty_db, tmp_path):
+    folder = _write(tmp_path / "m", {"0001_x.sql": "create table x (n int);"})
+    server = await asyncpg.connect(SERVER_DSN)
+    try:
+        await server.execute(f'create role "{empty_db.app_role}" login bypassrls')
+    finally:
+        await server.close()
+    await migrate(empty_db, directory=folder)
+    conn = await asyncpg.connect(empty_db.database_admin_url)
+    try:
+        row = await conn.fetchrow("select rolsuper, rolbypassrls from pg_roles where rolname = $1", empty_db.app_role)
+        assert (row["rolsuper"], row["rolbypassrls"]) == (False, False)
+    finally:
+        await conn.close()
