@@ -3,6 +3,7 @@ client is told to reconnect (close 1001), the process exits, and the session res
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +48,11 @@ async def test_sigterm_drains_running_turn_then_closes_1001_and_session_resumes(
     port = free_port()
     proc = _serve(database, peers, port, tmp_path)
     try:
+        # serve turns per-message deflate off (binary PCM does not compress): a client offering it gets none.
+        from websockets.asyncio.client import connect
+        async with connect(f"ws://127.0.0.1:{port}/ws/audio?token={token}") as offered:
+            assert "permessage-deflate" not in (offered.response.headers.get("Sec-WebSocket-Extensions") or "")
+            assert json.loads(await offered.recv())["type"] == "session"
         sid = f"drain-{uuid.uuid4().hex[:8]}"
         c = await AudioClient.open(f"ws://127.0.0.1:{port}/ws/audio?token={token}&session={sid}")
         assert (await c.next())["type"] == "session"

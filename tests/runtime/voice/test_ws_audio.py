@@ -204,3 +204,33 @@ async def test_paid_stream_cut_by_barge_in_is_settled_as_an_estimate(peers, data
     assert units[0].get("estimated") == 1.0 and 0 < units[0]["llm_output_tokens"] < 16
     assert "estimated" not in units[1] and units[1]["llm_input_tokens"] == 20  # the provider's own usage
     assert all(float(r["cost_usd"]) > 0 for r in rows) and open_res == 0
+
+
+async def test_server_pings_idle_end_4000_and_foreign_session_4001(peers, database, make_app, tenant, live_server):
+    tenant_id, token = await tenant()
+    vs = _voice(peers, ws_ping_seconds=1.0, session_idle_seconds=3.0)
+    server = live_server(make_app(["voice"], voice=vs))
+    sid = f"idle-{uuid.uuid4().hex[:8]}"
+    c = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}&session={sid}")
+    await c.next()
+    ping = await c.until("ping", timeout=5)
+    assert ping["timestamp"] > 0
+    assert await c.closed(timeout=10) == 4000
+    assert any(e["type"] == "error" and e["code"] == "session_ended" for e in c.events)
+    again = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}&session={sid}")
+    assert await again.closed() == 4001  # an ended session does not come back
+    # Another tester of the same tenant cannot take over a live session id.
+    from runtime.auth.store import issue_beta_token
+    conn = await database.app()
+    try:
+        _, other = await issue_beta_token(conn, tenant_id, "other tester")
+    finally:
+        await conn.close()
+    live = f"live-{uuid.uuid4().hex[:8]}"
+    mine = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}&session={live}")
+    await mine.next()
+    theirs = await AudioClient.open(f"{server.ws_url}/ws/audio?token={other}&session={live}")
+    assert await theirs.closed() == 4001
+    bad = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}&session=../etc")
+    assert await bad.closed() == 4001
+    await mine.aclose()
