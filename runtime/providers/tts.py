@@ -87,12 +87,37 @@ class EspeakTTS:
         if not self.binary:
             raise ProviderNotConfigured(self.name, "the 'espeak-ng' binary is not installed (apt-get install espeak-ng)")
         self._sem = asyncio.Semaphore(max_concurrency)
+        self._voices = self._installed_voices()
+
+    def _installed_voices(self) -> frozenset[str]:
+        import subprocess
+
+        try:
+            out = subprocess.run([self.binary, "--voices"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return frozenset()
+        names = set()
+        for line in out.splitlines()[1:]:
+            cols = line.split()
+            if len(cols) >= 4:
+                names.update({cols[1].lower(), cols[3].lower()})
+        return frozenset(names)
+
+    def resolve_voice(self, voice: str | None) -> str:
+        """The eSpeak voice to use: clients send other providers' names ("nova", "alloy"), which
+        eSpeak does not have; those get the default voice instead of an error."""
+        if not voice:
+            return self.default_voice
+        base = voice.split("+", 1)[0].lower()
+        if self._voices and base not in self._voices:
+            return self.default_voice
+        return voice
 
     async def synthesize(self, request: TTSRequest) -> SpeechAudio:
         wpm = max(80, min(450, int(self.base_wpm * (request.speed or 1.0))))
-        voice = request.voice or self.default_voice
+        voice = self.resolve_voice(request.voice)
         if not all(c.isalnum() or c in "-_+" for c in voice):
-            raise ProviderError(self.name, f"invalid espeak voice {voice!r}", retryable=False)
+            raise ProviderError(self.name, f"invalid espeak voice {voice!r}", retryable=False, status=422)
         async with self._sem:
             # Text goes through stdin so it can never be parsed as an option.
             proc = await asyncio.create_subprocess_exec(

@@ -29,6 +29,9 @@ def read_provider(body: dict, vs, name: str = "tts_provider") -> str | None:
 def provider_api_error(exc: ProviderError) -> ApiError:
     if isinstance(exc, ProviderNotConfigured):
         return ApiError(503, "tts_unavailable", exc.message)
+    if not exc.retryable and exc.status is not None and 400 <= exc.status < 500:
+        # The provider refused this request (unknown voice, bad option): the caller's input.
+        return ApiError(422, "tts_rejected", f"the TTS provider refused the request: {exc.message}")
     return ApiError(502 if exc.status else 503, "tts_failed", f"speech synthesis failed: {exc.message}")
 
 

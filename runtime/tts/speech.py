@@ -47,6 +47,9 @@ class SpeechService:
                 tenant_id: str | None, system: bool = False) -> tuple[CacheKey, object]:
         provider = self.router.tts_named(provider_name)
         voice = voice or self.vs.tts_voice or provider.default_voice
+        resolve = getattr(provider, "resolve_voice", None)
+        if resolve is not None:
+            voice = resolve(voice)  # the voice actually spoken is what the cache key names
         return CacheKey.build(text, voice, provider.name, speed, options, tenant_id=tenant_id, system=system), provider
 
     async def speak(self, principal, tenant_id: str | None, text: str, *, voice: str | None = None,

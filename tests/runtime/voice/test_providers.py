@@ -98,9 +98,11 @@ async def test_offline_espeak_to_pocketsphinx_round_trip():
     assert transcript.text == "hello world"
 
 
-async def test_espeak_rejects_option_like_voice():
-    with pytest.raises(ProviderError):
-        await EspeakTTS().synthesize(TTSRequest("x", "--help"))
+async def test_espeak_never_passes_an_option_like_voice():
+    tts = EspeakTTS()
+    assert tts.resolve_voice("--help") == "en-us"  # not installed: the default voice speaks
+    audio = await tts.synthesize(TTSRequest("fine", "--help"))
+    assert audio.duration_seconds > 0.1
 
 
 def test_wav_round_trip_and_streaming_header():
@@ -125,3 +127,11 @@ def test_registry_defaults_to_offline_and_errors_name_the_fix():
         VoiceSettings.from_env({"UNAMENTIS_TTS_PROVIDER": "polly"})
     with pytest.raises(ConfigError, match="at most 25"):
         VoiceSettings.from_env({"UNAMENTIS_WS_PING_SECONDS": "60"})
+
+
+async def test_espeak_maps_other_providers_voice_names_to_its_default():
+    tts = EspeakTTS()
+    assert tts.resolve_voice("nova") == "en-us" and tts.resolve_voice("en-gb") == "en-gb"
+    assert tts.resolve_voice("en-us+f3") == "en-us+f3"
+    audio = await tts.synthesize(TTSRequest("hello", "nova"))
+    assert audio.duration_seconds > 0.2
