@@ -34,7 +34,8 @@ async def tts_prefetch(job) -> dict:
     for tid in topics:
         info = await core.topic_info(job.tenant_id, p["curriculum_id"], tid)
         if info:
-            texts += [(s["content"], info["system"]) for s in info["segments"]]
+            texts += [(str(s.get("content") or "").strip(), info["system"]) for s in info["segments"]
+                      if str(s.get("content") or "").strip()]
     counts = {"total_segments": len(texts), "completed": 0, "cached": 0, "generated": 0, "failed": 0}
     started = time.time()
     await job.progress(**counts, status="in_progress", percent_complete=0.0, started_at=started,

@@ -106,8 +106,10 @@ class VoiceCore:
         tr = umcf.transcript(store.document(row), topic_id)
         if not tr:
             return None
-        segments = [s for s in tr.get("segments", []) if isinstance(s, dict) and str(s.get("content") or "").strip()]
-        return {"title": tr.get("topic_title"), "segments": segments, "system": system}
+        # Indexes must match the transcript the app shows, so empty segments stay (and are skipped when spoken).
+        segments = [s for s in tr.get("segments", []) if isinstance(s, dict)]
+        embedded = [a for a in (tr.get("media") or {}).get("embedded", []) if isinstance(a, dict)]
+        return {"title": tr.get("topic_title"), "segments": segments, "system": system, "assets": embedded}
 
     async def check_turn_rate(self, session: AudioSession) -> None:
         from runtime.limits import RateLimit

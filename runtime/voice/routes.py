@@ -274,6 +274,9 @@ async def stream_audio(request: Request) -> Response:
             text = str(seg.get("content") or "")
             kind = str(seg.get("type") or "content").replace(":", "_").replace("\n", " ")[:40]
             yield f"SEG:{i}:{kind}:{len(text)}\n".encode()
+            if not text.strip():
+                yield b"ERR:empty segment\n"
+                continue
             try:
                 res = await core.speech.speak(p, p.tenant_id, text, voice=voice, provider_name=provider,
                                               system=info["system"])

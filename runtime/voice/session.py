@@ -255,8 +255,12 @@ class AudioSession:
         if idx >= len(segments):
             await self.error("out_of_range", f"segment_index {idx} is past the last segment", segment_index=idx)
             return
+        text = str(segments[idx].get("content") or "").strip()
+        if not text:
+            await self.error("empty_segment", f"segment {idx} has no text to speak", segment_index=idx)
+            return
         try:
-            res = await self.core.speak(self, segments[idx]["content"], system=info.get("system", False))
+            res = await self.core.speak(self, text, system=info.get("system", False))
         except ProviderError as exc:
             await self.error("tts_failed", exc.message, segment_index=idx)
             return
@@ -266,7 +270,15 @@ class AudioSession:
         await self.send_json({"type": "audio", "segment_index": idx, "audio_base64": base64.b64encode(res.wav).decode(),
                               "duration_seconds": round(res.duration_seconds, 3), "cache_hit": res.status == "hit",
                               "total_segments": len(segments), "sample_rate": res.sample_rate})
-        self.core.prefetch_segments(self, [s["content"] for s in segments[idx + 1: idx + 6]], info.get("system", False))
+        for asset in info.get("assets", []):
+            timing = asset.get("segmentTiming") or {}
+            if timing.get("startSegment") == idx:  # the picture that goes with this segment
+                await self.send_json({"type": "visual_asset", "segment_index": idx, "asset": {
+                    "id": asset.get("id"), "type": asset.get("type"), "url": asset.get("url"),
+                    "caption": asset.get("caption") or asset.get("title") or "", "alt": asset.get("alt"),
+                    "display_mode": timing.get("displayMode"), "end_segment": timing.get("endSegment")}})
+        upcoming = [str(s.get("content") or "").strip() for s in segments[idx + 1: idx + 6]]
+        self.core.prefetch_segments(self, [t for t in upcoming if t], info.get("system", False))
 
     async def on_audio(self, data: bytes) -> None:
         self.last_activity = time.monotonic()

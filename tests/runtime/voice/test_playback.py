@@ -53,3 +53,37 @@ async def test_curriculum_playback_messages(peers, database, make_app, tenant, l
     await c.send({"type": "request_audio", "segment_index": 0})
     assert (await c.until("error"))["code"] == "not_found"
     await c.aclose()
+
+
+async def test_visual_asset_follows_its_segment(peers, database, make_app, tenant, live_server, tmp_path):
+    import httpx
+
+    from runtime.storage import StorageConfig
+
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    vs = VoiceSettings(llm_provider="openai", llm_url=peers.url + "/v1", tts_provider="openai", tts_url=peers.url + "/v1")
+    server = live_server(make_app(["curricula", "voice"], voice=vs, storage=StorageConfig(url=f"file://{tmp_path}")))
+    doc = {"formatIdentifier": "umcf", "id": {"value": "pics-course"}, "title": "Pictures",
+           "content": [{"id": {"value": "t1"}, "title": "Topic one", "type": "topic",
+                        "transcript": {"segments": [{"id": "s0", "type": "lecture", "content": "First part."},
+                                                    {"id": "s1", "type": "lecture", "content": "Look at this."}]}}]}
+    async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=20) as http:
+        assert (await http.post("/api/curricula/import", json={"content": doc})).status_code == 200
+        up = await http.post("/api/curricula/pics-course/topics/t1/assets",
+                             files={"file": ("pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, "image/png")},
+                             data={"metadata": '{"alt": "a diagram", "caption": "The diagram", "startSegment": 1}'})
+        assert up.status_code == 200, up.text
+    c = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}")
+    await c.next()
+    await c.send({"type": "set_topic", "curriculum_id": "pics-course", "topic_id": "t1"})
+    assert (await c.until("topic_set"))["total_segments"] == 2
+    await c.send({"type": "request_audio", "segment_index": 0})
+    await c.until("audio")
+    await c.send({"type": "request_audio", "segment_index": 1})
+    await c.until("audio")
+    visual = await c.until("visual_asset")
+    assert visual["segment_index"] == 1 and visual["asset"]["caption"] == "The diagram"
+    assert visual["asset"]["url"].startswith("/api/curricula/pics-course/topics/t1/assets/")
+    assert [e for e in c.events if e["type"] == "visual_asset"] == [visual]  # none for segment 0
+    await c.aclose()
