@@ -171,6 +171,7 @@ class Settings:
     rate_limit_token: tuple[int, float] = (300, 60.0)  # UNAMENTIS_RATE_LIMIT_TOKEN
     rate_limit_user: tuple[int, float] = (300, 60.0)  # UNAMENTIS_RATE_LIMIT_USER
     rate_limit_ip: tuple[int, float] = (600, 60.0)  # UNAMENTIS_RATE_LIMIT_IP
+    rate_limit_leases: bool = True  # UNAMENTIS_RATE_LIMIT_LEASES (default: on, off on Lambda)
     # --- shared services --------------------------------------------------------------------
     redis_url: str | None = None  # REDIS_URL
     # --- auth, limits and budgets (RA; README "Auth, limits and budgets") ---------------------
@@ -223,6 +224,8 @@ class Settings:
             rate_limit_token=parse_rate("UNAMENTIS_RATE_LIMIT_TOKEN", env.get("UNAMENTIS_RATE_LIMIT_TOKEN") or "300/60"),
             rate_limit_user=parse_rate("UNAMENTIS_RATE_LIMIT_USER", env.get("UNAMENTIS_RATE_LIMIT_USER") or "300/60"),
             rate_limit_ip=parse_rate("UNAMENTIS_RATE_LIMIT_IP", env.get("UNAMENTIS_RATE_LIMIT_IP") or "600/60"),
+            # Lambda environments are many, short-lived and serve one request at a time: no leases there.
+            rate_limit_leases=_bool(env, "UNAMENTIS_RATE_LIMIT_LEASES", not env.get("AWS_LAMBDA_FUNCTION_NAME")),
             redis_url=_str(env, "REDIS_URL"),
             jwt_secret=_str(env, "UNAMENTIS_JWT_SECRET"),
             jwt_issuer=_str(env, "UNAMENTIS_JWT_ISSUER", "unamentis"),

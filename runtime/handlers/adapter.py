@@ -26,7 +26,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def lambda_handler(service: str, settings: Settings | None = None) -> LambdaHandler:
-    settings = (settings or Settings.from_env()).with_overrides(db_mode="single")
+    settings = (settings or Settings.from_env()).with_overrides(db_mode="single", rate_limit_leases=False)
     configure_logging(settings.log_level, service=service)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

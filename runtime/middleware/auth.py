@@ -142,7 +142,10 @@ class AuthMiddleware:
             limit = RateLimit.from_setting(settings.rate_limit_token if key.startswith("tok:") else settings.rate_limit_user)
         if limit is None:
             return None
-        decision = await self.leases.hit(ctx.limiter, key, limit)
+        if settings.rate_limit_leases:
+            decision = await self.leases.hit(ctx.limiter, key, limit)
+        else:
+            decision = await ctx.limiter.hit(key, limit)
         if not decision.allowed:
             return False, rate_limited(decision)
         return True, [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]

@@ -3,11 +3,13 @@
 The shared bucket (RA's limiter: PostgreSQL or Redis) stays the single source of truth. For a
 generous limit (capacity ≥ 100), an instance takes a small *lease* of tokens in one hit
 (``cost=L``, L = capacity // 50, at most 20) and spends them locally; the next shared hit comes
-when the lease is used up or expires (after 1 s, or the time the bucket needs to refill L tokens
-if longer). Tokens are deducted from the shared bucket BEFORE they are spent, so over any window
-all instances together spend no more than the bucket granted; the only slack is that a lease taken
-just before a pause may be spent just after the bucket refilled — at most L − 1 ≤ 2 % of the
-capacity per instance. An unused lease simply expires (stricter, never looser). Small limits
+when the lease is used up or after one window (``per_seconds``). Tokens are deducted from the
+shared bucket BEFORE they are spent, so all instances together never spend more than the bucket
+granted; the only slack is that a lease taken just before a pause may be spent just after the
+bucket refilled — at most L − 1 ≤ 2 % of the capacity per instance. A lease left unused for a
+whole window expires (those few tokens are lost: stricter, never looser). Leases suit the
+container (few long-lived processes, many concurrent requests); Lambda environments are many and
+short-lived, so there ``UNAMENTIS_RATE_LIMIT_LEASES`` is off and every request is one shared hit. Small limits
 (login, tests, per-token overrides below 100) use L = 1: every request is one exact shared hit.
 A refused lease falls back to a single-token hit, so the tail of a bucket is exact, and a new
 client's first request always passes (its bucket starts full).
@@ -23,7 +25,6 @@ from typing import Any
 MAX_LEASE = 20
 MIN_CAPACITY_FOR_LEASES = 100
 MAX_KEYS = 20_000
-LEASE_SECONDS = 1.0
 
 
 def lease_size(capacity: int) -> int:
@@ -60,7 +61,7 @@ class LeasedLimiter:
             decision = await limiter.hit(key, limit, cost=float(size))
             if decision.allowed:
                 now = self._clock()
-                self._store(key, size - 1, now + max(LEASE_SECONDS, size / limit.rate), decision)
+                self._store(key, size - 1, now + limit.per_seconds, decision)
                 return replace(decision, remaining=max(0, int(decision.remaining) + size - 1))
             if decision.remaining < 1:
                 # Not even one token left: refuse without a second hit; one token refills in 1/rate s.

@@ -155,3 +155,12 @@ def test_every_lambda_service_has_a_handler_module(database):
         env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=60,
     )
     assert check.stdout.strip() == "False", check.stderr
+
+
+def test_lambda_settings_use_single_connection_and_no_leases():
+    from runtime.settings import Settings
+
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "uma-auth", "DATABASE_URL": "postgresql://a@b/c"}
+    settings = Settings.from_env(env)
+    assert settings.db_mode == "single" and settings.rate_limit_leases is False
+    assert Settings.from_env({}).rate_limit_leases is True
