@@ -201,3 +201,30 @@ def voice_core(ctx) -> VoiceCore:
         core = VoiceCore(ctx)
         ctx._voice_core = core
     return core
+
+
+def is_draining(ctx) -> bool:
+    """True once SIGTERM started the drain: the health check should answer 503 so the load balancer
+    stops sending new sockets here (for the health service to call)."""
+    core = getattr(ctx, "_voice_core", None)
+    return bool(core and core.draining)
+
+
+async def deep_check(ctx) -> dict:
+    """Provider readiness for the Tier-2 deep health check: which provider serves each kind (or the
+    configuration error naming what is missing), the GPU fleet and the job transport."""
+    from runtime.providers.base import ProviderNotConfigured
+
+    core = voice_core(ctx)
+    out: dict = {"ok": True, "providers": {}, "sessions": len(core.sessions), "draining": core.draining}
+    for kind in ("stt", "llm", "tts"):
+        try:
+            p = core.router.primary(kind)
+            out["providers"][kind] = {"ok": True, "name": p.name, "paid": bool(getattr(p, "paid", False))}
+        except ProviderNotConfigured as exc:
+            out["providers"][kind] = {"ok": False, "error": exc.message}
+            out["ok"] = False
+    await core.gpu.is_warm()
+    out["gpu"] = core.gpu.snapshot()
+    out["jobs"] = type(ctx.jobs.transport).__name__
+    return out

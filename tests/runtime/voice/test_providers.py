@@ -135,3 +135,18 @@ async def test_espeak_maps_other_providers_voice_names_to_its_default():
     assert tts.resolve_voice("en-us+f3") == "en-us+f3"
     audio = await tts.synthesize(TTSRequest("hello", "nova"))
     assert audio.duration_seconds > 0.2
+
+
+async def test_deep_check_names_each_provider_and_drain_state(peers, database, make_app):
+    from runtime.voice.core import deep_check, is_draining
+
+    app = make_app(["voice"], voice=VoiceSettings(llm_url=peers.url + "/v1", tts_provider="deepgram", tts_api_key="k"))
+    ctx = app.state.ctx
+    try:
+        report = await deep_check(ctx)
+        assert report["providers"]["stt"] == {"ok": True, "name": "pocketsphinx", "paid": False}
+        assert report["providers"]["llm"]["name"] == "openai_compatible"
+        assert report["providers"]["tts"] == {"ok": True, "name": "deepgram", "paid": True}
+        assert report["jobs"] == "PostgresTransport" and is_draining(ctx) is False
+    finally:
+        await ctx.aclose()
