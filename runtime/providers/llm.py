@@ -107,6 +107,9 @@ class OllamaChatLLM:
                         if "eval_count" in obj or "prompt_eval_count" in obj:
                             usage = LLMUsage(int(obj.get("prompt_eval_count") or 0), int(obj.get("eval_count") or 0), False)
                         break
+        except httpx.ConnectError as exc:
+            raise ProviderError(self.name, f"cannot reach Ollama at {self.base_url}: start it (ollama serve) or set "
+                                           "UNAMENTIS_LLM_URL / UNAMENTIS_LLM_PROVIDER", retryable=True) from exc
         except httpx.HTTPError as exc:
             raise transport_error(self.name, exc) from exc
         if usage is None:

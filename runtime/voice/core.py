@@ -130,6 +130,14 @@ class VoiceCore:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        from runtime.providers.base import ProviderNotConfigured
+
+        for kind in ("stt", "llm", "tts"):  # say at start what will serve, or what is missing
+            try:
+                p = self.router.primary(kind)
+                log.info("voice %s provider: %s%s", kind, p.name, " (paid, metered)" if getattr(p, "paid", False) else "")
+            except ProviderNotConfigured as exc:
+                log.warning("voice %s provider unavailable: %s", kind, exc.message)
         loop = asyncio.get_running_loop()
         try:
             self._prev_sigterm = signal.getsignal(signal.SIGTERM)

@@ -61,6 +61,10 @@ async def test_sigterm_drains_running_turn_then_closes_1001_and_session_resumes(
         await c.until("llm_start")
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)  # mid-turn: the LLM streams for ~1 s more
+        await asyncio.sleep(0.3)
+        late = await AudioClient.open(f"ws://127.0.0.1:{port}/ws/audio?token={token}")  # while draining
+        assert await late.closed(timeout=10) == 1001
+        assert any(e["type"] == "error" and e["code"] == "server_draining" for e in late.events)
         code = await c.closed(timeout=30)
         assert code == 1001
         types = c.types()

@@ -150,3 +150,11 @@ async def test_deep_check_names_each_provider_and_drain_state(peers, database, m
         assert report["jobs"] == "PostgresTransport" and is_draining(ctx) is False
     finally:
         await ctx.aclose()
+
+
+async def test_unreachable_ollama_error_names_the_fix():
+    async with httpx.AsyncClient() as http:
+        llm = OllamaChatLLM(http, "http://127.0.0.1:9", model="llama3.2")
+        with pytest.raises(ProviderError, match="UNAMENTIS_LLM_URL") as info:
+            await _collect(llm.stream([{"role": "user", "content": "x"}], max_tokens=5, temperature=0))
+    assert info.value.retryable
