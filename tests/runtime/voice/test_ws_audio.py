@@ -26,7 +26,7 @@ def storage_cfg(tmp_path):
 async def test_offline_round_trip_speech_in_transcript_llm_audio_out(peers, database, make_app, tenant, live_server, storage_cfg):
     """eSpeak NG speech → PocketSphinx → loopback OpenAI-compatible LLM → eSpeak NG audio out."""
     tenant_id, token = await tenant()
-    app = make_app(["voice"], voice=_voice(peers, llm_model="slow-40", playback_lead_ms=60000), storage=storage_cfg)
+    app = make_app(["voice"], voice=_voice(peers, llm_model="slow-80", playback_lead_ms=60000), storage=storage_cfg)
     server = live_server(app)
     c = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}&session=rt-{uuid.uuid4().hex[:8]}")
     hello = await c.next()
@@ -85,7 +85,7 @@ async def test_bad_token_closes_1008_and_first_message_auth_works(peers, databas
 
 async def test_barge_in_stops_playback_and_cancels_generation(peers, database, make_app, tenant, live_server, storage_cfg):
     tenant_id, token = await tenant()
-    vs = _voice(peers, llm_model="slow-40", stt_provider="whisper", stt_url=peers.url + "/v1",
+    vs = _voice(peers, llm_model="slow-80", stt_provider="whisper", stt_url=peers.url + "/v1",
                 tts_provider="openai", tts_url=peers.url + "/v1", playback_lead_ms=100)
     server = live_server(make_app(["voice"], voice=vs, storage=storage_cfg))
     c = await AudioClient.open(f"{server.ws_url}/ws/audio?token={token}")
