@@ -87,7 +87,10 @@ def serve(kind: str, port: int) -> None:
     from runtime.logging import configure_logging
 
     configure_logging(os.environ.get("UNAMENTIS_LOG_LEVEL", "INFO"), buffered=True)  # as `serve` does
+    from runtime.cli import tune_gc
+
     app = build_full_app() if kind == "full" else build_bare_app()
+    tune_gc()  # the process tuning of `serve`, for both servers
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
                 lifespan="on", ws="none")
 
