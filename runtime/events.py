@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from datetime import datetime, timezone
-from typing import Any, Callable
 
 log = logging.getLogger("unamentis.events")
 

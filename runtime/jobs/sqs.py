@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 
-from .queue import Job, JobQueue, _json
+from .queue import Job, JobQueue
 
 
 class SqsTransport:

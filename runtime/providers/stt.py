@@ -88,11 +88,11 @@ class PocketSphinxSTT:
     sample_rate = 16000
 
     def __init__(self, pool_size: int = 2):
-        try:
-            import pocketsphinx  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - depends on the environment
+        import importlib.util
+
+        if importlib.util.find_spec("pocketsphinx") is None:
             raise ProviderNotConfigured(self.name, "the 'pocketsphinx' package is not installed "
-                                        "(pip install pocketsphinx)") from exc
+                                        "(pip install pocketsphinx)")
         self._free: list = []
         self._lock = threading.Lock()
         self._sem = asyncio.Semaphore(pool_size)

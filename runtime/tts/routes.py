@@ -21,7 +21,7 @@ from runtime.errors import ApiError
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
 from runtime.validation import (field_bool, field_dict, field_float, field_int, field_list, field_str, json_body,
-                                path_id, query_bool, query_str)
+                                query_bool, query_str)
 from runtime.voice.core import voice_core
 
 from .cache import CacheKey

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from runtime.settings import ConfigError, _bool, _choice, _float, _int, _str
+from runtime.settings import ConfigError, _choice, _float, _int, _str
 
 STT_PROVIDERS = ("auto", "pocketsphinx", "openai", "groq", "whisper", "whisper_cpp")
 LLM_PROVIDERS = ("auto", "openai", "groq", "ollama")

@@ -3,8 +3,6 @@
 """
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -16,11 +14,10 @@ from runtime.curricula import store as curricula_store
 from runtime.errors import ApiError
 from runtime.jobs.handlers import principal_payload
 from runtime.jobs.queue import UnknownJobKind
-from runtime.providers.audio import resample, wav_bytes
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
 from runtime.tts.common import TTS_PROVIDER_NAMES, provider_api_error, provider_name, read_provider
-from runtime.validation import (field_bool, field_enum, field_int, field_list, field_str, json_body, path_id,
+from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
 from .core import voice_core
@@ -304,7 +301,6 @@ async def full_with_assets(request: Request) -> Response:
 
 async def preload_assets(request: Request) -> Response:
     """Pre-generate the audio of every topic of a curriculum (a job)."""
-    p = principal(request)
     cid = path_id(request, "id")
     async with tx(request) as conn:
         row = await curricula_store.get_visible(conn, cid)

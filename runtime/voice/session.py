@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runtime.providers.audio import resample

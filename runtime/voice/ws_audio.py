@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.context import ctx as app_ctx
 from runtime.errors import ApiError

@@ -97,7 +97,7 @@ async def test_barge_in_stops_playback_and_cancels_generation(peers, database, m
     assert "llm_complete" not in c.types()  # the LLM is still streaming
     n_before = len(c.events)
     await c.stream(tone(0.5), chunk=640)  # the student talks over the tutor
-    stop = await c.until("tts_complete", interrupted=True)
+    await c.until("tts_complete", interrupted=True)
     done = await c.until("turn_complete", turn_id=first["turn_id"])
     assert done["interrupted"] is True
     after_vad = c.types()[c.types().index("vad_start", n_before):]
