@@ -20,11 +20,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 _WS = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never spoken; NUL is not storable text
 SYSTEM_SCOPE = "system"
 
 
 def normalize_text(text: str) -> str:
-    return _WS.sub(" ", unicodedata.normalize("NFC", text.strip()))
+    return _WS.sub(" ", unicodedata.normalize("NFC", _CONTROL.sub("", text).strip()))
 
 
 @dataclass(frozen=True)

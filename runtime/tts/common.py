@@ -12,6 +12,9 @@ from runtime.validation import field_enum
 TTS_PROVIDER_NAMES = ("auto", "default", "espeak", "deepgram", "openai", "gpu",
                       "vibevoice", "piper", "chatterbox", "kokoro")
 LEGACY_GPU_NAMES = {"vibevoice", "piper", "chatterbox", "kokoro"}
+# Voice ids of every provider we speak to ("nova", "aura-2-thalia-en", "en-us+f3", "Alloy").
+VOICE_PATTERN = r"[A-Za-z0-9_.+:-]{1,100}"
+ID_PATTERN = r"[A-Za-z0-9_-]{1,100}"
 
 
 def provider_name(vs, raw: str | None) -> str | None:

@@ -25,7 +25,8 @@ from runtime.validation import (field_bool, field_dict, field_float, field_int, 
 from runtime.voice.core import voice_core
 
 from .cache import CacheKey
-from .common import TTS_PROVIDER_NAMES, provider_api_error, provider_name, read_provider, wav_response
+from .common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
+                     wav_response)
 
 MAX_TEXT = 5000
 _HASH_CHARS = set("0123456789abcdef")
@@ -46,7 +47,8 @@ async def synthesize(request: Request) -> Response:
     core = voice_core(ctx(request))
     body = await json_body(request)
     text = field_str(body, "text", required=True, max_len=MAX_TEXT)
-    voice = field_str(body, "voice_id", max_len=100) or field_str(body, "voice", max_len=100)
+    voice = field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN) or \
+        field_str(body, "voice", max_len=100, pattern=VOICE_PATTERN)
     speed = field_float(body, "speed", default=1.0, min=0.25, max=4.0)
     skip = field_bool(body, "skip_cache", default=False)
     name = read_provider(body, core.vs)
@@ -75,7 +77,8 @@ def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
         raise ApiError(422, "invalid_field", "'speed' must be between 0.25 and 4.", details={"field": "speed"})
     name = read_provider(source, core.vs)
     try:
-        key, _ = core.speech.key_for(text, source.get("voice_id") or None, name, speed, _options(source), tenant_id)
+        voice = field_str(source, "voice_id", max_len=100, pattern=VOICE_PATTERN)
+        key, _ = core.speech.key_for(text, voice, name, speed, _options(source), tenant_id)
     except ProviderError as exc:
         raise provider_api_error(exc) from None
     return key
@@ -247,7 +250,7 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
     for name, reader in (
         ("name", lambda: field_str(body, "name", required=not partial, max_len=100, **env)),
         ("provider", lambda: field_enum_env(body)),
-        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, **env)),
+        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, pattern=VOICE_PATTERN, **env)),
         ("settings", lambda: field_dict(body, "settings", default={}, **env)),
         ("description", lambda: field_str(body, "description", max_len=2000, **env)),
         ("tags", lambda: field_list(body, "tags", default=[], item_type=str, **env)),

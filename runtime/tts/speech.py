@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from runtime.providers.audio import parse_wav, wav_bytes
-from runtime.providers.base import TTSRequest
+from runtime.providers.base import ProviderError, TTSRequest
 
 from .cache import SYSTEM_SCOPE, CacheKey, TTSCache
 
@@ -56,6 +56,8 @@ class SpeechService:
                     provider_name: str | None = None, speed: float = 1.0, options: dict | None = None,
                     system: bool = False, skip_cache: bool = False) -> SpeechResult:
         key, provider = self.key_for(text, voice, provider_name, speed, options, tenant_id, system)
+        if not key.text:
+            raise ProviderError(key.provider, "there is no text to speak", retryable=False, status=422)
         if not skip_cache:
             found = await self.cache.get(key)
             if found is not None:

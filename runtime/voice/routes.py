@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -16,13 +17,13 @@ from runtime.jobs.handlers import principal_payload
 from runtime.jobs.queue import UnknownJobKind
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
-from runtime.tts.common import TTS_PROVIDER_NAMES, provider_api_error, provider_name, read_provider
+from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider
 from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
 from .core import voice_core
 
-ID = r"^[A-Za-z0-9_-]{1,100}$"
+ID = r"[A-Za-z0-9_-]{1,100}"
 
 
 async def _enqueue(request: Request, kind: str, payload: dict, *, key: str | None = None) -> str:
@@ -51,7 +52,8 @@ async def prefetch_topic(request: Request) -> Response:
     info = await core.topic_info(p.tenant_id, cid, tid)
     if not info or not info["segments"]:
         raise ApiError(404, "not_found", f"No segments found for {cid}/{tid}.")
-    payload = {"curriculum_id": cid, "topic_id": tid, "voice_id": field_str(body, "voice_id", max_len=100),
+    payload = {"curriculum_id": cid, "topic_id": tid,
+               "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN),
                "tts_provider": read_provider(body, core.vs), "speed": body.get("speed") or 1.0}
     job_id = await _enqueue(request, "tts_prefetch", payload)
     return JSONResponse({"status": "started", "job_id": job_id, "total_segments": len(info["segments"])}, status_code=202)
@@ -107,6 +109,8 @@ async def kb_audio_get(request: Request) -> Response:
     if seg not in kb_audio.SEGMENT_TYPES:
         raise _kb_error(400, "invalid_segment", f"segment must be one of {', '.join(kb_audio.SEGMENT_TYPES)}")
     module_id = query_str(request, "module_id", "knowledge-bowl", max_len=100)
+    if not re.fullmatch(ID, module_id):
+        raise _kb_error(400, "invalid_id", "'module_id' has an invalid format.", field="module_id")
     hint_index = query_int(request, "hint_index", 0, 0, 50)
     segment = f"hint_{hint_index}" if seg == "hint" else seg
     key = kb_audio.object_key(p.tenant_id, module_id, qid, segment)
@@ -168,7 +172,8 @@ async def kb_prefetch(request: Request) -> Response:
     total = sum(len(kb_audio.question_segments(q)) for q in questions)
     provider = provider_name(core.vs, field_enum(body, "provider", TTS_PROVIDER_NAMES, default=None, success_envelope=True))
     job_id = await _enqueue(request, "kb_audio_prefetch", {
-        "module_id": module_id, "voice_id": field_str(body, "voice_id", max_len=100, success_envelope=True),
+        "module_id": module_id,
+        "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN, success_envelope=True),
         "provider": provider, "force_regenerate": field_bool(body, "force_regenerate", default=False, success_envelope=True)})
     return JSONResponse({"success": True, "status": "started", "job_id": job_id, "total_segments": total,
                          "module_id": module_id})
@@ -256,6 +261,8 @@ async def stream_audio(request: Request) -> Response:
     core = voice_core(ctx(request))
     cid, tid = path_id(request, "id"), path_id(request, "topic_id")
     voice = query_str(request, "voice", max_len=100)
+    if voice is not None and not re.fullmatch(VOICE_PATTERN, voice):
+        raise ApiError(422, "invalid_field", "'voice' has an invalid format.", details={"field": "voice"})
     raw_provider = query_str(request, "tts_server", max_len=40)
     if raw_provider and raw_provider not in TTS_PROVIDER_NAMES:
         raise ApiError(422, "invalid_field", f"tts_server must be one of {', '.join(TTS_PROVIDER_NAMES)}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from runtime.providers.audio import resample
 from runtime.providers.base import ProviderError, ProviderNotConfigured
+from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_name
 
 from .sentences import SentenceSplitter
 from .store import SessionState
@@ -205,10 +207,16 @@ class AudioSession:
                               "total_segments": len(info["segments"]) if info else None})
 
     async def _on_voice_config(self, msg):
-        voice = {"voice_id": msg.get("voice_id") or self.state.voice.get("voice_id"),
-                 "tts_provider": msg.get("tts_provider") or self.state.voice.get("tts_provider"),
+        voice_id = msg.get("voice_id")
+        if voice_id is not None and (not isinstance(voice_id, str) or not re.fullmatch(VOICE_PATTERN, voice_id)):
+            raise BadMessage("'voice_id' has an invalid format")
+        if msg.get("tts_provider") is not None and msg["tts_provider"] not in TTS_PROVIDER_NAMES:
+            raise BadMessage(f"'tts_provider' must be one of {', '.join(TTS_PROVIDER_NAMES)}")
+        voice = {"voice_id": voice_id or self.state.voice.get("voice_id"),
+                 "tts_provider": provider_name(self.vs, msg.get("tts_provider")) or self.state.voice.get("tts_provider"),
                  "speed": _num(msg, "speed", self.state.voice.get("speed", 1.0), 0.25, 4.0)}
-        options = {k: msg[k] for k in ("exaggeration", "cfg_weight", "language") if msg.get(k) is not None}
+        options = {k: msg[k] for k in ("exaggeration", "cfg_weight", "language")
+                   if isinstance(msg.get(k), (str, int, float)) and not isinstance(msg.get(k), bool)}
         if options:
             voice["options"] = options
         try:

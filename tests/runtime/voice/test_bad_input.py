@@ -12,14 +12,15 @@ BODIES = [None, "notjson", "[]", "123", json.dumps({"text": 5}), json.dumps({"te
           json.dumps({"name": "n", "provider": "openai", "voice_id": "v", "settings": {"speed": "x"}}),
           json.dumps({"name": "n", "provider": "openai", "voice_id": "v", "tags": "x"}),
           json.dumps({"module_id": "../../x"}), json.dumps({"text": "hi", "profile_id": "zzz"}),
-          json.dumps({"text": "\u0000bad"}), json.dumps({"audio_base64": "AAAA", "text": "t", "sample_rate": "x"})]
+          json.dumps({"text": "\u0000bad"}), json.dumps({"text": "\u0000"}), json.dumps({"text": "hi", "voice_id": "a\u0000"}), json.dumps({"audio_base64": "AAAA", "text": "t", "sample_rate": "x"})]
 PATHS = [("POST", "/api/tts"), ("GET", "/api/tts/cache?text=hi&speed=abc"), ("GET", "/api/tts/cache?hash=zz"),
          ("GET", "/api/tts/cache?text=hi&tts_provider=polly"), ("PUT", "/api/tts/cache"), ("DELETE", "/api/tts/cache?confirm=maybe"),
          ("POST", "/api/tts/cache/evict"), ("GET", "/api/tts/cache/stats"), ("POST", "/api/tts/profiles"),
          ("PUT", "/api/tts/profiles/00000000-0000-0000-0000-000000000000"), ("POST", "/api/tts/profiles/xyz/preview"),
          ("POST", "/api/tts/prefetch/topic"), ("GET", "/api/tts/prefetch/status/..."), ("DELETE", "/api/tts/prefetch/abc"),
          ("POST", "/api/tts-cache/prefetch"), ("POST", "/api/kb/audio/batch"), ("GET", "/api/kb/audio/q/hint?hint_index=x"),
-         ("GET", "/api/kb/audio/q/answer?module_id=%00"), ("POST", "/api/kb/prefetch"), ("GET", "/api/kb/prefetch/xyz"),
+         ("GET", "/api/kb/audio/q/answer?module_id=%00"), ("GET", "/api/curricula/x/topics/y/stream-audio?voice=%00"),
+         ("GET", "/api/tts/cache?text=%00&voice_id=%00"), ("POST", "/api/kb/prefetch"), ("GET", "/api/kb/prefetch/xyz"),
          ("GET", "/api/kb/manifest/x"), ("GET", "/api/kb/coverage/nope"), ("GET", "/api/kb/feedback/x"),
          ("GET", "/api/curricula/x/topics/y/stream-audio?tts_server=zz"), ("GET", "/api/curricula/x/full-with-assets"),
          ("POST", "/api/curricula/x/preload-assets"), ("GET", "/api/tts/profiles?limit=abc")]
