@@ -61,6 +61,20 @@ def _num(msg: dict, name: str, default, lo, hi, kind=float):
     return value
 
 
+def _id(msg: dict, name: str, required: bool = False) -> str | None:
+    value = msg.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadMessage(f"'{name}' is required")
+        return None
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise BadMessage(f"'{name}' must match ^[A-Za-z0-9_-]{{1,100}}$")
+    return value
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
 @dataclass
 class TurnMetrics:
     eos: float = 0.0  # end of user speech (vad_end / stop_recording)
@@ -154,6 +168,16 @@ class AudioSession:
             await handler(msg)
         except BadMessage as exc:
             await self.error("invalid_message", f"{kind}: {exc}")
+        except (SessionClosed, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            budget = self.core.budget_error(exc)
+            if budget is not None:
+                await self.error("budget_exceeded", getattr(exc, "message", str(exc)), recoverable=False)
+                raise budget from exc
+            # One bad message must not end the conversation: report it and keep the session.
+            log.exception("voice message %s failed", kind)
+            await self.error("internal_error", f"{kind} failed on the server; it has been logged")
 
     async def _on_ping(self, msg):
         reply = {"type": "pong", "timestamp": time.time()}
@@ -193,10 +217,8 @@ class AudioSession:
             await self.barge_in("cancel")
 
     async def _on_set_topic(self, msg):
-        topic_id = msg.get("topic_id")
-        if not isinstance(topic_id, str) or not topic_id:
-            raise BadMessage("'topic_id' is required")
-        curriculum_id = msg.get("curriculum_id") or self.state.topic.get("curriculum_id")
+        topic_id = _id(msg, "topic_id", required=True)
+        curriculum_id = _id(msg, "curriculum_id") or self.state.topic.get("curriculum_id")
         info = await self.core.topic_info(self.tenant_id, curriculum_id, topic_id) if curriculum_id else None
         self.state.topic = {"curriculum_id": curriculum_id, "topic_id": topic_id,
                             "title": (info or {}).get("title")}
@@ -250,8 +272,8 @@ class AudioSession:
 
     async def _on_request_audio(self, msg):
         idx = int(_num(msg, "segment_index", self.state.playback.get("segment_index", 0), 0, 100000, int))
-        cid = msg.get("curriculum_id") or self.state.topic.get("curriculum_id")
-        tid = msg.get("topic_id") or self.state.topic.get("topic_id")
+        cid = _id(msg, "curriculum_id") or self.state.topic.get("curriculum_id")
+        tid = _id(msg, "topic_id") or self.state.topic.get("topic_id")
         if not cid or not tid:
             await self.error("no_topic", "no topic: send set_topic or curriculum_id and topic_id", segment_index=idx)
             return

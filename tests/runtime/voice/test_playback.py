@@ -48,6 +48,12 @@ async def test_curriculum_playback_messages(peers, database, make_app, tenant, l
     assert (await c.until("error"))["code"] == "out_of_range"
     await c.send({"type": "set_topic", "curriculum_id": CURRICULUM})
     assert (await c.until("error"))["code"] == "invalid_message"
+    await c.send({"type": "set_topic", "curriculum_id": "a\u0000b", "topic_id": "t"})
+    assert (await c.until("error"))["code"] == "invalid_message"
+    await c.send({"type": "request_audio", "segment_index": "x"})
+    assert (await c.until("error"))["code"] == "invalid_message"
+    await c.send({"type": "sync", "segment_index": 1, "offset_ms": None})
+    assert (await c.until("error"))["code"] == "invalid_message"
     await c.send({"type": "set_topic", "curriculum_id": "no-such-course", "topic_id": "t"})
     assert (await c.until("topic_set"))["total_segments"] is None
     await c.send({"type": "request_audio", "segment_index": 0})
