@@ -37,6 +37,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.config import FARGATE_SIZES
+
 CORE_PORT = 8766
 STOP_TIMEOUT_S = 120  # the Fargate maximum, and the length of the Spot interruption notice
 CLOUDFLARED_METRICS = "127.0.0.1:2000"
@@ -46,16 +48,6 @@ def health_probe(port: int) -> str:
     """The container health check: the image has no curl, the standard library does the probe."""
     return ("import sys,urllib.request; sys.exit(0 if urllib.request.urlopen("
             f"'http://127.0.0.1:{port}/health', timeout=3).status == 200 else 1)")
-
-
-# Valid Fargate (cpu units -> memory MiB) combinations for the sizes a core can use.
-FARGATE_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4097, 1024)),
-    1024: tuple(range(2048, 8193, 1024)),
-    2048: tuple(range(4096, 16385, 1024)),
-    4096: tuple(range(8192, 30721, 1024)),
-}
 
 
 def policy_document(statements: Sequence[Any]) -> pulumi.Output[str]:

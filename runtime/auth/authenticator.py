@@ -69,7 +69,11 @@ def invalid_token(message: str = "The token is invalid.") -> ApiError:
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header (None when absent or another scheme)."""
-    value = _header(headers, "authorization")
+    return parse_bearer(_header(headers, "authorization"))
+
+
+def parse_bearer(value: str | None) -> str | None:
+    """The token of an ``Authorization`` header value when its scheme is Bearer, else None."""
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runtime.auth.authenticator import parse_bearer
 from runtime.context import CLIENT_IP_KEY
 from runtime.errors import ApiError
 from runtime.middleware.common import header, send_error, with_response_headers
@@ -62,13 +63,7 @@ def tier_of(path: str, public_paths: frozenset[str]) -> str:
 
 
 def bearer_token(scope: Scope) -> str | None:
-    value = header(scope, b"authorization")
-    if not value:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    return parse_bearer(header(scope, b"authorization"))
 
 
 def _missing_token() -> ApiError:
