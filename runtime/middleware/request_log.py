@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runtime.context import CLIENT_IP_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY, RESPONSE_STARTED_KEY
 from runtime.errors import internal_error
 from runtime.logging import request_id_var
-from runtime.middleware.common import header, send_error
+from runtime.middleware.common import header, merge_headers, send_error
 
 access_log = logging.getLogger("unamentis.access")
 error_log = logging.getLogger("unamentis.error")
@@ -48,7 +48,7 @@ class RequestLogMiddleware:
                 status = message["status"]
                 response_started = True
                 scope[RESPONSE_STARTED_KEY] = True
-                message["headers"] = [*message.get("headers", ()), *queued]
+                message["headers"] = merge_headers(message.get("headers", ()), queued)
             elif message["type"] == "websocket.accept":
                 status = 101
             elif message["type"] == "websocket.close" and not status:
