@@ -120,6 +120,8 @@ def field_str(
         return default
     if not isinstance(value, str):
         raise _invalid(name, f"'{name}' must be a string.", success_envelope)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not as a database error
+        raise _invalid(name, f"'{name}' must not contain NUL characters.", success_envelope)
     if strip:
         value = value.strip()
     if required and not value and min_len == 0:

@@ -220,6 +220,7 @@ async def test_validation_errors_are_4xx(probe_app, tenant):
         cases = [
             ({"name": 5}, "name"),
             ({"name": "x" * 11}, "name"),
+            ({"name": "a\u0000b"}, "name"),
             ({"name": "ok", "count": "3"}, "count"),
             ({"name": "ok", "count": True}, "count"),
             ({"name": "ok", "count": 9}, "count"),
