@@ -181,21 +181,21 @@ def _measure(label: str, python: list[str], env: dict[str, str], db: tuple | Non
 
 
 def _layer_dirs(tmp: Path, compiled: bool) -> tuple[Path, Path]:
-    """The code zip and a dependency layer for THIS interpreter, unpacked like Lambda does
-    (/var/task and /opt/python); optionally with bytecode compiled in advance."""
-    import compileall
-    import io
+    """The code zip and a dependency layer built for THIS interpreter by components.lambda_build,
+    unpacked like Lambda does (/var/task and /opt/python): as built (with the bytecode the build
+    ships), or with the bytecode left out (what a sources-only build costs at every cold start)."""
     import zipfile
 
     from components import lambda_build
 
-    code_dir, layer_dir = tmp / "task", tmp / "opt"
-    zipfile.ZipFile(io.BytesIO(lambda_build.zip_bytes(lambda_build.code_entries()))).extractall(code_dir)
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    code = lambda_build.build_code_zip(tmp / "build", python_version=host)
     layer = lambda_build.build_layer(target="host")
-    zipfile.ZipFile(layer.path).extractall(layer_dir)
-    if compiled:
-        for directory in (code_dir, layer_dir):
-            compileall.compile_dir(str(directory), quiet=1, workers=0)
+    code_dir, layer_dir = tmp / "task", tmp / "opt"
+    for artifact, dest in ((code, code_dir), (layer, layer_dir)):
+        with zipfile.ZipFile(artifact.path) as zf:
+            names = [n for n in zf.namelist() if compiled or not n.endswith(".pyc")]
+            zf.extractall(dest, members=names)
     return code_dir, layer_dir / "python"
 
 
@@ -227,7 +227,7 @@ def main() -> int:
                 with tempfile.TemporaryDirectory(prefix="uma-coldstart-") as tmp:
                     code_dir, layer_dir = _layer_dirs(Path(tmp), compiled)
                     layer_env = {**env, "PYTHONPATH": f"{code_dir}:{layer_dir}", "PYTHONDONTWRITEBYTECODE": "1"}
-                    label = "code zip + layer, " + ("bytecode precompiled" if compiled else "no bytecode (compiled at every start)")
+                    label = "code zip + layer, " + ("as built (precompiled bytecode)" if compiled else "bytecode removed (compiled at every start)")
                     _measure(label, [sys.executable, "-S"], layer_env, db, args.runs)
         code, layer = _zip_sizes()
         if code is not None:

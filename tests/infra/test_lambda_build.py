@@ -36,7 +36,18 @@ def test_code_zip_content_and_metadata(tmp_path):
     names = [i.filename for i in infos]
     assert names == sorted(names)
     assert "runtime/__init__.py" in names and "runtime/route_table.py" in names
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    # Bytecode for the Lambda interpreter only, one per shipped source, with no build-host path in it.
+    pycs = [n for n in names if n.endswith(".pyc")]
+    if art.bytecode is None:
+        assert pycs == []
+    else:
+        assert art.bytecode == lb.LAMBDA_PYTHON_VERSION
+        tag = "cpython-" + lb.LAMBDA_PYTHON_VERSION.replace(".", "")
+        assert pycs and all(n.split("/")[-2] == "__pycache__" and n.endswith(f".{tag}.pyc") for n in pycs)
+        sources = {n for n in names if n.endswith(".py")}
+        assert {n.replace("/__pycache__", "").replace(f".{tag}.pyc", ".py") for n in pycs} == sources
+        with zipfile.ZipFile(art.path) as zf:
+            assert not any(str(REPO).encode() in zf.read(n) for n in pycs)
     assert "runtime/Dockerfile" not in names
     assert all(i.date_time == lb.FIXED_DATE_TIME for i in infos)
     assert all((i.external_attr >> 16) & 0o777 in (0o644, 0o755) for i in infos)
