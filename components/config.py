@@ -167,7 +167,7 @@ class FunctionsConfig:
     # database connection, so the sum must fit database.max_connections with the core.
     reserved_concurrency: Mapping[str, int] = field(default_factory=lambda: {
         "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3,
-        "models": 2, "admin": 2})
+        "models": 2})
 
 
 @dataclass(frozen=True)

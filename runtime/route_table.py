@@ -41,10 +41,11 @@ LAMBDA_SERVICES: tuple[str, ...] = (
     "sessions",
     "telemetry",
     "models",
-    "admin",
 )
-# The stateful voice core runs only in the container.
-CORE_SERVICES: tuple[str, ...] = ("voice",)
+# Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
+# Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
+# of a stack without NAT (the beta) cannot reach them, the core can.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -70,12 +71,12 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/clients", "telemetry", "lambda"),
     RouteRule("/api/logs", "telemetry", "lambda"),
     RouteRule("/api/models", "models", "lambda"),
-    RouteRule("/api/admin", "admin", "lambda"),
     # stateful families -> core
     RouteRule("/ws", "voice", "core"),
     RouteRule("/api/tts", "voice", "core"),
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
+    RouteRule("/api/admin", "admin", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),
 )

@@ -160,7 +160,7 @@ test("stateless paths go to the Lambda origin, stateful ones to the core", async
     "/api/sessions/s1": "lambda",
     "/api/metrics": "lambda",
     "/api/models": "lambda",
-    "/api/admin/users": "lambda",
+    "/api/admin/users": "core",
     "/ws": "core",
     "/ws/voice": "core",
     "/api/tts": "core",
