@@ -32,7 +32,6 @@ import pulumi_aws as aws
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
 # ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
 DEFAULT_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
-MODEL_PORTS = (11434, 8880, 11401)  # Ollama, TTS, STT
 DRAIN_HOOK = "drain"
 DRAIN_HEARTBEAT_S = 110  # inside the two-minute Spot notice
 SPOT_EVENTS = ("EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation")

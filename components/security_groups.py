@@ -12,6 +12,7 @@ Matrix and tests can compare it exactly:
 | lambda | nothing                                            | db 5432; S3 (gateway prefix list) 443;   |
 |        |                                                    | 443 anywhere when there is NAT           |
 | gpu    | the core on 11434 (Ollama), 8880 (TTS), 11401 (STT)| 443/80 anywhere (models, packages)       |
+|        | and 11400 (the node agent: health, activity)       |                                          |
 | db     | core and lambda on 5432                            | nothing                                  |
 | nat    | everything from inside the VPC                     | everything (it forwards the VPC's egress)|
 
@@ -31,8 +32,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StackConfig
+from gpu_nodes.bootstrap import AGENT_PORT, MODEL_PORTS
 
-GPU_PORTS: dict[str, int] = {"ollama": 11434, "tts": 8880, "stt": 11401}
+# The ports the node software listens on (gpu_nodes/bootstrap.py is their one source).
+GPU_PORTS: dict[str, int] = {**MODEL_PORTS, "agent": AGENT_PORT}
 POSTGRES_PORT = 5432
 CLOUDFLARED_PORT = 7844  # cloudflared's edge connections (QUIC/UDP, HTTP2/TCP)
 

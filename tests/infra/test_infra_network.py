@@ -79,9 +79,11 @@ def test_beta_security_group_matrix(stack_run):
     assert rules_of(rec, "core", "ingress") == set()  # tunnel mode: no inbound rule at all
     assert rules_of(rec, "core", "egress") == {
         ("tcp", 443, "0.0.0.0/0"), ("tcp", 7844, "0.0.0.0/0"), ("udp", 7844, "0.0.0.0/0"),
-        ("tcp", 5432, "sg:db"), ("tcp", 11434, "sg:gpu"), ("tcp", 8880, "sg:gpu"), ("tcp", 11401, "sg:gpu")}
+        ("tcp", 5432, "sg:db"), ("tcp", 11434, "sg:gpu"), ("tcp", 8880, "sg:gpu"), ("tcp", 11401, "sg:gpu"),
+        ("tcp", 11400, "sg:gpu")}
+    # the model servers and the node agent (health, activity reports), from the core only
     assert rules_of(rec, "gpu", "ingress") == {("tcp", 11434, "sg:core"), ("tcp", 8880, "sg:core"),
-                                               ("tcp", 11401, "sg:core")}
+                                               ("tcp", 11401, "sg:core"), ("tcp", 11400, "sg:core")}
     assert rules_of(rec, "db", "ingress") == {("tcp", 5432, "sg:core"), ("tcp", 5432, "sg:lambda")}
     assert rules_of(rec, "db", "egress") == set()
     assert rules_of(rec, "lambda", "ingress") == set()
