@@ -24,17 +24,29 @@ from runtime.services.base import Service
 _PARAM_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
 
 
+def _draining(context) -> bool:
+    """A voice core draining after SIGTERM answers 503, so load balancers send new sockets elsewhere.
+    (Imported only where the voice service runs: Lambdas never load the voice package.)"""
+    if "voice" not in context.services:
+        return False
+    from runtime.voice.core import is_draining
+
+    return is_draining(context)
+
+
 async def health(request: Request) -> JSONResponse:
-    """Liveness: the runtime answers (no dependencies are checked)."""
+    """Liveness: the runtime answers (no dependencies are checked); 503 while a voice core drains."""
     context = ctx(request)
+    draining = _draining(context)
     return JSONResponse(
         {
-            "status": "healthy",
+            "status": "draining" if draining else "healthy",
             "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
             "version": context.settings.version,
             "server_name": context.settings.server_name,
             "uptime_seconds": round(time.time() - context.started_at, 3),
-        }
+        },
+        status_code=503 if draining else 200,
     )
 
 
@@ -53,6 +65,14 @@ async def deep_health(request: Request) -> JSONResponse:
         }
     except Exception as exc:  # a health check reports failures, it does not raise them
         checks["database"] = {"ok": False, "error": type(exc).__name__}
+    if "voice" in context.services:
+        from runtime.voice.core import deep_check
+
+        try:
+            voice = await deep_check(context)
+            checks["voice"] = {**voice, "ok": voice["ok"] and not _draining(context)}
+        except Exception as exc:
+            checks["voice"] = {"ok": False, "error": type(exc).__name__}
     healthy = all(check.get("ok") for check in checks.values())
     return JSONResponse(
         {

@@ -65,6 +65,9 @@ async def test_sigterm_drains_running_turn_then_closes_1001_and_session_resumes(
         late = await AudioClient.open(f"ws://127.0.0.1:{port}/ws/audio?token={token}")  # while draining
         assert await late.closed(timeout=10) == 1001
         assert any(e["type"] == "error" and e["code"] == "server_draining" for e in late.events)
+        async with httpx.AsyncClient() as probe:  # the load balancer's health check sees the drain
+            health = await probe.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert health.status_code == 503 and health.json()["status"] == "draining"
         code = await c.closed(timeout=30)
         assert code == 1001
         types = c.types()
