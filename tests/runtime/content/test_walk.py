@@ -22,9 +22,12 @@ async def test_walk_against_python_m_runtime_serve(database, tenant, tmp_path):
     env = {**os.environ, "DATABASE_URL": database.app_dsn, "UNAMENTIS_DATABASE_ADMIN_URL": database.owner_dsn,
            "UNAMENTIS_APP_ROLE": database.app_role, "UNAMENTIS_STORAGE_URL": f"file://{tmp_path}",
            "UNAMENTIS_ENV": "test", "UNAMENTIS_LOG_LEVEL": "WARNING"}
+    # The server's log goes to a file: a pipe nobody reads fills up and blocks the server.
+    log_path = tmp_path / "serve.log"
+    log_file = open(log_path, "wb")
     process = subprocess.Popen([sys.executable, "-m", "runtime", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-                                   os.path.abspath(__file__))))), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   os.path.abspath(__file__))))), stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -36,7 +39,9 @@ async def test_walk_against_python_m_runtime_serve(database, tenant, tmp_path):
                 except httpx.HTTPError:
                     pass
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not start: {process.stderr.read().decode()[-2000:]}")
+                    process.kill()
+                    process.wait()
+                    raise AssertionError(f"serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
                 await asyncio.sleep(0.1)
         await _walk(base, token)
     finally:
@@ -46,6 +51,7 @@ async def test_walk_against_python_m_runtime_serve(database, tenant, tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_file.close()
 
 
 async def test_app_walk_with_beta_token(make_app, tenant, live_server, tmp_path):
