@@ -1,6 +1,10 @@
-"""The GPU fleet as the voice core sees it: warm or cold, and how to wake it.
+"""The GPU fleet as the voice core sees it: where its node is, warm or cold, and how to wake it.
 
-Warm = the node's Ollama answers ``GET /api/tags`` within a second (probed at most every
+Where: fixed URLs (``UNAMENTIS_GPU_{LLM,STT,TTS}_URL``, e.g. a self-hosted box), or — in a deployed
+stack, where nodes come and go with Spot — discovered through the AWS API: the InService, Healthy
+instances of the Auto Scaling group ``UNAMENTIS_GPU_ASG_NAME`` and their private IPs, re-read at
+most every ``gpu_probe_seconds``; the node servers listen on the ports ``gpu_nodes/bootstrap.py``
+starts them on. Warm = the node's Ollama answers ``GET /api/tags`` within a second (probed at most every
 ``gpu_probe_seconds``). Cold + a request → set the Auto Scaling group's desired capacity to 1 through
 the AWS API (aiobotocore) at most once per probe interval, and let the caller use external APIs
 meanwhile. Sleeping is the node agent's job (it scales itself in when idle); ``sleep()`` exists for
@@ -16,11 +20,26 @@ import httpx
 
 log = logging.getLogger("unamentis.voice.gpu")
 
+# The ports the GPU node software listens on (gpu_nodes/bootstrap.py MODEL_PORTS; a test keeps the two
+# equal — the container image ships runtime/ only).
+NODE_PORTS = {"llm": 11434, "tts": 8880, "stt": 11401}
+
+
+def node_urls(address: str) -> dict[str, str]:
+    """The provider base URLs of a node at ``address``: Ollama's root, the speech servers' ``/v1``."""
+    return {"llm": f"http://{address}:{NODE_PORTS['llm']}",
+            "stt": f"http://{address}:{NODE_PORTS['stt']}/v1",
+            "tts": f"http://{address}:{NODE_PORTS['tts']}/v1"}
+
 
 class GpuFleet:
     def __init__(self, vs, http: httpx.AsyncClient):
         self.vs, self.http = vs, http
-        self.configured = bool(vs.gpu_llm_url or vs.gpu_stt_url or vs.gpu_tts_url)
+        self.fixed = {kind: url for kind, url in (("llm", vs.gpu_llm_url), ("stt", vs.gpu_stt_url),
+                                                  ("tts", vs.gpu_tts_url)) if url}
+        self.discovering = not self.fixed and bool(vs.gpu_asg_name)
+        self.configured = bool(self.fixed) or self.discovering
+        self.address: str | None = None  # the discovered node's private IP
         self.warm = False
         self.checked_at = 0.0
         self.last_wake_at = 0.0
@@ -29,11 +48,39 @@ class GpuFleet:
         self._probe_lock = asyncio.Lock()
         self._wake_task: asyncio.Task | None = None
 
+    def urls(self) -> dict[str, str]:
+        """Provider base URLs by kind (llm, stt, tts) of the node to use now; empty when none is known."""
+        if self.fixed:
+            return self.fixed
+        return node_urls(self.address) if self.address else {}
+
     def _probe_url(self) -> str | None:
-        if self.vs.gpu_llm_url:
-            return self.vs.gpu_llm_url.rstrip("/") + "/api/tags"
-        base = self.vs.gpu_stt_url or self.vs.gpu_tts_url
+        urls = self.urls()
+        if "llm" in urls:
+            return urls["llm"].rstrip("/") + "/api/tags"
+        base = urls.get("stt") or urls.get("tts")
         return base.rstrip("/") + "/models" if base else None
+
+    async def discover(self) -> str | None:
+        """The private IP of an InService, Healthy instance of the fleet's group (None when it has none)."""
+        from aiobotocore.session import get_session
+
+        session = get_session()
+        kw = {"region_name": self.vs.aws_region, "endpoint_url": self.vs.aws_endpoint_url}
+        async with session.create_client("autoscaling", **kw) as asg:
+            groups = (await asg.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[self.vs.gpu_asg_name]))["AutoScalingGroups"]
+        ids = sorted(i["InstanceId"] for g in groups for i in g.get("Instances", [])
+                     if i.get("LifecycleState") == "InService" and i.get("HealthStatus") == "Healthy")
+        if not ids:
+            return None
+        async with session.create_client("ec2", **kw) as ec2:
+            reservations = (await ec2.describe_instances(InstanceIds=ids))["Reservations"]
+        addresses = {i["InstanceId"]: i.get("PrivateIpAddress") for r in reservations for i in r["Instances"]
+                     if i.get("State", {}).get("Name") == "running"}
+        # Stay on the node in use while it serves; else the first by instance id (stable across tasks).
+        live = [addresses[i] for i in ids if addresses.get(i)]
+        return self.address if self.address in live else (live[0] if live else None)
 
     async def is_warm(self) -> bool:
         if not self.configured:
@@ -42,11 +89,19 @@ class GpuFleet:
             return self.warm
         async with self._probe_lock:
             if time.monotonic() - self.checked_at >= self.vs.gpu_probe_seconds:
+                self.warm = False
                 try:
-                    r = await self.http.get(self._probe_url(), timeout=1.0)
-                    self.warm = r.status_code < 500
+                    if self.discovering:
+                        self.address = await self.discover()
+                    url = self._probe_url()
+                    if url:
+                        r = await self.http.get(url, timeout=1.0)
+                        self.warm = r.status_code < 500
                 except httpx.HTTPError:
-                    self.warm = False
+                    pass
+                except Exception as exc:  # AWS errors must never break a voice turn: treat as cold
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("gpu node discovery failed: %s", self.last_error)
                 self.checked_at = time.monotonic()
         return self.warm
 
@@ -86,6 +141,7 @@ class GpuFleet:
 
     def snapshot(self) -> dict:
         return {"configured": self.configured, "warm": self.warm, "asg_name": self.vs.gpu_asg_name,
+                "node": self.address if self.discovering else None,
                 "wake_requests": self.wake_count, "last_error": self.last_error,
                 "checked_seconds_ago": round(time.monotonic() - self.checked_at, 1) if self.checked_at else None}
 

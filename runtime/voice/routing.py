@@ -25,16 +25,28 @@ class ProviderRouter:
     def __init__(self, vs, http, meter: Meter, gpu: GpuFleet):
         self.vs, self.http, self.meter, self.gpu = vs, http, meter, gpu
         self._primary: dict[str, object] = {}
-        self._gpu_providers: dict[str, object] = {}
-        if vs.gpu_llm_url:
-            self._gpu_providers["llm"] = OllamaChatLLM(http, vs.gpu_llm_url, model=vs.llm_model,
-                                                       keep_alive=vs.llm_keep_alive, name="gpu_ollama")
-        if vs.gpu_stt_url:
-            self._gpu_providers["stt"] = OpenAITranscriptionSTT(http, vs.gpu_stt_url, api_key=None, model=vs.stt_model,
-                                                                name="gpu_whisper", paid=False)
-        if vs.gpu_tts_url:
-            self._gpu_providers["tts"] = OpenAISpeechTTS(http, vs.gpu_tts_url, api_key=None, model=vs.tts_model,
-                                                         name="gpu_tts", paid=False)
+        self._gpu_providers: dict[tuple[str, str], object] = {}  # (kind, base URL) -> provider
+
+    def gpu_provider(self, kind: str):
+        """The fleet's provider of ``kind`` at the node in use now (None when the fleet has none)."""
+        url = self.gpu.urls().get(kind)
+        if url is None:
+            return None
+        key = (kind, url)
+        if key not in self._gpu_providers:
+            vs, http = self.vs, self.http
+            self._gpu_providers[key] = {
+                "llm": lambda: OllamaChatLLM(http, url, model=vs.llm_model, keep_alive=vs.llm_keep_alive,
+                                             name="gpu_ollama"),
+                "stt": lambda: OpenAITranscriptionSTT(http, url, api_key=None, model=vs.stt_model,
+                                                      name="gpu_whisper", paid=False),
+                "tts": lambda: OpenAISpeechTTS(http, url, api_key=None, model=vs.tts_model, name="gpu_tts",
+                                               paid=False),
+            }[kind]()
+        return self._gpu_providers[key]
+
+    def _is_gpu(self, provider) -> bool:
+        return any(provider is p for p in self._gpu_providers.values())
 
     def primary(self, kind: str):
         """The configured provider (built on first use; ProviderNotConfigured names what is missing)."""
@@ -49,17 +61,18 @@ class ProviderRouter:
             return self.primary("tts")
         key = f"tts:{name}"
         if key not in self._primary:
-            if name in ("gpu", "gpu_tts") and "tts" in self._gpu_providers:
-                self._primary[key] = self._gpu_providers["tts"]
+            if name in ("gpu", "gpu_tts") and self.gpu.urls().get("tts"):
+                return self.gpu_provider("tts")  # follows the node in use, not cached here
             else:
                 self._primary[key] = registry.build_tts(self.vs, self.http, kind=name)
         return self._primary[key]
 
     async def candidates(self, kind: str) -> list:
         out = []
-        if kind in self._gpu_providers:
-            if await self.gpu.is_warm():
-                out.append(self._gpu_providers[kind])
+        if self.gpu.configured and (kind in self.gpu.fixed or self.gpu.discovering):
+            provider = self.gpu_provider(kind) if await self.gpu.is_warm() else None
+            if provider is not None:
+                out.append(provider)
             else:
                 await self.gpu.ensure_waking()
         try:
@@ -84,7 +97,7 @@ class ProviderRouter:
                 return await call(provider)
             except ProviderError as exc:
                 last = exc
-                if provider is self._gpu_providers.get(kind):
+                if self._is_gpu(provider):
                     self.gpu.mark_failed()
                 if not exc.retryable:
                     raise
@@ -134,7 +147,7 @@ class ProviderRouter:
                 return
             except ProviderError as exc:
                 last = exc
-                if provider is self._gpu_providers.get("llm"):
+                if self._is_gpu(provider):
                     self.gpu.mark_failed()
                 if emitted or not exc.retryable:
                     raise

@@ -94,3 +94,43 @@ async def test_retryable_errors_fall_back_boundedly(peers):
         peers.fail_next["llm"] = 1
         assert (await _reply(router)).startswith("You said hi.")
         peers.fail_next["llm"] = 0
+
+
+async def test_deployed_fleet_discovers_its_node_through_the_aws_api(moto_aws, monkeypatch):
+    """No fixed URLs (a deployed stack): the node in use is an InService instance of the group, found
+    through the Auto Scaling and EC2 APIs; its provider URLs use the node software's ports.
+    (Nothing is probed here: a moto instance's private address is not on this machine.)"""
+    from aiobotocore.session import get_session
+
+    from gpu_nodes.bootstrap import MODEL_PORTS
+    from runtime.voice.gpu import NODE_PORTS
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    # The container ships runtime/ only, so the ports are written twice: they must agree.
+    assert NODE_PORTS == {"llm": MODEL_PORTS["ollama"], "tts": MODEL_PORTS["tts"], "stt": MODEL_PORTS["stt"]}
+    await _asg(moto_aws, "gpu-discover")
+    async with httpx.AsyncClient() as http:
+        vs = VoiceSettings(llm_provider="openai", llm_url="http://127.0.0.1:9/v1", gpu_asg_name="gpu-discover",
+                           aws_endpoint_url=moto_aws)
+        fleet = GpuFleet(vs, http)
+        assert fleet.configured and fleet.discovering and fleet.urls() == {}
+        assert await fleet.discover() is None  # desired 0: no node yet
+        await fleet.wake()
+        address = await fleet.discover()
+        session = get_session()
+        async with session.create_client("autoscaling", region_name="us-east-1", endpoint_url=moto_aws) as asg:
+            groups = await asg.describe_auto_scaling_groups(AutoScalingGroupNames=["gpu-discover"])
+        ids = [i["InstanceId"] for i in groups["AutoScalingGroups"][0]["Instances"]]
+        async with session.create_client("ec2", region_name="us-east-1", endpoint_url=moto_aws) as ec2:
+            described = await ec2.describe_instances(InstanceIds=ids)
+        expected = described["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+        assert address == expected
+        fleet.address = address
+        router = ProviderRouter(vs, http, Meter(None, lambda *a: 0.0), fleet)
+        assert fleet.urls() == {"llm": f"http://{address}:11434", "stt": f"http://{address}:11401/v1",
+                                "tts": f"http://{address}:8880/v1"}
+        llm = router.gpu_provider("llm")
+        assert llm.name == "gpu_ollama" and router.gpu_provider("llm") is llm  # one provider per node URL
+        fleet.address = "10.0.3.99"  # the node was replaced: the provider follows the new address
+        assert router.gpu_provider("llm") is not llm
