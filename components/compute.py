@@ -241,6 +241,10 @@ class Compute(pulumi.ComponentResource):
                     region=c.region, model_bucket=bucket, core_url=f"https://{api_host}",
                     asg_name=f"{prefix}-gpu", lifecycle_hook_name=DRAIN_HOOK,
                     idle_minutes=c.gpu.idle_minutes, max_lifetime_hours=c.gpu.max_lifetime_hours,
+                    # An idle node removes itself through the Auto Scaling API (decrementing desired
+                    # capacity): scale-to-zero must not depend on reaching the core, which sits behind
+                    # Cloudflare Access and the tunnel.
+                    dormant_action="asg",
                     cache_prefix=DEFAULT_CACHE_PREFIX))
             self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
                 name_prefix=prefix,

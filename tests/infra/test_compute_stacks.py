@@ -128,6 +128,8 @@ def test_beta_gpu_fleet(runs):
     user_data = base64.b64decode(lt.get("userData")).decode()
     assert user_data.startswith("#cloud-config")
     assert "uma-beta-gpu" in user_data
+    # An idle node removes itself through the Auto Scaling API: scale-to-zero never waits on the core.
+    assert "GPU_AGENT_DORMANT_ACTION=asg" in user_data
     [obj] = [o for o in rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if "/agent/" in o.get("key")]
     assert obj.get("key") in user_data  # the node fetches exactly the uploaded agent archive
 
