@@ -202,37 +202,30 @@ class CoreService(pulumi.ComponentResource):
         containers = [self._core_container(args, secret_arns)]
         if args.ingress == "tunnel":
             containers.append(self._cloudflared_container(args, secret_arns["TUNNEL_TOKEN"]))
-        self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=f"{args.name_prefix}-core",
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu=str(args.cpu),
-            memory=str(args.memory),
-            runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
-            execution_role_arn=self.execution_role.arn,
-            task_role_arn=self.task_role.arn,
-            container_definitions=pulumi.Output.json_dumps(containers),
-            opts=child)
+        def fargate_task(resource_name: str, family: str, definitions) -> aws.ecs.TaskDefinition:
+            """An ARM64 Fargate task of the core's size, roles and the given containers."""
+            return aws.ecs.TaskDefinition(
+                resource_name,
+                family=family,
+                requires_compatibilities=["FARGATE"],
+                network_mode="awsvpc",
+                cpu=str(args.cpu),
+                memory=str(args.memory),
+                runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
+                execution_role_arn=self.execution_role.arn,
+                task_role_arn=self.task_role.arn,
+                container_definitions=pulumi.Output.json_dumps(definitions),
+                opts=child)
+
+        self.task_definition = fargate_task(f"{name}-task", f"{args.name_prefix}-core", containers)
 
         # One-off tasks (`aws ecs run-task --task-definition <prefix>-migrate`): the core's image,
         # environment and secrets without the sidecar, so a migration never joins the tunnel.
         core = containers[0]
         one_off = {k: v for k, v in core.items() if k not in ("portMappings", "healthCheck")}
-        self.migrate_task_definition = aws.ecs.TaskDefinition(
-            f"{name}-migrate-task",
-            family=f"{args.name_prefix}-migrate",
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu=str(args.cpu),
-            memory=str(args.memory),
-            runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
-            execution_role_arn=self.execution_role.arn,
-            task_role_arn=self.task_role.arn,
-            container_definitions=pulumi.Output.json_dumps([{
-                **one_off, "name": "migrate", "command": ["migrate"],
-                "logConfiguration": self._logs(args, "migrate")}]),
-            opts=child)
+        self.migrate_task_definition = fargate_task(
+            f"{name}-migrate-task", f"{args.name_prefix}-migrate",
+            [{**one_off, "name": "migrate", "command": ["migrate"], "logConfiguration": self._logs(args, "migrate")}])
 
         load_balancers = []
         if args.ingress == "alb":
