@@ -15,6 +15,8 @@ Fixtures (exact names):
                        a new tenant plus a beta token issued through RA's ``issue_beta_token``.
   ``live_server``      ``live_server(app) -> LiveServer`` (uvicorn on a free loopback port in a
                        thread; ``.url``, ``.ws_url``; stopped at teardown).
+  ``moto_endpoint``    the URL of a loopback S3/SQS/Auto Scaling/EC2-compatible server (moto), one per
+                       test module.
 Helpers for tests: import them as ``from tests.runtime.conftest import make_client, free_port,
 APP_PASSWORD`` (several directories have a conftest.py, so a bare ``import conftest`` is ambiguous).
 Environment: ``UNAMENTIS_TEST_PG`` overrides the server DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
@@ -157,6 +159,19 @@ def database():
 def shared_database():
     with _database_scope() as db:
         yield db
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -45,9 +45,9 @@ async def test_filesystem_roundtrip(tmp_path):
     await store.aclose()
 
 
-async def test_s3_roundtrip_against_loopback_server(moto_s3):
+async def test_s3_roundtrip_against_loopback_server(moto_endpoint):
     bucket = f"uma-{uuid.uuid4().hex[:12]}"
-    env = {"UNAMENTIS_STORAGE_URL": f"s3://{bucket}/stack-a", "UNAMENTIS_S3_ENDPOINT_URL": moto_s3, **CREDS}
+    env = {"UNAMENTIS_STORAGE_URL": f"s3://{bucket}/stack-a", "UNAMENTIS_S3_ENDPOINT_URL": moto_endpoint, **CREDS}
     store = open_store(StorageConfig.from_env(env))
     assert isinstance(store, S3Store)
     assert store.force_path_style is True and store.checksums == "when_required"

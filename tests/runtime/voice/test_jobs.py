@@ -145,28 +145,17 @@ async def test_cancel(database, make_app, tenant):
         assert await q.status(job_id, other) is None  # RLS: another tenant cannot see it
 
 
-@pytest.fixture(scope="module")
-def moto_sqs():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-async def test_sqs_queue_with_dead_letter_queue(database, make_app, tenant, moto_sqs, monkeypatch, fast_backoff):
+async def test_sqs_queue_with_dead_letter_queue(database, make_app, tenant, moto_endpoint, monkeypatch, fast_backoff):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     from aiobotocore.session import get_session
 
-    async with get_session().create_client("sqs", region_name="us-east-1", endpoint_url=moto_sqs) as sqs:
+    async with get_session().create_client("sqs", region_name="us-east-1", endpoint_url=moto_endpoint) as sqs:
         name = f"jobs-{uuid.uuid4().hex[:8]}"
         queue_url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
         dlq_url = (await sqs.create_queue(QueueName=name + "-dlq"))["QueueUrl"]
         tenant_id, _ = await tenant()
-        vs = VoiceSettings(job_workers=0, sqs_queue_url=queue_url, sqs_dlq_url=dlq_url, aws_endpoint_url=moto_sqs,
+        vs = VoiceSettings(job_workers=0, sqs_queue_url=queue_url, sqs_dlq_url=dlq_url, aws_endpoint_url=moto_endpoint,
                            job_visibility_seconds=5)
         app = make_app(["voice"], voice=vs)
         calls: list = []

@@ -12,17 +12,6 @@ from runtime.voice.metering import Meter
 from runtime.voice.routing import ProviderRouter
 
 
-@pytest.fixture(scope="module")
-def moto_aws():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 async def _asg(endpoint: str, name: str):
     from aiobotocore.session import get_session
 
@@ -52,27 +41,27 @@ async def _reply(router) -> str:
     return "".join(out)
 
 
-async def test_warm_fleet_serves_and_cold_fleet_is_woken_while_external_serves(peers, moto_aws, monkeypatch):
+async def test_warm_fleet_serves_and_cold_fleet_is_woken_while_external_serves(peers, moto_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    await _asg(moto_aws, "gpu-warm")
+    await _asg(moto_endpoint, "gpu-warm")
     async with httpx.AsyncClient() as http:
         warm = VoiceSettings(llm_provider="openai", llm_url=peers.url + "/v1", gpu_llm_url=peers.url,
-                             gpu_asg_name="gpu-warm", aws_endpoint_url=moto_aws)
+                             gpu_asg_name="gpu-warm", aws_endpoint_url=moto_endpoint)
         router = ProviderRouter(warm, http, Meter(None, lambda *a: 0.0), GpuFleet(warm, http))
         assert (await _reply(router)).startswith("You said hi.")
         assert peers.requests[-1][0] == "ollama_chat" and peers.requests[-1][1]["body"]["keep_alive"] == "10m"
 
-        await _asg(moto_aws, "gpu-cold")
+        await _asg(moto_endpoint, "gpu-cold")
         cold = VoiceSettings(llm_provider="openai", llm_url=peers.url + "/v1", gpu_llm_url="http://127.0.0.1:9",
-                             gpu_asg_name="gpu-cold", aws_endpoint_url=moto_aws)
+                             gpu_asg_name="gpu-cold", aws_endpoint_url=moto_endpoint)
         fleet = GpuFleet(cold, http)
         router = ProviderRouter(cold, http, Meter(None, lambda *a: 0.0), fleet)
         assert (await _reply(router)).startswith("You said hi.")
         assert peers.requests[-1][0] == "openai_chat"  # the external provider answered meanwhile
         await fleet._wake_task
         assert fleet.last_error is None and fleet.wake_count == 1
-        assert await _desired(moto_aws, "gpu-cold") == 1
+        assert await _desired(moto_endpoint, "gpu-cold") == 1
         await _reply(router)
         assert fleet.wake_count == 1  # not re-woken on every call
 
@@ -96,7 +85,7 @@ async def test_retryable_errors_fall_back_boundedly(peers):
         peers.fail_next["llm"] = 0
 
 
-async def test_deployed_fleet_discovers_its_node_through_the_aws_api(moto_aws, monkeypatch):
+async def test_deployed_fleet_discovers_its_node_through_the_aws_api(moto_endpoint, monkeypatch):
     """No fixed URLs (a deployed stack): the node in use is an InService instance of the group, found
     through the Auto Scaling and EC2 APIs; its provider URLs use the node software's ports.
     (Nothing is probed here: a moto instance's private address is not on this machine.)"""
@@ -109,20 +98,20 @@ async def test_deployed_fleet_discovers_its_node_through_the_aws_api(moto_aws, m
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     # The container ships runtime/ only, so the ports are written twice: they must agree.
     assert NODE_PORTS == {"llm": MODEL_PORTS["ollama"], "tts": MODEL_PORTS["tts"], "stt": MODEL_PORTS["stt"]}
-    await _asg(moto_aws, "gpu-discover")
+    await _asg(moto_endpoint, "gpu-discover")
     async with httpx.AsyncClient() as http:
         vs = VoiceSettings(llm_provider="openai", llm_url="http://127.0.0.1:9/v1", gpu_asg_name="gpu-discover",
-                           aws_endpoint_url=moto_aws)
+                           aws_endpoint_url=moto_endpoint)
         fleet = GpuFleet(vs, http)
         assert fleet.configured and fleet.discovering and fleet.urls() == {}
         assert await fleet.discover() is None  # desired 0: no node yet
         await fleet.wake()
         address = await fleet.discover()
         session = get_session()
-        async with session.create_client("autoscaling", region_name="us-east-1", endpoint_url=moto_aws) as asg:
+        async with session.create_client("autoscaling", region_name="us-east-1", endpoint_url=moto_endpoint) as asg:
             groups = await asg.describe_auto_scaling_groups(AutoScalingGroupNames=["gpu-discover"])
         ids = [i["InstanceId"] for i in groups["AutoScalingGroups"][0]["Instances"]]
-        async with session.create_client("ec2", region_name="us-east-1", endpoint_url=moto_aws) as ec2:
+        async with session.create_client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint) as ec2:
             described = await ec2.describe_instances(InstanceIds=ids)
         expected = described["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
         assert address == expected

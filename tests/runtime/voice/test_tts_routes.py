@@ -133,34 +133,27 @@ async def test_profiles_crud(peers, database, make_app, tenant):
         assert (await c.get("/api/tts/profiles/not-a-uuid", headers=auth)).status_code == 404
 
 
-async def test_second_instance_hits_s3_compatible_store(peers, database, make_app, tenant, monkeypatch):
+async def test_second_instance_hits_s3_compatible_store(peers, database, make_app, tenant, moto_endpoint):
     """Same as the filesystem case, with the shared layer on a loopback S3 server (moto)."""
-    from moto.server import ThreadedMotoServer
     from aiobotocore.session import get_session
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        bucket = f"tts-{uuid.uuid4().hex[:8]}"
-        async with get_session().create_client("s3", region_name="us-east-1", endpoint_url=endpoint,
-                                               aws_access_key_id="k", aws_secret_access_key="s") as s3:
-            await s3.create_bucket(Bucket=bucket)
-        cfg = StorageConfig(url=f"s3://{bucket}/cache", endpoint_url=endpoint, access_key_id="k", secret_access_key="s")
-        _, token = await tenant()
-        auth = {"Authorization": f"Bearer {token}"}
-        body = {"text": "Stored in S3.", "voice_id": "nova"}
-        async with make_client(make_app(["voice"], voice=_vs(peers), storage=cfg)) as a:
-            r = await a.post("/api/tts", json=body, headers=auth)
-            assert r.headers["x-tts-cache-status"] == "miss"
-            await _drain(a)
-        async with make_client(make_app(["voice"], voice=_vs(peers), storage=cfg)) as b:
-            r2 = await b.post("/api/tts", json=body, headers=auth)
-            assert r2.headers["x-tts-cache-status"] == "hit" and r2.content == r.content
-        async with get_session().create_client("s3", region_name="us-east-1", endpoint_url=endpoint,
-                                               aws_access_key_id="k", aws_secret_access_key="s") as s3:
-            keys = [o["Key"] for o in (await s3.list_objects_v2(Bucket=bucket)).get("Contents", [])]
-        assert len(keys) == 1 and keys[0].startswith("cache/tts-cache/") and keys[0].endswith(".wav")
-    finally:
-        server.stop()
+    endpoint = moto_endpoint
+    bucket = f"tts-{uuid.uuid4().hex[:8]}"
+    async with get_session().create_client("s3", region_name="us-east-1", endpoint_url=endpoint,
+                                           aws_access_key_id="k", aws_secret_access_key="s") as s3:
+        await s3.create_bucket(Bucket=bucket)
+    cfg = StorageConfig(url=f"s3://{bucket}/cache", endpoint_url=endpoint, access_key_id="k", secret_access_key="s")
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"text": "Stored in S3.", "voice_id": "nova"}
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=cfg)) as a:
+        r = await a.post("/api/tts", json=body, headers=auth)
+        assert r.headers["x-tts-cache-status"] == "miss"
+        await _drain(a)
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=cfg)) as b:
+        r2 = await b.post("/api/tts", json=body, headers=auth)
+        assert r2.headers["x-tts-cache-status"] == "hit" and r2.content == r.content
+    async with get_session().create_client("s3", region_name="us-east-1", endpoint_url=endpoint,
+                                           aws_access_key_id="k", aws_secret_access_key="s") as s3:
+        keys = [o["Key"] for o in (await s3.list_objects_v2(Bucket=bucket)).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].startswith("cache/tts-cache/") and keys[0].endswith(".wav")
