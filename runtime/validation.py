@@ -77,6 +77,25 @@ def set_body_limit(request: HTTPConnection, max_bytes: int) -> None:
     request.scope[BODY_LIMIT_KEY] = max_bytes
 
 
+async def multipart_file(
+    request: Request, *, max_bytes: int, max_fields: int, field: str = "file"
+) -> tuple[Any, Any]:
+    """``(form, upload)`` of a ``multipart/form-data`` body whose ``field`` is a file, up to
+    ``max_bytes`` (the body-limit middleware enforces it while the form streams in).
+    400 ``invalid_multipart`` for a body that does not parse, 400 ``missing_field`` without the file."""
+    set_body_limit(request, max_bytes)
+    try:
+        form = await request.form(max_files=1, max_fields=max_fields)
+    except ApiError:
+        raise
+    except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
+        raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str):
+        raise ApiError(400, "missing_field", f"'{field}' is required.", details={"field": field})
+    return form, upload
+
+
 async def json_body(
     request: Request,
     *,

@@ -24,10 +24,10 @@ from runtime.services.base import Service
 from runtime.validation import (
     field_str,
     json_body,
+    multipart_file,
     path_id,
     query_bool,
     query_str,
-    set_body_limit,
 )
 
 # UMCF documents with full transcripts run to a few hundred KB; allow headroom over the 1 MiB default.
@@ -167,16 +167,7 @@ async def create_curriculum(request: Request) -> Response:
     who = principal(request)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
-        set_body_limit(request, MAX_DOCUMENT_BYTES + 64 * 1024)
-        try:
-            form = await request.form(max_files=1, max_fields=5)
-        except ApiError:
-            raise
-        except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
-            raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ApiError(400, "missing_field", "'file' is required.", details={"field": "file"})
+        _form, upload = await multipart_file(request, max_bytes=MAX_DOCUMENT_BYTES + 64 * 1024, max_fields=5)
         try:
             doc = json.loads(await upload.read())
         except (ValueError, UnicodeDecodeError):
@@ -283,19 +274,9 @@ async def upload_asset(request: Request) -> Response:
     """Upload a topic image (multipart ``file`` + ``metadata`` JSON with ``alt``)."""
     who = principal(request)
     curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
-    set_body_limit(request, assets.MAX_ASSET_BYTES + 64 * 1024)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "Send multipart/form-data with 'file' and 'metadata'.")
-    try:
-        # the body-limit middleware enforces the raised limit while the form streams in
-        form = await request.form(max_files=1, max_fields=10)
-    except ApiError:
-        raise
-    except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
-        raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise ApiError(400, "missing_field", "'file' is required.", details={"field": "file"})
+    form, upload = await multipart_file(request, max_bytes=assets.MAX_ASSET_BYTES + 64 * 1024, max_fields=10)
     ext = assets.extension_of(upload.filename or "")
     if ext is None:
         raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
