@@ -51,6 +51,8 @@ ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 # Order matters: the specific core paths inside a Lambda family come first.
 ROUTES: tuple[RouteRule, ...] = (
     # stateful paths inside otherwise stateless families -> core
+    # (import by URL fetches from the internet: the core can, the beta's NAT-less Lambdas cannot)
+    RouteRule("/api/curricula/import", "curricula", "core"),
     RouteRule("/api/curricula/*/full-with-assets", "voice", "core"),
     RouteRule("/api/curricula/*/topics/*/stream-audio", "voice", "core"),
     RouteRule("/api/curricula/*/preload-assets", "voice", "core"),

@@ -157,6 +157,7 @@ test("stateless paths go to the Lambda origin, stateful ones to the core", async
     "/api/kb/questions": "lambda",
     "/api/curricula": "lambda",
     "/api/curricula/c1/topics": "lambda",
+    "/api/curricula/import": "core",
     "/api/sessions/s1": "lambda",
     "/api/metrics": "lambda",
     "/api/models": "lambda",
