@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from runtime.storage import StorageConfig, StorageConfigError
-
+from runtime.validation import parse_bool
 
 
 class ConfigError(ValueError):
@@ -33,11 +33,9 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
+    value = parse_bool(raw)
+    if value is not None:
+        return value
     raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
 
 

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Mapping, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from runtime.validation import parse_bool
+
 MAX_KEY_LENGTH = 1024
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=+@,-]{1,255}$")
 
@@ -227,11 +229,9 @@ class S3Store:
 
 
 def _truthy(value: str, name: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
+    parsed = parse_bool(value)
+    if parsed is not None:
+        return parsed
     raise StorageConfigError(f"{name}={value!r} is not a boolean; use true or false")
 
 

@@ -34,6 +34,20 @@ def _invalid(name: str, message: str, env: bool, **details: Any) -> ApiError:
     return ApiError(422, "invalid_field", message, details={"field": name, **details}, success_envelope=env)
 
 
+def parse_bool(text: str) -> bool | None:
+    """``True``/``False`` for the usual spellings (1/0, true/false, yes/no, on/off, any case), else None."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+def _bad_query(name: str, message: str, env: bool, **details: Any) -> ApiError:
+    return ApiError(400, "invalid_parameter", message, details={"field": name, **details}, success_envelope=env)
+
+
 async def read_body(request: Request, max_bytes: int | None = None, *, success_envelope: bool = False) -> bytes:
     """The raw body, refusing more than ``max_bytes`` (default: the app's body limit, 1 MiB)."""
     if max_bytes is not None:
@@ -344,13 +358,7 @@ def query_str(
     if value is None:
         return default
     if len(value) > max_len:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"Query parameter '{name}' must be at most {max_len} characters.",
-            details={"field": name},
-            success_envelope=success_envelope,
-        )
+        raise _bad_query(name, f"Query parameter '{name}' must be at most {max_len} characters.", success_envelope)
     return value
 
 
@@ -369,22 +377,10 @@ def query_int(
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"Query parameter '{name}' must be an integer.",
-            details={"field": name},
-            success_envelope=success_envelope,
-        ) from None
+        raise _bad_query(name, f"Query parameter '{name}' must be an integer.", success_envelope) from None
     if (min is not None and value < min) or (max is not None and value > max):
         bounds = f"between {min if min is not None else '-inf'} and {max if max is not None else 'inf'}"
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"Query parameter '{name}' must be {bounds}.",
-            details={"field": name},
-            success_envelope=success_envelope,
-        )
+        raise _bad_query(name, f"Query parameter '{name}' must be {bounds}.", success_envelope)
     return value
 
 
@@ -394,18 +390,10 @@ def query_bool(
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ApiError(
-        400,
-        "invalid_parameter",
-        f"Query parameter '{name}' must be true or false.",
-        details={"field": name},
-        success_envelope=success_envelope,
-    )
+    value = parse_bool(raw)
+    if value is not None:
+        return value
+    raise _bad_query(name, f"Query parameter '{name}' must be true or false.", success_envelope)
 
 
 def query_enum(
@@ -422,13 +410,7 @@ def query_enum(
     for choice in choices:
         if raw.strip().lower() == choice.lower():
             return choice
-    raise ApiError(
-        400,
-        "invalid_parameter",
-        f"Query parameter '{name}' must be one of: {', '.join(choices)}.",
-        details={"field": name, "allowed": list(choices)},
-        success_envelope=success_envelope,
-    )
+    raise _bad_query(name, f"Query parameter '{name}' must be one of: {', '.join(choices)}.", success_envelope, allowed=list(choices))
 
 
 def path_id(request: HTTPConnection, name: str = "id", *, success_envelope: bool = False) -> str:
