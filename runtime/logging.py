@@ -47,25 +47,43 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 # One cheap search first: most log text (paths, ids, numbers) contains none of these, and then the
-# five substitutions are skipped. Every pattern above starts with (or contains) one of these.
-_TRIGGER = re.compile(r"(?i)uma_beta_|eyJ|bearer|basic|token|secret|passw|api[_-]?key|assertion|signature|://")
+# five substitutions are skipped. Every pattern above starts with (or contains) one of these. It runs
+# on the lower-cased text: a case-sensitive search is 4-8x faster than ``(?i)`` (an access line
+# runs it on every field).
+_TRIGGER = re.compile(r"uma_beta_|eyj|bearer|basic|token|secret|passw|api[_-]?key|assertion|signature|://")
 
 
 def redact_text(text: str) -> str:
     """``text`` with every secret-looking substring replaced."""
-    if not _TRIGGER.search(text):
+    if not _TRIGGER.search(text.lower()):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
+_secret_keys: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    # Field names are few and fixed (code, not data): remember each answer; bounded all the same.
+    known = _secret_keys.get(key)
+    if known is None:
+        known = bool(_SECRET_KEY_RE.search(key))
+        if len(_secret_keys) < 4096:
+            _secret_keys[key] = known
+    return known
+
+
 def redact(value: Any, key: str | None = None) -> Any:
     """A copy of ``value`` (str, mapping, sequence, scalar) with secrets replaced."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:  # the common case first
+        return value
     # A secret-named key hides any text value; numbers/bools (token_count, password_changed) stay.
-    if key is not None and isinstance(value, (str, bytes)) and value and _SECRET_KEY_RE.search(key):
+    if key is not None and isinstance(value, (str, bytes)) and value and _is_secret_key(key):
         return REDACTED
-    if isinstance(value, str):
+    if kind is str or isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
@@ -107,7 +125,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = redact(value, key)
         if record.exc_info:
             entry["exc"] = redact_text(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
+
+
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # stateless; built once, not per line
 
 
 class BufferedJsonHandler(logging.StreamHandler):
@@ -162,6 +183,12 @@ def configure_logging(
     ``buffered``: batch writes (the long-running server); otherwise every line is written at once
     (Lambda, where the environment may freeze right after an invocation, CLI, tests)."""
     global _configured_handler  # the process has one root logger; replacing our handler keeps it single
+    # Record fields the JSON line never prints; the logging HOWTO's "Optimization" switches. Skipping
+    # the caller lookup (a stack walk) and thread/process lookups saves a quarter of an access line.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):
+        logging.logAsyncioTasks = False
     root = logging.getLogger()
     if _configured_handler is not None:
         root.removeHandler(_configured_handler)

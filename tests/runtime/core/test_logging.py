@@ -22,6 +22,11 @@ def test_redaction_of_known_secret_shapes():
         "password=Sup3rS3cret&x=1": "Sup3rS3cret",
         "X-Origin-Secret: abcdefabcdefabcdef": "abcdefabcdefabcdef",
         "api_key=sk-live-123": "sk-live-123",
+        # the cheap trigger search runs on lower-cased text: upper and mixed case must still redact
+        f"AUTHORIZATION: BEARER {jwt}": jwt,
+        "GET /x?Access_TOKEN=QwErTy987": "QwErTy987",
+        "PASSWORD: Hunter22": "Hunter22",
+        "POSTGRESQL://APP:Hunter33@DB/x": "Hunter33",
     }
     for text, secret in samples.items():
         assert secret not in redact_text(text), text
