@@ -71,6 +71,8 @@ class Database:
         self._conn: asyncpg.Connection | None = None
         self._conn_lock = asyncio.Lock()
         self.reconnects = 0  # observable for tests and logs
+        # How long a request waits for a free pooled connection before answering 503.
+        self.acquire_timeout = settings.db_connect_timeout + 5
 
     # --- connections ------------------------------------------------------------------------
     async def _connect(self) -> asyncpg.Connection:
@@ -118,12 +120,12 @@ class Database:
                 yield self._conn
         else:
             pool = await self.pool()
-            # With an idle connection there is nothing to wait for, and acquire(timeout=...) would
-            # wrap the wait in a task for nothing (a tenth of a short request's CPU); a dead idle
-            # socket's reconnect is bounded by the pool's own connect timeout.
-            timeout = None if pool.get_idle_size() else self.settings.db_connect_timeout + 5
+            # The wait is bounded with asyncio.timeout, not acquire(timeout=...): the latter wraps every
+            # acquire in a wait_for task (a tenth of a short request's CPU). Cancelling the wait is
+            # safe: asyncpg puts the connection holder back.
             try:
-                conn = await pool.acquire(timeout=timeout)
+                async with asyncio.timeout(self.acquire_timeout):
+                    conn = await pool.acquire()
             except asyncio.TimeoutError as exc:
                 raise DatabaseUnavailable("no database connection became free in time") from exc
             try:

@@ -149,6 +149,25 @@ async def test_pool_recovers_after_backend_termination(database):
         await db.close()
 
 
+async def test_exhausted_pool_wait_is_bounded_and_the_pool_survives(database):
+    a, _b = await _two_tenants(database)
+    db = Database(database.settings(db_pool_min=1, db_pool_max=1))
+    db.acquire_timeout = 0.2
+    try:
+        async with db.tenant(a) as held:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(DatabaseUnavailable, match="no database connection became free"):
+                async with db.tenant(a):
+                    pass
+            assert asyncio.get_running_loop().time() - started < 2
+            assert await held.fetchval("select 1") == 1
+        # the timed-out waiter gave nothing away: the one connection is usable again
+        async with db.tenant(a) as conn:
+            assert [str(r["id"]) for r in await conn.fetch("select id from tenants")] == [a]
+    finally:
+        await db.close()
+
+
 async def test_unreachable_database_is_reported():
     db = Database(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", db_connect_timeout=1, db_mode="single"))
     with pytest.raises(DatabaseUnavailable):
