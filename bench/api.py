@@ -13,6 +13,13 @@ warm-up, then ``--seconds`` counted), so background load on the machine hits bot
 median round of each is printed (requests/s, p50/p99 latency) and the ratio. A throwaway database is created and dropped on the local
 PostgreSQL (``UNAMENTIS_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres).
 
+CPU accounting (Linux ``/proc``): each round also records the CPU seconds spent by the server
+process, by every PostgreSQL process and by this load generator, per request. On a machine where
+all three share the cores, that bounds the ratio whatever the server does: even a server as cheap
+as the bare route could serve at most ``cores / (bare server + PostgreSQL + load generator CPU per
+tenant read)`` reads per second (and ``1 / bare server CPU`` on its one core). The bench prints
+that machine ceiling next to the measured ratio.
+
     python bench/api.py [--rounds 3] [--seconds 5] [--connections 32] [--redis]
 """
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -93,6 +101,65 @@ def serve(kind: str, port: int) -> None:
     tune_gc()  # the process tuning of `serve`, for both servers
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
                 lifespan="on", ws="none")
+
+
+# ------------------------------------------------------------------------------- CPU accounting
+def _proc_cpu_seconds(pid: int | str) -> float:
+    """user + system CPU seconds of one process (``/proc/<pid>/stat`` fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (backends come and go: sum them all)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            total += _proc_cpu_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            pass  # the process ended between listing and reading
+    return total
+
+
+def _self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU per request of the server, PostgreSQL and the load generator over one measured round."""
+
+    available = os.path.exists("/proc/self/stat")
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def sample(self) -> tuple[float, float, float]:
+        return _proc_cpu_seconds(self.server_pid), _postgres_cpu_seconds(), _self_cpu_seconds()
+
+    @staticmethod
+    def per_request(before: tuple[float, float, float], after: tuple[float, float, float], requests: int) -> dict:
+        names = ("server_cpu_us", "postgres_cpu_us", "loadgen_cpu_us")
+        return {name: (b - a) * 1e6 / max(requests, 1) for name, a, b in zip(names, before, after)}
+
+
+def machine_ceiling(bare: dict, full: dict, cores: int) -> float | None:
+    """The highest full/bare ratio this machine allows given the CPU the read costs OUTSIDE the server
+    (PostgreSQL, load generator), even if the full server needed only the bare server's CPU."""
+    if "server_cpu_us" not in bare or "postgres_cpu_us" not in full:
+        return None
+    server = bare["server_cpu_us"]
+    per_request = server + full["postgres_cpu_us"] + full["loadgen_cpu_us"]
+    if server <= 0 or per_request <= 0:
+        return None
+    best_rps = min(1e6 / server, cores * 1e6 / per_request)
+    return best_rps / bare["rps"]
 
 
 # ------------------------------------------------------------------------------- load generator
@@ -181,6 +248,18 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+def measured_round(server: "Server", path: str, headers: dict[str, str], args: argparse.Namespace) -> dict:
+    """One round: warm-up, then ``args.seconds`` counted, with the CPU it cost where it can be read."""
+    if args.warmup:
+        asyncio.run(load(server.port, path, headers, args.connections, args.warmup, 0.0))
+    meter = CpuMeter(server.process.pid) if CpuMeter.available else None
+    before = meter.sample() if meter else None
+    result = asyncio.run(load(server.port, path, headers, args.connections, args.seconds, 0.0))
+    if meter and before:
+        result.update(CpuMeter.per_request(before, meter.sample(), result["requests"]))
+    return result
 
 
 def _median_round(results: list[dict]) -> dict:
@@ -285,7 +364,7 @@ def main() -> int:
         try:
             for _round in range(args.rounds):
                 for label, kind, path, hdrs in plan:
-                    result = asyncio.run(load(servers[kind].port, path, hdrs, args.connections, args.seconds, args.warmup))
+                    result = measured_round(servers[kind], path, hdrs, args)
                     runs[label].append(result)
         finally:
             for server in servers.values():
@@ -295,11 +374,17 @@ def main() -> int:
         for label, r in (("full stack, authenticated tenant read", full),
                          ("full stack, authenticated, no DB read", stack),
                          ("bare Starlette JSON route", bare)):
-            print(f"{label:<40} {r['rps']:>8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms")
+            cpu = (f"   CPU/request: server {r['server_cpu_us']:5.0f} µs, PostgreSQL {r['postgres_cpu_us']:4.0f} µs, "
+                   f"load generator {r['loadgen_cpu_us']:3.0f} µs" if "server_cpu_us" in r else "")
+            print(f"{label:<40} {r['rps']:>8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms{cpu}")
         ratio = full["rps"] / bare["rps"]
         print(f"ratio full/bare: {ratio:.1%} (target >= 50%); per-round ratios "
               f"{', '.join(f'{r:.0%}' for r in ratios)}; full-stack p99 {full['p99_ms']:.2f} ms (target <= 15 ms)")
         print(f"stack without the read / bare: {stack['rps'] / bare['rps']:.1%}")
+        ceiling = machine_ceiling(bare, full, os.cpu_count() or 1)
+        if ceiling is not None:
+            print(f"machine ceiling for full/bare: {ceiling:.1%} — the most {os.cpu_count()} cores allow with the tenant "
+                  f"read's PostgreSQL and load-generator CPU, even if the server cost no more than the bare route")
         print(f"machine load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(json.dumps({"full": full, "bare": bare, "ratio": ratio, "stack": stack, "rounds": runs}))
     finally:
