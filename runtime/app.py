@@ -97,6 +97,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
     ctx = AppContext(settings, tuple(s.name for s in loaded))
     routes = [route for service in loaded for route in service.routes]
     public_paths = [path for service in loaded for path in service.public_paths]
+    public_prefixes = [prefix for service in loaded for prefix in service.public_prefixes]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -124,7 +125,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
 
     app = Starlette(
         routes=routes,
-        middleware=build_middleware(settings, public_paths),
+        middleware=build_middleware(settings, public_paths, public_prefixes),
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -159,7 +160,9 @@ async def _check_runtime_role(ctx: AppContext) -> None:
         )
 
 
-def build_middleware(settings: Settings, public_paths: Sequence[str] = ()) -> list[Middleware]:
+def build_middleware(
+    settings: Settings, public_paths: Sequence[str] = (), public_prefixes: Sequence[str] = ()
+) -> list[Middleware]:
     """The pure-ASGI stack, outermost first (see ``runtime.middleware``)."""
     return [
         Middleware(RequestLogMiddleware, enabled=settings.access_log),
@@ -168,7 +171,7 @@ def build_middleware(settings: Settings, public_paths: Sequence[str] = ()) -> li
         Middleware(ErrorMiddleware),
         Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-        Middleware(AuthMiddleware, public_paths=tuple(public_paths)),
+        Middleware(AuthMiddleware, public_paths=tuple(public_paths), public_prefixes=tuple(public_prefixes)),
     ]
 
 

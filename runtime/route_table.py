@@ -62,6 +62,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/kb/coverage", "voice", "core"),
     RouteRule("/api/kb/feedback", "voice", "core"),
     RouteRule("/api/admin/gpu", "voice", "core"),
+    RouteRule("/api/gpu", "voice", "core"),  # GPU node agents' events (node token)
     # stateless families -> Lambda
     RouteRule("/api/auth", "auth", "lambda"),
     RouteRule("/api/curricula", "curricula", "lambda"),

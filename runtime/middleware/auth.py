@@ -1,6 +1,7 @@
 """Authentication dispatch by tier, then the default rate limits.
 
-- public paths (CONTRACT's list + each Service's ``public_paths``): no token; limited per IP.
+- public paths (CONTRACT's list + each Service's ``public_paths``, and paths under a Service's
+  ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
 - Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
@@ -51,9 +52,9 @@ SELF_AUTHENTICATING = frozenset({"/ws/audio"})
 UNLIMITED_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
 
 
-def tier_of(path: str, public_paths: frozenset[str]) -> str:
+def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str, ...] = ()) -> str:
     """``public`` | ``self`` | ``admin`` | ``client`` for a request path."""
-    if path in public_paths:
+    if path in public_paths or (public_prefixes and path.startswith(public_prefixes)):
         return "public"
     if path in SELF_AUTHENTICATING:
         return "self"
@@ -71,9 +72,12 @@ def _missing_token() -> ApiError:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, public_paths: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, public_paths: Iterable[str] = (), public_prefixes: Iterable[str] = ()) -> None:
         self.app = app
         self.public_paths = CONTRACT_PUBLIC_PATHS | frozenset(public_paths)
+        self.public_prefixes = tuple(public_prefixes)
+        if any(prefix.startswith(ADMIN_PREFIXES) for prefix in self.public_prefixes):
+            raise ValueError("a public prefix must not open the admin API")
         self.leases = LeasedLimiter()  # per app instance (middleware is built per app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +85,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         ctx: AppContext = scope["app"].state.ctx
-        tier = tier_of(scope["path"], self.public_paths)
+        tier = tier_of(scope["path"], self.public_paths, self.public_prefixes)
         if tier == "self":
             await self.app(scope, receive, send)
             return

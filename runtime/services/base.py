@@ -30,3 +30,11 @@ class Service:
     shutdown: Hook | None = None
     # Exact paths (no parameters) that need no token, in addition to CONTRACT's public list.
     public_paths: tuple[str, ...] = ()
+    # Path prefixes (ending in "/") whose handlers authenticate the caller themselves with a
+    # credential that is not a Tier-1 token (e.g. GPU nodes with the node token); still limited per IP.
+    public_prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.public_prefixes if not (p.startswith("/api/") and p.endswith("/"))]
+        if bad:
+            raise ValueError(f"Service {self.name}: public_prefixes must start with /api/ and end with '/': {bad}")

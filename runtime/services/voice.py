@@ -11,7 +11,7 @@ from runtime.curricula.import_jobs import ROUTES as IMPORT_JOB_ROUTES
 from runtime.services.base import Service
 from runtime.tts.routes import ROUTES as TTS_ROUTES
 from runtime.voice.core import voice_core
-from runtime.voice.routes import ROUTES as VOICE_ROUTES
+from runtime.voice.routes import GPU_NODE_PREFIX, ROUTES as VOICE_ROUTES
 from runtime.voice.ws_events import ws_events
 from runtime.voice.ws_audio import ws_audio
 
@@ -31,4 +31,5 @@ SERVICE = Service(
             *IMPORT_JOB_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
+    public_prefixes=(GPU_NODE_PREFIX,),
 )

@@ -51,6 +51,8 @@ class VoiceSettings:
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None  # tests/LocalStack-like endpoints
     gpu_probe_seconds: float = 15.0
+    # The bearer token GPU node agents present on POST /api/gpu/nodes/{id}/events (unset: route off)
+    gpu_node_token: str | None = field(default=None, repr=False)
     # --- TTS cache ---------------------------------------------------------------------------
     tts_cache_local_entries: int = 2000
     tts_cache_local_bytes: int = 256 * 1024 * 1024
@@ -98,6 +100,7 @@ class VoiceSettings:
             aws_region=_str(env, "UNAMENTIS_AWS_REGION", env.get("AWS_REGION") or "us-east-1"),
             aws_endpoint_url=_str(env, "UNAMENTIS_AWS_ENDPOINT_URL"),
             gpu_probe_seconds=_float(env, "UNAMENTIS_GPU_PROBE_SECONDS", 15.0, minimum=1.0),
+            gpu_node_token=_str(env, "UNAMENTIS_GPU_NODE_TOKEN"),
             tts_cache_local_entries=_int(env, "UNAMENTIS_TTS_CACHE_LOCAL_ENTRIES", 2000),
             tts_cache_local_bytes=_int(env, "UNAMENTIS_TTS_CACHE_LOCAL_BYTES", 256 * 1024 * 1024),
             tts_cache_ttl_days=_int(env, "UNAMENTIS_TTS_CACHE_TTL_DAYS", 30, minimum=1),
@@ -117,6 +120,9 @@ class VoiceSettings:
         return s
 
     def validate(self) -> None:
+        if self.gpu_node_token is not None and len(self.gpu_node_token) < 24:
+            raise ConfigError("UNAMENTIS_GPU_NODE_TOKEN must be at least 24 characters (a random secret the GPU "
+                              "nodes share with the core; the deploy program generates one)")
         if self.ws_ping_seconds > 25:
             raise ConfigError("UNAMENTIS_WS_PING_SECONDS must be at most 25 (idle sockets are cut at ~100 s "
                               "by Cloudflare and 60 s by a default ALB)")

@@ -9,6 +9,12 @@ starts them on. Warm = the node's Ollama answers ``GET /api/tags`` within a seco
 the AWS API (aiobotocore) at most once per probe interval, and let the caller use external APIs
 meanwhile. Sleeping is the node agent's job (it scales itself in when idle); ``sleep()`` exists for
 the admin route.
+
+The nodes' agents report to ``POST /api/gpu/nodes/{instance_id}/events`` (``node_event``): a
+``drain`` (Spot interruption, rebalance, scale-in, lifetime) takes that node out of use at once —
+new turns go to external providers, and discovery skips it until it is gone — instead of waiting
+for its calls to fail; ``state`` transitions are kept for the admin view; ``scale_to_zero`` sets
+the group's desired capacity to 0 (agents configured with ``--dormant-action core``).
 """
 from __future__ import annotations
 
@@ -23,6 +29,10 @@ log = logging.getLogger("unamentis.voice.gpu")
 # The ports the GPU node software listens on (gpu_nodes/bootstrap.py MODEL_PORTS; a test keeps the two
 # equal — the container image ships runtime/ only).
 NODE_PORTS = {"llm": 11434, "tts": 8880, "stt": 11401}
+NODE_EVENT_TYPES = ("state", "drain", "scale_to_zero")
+# A draining node is gone within minutes (Spot gives 2); forget it after this so the map stays small.
+DRAIN_MEMORY_SECONDS = 900.0
+MAX_NODES_REMEMBERED = 256
 
 
 def node_urls(address: str) -> dict[str, str]:
@@ -40,6 +50,9 @@ class GpuFleet:
         self.discovering = not self.fixed and bool(vs.gpu_asg_name)
         self.configured = bool(self.fixed) or self.discovering
         self.address: str | None = None  # the discovered node's private IP
+        self.instance_id: str | None = None  # … and its instance id
+        self.draining: dict[str, float] = {}  # instance id -> when to forget its drain notice (monotonic)
+        self.node_states: dict[str, dict] = {}  # instance id -> its agent's last state event
         self.warm = False
         self.checked_at = 0.0
         self.last_wake_at = 0.0
@@ -70,17 +83,22 @@ class GpuFleet:
         async with session.create_client("autoscaling", **kw) as asg:
             groups = (await asg.describe_auto_scaling_groups(
                 AutoScalingGroupNames=[self.vs.gpu_asg_name]))["AutoScalingGroups"]
+        draining = self._draining_ids()
         ids = sorted(i["InstanceId"] for g in groups for i in g.get("Instances", [])
-                     if i.get("LifecycleState") == "InService" and i.get("HealthStatus") == "Healthy")
+                     if i.get("LifecycleState") == "InService" and i.get("HealthStatus") == "Healthy"
+                     and i["InstanceId"] not in draining)
         if not ids:
+            self.instance_id = None
             return None
         async with session.create_client("ec2", **kw) as ec2:
             reservations = (await ec2.describe_instances(InstanceIds=ids))["Reservations"]
         addresses = {i["InstanceId"]: i.get("PrivateIpAddress") for r in reservations for i in r["Instances"]
                      if i.get("State", {}).get("Name") == "running"}
         # Stay on the node in use while it serves; else the first by instance id (stable across tasks).
-        live = [addresses[i] for i in ids if addresses.get(i)]
-        return self.address if self.address in live else (live[0] if live else None)
+        live = [i for i in ids if addresses.get(i)]
+        chosen = self.instance_id if self.instance_id in live else (live[0] if live else None)
+        self.instance_id = chosen
+        return addresses[chosen] if chosen else None
 
     async def is_warm(self) -> bool:
         if not self.configured:
@@ -93,7 +111,8 @@ class GpuFleet:
                 try:
                     if self.discovering:
                         self.address = await self.discover()
-                    url = self._probe_url()
+                    # A fixed node that announced its drain stays out of use until the notice expires.
+                    url = self._probe_url() if self.discovering or not self._draining_ids() else None
                     if url:
                         r = await self.http.get(url, timeout=1.0)
                         self.warm = r.status_code < 500
@@ -104,6 +123,42 @@ class GpuFleet:
                     log.warning("gpu node discovery failed: %s", self.last_error)
                 self.checked_at = time.monotonic()
         return self.warm
+
+    def _draining_ids(self) -> set[str]:
+        now = time.monotonic()
+        for instance in [i for i, until in self.draining.items() if until <= now]:
+            del self.draining[instance]
+        return set(self.draining)
+
+    async def node_event(self, instance_id: str, kind: str, body: dict) -> dict:
+        """Act on one event of a node's agent (see the module docstring); returns what was done."""
+        now = time.monotonic()
+        if kind == "drain":
+            self._draining_ids()
+            if len(self.draining) >= MAX_NODES_REMEMBERED:
+                self.draining.pop(next(iter(self.draining)))
+            self.draining[instance_id] = now + DRAIN_MEMORY_SECONDS
+            in_use = not self.discovering or instance_id == self.instance_id
+            if in_use:
+                # New turns go to external providers now; with discovery, the next turn looks for
+                # another node (this one is skipped) instead of waiting a probe interval.
+                self.warm = False
+                self.checked_at = 0.0 if self.discovering else now
+                if self.discovering:
+                    self.address = self.instance_id = None
+            log.warning("gpu node draining", extra={"instance_id": instance_id, "in_use": in_use,
+                                                     "notice": body.get("notice")})
+            return {"action": "node_out_of_use" if in_use else "node_skipped_by_discovery"}
+        if kind == "state":
+            if len(self.node_states) >= MAX_NODES_REMEMBERED and instance_id not in self.node_states:
+                self.node_states.pop(next(iter(self.node_states)))
+            self.node_states[instance_id] = {k: body.get(k) for k in ("from", "to", "reason", "loaded_models")}
+            return {"action": "recorded"}
+        # scale_to_zero: the node has been idle to DORMANT and asks the core to shrink the group
+        if not self.vs.gpu_asg_name:
+            return {"action": "none", "reason": "no Auto Scaling group is configured"}
+        await self.sleep()
+        return {"action": "desired_capacity_0", "error": self.last_error}
 
     def mark_failed(self) -> None:
         """A provider call on the fleet failed: treat it as cold until the next probe."""
@@ -142,6 +197,9 @@ class GpuFleet:
     def snapshot(self) -> dict:
         return {"configured": self.configured, "warm": self.warm, "asg_name": self.vs.gpu_asg_name,
                 "node": self.address if self.discovering else None,
+                "instance_id": self.instance_id if self.discovering else None,
+                "draining": sorted(self._draining_ids()),
+                "node_states": dict(self.node_states),
                 "wake_requests": self.wake_count, "last_error": self.last_error,
                 "checked_seconds_ago": round(time.monotonic() - self.checked_at, 1) if self.checked_at else None}
 

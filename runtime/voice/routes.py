@@ -1,8 +1,10 @@
 """HTTP routes of the voice core besides ``/api/tts``: prefetch jobs, Knowledge Bowl audio, curriculum
-``stream-audio`` / ``full-with-assets`` / ``preload-assets``, import jobs and the GPU fleet admin route.
+``stream-audio`` / ``full-with-assets`` / ``preload-assets``, import jobs, the GPU fleet admin route
+and the GPU nodes' event route.
 """
 from __future__ import annotations
 
+import hmac
 import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -18,10 +20,12 @@ from runtime.jobs.queue import UnknownJobKind
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
 from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider
+from runtime.middleware.auth import bearer_token
 from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
 from .core import voice_core
+from .gpu import NODE_EVENT_TYPES
 
 ID = r"[A-Za-z0-9_-]{1,100}"
 
@@ -343,6 +347,34 @@ async def admin_gpu_action(request: Request) -> Response:
     return JSONResponse({"status": "ok", "action": action, "gpu": core.gpu.snapshot()})
 
 
+# ------------------------------------------------------------------ GPU nodes -> core
+GPU_NODE_PREFIX = "/api/gpu/"  # public for Tier 1 (see SERVICE.public_prefixes): the node token is checked here
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+
+
+async def gpu_node_event(request: Request) -> Response:
+    """An event from a GPU node's agent (drain, state, scale_to_zero), authenticated by the node token."""
+    core = voice_core(ctx(request))
+    expected = core.vs.gpu_node_token
+    if not expected:
+        raise ApiError(404, "not_found", "GPU node events are not enabled here (UNAMENTIS_GPU_NODE_TOKEN is not set).")
+    presented = bearer_token(request.scope)
+    # compare_digest on bytes: the time taken does not tell how much of a guess was right
+    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise ApiError(401, "invalid_token", "GPU node events need the node token (Authorization: Bearer).")
+    instance_id = request.path_params["instance_id"]
+    if not INSTANCE_ID.fullmatch(instance_id):
+        raise ApiError(400, "invalid_instance_id", "The path must name an EC2 instance id (i-…).")
+    body = await json_body(request, max_bytes=64 * 1024)
+    kind = field_enum(body, "type", NODE_EVENT_TYPES, required=True, case_insensitive=False)
+    if field_str(body, "instance_id") not in (None, instance_id):
+        raise ApiError(400, "instance_mismatch", "The body's instance_id differs from the path's.")
+    done = await core.gpu.node_event(instance_id, kind, body)
+    await ctx(request).events.publish("gpu_node_event", {"instance_id": instance_id, "type": kind, **done,
+                                                         "gpu": core.gpu.snapshot()})
+    return JSONResponse({"status": "accepted", "type": kind, "instance_id": instance_id, **done}, status_code=202)
+
+
 ROUTES = [
     Route("/api/tts/prefetch/topic", prefetch_topic, methods=["POST"]),
     Route("/api/tts/prefetch/status/{job_id}", prefetch_status, methods=["GET"]),
@@ -360,4 +392,5 @@ ROUTES = [
     Route("/api/curricula/{id}/preload-assets", preload_assets, methods=["POST"]),
     Route("/api/admin/gpu", admin_gpu, methods=["GET"]),
     Route("/api/admin/gpu/{action}", admin_gpu_action, methods=["POST"]),
+    Route(GPU_NODE_PREFIX + "nodes/{instance_id}/events", gpu_node_event, methods=["POST"]),
 ]

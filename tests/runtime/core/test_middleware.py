@@ -270,6 +270,27 @@ async def test_failed_auth_is_limited_per_ip(probe_app):
         assert (await client.get("/health")).status_code == 200
 
 
+async def test_public_prefix_skips_tier_1_but_not_the_ip_limit(make_app):
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from runtime.middleware.auth import AuthMiddleware
+    from runtime.services.base import Service
+
+    async def hook(request):
+        return JSONResponse({"principal": request.scope.get("principal") is not None})
+
+    service = Service(name="hooks", routes=[Route("/api/hooks/{id}/ping", hook, methods=["POST"])],
+                      public_prefixes=("/api/hooks/",))
+    async with make_client(make_app([service], rate_limit_ip=(2, 60.0))) as client:
+        codes = [(await client.post("/api/hooks/a/ping")).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]  # no token needed; the handler authenticates; the IP limit holds
+    with pytest.raises(ValueError):
+        Service(name="bad", public_prefixes=("/api/hooks",))  # a prefix must end with "/"
+    with pytest.raises(ValueError):
+        AuthMiddleware(lambda *a: None, public_prefixes=("/api/admin/",))  # never opens the admin API
+
+
 async def test_admin_paths_need_tier_2(probe_app, tenant):
     _tenant_id, token = await tenant()
     async with make_client(probe_app()) as client:
