@@ -29,7 +29,7 @@ from components.config import StackConfig
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.core_service import CoreService, CoreServiceArgs
 from components.functions_api import FunctionsApi, FunctionsApiArgs
-from components.gpu_fleet import DRAIN_HOOK, GpuFleet, GpuFleetArgs
+from components.gpu_fleet import DRAIN_HOOK, GpuFleet, GpuFleetArgs, node_token_parameter_name
 from components.lambda_build import build_code_zip, resolve_layer
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.web_apps import WebApp, WebApps, WebAppsArgs
@@ -230,10 +230,16 @@ class Compute(pulumi.ComponentResource):
         # --- the GPU fleet ---------------------------------------------------------------
         self.gpu: Optional[GpuFleet] = None
         gpu_env: dict[str, str] = {}
+        gpu_secrets: dict[str, pulumi.Input[str]] = {}
         if c.gpu.enabled:
             from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, agent_archive, render_user_data
 
             archive = agent_archive(DEFAULT_CACHE_PREFIX)
+            # Nodes authenticate their events (drain, state, scale to zero) to the core with this; the
+            # route is not behind Cloudflare Access (a node has no Access identity).
+            self.gpu_node_token = random.RandomPassword(
+                f"{name}-gpu-node-token", length=48, special=False, opts=child)
+            gpu_secrets["UNAMENTIS_GPU_NODE_TOKEN"] = pulumi.Output.secret(self.gpu_node_token.result)
             # The bucket's name is known at deploy time only: render the text inside apply (a pure
             # function; no resource is created there).
             user_data = pulumi.Output.from_input(args.model_bucket_name).apply(
@@ -242,9 +248,10 @@ class Compute(pulumi.ComponentResource):
                     asg_name=f"{prefix}-gpu", lifecycle_hook_name=DRAIN_HOOK,
                     idle_minutes=c.gpu.idle_minutes, max_lifetime_hours=c.gpu.max_lifetime_hours,
                     # An idle node removes itself through the Auto Scaling API (decrementing desired
-                    # capacity): scale-to-zero must not depend on reaching the core, which sits behind
-                    # Cloudflare Access and the tunnel.
+                    # capacity): scale-to-zero must not depend on reaching the core through the edge.
+                    # Its other events (drain, state) go to the core's /api/gpu route with the token.
                     dormant_action="asg",
+                    core_token_parameter=node_token_parameter_name(prefix),
                     cache_prefix=DEFAULT_CACHE_PREFIX))
             self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
                 name_prefix=prefix,
@@ -260,6 +267,7 @@ class Compute(pulumi.ComponentResource):
                 log_retention_days=c.logs.retention_days,
                 # EC2 Auto Scaling's floor is one day; the node agent enforces gpu.max_lifetime_hours.
                 max_instance_lifetime_s=max(86_400, c.gpu.max_lifetime_hours * 3600),
+                node_token=self.gpu_node_token.result,
             ), opts=child)
             gpu_env = {"UNAMENTIS_GPU_ASG_NAME": f"{prefix}-gpu"}
 
@@ -282,7 +290,7 @@ class Compute(pulumi.ComponentResource):
             log_retention_days=c.logs.retention_days,
             environment={**plain_env, **provider_plain, **gpu_env,
                          "UNAMENTIS_DB_POOL_MAX": str(c.core.db_pool_size)},
-            secret_values={**secret_env, **provider_secret, **core_only_secrets},
+            secret_values={**secret_env, **provider_secret, **core_only_secrets, **gpu_secrets},
             task_policy_statements=core_statements,
             cloudflared_image=c.core.cloudflared_image if c.ingress == "tunnel" else None,
             tunnel_token=args.tunnel_token if c.ingress == "tunnel" else None,

@@ -14,10 +14,14 @@
 * An EventBridge rule for Spot interruption warnings and rebalance recommendations, delivered to a
   log group (and to an SNS topic when given) so operators see every interruption.
 * :attr:`core_policy_statements`: the IAM the core needs to wake / sleep the fleet.
+* With ``node_token``: an SSM SecureString (``node_token_parameter_name``) the nodes read at boot
+  and present to the core's ``POST /api/gpu/nodes/{id}/events`` (drain, state, scale-to-zero);
+  the core gets the same value as ``UNAMENTIS_GPU_NODE_TOKEN``.
 
 Cost: nothing while at 0 instances. Per hour of use: g4dn.xlarge Spot ≈ $0.20 (estimate; on-demand
 $0.526) + the root volume ($0.08 per GB-month, pro rata) + $0.005 for a public IPv4 when the GPU
-subnets are public. EventBridge rules on AWS service events are free.
+subnets are public. EventBridge rules on AWS service events are free; the token parameter is a
+standard-tier parameter ($0).
 """
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ DRAIN_HOOK = "drain"
 DRAIN_HEARTBEAT_S = 110  # inside the two-minute Spot notice
 SPOT_EVENTS = ("EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation")
 _ALLOWED_FAMILIES = ("g4dn.", "g5.", "g6.", "g6e.")  # x86_64 NVIDIA: one AMI fits all
+
+
+def node_token_parameter_name(name_prefix: str) -> str:
+    """Where the nodes' token to the core lives (the user data names it before the fleet exists)."""
+    return f"/{name_prefix}/gpu/node-token"
 
 
 def _b64(text: str) -> str:
@@ -64,6 +73,8 @@ class GpuFleetArgs:
     alert_topic_arn: Optional[pulumi.Input[str]] = None
     log_retention_days: int = 14
     max_instance_lifetime_s: int = 7 * 24 * 3600
+    # The bearer token nodes present to the core's event route; stored as node_token_parameter_name().
+    node_token: Optional[pulumi.Input[str]] = None
 
     def validate(self) -> None:
         if not self.instance_types:
@@ -185,6 +196,16 @@ class GpuFleet(pulumi.ComponentResource):
                 f"{name}-agent", bucket=args.model_bucket_id, key=key,
                 content_base64=base64.b64encode(data).decode(), content_type="application/gzip",
                 opts=child)
+        self.node_token_parameter: Optional[aws.ssm.Parameter] = None
+        if args.node_token is not None:
+            self.node_token_parameter = aws.ssm.Parameter(
+                f"{name}-node-token", name=node_token_parameter_name(args.name_prefix), type="SecureString",
+                tier="Standard", value=pulumi.Output.secret(args.node_token),
+                description="Bearer token GPU nodes present to the core's /api/gpu/nodes/{id}/events",
+                opts=child)
+            # The AWS-managed aws/ssm key decrypts for any principal allowed to read the parameter.
+            node_statements.append({"Effect": "Allow", "Action": ["ssm:GetParameter"],
+                                    "Resource": self.node_token_parameter.arn})
         aws.iam.RolePolicy(
             f"{name}-node-policy", role=self.role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": node_statements}),

@@ -180,7 +180,7 @@ def render_user_data(
       content_base64=...)``); the node role needs ``s3:GetObject`` on ``<cache_prefix>/*``,
       ``s3:ListBucket``, and ``s3:PutObject`` on ``<cache_prefix>/*`` when ``cache_write_back``.
     - ``core_url``: the core's base URL (``https://api.example.org``); the agent posts its events
-      to ``<core_url>/api/admin/gpu/nodes/<instance-id>/events``.
+      to ``<core_url>/api/gpu/nodes/<instance-id>/events`` (the node token, not Cloudflare Access).
     - ``asg_name`` / ``lifecycle_hook_name``: the fleet's ASG and its termination hook (``None``:
       no hook to complete). The node role needs ``autoscaling:CompleteLifecycleAction`` and
       ``autoscaling:TerminateInstanceInAutoScalingGroup`` on the ASG.
@@ -256,7 +256,7 @@ def render_user_data(
     archive = agent_archive(prefix)
     ports = ",".join(str(p) for p in MODEL_PORTS.values())
     agent_env.update({
-        "GPU_AGENT_CORE_URL": f"{core}/api/admin/gpu",
+        "GPU_AGENT_CORE_URL": f"{core}/api/gpu",
         "GPU_AGENT_REGION": region,
         "GPU_AGENT_ASG_NAME": asg_name,
         "GPU_AGENT_DORMANT_ACTION": dormant_action,

@@ -56,7 +56,7 @@ _OPTIONS: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("ollama-url", "http://127.0.0.1:11434", "Ollama base URL ('none' to skip)"),
     ("tts-url", "http://127.0.0.1:8880", "TTS server (speaches API) base URL ('none' to skip)"),
     ("stt-url", "http://127.0.0.1:11401", "STT server (speaches API) base URL ('none' to skip)"),
-    ("core-url", None, "voice core GPU base URL, e.g. https://api.example.org/api/admin/gpu"),
+    ("core-url", None, "voice core GPU base URL, e.g. https://api.example.org/api/gpu"),
     ("core-token", None, "bearer token the core expects from GPU nodes (prefer the env variable)"),
     ("core-access-client-id", None, "Cloudflare Access service token id for the core URL"),
     ("core-access-client-secret", None, "Cloudflare Access service token secret (prefer the env variable)"),

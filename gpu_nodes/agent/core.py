@@ -1,4 +1,4 @@
-"""Events from the node to the voice core (`--core-url`, e.g. https://api.example.org/api/admin/gpu).
+"""Events from the node to the voice core (`--core-url`, e.g. https://api.example.org/api/gpu).
 
 Every event is `POST {core_url}/nodes/{instance_id}/events` with a JSON body
 `{"type": ..., "instance_id": ..., "at": <epoch seconds>, ...}` and, when a node token is

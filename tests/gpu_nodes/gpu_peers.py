@@ -206,11 +206,11 @@ class FakeCore:
         self.events: List[Dict[str, Any]] = []
         self.status = 200
         self.server = Loopback(self.handle)
-        self.url = self.server.url + "/api/admin/gpu"
+        self.url = self.server.url + "/api/gpu"
 
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes):
         parts = path.split("/")
-        if method != "POST" or path.count("/") != 6 or not path.startswith("/api/admin/gpu/nodes/") or parts[-1] != "events":
+        if method != "POST" or path.count("/") != 5 or not path.startswith("/api/gpu/nodes/") or parts[-1] != "events":
             return _json(404, {"error": "no route"})
         if self.token and headers.get("authorization") != f"Bearer {self.token}":
             return _json(401, {"error": "bad node token"})

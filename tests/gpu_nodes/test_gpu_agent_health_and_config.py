@@ -74,12 +74,12 @@ def test_a_server_that_is_down_shows_in_health_without_stopping_the_agent(make_a
 
 
 def test_config_flags_env_and_errors():
-    env = {"GPU_AGENT_CORE_URL": "http://core:8000/api/admin/gpu", "GPU_AGENT_POLL_INTERVAL": "0.5",
+    env = {"GPU_AGENT_CORE_URL": "http://core:8000/api/gpu", "GPU_AGENT_POLL_INTERVAL": "0.5",
            "GPU_AGENT_IDLE_MODE": "power_saver", "GPU_AGENT_TTS_URL": "none"}
     cfg = load_config(["--cold-after", "400", "--poll-interval", "2"], env)
     assert cfg.poll_interval == 2.0  # the flag wins over the env
     assert cfg.thresholds == Thresholds(10, 60, 400, 1800) and cfg.tts_url is None
-    assert cfg.core_url == "http://core:8000/api/admin/gpu"
+    assert cfg.core_url == "http://core:8000/api/gpu"
 
     def error(argv, extra=None):
         with pytest.raises(ConfigError) as exc:

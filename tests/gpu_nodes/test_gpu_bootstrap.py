@@ -93,7 +93,7 @@ def test_agent_settings_in_user_data_are_a_valid_agent_config():
     with pytest.raises(ConfigError):  # the secret half comes from SSM at boot (secret env file)
         load_config([], env)
     cfg = load_config([], {**env, "GPU_AGENT_CORE_ACCESS_CLIENT_SECRET": "s"})
-    assert cfg.core_url == "https://api.unamentis.org/api/admin/gpu"
+    assert cfg.core_url == "https://api.unamentis.org/api/gpu"
     assert (cfg.region, cfg.asg_name, cfg.lifecycle_hook) == ("us-east-1", "unamentis-beta-gpu", "drain")
     assert cfg.thresholds == derive_thresholds(15) and cfg.thresholds.dormant == 900
     assert cfg.max_lifetime == 12 * 3600 and cfg.listen_port == 11400

@@ -80,7 +80,7 @@ def _alb_target(path: str) -> str:
 
 @pytest.mark.parametrize("path", [
     "/api/auth/login", "/api/curricula", "/api/curricula/abc", "/api/curricula/abc/full-with-assets",
-    "/api/curricula/a/topics/b/stream-audio", "/api/kb/audio", "/api/kb/questions", "/api/admin/gpu",
+    "/api/curricula/a/topics/b/stream-audio", "/api/kb/audio", "/api/kb/questions", "/api/admin/gpu", "/api/gpu/nodes/i-0123456789abcdef0/events",
     "/api/admin/users", "/ws/audio", "/api/tts", "/health", "/api/health", "/api/unknown", "/",
 ])
 def test_alb_rules_agree_with_route_table(path):

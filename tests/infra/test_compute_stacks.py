@@ -134,6 +134,31 @@ def test_beta_gpu_fleet(runs):
     assert obj.get("key") in user_data  # the node fetches exactly the uploaded agent archive
 
 
+def test_beta_gpu_nodes_share_a_token_with_the_core(runs):
+    """The nodes' events reach the core's /api/gpu route with a generated token: stored once for the
+    nodes (readable by their role only), once as the core's UNAMENTIS_GPU_NODE_TOKEN secret."""
+    import base64
+    import json
+
+    rec = runs["beta"].recording
+    params = {p.get("name"): p for p in rec.of_type("aws:ssm/parameter:Parameter")}
+    node_param = params["/uma-beta/gpu/node-token"]
+    core_param = params["/uma-beta/core/UNAMENTIS_GPU_NODE_TOKEN"]
+    assert node_param.get("type") == core_param.get("type") == "SecureString"
+    assert node_param.secret_inputs and core_param.secret_inputs  # never in the plan in clear
+    token = node_param.get("value")
+    assert token and token == core_param.get("value") and len(token) >= 24
+    [lt] = rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    user_data = base64.b64decode(lt.get("userData")).decode()
+    assert "CORE_TOKEN_PARAMETER=/uma-beta/gpu/node-token" in user_data
+    assert "GPU_AGENT_CORE_URL=https://api." in user_data and "/api/gpu" in user_data
+    assert token not in user_data  # the node reads it from SSM at boot; user data is not secret
+    [node_policy] = [r for r in rec.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-node-policy")]
+    statements = json.loads(node_policy.get("policy"))["Statement"]
+    reads = [st for st in statements if st["Action"] == ["ssm:GetParameter"]]
+    assert len(reads) == 1 and reads[0]["Resource"] == node_param.out("arn")
+
+
 def test_beta_cost_fits_twenty_dollars_fixed_and_states_gpu_per_hour(reports):
     cost = reports["beta"]["cost"]
     assert cost["fixed_usd"] <= 20.0, [l for l in cost["lines"] if l["kind"] == "fixed"]
