@@ -145,6 +145,28 @@ class VoiceCore:
         except (RuntimeError, ValueError, NotImplementedError):
             # Not the main thread (tests run servers in threads) or no signals on this platform.
             self._prev_sigterm = None
+        if self.gpu.configured and self.vs.gpu_node_token:
+            task = asyncio.create_task(self._follow_node_drains())
+            self._bg.add(task)
+            task.add_done_callback(self._bg.discard)
+
+    async def _follow_node_drains(self) -> None:
+        """A node's drain reaches one core task over HTTP; the others learn it from the event bus,
+        so no task keeps sending turns to a node that is going away."""
+        while True:
+            try:
+                async with self.ctx.events.subscribe() as queue:
+                    while True:
+                        event = await queue.get()
+                        data = event.get("data") or {}
+                        if event.get("type") == "gpu_node_event" and data.get("type") == "drain" \
+                                and isinstance(data.get("instance_id"), str):
+                            await self.gpu.node_event(data["instance_id"], "drain", {"notice": data.get("notice")})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the bus reconnects itself; never let this task die for good
+                log.warning("following GPU node drains failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(5.0)
 
     def _on_sigterm(self) -> None:
         log.warning("SIGTERM: draining %d voice sessions (at most %.0f s)", len(self.sessions), self.vs.drain_seconds)

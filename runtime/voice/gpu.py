@@ -134,7 +134,8 @@ class GpuFleet:
         """Act on one event of a node's agent (see the module docstring); returns what was done."""
         now = time.monotonic()
         if kind == "drain":
-            self._draining_ids()
+            if instance_id in self._draining_ids() and instance_id != self.instance_id:
+                return {"action": "already_draining"}  # e.g. this task's own drain, back from the bus
             if len(self.draining) >= MAX_NODES_REMEMBERED:
                 self.draining.pop(next(iter(self.draining)))
             self.draining[instance_id] = now + DRAIN_MEMORY_SECONDS

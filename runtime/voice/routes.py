@@ -370,8 +370,12 @@ async def gpu_node_event(request: Request) -> Response:
     if field_str(body, "instance_id") not in (None, instance_id):
         raise ApiError(400, "instance_mismatch", "The body's instance_id differs from the path's.")
     done = await core.gpu.node_event(instance_id, kind, body)
+    # Small on purpose (NOTIFY payloads are capped): the other core tasks act on drains from it.
+    raw = body.get("notice") if isinstance(body.get("notice"), dict) else {}
+    notice = {k: str(raw[k])[:100] for k in ("kind", "action", "time") if raw.get(k) is not None} or None
+    state = str(body["to"])[:40] if kind == "state" and body.get("to") is not None else None
     await ctx(request).events.publish("gpu_node_event", {"instance_id": instance_id, "type": kind, **done,
-                                                         "gpu": core.gpu.snapshot()})
+                                                         "notice": notice, "to": state})
     return JSONResponse({"status": "accepted", "type": kind, "instance_id": instance_id, **done}, status_code=202)
 
 

@@ -109,3 +109,24 @@ async def test_drained_node_is_skipped_by_discovery_and_scale_to_zero_shrinks_th
         done = await fleet.node_event(fleet.instance_id, "scale_to_zero", {"idle_seconds": 3600})
         assert done == {"action": "desired_capacity_0", "error": None}
         assert await _desired(moto_endpoint, "gpu-drain") == 0
+
+
+async def test_a_drain_posted_to_one_core_task_reaches_the_others_through_the_event_bus(peers, make_app):
+    vs = VoiceSettings(llm_provider="openai", llm_url=peers.url + "/v1", gpu_llm_url=peers.url,
+                       gpu_node_token=NODE_TOKEN)
+    first, second = make_app(["voice"], voice=vs), make_app(["voice"], voice=vs)
+    async with make_client(first) as a, make_client(second):
+        other = voice_core(second.state.ctx)
+        assert await other.gpu.is_warm()
+        r = await a.post(f"/api/gpu/nodes/{INSTANCE}/events", headers={"Authorization": f"Bearer {NODE_TOKEN}"},
+                         json={"type": "drain", "notice": {"kind": "spot-interruption", "action": "terminate",
+                                                           "time": "2026-12-02T14:00:00Z"}})
+        assert r.status_code == 202 and r.json()["action"] == "node_out_of_use"
+        for _ in range(100):  # NOTIFY → the other task's listener: well under a second on loopback
+            if INSTANCE in other.gpu.snapshot()["draining"]:
+                break
+            await asyncio.sleep(0.05)
+        assert other.gpu.snapshot()["draining"] == [INSTANCE]
+        assert not other.gpu.warm  # its next turns go to the external provider too
+        # the receiving task got its own event back from the bus: nothing more happened there
+        assert voice_core(first.state.ctx).gpu.snapshot()["draining"] == [INSTANCE]
