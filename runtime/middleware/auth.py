@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runtime.auth.authenticator import parse_bearer
 from runtime.context import CLIENT_IP_KEY
 from runtime.errors import ApiError
+from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
 from runtime.middleware.leases import LeasedLimiter
 
@@ -129,8 +130,6 @@ class AuthMiddleware:
 
     async def _limit(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[bool, Any] | None:
         """(True, rate headers) / (False, the 429 error), or None when no limit applies."""
-        from runtime.limits import RateLimit, rate_limited
-
         settings = ctx.settings
         key = getattr(principal, "limit_key", None) if principal is not None else None
         limit = getattr(principal, "rate_limit", None) if principal is not None else None

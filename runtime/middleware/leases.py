@@ -62,7 +62,7 @@ class LeasedLimiter:
             if decision.allowed:
                 now = self._clock()
                 self._store(key, size - 1, now + limit.per_seconds, decision)
-                return replace(decision, remaining=max(0, int(decision.remaining) + size - 1))
+                return decision.with_remaining(max(0, int(decision.remaining) + size - 1))
             if decision.remaining < 1:
                 # Not even one token left: refuse without a second hit; one token refills in 1/rate s.
                 return replace(decision, retry_after=max(1, math.ceil(1 / limit.rate)))
@@ -80,7 +80,7 @@ class LeasedLimiter:
         if left > 0 and self._clock() < expires:
             left -= 1
             self._leases[key] = (left, expires, granted)
-            return replace(granted, remaining=max(0, int(granted.remaining) + left))
+            return granted.with_remaining(max(0, int(granted.remaining) + left))
         del self._leases[key]
         return None
 

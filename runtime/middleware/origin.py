@@ -18,12 +18,23 @@ from runtime.middleware.common import send_error
 
 EXEMPT_PATHS = frozenset({"/health"})
 SECRET_HEADER = b"x-origin-secret"
+MAX_REMEMBERED_IPS = 4096
+
+
+def canonical_ip(raw: bytes) -> str | None:
+    """``CF-Connecting-IP`` as a canonical address, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(raw.decode("latin-1").strip()))
+    except ValueError:
+        return None
 
 
 class OriginSecretMiddleware:
     def __init__(self, app: ASGIApp, *, secret: str | None) -> None:
         self.app = app
         self.secret = secret.encode() if secret else None
+        # Parsing an address costs more than the rest of this layer; the same clients call again.
+        self._ips: dict[bytes, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.secret is None:
@@ -53,8 +64,11 @@ class OriginSecretMiddleware:
             return
         scope["headers"] = kept
         if connecting_ip:
-            try:
-                scope[CLIENT_IP_KEY] = str(ipaddress.ip_address(connecting_ip.decode("latin-1").strip()))
-            except ValueError:
-                pass  # a malformed value: keep the peer address
+            ip = self._ips.get(connecting_ip, "")
+            if ip == "":
+                if len(self._ips) >= MAX_REMEMBERED_IPS:
+                    self._ips.clear()
+                ip = self._ips[connecting_ip] = canonical_ip(connecting_ip)
+            if ip is not None:  # a malformed value: keep the peer address
+                scope[CLIENT_IP_KEY] = ip
         await self.app(scope, receive, send)

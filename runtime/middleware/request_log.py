@@ -7,9 +7,9 @@ The access line logs the path WITHOUT the query string (tokens travel there on W
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +33,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = header(scope, b"x-request-id")
-        request_id = incoming if incoming and _INCOMING_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _INCOMING_ID.match(incoming) else os.urandom(16).hex()  # uuid4().hex's shape, a quarter of its cost
         scope[REQUEST_ID_KEY] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()

@@ -73,3 +73,21 @@ async def test_no_token_in_any_log_line_of_a_request(make_app, tenant):
     assert all(line["request_id"] and "?" not in line["path"] for line in access)
     # the edge's request id is kept and appears on the error log line of that request
     assert any(line["logger"] == "unamentis.error" and line["request_id"] == "edge-req-000123" for line in lines)
+
+
+def test_the_cheap_trigger_fires_whenever_a_redaction_pattern_would_change_the_text():
+    import random
+
+    from runtime.logging import _PATTERNS, _TRIGGER
+
+    fragments = ["token", "Token", "_TOKEN", "secret", "Secret-Key", "passwd", "password", "api_key", "API-KEY",
+                 "assertion", "signature", "Bearer ", "basic ", "uma_beta_", "eyJ", "://", "x:y@", "=", ": ",
+                 '"', "'", " ", "abc", "Q9", ".", "-", "_", "&", "/", "eyJhbGciOi.eyJzdWIi.c2ln", "beta_token"]
+    rng = random.Random(1234)
+    for _ in range(20_000):
+        text = "".join(rng.choice(fragments) for _ in range(rng.randint(1, 8)))
+        changed = any(pattern.sub(replacement, text) != text for pattern, replacement in _PATTERNS)
+        if changed:
+            assert _TRIGGER.search(text.lower()), text
+    # a principal kind on every access line is not a secret and costs no substitutions
+    assert not _TRIGGER.search("beta_token")

@@ -110,11 +110,17 @@ async def test_origin_secret(probe_app, tenant):
         )
         assert ok.status_code == 200
         assert ok.json()["client_ip"] == "198.51.100.7"
-        # a malformed CF-Connecting-IP is ignored (the peer address stays)
-        odd = await client.get(
-            "/api/probe/whoami", headers={**auth, "X-Origin-Secret": SECRET, "CF-Connecting-IP": "not-an-ip"}
-        )
-        assert odd.json()["client_ip"] == "127.0.0.1"
+        # a malformed CF-Connecting-IP is ignored (the peer address stays), also when seen again;
+        # addresses are canonical (the parse is remembered per address, not per client)
+        for _ in range(2):
+            odd = await client.get(
+                "/api/probe/whoami", headers={**auth, "X-Origin-Secret": SECRET, "CF-Connecting-IP": "not-an-ip"}
+            )
+            assert odd.json()["client_ip"] == "127.0.0.1"
+            v6 = await client.get(
+                "/api/probe/whoami", headers={**auth, "X-Origin-Secret": SECRET, "CF-Connecting-IP": " 2001:DB8:0::1 "}
+            )
+            assert v6.json()["client_ip"] == "2001:db8::1"
     async with make_client(probe_app()) as client:
         # without an origin secret nothing vouches for CF-Connecting-IP: it is not believed
         spoofed = await client.get("/api/probe/whoami", headers={**auth, "CF-Connecting-IP": "198.51.100.7"})
