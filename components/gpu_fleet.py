@@ -33,6 +33,8 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
+
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
 # ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
 DEFAULT_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
@@ -111,7 +113,7 @@ class GpuFleet(pulumi.ComponentResource):
             opts=child)
         aws.iam.RolePolicyAttachment(
             f"{name}-node-ssm", role=self.role.name,
-            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
+            policy_arn=SSM_CORE_POLICY_ARN, opts=child)
         self.profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=self.role.name, opts=child)
 
         if args.associate_public_ip:
@@ -206,6 +208,9 @@ class GpuFleet(pulumi.ComponentResource):
             # The AWS-managed aws/ssm key decrypts for any principal allowed to read the parameter.
             node_statements.append({"Effect": "Allow", "Action": ["ssm:GetParameter"],
                                     "Resource": self.node_token_parameter.arn})
+        # Session Manager's managed policy reads every parameter: fence it to the node's own.
+        node_statements.append(fence_parameter_reads(
+            [self.node_token_parameter.arn] if self.node_token_parameter is not None else []))
         aws.iam.RolePolicy(
             f"{name}-node-policy", role=self.role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": node_statements}),

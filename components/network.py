@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import TIERS, StackConfig
+from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
 
 FCK_NAT_OWNER = "568608671756"  # fck-nat's public AMI account (AndrewGuenther/fck-nat)
 
@@ -180,10 +181,11 @@ class NatEgress(pulumi.ComponentResource):
                 "Version": "2012-10-17", "Statement": [{
                     "Effect": "Allow",
                     "Action": ["ec2:AttachNetworkInterface", "ec2:ModifyNetworkInterfaceAttribute"],
-                    "Resource": "*"}]}), opts=child)
+                    "Resource": "*"},
+                    # the NAT instance faces the internet: it reads no parameter of ours
+                    fence_parameter_reads()]}), opts=child)
             # Session Manager instead of SSH: no key pair, no port 22.
-            aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name,
-                                         policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY_ARN,
                                          opts=child)
             profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=t, opts=child)
             ami = aws.ec2.get_ami_output(owners=[FCK_NAT_OWNER], most_recent=True, filters=[

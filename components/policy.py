@@ -357,6 +357,38 @@ def _ssm_secure(ctx):
             yield _rule("secrets.secure-string").finding(r, "a secret parameter must be a SecureString")
 
 
+def _role(ctx, ref: Any) -> Optional[RecordedResource]:
+    """The IAM role a policy or attachment names (by name or id)."""
+    for r in ctx.of("aws:iam/role:Role"):
+        if ref is not None and ref in (r.out("name"), r.out("id"), r.id):
+            return r
+    return None
+
+
+def _ssm_core_fenced(ctx):
+    from components.secrets import PARAMETER_READS, SSM_CORE_POLICY_ARN
+
+    for att in ctx.of("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        if att.get("policyArn") != SSM_CORE_POLICY_ARN:
+            continue
+        role = _role(ctx, att.get("role"))
+        fenced = False
+        for rp in ctx.of("aws:iam/rolePolicy:RolePolicy"):
+            if role is None or _role(ctx, rp.get("role")) is not role:
+                continue
+            doc = rp.get("policy")
+            doc = json.loads(doc) if isinstance(doc, str) else (doc or {})
+            for st in doc.get("Statement") or []:
+                actions = st.get("Action")
+                actions = {actions} if isinstance(actions, str) else set(actions or [])
+                if st.get("Effect") == "Deny" and "NotResource" in st and set(PARAMETER_READS) <= actions:
+                    fenced = True
+        if not fenced:
+            yield _rule("iam.ssm-core-fenced").finding(
+                att, "AmazonSSMManagedInstanceCore reads every SSM parameter (the runtime's secrets): add "
+                     "components.secrets.fence_parameter_reads() to the role's inline policy")
+
+
 def _env_vars(r: RecordedResource) -> Iterable[tuple[str, Any, bool]]:
     """(name, value, is_secret) of the plain environment of a Lambda or ECS task definition."""
     if r.type == "aws:lambda/function:Function":
@@ -569,6 +601,16 @@ RULES: list[Rule] = [
          lambda: example(fake("aws:ssm/parameter:Parameter", "p", {"name": "/x/db", "type": "String",
                                                                     "value": "postgresql://u:p@h/db"},
                               secret=("value",)))),
+    Rule("iam.ssm-core-fenced", "error",
+         "instance roles with Session Manager's policy cannot read the stack's parameters", (),
+         _ssm_core_fenced,
+         lambda: example(fake("aws:iam/role:Role", "node-role", {"name": "node-role"}),
+                         fake("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "node-ssm", {
+                             "role": "node-role",
+                             "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}),
+                         fake("aws:iam/rolePolicy:RolePolicy", "node-policy", {"role": "node-role-id", "policy": json.dumps({
+                             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                                     "Resource": "*"}]})}))),
     Rule("secrets.no-plaintext-env", "error", "no secret in a plain environment variable", ("CKV_AWS_45",),
          _no_plaintext_secrets,
          lambda: example(fake("aws:lambda/function:Function", "fn", {

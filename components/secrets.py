@@ -10,10 +10,25 @@ Cost: $0 (standard parameters, standard throughput).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
+
+SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+PARAMETER_READS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory")
+PUBLIC_PARAMETERS_ARN = "arn:aws:ssm:*::parameter/aws/service/*"  # AWS's own (AMI ids …), no account
+
+
+def fence_parameter_reads(readable: Sequence[pulumi.Input[str]] = ()) -> dict:
+    """An IAM Deny for EC2 roles that carry ``AmazonSSMManagedInstanceCore`` (Session Manager).
+
+    That managed policy allows ``ssm:GetParameter(s)`` on every parameter of the account — the
+    core's ``DATABASE_URL``, the owner's DSN, the JWT secret, provider keys. A GPU node runs third-party
+    model servers and a NAT instance faces the internet: neither may read them. Only ``readable``
+    (e.g. the node token) and AWS's public parameters stay readable."""
+    return {"Effect": "Deny", "Action": list(PARAMETER_READS),
+            "NotResource": [*readable, PUBLIC_PARAMETERS_ARN]}
 
 
 @dataclass(frozen=True)

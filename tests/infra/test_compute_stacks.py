@@ -155,8 +155,13 @@ def test_beta_gpu_nodes_share_a_token_with_the_core(runs):
     assert token not in user_data  # the node reads it from SSM at boot; user data is not secret
     [node_policy] = [r for r in rec.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-node-policy")]
     statements = json.loads(node_policy.get("policy"))["Statement"]
-    reads = [st for st in statements if st["Action"] == ["ssm:GetParameter"]]
+    reads = [st for st in statements if st["Action"] == ["ssm:GetParameter"] and st["Effect"] == "Allow"]
     assert len(reads) == 1 and reads[0]["Resource"] == node_param.out("arn")
+    # Session Manager's managed policy would let a node read every parameter (the core's DATABASE_URL,
+    # the JWT secret): the role denies parameter reads except its own token and AWS's public ones.
+    [fence] = [st for st in statements if st["Effect"] == "Deny"]
+    assert {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"} <= set(fence["Action"])
+    assert fence["NotResource"] == [node_param.out("arn"), "arn:aws:ssm:*::parameter/aws/service/*"]
 
 
 def test_beta_cost_fits_twenty_dollars_fixed_and_states_gpu_per_hour(reports):
