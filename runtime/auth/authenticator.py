@@ -14,53 +14,21 @@ import logging
 import secrets
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from runtime.auth import store
 from runtime.auth.principal import ADMIN_ROLES, Principal
 from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
 from runtime.errors import ApiError
 from runtime.limits import RateLimit
+from runtime.ttl_cache import MISSING, TtlCache
 
 if TYPE_CHECKING:
     from runtime.auth.access import AccessVerifier
     from runtime.context import AppContext
 
 log = logging.getLogger("unamentis.auth")
-
-_MISSING = object()
-
-
-class TtlCache:
-    """A small bounded map whose entries expire ``ttl`` seconds after they were stored."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000, clock=time.monotonic):
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._clock = clock
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        item = self._data.get(key)
-        if item is None:
-            return _MISSING
-        if item[0] <= self._clock():
-            self._data.pop(key, None)
-            return _MISSING
-        return item[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.ttl <= 0:
-            return
-        self._data[key] = (self._clock() + self.ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
-
-    def drop(self, key: Any) -> None:
-        self._data.pop(key, None)
 
 
 def invalid_token(message: str = "The token is invalid.") -> ApiError:
@@ -155,7 +123,7 @@ class Authenticator:
         hashed = token_hash(token)
         key = ("beta", hashed)
         row = self._cache.get(key)
-        if row is _MISSING:
+        if row is MISSING:
             async with self.ctx.db.unscoped() as conn:
                 found = await store.beta_token_any_tenant(conn, hashed)
             row = dict(found) if found else None
@@ -190,7 +158,7 @@ class Authenticator:
             raise ApiError(401, exc.code, "The access token has expired." if exc.code == "token_expired" else "The access token is invalid.") from None
         key = ("sid", claims.session_id)
         state = self._cache.get(key)
-        if state is _MISSING:
+        if state is MISSING:
             async with self.ctx.db.tenant(claims.tenant_id) as conn:
                 found = await store.session_state(conn, claims.session_id)
             state = dict(found) if found else None
@@ -255,7 +223,7 @@ class Authenticator:
             raise ApiError(403, "forbidden", "This Access identity has no e-mail, so it has no admin role.")
         key = ("admin", identity.email)
         user = self._cache.get(key)
-        if user is _MISSING:
+        if user is MISSING:
             async with self.ctx.db.unscoped() as conn:
                 found = await store.user_by_email_any_tenant(conn, identity.email)
             user = dict(found) if found else None

@@ -24,6 +24,8 @@ import time
 
 import httpx
 
+from runtime.ttl_cache import MISSING, TtlCache
+
 log = logging.getLogger("unamentis.voice.gpu")
 
 # The ports the GPU node software listens on (gpu_nodes/bootstrap.py MODEL_PORTS; a test keeps the two
@@ -51,7 +53,7 @@ class GpuFleet:
         self.configured = bool(self.fixed) or self.discovering
         self.address: str | None = None  # the discovered node's private IP
         self.instance_id: str | None = None  # … and its instance id
-        self.draining: dict[str, float] = {}  # instance id -> when to forget its drain notice (monotonic)
+        self.draining = TtlCache(DRAIN_MEMORY_SECONDS, MAX_NODES_REMEMBERED)  # instance ids with a drain notice
         self.node_states: dict[str, dict] = {}  # instance id -> its agent's last state event
         self.warm = False
         self.checked_at = 0.0
@@ -125,26 +127,20 @@ class GpuFleet:
         return self.warm
 
     def _draining_ids(self) -> set[str]:
-        now = time.monotonic()
-        for instance in [i for i, until in self.draining.items() if until <= now]:
-            del self.draining[instance]
-        return set(self.draining)
+        return set(self.draining.live_keys())
 
     async def node_event(self, instance_id: str, kind: str, body: dict) -> dict:
         """Act on one event of a node's agent (see the module docstring); returns what was done."""
-        now = time.monotonic()
         if kind == "drain":
-            if instance_id in self._draining_ids() and instance_id != self.instance_id:
+            if self.draining.get(instance_id) is not MISSING and instance_id != self.instance_id:
                 return {"action": "already_draining"}  # e.g. this task's own drain, back from the bus
-            if len(self.draining) >= MAX_NODES_REMEMBERED:
-                self.draining.pop(next(iter(self.draining)))
-            self.draining[instance_id] = now + DRAIN_MEMORY_SECONDS
+            self.draining.put(instance_id, True)
             in_use = not self.discovering or instance_id == self.instance_id
             if in_use:
                 # New turns go to external providers now; with discovery, the next turn looks for
                 # another node (this one is skipped) instead of waiting a probe interval.
                 self.warm = False
-                self.checked_at = 0.0 if self.discovering else now
+                self.checked_at = 0.0 if self.discovering else time.monotonic()
                 if self.discovering:
                     self.address = self.instance_id = None
             log.warning("gpu node draining", extra={"instance_id": instance_id, "in_use": in_use,
