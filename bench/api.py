@@ -163,7 +163,7 @@ def machine_ceiling(bare: dict, full: dict, cores: int) -> float | None:
 
 
 # ------------------------------------------------------------------------------- load generator
-async def _connection(host: str, port: int, request: bytes, stop_at: float, record_from: float,
+async def _connection(host: str, port: int, request: bytes, stop_at: float,
                       latencies: list[float], errors: list[str]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -183,21 +183,19 @@ async def _connection(host: str, port: int, request: bytes, stop_at: float, reco
             ended = time.perf_counter()
             if status != 200:
                 errors.append(str(status))
-            elif started >= record_from:
+            else:
                 latencies.append(ended - started)
     finally:
         writer.close()
 
 
-async def load(port: int, path: str, headers: dict[str, str], connections: int, seconds: float,
-               warmup: float) -> dict[str, float]:
+async def load(port: int, path: str, headers: dict[str, str], connections: int, seconds: float) -> dict[str, float]:
     lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     latencies: list[float] = []
     errors: list[str] = []
-    now = time.perf_counter()
-    record_from, stop_at = now + warmup, now + warmup + seconds
-    await asyncio.gather(*(_connection("127.0.0.1", port, request, stop_at, record_from, latencies, errors)
+    stop_at = time.perf_counter() + seconds
+    await asyncio.gather(*(_connection("127.0.0.1", port, request, stop_at, latencies, errors)
                            for _ in range(connections)))
     if errors:
         raise RuntimeError(f"{len(errors)} non-200 answers, e.g. {errors[:5]}")
@@ -253,10 +251,10 @@ class Server:
 def measured_round(server: "Server", path: str, headers: dict[str, str], args: argparse.Namespace) -> dict:
     """One round: warm-up, then ``args.seconds`` counted, with the CPU it cost where it can be read."""
     if args.warmup:
-        asyncio.run(load(server.port, path, headers, args.connections, args.warmup, 0.0))
+        asyncio.run(load(server.port, path, headers, args.connections, args.warmup))
     meter = CpuMeter(server.process.pid) if CpuMeter.available else None
     before = meter.sample() if meter else None
-    result = asyncio.run(load(server.port, path, headers, args.connections, args.seconds, 0.0))
+    result = asyncio.run(load(server.port, path, headers, args.connections, args.seconds))
     if meter and before:
         result.update(CpuMeter.per_request(before, meter.sample(), result["requests"]))
     return result

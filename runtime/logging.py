@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as _dt
+import functools
 import json
 import logging
 import re
@@ -66,17 +67,10 @@ def redact_text(text: str) -> str:
     return text
 
 
-_secret_keys: dict[str, bool] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
     # Field names are few and fixed (code, not data): remember each answer; bounded all the same.
-    known = _secret_keys.get(key)
-    if known is None:
-        known = bool(_SECRET_KEY_RE.search(key))
-        if len(_secret_keys) < 4096:
-            _secret_keys[key] = known
-    return known
+    return bool(_SECRET_KEY_RE.search(key))
 
 
 def redact(value: Any, key: str | None = None) -> Any:
