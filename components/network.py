@@ -73,7 +73,7 @@ class Network(pulumi.ComponentResource):
         for tier in TIERS:
             self.subnets[tier] = []
             self.route_tables[tier] = []
-            for i, (az, cidr) in enumerate(zip(args.azs, args.cidrs[tier])):
+            for az, cidr in zip(args.azs, args.cidrs[tier]):
                 sn = aws.ec2.Subnet(f"{name}-{tier}-{az}", vpc_id=self.vpc.id, cidr_block=cidr,
                                     availability_zone=az, map_public_ip_on_launch=False,
                                     tags={**t, "Name": f"{name}-{tier}-{az}", "Tier": tier},

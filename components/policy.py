@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from components.mocks import (CLOUDFLARE_IPV4, CLOUDFLARE_IPV6, Recording, RecordedResource,
@@ -244,7 +244,7 @@ def _sg_alb_cloudflare_only(ctx):
     if ctx.config.edge != "cloudflare":
         return
     published = [ipaddress.ip_network(x) for x in CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6]
-    for r, sg_id, proto, lo, hi, cidrs in _ingress_rules(ctx):
+    for r, sg_id, _proto, lo, hi, cidrs in _ingress_rules(ctx):
         if _sg_role(ctx, sg_id) != "alb":
             continue
         for cidr in cidrs:
@@ -416,7 +416,7 @@ def _env_vars(r: RecordedResource) -> Iterable[tuple[str, Any, bool]]:
 
 def _no_plaintext_secrets(ctx):
     for r in ctx.of("aws:lambda/function:Function") + ctx.of("aws:ecs/taskDefinition:TaskDefinition"):
-        for k, v, secret in _env_vars(r):
+        for k, _value, secret in _env_vars(r):
             if _secret_like(k) and not secret:
                 yield _rule("secrets.no-plaintext-env").finding(
                     r, f"environment variable {k} holds a secret in plain text; pass it from SSM/Secrets Manager")

@@ -59,7 +59,7 @@ async def read_body(request: Request, max_bytes: int | None = None, *, success_e
             if int(declared) > limit:
                 raise _too_large(limit, success_envelope)
         except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number.", success_envelope=success_envelope)
+            raise ApiError(400, "bad_request", "Content-Length is not a number.", success_envelope=success_envelope) from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -11,7 +11,6 @@ including 10M requests, then $0.30 per million).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
 
 from components.pricing import FREE_TIERS, PRICES, Price, p
 

@@ -178,7 +178,7 @@ async def _issue(app: Any, user_id: Any, tenant_id: Any, session_id: Any, role: 
 async def register(request: Request) -> JSONResponse:
     """Create an account (201); with a device it also signs in."""
     app = ctx(request)
-    app.auth.jwt  # fail before any side effect when accounts are not configured (503)
+    _ = app.auth.jwt  # fail before any side effect when accounts are not configured (503)
     ip = client_ip(request)
     await enforce(app.limiter, f"register:ip:{ip}", _limit(app.settings.rate_limit_register))
     body = await json_body(request)
@@ -225,7 +225,7 @@ async def register(request: Request) -> JSONResponse:
 async def login(request: Request) -> JSONResponse:
     """Sign in with e-mail, password and device; returns user, device and tokens."""
     app = ctx(request)
-    app.auth.jwt  # fail before any side effect when accounts are not configured (503)
+    _ = app.auth.jwt  # fail before any side effect when accounts are not configured (503)
     ip = client_ip(request)
     await enforce(app.limiter, f"login:ip:{ip}", _limit(app.settings.rate_limit_login))
     body = await json_body(request)
@@ -267,7 +267,7 @@ async def login(request: Request) -> JSONResponse:
 async def refresh(request: Request) -> JSONResponse:
     """Rotate a refresh token; a reused (already rotated) token revokes its whole family."""
     app = ctx(request)
-    app.auth.jwt  # fail before any side effect when accounts are not configured (503)
+    _ = app.auth.jwt  # fail before any side effect when accounts are not configured (503)
     await enforce(app.limiter, f"refresh:ip:{client_ip(request)}", _limit(app.settings.rate_limit_refresh))
     body = await json_body(request)
     token = body.get("refresh_token")

@@ -10,7 +10,6 @@ import json
 import pytest
 
 from components.config import PROJECT
-from components.edge import rules as R
 from components.mocks import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 from runtime.route_table import as_json_rules
 

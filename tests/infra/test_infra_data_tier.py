@@ -133,7 +133,6 @@ def test_alarms_follow_compute_targets():
     """Alarm targets that compute fills produce their alarms (aggregate in beta, per function else)."""
     import asyncio
 
-    import pulumi
     from pulumi.runtime.stack import run_pulumi_func
 
     from components import mocks

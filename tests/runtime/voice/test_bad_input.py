@@ -1,5 +1,6 @@
 """Malformed input on every voice HTTP route: a clear 4xx, never a 500."""
-import itertools, json
+import itertools
+import json
 from runtime.voice.config import VoiceSettings
 from runtime.storage import StorageConfig
 from tests.runtime.conftest import make_client
