@@ -32,6 +32,7 @@ from runtime.route_table import ALL_SERVICES
 from runtime.routing import IndexedRouter
 from runtime.services.base import Service
 from runtime.settings import ConfigError, Settings
+from runtime.voice.config import voice_settings
 
 log = logging.getLogger("unamentis.app")
 
@@ -94,7 +95,14 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
         service = load_service(item) if isinstance(item, str) else item
         if all(service.name != other.name for other in loaded):
             loaded.append(service)
-    ctx = AppContext(settings, tuple(s.name for s in loaded))
+    ctx = AppContext(
+        settings,
+        tuple(s.name for s in loaded),
+        job_handlers={kind: handler for service in loaded for kind, handler in service.jobs.items()},
+        job_settings=voice_settings(settings),
+        deep_checks={s.name: s.deep_check for s in loaded if s.deep_check is not None},
+        drain_probes=[s.draining for s in loaded if s.draining is not None],
+    )
     routes = [route for service in loaded for route in service.routes]
     public_paths = [path for service in loaded for path in service.public_paths]
     public_prefixes = [prefix for service in loaded for prefix in service.public_prefixes]

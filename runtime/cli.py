@@ -22,15 +22,20 @@ import signal
 import sys
 from typing import Any, Awaitable, Callable, Sequence
 
+from runtime.app import create_app
+from runtime.auth import cli as auth_cli
+from runtime.auth.store import issue_beta_token
+from runtime.db import DatabaseUnavailable, connect_admin
+from runtime.errors import CliError
+from runtime.localpg import LocalPostgres, LocalPostgresError
+from runtime.logging import configure_logging
+from runtime.migrate import MigrationError, migrate, pending
 from runtime.settings import ConfigError, Settings
+from runtime.tenants import TenantError, create_tenant
 
 DEFAULT_PORT = 8766
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
-
-
-class CliError(Exception):
-    """A user-fixable failure: printed as one line, exit status 2."""
 
 
 def _out(message: str) -> None:
@@ -50,8 +55,6 @@ def tune_gc() -> None:
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     import uvicorn
 
-    from runtime.logging import configure_logging
-
     configure_logging(settings.log_level, buffered=True)
     tune_gc()
     uvicorn.run(
@@ -69,8 +72,6 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.app import create_app
-
     settings.require_database_url()
     serve_app(create_app(None, settings), args.host, args.port, settings)
     return 0
@@ -78,8 +79,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 # ------------------------------------------------------------------------------------- migrate
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.migrate import migrate, pending
-
     if args.check:
         waiting = await pending(settings)
         for name in waiting:
@@ -93,9 +92,6 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 # --------------------------------------------------------------------------------------- admin
 async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-    from runtime.tenants import create_tenant
-
     conn = await connect_admin(settings)
     try:
         tenant_id = await create_tenant(conn, args.slug, args.name)
@@ -107,8 +103,6 @@ async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     conn = await connect_admin(settings)
     try:
         rows = await conn.fetch("select id, slug, name, status, created_at from tenants order by created_at, slug")
@@ -122,11 +116,6 @@ async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
 # ----------------------------------------------------------------------------------------- dev
 async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, str]:
     """Migrate, ensure the tenant, issue a beta token; returns (settings, token)."""
-    from runtime.auth.store import issue_beta_token
-    from runtime.db import connect_admin
-    from runtime.migrate import migrate
-    from runtime.tenants import create_tenant
-
     await migrate(settings, echo=lambda message: _out(f"  {message}"))
     conn = await connect_admin(settings)
     try:
@@ -152,8 +141,6 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.app import create_app
-
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it still runs the
     # `finally` below, so the throwaway cluster is stopped and deleted.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -162,8 +149,6 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         if settings.database_url:
             _out("using DATABASE_URL")
         else:
-            from runtime.localpg import LocalPostgres
-
             _out("no DATABASE_URL: starting a throwaway PostgreSQL cluster …")
             cluster = LocalPostgres.start()
             asyncio.run(_create_database(cluster.dsn(), "unamentis"))
@@ -223,21 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_auth_commands(admin_sub: Any) -> None:
-    """`admin token issue|revoke`, `admin user promote` live in runtime/auth/cli.py (RA)."""
-    try:
-        from runtime.auth import cli as auth_cli
-    except ImportError:
-        return
+    """`admin token issue|revoke`, `admin user promote` live in runtime/auth/cli.py."""
     auth_cli.add_commands(admin_sub)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
-
-    from runtime.db import DatabaseUnavailable
-    from runtime.localpg import LocalPostgresError
-    from runtime.migrate import MigrationError
-    from runtime.tenants import TenantError
 
     return (
         CliError,

@@ -63,6 +63,10 @@ class ApiError(Exception):
         return f"ApiError({self.status}, {self.error!r}, {self.message!r})"
 
 
+class CliError(Exception):
+    """A failure of a ``python -m runtime`` command the user can fix: printed as one line, exit status 2."""
+
+
 # Status → (error, message) for errors the framework raises (router 404/405, etc.).
 _STANDARD: dict[int, tuple[str, str]] = {
     400: ("bad_request", "The request is malformed."),

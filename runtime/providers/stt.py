@@ -13,7 +13,7 @@ import threading
 
 import httpx
 
-from .audio import duration_seconds, wav_bytes
+from .audio import duration_seconds, resample, wav_bytes
 from .base import ProviderError, ProviderNotConfigured, Transcript
 from .http import auth_headers, raise_for_status, transport_error
 
@@ -101,7 +101,7 @@ class PocketSphinxSTT:
         with self._lock:
             if self._free:
                 return self._free.pop()
-        from pocketsphinx import Decoder
+        from pocketsphinx import Decoder  # optional and heavy: loaded only when this provider runs
         return Decoder(samprate=self.sample_rate, loglevel="FATAL")
 
     def _give_back(self, decoder) -> None:
@@ -124,7 +124,6 @@ class PocketSphinxSTT:
             self._give_back(decoder)
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str | None = None) -> Transcript:
-        from .audio import resample
         if sample_rate != self.sample_rate:
             pcm = resample(pcm, sample_rate, self.sample_rate)
         async with self._sem:

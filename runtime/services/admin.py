@@ -28,6 +28,7 @@ from runtime.auth.passwords import PasswordRuleError, check_password, hash_passw
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import iso, reply, tenant_tx
 from runtime.context import ctx
+from runtime.curricula import umcf
 from runtime.errors import ApiError
 from runtime.services.base import Service
 from runtime.tenants import TenantError, check_slug
@@ -383,7 +384,6 @@ async def put_subject_budget(request: Request) -> Response:
 # ----------------------------------------------------------------------- system content
 async def put_system_curriculum(request: Request) -> Response:
     """Create or replace a system curriculum (readable by every tenant; super admins only)."""
-    from runtime.curricula import umcf
 
     who = _admin(request)
     if not _super(who):

@@ -23,15 +23,14 @@ from runtime.context import ctx
 from runtime.errors import ApiError
 from runtime.services.base import Service
 from runtime.validation import field_float, field_int, field_str, json_body
+from runtime.voice.config import VoiceSettings, voice_settings
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 CONFIG_KEYS = ("default_model", "temperature", "max_tokens", "top_p", "context_window", "keep_alive", "system_prompt")
 
 
-def _voice(request: Request):
-    from runtime.voice.config import VoiceSettings
-
-    return getattr(ctx(request).settings, "voice", None) or VoiceSettings()
+def _voice(request: Request) -> VoiceSettings:
+    return voice_settings(ctx(request).settings)
 
 
 def _defaults(request: Request) -> dict:

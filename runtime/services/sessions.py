@@ -7,6 +7,7 @@ nobody else sees it. Context building and confidence analysis live in ``runtime.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -88,8 +89,6 @@ def state_dict(row) -> dict:
     end = row["ended_at"]
     duration = None
     if row["started_at"] is not None:
-        import datetime as dt
-
         until = end or dt.datetime.now(dt.timezone.utc)
         duration = round((until - row["started_at"]).total_seconds() / 60.0, 2)
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from runtime.curricula import modules
 from runtime.providers.audio import parse_wav
 
 log = logging.getLogger("unamentis.kb_audio")
@@ -32,8 +33,6 @@ def object_key(tenant_id: str, module_id: str, question_id: str, segment: str) -
 
 
 async def module_questions(ctx, tenant_id: str, module_id: str) -> list[dict] | None:
-    from runtime.curricula import modules
-
     async with ctx.db.tenant(tenant_id) as conn:
         doc = await modules.download(conn, module_id)
     if doc is None:

@@ -10,17 +10,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from runtime.auth.authenticator import bearer_token
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
 from runtime.context import ctx
 from runtime.curricula import store as curricula_store
+from runtime.curricula import umcf
 from runtime.errors import ApiError
-from runtime.jobs.handlers import principal_payload
-from runtime.jobs.queue import UnknownJobKind
+from runtime.jobs.queue import UnknownJobKind, principal_payload
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
 from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider
-from runtime.middleware.auth import bearer_token
 from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
@@ -317,7 +317,6 @@ async def preload_assets(request: Request) -> Response:
         row = await curricula_store.get_visible(conn, cid)
     if row is None:
         raise ApiError(404, "not_found", "Curriculum not found.")
-    from runtime.curricula import umcf
     topics = [t for t in (umcf.node_id(t) for t in umcf.list_topics(curricula_store.document(row))) if t]
     job_id = await _enqueue(request, "tts_prefetch", {"curriculum_id": cid, "topic_ids": topics}, key=f"preload:{cid}")
     return JSONResponse({"status": "started", "job_id": job_id, "curriculum_id": cid, "topic_count": len(topics)},
@@ -358,7 +357,7 @@ async def gpu_node_event(request: Request) -> Response:
     expected = core.vs.gpu_node_token
     if not expected:
         raise ApiError(404, "not_found", "GPU node events are not enabled here (UNAMENTIS_GPU_NODE_TOKEN is not set).")
-    presented = bearer_token(request.scope)
+    presented = bearer_token(request.headers)
     # compare_digest on bytes: the time taken does not tell how much of a guess was right
     if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise ApiError(401, "invalid_token", "GPU node events need the node token (Authorization: Bearer).")

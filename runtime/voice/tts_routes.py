@@ -1,6 +1,7 @@
 """``/api/tts*``: synthesis through the cache, cache management, profiles, prefetch jobs.
 
-Shapes follow the old server (E_upstream §1.4) where the apps decode them; profiles work (they
+They live with the voice core because they speak through its providers and cache. Shapes follow the
+old server where the apps decode them; profiles work (they
 returned 500 in the old server). Every route is tenant-scoped: the cache index and profiles through
 RLS, cached audio through the tenant's object-store scope.
 """
@@ -11,6 +12,8 @@ import binascii
 import json
 import uuid
 
+import asyncpg
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,13 +23,13 @@ from runtime.context import ctx
 from runtime.errors import ApiError
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
-from runtime.validation import (field_bool, field_dict, field_float, field_int, field_list, field_str, json_body,
-                                query_bool, query_str)
-from runtime.voice.core import voice_core
+from runtime.tts.cache import CacheKey
+from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
+                                wav_response)
+from runtime.validation import (field_bool, field_dict, field_enum, field_float, field_int, field_list, field_str,
+                                json_body, query_bool, query_int, query_str)
 
-from .cache import CacheKey
-from .common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
-                     wav_response)
+from .core import voice_core
 
 MAX_TEXT = 5000
 _HASH_CHARS = set("0123456789abcdef")
@@ -269,7 +272,6 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
 
 
 def field_enum_env(body: dict):
-    from runtime.validation import field_enum
     if "provider" not in body:
         raise ApiError(400, "missing_field", "'provider' is required.", details={"field": "provider"}, success_envelope=True)
     return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True, success_envelope=True)
@@ -278,7 +280,6 @@ def field_enum_env(body: dict):
 async def profiles_list(request: Request) -> Response:
     """List TTS profiles."""
     p = principal(request)
-    from runtime.validation import query_int
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
@@ -293,7 +294,6 @@ async def profiles_create(request: Request) -> Response:
     """Create a TTS profile."""
     p = principal(request)
     f = _profile_fields(await json_body(request, success_envelope=True), partial=False)
-    import asyncpg
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
             if f["is_default"]:
@@ -322,7 +322,6 @@ async def profiles_update(request: Request) -> Response:
     await _profile_row(request, p.tenant_id, str(pid))
     if not f:
         raise ApiError(400, "nothing_to_update", "send at least one profile field", success_envelope=True)
-    import asyncpg
     sets, args = [], [p.tenant_id, pid]
     for k, v in f.items():
         args.append(json.dumps(v) if k in ("settings", "tags") else v)
@@ -368,7 +367,6 @@ async def profiles_duplicate(request: Request) -> Response:
     src = await _profile_row(request, p.tenant_id, request.path_params["id"])
     body = await json_body(request, allow_empty=True, success_envelope=True)
     name = field_str(body, "name", max_len=100, success_envelope=True) or f"{src['name']} (copy)"[:100]
-    import asyncpg
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
             row = await conn.fetchrow(

@@ -1,21 +1,18 @@
-"""Queue-backed curriculum import (``/api/import/jobs*``, Tier 2, served by the core container).
+"""Routes of the queue-backed curriculum import (``/api/import/jobs*``, Tier 2, served by the core container).
 
 An admin posts ``{url}`` (an https UMCF document, fetched SSRF-safely) or ``{content}`` (the document
 itself); the job queue (``ctx.jobs``: PostgreSQL ``SKIP LOCKED`` or SQS) runs
-:func:`curriculum_import`, which reuses the curriculum import of ``runtime.curricula`` and reports
-progress (published on ``/ws`` as ``import_progress`` by the queue). Re-running a job is harmless: the
-import is an upsert of the same document.
+``runtime.curricula.importer.curriculum_import``, which reports progress (published on ``/ws`` as
+``import_progress`` by the queue).
 
 Shapes follow the old import API (camelCase with the ``success`` envelope): ``POST`` →
 ``{success, jobId, status: "queued"}``, ``GET /jobs`` → ``{success, jobs}``, ``GET /jobs/{id}`` →
 ``{success, progress, job}``, ``DELETE /jobs/{id}`` → ``{success, cancelled}``.
 
 Wiring: the voice service mounts :data:`ROUTES` (route_table sends ``/api/import`` to the core) and
-``runtime.jobs.handlers.HANDLERS`` maps ``"curriculum_import"`` to :func:`curriculum_import`.
+lists the job handler in its ``Service.jobs``.
 """
 from __future__ import annotations
-
-import json
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,56 +21,15 @@ from starlette.routing import Route
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
 from runtime.context import ctx
-from runtime.curricula import store, umcf
-from runtime.curricula.fetch import FetchError, fetch_bytes
+from runtime.curricula import umcf
+from runtime.curricula.importer import MAX_DOCUMENT_BYTES
 from runtime.errors import ApiError
+from runtime.jobs.queue import job_json
 from runtime.validation import field_str, json_body, path_uuid, query_enum
 
 ENV = {"success_envelope": True}
-MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 # Filter values accepted on ?status= (the queue stores "succeeded"; the old API said "completed").
 JOB_STATUSES = ("queued", "running", "completed", "succeeded", "failed", "cancelled", "dead")
-
-
-class ImportFailed(Exception):
-    """A permanent failure (bad document, refused URL): retrying cannot help."""
-
-
-async def curriculum_import(job) -> dict:
-    """Job handler: fetch (when a URL was given), validate and store the curriculum."""
-    payload = job.payload
-    url = payload.get("url")
-    await job.progress(status="running", stage="fetching" if url else "validating", percent_complete=0.0)
-    if url:
-        try:
-            raw = await fetch_bytes(url)
-        except FetchError as exc:
-            if exc.status >= 500 or exc.status == 408:
-                raise  # transient: let the queue retry with backoff
-            return await _failed(job, exc.message)
-        try:
-            content = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return await _failed(job, "The URL did not return a JSON document.")
-    else:
-        content = payload.get("content")
-    await job.progress(stage="validating", percent_complete=50.0)
-    try:
-        umcf.validate_document(content)
-    except umcf.UMCFError as exc:
-        return await _failed(job, str(exc))
-    await job.progress(stage="storing", percent_complete=75.0)
-    async with job.ctx.db.tenant(job.tenant_id) as conn:
-        meta = await store.upsert(conn, job.tenant_id, content, source_url=url)
-    result = {"status": "ok", "id": meta.id, "title": meta.title, "topic_count": meta.topic_count, "source_url": url}
-    await job.progress(stage="complete", percent_complete=100.0, curriculum_id=meta.id, title=meta.title)
-    return result
-
-
-async def _failed(job, message: str) -> dict:
-    # A permanent failure completes the job with an error result instead of burning retries.
-    await job.progress(stage="failed", error=message)
-    return {"status": "failed", "error": message}
 
 
 def _job_view(job: dict) -> dict:
@@ -120,8 +76,6 @@ async def create_job(request: Request) -> Response:
 
 async def list_jobs(request: Request) -> Response:
     """The tenant's import jobs, newest first (``?status=``)."""
-    from runtime.jobs.queue import job_json
-
     status = query_enum(request, "status", JOB_STATUSES, **ENV)
     status = "succeeded" if status == "completed" else status
     async with tx(request) as conn:
