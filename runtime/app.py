@@ -60,9 +60,15 @@ def load_service(name: str) -> Service:
     return service
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.to_response()
+def _api_error_handler(envelope_prefixes: tuple[str, ...]):
+    """Render ApiErrors; under the mounted services' ``envelope_prefixes`` (Knowledge Bowl, import
+    jobs, TTS profiles: clients of the old API) the answer also carries ``"success": false``."""
+
+    async def _api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return exc.to_response(envelope=request.scope["path"].startswith(envelope_prefixes))
+
+    return _api_error
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -106,6 +112,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
     routes = [route for service in loaded for route in service.routes]
     public_paths = [path for service in loaded for path in service.public_paths]
     public_prefixes = [prefix for service in loaded for prefix in service.public_prefixes]
+    envelope_prefixes = tuple(prefix for service in loaded for prefix in service.envelope_prefixes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,7 +142,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
         routes=routes,
         middleware=build_middleware(settings, public_paths, public_prefixes),
         exception_handlers={
-            ApiError: _api_error,
+            ApiError: _api_error_handler(envelope_prefixes),
             HTTPException: _http_error,
             DatabaseUnavailable: _db_error,
             Exception: _server_error,

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 from runtime.db import Database
-from runtime.errors import ApiError
+from runtime.errors import ApiError, RateLimited
 from runtime.settings import Settings
 
 
@@ -85,12 +85,12 @@ class Decision:
         return headers
 
 
-def rate_limited(decision: Decision, *, success_envelope: bool = False) -> ApiError:
+def rate_limited(decision: Decision) -> ApiError:
     """The 429 for a refused decision, with Retry-After and X-RateLimit-* headers."""
-    return ApiError(
-        429, "rate_limited", f"Too many requests; retry in {decision.retry_after} s.",
+    return RateLimited(
+        f"Too many requests; retry in {decision.retry_after} s.",
         details={"retry_after": decision.retry_after, "limit": decision.limit},
-        headers=decision.headers(), success_envelope=success_envelope,
+        headers=decision.headers(),
     )
 
 

@@ -21,7 +21,7 @@ from runtime.auth import store
 from runtime.auth.principal import ADMIN_ROLES, Principal
 from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
 from runtime.db import Database
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Forbidden, Unauthorized
 from runtime.limits import RateLimit
 from runtime.settings import Settings
 from runtime.ttl_cache import MISSING, TtlCache
@@ -118,7 +118,7 @@ class Authenticator:
         ``device_id`` is the request's ``X-Device-ID``; a device-bound beta token requires it.
         """
         if not token:
-            raise ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+            raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
         if is_beta_token(token):
             return await self.beta_token(token, device_id=device_id)
         if looks_like_jwt(token):
@@ -221,12 +221,12 @@ class Authenticator:
             return await self._access_admin(_header(headers, "cf-access-jwt-assertion"))
         token = bearer_token(headers)
         if not token:
-            raise ApiError(401, "auth_required", "Admin routes need an admin user's access token.")
+            raise Unauthorized("Admin routes need an admin user's access token.")
         if not looks_like_jwt(token):
-            raise ApiError(403, "forbidden", "Admin routes need an admin user's access token, not a beta token.")
+            raise Forbidden("Admin routes need an admin user's access token, not a beta token.")
         who = await self.user_token(token)
         if who.role not in ADMIN_ROLES:
-            raise ApiError(403, "forbidden", "This account is not an administrator.")
+            raise Forbidden("This account is not an administrator.")
         return replace(who, kind="admin")
 
     async def _access_admin(self, assertion: str | None) -> Principal:
@@ -240,7 +240,7 @@ class Authenticator:
             log.warning("Access JWT rejected", extra={"reason": str(exc)})
             raise invalid_token("The Cloudflare Access token is invalid.") from None
         if not identity.email:
-            raise ApiError(403, "forbidden", "This Access identity has no e-mail, so it has no admin role.")
+            raise Forbidden("This Access identity has no e-mail, so it has no admin role.")
         key = ("admin", identity.email)
         user = self._cache.get(key)
         if user is MISSING:
@@ -249,7 +249,7 @@ class Authenticator:
             user = dict(found) if found else None
             self._cache.put(key, user)
         if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
-            raise ApiError(403, "forbidden", "This Access identity is not an administrator here.")
+            raise Forbidden("This Access identity is not an administrator here.")
         return Principal(
             kind="admin", tenant_id=str(user["tenant_id"]), user_id=str(user["id"]),
             token_id=str(identity.claims.get("jti") or uuid.uuid4()), role=user["role"],

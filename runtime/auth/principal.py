@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runtime.errors import ApiError
+from runtime.errors import Unauthorized
 from runtime.limits import RateLimit
 
 PrincipalKind = Literal["beta_token", "user", "admin", "open"]
@@ -56,5 +56,5 @@ def principal(request: Any) -> Principal:
     """The authenticated caller of ``request`` (a Request or WebSocket); 401 if there is none."""
     found = request.scope.get("principal")
     if not isinstance(found, Principal):
-        raise ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
     return found

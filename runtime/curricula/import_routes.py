@@ -23,11 +23,10 @@ from runtime.content.http import reply, tx
 from runtime.context import ctx
 from runtime.curricula import umcf
 from runtime.curricula.importer import MAX_DOCUMENT_BYTES
-from runtime.errors import ApiError
+from runtime.errors import ApiError, MissingField, NotFound
 from runtime.jobs.queue import job_json
 from runtime.validation import field_str, json_body, path_uuid, query_enum
 
-ENV = {"success_envelope": True}
 # Filter values accepted on ?status= (the queue stores "succeeded"; the old API said "completed").
 JOB_STATUSES = ("queued", "running", "completed", "succeeded", "failed", "cancelled", "dead")
 
@@ -50,25 +49,22 @@ def _job_view(job: dict) -> dict:
 async def create_job(request: Request) -> Response:
     """Queue the import of a UMCF document from ``{url}`` or ``{content}``."""
     who = principal(request)
-    body = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES, **ENV)
-    source = field_str(body, "sourceId", max_len=50, **ENV)
+    body = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+    source = field_str(body, "sourceId", max_len=50)
     if source not in (None, "url", "umcf"):
         raise ApiError(404, "source_not_found", f"Unknown import source {source!r}; use a url or the UMCF content.",
-                       details={"field": "sourceId"}, success_envelope=True)
-    url = field_str(body, "url", max_len=2048, **ENV)
+                       details={"field": "sourceId"})
+    url = field_str(body, "url", max_len=2048)
     content = body.get("content")
     if (url is None) == (content is None):
-        raise ApiError(400, "missing_field", "Send exactly one of 'url' or 'content'.", details={"field": "content"},
-                       success_envelope=True)
+        raise MissingField("Send exactly one of 'url' or 'content'.", details={"field": "content"})
     if url is not None and not url.lower().startswith("https://"):
-        raise ApiError(400, "invalid_url", "Only https URLs can be imported.", details={"field": "url"},
-                       success_envelope=True)
+        raise ApiError(400, "invalid_url", "Only https URLs can be imported.", details={"field": "url"})
     if content is not None:
         try:
             umcf.validate_document(content)  # refuse a bad document now rather than in the queue
         except umcf.UMCFError as exc:
-            raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field},
-                           success_envelope=True) from None
+            raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field}) from None
     payload = {"url": url} if url else {"content": content}
     job_id = await ctx(request).jobs.enqueue("curriculum_import", payload, who.tenant_id)
     return reply({"success": True, "jobId": job_id, "status": "queued"}, 202)
@@ -76,7 +72,7 @@ async def create_job(request: Request) -> Response:
 
 async def list_jobs(request: Request) -> Response:
     """The tenant's import jobs, newest first (``?status=``)."""
-    status = query_enum(request, "status", JOB_STATUSES, **ENV)
+    status = query_enum(request, "status", JOB_STATUSES)
     status = "succeeded" if status == "completed" else status
     async with tx(request) as conn:
         rows = await conn.fetch(
@@ -88,9 +84,9 @@ async def list_jobs(request: Request) -> Response:
 async def get_job(request: Request) -> Response:
     """One import job with its progress."""
     who = principal(request)
-    job = await ctx(request).jobs.status(path_uuid(request, "job_id", **ENV), who.tenant_id)
+    job = await ctx(request).jobs.status(path_uuid(request, "job_id"), who.tenant_id)
     if job is None or job["kind"] != "curriculum_import":
-        raise ApiError(404, "not_found", "Import job not found.", success_envelope=True)
+        raise NotFound("Import job not found.")
     view = _job_view(job)
     return reply({"success": True, "progress": view["progress"], "job": view})
 
@@ -98,10 +94,10 @@ async def get_job(request: Request) -> Response:
 async def cancel_job(request: Request) -> Response:
     """Cancel a queued or running import job."""
     who = principal(request)
-    job_id = path_uuid(request, "job_id", **ENV)
+    job_id = path_uuid(request, "job_id")
     job = await ctx(request).jobs.status(job_id, who.tenant_id)
     if job is None or job["kind"] != "curriculum_import":
-        raise ApiError(404, "not_found", "Import job not found.", success_envelope=True)
+        raise NotFound("Import job not found.")
     cancelled = await ctx(request).jobs.cancel(job_id, who.tenant_id)
     return reply({"success": True, "cancelled": cancelled})
 

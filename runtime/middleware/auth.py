@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
 from runtime.context import CLIENT_IP_KEY
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
 from runtime.middleware.leases import LeasedLimiter
@@ -69,7 +69,7 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 def _missing_token() -> ApiError:
-    return ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+    return Unauthorized("Authentication required: send Authorization: Bearer <token>.")
 
 
 class AuthMiddleware:

@@ -30,7 +30,7 @@ from runtime.auth.passwords import PasswordRuleError, check_password, hash_passw
 from runtime.auth.principal import Principal, principal
 from runtime.auth.tokens import ACCESS_TOKEN_SECONDS, is_beta_token, is_refresh_token, token_hash
 from runtime.context import CLIENT_IP_KEY, client_ip, ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.limits import RateLimit, enforce
 from runtime.services.base import Service
 from runtime.validation import field_bool, field_str, json_body
@@ -49,8 +49,8 @@ class WeakPassword(ApiError):
         super().__init__(400, rule.code, rule.message, details={"field": "password", "suggestions": rule.suggestions})
         self.suggestions = rule.suggestions
 
-    def body(self) -> dict[str, Any]:
-        return {**super().body(), "suggestions": self.suggestions}
+    def body(self, *, envelope: bool = False) -> dict[str, Any]:
+        return {**super().body(envelope=envelope), "suggestions": self.suggestions}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -76,7 +76,7 @@ def _text(body: dict[str, Any], name: str, *, max_len: int, label: str | None = 
     value = field_str(body, name, max_len=max_len)
     if value is not None and "\x00" in value:
         field = label or name
-        raise ApiError(422, "invalid_field", f"'{field}' must not contain NUL characters.", details={"field": field})
+        raise InvalidField(f"'{field}' must not contain NUL characters.", details={"field": field})
     return value
 
 
@@ -134,7 +134,7 @@ def _uuid_path(request: Request, name: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(request.path_params[name]))
     except ValueError:
-        raise ApiError(404, "not_found", f"No such {what}.") from None
+        raise NotFound(f"No such {what}.") from None
 
 
 def _country(request: Request) -> str | None:
@@ -357,7 +357,7 @@ async def me(request: Request) -> JSONResponse:
             raise ApiError(400, "no_updates", f"Send at least one of: {', '.join(PROFILE_FIELDS)}.")
         url = changes.get("avatar_url")
         if url and not re.match(r"^https?://", url):
-            raise ApiError(422, "invalid_field", "'avatar_url' must be an http(s) URL.", details={"field": "avatar_url"})
+            raise InvalidField("'avatar_url' must be an http(s) URL.", details={"field": "avatar_url"})
         async with app.db.tenant(who.tenant_id, who.user_id) as conn:
             row = await store.update_profile(conn, who.user_id, changes)
             await store.audit(conn, who.tenant_id, "user_updated", actor_id=who.user_id, target=who.user_id, ip=client_ip(request))
@@ -365,7 +365,7 @@ async def me(request: Request) -> JSONResponse:
         async with app.db.tenant(who.tenant_id, who.user_id) as conn:
             row = await store.user_by_id(conn, who.user_id)
     if row is None:
-        raise ApiError(404, "not_found", "No such user.")
+        raise NotFound("No such user.")
     return JSONResponse({"user": _user_json(row)})
 
 
@@ -427,7 +427,7 @@ async def remove_device(request: Request) -> JSONResponse:
         if ended is not None:
             await store.audit(conn, who.tenant_id, "device_removed", actor_id=who.user_id, target=device_id, ip=client_ip(request))
     if ended is None:
-        raise ApiError(404, "not_found", "No such device.")
+        raise NotFound("No such device.")
     app.auth.forget_sessions(ended)
     return JSONResponse({"message": "Device removed successfully"})
 
@@ -458,7 +458,7 @@ async def end_session(request: Request) -> JSONResponse:
         if ended:
             await store.audit(conn, who.tenant_id, "session_terminated", actor_id=who.user_id, target=session_id, ip=client_ip(request))
     if not ended:
-        raise ApiError(404, "not_found", "No such session.")
+        raise NotFound("No such session.")
     app.auth.forget_sessions(ended)
     return JSONResponse({"message": "Session terminated"})
 

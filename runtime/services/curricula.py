@@ -18,7 +18,7 @@ from runtime.content.http import dumps, epoch, reply, tx
 from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Forbidden, MissingField, NotFound
 from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
@@ -35,11 +35,11 @@ MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
 def _not_found(what: str = "Curriculum") -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found.")
+    return NotFound(f"{what} not found.")
 
 
 def _read_only() -> ApiError:
-    return ApiError(403, "forbidden", "System curricula are read-only; import a copy to change it.")
+    return Forbidden("System curricula are read-only; import a copy to change it.")
 
 
 def _umcf_error(exc: umcf.UMCFError) -> ApiError:
@@ -114,7 +114,7 @@ async def get_transcript(request: Request) -> Response:
 
 async def suggest(request: Request) -> Response:
     """Curriculum suggestions: not specified yet, so 404 (iOS falls back to local search on 404)."""
-    raise ApiError(404, "not_found", "Curriculum suggestions are not available on this server.")
+    raise NotFound("Curriculum suggestions are not available on this server.")
 
 
 # ----------------------------------------------------------------------------------- write routes
@@ -134,7 +134,7 @@ async def import_curriculum(request: Request) -> Response:
     url = field_str(body, "url", max_len=2048)
     content = body.get("content")
     if (url is None) == (content is None):
-        raise ApiError(400, "missing_field", "Send exactly one of 'url' or 'content'.", details={"field": "content"})
+        raise MissingField("Send exactly one of 'url' or 'content'.", details={"field": "content"})
     if url is not None:
         try:
             raw = await fetch_bytes(url)

@@ -33,12 +33,11 @@ from runtime.validation import (
     query_str,
 )
 
-ENV = {"success_envelope": True}
 MAX_IDS = 1000
 
 
 def _err(status: int, error: str, message: str, **details) -> ApiError:
-    return ApiError(status, error, message, details=details or None, success_envelope=True)
+    return ApiError(status, error, message, details=details or None)
 
 
 def _ok(data: dict, status: int = 200) -> Response:
@@ -66,9 +65,9 @@ async def _own_pack(conn, tenant_id: str, pack_id: str) -> None:
 
 def _id_list(body: dict, name: str, *, required: bool = True, min_items: int = 1) -> list[str]:
     values = field_list(body, name, required=required, default=[], item_type=str, min_items=min_items if required else 0,
-                        max_items=MAX_IDS, **ENV)
+                        max_items=MAX_IDS)
     for value in values:
-        field_id({name: value}, name, **ENV)
+        field_id({name: value}, name)
     return list(dict.fromkeys(values))  # de-duplicate, keep order
 
 
@@ -115,11 +114,11 @@ async def domains(request: Request) -> Response:
 # -------------------------------------------------------------------------------------- packs
 async def list_packs(request: Request) -> Response:
     """Packs visible to the caller (system and own), filterable by type, status and text."""
-    pack_type = query_enum(request, "type", store.PACK_TYPES, **ENV)
-    status = query_enum(request, "status", store.STATUSES, **ENV)
-    search = query_str(request, "search", max_len=200, **ENV)
-    limit = query_int(request, "limit", 50, 1, 100, **ENV)
-    offset = query_int(request, "offset", 0, 0, 1_000_000, **ENV)
+    pack_type = query_enum(request, "type", store.PACK_TYPES)
+    status = query_enum(request, "status", store.STATUSES)
+    search = query_str(request, "search", max_len=200)
+    limit = query_int(request, "limit", 50, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with tx(request) as conn:
         rows, total = await store.list_packs(conn, pack_type=pack_type, status=status, search=search,
                                              limit=limit, offset=offset)
@@ -128,11 +127,11 @@ async def list_packs(request: Request) -> Response:
 
 def _pack_fields(body: dict, *, partial: bool) -> dict:
     values = {
-        "name": field_str(body, "name", required=not partial, max_len=200, **ENV),
-        "description": field_str(body, "description", max_len=5000, **ENV),
-        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "competition_year": field_int(body, "competition_year", min=1900, max=2200, **ENV),
-        "status": field_enum(body, "status", store.STATUSES, **ENV),
+        "name": field_str(body, "name", required=not partial, max_len=200),
+        "description": field_str(body, "description", max_len=5000),
+        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "competition_year": field_int(body, "competition_year", min=1900, max=2200),
+        "status": field_enum(body, "status", store.STATUSES),
     }
     return {k: v for k, v in values.items() if v is not None or (partial and k in body)}
 
@@ -140,9 +139,9 @@ def _pack_fields(body: dict, *, partial: bool) -> dict:
 async def create_pack(request: Request) -> Response:
     """Create a custom pack."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     fields = _pack_fields(body, partial=False)
-    pack_type = field_enum(body, "type", store.PACK_TYPES, default="custom", **ENV)
+    pack_type = field_enum(body, "type", store.PACK_TYPES, default="custom")
     if pack_type == "system":
         raise _err(403, "forbidden", "System packs are managed by administrators.", field="type")
     question_ids = _id_list(body, "question_ids", required=False)
@@ -185,7 +184,7 @@ async def _check_questions(conn, ids: list[str]) -> None:
 
 async def get_pack(request: Request) -> Response:
     """A pack: the apps' top-level shape and the console's ``pack`` + ``domain_groups``."""
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request) as conn:
         row = await store.get_pack(conn, pack_id)
         if row is None:
@@ -198,8 +197,8 @@ async def get_pack(request: Request) -> Response:
 async def update_pack(request: Request) -> Response:
     """Edit a custom pack's name, description, tier, year or status."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    body = await json_body(request, **ENV)
+    pack_id = path_id(request, "pack_id")
+    body = await json_body(request)
     fields = _pack_fields(body, partial=True)
     if fields.get("name") == "":
         raise _err(422, "invalid_field", "'name' cannot be empty.", field="name")
@@ -215,7 +214,7 @@ async def update_pack(request: Request) -> Response:
 async def delete_pack(request: Request) -> Response:
     """Delete a custom pack (its questions stay)."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
         await conn.execute("delete from kb_packs where id = $1", pack_id)
@@ -224,7 +223,7 @@ async def delete_pack(request: Request) -> Response:
 
 async def get_pack_questions(request: Request) -> Response:
     """The questions of a pack, in pack order (what iOS and Android load)."""
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request) as conn:
         if not await conn.fetchval("select 1 from kb_packs where id = $1", pack_id):
             raise _pack_not_found()
@@ -236,8 +235,8 @@ async def get_pack_questions(request: Request) -> Response:
 async def add_pack_questions(request: Request) -> Response:
     """Add questions to a custom pack."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    body = await json_body(request, **ENV)
+    pack_id = path_id(request, "pack_id")
+    body = await json_body(request)
     ids = _id_list(body, "question_ids")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
@@ -249,8 +248,8 @@ async def add_pack_questions(request: Request) -> Response:
 async def remove_pack_question(request: Request) -> Response:
     """Remove one question from a custom pack."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    question_id = path_id(request, "question_id", **ENV)
+    pack_id = path_id(request, "pack_id")
+    question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
         removed = await conn.fetchval(
@@ -278,12 +277,12 @@ async def _source_items(conn, source_ids: list[str]) -> tuple[list[dedup.Item], 
 async def create_bundle(request: Request) -> Response:
     """Bundle packs into one, skipping duplicate questions."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     fields = _pack_fields(body, partial=False)
     source_ids = _id_list(body, "source_pack_ids")
     excluded = set(_id_list(body, "excluded_question_ids", required=False))
-    strategy = field_enum(body, "deduplication_strategy", ("keep_first", "keep_all"), default="keep_first", **ENV)
-    reference = field_bool(body, "is_reference_bundle", default=False, **ENV)
+    strategy = field_enum(body, "deduplication_strategy", ("keep_first", "keep_all"), default="keep_first")
+    reference = field_bool(body, "is_reference_bundle", default=False)
     async with tx(request, who) as conn:
         items, _names = await _source_items(conn, source_ids)
         kept, duplicates = dedup.dedupe(items, excluded=excluded, keep_all=strategy == "keep_all")
@@ -300,7 +299,7 @@ async def create_bundle(request: Request) -> Response:
 
 async def preview_dedup(request: Request) -> Response:
     """Which questions of the given packs are duplicates of each other."""
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     source_ids = _id_list(body, "source_pack_ids")
     async with tx(request) as conn:
         items, names = await _source_items(conn, source_ids)
@@ -313,10 +312,10 @@ async def preview_dedup(request: Request) -> Response:
 # ---------------------------------------------------------------------------------- questions
 async def list_questions(request: Request) -> Response:
     """Questions visible to the caller, with filters and full-text search."""
-    pack_id = query_str(request, "pack_id", max_len=100, **ENV)
-    domain_id = query_str(request, "domain_id", max_len=100, **ENV)
+    pack_id = query_str(request, "pack_id", max_len=100)
+    domain_id = query_str(request, "domain_id", max_len=100)
     difficulties = None
-    raw = query_str(request, "difficulty", max_len=50, **ENV)
+    raw = query_str(request, "difficulty", max_len=50)
     if raw:
         try:
             difficulties = sorted({int(x) for x in raw.split(",") if x.strip()})
@@ -324,14 +323,14 @@ async def list_questions(request: Request) -> Response:
             raise _err(400, "invalid_parameter", "'difficulty' must be a comma list of 1-5.", field="difficulty") from None
         if any(d < 1 or d > 5 for d in difficulties):
             raise _err(400, "invalid_parameter", "'difficulty' must be a comma list of 1-5.", field="difficulty")
-    has_audio = query_bool(request, "has_audio", None, **ENV) if request.query_params.get("has_audio") else None
+    has_audio = query_bool(request, "has_audio", None) if request.query_params.get("has_audio") else None
     filters = dict(
         pack_id=pack_id, domain_id=store.canonical_domain(domain_id) if domain_id else None,
-        subcategory=query_str(request, "subcategory", max_len=100, **ENV), difficulties=difficulties,
-        question_type=query_enum(request, "question_type", store.QUESTION_TYPES, **ENV), has_audio=has_audio,
-        status=query_enum(request, "status", store.STATUSES, **ENV),
-        search=(query_str(request, "search", max_len=200, **ENV) or "").strip() or None,
-        limit=query_int(request, "limit", 20, 1, 100, **ENV), offset=query_int(request, "offset", 0, 0, 1_000_000, **ENV),
+        subcategory=query_str(request, "subcategory", max_len=100), difficulties=difficulties,
+        question_type=query_enum(request, "question_type", store.QUESTION_TYPES), has_audio=has_audio,
+        status=query_enum(request, "status", store.STATUSES),
+        search=(query_str(request, "search", max_len=200) or "").strip() or None,
+        limit=query_int(request, "limit", 20, 1, 100), offset=query_int(request, "offset", 0, 0, 1_000_000),
     )
     async with tx(request) as conn:
         rows, total = await store.list_questions(conn, **filters)
@@ -341,20 +340,20 @@ async def list_questions(request: Request) -> Response:
 
 def _question_fields(body: dict, *, partial: bool) -> dict:
     values = {
-        "subcategory": field_str(body, "subcategory", max_len=100, **ENV),
-        "question_text": field_str(body, "question_text", required=not partial, max_len=5000, **ENV),
-        "answer_text": field_str(body, "answer_text", required=not partial, max_len=1000, **ENV),
-        "acceptable_answers": field_list(body, "acceptable_answers", item_type=str, max_items=50, **ENV),
-        "difficulty": field_int(body, "difficulty", min=1, max=5, **ENV),
-        "speed_target_seconds": field_float(body, "speed_target_seconds", min=0.5, max=600, **ENV),
-        "question_type": field_enum(body, "question_type", store.QUESTION_TYPES, **ENV),
-        "hints": field_list(body, "hints", item_type=str, max_items=20, **ENV),
-        "explanation": field_str(body, "explanation", max_len=5000, **ENV),
-        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "competition_year": field_int(body, "competition_year", min=1900, max=2200, **ENV),
-        "question_source": field_enum(body, "question_source", store.QUESTION_SOURCES, **ENV),
-        "buzzable": field_bool(body, "buzzable", **ENV),
-        "status": field_enum(body, "status", store.STATUSES, **ENV),
+        "subcategory": field_str(body, "subcategory", max_len=100),
+        "question_text": field_str(body, "question_text", required=not partial, max_len=5000),
+        "answer_text": field_str(body, "answer_text", required=not partial, max_len=1000),
+        "acceptable_answers": field_list(body, "acceptable_answers", item_type=str, max_items=50),
+        "difficulty": field_int(body, "difficulty", min=1, max=5),
+        "speed_target_seconds": field_float(body, "speed_target_seconds", min=0.5, max=600),
+        "question_type": field_enum(body, "question_type", store.QUESTION_TYPES),
+        "hints": field_list(body, "hints", item_type=str, max_items=20),
+        "explanation": field_str(body, "explanation", max_len=5000),
+        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "competition_year": field_int(body, "competition_year", min=1900, max=2200),
+        "question_source": field_enum(body, "question_source", store.QUESTION_SOURCES),
+        "buzzable": field_bool(body, "buzzable"),
+        "status": field_enum(body, "status", store.STATUSES),
     }
     if partial:
         return {k: v for k, v in values.items() if v is not None}
@@ -372,9 +371,9 @@ def _normalise_question_type(body: dict) -> None:
 async def create_question(request: Request) -> Response:
     """Create a custom question (optionally adding it to own packs)."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     _normalise_question_type(body)
-    raw_domain = field_str(body, "domain_id", required=True, max_len=100, **ENV)
+    raw_domain = field_str(body, "domain_id", required=True, max_len=100)
     values = _question_fields(body, partial=False)
     pack_ids = _id_list(body, "pack_ids", required=False)
     async with tx(request, who) as conn:
@@ -408,7 +407,7 @@ async def create_question(request: Request) -> Response:
 
 async def get_question(request: Request) -> Response:
     """One question."""
-    question_id = path_id(request, "question_id", **ENV)
+    question_id = path_id(request, "question_id")
     async with tx(request) as conn:
         row = await store.get_question(conn, question_id)
     if row is None:
@@ -429,8 +428,8 @@ async def _own_question(conn, tenant_id: str, question_id: str):
 async def update_question(request: Request) -> Response:
     """Edit a custom question."""
     who = principal(request)
-    question_id = path_id(request, "question_id", **ENV)
-    body = await json_body(request, **ENV)
+    question_id = path_id(request, "question_id")
+    body = await json_body(request)
     _normalise_question_type(body)
     values = _question_fields(body, partial=True)
     for key in ("question_text", "answer_text"):
@@ -439,7 +438,7 @@ async def update_question(request: Request) -> Response:
     async with tx(request, who) as conn:
         await _own_question(conn, who.tenant_id, question_id)
         if "domain_id" in body:
-            values["domain_id"] = await _domain(conn, field_str(body, "domain_id", required=True, max_len=100, **ENV))
+            values["domain_id"] = await _domain(conn, field_str(body, "domain_id", required=True, max_len=100))
         if values:
             sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(values, start=2))
             await conn.execute(f"update kb_questions set {sets}, updated_at = now() where id = $1",
@@ -451,7 +450,7 @@ async def update_question(request: Request) -> Response:
 async def delete_question(request: Request) -> Response:
     """Delete a custom question (it leaves every pack)."""
     who = principal(request)
-    question_id = path_id(request, "question_id", **ENV)
+    question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_question(conn, who.tenant_id, question_id)
         await conn.execute("delete from kb_questions where id = $1", question_id)
@@ -461,19 +460,19 @@ async def delete_question(request: Request) -> Response:
 async def bulk_update(request: Request) -> Response:
     """Apply the same change to many custom questions."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     ids = _id_list(body, "question_ids")
-    updates = field_dict(body, "updates", required=True, **ENV)
+    updates = field_dict(body, "updates", required=True)
     _normalise_question_type(updates)
     unknown = set(updates) - {"difficulty", "status", "question_type", "difficulty_tier", "question_source"}
     if unknown:
         raise _err(422, "invalid_field", f"Cannot bulk-update: {sorted(unknown)}", field="updates")
     values = {
-        "difficulty": field_int(updates, "difficulty", min=1, max=5, **ENV),
-        "status": field_enum(updates, "status", store.STATUSES, **ENV),
-        "question_type": field_enum(updates, "question_type", store.QUESTION_TYPES, **ENV),
-        "difficulty_tier": field_enum(updates, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "question_source": field_enum(updates, "question_source", store.QUESTION_SOURCES, **ENV),
+        "difficulty": field_int(updates, "difficulty", min=1, max=5),
+        "status": field_enum(updates, "status", store.STATUSES),
+        "question_type": field_enum(updates, "question_type", store.QUESTION_TYPES),
+        "difficulty_tier": field_enum(updates, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "question_source": field_enum(updates, "question_source", store.QUESTION_SOURCES),
     }
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
@@ -499,10 +498,10 @@ async def bulk_update(request: Request) -> Response:
 async def import_from_module(request: Request) -> Response:
     """Add the Knowledge Bowl module's (system) questions to a custom pack, filtered by domain/difficulty."""
     who = principal(request)
-    body = await json_body(request, **ENV)
-    pack_id = field_id(body, "pack_id", required=True, **ENV)
-    domains = [store.canonical_domain(d) for d in field_list(body, "domains", item_type=str, default=[], max_items=50, **ENV)]
-    difficulties = field_list(body, "difficulties", item_type=int, default=[], max_items=5, **ENV)
+    body = await json_body(request)
+    pack_id = field_id(body, "pack_id", required=True)
+    domains = [store.canonical_domain(d) for d in field_list(body, "domains", item_type=str, default=[], max_items=50)]
+    difficulties = field_list(body, "difficulties", item_type=int, default=[], max_items=5)
     if any(d < 1 or d > 5 for d in difficulties):
         raise _err(422, "invalid_field", "'difficulties' must be between 1 and 5.", field="difficulties")
     async with tx(request, who) as conn:
@@ -545,4 +544,5 @@ SERVICE = Service(
         Route("/api/kb/questions/{question_id}", delete_question, methods=["DELETE"]),
         Route("/api/kb/import-from-module", import_from_module, methods=["POST"]),
     ],
+    envelope_prefixes=("/api/kb/",),
 )

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from runtime.auth.principal import principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField
 from runtime.services.base import Service
 from runtime.validation import field_float, field_int, field_str, json_body
 from runtime.voice.config import VoiceSettings, voice_settings
@@ -127,7 +127,7 @@ async def put_config(request: Request) -> Response:
         body = body["config"]
     unknown = sorted(set(body) - set(CONFIG_KEYS))
     if unknown:
-        raise ApiError(422, "invalid_field", f"Unknown settings: {unknown}", details={"field": unknown[0]})
+        raise InvalidField(f"Unknown settings: {unknown}", details={"field": unknown[0]})
     changes = {
         "default_model": field_str(body, "default_model", max_len=200, pattern=MODEL_ID),
         "temperature": field_float(body, "temperature", min=0.0, max=2.0),

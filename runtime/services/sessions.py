@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.tutoring import confidence
@@ -54,7 +54,7 @@ def owner_key(who: Principal) -> str:
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "not_found", "Session not found.")
+    return NotFound("Session not found.")
 
 
 def _sid(request: Request) -> str:
@@ -242,11 +242,11 @@ def _dict_list(body: dict, name: str, keys: tuple[str, ...], required_keys: tupl
             value = item.get(key)
             if value is None:
                 if key in required_keys:
-                    raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' is required.",
+                    raise InvalidField(f"'{name}[{index}].{key}' is required.",
                                    details={"field": name, "index": index})
                 continue
             if not isinstance(value, str) or len(value) > MAX_TEXT:
-                raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' must be a string.",
+                raise InvalidField(f"'{name}[{index}].{key}' must be a string.",
                                details={"field": name, "index": index})
             entry[key] = value
         cleaned.append(entry)
@@ -280,10 +280,10 @@ async def set_position(request: Request) -> Response:
     body = await json_body(request)
     outline = body.get("curriculum_outline")
     if outline is not None and not isinstance(outline, (str, list)):
-        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a string or a list.",
+        raise InvalidField("'curriculum_outline' must be a string or a list.",
                        details={"field": "curriculum_outline"})
     if isinstance(outline, list) and (len(outline) > 500 or not all(isinstance(x, str) for x in outline)):
-        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a list of at most 500 strings.",
+        raise InvalidField("'curriculum_outline' must be a list of at most 500 strings.",
                        details={"field": "curriculum_outline"})
     position = {
         "curriculum_title": field_str(body, "curriculum_title", required=True, max_len=500),
@@ -436,7 +436,7 @@ async def add_signal(request: Request) -> Response:
         body["signal_type"] = body["type"]  # the markdown spec's field name
     signal_type = field_enum(body, "signal_type", SIGNAL_TYPES, required=True)
     if signal_type is None:
-        raise ApiError(400, "missing_field", "'signal_type' is required.", details={"field": "signal_type"})
+        raise MissingField("'signal_type' is required.", details={"field": "signal_type"})
     content = field_str(body, "content", max_len=MAX_TEXT)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))

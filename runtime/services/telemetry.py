@@ -18,7 +18,7 @@ from starlette.routing import Route
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
 from runtime.content import schemas
 from runtime.services.base import Service
 from runtime.validation import (
@@ -128,11 +128,11 @@ async def ingest(request: Request) -> Response:
     records = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ApiError(422, "invalid_field", f"'metrics[{index}]' must be an object.",
+            raise InvalidField(f"'metrics[{index}]' must be an object.",
                            details={"field": "metrics", "index": index})
         for key in ("metrics", "providers", "resources"):
             if key in item and item[key] is not None and not isinstance(item[key], dict):
-                raise ApiError(422, "invalid_field", f"'{key}' must be an object.", details={"field": key, "index": index})
+                raise InvalidField(f"'{key}' must be an object.", details={"field": key, "index": index})
         client_id, name, kind = _ident(request, item)
         records.append((client_id, name, kind, _str_or_none(item.get("sessionId") or item.get("session_id")),
                         _timestamp(item.get("timestamp")) or dt.datetime.now(dt.timezone.utc), dumps(item)))
@@ -224,7 +224,7 @@ async def metric_client(request: Request) -> Response:
                                 "order by received_at desc, id desc limit 50", who.tenant_id, client_id)
         summary = await _summary(conn, who.tenant_id, 24 * 30, client_id)
     if client is None and not rows:
-        raise ApiError(404, "not_found", "Client not found.")
+        raise NotFound("Client not found.")
     return reply({"client_id": client_id, "client": _client_dict(client) if client else None,
                   "metrics": [_metric_row(r) for r in rows], "summary": summary})
 
@@ -246,7 +246,7 @@ async def heartbeat(request: Request) -> Response:
     info = client_info(request)
     client_id = field_str(body, "client_id", max_len=200) or info.get("id")
     if not client_id:
-        raise ApiError(400, "missing_field", "'client_id' (or the X-Client-ID header) is required.",
+        raise MissingField("'client_id' (or the X-Client-ID header) is required.",
                        details={"field": "client_id"})
     extra = {
         "device_model": field_str(body, "device_model", max_len=200),
@@ -279,10 +279,10 @@ def _level(value: Any, index: int) -> str:
     if value is None:
         return "info"
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_field", f"'level' of entry {index} must be a string.", details={"field": "level"})
+        raise InvalidField(f"'level' of entry {index} must be a string.", details={"field": "level"})
     level = _LEVEL_ALIASES.get(value.strip().lower(), value.strip().lower())
     if level not in LOG_LEVELS:
-        raise ApiError(422, "invalid_field", f"'level' must be one of {', '.join(LOG_LEVELS)}.",
+        raise InvalidField(f"'level' must be one of {', '.join(LOG_LEVELS)}.",
                        details={"field": "level", "index": index})
     return level
 
@@ -297,22 +297,22 @@ async def post_logs(request: Request) -> Response:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     entries = payload if isinstance(payload, list) else [payload]
     if not entries or len(entries) > MAX_BATCH:
-        raise ApiError(422, "invalid_field", f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})
+        raise InvalidField(f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})
     client_id, name, kind = _ident(request)
     rows = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ApiError(422, "invalid_field", f"Log entry {index} must be an object.", details={"index": index})
+            raise InvalidField(f"Log entry {index} must be an object.", details={"index": index})
         message = entry.get("message")
         if not isinstance(message, str) or not message:
-            raise ApiError(422, "invalid_field", f"Log entry {index} needs a 'message' string.",
+            raise InvalidField(f"Log entry {index} needs a 'message' string.",
                            details={"field": "message", "index": index})
         if len(message) > MAX_LOG_MESSAGE:
             raise ApiError(413, "payload_too_large", f"Log entry {index}: 'message' is longer than {MAX_LOG_MESSAGE}.",
                            details={"field": "message", "index": index})
         metadata = entry.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
-            raise ApiError(422, "invalid_field", f"Log entry {index}: 'metadata' must be an object.",
+            raise InvalidField(f"Log entry {index}: 'metadata' must be an object.",
                            details={"field": "metadata", "index": index})
         metadata_json = dumps(metadata or {})
         if len(metadata_json) > MAX_LOG_METADATA:
@@ -322,12 +322,12 @@ async def post_logs(request: Request) -> Response:
         for key in ("label", "file", "function"):
             value = entry.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > 200):
-                raise ApiError(422, "invalid_field", f"Log entry {index}: '{key}' must be a string of at most 200 characters.",
+                raise InvalidField(f"Log entry {index}: '{key}' must be a string of at most 200 characters.",
                                details={"field": key, "index": index})
             fields[key] = value or None
         line = entry.get("line")
         if line is not None and (isinstance(line, bool) or not isinstance(line, int) or not 0 <= line < 10_000_000):
-            raise ApiError(422, "invalid_field", f"Log entry {index}: 'line' must be a line number.",
+            raise InvalidField(f"Log entry {index}: 'line' must be a line number.",
                            details={"field": "line", "index": index})
         rows.append((
             who.tenant_id, client_id, name, _timestamp(entry.get("timestamp")) or dt.datetime.now(dt.timezone.utc),
@@ -355,7 +355,7 @@ async def get_logs(request: Request) -> Response:
     if since_raw:
         since = _timestamp(float(since_raw)) if since_raw.replace(".", "", 1).isdigit() else _timestamp(since_raw)
         if since is None:
-            raise ApiError(400, "invalid_parameter", "'since' must be epoch seconds or ISO-8601.", details={"field": "since"})
+            raise InvalidParameter("'since' must be epoch seconds or ISO-8601.", details={"field": "since"})
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     where = ("tenant_id = $1 and ($2::text is null or level = $2) and ($3::text is null or strpos(lower(message), "
@@ -378,7 +378,7 @@ async def delete_logs(request: Request) -> Response:
     """Clear the tenant's logs (admins only)."""
     who = principal(request)
     if not who.is_admin:
-        raise ApiError(403, "forbidden", "Only administrators can clear logs.")
+        raise Forbidden("Only administrators can clear logs.")
     async with tx(request, who) as conn:
         result = await conn.execute("delete from telemetry_logs where tenant_id = $1", who.tenant_id)
     return reply({"status": "ok", "deleted": int(result.split()[-1])})

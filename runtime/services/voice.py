@@ -34,6 +34,7 @@ SERVICE = Service(
     startup=_startup,
     shutdown=_shutdown,
     public_prefixes=(GPU_NODE_PREFIX,),
+    envelope_prefixes=("/api/kb/", "/api/import/", "/api/tts/profiles"),
     jobs={
         "tts_prefetch": tts_prefetch,
         "kb_audio_prefetch": kb_audio_prefetch,

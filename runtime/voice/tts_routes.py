@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.context import ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
 from runtime.tts.cache import CacheKey
@@ -75,9 +75,9 @@ def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
     try:
         speed = float(source.get("speed", 1.0))
     except (TypeError, ValueError):
-        raise ApiError(422, "invalid_field", "'speed' must be a number.", details={"field": "speed"}) from None
+        raise InvalidField("'speed' must be a number.", details={"field": "speed"}) from None
     if not 0.25 <= speed <= 4.0:
-        raise ApiError(422, "invalid_field", "'speed' must be between 0.25 and 4.", details={"field": "speed"})
+        raise InvalidField("'speed' must be between 0.25 and 4.", details={"field": "speed"})
     name = read_provider(source, core.vs)
     try:
         voice = field_str(source, "voice_id", max_len=100, pattern=VOICE_PATTERN)
@@ -123,11 +123,11 @@ async def cache_put(request: Request) -> Response:
     body = await json_body(request, max_bytes=10 * 1024 * 1024)
     raw = body.get("audio_base64", body.get("audio_data"))
     if not isinstance(raw, str) or not raw:
-        raise ApiError(400, "missing_field", "'audio_base64' is required.", details={"field": "audio_base64"})
+        raise MissingField("'audio_base64' is required.", details={"field": "audio_base64"})
     try:
         audio = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "invalid_field", "'audio_base64' is not valid base64.", details={"field": "audio_base64"}) from None
+        raise InvalidField("'audio_base64' is not valid base64.", details={"field": "audio_base64"}) from None
     key = _key_from(request, body, core, p.tenant_id)
     if audio[:4] == b"RIFF":
         try:
@@ -231,34 +231,33 @@ def _profile_uuid(request: Request) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+        raise NotFound("TTS profile not found.") from None
 
 
 async def _profile_row(request: Request, tenant_id: str, raw_id: str):
     try:
         pid = uuid.UUID(raw_id)
     except ValueError:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+        raise NotFound("TTS profile not found.") from None
     async with ctx(request).db.tenant(tenant_id) as conn:
         row = await conn.fetchrow(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 and id = $2",
                                   tenant_id, pid)
     if row is None:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+        raise NotFound("TTS profile not found.")
     return row
 
 
 def _profile_fields(body: dict, *, partial: bool) -> dict:
-    env = {"success_envelope": True}
     out = {}
     for name, reader in (
-        ("name", lambda: field_str(body, "name", required=not partial, max_len=100, **env)),
-        ("provider", lambda: field_enum_env(body)),
-        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, pattern=VOICE_PATTERN, **env)),
-        ("settings", lambda: field_dict(body, "settings", default={}, **env)),
-        ("description", lambda: field_str(body, "description", max_len=2000, **env)),
-        ("tags", lambda: field_list(body, "tags", default=[], item_type=str, **env)),
-        ("use_case", lambda: field_str(body, "use_case", max_len=100, **env)),
-        ("is_default", lambda: field_bool(body, "is_default", default=False, **env)),
+        ("name", lambda: field_str(body, "name", required=not partial, max_len=100)),
+        ("provider", lambda: _profile_provider(body)),
+        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, pattern=VOICE_PATTERN)),
+        ("settings", lambda: field_dict(body, "settings", default={})),
+        ("description", lambda: field_str(body, "description", max_len=2000)),
+        ("tags", lambda: field_list(body, "tags", default=[], item_type=str)),
+        ("use_case", lambda: field_str(body, "use_case", max_len=100)),
+        ("is_default", lambda: field_bool(body, "is_default", default=False)),
     ):
         if partial and name not in body:
             continue
@@ -266,15 +265,15 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
     if "settings" in out:
         speed = out["settings"].get("speed")
         if speed is not None and (not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4):
-            raise ApiError(422, "invalid_field", "settings.speed must be between 0.25 and 4.",
-                           details={"field": "settings"}, success_envelope=True)
+            raise InvalidField("settings.speed must be between 0.25 and 4.",
+                           details={"field": "settings"})
     return out
 
 
-def field_enum_env(body: dict):
+def _profile_provider(body: dict) -> str:
     if "provider" not in body:
-        raise ApiError(400, "missing_field", "'provider' is required.", details={"field": "provider"}, success_envelope=True)
-    return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True, success_envelope=True)
+        raise MissingField("'provider' is required.", details={"field": "provider"})
+    return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True)
 
 
 async def profiles_list(request: Request) -> Response:
@@ -293,7 +292,7 @@ async def profiles_list(request: Request) -> Response:
 async def profiles_create(request: Request) -> Response:
     """Create a TTS profile."""
     p = principal(request)
-    f = _profile_fields(await json_body(request, success_envelope=True), partial=False)
+    f = _profile_fields(await json_body(request), partial=False)
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
             if f["is_default"]:
@@ -304,7 +303,7 @@ async def profiles_create(request: Request) -> Response:
                 p.tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
                 json.dumps(f["tags"]), f["use_case"], f["is_default"])
     except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {f['name']!r} already exists", success_envelope=True) from None
+        raise ApiError(409, "profile_exists", f"a profile named {f['name']!r} already exists") from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
@@ -318,10 +317,10 @@ async def profiles_update(request: Request) -> Response:
     """Change a TTS profile (any subset of its fields)."""
     p = principal(request)
     pid = _profile_uuid(request)
-    f = _profile_fields(await json_body(request, success_envelope=True), partial=True)
+    f = _profile_fields(await json_body(request), partial=True)
     await _profile_row(request, p.tenant_id, str(pid))
     if not f:
-        raise ApiError(400, "nothing_to_update", "send at least one profile field", success_envelope=True)
+        raise ApiError(400, "nothing_to_update", "send at least one profile field")
     sets, args = [], [p.tenant_id, pid]
     for k, v in f.items():
         args.append(json.dumps(v) if k in ("settings", "tags") else v)
@@ -333,7 +332,7 @@ async def profiles_update(request: Request) -> Response:
             row = await conn.fetchrow(f"update tts_profiles set {', '.join(sets)}, updated_at = now() "
                                       f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", *args)
     except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", "a profile with that name already exists", success_envelope=True) from None
+        raise ApiError(409, "profile_exists", "a profile with that name already exists") from None
     return JSONResponse({"success": True, "profile": _profile_json(row)})
 
 
@@ -345,7 +344,7 @@ async def profiles_delete(request: Request) -> Response:
         n = await conn.fetchval("with d as (delete from tts_profiles where tenant_id = $1 and id = $2 returning 1) "
                                 "select count(*) from d", p.tenant_id, pid)
     if not n:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+        raise NotFound("TTS profile not found.")
     return JSONResponse({"success": True, "deleted": str(pid)})
 
 
@@ -365,8 +364,8 @@ async def profiles_duplicate(request: Request) -> Response:
     """Copy a profile under a new name."""
     p = principal(request)
     src = await _profile_row(request, p.tenant_id, request.path_params["id"])
-    body = await json_body(request, allow_empty=True, success_envelope=True)
-    name = field_str(body, "name", max_len=100, success_envelope=True) or f"{src['name']} (copy)"[:100]
+    body = await json_body(request, allow_empty=True)
+    name = field_str(body, "name", max_len=100) or f"{src['name']} (copy)"[:100]
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
             row = await conn.fetchrow(
@@ -374,7 +373,7 @@ async def profiles_duplicate(request: Request) -> Response:
                 f"select tenant_id, $3, provider, voice_id, settings, description, tags, use_case from tts_profiles "
                 f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, src["id"], name)
     except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {name!r} already exists", success_envelope=True) from None
+        raise ApiError(409, "profile_exists", f"a profile named {name!r} already exists") from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
@@ -383,8 +382,8 @@ async def profiles_preview(request: Request) -> Response:
     p = principal(request)
     core = voice_core(ctx(request))
     prof = await _profile_row(request, p.tenant_id, request.path_params["id"])
-    body = await json_body(request, allow_empty=True, success_envelope=True)
-    text = field_str(body, "text", max_len=500, success_envelope=True) or \
+    body = await json_body(request, allow_empty=True)
+    text = field_str(body, "text", max_len=500) or \
         "Hello! This is how I sound when I help you learn."
     settings = json.loads(prof["settings"]) if isinstance(prof["settings"], str) else prof["settings"]
     try:
