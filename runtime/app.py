@@ -30,7 +30,7 @@ from runtime.middleware.origin import OriginSecretMiddleware
 from runtime.middleware.request_log import RequestLogMiddleware
 from runtime.route_table import ALL_SERVICES
 from runtime.routing import IndexedRouter
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.settings import ConfigError, Settings
 from runtime.voice.config import voice_settings
 
@@ -38,15 +38,15 @@ log = logging.getLogger("unamentis.app")
 
 # Service name → module exporting SERVICE. Explicit so a typo fails loudly and Lambdas import little.
 SERVICE_MODULES: dict[str, str] = {
-    "health": "runtime.services.health",
-    "auth": "runtime.services.auth",
-    "curricula": "runtime.services.curricula",
-    "kb": "runtime.services.kb",
-    "sessions": "runtime.services.sessions",
-    "telemetry": "runtime.services.telemetry",
-    "models": "runtime.services.models",
-    "admin": "runtime.services.admin",
-    "voice": "runtime.services.voice",
+    "health": "runtime.health",
+    "auth": "runtime.accounts.routes",
+    "curricula": "runtime.curricula.routes",
+    "kb": "runtime.kb.routes",
+    "sessions": "runtime.sessions.routes",
+    "telemetry": "runtime.telemetry.routes",
+    "models": "runtime.models.routes",
+    "admin": "runtime.admin.routes",
+    "voice": "runtime.voice.service",
 }
 
 

@@ -15,7 +15,11 @@ from typing import Any
 import asyncpg
 
 from runtime.auth.tokens import new_beta_token, new_refresh_token, token_hash
+from runtime.db import partial_update
 
+# What a user may change on their own profile, and what an admin may change on a user.
+PROFILE_EDITABLE = ("display_name", "avatar_url", "locale", "timezone")
+ADMIN_EDITABLE = ("role", "is_active", "display_name")
 USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.email_verified, u.display_name, u.avatar_url, u.locale, u.timezone, "
     "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at"
@@ -106,13 +110,17 @@ async def record_login_success(conn: asyncpg.Connection, user_id: Any, new_hash:
 
 
 async def update_profile(conn: asyncpg.Connection, user_id: Any, changes: dict[str, str | None]) -> asyncpg.Record | None:
-    allowed = ("display_name", "avatar_url", "locale", "timezone")
-    sets = [f"{name} = ${i + 2}" for i, name in enumerate(n for n in allowed if n in changes)]
-    values = [changes[n] for n in allowed if n in changes]
-    return await conn.fetchrow(
-        f"update users u set {', '.join(sets)}, updated_at = now() where u.id = $1 returning {USER_COLUMNS}",
-        user_id, *values,
-    )
+    wanted = {name: changes[name] for name in PROFILE_EDITABLE if name in changes}
+    sql, args = partial_update("users", wanted, columns=PROFILE_EDITABLE, alias="u", where="u.id = $1",
+                               where_args=[user_id], returning=USER_COLUMNS)
+    return await conn.fetchrow(sql, *args)
+
+
+async def update_user(conn: asyncpg.Connection, user_id: Any, changes: dict[str, Any]) -> asyncpg.Record | None:
+    """An admin's change of a user's role, activity or name; the row's id, or None when not visible."""
+    sql, args = partial_update("users", changes, columns=ADMIN_EDITABLE, where="id = $1",
+                               where_args=[user_id], returning="id")
+    return await conn.fetchrow(sql, *args)
 
 
 async def set_password(conn: asyncpg.Connection, user_id: Any, password_hash: str) -> None:

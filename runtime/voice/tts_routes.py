@@ -12,7 +12,6 @@ import binascii
 import json
 import uuid
 
-import asyncpg
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +22,7 @@ from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
+from runtime.tts import profiles
 from runtime.tts.cache import CacheKey
 from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
                                 wav_response)
@@ -215,9 +215,6 @@ async def cache_stats(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------ profiles
-_PROFILE_COLS = "id, name, provider, voice_id, settings, description, tags, use_case, is_default, created_at, updated_at"
-
-
 def _profile_json(r) -> dict:
     return {"id": str(r["id"]), "name": r["name"], "provider": r["provider"], "voice_id": r["voice_id"],
             "settings": json.loads(r["settings"]) if isinstance(r["settings"], str) else r["settings"],
@@ -226,24 +223,27 @@ def _profile_json(r) -> dict:
             "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
 
 
+def _profile_not_found() -> ApiError:
+    return NotFound("TTS profile not found.")
+
+
 def _profile_uuid(request: Request) -> uuid.UUID:
-    raw = request.path_params["id"]
     try:
-        return uuid.UUID(raw)
+        return uuid.UUID(request.path_params["id"])
     except ValueError:
-        raise NotFound("TTS profile not found.") from None
+        raise _profile_not_found() from None
 
 
-async def _profile_row(request: Request, tenant_id: str, raw_id: str):
-    try:
-        pid = uuid.UUID(raw_id)
-    except ValueError:
-        raise NotFound("TTS profile not found.") from None
+def _name_taken(name: str | None) -> ApiError:
+    return ApiError(409, "profile_exists", f"a profile named {name!r} already exists" if name
+                    else "a profile with that name already exists")
+
+
+async def _profile_row(request: Request, tenant_id: str, pid: uuid.UUID):
     async with ctx(request).db.tenant(tenant_id) as conn:
-        row = await conn.fetchrow(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 and id = $2",
-                                  tenant_id, pid)
+        row = await profiles.get(conn, tenant_id, pid)
     if row is None:
-        raise NotFound("TTS profile not found.")
+        raise _profile_not_found()
     return row
 
 
@@ -282,9 +282,7 @@ async def profiles_list(request: Request) -> Response:
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        rows = await conn.fetch(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 "
-                                "order by is_default desc, lower(name) limit $2 offset $3", p.tenant_id, limit, offset)
-        total = await conn.fetchval("select count(*) from tts_profiles where tenant_id = $1", p.tenant_id)
+        rows, total = await profiles.page(conn, p.tenant_id, limit, offset)
     return JSONResponse({"success": True, "profiles": [_profile_json(r) for r in rows], "total": total,
                          "limit": limit, "offset": offset})
 
@@ -295,22 +293,16 @@ async def profiles_create(request: Request) -> Response:
     f = _profile_fields(await json_body(request), partial=False)
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            if f["is_default"]:
-                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
-            row = await conn.fetchrow(
-                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case, "
-                f"is_default) values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9) returning {_PROFILE_COLS}",
-                p.tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
-                json.dumps(f["tags"]), f["use_case"], f["is_default"])
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {f['name']!r} already exists") from None
+            row = await profiles.create(conn, p.tenant_id, f)
+    except profiles.NameTaken:
+        raise _name_taken(f["name"]) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
 async def profiles_get(request: Request) -> Response:
     """One TTS profile."""
     p = principal(request)
-    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, request.path_params["id"]))})
+    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, _profile_uuid(request)))})
 
 
 async def profiles_update(request: Request) -> Response:
@@ -318,21 +310,14 @@ async def profiles_update(request: Request) -> Response:
     p = principal(request)
     pid = _profile_uuid(request)
     f = _profile_fields(await json_body(request), partial=True)
-    await _profile_row(request, p.tenant_id, str(pid))
+    await _profile_row(request, p.tenant_id, pid)
     if not f:
         raise ApiError(400, "nothing_to_update", "send at least one profile field")
-    sets, args = [], [p.tenant_id, pid]
-    for k, v in f.items():
-        args.append(json.dumps(v) if k in ("settings", "tags") else v)
-        sets.append(f"{k} = ${len(args)}" + ("::jsonb" if k in ("settings", "tags") else ""))
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            if f.get("is_default"):
-                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
-            row = await conn.fetchrow(f"update tts_profiles set {', '.join(sets)}, updated_at = now() "
-                                      f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", *args)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", "a profile with that name already exists") from None
+            row = await profiles.update(conn, p.tenant_id, pid, f)
+    except profiles.NameTaken:
+        raise _name_taken(None) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)})
 
 
@@ -341,10 +326,9 @@ async def profiles_delete(request: Request) -> Response:
     p = principal(request)
     pid = _profile_uuid(request)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        n = await conn.fetchval("with d as (delete from tts_profiles where tenant_id = $1 and id = $2 returning 1) "
-                                "select count(*) from d", p.tenant_id, pid)
-    if not n:
-        raise NotFound("TTS profile not found.")
+        deleted = await profiles.delete(conn, p.tenant_id, pid)
+    if not deleted:
+        raise _profile_not_found()
     return JSONResponse({"success": True, "deleted": str(pid)})
 
 
@@ -352,28 +336,23 @@ async def profiles_set_default(request: Request) -> Response:
     """Make a profile the tenant's default."""
     p = principal(request)
     pid = _profile_uuid(request)
-    await _profile_row(request, p.tenant_id, str(pid))
+    await _profile_row(request, p.tenant_id, pid)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        await conn.execute("update tts_profiles set is_default = false where tenant_id = $1 and is_default", p.tenant_id)
-        row = await conn.fetchrow(f"update tts_profiles set is_default = true, updated_at = now() "
-                                  f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, pid)
+        row = await profiles.set_default(conn, p.tenant_id, pid)
     return JSONResponse({"success": True, "profile": _profile_json(row)})
 
 
 async def profiles_duplicate(request: Request) -> Response:
     """Copy a profile under a new name."""
     p = principal(request)
-    src = await _profile_row(request, p.tenant_id, request.path_params["id"])
+    src = await _profile_row(request, p.tenant_id, _profile_uuid(request))
     body = await json_body(request, allow_empty=True)
     name = field_str(body, "name", max_len=100) or f"{src['name']} (copy)"[:100]
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            row = await conn.fetchrow(
-                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case) "
-                f"select tenant_id, $3, provider, voice_id, settings, description, tags, use_case from tts_profiles "
-                f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, src["id"], name)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {name!r} already exists") from None
+            row = await profiles.duplicate(conn, p.tenant_id, src["id"], name)
+    except profiles.NameTaken:
+        raise _name_taken(name) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
@@ -381,7 +360,7 @@ async def profiles_preview(request: Request) -> Response:
     """Speak sample text with a profile (WAV)."""
     p = principal(request)
     core = voice_core(ctx(request))
-    prof = await _profile_row(request, p.tenant_id, request.path_params["id"])
+    prof = await _profile_row(request, p.tenant_id, _profile_uuid(request))
     body = await json_body(request, allow_empty=True)
     text = field_str(body, "text", max_len=500) or \
         "Hello! This is how I sound when I help you learn."

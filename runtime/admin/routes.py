@@ -10,8 +10,8 @@ handler runs; handlers check the role again and decide the **target tenant**:
 
 Work on a target tenant runs in that tenant's RLS transaction, so even here one statement can only
 touch one tenant's rows. Cross-tenant reads go through the owner's SECURITY DEFINER functions
-(``tenant_list``, ``tenant_create``, ``usage_by_tenant``). Beta-token, user and metering logic is
-RA's (``runtime.auth.store``, ``runtime.auth.passwords``, ``runtime.metering``); this module only
+(``tenant_list``, ``tenant_create``, ``usage_by_tenant``). Beta-token, user and metering logic lives in
+``runtime.auth.store``, ``runtime.auth.passwords``, ``runtime.metering``; this module only
 exposes it over HTTP.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from runtime.content.http import iso, reply, tenant_tx
 from runtime.context import ctx
 from runtime.curricula import umcf
 from runtime.errors import ApiError, Conflict, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.tenants import TenantError, check_slug
 from runtime.validation import (
     field_bool,
@@ -262,9 +262,7 @@ async def update_user(request: Request) -> Response:
     if user_id == who.user_id and (changes.get("is_active") is False or changes.get("role") == "user"):
         raise Conflict("You cannot deactivate or demote yourself.")
     async with _as(request, tenant_id) as conn:
-        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
-        row = await conn.fetchrow(f"update users set {sets}, updated_at = now() where id = $1 returning id",
-                                  user_id, *changes.values())
+        row = await auth_store.update_user(conn, user_id, changes)
         if row is None:
             raise NotFound("User not found.")
         user = await conn.fetchrow(_USER_SQL + " where id = $1", user_id)

@@ -20,7 +20,7 @@ from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, ctx
 from runtime.errors import ApiError, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_dict,
     field_str,

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from runtime.context import ctx
-from runtime.services.base import Service
+from runtime.service import Service
 
 _PARAM_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
 

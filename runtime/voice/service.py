@@ -9,7 +9,7 @@ from starlette.routing import WebSocketRoute
 
 from runtime.curricula.import_routes import ROUTES as IMPORT_JOB_ROUTES
 from runtime.curricula.importer import curriculum_import
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.voice.core import deep_check, is_draining, voice_core
 from runtime.voice.jobs import kb_audio_prefetch, tts_prefetch
 from runtime.voice.routes import GPU_NODE_PREFIX, ROUTES as VOICE_ROUTES

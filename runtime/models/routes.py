@@ -21,7 +21,7 @@ from runtime.auth.principal import principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import field_float, field_int, field_str, json_body
 from runtime.voice.config import VoiceSettings, voice_settings
 

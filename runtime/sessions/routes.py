@@ -20,7 +20,7 @@ from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.tutoring import confidence
 from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens
 from runtime.validation import (

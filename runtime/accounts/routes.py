@@ -32,7 +32,7 @@ from runtime.auth.tokens import ACCESS_TOKEN_SECONDS, is_beta_token, is_refresh_
 from runtime.context import CLIENT_IP_KEY, client_ip, ctx
 from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.limits import RateLimit, enforce
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import field_bool, field_str, json_body
 
 DEVICE_TYPES = ("ios", "android", "web", "desktop")

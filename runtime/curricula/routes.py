@@ -20,7 +20,7 @@ from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
 from runtime.errors import ApiError, Forbidden, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_str,
     json_body,

@@ -1,7 +1,8 @@
-"""Knowledge Bowl (``/api/kb/*``): the ``kb`` Lambda service.
+"""Knowledge Bowl (``/api/kb/*``): the ``kb`` Lambda service's routes.
 
-The old routes (E_upstream §8.1) with their ``success`` envelope, stored in PostgreSQL only, plus
-``GET /api/kb/packs/{id}/questions`` which both apps call. Audio, prefetch, manifest, coverage and
+The old server's routes with their ``success`` envelope (errors too: ``envelope_prefixes``), plus
+``GET /api/kb/packs/{id}/questions`` which both apps call. Handlers validate input and call
+``runtime.kb.store``; only the store touches the database. Audio, prefetch, manifest, coverage and
 feedback are stateful and served by the core (route_table).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from runtime.content.http import reply, tx
 from runtime.errors import ApiError
 from runtime.kb import dedup, store
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_bool,
     field_dict,
@@ -55,12 +56,12 @@ def _question_not_found() -> ApiError:
 async def _own_pack(conn, tenant_id: str, pack_id: str) -> None:
     # Check before locking: FOR UPDATE only sees rows the UPDATE policy allows, which hides system
     # packs, and they must answer 403 (read-only), not 404.
-    owner = await conn.fetchrow("select tenant_id from kb_packs where id = $1", pack_id)
+    owner = await store.pack_owner(conn, pack_id)
     if owner is None:
         raise _pack_not_found()
     if owner["tenant_id"] is None or str(owner["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System packs are read-only.")
-    await conn.execute("select 1 from kb_packs where id = $1 for update", pack_id)
+    await store.lock_pack(conn, pack_id)
 
 
 def _id_list(body: dict, name: str, *, required: bool = True, min_items: int = 1) -> list[str]:
@@ -75,7 +76,7 @@ async def _domain(conn, raw: str | None, *, field: str = "domain_id") -> str | N
     if raw is None:
         return None
     domain = store.canonical_domain(raw)
-    if not await conn.fetchval("select 1 from kb_domains where id = $1", domain):
+    if not await store.domain_exists(conn, domain):
         raise _err(422, "invalid_field", f"Unknown domain '{raw}'.", field=field)
     return domain
 
@@ -84,17 +85,15 @@ async def _domain(conn, raw: str | None, *, field: str = "domain_id") -> str | N
 async def database_status(request: Request) -> Response:
     """Question counts per domain (the store is always the database)."""
     async with tx(request) as conn:
-        rows = await conn.fetch("select domain_id, count(*) as n from kb_questions group by domain_id order by domain_id")
-    counts = {r["domain_id"]: r["n"] for r in rows}
+        counts = await store.domain_counts(conn)
     return _ok({"database_available": True, "total_questions": sum(counts.values()), "domain_counts": counts})
 
 
 async def sync_to_database(request: Request) -> Response:
     """Kept for the console: questions already live in the database, so nothing is copied."""
     async with tx(request) as conn:
-        rows = await conn.fetch("select domain_id, count(*) as n from kb_questions group by domain_id order by domain_id")
-        module_questions = await conn.fetchval("select count(*) from kb_questions where tenant_id is null")
-    counts = {r["domain_id"]: r["n"] for r in rows}
+        counts = await store.domain_counts(conn)
+        module_questions = await store.system_question_count(conn)
     return _ok({"imported_count": 0, "module_questions": module_questions, "importer_questions": 0,
                 "total_questions": sum(counts.values()), "domain_counts": counts,
                 "message": "Questions are stored in the database; nothing to sync."})
@@ -103,9 +102,7 @@ async def sync_to_database(request: Request) -> Response:
 async def domains(request: Request) -> Response:
     """The Knowledge Bowl domains as seeded (``arts``, not ``fine_arts``)."""
     async with tx(request) as conn:
-        rows = await conn.fetch(
-            "select d.*, (select count(*) from kb_questions q where q.domain_id = d.id) as question_count "
-            "from kb_domains d order by sort_order, id")
+        rows = await store.domains(conn)
     items = [{"id": r["id"], "name": r["name"], "icon_name": r["icon_name"], "weight": r["weight"],
               "subcategories": list(r["subcategories"]), "question_count": r["question_count"]} for r in rows]
     return _ok({"domains": items, "source": "database"})
@@ -162,14 +159,8 @@ async def create_pack(request: Request) -> Response:
 async def _insert_pack(conn, tenant_id: str, values: dict, *, source_pack_ids: list[str] | None = None,
                        is_reference_bundle: bool = False) -> str:
     for _attempt in range(5):
-        pack_id = store.new_pack_id()
-        inserted = await conn.fetchval(
-            "insert into kb_packs (id, tenant_id, name, description, type, difficulty_tier, competition_year, "
-            "status, created_by, source_pack_ids, is_reference_bundle) "
-            "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing returning id",
-            pack_id, tenant_id, values["name"], values["description"], values["type"], values["difficulty_tier"],
-            values["competition_year"], values["status"], values.get("created_by"), source_pack_ids or [],
-            is_reference_bundle)
+        inserted = await store.insert_pack(conn, store.new_pack_id(), tenant_id, values,
+                                           source_pack_ids=source_pack_ids, is_reference_bundle=is_reference_bundle)
         if inserted:
             return inserted
     raise _err(503, "service_unavailable", "Could not allocate a pack id; try again.")
@@ -205,8 +196,7 @@ async def update_pack(request: Request) -> Response:
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
         if fields:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
-            await conn.execute(f"update kb_packs set {sets}, updated_at = now() where id = $1", pack_id, *fields.values())
+            await store.update_pack(conn, pack_id, fields)
         row = await store.get_pack(conn, pack_id)
     return _ok({"pack": store.pack_dict(row)})
 
@@ -217,7 +207,7 @@ async def delete_pack(request: Request) -> Response:
     pack_id = path_id(request, "pack_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        await conn.execute("delete from kb_packs where id = $1", pack_id)
+        await store.delete_pack(conn, pack_id)
     return _ok({"pack_id": pack_id})
 
 
@@ -225,7 +215,7 @@ async def get_pack_questions(request: Request) -> Response:
     """The questions of a pack, in pack order (what iOS and Android load)."""
     pack_id = path_id(request, "pack_id")
     async with tx(request) as conn:
-        if not await conn.fetchval("select 1 from kb_packs where id = $1", pack_id):
+        if not await store.pack_exists(conn, pack_id):
             raise _pack_not_found()
         rows = await store.pack_questions(conn, pack_id)
     questions = [store.question_dict(r, pack_ids=[pack_id]) for r in rows]
@@ -252,25 +242,17 @@ async def remove_pack_question(request: Request) -> Response:
     question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        removed = await conn.fetchval(
-            "delete from kb_pack_questions where pack_id = $1 and question_id = $2 returning question_id",
-            pack_id, question_id)
-        if removed is None:
+        if not await store.remove_from_pack(conn, pack_id, question_id):
             raise _err(404, "not_found", "Question not in pack.")
-        await conn.execute("update kb_packs set updated_at = now() where id = $1", pack_id)
     return _ok({})
 
 
 async def _source_items(conn, source_ids: list[str]) -> tuple[list[dedup.Item], dict[str, str]]:
-    packs = await conn.fetch("select id, name from kb_packs where id = any($1::text[])", source_ids)
-    names = {r["id"]: r["name"] for r in packs}
+    names = await store.pack_names(conn, source_ids)
     missing = [p for p in source_ids if p not in names]
     if missing:
         raise _err(404, "not_found", f"Source packs not found: {missing[:5]}", pack_ids=missing[:5])
-    rows = await conn.fetch(
-        "select pq.pack_id, q.id, q.question_text from unnest($1::text[]) with ordinality as s(pack_id, ord) "
-        "join kb_pack_questions pq on pq.pack_id = s.pack_id join kb_questions q on q.id = pq.question_id "
-        "order by s.ord, pq.position, q.id", source_ids)
+    rows = await store.questions_of_packs(conn, source_ids)
     return [dedup.Item(r["id"], r["pack_id"], r["question_text"]) for r in rows], names
 
 
@@ -383,18 +365,7 @@ async def create_question(request: Request) -> Response:
         question_id = None
         for _attempt in range(5):
             candidate = store.new_question_id(domain, values["subcategory"] or "")
-            question_id = await conn.fetchval(
-                "insert into kb_questions (id, tenant_id, domain_id, subcategory, question_text, answer_text, "
-                "acceptable_answers, difficulty, speed_target_seconds, question_type, hints, explanation, "
-                "difficulty_tier, competition_year, question_source, buzzable, status) values "
-                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
-                "on conflict (id) do nothing returning id",
-                candidate, who.tenant_id, domain, values["subcategory"] or "", values["question_text"],
-                values["answer_text"], values["acceptable_answers"] or [values["answer_text"]],
-                values["difficulty"] or 2, values["speed_target_seconds"] or 5.0, values["question_type"] or "toss_up",
-                values["hints"] or [], values["explanation"] or "", values["difficulty_tier"],
-                values["competition_year"], values["question_source"] or "custom",
-                True if values["buzzable"] is None else values["buzzable"], values["status"] or "active")
+            question_id = await store.insert_question(conn, candidate, who.tenant_id, domain, values)
             if question_id:
                 break
         if not question_id:
@@ -416,12 +387,12 @@ async def get_question(request: Request) -> Response:
 
 
 async def _own_question(conn, tenant_id: str, question_id: str):
-    row = await conn.fetchrow("select id, tenant_id from kb_questions where id = $1", question_id)
+    row = await store.question_owner(conn, question_id)
     if row is None:
         raise _question_not_found()
     if row["tenant_id"] is None or str(row["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System questions are read-only.")
-    await conn.execute("select 1 from kb_questions where id = $1 for update", question_id)
+    await store.lock_question(conn, question_id)
     return row
 
 
@@ -440,9 +411,7 @@ async def update_question(request: Request) -> Response:
         if "domain_id" in body:
             values["domain_id"] = await _domain(conn, field_str(body, "domain_id", required=True, max_len=100))
         if values:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(values, start=2))
-            await conn.execute(f"update kb_questions set {sets}, updated_at = now() where id = $1",
-                               question_id, *values.values())
+            await store.update_question(conn, question_id, values)
         row = await store.get_question(conn, question_id)
     return _ok({"question": store.question_dict(row)})
 
@@ -453,7 +422,7 @@ async def delete_question(request: Request) -> Response:
     question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_question(conn, who.tenant_id, question_id)
-        await conn.execute("delete from kb_questions where id = $1", question_id)
+        await store.delete_question(conn, question_id)
     return _ok({"question_id": question_id})
 
 
@@ -464,7 +433,7 @@ async def bulk_update(request: Request) -> Response:
     ids = _id_list(body, "question_ids")
     updates = field_dict(body, "updates", required=True)
     _normalise_question_type(updates)
-    unknown = set(updates) - {"difficulty", "status", "question_type", "difficulty_tier", "question_source"}
+    unknown = set(updates) - set(store.BULK_EDITABLE)
     if unknown:
         raise _err(422, "invalid_field", f"Cannot bulk-update: {sorted(unknown)}", field="updates")
     values = {
@@ -478,8 +447,7 @@ async def bulk_update(request: Request) -> Response:
     if not values:
         raise _err(400, "missing_field", "'updates' has nothing to change.", field="updates")
     async with tx(request, who) as conn:
-        rows = await conn.fetch("select id, tenant_id from kb_questions where id = any($1::text[])", ids)
-        owners = {r["id"]: r["tenant_id"] for r in rows}
+        owners = await store.question_owners(conn, ids)
         errors = []
         targets = []
         for qid in ids:
@@ -489,10 +457,8 @@ async def bulk_update(request: Request) -> Response:
                 errors.append({"question_id": qid, "error": "Read-only system question"})
             else:
                 targets.append(qid)
-        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(values, start=2))
-        result = await conn.execute(
-            f"update kb_questions set {sets}, updated_at = now() where id = any($1::text[])", targets, *values.values())
-    return _ok({"affected_count": int(result.split()[-1]), "errors": errors or None})
+        affected = await store.update_questions(conn, targets, values)
+    return _ok({"affected_count": affected, "errors": errors or None})
 
 
 async def import_from_module(request: Request) -> Response:
@@ -506,11 +472,7 @@ async def import_from_module(request: Request) -> Response:
         raise _err(422, "invalid_field", "'difficulties' must be between 1 and 5.", field="difficulties")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        ids = [r["id"] for r in await conn.fetch(
-            "select id from kb_questions where tenant_id is null and status = 'active' "
-            "and (cardinality($1::text[]) = 0 or domain_id = any($1)) "
-            "and (cardinality($2::int[]) = 0 or difficulty = any($2)) order by domain_id, id",
-            domains, difficulties)]
+        ids = await store.system_question_ids(conn, domains, difficulties)
         added = await store.add_to_pack(conn, who.tenant_id, pack_id, ids) if ids else []
     return _ok({"imported_count": len(added), "skipped_count": len(ids) - len(added)})
 
