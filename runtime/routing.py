@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 
 def _key(path: str) -> str:
     return "/".join(path.split("/")[:3])
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes match: ``path`` below the app's ``root_path`` (as Starlette's routes see it)."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root):] if path[len(root)] == "/" else path
 
 
 def _route_key(route: BaseRoute) -> str | None:
@@ -45,7 +55,7 @@ class IndexedRouter(Router):
             return
         if "router" not in scope:
             scope["router"] = self
-        candidates = self._index.get(_key(get_route_path(scope)), self._wild)
+        candidates = self._index.get(_key(route_path(scope)), self._wild)
         partial = None
         partial_scope: dict[str, Any] = {}
         for route in candidates:

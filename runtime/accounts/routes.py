@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -212,7 +211,7 @@ async def register(request: Request) -> JSONResponse:
                 )
             await store.audit(conn, tenant_id, "user_created", actor_id=beta.token_id if beta else user["id"],
                               actor_kind="beta_token" if beta else "user", target=user["id"], ip=ip)
-    except asyncpg.UniqueViolationError:
+    except store.EmailTaken:
         raise ApiError(409, "email_exists", "An account with this e-mail already exists.", details={"field": "email"}) from None
     payload: dict[str, Any] = {"user": _user_json(user)}
     if device is not None:
@@ -295,13 +294,12 @@ async def refresh(request: Request) -> JSONResponse:
         elif row["session_ended_at"] is not None or not row["device_active"] or row["tenant_status"] != "active":
             outcome = "invalid"
         else:
-            await conn.execute("update refresh_tokens set revoked_at = now(), revoked_reason = 'rotated' where id = $1", row["id"])
             new_token = await store.insert_refresh(
                 conn, row["tenant_id"], row["user_id"], row["device_id"], row["session_id"], row["family_id"],
                 row["generation"] + 1, row["id"], ip=client_ip(request), user_agent=request.headers.get("user-agent"),
                 refresh_days=app.settings.refresh_token_days,
             )
-            await conn.execute("update login_sessions set last_activity_at = now() where id = $1", row["session_id"])
+            await store.rotate_refresh(conn, row["id"], row["session_id"])
             issued = (row, new_token)
             outcome = "ok"
     app.auth.forget_sessions(ended)
@@ -331,9 +329,7 @@ async def logout(request: Request) -> JSONResponse:
         else:
             ended = []
             if token and is_refresh_token(token):
-                family = await conn.fetchval(
-                    "select family_id from refresh_tokens where token_hash = $1 and user_id = $2", token_hash(token), who.user_id
-                )
+                family = await store.refresh_family(conn, token_hash(token), who.user_id)
                 if family is not None:
                     ended += await store.revoke_family(conn, family, "logout")
             ended += await store.end_sessions(conn, who.user_id, "logout", only=who.session_id)
@@ -390,7 +386,7 @@ async def change_password(request: Request) -> JSONResponse:
     async with app.db.tenant(who.tenant_id, who.user_id) as conn:
         await store.set_password(conn, who.user_id, new_hash)
         ended = await store.end_sessions(conn, who.user_id, "password_change")
-        active_device = device_id and await conn.fetchval("select is_active from devices where id = $1", uuid.UUID(device_id))
+        active_device = device_id and await store.device_active(conn, uuid.UUID(device_id))
         session_id, refresh_token = await store.start_session(
             conn, who.tenant_id, who.user_id, device_id if active_device else None, ip=client_ip(request),
             user_agent=request.headers.get("user-agent"), refresh_days=app.settings.refresh_token_days,

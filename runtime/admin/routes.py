@@ -17,12 +17,11 @@ exposes it over HTTP.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime.admin import store
 from runtime.auth import store as auth_store
 from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async
 from runtime.auth.principal import Principal, principal
@@ -71,13 +70,10 @@ async def _target_tenant(request: Request, who: Principal, body: dict | None = N
     if not _super(who):
         raise Forbidden("Only super admins can act on another tenant.", details={"field": "tenant"})
     async with ctx(request).db.unscoped() as conn:
-        try:
-            row = await conn.fetchrow("select id from tenant_by_id($1)", uuid.UUID(raw))
-        except ValueError:
-            row = await conn.fetchrow("select id from tenant_by_slug($1)", raw.lower())
-    if row is None:
+        found = await store.tenant_id(conn, raw)
+    if found is None:
         raise NotFound(f"No tenant {raw!r}.", details={"field": "tenant"})
-    return str(row["id"])
+    return str(found)
 
 
 def _as(request: Request, tenant_id: str):
@@ -95,10 +91,9 @@ async def list_tenants(request: Request) -> Response:
     who = _admin(request)
     async with ctx(request).db.unscoped() as conn:
         if _super(who):
-            rows = await conn.fetch("select * from tenant_list()")
+            rows = await store.tenants(conn)
         else:
-            rows = await conn.fetch("select id, slug, name, status, null::timestamptz as created_at "
-                                    "from tenant_by_id($1)", uuid.UUID(who.tenant_id))
+            rows = await store.tenant(conn, who.tenant_id)
     tenants = [_tenant_dict(r) for r in rows]
     return reply({"tenants": tenants, "total": len(tenants)})
 
@@ -117,11 +112,10 @@ async def create_tenant(request: Request) -> Response:
         raise InvalidField(str(exc), details={"field": "slug"}) from None
     try:
         async with ctx(request).db.unscoped() as conn:
-            tenant_id = await conn.fetchval("select tenant_create($1, $2)", slug, name)
-            row = await conn.fetchrow("select id, slug, name, status from tenant_by_id($1)", tenant_id)
-    except asyncpg.exceptions.UniqueViolationError:
+            row = await store.create_tenant(conn, slug, name)
+    except store.TenantExists:
         raise ApiError(409, "tenant_exists", f"Tenant {slug!r} already exists.", details={"field": "slug"}) from None
-    except asyncpg.exceptions.DataError:
+    except store.UnstorableValue:
         raise InvalidField("'name' contains characters that cannot be stored.",
                        details={"field": "name"}) from None
     return reply({"tenant": {**_tenant_dict(row), "created_at": None}}, 201)
@@ -193,10 +187,6 @@ async def revoke_token(request: Request) -> Response:
 
 
 # -------------------------------------------------------------------------------------- users
-_USER_SQL = ("select id, email, display_name, role, is_active, email_verified, created_at, last_login_at, locked_until "
-             "from users")
-
-
 def _user_dict(r) -> dict:
     return {"id": str(r["id"]), "email": r["email"], "display_name": r["display_name"], "role": r["role"],
             "is_active": r["is_active"], "email_verified": r["email_verified"], "created_at": iso(r["created_at"]),
@@ -208,7 +198,7 @@ async def list_users(request: Request) -> Response:
     who = _admin(request)
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
-        rows = await conn.fetch(_USER_SQL + " order by created_at, email")
+        rows = await store.users(conn)
     users = [_user_dict(r) for r in rows]
     return reply({"users": users, "total": len(users), "tenant_id": tenant_id})
 
@@ -235,12 +225,12 @@ async def create_user(request: Request) -> Response:
     async with _as(request, tenant_id) as conn:
         try:
             row = await auth_store.create_user(conn, tenant_id, email.lower(), password_hash, display_name)
-        except asyncpg.exceptions.UniqueViolationError:
+        except auth_store.EmailTaken:
             raise ApiError(409, "email_exists", "An account with this e-mail already exists.",
                            details={"field": "email"}) from None
         if role != "user":
-            await conn.execute("update users set role = $2 where id = $1", row["id"], role)
-        user = await conn.fetchrow(_USER_SQL + " where id = $1", row["id"])
+            await store.set_role(conn, row["id"], role)
+        user = await store.user(conn, row["id"])
     return reply({"status": "created", "user": _user_dict(user)}, 201)
 
 
@@ -265,7 +255,7 @@ async def update_user(request: Request) -> Response:
         row = await auth_store.update_user(conn, user_id, changes)
         if row is None:
             raise NotFound("User not found.")
-        user = await conn.fetchrow(_USER_SQL + " where id = $1", user_id)
+        user = await store.user(conn, user_id)
     return reply({"status": "updated", "user": _user_dict(user)})
 
 
@@ -277,8 +267,8 @@ async def delete_user(request: Request) -> Response:
         raise Conflict("You cannot delete yourself.")
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
-        deleted = await conn.fetchval("delete from users where id = $1 returning id", user_id)
-    if deleted is None:
+        deleted = await store.delete_user(conn, user_id)
+    if not deleted:
         raise NotFound("User not found.")
     return reply({"status": "deleted", "id": user_id})
 
@@ -329,8 +319,8 @@ async def get_budgets(request: Request) -> Response:
     subject = query_str(request, "subject", max_len=100)
     status = await ctx(request).metering.budget_status(tenant_id, subject)
     async with _as(request, tenant_id) as conn:
-        overrides = await conn.fetch("select subject, daily_limit_usd, updated_at from subject_budgets order by subject")
-        configured = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+        overrides = await store.subject_budgets(conn)
+        configured = await store.budget_limits(conn)
     return reply({
         "tenant_id": tenant_id, "status": status,
         "limits": {
@@ -355,7 +345,7 @@ async def put_budgets(request: Request) -> Response:
     monthly = field_float(body, "monthly_limit_usd", min=0, max=1_000_000)
     daily = field_float(body, "user_daily_limit_usd", min=0, max=100_000)
     async with _as(request, tenant_id) as conn:
-        current = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+        current = await store.budget_limits(conn)
     if current is not None:  # keep the limit that was not sent
         if "monthly_limit_usd" not in body and current["monthly_limit_usd"] is not None:
             monthly = float(current["monthly_limit_usd"])
@@ -393,10 +383,7 @@ async def put_system_curriculum(request: Request) -> Response:
     except umcf.UMCFError as exc:
         raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field}) from None
     async with _as(request, who.tenant_id) as conn:
-        await conn.execute(
-            "select content_system_curriculum_upsert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
-            meta.id, meta.title, meta.description, meta.version, meta.difficulty, meta.age_range, meta.duration,
-            meta.keywords, meta.topic_count, meta.visual_asset_count, umcf.dumps(doc))
+        await store.upsert_system_curriculum(conn, meta, umcf.dumps(doc))
         await auth_store.audit(conn, who.tenant_id, "system_curriculum.put", actor_kind="admin",
                                actor_id=who.email or who.user_id, target=meta.id)
     return reply({"status": "ok", "id": meta.id, "title": meta.title, "system": True})
@@ -412,7 +399,7 @@ async def delete_system_curriculum(request: Request) -> Response:
         return reply({"status": "confirmation_required", "id": curriculum_id,
                       "message": "Every tenant loses this curriculum. Repeat with ?confirm=true."})
     async with _as(request, who.tenant_id) as conn:
-        deleted = await conn.fetchval("select content_system_curriculum_delete($1)", curriculum_id)
+        deleted = await store.delete_system_curriculum(conn, curriculum_id)
         if deleted:
             await auth_store.audit(conn, who.tenant_id, "system_curriculum.delete", actor_kind="admin",
                                    actor_id=who.email or who.user_id, target=curriculum_id)
@@ -432,7 +419,7 @@ async def publish_kb_pack(request: Request) -> Response:
     name = field_str(body, "name", max_len=200)
     tenant_id = await _target_tenant(request, who, body)
     async with _as(request, tenant_id) as conn:
-        new_id = await conn.fetchval("select content_system_kb_publish($1, $2)", pack_id, name)
+        new_id = await store.publish_kb_pack(conn, pack_id, name)
         if new_id is not None:
             await auth_store.audit(conn, tenant_id, "system_kb_pack.publish", actor_kind="admin",
                                    actor_id=who.email or who.user_id, target=new_id)
@@ -451,7 +438,7 @@ async def delete_system_kb_pack(request: Request) -> Response:
         return reply({"success": True, "status": "confirmation_required", "pack_id": pack_id,
                       "message": "Every tenant loses this pack. Repeat with ?confirm=true."})
     async with _as(request, who.tenant_id) as conn:
-        deleted = await conn.fetchval("select content_system_kb_pack_delete($1)", pack_id)
+        deleted = await store.delete_system_kb_pack(conn, pack_id)
     if not deleted:
         raise NotFound("No system pack with this id.")
     return reply({"success": True, "status": "deleted", "pack_id": pack_id})

@@ -24,7 +24,7 @@ from runtime.context import ctx
 from runtime.curricula import umcf
 from runtime.curricula.importer import MAX_DOCUMENT_BYTES
 from runtime.errors import ApiError, MissingField, NotFound
-from runtime.jobs.queue import job_json
+from runtime.jobs.queue import list_kind
 from runtime.validation import field_str, json_body, path_uuid, query_enum
 
 # Filter values accepted on ?status= (the queue stores "succeeded"; the old API said "completed").
@@ -75,10 +75,8 @@ async def list_jobs(request: Request) -> Response:
     status = query_enum(request, "status", JOB_STATUSES)
     status = "succeeded" if status == "completed" else status
     async with tx(request) as conn:
-        rows = await conn.fetch(
-            "select * from jobs where kind = 'curriculum_import' and ($1::text is null or status = $1) "
-            "order by created_at desc limit 100", status)
-    return reply({"success": True, "jobs": [_job_view(job_json(r)) for r in rows]})
+        jobs = await list_kind(conn, "curriculum_import", status)
+    return reply({"success": True, "jobs": [_job_view(job) for job in jobs]})
 
 
 async def get_job(request: Request) -> Response:

@@ -295,3 +295,10 @@ class PostgresTransport:
     async def aclose(self) -> None:
         return None
 
+
+async def list_kind(conn: asyncpg.Connection, kind: str, status: str | None, limit: int = 100) -> list[dict]:
+    """The newest jobs of one kind (of the transaction's tenant), optionally of one status."""
+    rows = await conn.fetch(
+        "select * from jobs where kind = $1 and ($2::text is null or status = $2) order by created_at desc limit $3",
+        kind, status, limit)
+    return [job_json(r) for r in rows]

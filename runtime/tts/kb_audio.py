@@ -66,6 +66,13 @@ async def generate_segment(core, principal, tenant_id: str, module_id: str, ques
     return "hit" if res.status == "hit" else "generated"
 
 
+async def segment_row(ctx, tenant_id: str, module_id: str, question_id: str, segment: str):
+    """The stored segment's row (``object_key``, size, duration …), or None."""
+    async with ctx.db.tenant(tenant_id) as conn:
+        return await conn.fetchrow("select * from kb_audio_segments where tenant_id = $1 and module_id = $2 "
+                                   "and question_id = $3 and segment = $4", tenant_id, module_id, question_id, segment)
+
+
 async def segment_rows(ctx, tenant_id: str, module_id: str) -> list:
     async with ctx.db.tenant(tenant_id) as conn:
         return await conn.fetch("select * from kb_audio_segments where tenant_id = $1 and module_id = $2 "

@@ -118,9 +118,7 @@ async def kb_audio_get(request: Request) -> Response:
     hint_index = query_int(request, "hint_index", 0, 0, 50)
     segment = f"hint_{hint_index}" if seg == "hint" else seg
     key = kb_audio.object_key(p.tenant_id, module_id, qid, segment)
-    async with context.db.tenant(p.tenant_id) as conn:
-        row = await conn.fetchrow("select * from kb_audio_segments where tenant_id = $1 and module_id = $2 "
-                                  "and question_id = $3 and segment = $4", p.tenant_id, module_id, qid, segment)
+    row = await kb_audio.segment_row(context, p.tenant_id, module_id, qid, segment)
     wav = await context.storage.get(row["object_key"]) if row else None
     status = "hit"
     if wav is None:

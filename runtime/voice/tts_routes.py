@@ -22,7 +22,7 @@ from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
-from runtime.tts import profiles
+from runtime.tts import index, profiles
 from runtime.tts.cache import CacheKey
 from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
                                 wav_response)
@@ -144,14 +144,13 @@ async def cache_put(request: Request) -> Response:
     return JSONResponse({"status": "ok", "hash": key.digest, "size_bytes": len(wav)})
 
 
-async def _delete_where(request: Request, tenant_id: str, where: str, *args) -> int:
+async def _delete_where(request: Request, tenant_id: str, which: str, *args) -> int:
     core = voice_core(ctx(request))
     async with ctx(request).db.tenant(tenant_id) as conn:
-        rows = await conn.fetch(f"delete from tts_cache_entries where tenant_id = $1 and {where} returning object_key",
-                                tenant_id, *args)
-    for r in rows:
-        await core.cache.delete_object(r["object_key"])
-    return len(rows)
+        keys = await index.delete_entries(conn, tenant_id, which, *args)
+    for key in keys:
+        await core.cache.delete_object(key)
+    return len(keys)
 
 
 async def cache_clear(request: Request) -> Response:
@@ -159,14 +158,14 @@ async def cache_clear(request: Request) -> Response:
     p = principal(request)
     if not query_bool(request, "confirm"):
         raise ApiError(400, "confirmation_required", "Add ?confirm=true to delete the whole TTS cache.")
-    return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "true")})
+    return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "all")})
 
 
 async def cache_expired(request: Request) -> Response:
     """Delete entries older than the TTL."""
     p = principal(request)
     days = voice_core(ctx(request)).vs.tts_cache_ttl_days
-    n = await _delete_where(request, p.tenant_id, "created_at < now() - make_interval(days => $2)", days)
+    n = await _delete_where(request, p.tenant_id, "older_than_days", days)
     return JSONResponse({"status": "ok", "entries_removed": n})
 
 
@@ -175,11 +174,7 @@ async def cache_evict(request: Request) -> Response:
     p = principal(request)
     body = await json_body(request)
     target = field_float(body, "target_size_mb", required=True, min=0, max=1_000_000)
-    n = await _delete_where(
-        request, p.tenant_id,
-        "digest in (select digest from (select digest, sum(size_bytes) over (order by last_accessed_at desc, digest) "
-        "as running from tts_cache_entries where tenant_id = $1) r where running > $2)",
-        int(target * 1024 * 1024))
+    n = await _delete_where(request, p.tenant_id, "beyond_bytes", int(target * 1024 * 1024))
     return JSONResponse({"status": "ok", "entries_removed": n})
 
 
@@ -196,11 +191,7 @@ async def cache_stats(request: Request) -> Response:
     p = principal(request)
     core = voice_core(ctx(request))
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        row = await conn.fetchrow("select count(*) n, coalesce(sum(size_bytes), 0) size, "
-                                  "coalesce(sum(access_count), 0) hits from tts_cache_entries where tenant_id = $1",
-                                  p.tenant_id)
-        by_provider = {r["provider"]: r["n"] for r in await conn.fetch(
-            "select provider, count(*) n from tts_cache_entries where tenant_id = $1 group by provider", p.tenant_id)}
+        row, by_provider = await index.stats(conn, p.tenant_id)
     c = core.cache.counters()
     lookups = c["local_hits"] + c["store_hits"] + c["misses"]
     hit_rate = round(100.0 * (c["local_hits"] + c["store_hits"]) / lookups, 1) if lookups else 0.0
