@@ -20,7 +20,6 @@ from starlette.responses import Response
 from runtime.context import AppContext
 from runtime.db import DatabaseUnavailable
 from runtime.errors import ApiError, internal_error, standard_error
-from runtime.logging import configure_logging
 from runtime.middleware.auth import AuthMiddleware
 from runtime.middleware.body_limit import BodyLimitMiddleware
 from runtime.middleware.client import ClientHeadersMiddleware
@@ -149,7 +148,9 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
         },
         lifespan=lifespan,
     )
-    # Same routes and lifespan, matched through an index (the container has ~150 routes).
+    # Same routes and lifespan, matched through an index: Starlette's linear scan of the container's
+    # ~150 routes measured ~30 % more server CPU per request (figures in runtime/routing.py).
+    # Starlette takes no router class, so the router is replaced before the app serves anything.
     app.router = IndexedRouter(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     return app
@@ -188,10 +189,3 @@ def build_middleware(
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware, public_paths=tuple(public_paths), public_prefixes=tuple(public_prefixes)),
     ]
-
-
-def create_app_from_env(services: Sequence[str] | None = None) -> Starlette:
-    """Settings from the environment plus JSON logging: what `serve` and the handlers use."""
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
-    return create_app(services, settings)

@@ -63,6 +63,9 @@ class AppContext:
         self.job_settings = job_settings
         self.deep_checks = dict(deep_checks or {})
         self.drain_probes = tuple(drain_probes)
+        # Objects a service builds once per app on first use, by the service's name for them (the
+        # voice core, the OpenAPI document); closed by their service's shutdown, not here.
+        self.extensions: dict[str, Any] = {}
         self._db: Database | None = None
         self._auth: Authenticator | None = None
         self._limiter: Limiter | None = None

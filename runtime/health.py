@@ -84,10 +84,9 @@ async def openapi(request: Request) -> JSONResponse:
     """The OpenAPI 3.1 description of this app's routes."""
     context = ctx(request)
     # The routes never change after create_app: build the document once per app.
-    document = getattr(context, "_openapi", None)
+    document = context.extensions.get("openapi")
     if document is None:
-        document = build_openapi(request.app.routes, context.settings.version)
-        context._openapi = document
+        document = context.extensions["openapi"] = build_openapi(request.app.routes, context.settings.version)
     return JSONResponse(document)
 
 

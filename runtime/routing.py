@@ -6,6 +6,13 @@ paid ~150 regex matches. Here routes are indexed by their first two literal path
 segments are not literal (``/api/{x}``, mounts, hosts), in the original order — so the first
 matching route is the same one Starlette would pick. Everything else (405 via partial matches,
 trailing-slash redirects, 404) is Starlette's own behaviour.
+Measured 2026-12-03 (2 cores, load ≈ 8; bench/api.py, authenticated no-query route): server CPU 3.3× the bare route's with the index, 4.4× with Starlette's scan; in-process dispatch of the last of ~150 routes 24 µs vs 311 µs.
+
+Why not one ``Mount`` per family instead: several services share a prefix in the container
+(``/api/kb`` comes from the kb service and the voice core; ``/api/curricula`` and ``/api/admin`` too),
+a ``Mount`` answers every path under its prefix (so one family could not span two mounts), and a
+family with a route at its bare prefix (``/api/curricula``) would change how ``/api/curricula/`` is
+redirected; grouping only the families where none of that applies still cost 90–250 µs above.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, ServiceUnavailable
 from runtime.kb import dedup, store
 from runtime.content import schemas
 from runtime.service import Service
@@ -163,7 +163,7 @@ async def _insert_pack(conn, tenant_id: str, values: dict, *, source_pack_ids: l
                                            source_pack_ids=source_pack_ids, is_reference_bundle=is_reference_bundle)
         if inserted:
             return inserted
-    raise _err(503, "service_unavailable", "Could not allocate a pack id; try again.")
+    raise ServiceUnavailable("Could not allocate a pack id; try again.")
 
 
 async def _check_questions(conn, ids: list[str]) -> None:
@@ -369,7 +369,7 @@ async def create_question(request: Request) -> Response:
             if question_id:
                 break
         if not question_id:
-            raise _err(503, "service_unavailable", "Could not allocate a question id; try again.")
+            raise ServiceUnavailable("Could not allocate a question id; try again.")
         for pack_id in pack_ids:
             await store.add_to_pack(conn, who.tenant_id, pack_id, [question_id])
         row = await store.get_question(conn, question_id)

@@ -220,17 +220,16 @@ class VoiceCore:
 
 
 def voice_core(ctx) -> VoiceCore:
-    core = getattr(ctx, "_voice_core", None)
+    core = ctx.extensions.get("voice_core")
     if core is None:
-        core = VoiceCore(ctx)
-        ctx._voice_core = core
+        core = ctx.extensions["voice_core"] = VoiceCore(ctx)
     return core
 
 
 def is_draining(ctx) -> bool:
     """True once SIGTERM started the drain: the health check should answer 503 so the load balancer
     stops sending new sockets here (for the health service to call)."""
-    core = getattr(ctx, "_voice_core", None)
+    core = ctx.extensions.get("voice_core")
     return bool(core and core.draining)
 
 

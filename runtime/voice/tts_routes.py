@@ -219,8 +219,15 @@ def _profile_not_found() -> ApiError:
 
 
 def _profile_uuid(request: Request) -> uuid.UUID:
+    return _as_profile_id(request.path_params["id"])
+
+
+def _as_profile_id(raw: str | uuid.UUID) -> uuid.UUID:
+    """A profile id from the path or a body field; 404 when it is not a UUID."""
+    if isinstance(raw, uuid.UUID):
+        return raw
     try:
-        return uuid.UUID(request.path_params["id"])
+        return uuid.UUID(str(raw))
     except ValueError:
         raise _profile_not_found() from None
 
@@ -230,7 +237,8 @@ def _name_taken(name: str | None) -> ApiError:
                     else "a profile with that name already exists")
 
 
-async def _profile_row(request: Request, tenant_id: str, pid: uuid.UUID):
+async def _profile_row(request: Request, tenant_id: str, profile_id: str | uuid.UUID):
+    pid = _as_profile_id(profile_id)
     async with ctx(request).db.tenant(tenant_id) as conn:
         row = await profiles.get(conn, tenant_id, pid)
     if row is None:
