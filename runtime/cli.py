@@ -22,6 +22,9 @@ import signal
 import sys
 from typing import Any, Awaitable, Callable, Sequence
 
+import asyncpg
+import uvicorn
+
 from runtime.app import create_app
 from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
@@ -53,8 +56,6 @@ def tune_gc() -> None:
 
 
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
-    import uvicorn
-
     configure_logging(settings.log_level, buffered=True)
     tune_gc()
     uvicorn.run(
@@ -127,8 +128,6 @@ async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, 
 
 
 async def _create_database(admin_dsn: str, name: str) -> None:
-    import asyncpg
-
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'create database "{name}"')
@@ -213,8 +212,6 @@ def add_auth_commands(admin_sub: Any) -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    import asyncpg
-
     return (
         CliError,
         ConfigError,

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 import threading
 
@@ -88,8 +89,6 @@ class PocketSphinxSTT:
     sample_rate = 16000
 
     def __init__(self, pool_size: int = 2):
-        import importlib.util
-
         if importlib.util.find_spec("pocketsphinx") is None:
             raise ProviderNotConfigured(self.name, "the 'pocketsphinx' package is not installed "
                                         "(pip install pocketsphinx)")

@@ -12,6 +12,7 @@ import signal
 import time
 import uuid
 
+from runtime.context import AppContext
 from runtime.curricula import store, umcf
 from runtime.errors import ApiError
 from runtime.limits import RateLimit
@@ -44,7 +45,7 @@ def _price(provider: str, units: dict[str, float]) -> float:
 
 
 class VoiceCore:
-    def __init__(self, ctx):
+    def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.vs = voice_settings(ctx.settings)
         self.instance = f"{ctx.settings.server_name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -219,21 +220,21 @@ class VoiceCore:
         await self.gpu.aclose()
 
 
-def voice_core(ctx) -> VoiceCore:
+def voice_core(ctx: AppContext) -> VoiceCore:
     core = ctx.extensions.get("voice_core")
     if core is None:
         core = ctx.extensions["voice_core"] = VoiceCore(ctx)
     return core
 
 
-def is_draining(ctx) -> bool:
+def is_draining(ctx: AppContext) -> bool:
     """True once SIGTERM started the drain: the health check should answer 503 so the load balancer
     stops sending new sockets here (for the health service to call)."""
     core = ctx.extensions.get("voice_core")
     return bool(core and core.draining)
 
 
-async def deep_check(ctx) -> dict:
+async def deep_check(ctx: AppContext) -> dict:
     """Provider readiness for the Tier-2 deep health check: which provider serves each kind (or the
     configuration error naming what is missing), the GPU fleet and the job transport."""
     core = voice_core(ctx)
