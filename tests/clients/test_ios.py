@@ -36,10 +36,17 @@ class Call:
     status: int | tuple[int, ...] = 200
 
 
+PLACEHOLDERS = {CURRICULUM: "{id}", TOPIC: "{topic_id}", MODULE: "{id}", PACK: "{id}", QUESTION: "{question_id}",
+                "llama3.2": "{id}", "run-1": "{run_id}", "{question_id}/question": "{question_id}/{segment}",
+                "{question_id}/hint": "{question_id}/{segment}", "feedback/correct": "feedback/{type}"}
+
+
 def call(c: Call, *marks: Any, label: str = "") -> Any:
-    """A pytest param whose id reads like ``GET /api/curricula``."""
-    name = f"{c.method} {c.path.split('?')[0]}{label}"
-    return pytest.param(c, id=name, marks=marks)
+    """A pytest param whose id reads like ``GET /api/curricula/{id}``."""
+    route = c.path.split("?")[0]
+    for value, placeholder in PLACEHOLDERS.items():
+        route = route.replace(value, placeholder)
+    return pytest.param(c, id=f"{c.method} {route}{label}", marks=marks)
 
 
 async def send(client, c: Call, headers: dict[str, str]) -> Any:
@@ -71,7 +78,7 @@ async def test_health(caller, c):
 SUGGEST = Call("POST", "/api/curricula/suggest", "curriculum_suggestions", {"query": "planets"}, JSON_BODY, (200, 404))
 CURRICULA = [
     call(Call("GET", "/api/curricula", "curricula_list")),
-    call(Call("GET", "/api/curricula?search=solar&difficulty=easy", "curricula_list"), label=" ?search&difficulty"),
+    call(Call("GET", "/api/curricula?search=solar&difficulty=easy", "curricula_list"), label="?search&difficulty"),
     call(Call("GET", f"/api/curricula/{CURRICULUM}", "curriculum_detail")),
     call(Call("GET", f"/api/curricula/{CURRICULUM}/full", "curriculum_full")),
     call(Call("GET", f"/api/curricula/{CURRICULUM}/full-with-assets", "curriculum_full_with_assets")),
@@ -104,15 +111,28 @@ async def test_modules(caller, c):
     await check(caller, c)
 
 
+APPLE_EPOCH = 978_307_200  # 2001-01-01T00:00:00Z: JSONDecoder's default dateDecodingStrategy counts from here
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, id="POST /api/modules/{id}/download (downloadedAt as a Date)")])
+@xfail("DownloadedModule.downloadedAt is a Date decoded with the default strategy (seconds since 2001-01-01); the "
+       "server sends downloaded_at in Unix epoch seconds, so the app shows a download date 31 years in the future")
+async def test_module_download_date(caller, _):
+    import time
+
+    body = await check(caller, Call("POST", f"/api/modules/{MODULE}/download", "module_download", headers=ACCEPT_JSON))
+    assert abs(body["downloaded_at"] - (time.time() - APPLE_EPOCH)) < 600
+
+
 # -------------------------------------------------------------------------------- Knowledge Bowl
 KB = [
     call(Call("GET", "/api/kb/packs", "kb_packs", headers=ACCEPT_JSON)),
     call(Call("GET", f"/api/kb/packs/{PACK}", "kb_pack", headers=ACCEPT_JSON)),
     call(Call("GET", f"/api/kb/packs/{PACK}/questions", "kb_pack_questions", headers=ACCEPT_JSON)),
     # KBAudioCache: audio bytes; 404 = not generated yet (handled)
-    call(Call("GET", f"/api/kb/audio/{QUESTION}/question?module_id={MODULE}", None, status=(200, 404))),
+    call(Call("GET", f"/api/kb/audio/{QUESTION}/question?module_id={MODULE}", None, status=(200, 404)), label="?module_id"),
     call(Call("GET", f"/api/kb/audio/{QUESTION}/hint?module_id={MODULE}&hint_index=0", None, status=(200, 404)),
-         label=" (hint)"),
+         label="?module_id&hint_index (hint)"),
     call(Call("POST", "/api/kb/audio/batch", "kb_audio_batch",
               {"module_id": MODULE, "question_ids": [QUESTION, "sys-math-001"], "segments": ["question", "answer", "explanation"]},
               JSON_BODY)),
@@ -125,7 +145,8 @@ async def test_knowledge_bowl(caller, c):
     await check(caller, c)
 
 
-async def test_kb_audio_is_audio(caller):
+@pytest.mark.parametrize("_", [pytest.param(None, id="GET /api/kb/audio/{question_id}/{segment} (audio body)")])
+async def test_kb_audio_is_audio(caller, _):
     """GET /api/kb/audio: the app caches the body as audio and reads X-KB-Duration-Seconds as a Double."""
     response = await send(caller.client, Call("GET", f"/api/kb/audio/{QUESTION}/question?module_id={MODULE}", None),
                           caller.beta_headers)
