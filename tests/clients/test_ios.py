@@ -82,8 +82,11 @@ CURRICULA = [
     call(Call("GET", f"/api/curricula/{CURRICULUM}", "curriculum_detail")),
     call(Call("GET", f"/api/curricula/{CURRICULUM}/full", "curriculum_full")),
     call(Call("GET", f"/api/curricula/{CURRICULUM}/full-with-assets", "curriculum_full_with_assets")),
-    call(Call("GET", f"/api/curricula/{CURRICULUM}/topics/{TOPIC}/transcript", "topic_transcript")),
+    call(Call("GET", f"/api/curricula/{CURRICULUM}/topics/{TOPIC}/transcript", "topic_transcript"), label=" (CurriculumService)"),
+    call(Call("GET", f"/api/curricula/{CURRICULUM}/topics/topic-rocky-planets/transcript", "transcript_stream"),
+         label=" (TranscriptStreamingService, text-only topic)"),
     call(Call("POST", "/api/curricula/reload", None)),
+    # (CurriculumDownloadManager fetches /full-with-assets with the same UMCFDocument decoder.)
     # CurriculumSuggestionService: a 404 is handled (local search fallback)
     call(SUGGEST),
 ]
