@@ -3,7 +3,8 @@
 - ``schema_validator(app, name)``: a Draft 2020-12 validator for ``schemas/<app>/<name>.json``; the
   schemas of one app can ``$ref`` each other by file name (``"umcf_document.json#/$defs/node"``).
 - ``assert_answer(response, app, schema, status=200)``: the status the app requires, then the body
-  against the app's schema (``schema=None``: the app reads only the status).
+  against the app's schema (``schema=None``: the app reads only the status); a 5xx raises
+  ``ServerError``, which no ``xfail(...)`` mark accepts (those expect an ``AssertionError``).
 - ``caller`` (fixture): the runtime on the module's shared database, a fresh tenant and its beta
   token; ``await caller.user()`` registers and signs in a user as the web client does.
 - ``open_caller`` (fixture factory): the same runtime with ``client_auth="open"`` (no token needed).
@@ -33,6 +34,10 @@ JWT_SECRET = "client-contract-secret-" + "z" * 40
 
 
 # ------------------------------------------------------------------------------------- schemas
+class ServerError(Exception):
+    """A 5xx answer: never an expected failure (``xfail`` marks accept only ``AssertionError``)."""
+
+
 @lru_cache(maxsize=None)
 def _registry(app: str) -> Registry:
     resources = []
@@ -67,7 +72,8 @@ def _leaf(error: ValidationError) -> ValidationError:
 def assert_answer(response: httpx.Response, app: str, schema: str | None, status: int | tuple[int, ...] = 200) -> Any:
     """The status the app accepts, then the JSON body against the app's schema; returns the body."""
     accepted = status if isinstance(status, tuple) else (status,)
-    assert response.status_code < 500, f"server error {response.status_code}: {response.text[:500]}"
+    if response.status_code >= 500:
+        raise ServerError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:500]}")
     assert response.status_code in accepted, f"{response.request.method} {response.request.url.path}: " \
         f"the app needs {accepted}, got {response.status_code}: {response.text[:500]}"
     if schema is None or response.status_code not in (200, 201):
@@ -178,5 +184,6 @@ async def open_caller(make_app, shared_database, tmp_path):
 
 
 def xfail(reason: str) -> Any:
-    """A strict expected failure: the test must fail today, for exactly this documented reason."""
-    return pytest.mark.xfail(strict=True, reason=reason)
+    """A strict expected failure: the test must fail today with an assertion (a wrong status or shape,
+    as documented in ``reason``); a 5xx (``ServerError``) or any other error still fails the run."""
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
