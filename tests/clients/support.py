@@ -138,6 +138,13 @@ class Caller:
         auth = response.json()
         return {**auth, "email": email, "headers": {"Authorization": f"Bearer {auth['tokens']['access_token']}"}}
 
+    async def slug(self) -> str:
+        owner = await self.database.owner()
+        try:
+            return await owner.fetchval("select slug from tenants where id = $1", uuid.UUID(self.tenant_id))
+        finally:
+            await owner.close()
+
     async def _insert_user(self, email: str, role: str) -> None:
         from runtime.auth.passwords import hash_password
 
