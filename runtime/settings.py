@@ -621,7 +621,7 @@ def markdown_table(topic: str) -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for s in SETTINGS:
         if s.topic == topic:
-            doc = s.doc + (" (secret)" if s.secret else "")
+            doc = ("secret — " if s.secret else "") + s.doc
             rows.append(f"| `{s.env}` | {s.readme_default()} | {doc.replace('|', chr(92) + '|')} |")
     return "\n".join(rows) + "\n"
 
