@@ -51,7 +51,7 @@ class CorsMiddleware(CORSMiddleware):
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
         if response.status_code != 200:
-            refused = ", ".join(response.body.decode().removeprefix("Disallowed CORS ").split(", "))
+            refused = ", ".join(bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", "))
             return ApiError(403, "cors_forbidden", f"Origin {request_headers['origin']} is not allowed "
                                                    f"(refused: {refused}).").to_response()
         headers = {name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")}
