@@ -591,7 +591,8 @@ class Settings:
 # --- the declaration, for the deploy program and the docs --------------------------------------------
 
 _CORE = _declared(Settings, "")
-_storage_at = next(i for i, s in enumerate(_CORE) if s.field == "telemetry_retention_days")
+# The storage variables go where Settings.storage sits, so the README's content table keeps its order.
+_storage_at = next(i for i, s in enumerate(_CORE) if s.topic == "content")
 SETTINGS: tuple[Setting, ...] = _CORE[:_storage_at] + STORAGE_SETTINGS + _CORE[_storage_at:] + _declared(VoiceSettings, "voice")
 """Every environment variable the runtime reads (besides AWS's own AWS_REGION and AWS_LAMBDA_FUNCTION_NAME)."""
 _BY_FIELD = {s.field: s for s in SETTINGS}
