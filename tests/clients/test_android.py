@@ -36,9 +36,13 @@ from runtime.storage import StorageConfig
 from tests.runtime.conftest import make_client
 
 SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "android.json").read_text())
-# kotlinx decodes Int/Long only from integer literals: 1.0 is not an integer here (it is for jsonschema).
-_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+# The JSON types as the app's decoders see them. kotlinx decodes Int/Long only from integer literals:
+# 1.0 is not an integer here (it is for jsonschema). Every Json instance the app decodes with sets
+# isLenient = true, under which a String property also takes an unquoted literal (a number, true).
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({
+    "integer": lambda _checker, value: isinstance(value, int) and not isinstance(value, bool),
+    "string": lambda _checker, value: isinstance(value, (str, int, float)),
+})
 AppValidator = validators.extend(Draft202012Validator, type_checker=_TYPES)
 
 JWT_SECRET = "android-contract-secret-" + "z" * 40
@@ -408,8 +412,17 @@ GAPS: dict[str, str] = {
     "GET /health (ServerConfigManager.probeServer)": "the app recognises a UnaMentis gateway by the text 'unamentis_server' "
                                                      "in the /health body; the runtime's /health does not contain it",
     # ---- telemetry
-    "POST /api/clients/heartbeat": "app decodes HeartbeatResponse.server_time as a String; the server sends epoch seconds "
-                                   "as a number",
+    "GET /api/curricula (no token, token mode)": (
+        "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
+        "token, so against the default UNAMENTIS_CLIENT_AUTH=token every Tier-1 call answers 401 auth_required: the app "
+        "needs a token (beta token or sign-in) or the deployment open client auth"),
+    # ---- WebSockets (neither client class is wired into the app yet; both are in its API layer)
+    "WS /ws/audio?session={id}&token={token}": (
+        "AudioWebSocketClient decodes every text frame as RawAudioMessage, whose duration_ms/latency_ms are Long and "
+        "turn_complete.metrics a TurnMetrics of Longs; the server sends fractional milliseconds (transcript and "
+        "llm_complete latency_ms 21.3, tts_complete duration_ms 1080.0, metrics stt_ms 21.3 …), which do not decode"),
+    "WS /ws?token={token}": "/ws is the Tier-2 ops event bus (Cloudflare Access or an admin JWT); WebSocketClient "
+                            "connects with the client's token and the upgrade is refused with HTTP 403",
     "POST /log": "ApiClient.sendLog posts LogEntry to the log server's POST /log (default port 8765, no headers); the "
                  "runtime has POST /api/logs only (404)",
 }
@@ -758,3 +771,132 @@ TELEMETRY = [
 @pytest.mark.parametrize(TABLE_ARGS, TELEMETRY)
 async def test_telemetry(android, method, path, query, schema, many, body, auth, client, gone):
     await run(android, method, path, query, schema, many, body, auth, client, gone)
+
+
+# ================================================================================= no token: open client auth (LAN installs)
+# The app as shipped never sets ApiClientConfig.tokenProvider, and its bare OkHttp services never send
+# a token: every call goes out without Authorization. With UNAMENTIS_CLIENT_AUTH=open (and open
+# registration) a representative set of calls, sent exactly so, must work for the open tenant.
+@pytest.fixture
+async def open_android(make_app, shared_database, tenant, tmp_path):
+    slug = f"open-{uuid.uuid4().hex[:10]}"
+    tenant_id, beta = await tenant(slug=slug, database=shared_database)
+    app = make_app(None, database=shared_database,
+                   **app_settings(tmp_path, client_auth="open", open_tenant=slug, registration="open"))
+    async with make_client(app) as http:
+        yield Android(http, beta, tenant_id)
+
+
+OPEN_GAPS = {
+    "POST /api/auth/register": GAPS["POST /api/auth/register"],
+    "POST /api/sessions": GAPS["POST /api/sessions"],
+    "POST /api/modules/knowledge-bowl/download (KBQuestionService)": GAPS["POST /api/modules/knowledge-bowl/download (KBQuestionService)"],
+}
+
+
+def open_call(method: str, path: str, schema: str | None, **kwargs: Any) -> Any:
+    name = f"{method} {path}" + (f" ({kwargs['by']})" if kwargs.get("by") else "")
+    return call(method, path, schema, auth="none", gap=OPEN_GAPS.get(name, "") or None, **kwargs)
+
+
+OPEN = [
+    open_call("POST", "/api/auth/register", "AuthTokens",
+              body={"email": "open-user@example.com", "password": PASSWORD, "name": "Ada Lovelace"}),
+    open_call("GET", "/health", "HealthCheck"),
+    open_call("GET", "/api/curricula", "CurriculaResponse"),
+    open_call("GET", "/api/curricula/{curriculum}/full-with-assets", "UMCFDocument"),
+    open_call("GET", "/api/curricula/{curriculum}/topics/{topic}/transcript", "TranscriptResponseDto", client="bare",
+              by="TranscriptStreamingService"),
+    open_call("GET", "/api/modules", "ModuleListResponse", client="bare"),
+    open_call("POST", "/api/modules/knowledge-bowl/download", "DownloadedModule", client="bare",
+              body={"module_id": "knowledge-bowl", "include_audio": False}, by="ModuleService"),
+    open_call("POST", "/api/modules/knowledge-bowl/download", "KBModuleContent", client="bare", by="KBQuestionService"),
+    open_call("GET", "/api/kb/packs", "KBPacksResponse", client="bare"),
+    open_call("GET", "/api/kb/packs/pack-starter/questions", "KBQuestionsResponse", client="bare"),
+    open_call("POST", "/api/sessions", "ApiSession", body={"curriculum_id": SYSTEM_CURRICULUM, "topic_id": SYSTEM_TOPIC}),
+    open_call("POST", "/api/metrics", "MetricsUploadResponse", body=METRICS_UPLOAD),
+    open_call("POST", "/api/clients/heartbeat", "HeartbeatResponse", body=HEARTBEAT),
+]
+
+
+@pytest.mark.parametrize(TABLE_ARGS, OPEN)
+async def test_open_client_auth(open_android, method, path, query, schema, many, body, auth, client, gone):
+    await run(open_android, method, path, query, schema, many, body, auth, client, gone)
+
+
+@one_call("GET /api/curricula (no token, token mode)")
+async def test_no_token_in_token_mode(android, call_id):
+    """The app as shipped against a default deployment (UNAMENTIS_CLIENT_AUTH=token)."""
+    answers(await android.send("GET", "/api/curricula", auth="none"), "CurriculaResponse")
+
+
+# ================================================================================= WebSockets (AudioWebSocketClient, WebSocketClient)
+@pytest.fixture(scope="module")
+def voice_peers():
+    """Loopback OpenAI-compatible STT, LLM and TTS (the voice tests' peers)."""
+    from tests.runtime.voice.peers import Peers, ServerThread
+
+    peers = Peers()
+    with ServerThread(peers.app) as server:
+        peers.url = server.url
+        yield peers
+
+
+async def _ws_frames(ws: Any, until: str, timeout: float = 30.0) -> list[dict]:
+    """Text frames (as JSON) up to and including the first of type ``until``; binary frames are skipped."""
+    import asyncio
+
+    frames: list[dict] = []
+    while not frames or frames[-1].get("type") != until:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+        if isinstance(raw, str):
+            frames.append(json.loads(raw))
+    return frames
+
+
+@one_call("WS /ws/audio?session={id}&token={token}")
+async def test_audio_websocket_turn(make_app, shared_database, tenant, live_server, voice_peers, tmp_path, call_id):
+    """AudioWebSocketClient: connect with ?session=&token=, send its ConfigMessage, start_recording,
+    PCM16 audio, stop_recording; every text frame must decode as RawAudioMessage (turn_complete's
+    metrics as TurnMetrics of Longs)."""
+    from websockets.asyncio.client import connect
+
+    from runtime.voice.config import VoiceSettings
+    from tests.runtime.voice.wsclient import silence, tone
+
+    voice = VoiceSettings(stt_provider="whisper", stt_url=voice_peers.url + "/v1", llm_provider="openai",
+                          llm_url=voice_peers.url + "/v1", llm_model="tutor", tts_provider="openai",
+                          tts_url=voice_peers.url + "/v1")
+    server = live_server(make_app(["voice"], database=shared_database, **app_settings(tmp_path, voice=voice)))
+    _tenant_id, token = await tenant(database=shared_database)
+    voice_peers.stt_text = "why is mars red"
+    url = f"{server.ws_url}/ws/audio?session={uuid.uuid4()}&token={token}"
+    async with connect(url, compression=None, max_size=None, open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "config", "sample_rate": 16000, "channels": 1, "format": "pcm16",
+                                  "vad_enabled": True, "vad_threshold": 0.5}))
+        await ws.send(json.dumps({"type": "start_recording"}))
+        pcm = silence(0.3) + tone(0.8) + silence(1.0)
+        for i in range(0, len(pcm), 4096):
+            await ws.send(pcm[i:i + 4096])
+        await ws.send(json.dumps({"type": "stop_recording"}))
+        frames = await _ws_frames(ws, "turn_complete", timeout=60)
+        await ws.send(json.dumps({"type": "ping"}))
+        frames += await _ws_frames(ws, "pong")
+    for frame in frames:
+        decodes(frame, "RawAudioMessage")
+    assert {"transcript", "llm_complete", "tts_complete", "turn_complete"} <= {f["type"] for f in frames}
+
+
+@one_call("WS /ws?token={token}")
+async def test_event_websocket(make_app, shared_database, tenant, live_server, tmp_path, call_id):
+    """WebSocketClient: connect /ws?token=, subscribe to its channels, ping; frames decode as RawWebSocketMessage."""
+    from websockets.asyncio.client import connect
+
+    server = live_server(make_app(None, database=shared_database, **app_settings(tmp_path)))
+    _tenant_id, token = await tenant(database=shared_database)
+    async with connect(f"{server.ws_url}/ws?token={token}", open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["logs", "metrics", "sessions", "services", "imports"]}))
+        await ws.send(json.dumps({"type": "ping"}))
+        frames = await _ws_frames(ws, "pong", timeout=10)
+    for frame in frames:
+        decodes(frame, "RawWebSocketMessage")
