@@ -287,6 +287,8 @@ GAPS: dict[str, str] = {
                                 "(metadata only); the server wants a whole UMCF document and answers 422 invalid_curriculum",
     "DELETE /api/curricula/{own}": "app sends DELETE without ?confirm=true and takes the 2xx as done; the server answers "
                                    "200 {status: confirmation_required} and keeps the curriculum",
+    "DELETE /api/curricula/archived/{archived}": "app sends DELETE without ?confirm=true and takes the 2xx as done; the "
+                                                 "server answers 200 {status: confirmation_required} and keeps it archived",
     "POST /api/curricula/{own}/archive": "app decodes ArchivedCurriculum {file, title, archived_at, original_id}; the server "
                                          "answers {status, id, title, archived_path}",
     "POST /api/curricula/archived/{archived}/unarchive": "app decodes CurriculumSummary (description, version, topic_count "
@@ -305,6 +307,9 @@ GAPS: dict[str, str] = {
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",
+    "GET {asset url} (VisualAssetCache)": "VisualAssetCache downloads the media asset's 'url' from full-with-assets with "
+                                          "OkHttp, which needs an absolute http(s) URL (and sends no token); the server "
+                                          "writes a relative '/api/curricula/{id}/topics/{tid}/assets/{asset}'",
     # ---- Knowledge Bowl
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": (
         "KBQuestionService decodes domains[].questions[] as KBQuestion {id, text, answer: {primary}, domain: "
@@ -526,7 +531,6 @@ CURRICULA = [
     call("DELETE", "/api/curricula/{own}", None, gone="/api/curricula/{own}"),
     call("POST", "/api/curricula/{own}/archive", "ArchivedCurriculum"),
     call("POST", "/api/curricula/archived/{archived}/unarchive", "CurriculumSummary"),
-    call("DELETE", "/api/curricula/archived/{archived}", None),
     call("POST", "/api/curricula/reload", "CurriculumSummary", many=True),
     call("GET", "/api/curricula/{curriculum}/topics/{topic}/transcript", "JsonString"),
     call("POST", "/api/curricula/{curriculum}/preload-assets", None),
@@ -561,6 +565,29 @@ async def test_topic_audio_stream(android, call_id):
     the audio player: it needs an audio stream."""
     response = ok(await android.send("GET", f"/api/curricula/{SYSTEM_CURRICULUM}/topics/{SYSTEM_TOPIC}/stream-audio"))
     assert response.headers.get("content-type", "").startswith("audio/"), response.headers.get("content-type")
+
+
+@one_call("DELETE /api/curricula/archived/{archived}")
+async def test_delete_archived(android, call_id):
+    """ApiResult<Unit>: the app takes the 2xx as deleted, so the archive must no longer list it."""
+    archived = await android.thing("archived")
+    ok(await android.send("DELETE", f"/api/curricula/archived/{archived}"))
+    listed = (await android.send("GET", "/api/curricula/archived")).text
+    assert archived not in listed, f"still archived: {listed[:300]}"
+
+
+@one_call("GET {asset url} (VisualAssetCache)")
+async def test_visual_asset_download(android, call_id):
+    """CurriculumDownloadManager passes each media asset's ``url`` from full-with-assets to
+    VisualAssetCache.downloadAndCache, a bare OkHttp GET: the URL must be absolute http(s) and answer bytes."""
+    own, asset = await android.thing("own"), await android.thing("asset")
+    document = answers(await android.send("GET", f"/api/curricula/{own}/full-with-assets"), "UMCFDocument")
+    media = [m for node in document["content"] for topic in node.get("children") or [node]
+             for m in (topic.get("media") or {}).get("embedded") or []]
+    url = next(m for m in media if m["id"] == asset).get("url")
+    assert url and url.startswith(("http://", "https://")), f"OkHttp cannot request {url!r}"
+    response = ok(await android.http.get(url, headers=android.headers(client="bare")))
+    assert response.content
 
 
 # ================================================================================= Knowledge Bowl and modules (bare OkHttp services)
