@@ -308,6 +308,10 @@ GAPS: dict[str, str] = {
                                           "OkHttp, which needs an absolute http(s) URL (and sends no token); the server "
                                           "writes a relative '/api/curricula/{id}/topics/{tid}/assets/{asset}'",
     # ---- Knowledge Bowl
+    "POST /api/modules/knowledge-bowl/download (ModuleService)": (
+        "DownloadedModule reads domains, study_modes and total_questions from a nested 'content' object (an empty "
+        "ModuleContent by default); the server sends them at the top level, so the app stores a module with no "
+        "domains, no study modes and 0 questions"),
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": (
         "KBQuestionService decodes domains[].questions[] as KBQuestion {id, text, answer: {primary}, domain: "
         "science|socialStudies|…, difficulty: overview|…|research}; the server sends {question_text, answer_text, "
@@ -606,14 +610,25 @@ MODULES = [
     # ModuleService
     call("GET", "/api/modules", "ModuleListResponse", client="bare"),
     call("GET", "/api/modules/knowledge-bowl", "ModuleDetail", client="bare"),
-    call("POST", "/api/modules/knowledge-bowl/download", "DownloadedModule", client="bare",
-         body={"module_id": "knowledge-bowl", "include_audio": False}, by="ModuleService"),
 ]
 
 
 @pytest.mark.parametrize(TABLE_ARGS, KNOWLEDGE_BOWL + MODULES)
 async def test_knowledge_bowl_and_modules(android, method, path, query, schema, many, body, auth, client, gone):
     await run(android, method, path, query, schema, many, body, auth, client, gone)
+
+
+@one_call("POST /api/modules/knowledge-bowl/download (ModuleService)")
+async def test_module_download(android, call_id):
+    """ModuleService.downloadModule: ModuleDownloadRequest; decodes DownloadedModule, whose domains,
+    study modes and question count live in a nested ``content`` (an empty ModuleContent by default),
+    so the module must arrive with its content there, not only decode."""
+    body = {"module_id": "knowledge-bowl", "include_audio": False}
+    module = answers(await android.send("POST", "/api/modules/knowledge-bowl/download", body=body, client="bare"),
+                     "DownloadedModule")
+    content = module.get("content") or {}
+    assert content.get("domains") and content.get("total_questions"), \
+        f"the app would store an empty module: content = {json.dumps(content)[:200]}"
 
 
 @pytest.mark.parametrize("segment, query", [
@@ -838,8 +853,7 @@ OPEN = [
     open_call("GET", "/api/curricula/{curriculum}/topics/{topic}/transcript", "TranscriptResponseDto", client="bare",
               by="TranscriptStreamingService"),
     open_call("GET", "/api/modules", "ModuleListResponse", client="bare"),
-    open_call("POST", "/api/modules/knowledge-bowl/download", "DownloadedModule", client="bare",
-              body={"module_id": "knowledge-bowl", "include_audio": False}, by="ModuleService"),
+    open_call("GET", "/api/modules/knowledge-bowl", "ModuleDetail", client="bare"),
     open_call("POST", "/api/modules/knowledge-bowl/download", "KBModuleContent", client="bare", by="KBQuestionService"),
     open_call("GET", "/api/kb/packs", "KBPacksResponse", client="bare"),
     open_call("GET", "/api/kb/packs/pack-starter/questions", "KBQuestionsResponse", client="bare"),
