@@ -69,20 +69,39 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 # ================================================================================= the harness
+def expect(condition: Any, message: str) -> None:
+    """A contract assertion. Before failing, collect garbage: subprocess transports (eSpeak) left to a
+    later collection run their __del__ on a closed loop, which under CPython 3.11.7 can land inside
+    pytest's ast.parse of the failure report and abort the session (CPython gh-106905)."""
+    if not condition:
+        import gc
+
+        gc.collect()
+        raise AssertionError(message)
+
+
+def made(response: httpx.Response, *codes: int) -> httpx.Response:
+    """A precondition (something a test needs made): not the contract, so never an expected failure."""
+    if response.status_code not in codes:
+        raise RuntimeError(f"setup: {response.request.method} {response.request.url.path} answered "
+                           f"{response.status_code}: {response.text[:300]}")
+    return response
+
+
 def decodes(body: Any, name: str, *, many: bool = False) -> None:
     """Assert ``body`` decodes as the app's class ``name`` (or a list of it)."""
     ref = {"$ref": f"#/$defs/{name}"}
     schema = {"$defs": SCHEMAS["$defs"], **({"type": "array", "items": ref} if many else ref)}
     errors = sorted(AppValidator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
-    assert not errors, f"does not decode as {name}:\n" + "\n".join(
-        f"  at {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}" for e in errors[:8])
+    expect(not errors, f"does not decode as {name}:\n" + "\n".join(
+        f"  at {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}" for e in errors[:8]))
 
 
 def ok(response: httpx.Response) -> httpx.Response:
     """No 5xx ever; then a 2xx, as ``response.isSuccessful`` wants."""
     where = f"{response.request.method} {response.request.url.path}"
-    assert response.status_code < 500, f"{where} answered {response.status_code} (server error): {response.text[:300]}"
-    assert 200 <= response.status_code < 300, f"{where} answered {response.status_code}: {response.text[:300]}"
+    expect(response.status_code < 500, f"{where} answered {response.status_code} (server error): {response.text[:300]}")
+    expect(200 <= response.status_code < 300, f"{where} answered {response.status_code}: {response.text[:300]}")
     return response
 
 
@@ -92,9 +111,10 @@ def answers(response: httpx.Response, schema: str | None, *, many: bool = False)
     if schema is None:
         return None
     try:
-        body = response.json()
+        body, is_json = response.json(), True
     except ValueError:
-        raise AssertionError(f"not JSON ({response.headers.get('content-type')}): {response.content[:120]!r}") from None
+        body, is_json = None, False
+    expect(is_json, f"not JSON ({response.headers.get('content-type')}): {response.content[:120]!r}")
     decodes(body, schema, many=many)
     return body
 
@@ -143,11 +163,9 @@ class Android:
     # ------------------------------------------------------------------ things, made with the server's own shapes
     async def make_user(self) -> dict[str, Any]:
         email = f"android-{uuid.uuid4().hex[:10]}@example.com"
-        r = await self.http.post("/api/auth/register", headers=self.headers(), json={
+        body = made(await self.http.post("/api/auth/register", headers=self.headers(), json={
             "email": email, "password": PASSWORD, "display_name": "Ada",
-            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}})
-        assert r.status_code == 201, r.text
-        body = r.json()
+            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 201).json()
         return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"], **body["tokens"]}
 
     async def make_device(self) -> str:
@@ -165,13 +183,12 @@ class Android:
         return SYSTEM_TOPIC
 
     async def make_own(self) -> str:
-        r = await self.http.post("/api/curricula/import", headers=self.headers(), json={"content": OWN_CURRICULUM})
-        assert r.status_code == 200, r.text
+        r = made(await self.http.post("/api/curricula/import", headers=self.headers(), json={"content": OWN_CURRICULUM}), 200)
         return r.json()["id"]
 
     async def make_archived(self) -> str:
         own = await self.thing("own")
-        assert (await self.http.post(f"/api/curricula/{own}/archive", headers=self.headers())).status_code == 200
+        made(await self.http.post(f"/api/curricula/{own}/archive", headers=self.headers()), 200)
         return own
 
     async def make_asset(self) -> str:
@@ -179,37 +196,36 @@ class Android:
         r = await self.http.post(f"/api/curricula/{own}/topics/lin-eq/assets", headers=self.headers(),
                                  files={"file": ("chart.png", PNG, "image/png")},
                                  data={"metadata": json.dumps({"alt": "a chart", "caption": "Chart"})})
-        assert r.status_code == 200, r.text
+        made(r, 200)
         return r.json()["asset"]["id"]
 
     async def make_session(self) -> str:
-        r = await self.http.post("/api/sessions", headers=self.headers(), json={"curriculum_id": SYSTEM_CURRICULUM})
-        assert r.status_code == 201, r.text
+        r = made(await self.http.post("/api/sessions", headers=self.headers(), json={"curriculum_id": SYSTEM_CURRICULUM}), 201)
         return r.json()["session_id"]
 
     async def make_playing_session(self) -> str:
         """A session the app has started (what it pauses)."""
         session = await self.make_session()
-        assert (await self.http.post(f"/api/sessions/{session}/start", headers=self.headers())).status_code == 200
+        made(await self.http.post(f"/api/sessions/{session}/start", headers=self.headers()), 200)
         return session
 
     async def make_paused_session(self) -> str:
         """A session the app has paused (what it resumes)."""
         session = await self.make_playing_session()
-        assert (await self.http.post(f"/api/sessions/{session}/pause", headers=self.headers())).status_code == 200
+        made(await self.http.post(f"/api/sessions/{session}/pause", headers=self.headers()), 200)
         return session
 
     async def make_profile(self) -> str:
         r = await self.http.post("/api/tts/profiles", headers=self.headers(), json={
             "name": "Android voice", "provider": "espeak", "voice_id": "en-us"})
-        assert r.status_code in (200, 201), r.text
+        made(r, 200, 201)
         body = r.json()
         return (body.get("profile") or body)["id"]
 
     async def make_prefetch_job(self) -> str:
         r = await self.http.post("/api/tts/prefetch/topic", headers=self.headers(), json={
             "curriculum_id": SYSTEM_CURRICULUM, "topic_id": SYSTEM_TOPIC})
-        assert r.status_code in (200, 202), r.text
+        made(r, 200, 202)
         return r.json()["job_id"]
 
     async def make_question(self) -> str:
@@ -466,7 +482,7 @@ async def run(android: Android, method: str, path: str, query: str, schema: str 
     result = answers(response, schema, many=many)
     if gone:
         after = await android.send("GET", await android.fill(gone), auth=auth)
-        assert after.status_code == 404, f"after {method} {url} answered {response.status_code}, GET {gone} still answers {after.status_code}"
+        expect(after.status_code == 404, f"after {method} {url} answered {response.status_code}, GET {gone} still answers {after.status_code}")
     return result
 
 
@@ -571,7 +587,8 @@ async def test_topic_audio_stream(android, call_id):
     """GET /api/curricula/{id}/topics/{topicId}/stream-audio — getTopicAudioStreamUrl hands this URL to
     the audio player: it needs an audio stream."""
     response = ok(await android.send("GET", f"/api/curricula/{SYSTEM_CURRICULUM}/topics/{SYSTEM_TOPIC}/stream-audio"))
-    assert response.headers.get("content-type", "").startswith("audio/"), response.headers.get("content-type")
+    kind = response.headers.get("content-type", "")
+    expect(kind.startswith("audio/"), f"the player gets {kind!r}, not an audio stream")
 
 
 @one_call("DELETE /api/curricula/archived/{archived}")
@@ -580,7 +597,7 @@ async def test_delete_archived(android, call_id):
     archived = await android.thing("archived")
     ok(await android.send("DELETE", f"/api/curricula/archived/{archived}"))
     listed = (await android.send("GET", "/api/curricula/archived")).text
-    assert archived not in listed, f"still archived: {listed[:300]}"
+    expect(archived not in listed, f"still archived: {listed[:300]}")
 
 
 @one_call("GET {asset url} (VisualAssetCache)")
@@ -592,9 +609,9 @@ async def test_visual_asset_download(android, call_id):
     media = [m for node in document["content"] for topic in node.get("children") or [node]
              for m in (topic.get("media") or {}).get("embedded") or []]
     url = next(m for m in media if m["id"] == asset).get("url")
-    assert url and url.startswith(("http://", "https://")), f"OkHttp cannot request {url!r}"
+    expect(url and url.startswith(("http://", "https://")), f"OkHttp cannot request {url!r}")
     response = ok(await android.http.get(url, headers=android.headers(client="bare")))
-    assert response.content
+    expect(response.content, "empty asset")
 
 
 # ================================================================================= Knowledge Bowl and modules (bare OkHttp services)
@@ -627,8 +644,8 @@ async def test_module_download(android, call_id):
     module = answers(await android.send("POST", "/api/modules/knowledge-bowl/download", body=body, client="bare"),
                      "DownloadedModule")
     content = module.get("content") or {}
-    assert content.get("domains") and content.get("total_questions"), \
-        f"the app would store an empty module: content = {json.dumps(content)[:200]}"
+    expect(content.get("domains") and content.get("total_questions"),
+           f"the app would store an empty module: content = {json.dumps(content)[:200]}")
 
 
 @pytest.mark.parametrize("segment, query", [
@@ -639,14 +656,14 @@ async def test_kb_question_audio(android, segment, query):
     """KBAudioCache.fetchAudio: audio bytes (a 404 the app takes as "not generated yet" and plays nothing)."""
     question = await android.thing("question")
     response = ok(await android.send("GET", f"/api/kb/audio/{question}/{segment}{query}", client="bare"))
-    assert response.content, "empty audio"
+    expect(response.content, "empty audio")
 
 
 @pytest.mark.parametrize("kind", ["correct", "incorrect"], ids=lambda k: f"GET /api/kb/feedback/{k}")
 async def test_kb_feedback_audio(android, kind):
     """KBAudioCache.getFeedbackAudio: audio bytes (a 404 plays nothing)."""
     response = ok(await android.send("GET", f"/api/kb/feedback/{kind}", client="bare"))
-    assert response.content, "empty audio"
+    expect(response.content, "empty audio")
 
 
 # ================================================================================= tutoring sessions (ApiClient, 03-SESSIONS / FOV)
@@ -790,7 +807,7 @@ async def test_health_probe(android, call_id):
     """ServerConfigManager.probeServer: GET /health, bare; the body must contain "unamentis_server"
     for the app to recognise a UnaMentis gateway."""
     response = ok(await android.send("GET", "/health", auth="none", client="bare"))
-    assert "unamentis_server" in response.text, response.text[:300]
+    expect("unamentis_server" in response.text, f"no 'unamentis_server' in {response.text[:300]}")
 
 
 # ================================================================================= telemetry (ApiClient: client headers, no token ever)
@@ -935,7 +952,8 @@ async def test_audio_websocket_turn(make_app, shared_database, tenant, live_serv
         frames += await _ws_frames(ws, "pong")
     for frame in frames:
         decodes(frame, "RawAudioMessage")
-    assert {"transcript", "llm_complete", "tts_complete", "turn_complete"} <= {f["type"] for f in frames}
+    seen = {f["type"] for f in frames}
+    expect({"transcript", "llm_complete", "tts_complete", "turn_complete"} <= seen, f"a turn without all its events: {seen}")
 
 
 @one_call("WS /ws?token={token}")
@@ -947,12 +965,14 @@ async def test_event_websocket(make_app, shared_database, tenant, live_server, t
     _tenant_id, token = await tenant(database=shared_database)
     from websockets.exceptions import InvalidStatus
 
+    refused: int | None = None
     try:
         async with connect(f"{server.ws_url}/ws?token={token}", open_timeout=10) as ws:
             await ws.send(json.dumps({"type": "subscribe", "channels": ["logs", "metrics", "sessions", "services", "imports"]}))
             await ws.send(json.dumps({"type": "ping"}))
             frames = await _ws_frames(ws, "pong", timeout=10)
-    except InvalidStatus as refused:
-        raise AssertionError(f"upgrade refused: HTTP {refused.response.status_code}") from None
+    except InvalidStatus as error:
+        refused, frames = error.response.status_code, []
+    expect(refused is None, f"upgrade refused: HTTP {refused}")
     for frame in frames:
         decodes(frame, "RawWebSocketMessage")
