@@ -17,6 +17,7 @@ also say what the route answers, if it exists, to a Bearer token.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -118,15 +119,19 @@ EXPECTED_FAILURES = {
     # dashboard, logs
     "GET /api/stats": "needs DashboardStats (uptime_seconds, total_logs, errors_count, online_clients, healthy_servers, "
                       "... 14 numbers); " + NO_ROUTE,
-    "GET /api/logs?limit": "needs LogsResponse {logs, total, limit, offset}; " + CREDENTIAL_ONLY,
+    "GET /api/logs?limit": "needs LogsResponse with LogEntry (id string, level DEBUG|INFO|WARNING|ERROR|CRITICAL, client_name "
+                           "string, received_at epoch number, file/function/line absent or typed); " + T1 + "entries with a "
+                           "numeric id, lower-case level, ISO received_at and nulls for client_name, file, function, line",
     "POST /api/logs": "needs a 2xx; " + CREDENTIAL_ONLY,
     "DELETE /api/logs": "needs a 2xx; " + CREDENTIAL_ONLY,
     # clients, metrics
-    "GET /api/clients": "needs ClientsResponse {clients, total, online, idle, offline}; " + T1 +
-                        "{clients, total}: no online/idle/offline counts",
+    "GET /api/clients": "needs ClientsResponse {clients: RemoteClient[], total, online, idle, offline}, first_seen/last_seen "
+                        "epoch numbers, ip_address, total_sessions, total_logs; " + T1 + "{clients, total}: no counts, ISO "
+                        "first_seen/last_seen, no ip_address/total_sessions/total_logs",
     "GET /api/metrics?limit": "needs MetricsResponse {metrics, aggregates{avg_e2e_latency, avg_llm_ttft, avg_stt_latency, "
-                              "avg_tts_ttfb, total_cost, total_sessions, total_turns}}; " + T1 +
-                              "{metrics, total, limit, offset}: no aggregates",
+                              "avg_tts_ttfb, total_cost, total_sessions, total_turns}} with flat MetricsSnapshot items "
+                              "(timestamp, session_duration, turns_total, *_median/_p99 latencies, costs); " + T1 +
+                              "{metrics, total, limit, offset}: no aggregates, items {id, kind, session_id, recorded_at, data}",
     "POST /api/metrics": "needs a 2xx; " + CREDENTIAL_ONLY,
     # system/servers
     "GET /api/servers": "needs ServersResponse {servers: ServerStatus[], total, healthy, degraded, unhealthy}; " + NO_ROUTE,
@@ -164,6 +169,81 @@ EXPECTED_FAILURES = {
     # users (Tier 2: the Access JWT is accepted)
     "GET /api/admin/users": "needs {users: User[]} with status (active|inactive|suspended) per user; the server's users "
                             "have is_active instead of status (and last_login_at, not last_login)",
+    # import (Tier 2)
+    "GET /api/import/sources": "needs {success: true, sources: CurriculumSource[]}; the server has no import sources (404)",
+    "GET /api/import/sources/{id}": "the proxy needs a 2xx; the server has no import sources (404)",
+    "GET /api/import/sources/{id}/courses?page&pageSize": "needs CourseCatalogResponse {success, courses, pagination}; the server "
+                                                          "has no import sources (404)",
+    "GET /api/import/sources/{id}/courses/{course}": "needs CourseDetailResponse {success, course, canImport, licenseWarnings}; "
+                                                     "the server has no import sources (404)",
+    "GET /api/import/jobs": "needs {success, jobs: ImportProgress[]} with jobId, status, sourceId, courseId, courseName, "
+                            "currentStage, stageProgress, overallProgress, startedAt, updatedAt, warnings, stats; the server's "
+                            "jobs have none of sourceId..stats (and error: null where the console wants a string or nothing)",
+    "GET /api/import/jobs?status": "the same ImportProgress list, filtered by status; the server's jobs lack sourceId, courseId, "
+                                   "courseName, currentStage, stageProgress, overallProgress, startedAt, warnings, stats",
+    "POST /api/import/jobs": "posts {sourceId, courseId, outputName} and needs {success: true, jobId, status}; the server takes "
+                             "only {url} or {content}: 404 source_not_found",
+    # modules
+    "GET /api/modules?include_disabled": "needs {modules: Module[] with base_supports_* and feature_overrides, server_version}; "
+                                         + T1 + "modules without base_supports_team_mode/speed_training/competition_sim and "
+                                         "feature_overrides",
+    "GET /api/modules/{id}": "needs Module; " + CREDENTIAL_ONLY,
+    "PATCH /api/modules/{id}/settings": "patches {enabled, feature_overrides} and needs ModuleSettingsResponse; " + NO_ROUTE,
+    # plugins
+    "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
+    "POST /api/plugins/initialize": "needs a 2xx; " + NO_ROUTE,
+    "GET /api/plugins/first-run": "the proxy needs a 2xx; " + NO_ROUTE,
+    "GET /api/plugins/{id}": "needs a 2xx ({plugin: {settings}} read with guards); " + NO_ROUTE,
+    "PUT /api/plugins/{id}": "puts {settings} and needs a 2xx; " + NO_ROUTE,
+    "GET /api/plugins/{id}/config-schema": "needs a 2xx ({success, has_config, schema} read with guards); " + NO_ROUTE,
+    "POST /api/plugins/{id}/enable": "needs a 2xx; " + NO_ROUTE,
+    "POST /api/plugins/{id}/disable": "needs a 2xx; " + NO_ROUTE,
+    "POST /api/plugins/{id}/test": "posts {settings} and needs {success, message?}; " + NO_ROUTE,
+    # reprocess
+    "GET /api/reprocess/jobs": "needs {success, jobs: ReprocessJobSummary[]}; " + NO_ROUTE,
+    "POST /api/reprocess/jobs": "posts a ReprocessConfig and needs a 2xx; " + NO_ROUTE,
+    "GET /api/reprocess/jobs/{id}": "needs {success, progress: ReprocessProgress}; " + NO_ROUTE,
+    "DELETE /api/reprocess/jobs/{id}": "needs a 2xx; " + NO_ROUTE,
+    "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
+    "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
+    "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
+    # TTS pre-generation
+    "GET /api/tts/profiles?is_active": "needs {profiles: TTSProfile[] with is_active, description absent or a string, total}; "
+                                       + T1 + "profiles without is_active and with description: null",
+    "POST /api/tts/profiles": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
+    "PUT /api/tts/profiles/{id}": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
+    "DELETE /api/tts/profiles/{id}": "needs {success}; " + CREDENTIAL_ONLY,
+    "POST /api/tts/profiles/{id}/set-default": "needs {success}; " + CREDENTIAL_ONLY,
+    "GET /api/tts/pregen/jobs?job_type": "needs {jobs: TTSPregenJob[], total}; " + NO_ROUTE,
+    "POST /api/tts/pregen/jobs": "posts CreateBatchJobData and needs {success, job}; " + NO_ROUTE,
+    "GET /api/tts/pregen/jobs/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
+    "DELETE /api/tts/pregen/jobs/{id}": "needs {success}; " + NO_ROUTE,
+    "POST /api/tts/pregen/jobs/{id}/start": "needs {success, job}; " + NO_ROUTE,
+    "POST /api/tts/pregen/jobs/{id}/pause": "needs {success, job}; " + NO_ROUTE,
+    "POST /api/tts/pregen/jobs/{id}/resume": "needs {success, job}; " + NO_ROUTE,
+    "GET /api/tts/pregen/jobs/{id}/progress": "needs JobProgress; " + NO_ROUTE,
+    "GET /api/tts/pregen/jobs/{id}/items?limit": "needs JobItemsResponse; " + NO_ROUTE,
+    "POST /api/tts/pregen/jobs/{id}/retry-failed": "needs {success, reset_count}; " + NO_ROUTE,
+    "POST /api/tts/pregen/extract": "posts ExtractRequest and needs {success, items, total_count}; " + NO_ROUTE,
+    # media
+    "POST /api/media/diagrams/validate": "needs {success, valid, errors}; " + NO_ROUTE,
+    "POST /api/media/diagrams/render": "needs DiagramRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
+    "POST /api/media/formulas/validate": "needs {success, valid, errors, warnings}; " + NO_ROUTE,
+    "POST /api/media/formulas/render": "needs FormulaRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
+    "POST /api/media/maps/render": "needs MapRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
+    "GET /api/media/maps/styles": "needs {success, styles: MapStyleInfo[]}; " + NO_ROUTE,
+    # lists
+    "GET /api/lists": "needs {lists: CurriculumList[]}; " + NO_ROUTE,
+    "POST /api/lists": "posts {name, description, isShared} and needs the CurriculumList; " + NO_ROUTE,
+    "POST /api/lists/{id}/items": "posts {items: [{sourceId, courseId, courseTitle}]} and needs {addedCount}; " + NO_ROUTE,
+    # latency tests
+    "GET /api/latency-tests/suites": "needs {suites: TestSuite[]}; " + NO_ROUTE,
+    "GET /api/latency-tests/runs?limit": "needs {runs: TestRun[]}; " + NO_ROUTE,
+    "GET /api/latency-tests/clients": "needs {clients: TestClient[]}; " + NO_ROUTE,
+    "POST /api/latency-tests/runs": "posts {suiteId, clientId?} and needs the TestRun; " + NO_ROUTE,
+    "DELETE /api/latency-tests/runs/{id}": "needs a 2xx; " + NO_ROUTE,
+    "GET /api/latency-tests/runs/{id}/analysis": "needs {summary: AnalysisSummary}; " + NO_ROUTE,
+    "GET /api/latency-tests/targets": "needs {targets: TestTarget[], categories}; " + NO_ROUTE,
     # curricula
     "GET /api/curricula": "needs CurriculaResponse with CurriculumSummary {id, title, description, topicCount, hasVisualAssets, "
                           "visualAssetCount}; " + T1 + "items with topic_count/has_visual_assets (snake case), no visualAssetCount",
@@ -212,6 +292,20 @@ async def resolve(console: Console, path: str) -> str:
         assert made.status_code in (200, 201), made.text
         body = made.json()
         path = path.replace("{user}", str(body.get("user", body).get("id")))
+    if "{profile}" in path:
+        made = await console.client.post("/api/tts/profiles", json={**TTS_PROFILE, "name": f"p-{uuid.uuid4().hex[:6]}"},
+                                         headers=console.caller.beta_headers)
+        profile = (made.json().get("profile") or {}).get("id") if made.status_code < 300 else None
+        path = path.replace("{profile}", str(profile or "no-profile"))
+    if "{seeded_status}" in path:  # the status filter set to the final status of the job seed() started
+        status = "queued"
+        for _ in range(100):
+            jobs = (await console.request("GET", "/api/import/jobs")).json().get("jobs") or [{}]
+            status = str(jobs[0].get("status", "queued"))
+            if status in ("completed", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        path = path.replace("{seeded_status}", status)
     if "{job}" in path:
         made = await console.request("POST", "/api/import/jobs", {"content": UMCF})
         job = made.json().get("jobId") if made.status_code < 300 else None
@@ -219,7 +313,30 @@ async def resolve(console: Console, path: str) -> str:
     return path
 
 
+async def seed(console: Console, c: Call) -> None:
+    """Before a list is read, put one item in it (with credentials that work), so the items' shape is
+    checked too, not only an empty list."""
+    if c.method != "GET":
+        return
+    beta = console.caller.beta_headers
+    client = {**beta, "X-Client-ID": "lab-ipad", "X-Client-Platform": "ios", "X-Client-Version": "1.4.0"}
+    seeds = {
+        "/api/logs": ("/api/logs", {"level": "INFO", "label": "seed", "message": "seeded", "timestamp": "2026-01-01T00:00:00Z"}, client),
+        "/api/clients": ("/api/clients/heartbeat", {"name": "Lab iPad", "device_model": "iPad14,1", "app_version": "1.4.0"}, client),
+        "/api/metrics": ("/api/metrics", {"sessionId": "s-1", "e2eLatencyMedian": 900, "totalCost": 0.5}, client),
+        "/api/tts/profiles": ("/api/tts/profiles", {**TTS_PROFILE, "name": f"seed-{uuid.uuid4().hex[:6]}"}, beta),
+    }
+    target = seeds.get(c.path.split("?")[0])
+    if target:
+        made = await console.client.post(target[0], json=target[1], headers=target[2])
+        assert made.status_code < 300, made.text
+    if c.path.split("?")[0] == "/api/import/jobs":
+        made = await console.request("POST", "/api/import/jobs", {"content": UMCF})
+        assert made.status_code < 300, made.text
+
+
 async def send(console: Console, c: Call) -> Any:
+    await seed(console, c)
     path = await resolve(console, c.path)
     response = await console.request(c.method, path, c.body)
     return assert_answer(response, "console", c.schema, c.status)
@@ -358,4 +475,158 @@ CURRICULA = [
 
 @pytest.mark.parametrize("c", CURRICULA)
 async def test_curricula(console, c):
+    await send(console, c)
+
+
+# ------------------------------------------------------------------------------------------ import
+# Tier 2 paths: the Access JWT of an admin is accepted here.
+IMPORT = [
+    call("GET", "/api/import/sources", "import_sources"),
+    call("GET", "/api/import/sources/mit-ocw", None, id="GET /api/import/sources/{id}"),
+    call("GET", "/api/import/sources/mit-ocw/courses?page=1&pageSize=12", "import_courses",
+         id="GET /api/import/sources/{id}/courses?page&pageSize"),
+    call("GET", "/api/import/sources/mit-ocw/courses/8-01sc", "import_course_detail", id="GET /api/import/sources/{id}/courses/{course}"),
+    call("GET", "/api/import/jobs", "import_jobs"),
+    call("GET", "/api/import/jobs?status={seeded_status}", "import_jobs", id="GET /api/import/jobs?status"),
+    call("POST", "/api/import/jobs", "import_job_started", status=(200, 201, 202),
+         body={"sourceId": "mit-ocw", "courseId": "8-01sc", "outputName": "8-01sc"}),
+    call("GET", "/api/import/jobs/{job}", None, id="GET /api/import/jobs/{id}"),
+    call("DELETE", "/api/import/jobs/{job}", None, status=WRITE, id="DELETE /api/import/jobs/{id}"),
+]
+
+
+@pytest.mark.parametrize("c", IMPORT)
+async def test_import(console, c):
+    await send(console, c)
+
+
+# ----------------------------------------------------------------------------------------- modules
+MODULES = [
+    call("GET", "/api/modules?include_disabled=true", "modules_response", id="GET /api/modules?include_disabled"),
+    call("GET", "/api/modules/knowledge-bowl", "module", id="GET /api/modules/{id}"),
+    call("PATCH", "/api/modules/knowledge-bowl/settings", "module_settings_response", id="PATCH /api/modules/{id}/settings",
+         body={"enabled": True, "feature_overrides": {"team_mode": False}}),
+]
+
+
+@pytest.mark.parametrize("c", MODULES)
+async def test_modules(console, c):
+    await send(console, c)
+
+
+# ---------------------------------------------------------------------------------------- plugins
+PLUGIN = "mit_ocw"
+PLUGINS = [
+    call("GET", "/api/plugins", "plugins_response"),
+    call("POST", "/api/plugins/initialize", None, status=WRITE, body={"enabled_plugins": [PLUGIN]}),
+    call("GET", "/api/plugins/first-run", None),
+    call("GET", f"/api/plugins/{PLUGIN}", None, id="GET /api/plugins/{id}"),
+    call("PUT", f"/api/plugins/{PLUGIN}", None, status=WRITE, id="PUT /api/plugins/{id}", body={"settings": {"api_key": "k"}}),
+    call("GET", f"/api/plugins/{PLUGIN}/config-schema", None, id="GET /api/plugins/{id}/config-schema"),
+    call("POST", f"/api/plugins/{PLUGIN}/enable", None, status=WRITE, id="POST /api/plugins/{id}/enable"),
+    call("POST", f"/api/plugins/{PLUGIN}/disable", None, status=WRITE, id="POST /api/plugins/{id}/disable"),
+    call("POST", f"/api/plugins/{PLUGIN}/test", "success_flag", id="POST /api/plugins/{id}/test", body={"settings": {}}),
+]
+
+
+@pytest.mark.parametrize("c", PLUGINS)
+async def test_plugins(console, c):
+    await send(console, c)
+
+
+# -------------------------------------------------------------------------------------- reprocess
+REPROCESS_CONFIG = {"curriculumId": CURRICULUM, "fixImages": True, "rechunkSegments": False, "generateObjectives": False,
+                    "addCheckpoints": False, "addAlternatives": False, "fixMetadata": True, "llmModel": "llama3.2:3b",
+                    "llmTemperature": 0.3, "imageSearchEnabled": False, "generatePlaceholders": True, "dryRun": True}
+REPROCESS = [
+    call("GET", "/api/reprocess/jobs", "reprocess_jobs"),
+    call("POST", "/api/reprocess/jobs", None, status=(200, 201, 202), body=REPROCESS_CONFIG),
+    call("GET", "/api/reprocess/jobs/job-1", "reprocess_progress", id="GET /api/reprocess/jobs/{id}"),
+    call("DELETE", "/api/reprocess/jobs/job-1", None, status=WRITE, id="DELETE /api/reprocess/jobs/{id}"),
+    call("POST", f"/api/reprocess/analyze/{CURRICULUM}", "reprocess_analysis", id="POST /api/reprocess/analyze/{id}"),
+    call("GET", f"/api/reprocess/analysis/{CURRICULUM}", None, id="GET /api/reprocess/analysis/{id}"),
+    call("POST", f"/api/reprocess/preview/{CURRICULUM}", None, id="POST /api/reprocess/preview/{id}", body=REPROCESS_CONFIG),
+]
+
+
+@pytest.mark.parametrize("c", REPROCESS)
+async def test_reprocess(console, c):
+    await send(console, c)
+
+
+# ---------------------------------------------------------------------------- TTS pre-generation
+TTS_PROFILE = {"name": "Warm tutor", "provider": "piper", "voice_id": "en_US-amy-medium", "settings": {"speed": 1.0},
+               "tags": ["tutor"], "use_case": "tutoring"}
+TTS = [
+    call("GET", "/api/tts/profiles?is_active=true", "tts_profiles", id="GET /api/tts/profiles?is_active"),
+    call("POST", "/api/tts/profiles", "tts_profile", status=(200, 201), body=TTS_PROFILE),
+    call("PUT", "/api/tts/profiles/{profile}", "tts_profile", id="PUT /api/tts/profiles/{id}", body={"name": "Warmer tutor"}),
+    call("DELETE", "/api/tts/profiles/{profile}", "success_flag", id="DELETE /api/tts/profiles/{id}"),
+    call("POST", "/api/tts/profiles/{profile}/set-default", "success_flag", id="POST /api/tts/profiles/{id}/set-default"),
+    call("GET", "/api/tts/pregen/jobs?job_type=batch", "tts_jobs", id="GET /api/tts/pregen/jobs?job_type"),
+    call("POST", "/api/tts/pregen/jobs", "tts_job", status=(200, 201), body={
+        "name": "Solar system audio", "source_type": "curriculum", "source_id": CURRICULUM, "output_format": "wav",
+        "normalize_volume": True}),
+    call("GET", "/api/tts/pregen/jobs/job-1", None, id="GET /api/tts/pregen/jobs/{id}"),
+    call("DELETE", "/api/tts/pregen/jobs/job-1", "success_flag", id="DELETE /api/tts/pregen/jobs/{id}"),
+    call("POST", "/api/tts/pregen/jobs/job-1/start", "tts_job", id="POST /api/tts/pregen/jobs/{id}/start"),
+    call("POST", "/api/tts/pregen/jobs/job-1/pause", "tts_job", id="POST /api/tts/pregen/jobs/{id}/pause"),
+    call("POST", "/api/tts/pregen/jobs/job-1/resume", "tts_job", id="POST /api/tts/pregen/jobs/{id}/resume"),
+    call("GET", "/api/tts/pregen/jobs/job-1/progress", "tts_job_progress", id="GET /api/tts/pregen/jobs/{id}/progress"),
+    call("GET", "/api/tts/pregen/jobs/job-1/items?limit=50", "tts_job_items", id="GET /api/tts/pregen/jobs/{id}/items?limit"),
+    call("POST", "/api/tts/pregen/jobs/job-1/retry-failed", "tts_retry_failed", id="POST /api/tts/pregen/jobs/{id}/retry-failed"),
+    call("POST", "/api/tts/pregen/extract", "tts_extract", body={"source_type": "curriculum", "source_id": CURRICULUM}),
+]
+
+
+@pytest.mark.parametrize("c", TTS)
+async def test_tts_pregeneration(console, c):
+    await send(console, c)
+
+
+# ------------------------------------------------------------------------------------------ media
+MEDIA = [
+    call("POST", "/api/media/diagrams/validate", "diagram_validate", body={"format": "mermaid", "code": "graph TD; A-->B"}),
+    call("POST", "/api/media/diagrams/render", "media_render", body={"format": "mermaid", "code": "graph TD; A-->B", "outputFormat": "svg"}),
+    call("POST", "/api/media/formulas/validate", "formula_validate", body={"latex": "E = mc^2"}),
+    call("POST", "/api/media/formulas/render", "media_render", body={"latex": "E = mc^2", "outputFormat": "svg", "displayMode": True}),
+    call("POST", "/api/media/maps/render", "media_render", body={"title": "Rome", "center": {"latitude": 41.9, "longitude": 12.5},
+                                                                  "zoom": 5, "style": "educational", "outputFormat": "png"}),
+    call("GET", "/api/media/maps/styles", "map_styles"),
+]
+
+
+@pytest.mark.parametrize("c", MEDIA)
+async def test_media(console, c):
+    await send(console, c)
+
+
+# ------------------------------------------------------------------------------------------ lists
+LISTS = [
+    call("GET", "/api/lists", "lists"),
+    call("POST", "/api/lists", "list", status=(200, 201), body={"name": "Physics picks", "description": "", "isShared": False}),
+    call("POST", "/api/lists/list-1/items", "list_items_added", status=(200, 201), id="POST /api/lists/{id}/items",
+         body={"items": [{"sourceId": "mit-ocw", "courseId": "8-01sc", "courseTitle": "Physics I"}]}),
+]
+
+
+@pytest.mark.parametrize("c", LISTS)
+async def test_lists(console, c):
+    await send(console, c)
+
+
+# ---------------------------------------------------------------------------------- latency tests
+LATENCY = [
+    call("GET", "/api/latency-tests/suites", "latency_suites"),
+    call("GET", "/api/latency-tests/runs?limit=20", "latency_runs", id="GET /api/latency-tests/runs?limit"),
+    call("GET", "/api/latency-tests/clients", "latency_clients"),
+    call("POST", "/api/latency-tests/runs", "latency_run", status=(200, 201), body={"suiteId": "quick_validation"}),
+    call("DELETE", "/api/latency-tests/runs/run-1", None, status=WRITE, id="DELETE /api/latency-tests/runs/{id}"),
+    call("GET", "/api/latency-tests/runs/run-1/analysis", "latency_analysis", id="GET /api/latency-tests/runs/{id}/analysis"),
+    call("GET", "/api/latency-tests/targets", "latency_targets"),
+]
+
+
+@pytest.mark.parametrize("c", LATENCY)
+async def test_latency_tests(console, c):
     await send(console, c)
