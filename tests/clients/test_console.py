@@ -18,6 +18,7 @@ also say what the route answers, if it exists, to a Bearer token.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -264,6 +265,28 @@ EXPECTED_FAILURES = {
     "GET /api/sessions/{id}": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
     "GET /api/sessions/{id}/context": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
     "GET /api/sources": "the proxy needs a 2xx; " + NO_ROUTE,
+    # knowledge bowl
+    "GET /api/kb/questions?limit": "needs QuestionsResponse with KBQuestion; " + CREDENTIAL_ONLY,
+    "POST /api/kb/questions": "posts CreateQuestionData and needs {success, question}; " + CREDENTIAL_ONLY,
+    "GET /api/kb/questions/{id}": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
+    "PATCH /api/kb/questions/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "DELETE /api/kb/questions/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "POST /api/kb/questions/bulk-update": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "GET /api/kb/domains": "needs {success, domains: KBDomain[], source}; " + CREDENTIAL_ONLY,
+    "GET /api/kb/database-status": "needs {success, database_available}; " + CREDENTIAL_ONLY,
+    "POST /api/kb/sync-to-database": "needs {success, imported_count, total_questions}; " + CREDENTIAL_ONLY,
+    "POST /api/kb/import-from-module": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "GET /api/kb/packs?status": "needs PacksResponse with QuestionPackSummary; " + CREDENTIAL_ONLY,
+    "POST /api/kb/packs": "needs {success, pack: QuestionPack} with difficulty_distribution {1..5}; " + T1 +
+                          "a pack whose difficulty_distribution omits the difficulties it has no question of",
+    "GET /api/kb/packs/{id}": "needs {success, pack: QuestionPack} with difficulty_distribution {1..5}; " + T1 +
+                              "a pack whose difficulty_distribution omits the difficulties it has no question of",
+    "PATCH /api/kb/packs/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "DELETE /api/kb/packs/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "POST /api/kb/packs/{id}/questions": "posts {question_ids} and needs a 2xx; " + CREDENTIAL_ONLY,
+    "DELETE /api/kb/packs/{id}/questions/{qid}": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "POST /api/kb/packs/bundle": "needs a 2xx; " + CREDENTIAL_ONLY,
+    "POST /api/kb/packs/preview-dedup": "needs a 2xx; " + CREDENTIAL_ONLY,
     # curricula
     "GET /api/curricula": "needs CurriculaResponse with CurriculumSummary {id, title, description, topicCount, hasVisualAssets, "
                           "visualAssetCount}; " + T1 + "items with topic_count/has_visual_assets (snake case), no visualAssetCount",
@@ -304,8 +327,23 @@ UMCF = {"umcf": "1.1.0", "id": {"value": "console-physics"}, "title": "Console P
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # sniffed as image/png
 
 
-async def resolve(console: Console, path: str) -> str:
-    """Fill the path's placeholders with objects created beforehand (with credentials that work)."""
+async def resolve(console: Console, path: str, made: dict[str, str] | None = None, body: str = "") -> str:
+    """Fill the path's placeholders with objects created beforehand (with credentials that work);
+    ``made`` collects them, for placeholders in the body."""
+    made = {} if made is None else made
+    beta = console.caller.beta_headers
+    if "{question}" in path + body or "{pack}" in path + body:
+        question = await console.client.post("/api/kb/questions", json=KB_QUESTION, headers=beta)
+        assert question.status_code < 300, question.text
+        made["question"] = question.json()["question"]["id"]
+        pack = await console.client.post("/api/kb/packs", json={"name": f"Pack {uuid.uuid4().hex[:6]}", "difficulty_tier": "jv"},
+                                         headers=beta)
+        assert pack.status_code < 300, pack.text
+        made["pack"] = pack.json()["pack"]["id"]
+        added = await console.client.post(f"/api/kb/packs/{made['pack']}/questions", json={"question_ids": [made["question"]]},
+                                          headers=beta)
+        assert added.status_code < 300, added.text
+        path = path.replace("{question}", made["question"]).replace("{pack}", made["pack"])
     if "{curriculum}" in path:
         made = await console.client.post("/api/curricula/import", json={"content": UMCF}, headers=console.caller.beta_headers)
         assert made.status_code == 200, made.text
@@ -373,8 +411,15 @@ async def seed(console: Console, c: Call) -> None:
 
 async def send(console: Console, c: Call) -> Any:
     await seed(console, c)
-    path = await resolve(console, c.path)
-    response = await console.request(c.method, path, c.body)
+    made: dict[str, str] = {}
+    path = await resolve(console, c.path, made, json.dumps(c.body))
+    body = c.body
+    if body is not None and made:
+        text = json.dumps(body)
+        for key, value in made.items():
+            text = text.replace("{" + key + "}", value)
+        body = json.loads(text)
+    response = await console.request(c.method, path, body)
     return assert_answer(response, "console", c.schema, c.status)
 
 
@@ -466,8 +511,6 @@ async def test_models(console, c):
 @xfail(EXPECTED_FAILURES["POST /api/models/pull"])
 async def test_model_pull(console, _):
     """pullModel() posts {model} and reads the answer as newline-delimited JSON ModelPullProgress lines."""
-    import json
-
     response = await console.request("POST", "/api/models/pull", {"model": MODEL})
     assert_answer(response, "console", None)
     lines = [json.loads(line) for line in response.text.splitlines() if line.strip()]
@@ -746,8 +789,6 @@ async def test_sources(console, c):
        "accepted, but the server's first frame {type: 'connected', data} has no timestamp (its pings carry a number)")
 async def test_ws_events(console, make_app, shared_database, tmp_path, access_keys, live_server, _):
     """The console's event socket (ws://<host>/ws), opened through Access (cloudflared adds the JWT)."""
-    import json
-
     from websockets.asyncio.client import connect
 
     app = make_app(database=shared_database, **support.app_overrides(
@@ -758,3 +799,39 @@ async def test_ws_events(console, make_app, shared_database, tmp_path, access_ke
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
     problems = support.schema_errors("console", "ws_message", frame)
     assert not problems, f"frame {frame} does not decode as WebSocketMessage:\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------ knowledge bowl
+KB_QUESTION = {"domain_id": "science", "subcategory": "chemistry", "question_text": "What is the chemical formula of water?",
+               "answer_text": "H2O", "acceptable_answers": ["H2O", "water"], "difficulty": 2, "speed_target_seconds": 5,
+               "question_type": "toss_up", "hints": ["Two hydrogens"], "explanation": "Two hydrogen atoms, one oxygen atom."}
+KB = [
+    call("GET", "/api/kb/questions?limit=50", "kb_questions", id="GET /api/kb/questions?limit"),
+    call("POST", "/api/kb/questions", "kb_question", status=(200, 201), body=KB_QUESTION),
+    call("GET", "/api/kb/questions/{question}", None, id="GET /api/kb/questions/{id}"),
+    call("PATCH", "/api/kb/questions/{question}", None, status=WRITE, id="PATCH /api/kb/questions/{id}", body={"answer_text": "Water"}),
+    call("DELETE", "/api/kb/questions/{question}", None, status=WRITE, id="DELETE /api/kb/questions/{id}"),
+    call("POST", "/api/kb/questions/bulk-update", None, status=WRITE,
+         body={"question_ids": ["{question}"], "updates": {"difficulty": 3}}),
+    call("GET", "/api/kb/domains", "kb_domains"),
+    call("GET", "/api/kb/database-status", "kb_database_status"),
+    call("POST", "/api/kb/sync-to-database", "kb_sync"),
+    # import-from-module, bulk-update, bundle and preview-dedup: proxies no console code calls; bodies as the server reads them
+    call("POST", "/api/kb/import-from-module", None, status=WRITE, body={"module_id": "knowledge-bowl", "pack_id": "{pack}"}),
+    call("GET", "/api/kb/packs?status=active", "kb_packs", id="GET /api/kb/packs?status"),
+    call("POST", "/api/kb/packs", "kb_pack", status=(200, 201), body={
+        "name": "Water bundle", "description": "Chemistry warm-up", "question_ids": [], "difficulty_tier": "jv", "type": "custom"}),
+    call("GET", "/api/kb/packs/{pack}", "kb_pack", id="GET /api/kb/packs/{id}"),
+    call("PATCH", "/api/kb/packs/{pack}", None, status=WRITE, id="PATCH /api/kb/packs/{id}", body={"name": "Renamed", "status": "active"}),
+    call("DELETE", "/api/kb/packs/{pack}", None, status=WRITE, id="DELETE /api/kb/packs/{id}"),
+    call("POST", "/api/kb/packs/{pack}/questions", None, status=WRITE, id="POST /api/kb/packs/{id}/questions",
+         body={"question_ids": ["{question}"]}),
+    call("DELETE", "/api/kb/packs/{pack}/questions/{question}", None, status=WRITE, id="DELETE /api/kb/packs/{id}/questions/{qid}"),
+    call("POST", "/api/kb/packs/bundle", None, status=WRITE, body={"name": "Bundle", "source_pack_ids": ["{pack}"]}),
+    call("POST", "/api/kb/packs/preview-dedup", None, status=WRITE, body={"source_pack_ids": ["{pack}"]}),
+]
+
+
+@pytest.mark.parametrize("c", KB)
+async def test_knowledge_bowl(console, c):
+    await send(console, c)
