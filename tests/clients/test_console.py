@@ -100,9 +100,11 @@ async def test_access_credentials_work(console):
 
 # ------------------------------------------------------------------------------------ the calls
 class Call:
-    """One call as the console sends it: ``path`` may hold ``{curriculum}`` (a curriculum of the
-    caller's tenant, imported first with its beta token), ``{user}`` (a user the admin API created)
-    or ``{job}`` (an import job the admin started); ``schema=None``: the console reads only the status."""
+    """One call as the console sends it; ``schema=None``: the console reads only the status. ``path``
+    (and for ``{question}``/``{pack}`` the body) may hold placeholders that ``resolve`` fills with objects
+    created first with credentials that work: ``{curriculum}``, ``{asset}``, ``{question}``, ``{pack}``,
+    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{seeded_status}``
+    (the admin's Access JWT, Tier 2)."""
 
     def __init__(self, method: str, path: str, schema: str | None, *, body: Any = None, status: Any = 200):
         self.method, self.path, self.schema, self.body, self.status = method, path, schema, body, status
