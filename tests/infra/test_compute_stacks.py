@@ -235,7 +235,7 @@ def test_policy_catches_an_ingress_rule_on_the_beta_core(runs):
     """Inject one ingress rule onto the core's SG in the recorded beta graph: the rule fires."""
     from components import policy
     from components.mocks import Recording
-    from components.policy import fake
+    from components.policy_core import fake
 
     rec = runs["beta"].recording
     bad = Recording(resources=list(rec.resources))

@@ -10,7 +10,8 @@ from components.edge import EdgeArgs
 from components.edge import rules as R
 from components.edge.component import Edge, _first_permission_group_id
 from components.edge.sdk import checked
-from components.policy import RULES, example_config
+from components.policy import RULES
+from components.policy_core import example_config
 from runtime.route_table import ROUTES, RouteRule
 
 ARGS = EdgeArgs(name_prefix="unamentis-t", account_id="a" * 32, zone_id="b" * 32, domain="example.org",
@@ -107,7 +108,7 @@ def test_edge_policy_rules_fire_on_their_bad_example(rule_id):
 
 
 def test_edge_policy_rules_are_quiet_on_the_stacks(stack_run):
-    from components.policy import PolicyContext
+    from components.policy_core import PolicyContext
 
     for stack in ("beta", "prod", "customer"):
         run = stack_run(stack)
@@ -119,7 +120,7 @@ def test_edge_policy_rules_are_quiet_on_the_stacks(stack_run):
 
 def test_admin_rule_passes_when_the_policy_requires_mfa():
     from components.edge.policy import _fake, _waf, T_APP, T_DNS, T_POLICY
-    from components.policy import example
+    from components.policy_core import example
 
     pol = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}],
                                   "mfaConfig": {"allowedAuthenticators": ["totp"], "mfaDisabled": False}},

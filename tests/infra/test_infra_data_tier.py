@@ -137,7 +137,7 @@ def test_alarms_follow_compute_targets():
 
     from components import mocks
     from components.observability import AlarmTargets, Observability, ObservabilityArgs
-    from components.policy import example_config
+    from components.policy_core import example_config
 
     def build(profile):
         loop = asyncio.new_event_loop()
