@@ -13,14 +13,16 @@ Output keys are camelCase (the engine's wire names).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import mocks as _pm
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
 
 REDACTED = "[secret]"
 ACCOUNT_ID = "123456789012"
@@ -482,8 +484,6 @@ class RecordingMonitor(_pm.MockMonitor):
 def install(stack: str, project: str, region: str = "us-east-1",
             account: str = ACCOUNT_ID) -> RecordingMonitor:
     """Point the Pulumi runtime at fresh recording mocks (a new root stack each time)."""
-    from pulumi.runtime import settings
-
     settings.ROOT.set(None)
     mocks = RecordingMocks(region=region, account=account)
     monitor = RecordingMonitor(mocks)
@@ -493,5 +493,21 @@ def install(stack: str, project: str, region: str = "us-east-1",
     return monitor
 
 
-def iter_types(resources: Iterable[RecordedResource]) -> list[str]:
-    return sorted({r.type for r in resources})
+
+def running_under_mocks() -> bool:
+    """True when the program runs on Pulumi's mock engine (`plan` and tests): never touch the network."""
+    return isinstance(getattr(settings.SETTINGS, "monitor", None), _pm.MockMonitor)
+
+
+def record(build: Callable[[], Any], stack: str = "test", project: str = "unamentis-cloud") -> Recording:
+    """Run `build` (which creates resources) under fresh recording mocks and return what it
+    recorded, once every outstanding registration has finished."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # before install: the mock engine binds to the current loop
+    monitor = install(stack, project)
+    try:
+        loop.run_until_complete(run_pulumi_func(build))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return monitor.recording

@@ -6,6 +6,7 @@ import dataclasses
 import pulumi_cloudflare as cloudflare
 import pytest
 
+from components.base import ArgsError
 from components.edge import EdgeArgs
 from components.edge import rules as R
 from components.edge.component import Edge, _first_permission_group_id
@@ -46,15 +47,15 @@ def test_every_rule_the_edge_builds_passes_the_sdk_check():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"plan": "business"}, "cloudflare.plan"),
-    ({"ingress": "nlb"}, "ingress must be"),
-    ({"allowed_emails": (), "allowed_email_domains": ()}, "admit nobody"),
-    ({"web_client": True}, "web_client_service"),
-    ({"r2_assets_bucket": "Bad_Name"}, "cloudflare.r2.assets_bucket"),
-    ({"r2_tts_bucket": "t-assets"}, "must differ"),
+    ({"plan": "business"}, r"EdgeArgs\.plan: 'business'\. Fix: use one of free, pro"),
+    ({"ingress": "nlb"}, r"EdgeArgs\.ingress: 'nlb'"),
+    ({"allowed_emails": (), "allowed_email_domains": ()}, r"EdgeArgs\.allowed_emails: the Access policy would admit nobody"),
+    ({"web_client": True}, r"EdgeArgs\.web_client_service: "),
+    ({"r2_assets_bucket": "Bad_Name"}, r"EdgeArgs\.r2_assets_bucket: 'Bad_Name' is not an R2 bucket name"),
+    ({"r2_tts_bucket": "t-assets"}, r"EdgeArgs\.r2_tts_bucket: the same as r2_assets_bucket"),
 ])
-def test_edge_args_reject_bad_values_with_the_key(change, message):
-    with pytest.raises(ValueError, match=message):
+def test_edge_args_reject_bad_values_in_their_own_terms(change, message):
+    with pytest.raises(ArgsError, match="^" + message):
         dataclasses.replace(ARGS, **change).validate()
 
 
