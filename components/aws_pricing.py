@@ -112,7 +112,7 @@ def _ec2_instance(r, ctx: PricingContext) -> list[CostLine]:
 
 def _vpc_endpoint(r, ctx: PricingContext) -> list[CostLine]:
     if (r.get("vpcEndpointType") or "Gateway") == "Gateway":
-        return [ctx.line(r, "S3/DynamoDB gateway endpoint", 0.0, "fixed", "gateway endpoints are free (D#56)")]
+        return [ctx.line(r, "S3/DynamoDB gateway endpoint", 0.0, "fixed", "gateway endpoints are free (https://aws.amazon.com/privatelink/pricing/)")]
     azs = len(r.get("subnetIds") or []) or 1
     return [ctx.line(r, "interface endpoint", azs * p("vpc_interface_endpoint_az_h") * HOURS, "fixed",
                      f"{azs} AZ × {HOURS} h × ${p('vpc_interface_endpoint_az_h')}/h (+$0.01/GB)",
@@ -135,7 +135,7 @@ def _secret(r, ctx: PricingContext) -> list[CostLine]:
 
 def _ssm_parameter(r, ctx: PricingContext) -> list[CostLine]:
     if (r.get("tier") or "Standard") == "Standard":
-        return []  # standard parameters are free (D#46)
+        return []  # standard parameters are free (https://aws.amazon.com/systems-manager/pricing/)
     return [ctx.line(r, "SSM advanced parameter", 0.05, "fixed", "advanced tier $0.05/parameter-month")]
 
 

@@ -33,3 +33,14 @@ def is_pinned(image: Optional[str]) -> bool:
         return True
     last = image.rsplit("/", 1)[-1]
     return ":" in last and not last.endswith(":latest") and not last.endswith(":")
+
+
+# GPU instance families the fleet accepts: x86_64 NVIDIA, so one AMI fits all.
+GPU_FAMILIES: tuple[str, ...] = ("g4dn.", "g5.", "g6.", "g6e.")
+
+# API Gateway HTTP APIs cut an integration at 30 s; a Lambda behind one must finish a second sooner.
+HTTP_API_MAX_INTEGRATION_MS = 30_000
+HTTP_API_MAX_LAMBDA_TIMEOUT_S = HTTP_API_MAX_INTEGRATION_MS // 1000 - 1
+
+# R2 bucket names: 3-63 lower-case letters, digits and hyphens, starting and ending alphanumeric.
+R2_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")

@@ -32,12 +32,13 @@ import pulumi_aws as aws
 
 from components.base import ArgsError, Component, Transforms
 from components.core_service import policy_document
+from components.facts import HTTP_API_MAX_INTEGRATION_MS, HTTP_API_MAX_LAMBDA_TIMEOUT_S
 from components.lambda_build import Artifact
+from components.load_balancer import listener_conditions, listener_rule_plan
 from runtime.route_table import LAMBDA_SERVICES, ROUTES, RouteRule
 
 LAMBDA_RUNTIME = "python3.12"
 # An HTTP API integration can wait at most 30 s (hard quota); the function must finish first.
-HTTP_API_MAX_INTEGRATION_MS = 30_000
 DIRECT_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes of a zip uploaded in the Lambda API call itself
 
 
@@ -145,7 +146,7 @@ class FunctionsApiArgs:
         if not 128 <= self.memory_mb <= 10240:
             raise ArgsError("FunctionsApiArgs", "memory_mb", f"{self.memory_mb}", "Lambda allows 128–10240 MB")
         if self.ingress == "tunnel":
-            if self.timeout_s * 1000 > HTTP_API_MAX_INTEGRATION_MS - 1000:
+            if self.timeout_s > HTTP_API_MAX_LAMBDA_TIMEOUT_S:
                 raise ArgsError("FunctionsApiArgs", "timeout_s", f"{self.timeout_s} s",
                                 "at most 29 s behind the HTTP API (its 30 s hard limit)")
             if not self.api_hostname:
@@ -357,8 +358,6 @@ class FunctionsApi(Component):
 
     # -- alb mode ---------------------------------------------------------------------------
     def _alb_targets(self, name: str, args: FunctionsApiArgs) -> None:
-        from components.load_balancer import listener_conditions, listener_rule_plan
-
         child = pulumi.ResourceOptions(parent=self)
         for svc, fn in self.functions.items():
             tg = self.child("targetGroup", aws.lb.TargetGroup,

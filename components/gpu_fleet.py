@@ -34,6 +34,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import ArgsError, Component, Transforms
+from components.facts import GPU_FAMILIES
 from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
 from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, render_user_data
 
@@ -43,7 +44,6 @@ DEFAULT_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/re
 DRAIN_HOOK = "drain"
 DRAIN_HEARTBEAT_S = 110  # inside the two-minute Spot notice
 SPOT_EVENTS = ("EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation")
-ALLOWED_FAMILIES = ("g4dn.", "g5.", "g6.", "g6e.")  # x86_64 NVIDIA: one AMI fits all
 
 
 def node_token_parameter_name(name_prefix: str) -> str:
@@ -131,10 +131,10 @@ class GpuFleetArgs:
     def validate(self) -> None:
         if not self.instance_types:
             raise ArgsError("GpuFleetArgs", "instance_types", "empty", "list at least one instance type")
-        bad = [t for t in self.instance_types if not t.startswith(ALLOWED_FAMILIES)]
+        bad = [t for t in self.instance_types if not t.startswith(GPU_FAMILIES)]
         if bad:
             raise ArgsError("GpuFleetArgs", "instance_types", f"{bad} are not x86_64 NVIDIA types",
-                            f"use the families {', '.join(f.rstrip('.') for f in ALLOWED_FAMILIES)}")
+                            f"use the families {', '.join(f.rstrip('.') for f in GPU_FAMILIES)}")
         if len(set(self.instance_types)) != len(self.instance_types):
             raise ArgsError("GpuFleetArgs", "instance_types", "a type is listed twice", "list each type once")
         if not 0 <= self.warm_min <= self.max_size:

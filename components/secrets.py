@@ -83,13 +83,6 @@ class SecretParameters(Component):
         self.names[key] = full
         return p
 
-    def read_policy_statement(self, keys: Optional[list[str]] = None) -> pulumi.Output[dict]:
-        """IAM statement allowing `ssm:GetParameters` on `keys` (default: all)."""
-        wanted = [self.arns[k] for k in (keys or list(self.arns))]
-        return pulumi.Output.all(*wanted).apply(lambda arns: {
-            "Effect": "Allow", "Action": ["ssm:GetParameters", "ssm:GetParameter"],
-            "Resource": list(arns)})
-
 
 @dataclass(frozen=True)
 class RuntimeSecretsArgs:

@@ -1,7 +1,7 @@
 """Security groups as one matrix: who may talk to whom, on which port, and nothing else.
 
-The matrix (`matrix(args)`) is plain data, so it reads like the seed's Component Access
-Matrix and tests can compare it exactly:
+The matrix (`matrix(args)`) is plain data, so it reads as a table of who may reach whom and
+tests can compare it exactly:
 
 | group  | admits (ingress)                                   | may reach (egress)                       |
 |--------|----------------------------------------------------|------------------------------------------|
@@ -30,6 +30,7 @@ from typing import Literal, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
 
 from components.base import ArgsError, Component, Transforms
 from gpu_nodes.bootstrap import AGENT_PORT, MODEL_PORTS
@@ -157,8 +158,6 @@ class SecurityGroups(Component):
             rname = f"{name}-{key}" if counts[key] == 1 else f"{name}-{key}-{counts[key]}"
             if rule.group == "alb":
                 if rule.peer == "cloudflare" and cf_ranges is None:
-                    import pulumi_cloudflare as cloudflare
-
                     cf_ranges = cloudflare.get_ip_ranges_output(opts=pulumi.InvokeOutputOptions(parent=self))
                 self._classic_rule(rname, rule, cf_ranges, child)
             else:

@@ -44,6 +44,7 @@ import pulumi_random as random
 
 from components.base import ArgsError, Component, Transforms
 from components.edge import rules as R
+from components.facts import R2_BUCKET_RE
 from components.edge import worker as W
 from components.edge.sdk import checked
 
@@ -58,7 +59,6 @@ ZONE_SETTINGS: tuple[tuple[str, Any], ...] = (
     ("always_use_https", "on"),
     ("websockets", "on"),
 )
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class EdgeArgs:
                             "service URL for app.<domain>", "pass the URL cloudflared reaches the web client at")
         if self.r2_enabled:
             for key, bucket in (("assets_bucket", self.r2_assets_bucket), ("tts_bucket", self.r2_tts_bucket)):
-                if not _BUCKET_RE.match(bucket):
+                if not R2_BUCKET_RE.match(bucket):
                     raise ArgsError("EdgeArgs", f"r2_{key}", f"{bucket!r} is not an R2 bucket name",
                                     "use 3-63 lower-case letters, digits and hyphens")
             if self.r2_assets_bucket == self.r2_tts_bucket:

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_aws as aws
 import pytest
 
 from components import mocks
-from components.base import Component, type_token
-from components.network import Network, NetworkArgs
+from components.base import ArgsError, Component, type_token
+from components.database import DatabaseArgs
+from components.network import NatEgressArgs, Network, NetworkArgs
+from components.observability import ObservabilityArgs
 from components.queues import Queues, QueuesArgs
+from components.secrets import SecretParametersArgs
+from components.security_groups import SecurityGroupsArgs
+from components.storage import StorageArgs
 
 AZS = ("us-east-1a", "us-east-1b")
 
@@ -68,7 +74,50 @@ def test_every_child_kind_a_component_creates_is_declared():
 
         def __init__(self, name):
             super().__init__(name)
-            self.child("queue", __import__("pulumi_aws").sqs.Queue, f"{name}-q")
+            self.child("queue", aws.sqs.Queue, f"{name}-q")
 
     with pytest.raises(TypeError, match="does not list it in CHILDREN"):
         mocks.record(lambda: Loose("loose"))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: _network(cidrs={"public": ("10.0.0.0/22",), "private": (), "gpu": (), "data": ()}),
+     r"NetworkArgs\.cidrs: public has 1 CIDR\(s\) for 2 AZ\(s\)\. Fix: give one CIDR per entry of azs"),
+    (lambda: NatEgressArgs(network=None, strategy="instance"), r"NatEgressArgs\.security_group_id: "),
+    (lambda: DatabaseArgs(subnet_ids=[], security_group_id="sg", storage_gb=10), r"DatabaseArgs\.storage_gb: 10\. Fix: gp3 needs"),
+    (lambda: DatabaseArgs(subnet_ids=[], security_group_id="sg", engine_version="15"), r"DatabaseArgs\.engine_version: '15'"),
+    (lambda: QueuesArgs(retention_days=30), r"QueuesArgs\.retention_days: 30\. Fix: SQS keeps 1–14 days"),
+    (lambda: StorageArgs(expiry_days={"logs": 3}), r"StorageArgs\.expiry_days\.logs: not a bucket"),
+    (lambda: ObservabilityArgs(alert_emails=(), budget_usd=10, budget_name="b"), r"ObservabilityArgs\.alert_emails: "),
+    (lambda: SecretParametersArgs(path_prefix="unamentis/beta/"), r"SecretParametersArgs\.path_prefix: "),
+    (lambda: SecurityGroupsArgs(vpc_id="v", s3_prefix_list_id="pl", ingress="nlb"), r"SecurityGroupsArgs\.ingress: 'nlb'"),
+])
+def test_data_tier_args_fail_in_their_own_terms(build, message):
+    with pytest.raises(ArgsError, match="^" + message):
+        build()
+
+
+# The stack layer (reads the stack config) and the checks of a whole stack (plan, policy, pricing).
+STACK_LAYER = {
+    "components.config", "components.stack_args", "components.platform", "components.plan",
+    "components.policy", "components.policy_core", "components.aws_policy", "components.compute_policy",
+    "components.edge.policy", "components.pricing", "components.pricing_core", "components.aws_pricing",
+    "components.compute_pricing", "components.edge.pricing", "components.edge",
+}
+
+
+def test_every_component_module_is_fenced_off_the_stack_config():
+    """A new module of the library is either stack layer (listed above) or kept from the stack
+    config by the import contract: nothing slips through unlisted."""
+    import configparser
+    import pkgutil
+    from pathlib import Path
+
+    import components
+
+    root = Path(components.__file__).parent
+    ini = configparser.ConfigParser()
+    ini.read(root.parent / ".importlinter")
+    fenced = set(ini["importlinter:contract:stack-config-in-the-stack-layer"]["source_modules"].split())
+    modules = {m.name for m in pkgutil.walk_packages([str(root)], "components.")}
+    assert modules - STACK_LAYER == fenced
