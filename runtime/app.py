@@ -167,7 +167,7 @@ def build_middleware(
     return [
         Middleware(RequestLogMiddleware, enabled=settings.access_log),
         Middleware(OriginSecretMiddleware, secret=settings.origin_secret),
-        Middleware(CorsMiddleware, origins=settings.cors_origins),
+        Middleware(CorsMiddleware, allow_origins=settings.cors_origins),
         Middleware(ErrorMiddleware),
         Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -89,7 +89,7 @@ def test_asg_scaled_from_zero_is_priced_per_hour_of_use():
 
 
 def test_fargate_rates():
-    # 0.25 vCPU / 0.5 GB ARM on-demand ≈ $7.21/month (D §1.3); Spot at the observed 69 % off.
+    # 0.25 vCPU / 0.5 GB ARM on-demand ≈ $7.21/month (the ARM rates of components/pricing_core.py: $0.03238 per vCPU-hour, $0.00356 per GB-hour); Spot at the observed 69 % off.
     od = pricing_core.fargate_hourly(256, 512, arm=True, spot=False, spot_discount=0.69) * 730
     assert round(od, 2) == 7.21
     spot = pricing_core.fargate_hourly(256, 512, arm=True, spot=True, spot_discount=0.69) * 730
