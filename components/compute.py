@@ -23,7 +23,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 
 import pulumi
 
-from components.base import ArgsError, Component
+from components.base import ArgsError, Component, Transforms
 from components.container_image import ContainerImage, ContainerImageArgs
 from components.core_service import CoreService, CoreServiceArgs
 from components.functions_api import FunctionsApi, FunctionsApiArgs
@@ -34,6 +34,9 @@ from components.observability import AlarmTargets
 from components.runtime_env import RuntimeEnvironment
 from components.web_apps import WebApp, WebApps, WebAppsArgs
 from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, agent_archive
+
+
+COMPUTE_CHILDREN = ("image", "functions", "load_balancer", "gpu", "core", "web_apps")
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,15 @@ class ComputeArgs:
     """Where Spot interruption events go. Default: none."""
     web_apps: Sequence[WebApp] = ()
     """The web apps to run. Default: none."""
+    transform: Mapping[str, Transforms] = field(default_factory=dict)
+    """Per child component (`image`, `functions`, `load_balancer`, `gpu`, `core`, `web_apps`), the
+    `transform` of its args, e.g. `{"core": {"taskDefinition": fn}}` (`components.base`). Default: none."""
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.transform) - set(COMPUTE_CHILDREN))
+        if unknown:
+            raise ArgsError("ComputeArgs", "transform", f"{', '.join(map(repr, unknown))} is not a child of Compute",
+                            f"use one of {', '.join(COMPUTE_CHILDREN)}")
         if self.ingress not in ("tunnel", "alb"):
             raise ArgsError("ComputeArgs", "ingress", f"{self.ingress!r}", "use tunnel or alb")
         if self.gpu and (self.gpu_node_token is None or self.model_bucket_name is None):
@@ -167,7 +177,8 @@ class Compute(Component):
                 security_group_id=a.security_group_ids["alb"], domain=a.domain,
                 certificate_arn=a.alb_certificate_arn, origin_secret=a.origin_secret,
                 idle_timeout=a.alb_idle_timeout, deregistration_delay=a.alb_deregistration_delay,
-                core_port=a.core_port, deletion_protection=a.alb_deletion_protection), opts=child)
+                core_port=a.core_port, deletion_protection=a.alb_deletion_protection,
+                transform=a.transform.get("load_balancer", {})), opts=child)
         listener = self.load_balancer.https_listener_arn if self.load_balancer else None
 
         self.functions = FunctionsApi(f"{name}-fn", FunctionsApiArgs(
@@ -178,7 +189,8 @@ class Compute(Component):
             log_retention_days=a.log_retention_days, environment=shared,
             policy_statements=list(a.functions_policy_statements), artifact_bucket=a.artifact_bucket,
             api_hostname=f"fn.{a.domain}" if a.ingress == "tunnel" else None,
-            https_listener_arn=listener, vpc_id=a.vpc_id, origin_secret=a.origin_secret), opts=child)
+            https_listener_arn=listener, vpc_id=a.vpc_id, origin_secret=a.origin_secret,
+            transform=a.transform.get("functions", {})), opts=child)
 
         self.gpu: Optional[GpuFleet] = None
         if a.gpu:
@@ -194,10 +206,11 @@ class Compute(Component):
                 cache_prefix=DEFAULT_CACHE_PREFIX, agent_archive=(archive.key, archive.data),
                 alert_topic_arn=a.alert_topic_arn, log_retention_days=a.log_retention_days,
                 max_instance_lifetime_s=max(86_400, a.gpu_max_lifetime_hours * 3600),
-                node_token=a.gpu_node_token), opts=child)
+                node_token=a.gpu_node_token, transform=a.transform.get("gpu", {})), opts=child)
 
         self.image = ContainerImage(f"{name}-image", ContainerImageArgs(
-            name_prefix=prefix, image=a.core_image, force_delete=a.image_force_delete), opts=child)
+            name_prefix=prefix, image=a.core_image, force_delete=a.image_force_delete,
+            transform=a.transform.get("image", {})), opts=child)
         core_statements = list(a.core_policy_statements)
         if self.gpu is not None:
             core_statements += self.gpu.core_policy_statements
@@ -215,7 +228,7 @@ class Compute(Component):
             cloudflared_image=a.cloudflared_image if a.ingress == "tunnel" else None,
             tunnel_token=a.tunnel_token if a.ingress == "tunnel" else None,
             target_group_arn=self.load_balancer.core_target_group.arn if self.load_balancer else None,
-        ), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.functions]))
+            transform=a.transform.get("core", {})), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.functions]))
 
         self.web_apps: Optional[WebApps] = None
         if a.web_apps:
@@ -225,7 +238,8 @@ class Compute(Component):
                 vpc_id=a.vpc_id, subnet_ids=a.subnet_ids[tier], assign_public_ip=a.public_core,
                 front_door_sg_id=a.security_group_ids["alb" if a.ingress == "alb" else "core"],
                 capacity_strategy=self.core.capacity_strategy, log_retention_days=a.log_retention_days,
-                https_listener_arn=listener, origin_secret=a.origin_secret), opts=child)
+                https_listener_arn=listener, origin_secret=a.origin_secret,
+                transform=a.transform.get("web_apps", {})), opts=child)
 
         self.lambda_timeout_s = a.functions_timeout_s
         self.register_outputs({

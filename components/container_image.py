@@ -1,6 +1,6 @@
 """ContainerImage: the runtime image the core runs — a published image, or built and pushed to ECR.
 
-* ``core.image`` set (e.g. a self-hosting organisation points at our published image): nothing is
+* ``image`` set (e.g. a self-hosting organisation points at our published image): nothing is
   created; :attr:`image_ref` is that reference. It must be pinned (a tag other than ``latest`` or a
   digest) so a deploy is repeatable.
 * otherwise: a private ECR repository (scan on push, immutable tags, AES256 encryption, a lifecycle
@@ -9,7 +9,7 @@
   linux/arm64 and linux/amd64 from the repository root and pushes it, tagged with a hash of the build
   context so an unchanged tree neither rebuilds nor redeploys. ``pulumi up`` then needs a Docker
   engine with buildx (and QEMU binfmt for the foreign architecture). Without one, build and push by
-  hand (README, compute section) and set ``core.image``.
+  hand (README, compute section) and pass it as ``image`` (the stack config's ``core.image``).
 
 Cost: ECR private storage $0.10 per GB-month (the runtime image is ≈ 0.2 GB per architecture, the
 lifecycle rule bounds how many are kept); basic scan on push is free.

@@ -9,7 +9,7 @@ The master password is never written anywhere in code: by default it is generate
 `pulumi_random` (kept in Pulumi state as a secret) and published as the SSM SecureString
 `/unamentis/<stack>/database-url` (free): the owner's URL, which only migrations use
 (`UNAMENTIS_DATABASE_ADMIN_URL`); requests run as the RLS-bound app role whose URL compute
-builds. With `database.managed_master_password` RDS keeps and rotates the master password in
+builds. With `managed_master_password` RDS keeps and rotates the master password in
 Secrets Manager instead (+$0.40/month) and `master_user_secret_arn` is set.
 
 Cost (us-east-1): db.t4g.micro single-AZ $0.016/h = $11.68/month + gp3 $0.115/GB-month

@@ -4,7 +4,7 @@ One function per service in ``runtime.route_table.LAMBDA_SERVICES`` (handler
 ``runtime.handlers.<service>.handler``), all built from the same reproducible code zip plus one
 dependency layer (:mod:`components.lambda_build`; published from an S3 object in
 ``artifact_bucket``, since it exceeds the 50 MB direct upload), Python 3.12, arm64, in the private subnets with
-the Lambda security group, a reserved concurrency each (the config validates that the sum fits the
+the Lambda security group, a reserved concurrency each (the stack config checks that the sum fits the
 database's connections) and an explicit log group with retention.
 
 Front door, by ingress mode:
@@ -36,6 +36,7 @@ from components.facts import HTTP_API_MAX_INTEGRATION_MS, HTTP_API_MAX_LAMBDA_TI
 from components.lambda_build import Artifact
 from components.load_balancer import listener_conditions, listener_rule_plan
 from runtime.route_table import LAMBDA_SERVICES, ROUTES, RouteRule
+from runtime.settings import env_vars
 
 LAMBDA_RUNTIME = "python3.12"
 # An HTTP API integration can wait at most 30 s (hard quota); the function must finish first.
@@ -225,7 +226,7 @@ class FunctionsApi(Component):
 
         self.functions: dict[str, aws.lambda_.Function] = {}
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
-        env = {**args.environment, "UNAMENTIS_DB_MODE": "single"}
+        env = {**args.environment, **env_vars(db_mode="single")}
         for svc in args.services:
             fname = f"{args.name_prefix}-{svc}"
             lg = self.child("logGroup", aws.cloudwatch.LogGroup,

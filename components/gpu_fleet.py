@@ -7,7 +7,7 @@
   by ``gpu_nodes.bootstrap.render_user_data``.
 * ASG: mixed-instances policy (g4dn.xlarge first, then g4dn.2xlarge, g5.xlarge, g6.xlarge by
   default), 0 % on-demand, ``price-capacity-optimized``, capacity rebalancing, **min 0** (or the
-  configured warm floor), max from config, in the GPU subnets with the GPU security group (admits
+  ``warm_min`` floor), max ``max_size``, in the GPU subnets with the GPU security group (admits
   only the core on 11434 / 8880 / 11401). A termination lifecycle hook gives the node agent time to
   drain; ``desired_capacity`` is owned by the core at run time (wake / sleep), so later deploys
   ignore its drift.

@@ -5,7 +5,7 @@ Balancer in the public subnets (its security group, from the network component, 
 Cloudflare's ranges on 443, or any source when a customer runs with ``edge: none``):
 
 * HTTPS listener with ``ELBSecurityPolicy-TLS13-1-2-2021-06`` and a certificate: the customer's
-  ``alb.certificate_arn``, else an ACM certificate for ``api.<domain>`` / ``app.<domain>`` /
+  ``certificate_arn``, else an ACM certificate for ``api.<domain>`` / ``app.<domain>`` /
   ``admin.<domain>`` validated by DNS records the edge component writes into Cloudflare;
 * HTTP listener that only redirects to HTTPS (301);
 * ``drop_invalid_header_fields``, ``desync_mitigation_mode=defensive``, idle timeout ≥ 300 s so

@@ -1,6 +1,6 @@
 """The AWS network: a VPC with four subnet tiers across the configured AZs, and NAT egress.
 
-Tiers (one subnet per AZ each, CIDRs explicit from config, never derived from the AZ count):
+Tiers (one subnet per AZ each, CIDRs explicit in the args, never derived from the AZ count):
 - public: internet gateway route; the core task (public IP, no inbound rule) and NAT live here.
 - private: Lambdas and (prod) core tasks; default route via NAT when `nat != none`.
 - gpu: the GPU Spot fleet; via NAT when there is one, else the internet gateway (the node

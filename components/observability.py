@@ -5,7 +5,7 @@ filled by the compute section):
 - Lambda errors and duration: per function in prod/customer; in beta one alarm per metric
   over all functions (Lambda's dimension-less aggregate) to stay inside the free 10 alarms.
 - ECS core service CPU and memory utilisation.
-- RDS connections (80 % of `database.max_connections`) and free storage (< 2 GiB).
+- RDS connections (80 % of `db_max_connections`) and free storage (< 2 GiB).
 - 5xx: ALB (ELB and target 5xx) in ALB mode, HTTP API 5xx in tunnel mode.
 All notify the topic, as do the budget's ACTUAL (80 %, 100 %) and FORECASTED (100 %) alerts.
 
@@ -30,14 +30,22 @@ from components.base import ArgsError, Component, Transforms
 
 @dataclass
 class AlarmTargets:
-    """What compute created that deserves an alarm; the stack layer fills it from compute."""
+    """What compute created that deserves an alarm (`Compute.alarm_targets()`); each alarm only when its target is set."""
+
     lambda_function_names: list[pulumi.Input[str]] = field(default_factory=list)
+    """The functions (errors and duration). Default: none."""
     lambda_timeout_s: int = 15
+    """Their timeout: the duration alarm fires at 80 % of it. Default: `15`."""
     ecs_cluster_name: Optional[pulumi.Input[str]] = None
+    """The core's cluster (CPU and memory). Default: none."""
     ecs_service_name: Optional[pulumi.Input[str]] = None
+    """The core's service. Default: none."""
     alb_arn_suffix: Optional[pulumi.Input[str]] = None
+    """The ALB (ELB and target 5xx). Default: none."""
     http_api_id: Optional[pulumi.Input[str]] = None
+    """The HTTP API (5xx). Default: none."""
     http_api_stage: str = "$default"
+    """Its stage. Default: `"$default"`."""
 
 
 @dataclass(frozen=True)

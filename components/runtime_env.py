@@ -1,15 +1,18 @@
 """The runtime's environment contract: what the deployed runtime is told, and which of it is secret.
 
-The runtime reads its settings from environment variables (`runtime/settings.py`); this module
-turns the stack's choices into those variables for the two ways it runs:
+The runtime declares every setting once (`runtime.settings.SETTINGS`: field, variable, type,
+default, secret flag); this module names settings by their field and lets `runtime.settings.env_vars`
+turn them into variables, encoded the way the runtime parses them. It builds them for the two ways
+the runtime runs:
 
 - `shared`: every runtime process (the core task and each Lambda);
 - `core_only`: the core alone, because only it runs migrations and the admin CLI (the owner's
-  database URL, the app role's password) and talks to the GPU fleet.
+  database URL, the app role's password) and talks to the GPU fleet and the AI providers.
 
-Each part is split into plain values and secrets. Secrets are marked `pulumi.Output.secret`, so the
-plan redacts them and the policy can tell them apart; compute stores them as SSM SecureStrings
-(core) or encrypted Lambda variables, never as plain task-definition values.
+Each part is split into plain values and secrets by the settings' own secret flag. Secrets are
+marked `pulumi.Output.secret`, so the plan redacts them and the policy can tell them apart; compute
+stores them as SSM SecureStrings (core) or encrypted Lambda variables, never as plain
+task-definition values.
 """
 from __future__ import annotations
 
@@ -18,16 +21,21 @@ from typing import Literal, Mapping, Optional
 
 import pulumi
 
-APP_ROLE = "unamentis_app"  # the runtime's database role (not the owner, no BYPASSRLS)
+from runtime.settings import SETTINGS, env_vars
+
+_SECRET_VARIABLES = frozenset(s.env for s in SETTINGS if s.secret)
+
+# The runtime's database role (not the owner, no BYPASSRLS), as the runtime declares it.
+APP_ROLE: str = next(s.default for s in SETTINGS if s.field == "app_role")
 
 # The stack's sign-up mode -> the runtime's: invite-only sign-up is the runtime's beta-token mode.
 REGISTRATION = {"open": "open", "invite": "beta_token", "closed": "closed"}
 
 # Which hosted provider serves each kind of model, in order of preference, when its key is set.
 PROVIDER_CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("LLM", ("groq", "openai")),
-    ("STT", ("groq", "openai")),
-    ("TTS", ("deepgram", "openai")),
+    ("llm", ("groq", "openai")),
+    ("stt", ("groq", "openai")),
+    ("tts", ("deepgram", "openai")),
 )
 
 
@@ -47,22 +55,28 @@ class RuntimeEnvironment:
     core_only: Environment
 
 
-def provider_environment(keys: Mapping[str, Optional[pulumi.Input[str]]]) -> Environment:
-    """Choose the hosted AI providers from the keys that are set (`groq`, `openai`, `deepgram`).
+def split(variables: Mapping[str, pulumi.Input[str]]) -> "Environment":
+    """Plain and secret variables, by the runtime's own secret flag; secrets marked secret."""
+    return Environment(
+        plain={k: v for k, v in variables.items() if k not in _SECRET_VARIABLES},
+        secret={k: pulumi.Output.secret(v) for k, v in variables.items() if k in _SECRET_VARIABLES})
+
+
+def provider_settings(keys: Mapping[str, Optional[pulumi.Input[str]]]) -> dict[str, pulumi.Input[str]]:
+    """Settings choosing the hosted AI providers from the keys that are set (`groq`, `openai`, `deepgram`).
 
     Groq serves the LLM and Whisper STT when its key is set, else OpenAI; Deepgram serves TTS when
     its key is set, else OpenAI. A kind with no key stays `auto` (GPU fleet or the offline engines).
     """
-    plain: dict[str, str] = {}
-    secret: dict[str, pulumi.Input[str]] = {}
+    fields: dict[str, pulumi.Input[str]] = {}
     for kind, providers in PROVIDER_CHOICES:
         for provider in providers:
             key = keys.get(provider)
             if key is not None:
-                plain[f"UNAMENTIS_{kind}_PROVIDER"] = provider
-                secret[f"UNAMENTIS_{kind}_API_KEY"] = key
+                fields[f"{kind}_provider"] = provider
+                fields[f"{kind}_api_key"] = key
                 break
-    return Environment(plain, secret)
+    return fields
 
 
 def app_database_url(password: pulumi.Input[str], address: pulumi.Input[str], port: pulumi.Input[int],
@@ -76,54 +90,29 @@ def runtime_environment(
     *, env: str, region: str, api_host: str, registration: Literal["open", "invite", "closed"],
     min_client_version: str, rate_limits_per_minute: tuple[int, int, int], cors_origins: tuple[str, ...],
     database_url: pulumi.Input[str], jwt_secret: pulumi.Input[str], app_role_password: pulumi.Input[str],
-    owner_database_url: Optional[pulumi.Input[str]] = None, core_db_pool: int = 5,
-    storage: Optional[Mapping[str, pulumi.Input[str]]] = None,
-    origin_secret: Optional[pulumi.Input[str]] = None, access_team_domain: Optional[pulumi.Input[str]] = None,
-    access_aud: Optional[pulumi.Input[str]] = None, providers: Optional[Environment] = None,
+    storage_url: pulumi.Input[str], s3_region: str, sqs_queue_url: Optional[pulumi.Input[str]] = None,
+    sqs_dlq_url: Optional[pulumi.Input[str]] = None, owner_database_url: Optional[pulumi.Input[str]] = None,
+    core_db_pool: int = 5, origin_secret: Optional[pulumi.Input[str]] = None,
+    access_team_domain: Optional[pulumi.Input[str]] = None, access_aud: Optional[pulumi.Input[str]] = None,
+    provider_keys: Optional[Mapping[str, Optional[pulumi.Input[str]]]] = None,
     gpu_asg_name: Optional[str] = None, gpu_node_token: Optional[pulumi.Input[str]] = None,
 ) -> RuntimeEnvironment:
     """The runtime's environment for one stack.
 
-    `rate_limits_per_minute` is (per token, per user, per IP); `storage` the plain data-tier values
-    (object store URL, region, queue URLs); `providers` the AI providers (`provider_environment`,
-    core only).
+    `rate_limits_per_minute` is (per token, per user, per IP); `storage_url`, `s3_region` and the
+    SQS URLs are the data tier (no queue URL: the runtime uses its PostgreSQL queue);
+    `provider_keys` the AI providers' keys (`provider_settings`, core only). A setting given as
+    None stays unset, so the runtime's declared default applies.
     """
     per_token, per_user, per_ip = rate_limits_per_minute
-    plain: dict[str, pulumi.Input[str]] = {
-        "UNAMENTIS_ENV": env,
-        "UNAMENTIS_AWS_REGION": region,
-        "UNAMENTIS_REGISTRATION": REGISTRATION[registration],
-        "UNAMENTIS_MIN_CLIENT_VERSION": min_client_version,
-        "UNAMENTIS_JWT_ISSUER": f"https://{api_host}",
-        "UNAMENTIS_RATE_LIMIT_TOKEN": f"{per_token}/60",
-        "UNAMENTIS_RATE_LIMIT_USER": f"{per_user}/60",
-        "UNAMENTIS_RATE_LIMIT_IP": f"{per_ip}/60",
-        **(storage or {}),
-    }
-    if cors_origins:
-        plain["UNAMENTIS_CORS_ORIGINS"] = ",".join(cors_origins)
-    if access_team_domain is not None:
-        plain["UNAMENTIS_CF_ACCESS_TEAM_DOMAIN"] = access_team_domain
-    if access_aud is not None:
-        plain["UNAMENTIS_CF_ACCESS_AUD"] = access_aud
-    plain["UNAMENTIS_APP_ROLE"] = APP_ROLE
-    secret: dict[str, pulumi.Input[str]] = {
-        "DATABASE_URL": database_url,
-        "UNAMENTIS_JWT_SECRET": jwt_secret,
-    }
-    if origin_secret is not None:
-        secret["UNAMENTIS_ORIGIN_SECRET"] = origin_secret
-    secret = {k: pulumi.Output.secret(v) for k, v in secret.items()}
-
-    providers = providers or Environment()
-    core_plain: dict[str, pulumi.Input[str]] = dict(providers.plain)
-    if gpu_asg_name is not None:
-        core_plain["UNAMENTIS_GPU_ASG_NAME"] = gpu_asg_name
-    core_plain["UNAMENTIS_DB_POOL_MAX"] = str(core_db_pool)
-    core_secret: dict[str, pulumi.Input[str]] = {
-        **providers.secret, "UNAMENTIS_APP_ROLE_PASSWORD": app_role_password}
-    if owner_database_url is not None:
-        core_secret["UNAMENTIS_DATABASE_ADMIN_URL"] = owner_database_url
-    if gpu_node_token is not None:
-        core_secret["UNAMENTIS_GPU_NODE_TOKEN"] = pulumi.Output.secret(gpu_node_token)
-    return RuntimeEnvironment(shared=Environment(plain, secret), core_only=Environment(core_plain, core_secret))
+    shared = env_vars(
+        environment=env, aws_region=region, registration=REGISTRATION[registration],
+        min_client_versions=min_client_version, jwt_issuer=f"https://{api_host}",
+        rate_limit_token=(per_token, 60), rate_limit_user=(per_user, 60), rate_limit_ip=(per_ip, 60),
+        storage_url=storage_url, s3_region=s3_region, sqs_queue_url=sqs_queue_url, sqs_dlq_url=sqs_dlq_url,
+        cors_origins=cors_origins or None, cf_access_team_domain=access_team_domain, cf_access_aud=access_aud,
+        app_role=APP_ROLE, database_url=database_url, jwt_secret=jwt_secret, origin_secret=origin_secret)
+    core_only = env_vars(
+        **provider_settings(provider_keys or {}), gpu_asg_name=gpu_asg_name, db_pool_max=core_db_pool,
+        app_role_password=app_role_password, database_admin_url=owner_database_url, gpu_node_token=gpu_node_token)
+    return RuntimeEnvironment(shared=split(shared), core_only=split(core_only))

@@ -27,7 +27,7 @@ from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
 from components.observability import AlarmTargets, ObservabilityArgs
 from components.queues import Queues, QueuesArgs
-from components.runtime_env import app_database_url, provider_environment, runtime_environment
+from components.runtime_env import app_database_url, runtime_environment
 from components.secrets import RuntimeSecrets, RuntimeSecretsArgs, SecretParametersArgs
 from components.security_groups import SecurityGroupsArgs
 from components.storage import Storage, StorageArgs
@@ -203,17 +203,9 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
                  storage: Storage, queues: Queues, secrets: RuntimeSecrets, edge: Optional[Edge]) -> ComputeArgs:
     prefix = compute_prefix(c)
     buckets = storage.buckets
-    # S3 (not R2) is the runtime's object store: the Lambdas reach it through the free gateway endpoint.
-    data_env: dict[str, pulumi.Input[str]] = {
-        "UNAMENTIS_STORAGE_URL": pulumi.Output.concat("s3://", buckets["curricula"].bucket, "/"),
-        "UNAMENTIS_S3_REGION": c.region,
-    }
     # Jobs go through SQS only when every producer reaches it: Lambdas in the private subnets need
     # NAT for that (the beta has none); otherwise the PostgreSQL queue serves everyone.
     jobs_on_sqs = c.network.nat != "none"
-    if jobs_on_sqs:
-        data_env["UNAMENTIS_SQS_QUEUE_URL"] = queues.jobs.url
-        data_env["UNAMENTIS_SQS_DLQ_URL"] = queues.dlq.url
     statements = [storage.access_policy_statements()] + ([queues.access_policy_statements()] if jobs_on_sqs else [])
     keys = provider_api_keys()
     rl = c.runtime.rate_limits
@@ -228,12 +220,15 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
         # The owner's URL (migrate, admin CLI) exists only when the program generated the master
         # password; with an RDS-managed password the operator runs migrate with its own DSN.
         owner_database_url=database.parameter_values().get("database-url"),
-        core_db_pool=c.core.db_pool_size, storage=data_env,
+        core_db_pool=c.core.db_pool_size,
+        # S3 (not R2) is the runtime's object store: the Lambdas reach it through the free gateway endpoint.
+        storage_url=pulumi.Output.concat("s3://", buckets["curricula"].bucket, "/"), s3_region=c.region,
+        sqs_queue_url=queues.jobs.url if jobs_on_sqs else None, sqs_dlq_url=queues.dlq.url if jobs_on_sqs else None,
         origin_secret=edge.origin_secret if edge else None,
         access_team_domain=edge.access_team_domain if edge else None,
         access_aud=edge.access_aud if edge else None,
-        providers=provider_environment({"groq": keys.get("groqApiKey"), "openai": keys.get("openaiApiKey"),
-                                        "deepgram": keys.get("deepgramApiKey")}),
+        provider_keys={"groq": keys.get("groqApiKey"), "openai": keys.get("openaiApiKey"),
+                       "deepgram": keys.get("deepgramApiKey")},
         gpu_asg_name=asg_name(prefix) if c.gpu.enabled else None,
         gpu_node_token=secrets.gpu_node_token.result if secrets.gpu_node_token is not None else None)
     code, layer = program_artifacts(offline=running_under_mocks())

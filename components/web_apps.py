@@ -1,5 +1,5 @@
 """WebApps: the web client (port 3001, ``app.<domain>``) and the ops console (port 3000,
-``admin.<domain>``) as optional Fargate services in the core's cluster, from images in config.
+``admin.<domain>``) as optional Fargate services in the core's cluster, from published, pinned images.
 
 Each enabled app gets a log group, an ARM64 task definition, a service with the core's capacity
 strategy, and its own security group admitting only its front door on its port:
@@ -48,10 +48,16 @@ def service_url(key: str, name_prefix: str) -> str:
 
 @dataclass
 class WebApp:
-    key: str  # ops_console | web_client
+    """One web app of `WebAppsArgs.apps`."""
+
+    key: str
+    """`ops_console` (admin.<domain>, port 3000) or `web_client` (app.<domain>, port 3001). Required."""
     image: str
+    """Its published, pinned image. Required."""
     cpu: int = 256
+    """Fargate CPU units. Default: `256`."""
     memory: int = 512
+    """MiB. Default: `512`."""
 
 
 @dataclass

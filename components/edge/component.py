@@ -8,7 +8,7 @@ outputs (origin secret, tunnel token, Access AUD, R2 credentials):
 * rulesets, one per zone phase (`delete_before_replace`, stable names and rule `ref`s):
   WAF custom rules, the plan's rate-limiting rule, security response headers, and the request
   late transform that sets `X-Origin-Secret` on the public hostnames;
-* Zero Trust Access: a reusable allow policy (e-mail domains + e-mails from config) with
+* Zero Trust Access: a reusable allow policy (the args' e-mail domains and e-mails) with
   **independent MFA** (`mfa_config`: Access itself asks for TOTP / biometrics / a security key)
   and a self-hosted application for `admin.<domain>` and `api.<domain>/api/admin`;
   IdP caveat: IdP-based MFA (`auth_method: mfa`) only works with Okta, Entra ID and generic

@@ -121,3 +121,32 @@ def test_every_component_module_is_fenced_off_the_stack_config():
     fenced = set(ini["importlinter:contract:stack-config-in-the-stack-layer"]["source_modules"].split())
     modules = {m.name for m in pkgutil.walk_packages([str(root)], "components.")}
     assert modules - STACK_LAYER == fenced
+
+
+def test_compute_hands_each_child_component_its_transform():
+    from dataclasses import replace
+
+    from components.compute import Compute
+
+    with pytest.raises(ArgsError, match=r"^ComputeArgs\.transform: 'lambda' is not a child of Compute"):
+        replace(_compute_args(), transform={"lambda": {}})
+    rec = mocks.record(lambda: Compute("c", replace(
+        _compute_args(), transform={"core": {"taskDefinition": {"tags": {"Team": "voice"}}},
+                                    "functions": {"function": lambda args, opts, name: args.update(memory_size=2048)}})))
+    assert {t.get("tags", {}).get("Team") for t in rec.of_type("aws:ecs/taskDefinition:TaskDefinition")} == {"voice"}
+    assert {f.get("memorySize") for f in rec.of_type("aws:lambda/function:Function")} == {2048}
+
+
+def _compute_args():
+    from components.compute import ComputeArgs
+    from components.lambda_build import Artifact
+    from components.runtime_env import Environment, RuntimeEnvironment
+
+    code = Artifact("/tmp/code.zip", "ab" * 32, "q83vEjRWeJA=", 10)
+    return ComputeArgs(
+        name_prefix="uma-t", region="us-east-1", domain="example.org", ingress="tunnel", vpc_id="vpc-1",
+        subnet_ids={"public": ["s-1"], "private": ["s-2"], "gpu": ["s-3"]},
+        security_group_ids={"core": "sg-core", "lambda": "sg-fn"},
+        environment=RuntimeEnvironment(Environment({"UNAMENTIS_ENV": "t"}), Environment()),
+        code=code, layer=code, tunnel_token="tok", cloudflared_image="cloudflare/cloudflared:2026.8.2",
+        core_image="ghcr.io/acme/unamentis-runtime:1.0.0")
