@@ -138,40 +138,36 @@ def _ex(*resources, **config):
     return example(*resources, config=example_config(**config) if config else None)
 
 
-def _fake(*a, **kw):
-    return fake(*a, **kw)
-
-
 def _waf(zone="z"):
-    return _fake(T_RULESET, "waf", {"zoneId": zone, "phase": "http_request_firewall_custom",
+    return fake(T_RULESET, "waf", {"zoneId": zone, "phase": "http_request_firewall_custom",
                                     "rules": [{"ref": "r", "action": "block", "expression": "true", "enabled": True}]})
 
 
 def _bad_admin():
-    pol = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}]},
+    pol = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}]},
                 id="pol-1")
-    app = _fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1", "precedence": 1}]})
-    dns = _fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
+    app = fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1", "precedence": 1}]})
+    dns = fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
     return _ex(pol, app, dns, _waf())
 
 
 def _bad_proxied():
-    return _ex(_fake(T_DNS, "api", {"zoneId": "z", "name": "api.example.org", "proxied": True}))
+    return _ex(fake(T_DNS, "api", {"zoneId": "z", "name": "api.example.org", "proxied": True}))
 
 
 def _bad_tunnel():
-    return _ex(_fake(T_TUNNEL_CONFIG, "cfg", {"config": {"ingresses": [
+    return _ex(fake(T_TUNNEL_CONFIG, "cfg", {"config": {"ingresses": [
         {"service": "http://localhost:8080"}, {"hostname": "admin.example.org", "service": "http://x"}]}}))
 
 
 def _bad_secret():
-    return _ex(_fake(T_RULESET, "late", {"zoneId": "z", "phase": "http_request_late_transform", "rules": [
+    return _ex(fake(T_RULESET, "late", {"zoneId": "z", "phase": "http_request_late_transform", "rules": [
         {"ref": "o", "action": "rewrite", "expression": "true", "actionParameters": {"headers": {
             ORIGIN_SECRET_HEADER: {"operation": "set", "value": "plain-text-secret"}}}}]}))
 
 
 def _bad_rate_limit():
-    return _ex(_fake(T_RULESET, "rl", {"zoneId": "z", "phase": "http_ratelimit", "rules": [
+    return _ex(fake(T_RULESET, "rl", {"zoneId": "z", "phase": "http_ratelimit", "rules": [
         {"ref": "a", "action": "block", "expression": '(http.host eq "api.example.org")',
          "ratelimit": {"characteristics": ["ip.src"], "period": 60, "requestsPerPeriod": 100}}]}))
 

@@ -120,17 +120,17 @@ def test_edge_policy_rules_are_quiet_on_the_stacks(stack_run):
 
 
 def test_admin_rule_passes_when_the_policy_requires_mfa():
-    from components.edge.policy import _fake, _waf, T_APP, T_DNS, T_POLICY
-    from components.policy_core import example
+    from components.edge.policy import _waf, T_APP, T_DNS, T_POLICY
+    from components.policy_core import example, fake
 
-    pol = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}],
+    pol = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}],
                                   "mfaConfig": {"allowedAuthenticators": ["totp"], "mfaDisabled": False}},
                 id="pol-1")
-    app = _fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1"}]})
-    dns = _fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
+    app = fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1"}]})
+    dns = fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
     rule = next(r for r in RULES if r.id == "edge.admin-access-mfa")
     assert rule.run(example(pol, app, dns, _waf(), config=example_config())) == []
-    everyone = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"everyone": {}}],
+    everyone = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"everyone": {}}],
                                        "mfaConfig": {"allowedAuthenticators": ["totp"]}}, id="pol-1")
     assert [f.message for f in rule.run(example(everyone, app, dns, _waf()))] == [
         "Access policy for admin.example.org admits everyone"]
