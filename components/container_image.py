@@ -83,7 +83,6 @@ class ContainerImage(Component):
     """ECR repository + multi-arch build and push, or a reference to a published image."""
     CHILDREN = ("repository", "lifecyclePolicy", "image")
 
-
     def __init__(self, name: str, args: ContainerImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         self.repository = None

@@ -173,8 +173,10 @@ class CoreServiceArgs:
 
 class CoreService(Component):
     """ECS cluster + the core service (and, in tunnel mode, its cloudflared sidecar)."""
-    CHILDREN = ("cluster", "clusterCapacityProviders", "logGroup", "parameter", "role", "rolePolicyAttachment", "rolePolicy", "taskDefinition", "service", "target", "policy")
-
+    CHILDREN = (
+        "cluster", "clusterCapacityProviders", "logGroup", "parameter", "role", "rolePolicyAttachment",
+        "rolePolicy", "taskDefinition", "service", "target", "policy",
+    )
 
     def __init__(self, name: str, args: CoreServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

@@ -163,8 +163,12 @@ class FunctionsApiArgs:
 
 class FunctionsApi(Component):
     """One Lambda per stateless service and the HTTP API (tunnel) or ALB rules (alb) in front of them."""
-    CHILDREN = ("role", "rolePolicyAttachment", "rolePolicy", "bucketObjectv2", "layerVersion", "logGroup", "function", "api", "integration", "permission", "route", "stage", "certificate", "certificateValidation", "domainName", "apiMapping", "targetGroup", "targetGroupAttachment", "listenerRule")
-
+    CHILDREN = (
+        "role", "rolePolicyAttachment", "rolePolicy", "bucketObjectv2", "layerVersion", "logGroup",
+        "function", "api", "integration", "permission", "route", "stage", "certificate",
+        "certificateValidation", "domainName", "apiMapping", "targetGroup", "targetGroupAttachment",
+        "listenerRule",
+    )
 
     def __init__(self, name: str, args: FunctionsApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

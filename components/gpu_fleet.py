@@ -148,8 +148,10 @@ class GpuFleetArgs:
 
 class GpuFleet(Component):
     """Launch template + Spot ASG (min 0) + interruption events + the core's wake/sleep IAM."""
-    CHILDREN = ("role", "rolePolicyAttachment", "instanceProfile", "launchTemplate", "group", "bucketObjectv2", "parameter", "rolePolicy", "logGroup", "logResourcePolicy", "eventRule", "eventTarget")
-
+    CHILDREN = (
+        "role", "rolePolicyAttachment", "instanceProfile", "launchTemplate", "group", "bucketObjectv2",
+        "parameter", "rolePolicy", "logGroup", "logResourcePolicy", "eventRule", "eventTarget",
+    )
 
     def __init__(self, name: str, args: GpuFleetArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

@@ -122,8 +122,10 @@ class LoadBalancerArgs:
 
 class LoadBalancer(Component):
     """The ALB, its listeners, the core target group and the core's listener rules."""
-    CHILDREN = ("loadBalancer", "certificate", "certificateValidation", "targetGroup", "listener", "listenerRule")
-
+    CHILDREN = (
+        "loadBalancer", "certificate", "certificateValidation", "targetGroup", "listener",
+        "listenerRule",
+    )
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

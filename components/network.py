@@ -78,8 +78,10 @@ class NetworkArgs:
 
 class Network(Component):
     """VPC, four tiers × AZs, route tables, internet gateway, S3 gateway endpoint, flow logs."""
-    CHILDREN = ("vpc", "defaultSecurityGroup", "internetGateway", "subnet", "routeTable", "routeTableAssociation", "route", "vpcEndpoint", "logGroup", "role", "rolePolicy", "flowLog")
-
+    CHILDREN = (
+        "vpc", "defaultSecurityGroup", "internetGateway", "subnet", "routeTable",
+        "routeTableAssociation", "route", "vpcEndpoint", "logGroup", "role", "rolePolicy", "flowLog",
+    )
 
     def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
@@ -200,8 +202,10 @@ class NatEgress(Component):
     dest check off on the ENI, SG admitting only the VPC. ≈ $7.36/month incl. its public IPv4.
     `gateway`: a managed NAT gateway + EIP per AZ. ≈ $36.50/month per AZ + $0.045/GB.
     """
-    CHILDREN = ("networkInterface", "role", "rolePolicy", "rolePolicyAttachment", "instanceProfile", "launchTemplate", "group", "route", "eip", "natGateway")
-
+    CHILDREN = (
+        "networkInterface", "role", "rolePolicy", "rolePolicyAttachment", "instanceProfile",
+        "launchTemplate", "group", "route", "eip", "natGateway",
+    )
 
     def __init__(self, name: str, args: NatEgressArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

@@ -86,7 +86,6 @@ class Observability(Component):
     """`topic` (alerts), `alarms` (list), `budget`."""
     CHILDREN = ("topic", "topicPolicy", "topicSubscription", "budget", "metricAlarm")
 
-
     def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -49,7 +49,6 @@ class Queues(Component):
     """`jobs` (with redrive to `dlq`) and `dlq`."""
     CHILDREN = ("queue",)
 
-
     def __init__(self, name: str, args: QueuesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -58,7 +58,6 @@ class SecretParameters(Component):
     """`arns[key]`, `names[key]`; `add(key, value)` for values other sections produce."""
     CHILDREN = ("parameter",)
 
-
     def __init__(self, name: str, args: SecretParametersArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         self._name = name

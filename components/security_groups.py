@@ -138,7 +138,6 @@ class SecurityGroups(Component):
     """One security group per role and exactly the rules of `matrix`. `ids[role]`."""
     CHILDREN = ("securityGroup", "securityGroupRule", "securityGroupIngressRule", "securityGroupEgressRule")
 
-
     def __init__(self, name: str, args: SecurityGroupsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)

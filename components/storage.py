@@ -50,8 +50,11 @@ class StorageArgs:
 
 class Storage(Component):
     """`buckets[key]` for key in tts_cache, curricula, uploads."""
-    CHILDREN = ("bucket", "bucketPublicAccessBlock", "bucketOwnershipControls", "bucketServerSideEncryptionConfiguration", "bucketPolicy", "bucketVersioning", "bucketLifecycleConfiguration")
-
+    CHILDREN = (
+        "bucket", "bucketPublicAccessBlock", "bucketOwnershipControls",
+        "bucketServerSideEncryptionConfiguration", "bucketPolicy", "bucketVersioning",
+        "bucketLifecycleConfiguration",
+    )
 
     def __init__(self, name: str, args: StorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

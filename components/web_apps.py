@@ -113,7 +113,11 @@ class WebAppsArgs:
 
 
 class WebApps(Component):
-    CHILDREN = ("privateDnsNamespace", "discoveryService", "securityGroup", "securityGroupIngressRule", "securityGroupEgressRule", "securityGroupRule", "logGroup", "taskDefinition", "service", "targetGroup", "listenerRule")
+    CHILDREN = (
+        "privateDnsNamespace", "discoveryService", "securityGroup", "securityGroupIngressRule",
+        "securityGroupEgressRule", "securityGroupRule", "logGroup", "taskDefinition", "service",
+        "targetGroup", "listenerRule",
+    )
 
     def __init__(self, name: str, args: WebAppsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)

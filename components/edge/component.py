@@ -207,8 +207,11 @@ def _first_permission_group_id(results: Optional[Sequence[Any]]) -> str:
 
 class Edge(Component):
     """Zone security, Access, Tunnel, R2 and the origin secret (see the module docstring)."""
-    CHILDREN = ("randomPassword", "zoneSetting", "zeroTrustAccessPolicy", "zeroTrustAccessApplication", "zeroTrustTunnelCloudflared", "zeroTrustTunnelCloudflaredConfig", "r2Bucket", "r2BucketLifecycle", "accountToken", "ruleset", "dnsRecord")
-
+    CHILDREN = (
+        "randomPassword", "zoneSetting", "zeroTrustAccessPolicy", "zeroTrustAccessApplication",
+        "zeroTrustTunnelCloudflared", "zeroTrustTunnelCloudflaredConfig", "r2Bucket",
+        "r2BucketLifecycle", "accountToken", "ruleset", "dnsRecord",
+    )
 
     def __init__(self, name: str, args: EdgeArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
@@ -418,7 +421,6 @@ class EdgeRoutingArgs:
 class EdgeRouting(Component):
     """DNS records to the AWS origins, ACM validation records and the edge router Worker."""
     CHILDREN = ("dnsRecord", "workersScript", "workersRoute")
-
 
     def __init__(self, name: str, args: EdgeRoutingArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
