@@ -7,10 +7,14 @@ loopback (PostgreSQL on 127.0.0.1:5432 with a fresh database and fresh roles thi
 drops; a moto server standing in for MinIO, its bucket made as `minio-init` would), and the core's
 listening port becomes a free one (this machine is shared). The database names and roles come from
 the env file, made unique per run, as an operator may edit them.
+
+At the end the core is stopped by the Helm chart's own preStop script (pointed at this process
+instead of a container's PID 1), with a voice socket open: the drain tells it to reconnect (1001).
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -24,9 +28,24 @@ import boto3
 import httpx
 import pytest
 
+from websockets.exceptions import ConnectionClosed
+
 from runtime.selfhost_secrets import parse_env_file
 from tests.deploy.compose_tools import ROOT, dockerfile_entrypoint, environment, load
 from tests.runtime.conftest import SERVER_DSN, _dsn_for, free_port
+
+
+def _chart_prestop_script() -> str:
+    import helm_python as helm
+    import yaml
+
+    with helm.Chart.load(ROOT / "deploy" / "helm" / "unamentis") as chart:
+        rendered = chart.render(name="unamentis", namespace="school", is_install=True)
+    core = next(doc for doc in yaml.safe_load_all(rendered["unamentis/templates/core.yaml"])
+                if doc and doc["kind"] == "Deployment")
+    command = core["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:2] == ["/bin/sh", "-c"]
+    return command[2]
 
 
 def _swap_hosts(env: dict[str, str], moto: str) -> dict[str, str]:
@@ -145,6 +164,7 @@ def test_compose_services_migrate_serve_and_answer_an_authenticated_request(
     port = free_port()
     command[command.index("--port") + 1] = str(port)
     log = (tmp_path / "core.log").open("w")
+    hook = None
     core = subprocess.Popen(_argv(command), cwd=ROOT, env=core_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -172,8 +192,37 @@ def test_compose_services_migrate_serve_and_answer_an_authenticated_request(
         assert answer.status_code == 200, answer.text
         assert "curricula" in answer.json()
         assert httpx.get(f"{base}/api/curricula", timeout=10).status_code == 401
+
+        # 5. stop it the way the Helm chart's preStop hook does (its script, with this process's pid
+        #    for the container's PID 1): an open voice socket is told to reconnect (1001), the process
+        #    exits, and the hook returns well inside the grace period
+        from websockets.sync.client import connect
+
+        script = _chart_prestop_script().replace("kill -TERM 1;", f"kill -TERM {core.pid};").replace(
+            "kill -0 1 ", f"kill -0 {core.pid} ")
+        assert f"kill -TERM {core.pid};" in script and "kill -TERM 1;" not in script
+        with connect(f"ws://127.0.0.1:{port}/ws/audio?token={token}", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "session"
+            started = time.monotonic()
+            hook = subprocess.Popen(["/bin/sh", "-c", script])
+            events = []
+            try:
+                while True:
+                    events.append(json.loads(ws.recv(timeout=30)))
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 1001, closed
+            assert any(e.get("type") == "error" and e.get("code") == "server_draining" for e in events), events
+        # reaped here (in a pod, PID 1's exit ends the container); uvicorn re-raises SIGTERM after its
+        # graceful shutdown, so the status is "terminated by SIGTERM"
+        assert core.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert hook.wait(timeout=10) == 0
+        assert time.monotonic() - started < 60
     finally:
-        core.send_signal(signal.SIGTERM)  # what `docker compose stop` sends (stop_signal)
+        if hook is not None and hook.poll() is None:
+            hook.kill()
+            hook.wait()
+        if core.poll() is None:
+            core.send_signal(signal.SIGTERM)  # what `docker compose stop` sends (stop_signal)
         try:
             core.wait(timeout=30)
         except subprocess.TimeoutExpired:
