@@ -68,7 +68,9 @@ def _process_env(service_env: dict[str, str], tmp: Path) -> dict[str, str]:
     # A container starts from the image's environment, not the host's: keep only what a process needs.
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH")}
     env = {**base, **service_env}
-    env["HOME"] = str(tmp)  # compose gives the read-only container HOME=/tmp (a tmpfs)
+    # compose gives the read-only containers HOME=/tmp, a tmpfs: here a private temporary directory
+    assert env["HOME"] == "/tmp" and env["XDG_CACHE_HOME"] == "/tmp/.cache"
+    env["HOME"] = str(tmp)
     env["XDG_CACHE_HOME"] = str(tmp / ".cache")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
