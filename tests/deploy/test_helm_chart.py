@@ -263,6 +263,8 @@ def test_stateless_services_select_what_a_pod_serves(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("UNAMENTIS_SERVICES")
     assert cli.cmd_serve(cli.build_parser().parse_args(["serve"]), settings) == 0
     assert "voice" in served["app"].state.ctx.services  # default: every service (the core)
+    with pytest.raises(cli.ConfigError, match="unknown service 'kbb'"):  # a typo stops the pod at start
+        cli.cmd_serve(cli.build_parser().parse_args(["serve", "--services", "auth,kbb"]), settings)
 
 
 # -------------------------------------------------------------------------- network policies
