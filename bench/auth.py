@@ -3,7 +3,8 @@
     python bench/auth.py [--iterations 2000]
 
 Figures (each against a baseline measured in the same run):
-  1. argon2id hash / verify time, against the 100 ms ceiling of issue 5;
+  1. argon2id hash / verify time, against a 100 ms ceiling (a login or registration must not wait
+     noticeably on the password hash, nor let a burst of logins pin the CPU);
   2. Tier-1 check of a beta token: uncached (database) and cached, against a bare ``select 1``
      transaction on the same connection pool;
   3. rate-limiter hits per second: PostgreSQL (one upsert) and Redis (one Lua script), against

@@ -171,8 +171,6 @@ class Session:
         self.ping_sent: dict[int, float] = {}
         self.closed_code = None
         self.turns: list[dict] = []
-        self.audio_bytes = 0
-        self.frames = 0
         self.recording = False
 
     async def open(self, host: str, port: int, path: str):
@@ -192,9 +190,7 @@ class Session:
         self.transport.write(frame)
 
     def on_frame(self, opcode: int, payload: bytes) -> None:
-        if opcode == 0x2:
-            self.audio_bytes += len(payload)
-        elif opcode == 0x1:
+        if opcode == 0x1:  # text; binary (0x2) audio frames are not looked at
             if b'"pong"' in payload:
                 msg = json.loads(payload)
                 sent = self.ping_sent.pop(msg.get("seq"), None)
@@ -258,7 +254,6 @@ async def drive(sessions: list[Session], seconds: float, turn_every: float, reco
                     s.send_raw(speech[min(len(speech) - 1, int(phase * 1000 / FRAME_MS))])
                 else:
                     s.send_raw(noise[(tick + s.idx) % len(noise)])
-                s.frames += 1
                 sent += 1
                 if (tick + s.idx) % ping_every == 0:
                     seq += 1

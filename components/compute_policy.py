@@ -1,39 +1,18 @@
-"""Compute rules (issue 4): :func:`rules` is appended to :data:`components.policy.RULES`.
+"""Compute rules: the core's tunnel isolation, Spot draining, the ALB's idle timeout, the
+runtime's Lambdas (inside the VPC, environment size), the HTTP API's default endpoint and the
+GPU fleet's Spot and scale-to-zero settings. `components.policy` composes them with the others.
 
-Each rule has a ``bad()`` example that must make it fire (``tests/infra/test_policy.py`` and
-``tests/infra/test_compute_stacks.py`` run them). ``components.policy`` is imported inside the
-functions: it imports this module while it is being initialised.
+Each rule has a `bad()` example that must make it fire (the policy tests run every example).
 """
 from __future__ import annotations
 
 import json
 from typing import Iterable
 
+from components.policy_core import Rule, example, fake, ingress_rules, rule_finder
+
 SPOT_NOTICE_S = 120
 
-
-def _rule(rule_id: str):
-    from components.policy import RULES
-
-    return next(r for r in RULES if r.id == rule_id)
-
-
-def _ingress_rules(ctx):
-    from components.policy import _ingress_rules as ingress
-
-    return ingress(ctx)
-
-
-def example(*resources):
-    from components.policy import example as ex
-
-    return ex(*resources)
-
-
-def fake(*a, **kw):
-    from components.policy import fake as f
-
-    return f(*a, **kw)
 
 
 def _service_sg_ids(ctx) -> set:
@@ -51,7 +30,7 @@ def _core_no_ingress(ctx) -> Iterable:
     if ctx.config.ingress != "tunnel":
         return
     sg_ids = _service_sg_ids(ctx)
-    for r, sg_id, proto, lo, hi, cidrs in _ingress_rules(ctx):
+    for r, sg_id, proto, lo, hi, cidrs in ingress_rules(ctx):
         if sg_id in sg_ids:
             yield _rule("compute.core-no-ingress").finding(
                 r, f"tunnel mode: the core's security group {sg_id} must admit nothing "
@@ -162,10 +141,7 @@ def _bad_gpu():
                                  "launchTemplate": {"overrides": [{"instanceType": "g4dn.xlarge"}]}}}))
 
 
-def rules() -> list:
-    from components.policy import Rule
-
-    return [
+RULES: list[Rule] = [
     Rule("compute.core-no-ingress", "error", "tunnel mode: the core task's security group admits nothing",
          (), _core_no_ingress, _bad_core_ingress),
     Rule("compute.spot-drain", "error",
@@ -189,3 +165,5 @@ def rules() -> list:
          "the GPU fleet is all Spot, price-capacity-optimized, rebalancing, at gpu.warm_min when idle",
          (), _gpu_spot_scale_to_zero, _bad_gpu),
 ]
+
+_rule = rule_finder(lambda: RULES)

@@ -1,10 +1,10 @@
-"""Prices of the compute resources (issue 4), registered into :mod:`components.pricing`.
+"""Prices of the compute resources; `components.pricing` composes them with the others.
 
 Fixed lines: the Fargate tasks (Spot share priced at ``usage.fargate_spot_discount`` off the ARM
 on-demand rate, the on-demand base at full price) and their public IPv4 addresses, the ALB (hours,
 average LCU, one public IPv4 per AZ). Usage lines, once per stack: Lambda requests and GB-seconds
 (arm64, always-free allowance when the stack gets it), HTTP API requests, ECR storage. The GPU
-fleet is priced per hour of use by ``pricing._asg`` (nothing while at zero instances).
+fleet is priced per hour of use by ``aws_pricing._asg`` (nothing while at zero instances).
 Everything else compute creates is free by itself (clusters, task definitions, roles, listeners,
 rules, target groups, certificates, routes, EventBridge rules on AWS service events).
 """
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-FREE_TYPES = (
+from components.pricing_core import FREE_TIERS, HOURS, fargate_hourly, p
+
+_FREE_TYPES = (
     "aws:ecs/cluster:Cluster", "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders",
     "aws:ecs/taskDefinition:TaskDefinition",
     "aws:lambda/function:Function",  # priced as SERVICE usage (requests, GB-s)
@@ -41,8 +43,6 @@ def _task_definition_of(svc, ctx) -> Any:
 
 
 def _ecs_service(r, ctx) -> list:
-    from components.pricing import HOURS, fargate_hourly, p
-
     td = _task_definition_of(r, ctx)
     if td is None:
         return []
@@ -79,8 +79,6 @@ def _ecs_service(r, ctx) -> list:
 
 
 def _alb(r, ctx) -> list:
-    from components.pricing import HOURS, p
-
     azs = len(r.get("subnets") or []) or 2
     lcu = ctx.usage.alb_avg_lcu
     return [
@@ -93,15 +91,11 @@ def _alb(r, ctx) -> list:
 
 
 def _dns_namespace(r, ctx) -> list:
-    from components.pricing import p
-
     return [ctx.line(r, "Cloud Map private DNS namespace (Route 53 private zone)", p("route53_zone_month"),
                      "fixed", "1 hosted zone-month", "route53_zone_month")]
 
 
 def _lambda_usage(ctx) -> list:
-    from components.pricing import FREE_TIERS, p
-
     fns = [f for f in ctx.rec.of_type("aws:lambda/function:Function") if not f.read]
     u = ctx.usage
     mem_gb = sum(int(f.get("memorySize") or 128) for f in fns) / len(fns) / 1024
@@ -121,8 +115,6 @@ def _lambda_usage(ctx) -> list:
 
 
 def _http_api_usage(ctx) -> list:
-    from components.pricing import p
-
     n = ctx.usage.api_requests
     return [ctx.line(None, "API Gateway HTTP API requests", n / 1e6 * p("apigw_http_per_million"), "usage",
                      f"usage.api_requests {n:,} (no free tier on accounts opened after 2025-07-15)",
@@ -130,8 +122,6 @@ def _http_api_usage(ctx) -> list:
 
 
 def _ecr_usage(ctx) -> list:
-    from components.pricing import p
-
     gb = ctx.usage.ecr_storage_gb
     return [ctx.line(None, "ECR image storage", gb * p("ecr_gb_month"), "usage",
                      f"usage.ecr_storage_gb {gb:g} GB (lifecycle keeps the newest 10 images)", "ecr_gb_month")]
@@ -149,11 +139,4 @@ SERVICE_USAGE = [
     (lambda rec, c: bool(rec.of_type("aws:ecr/repository:Repository")), _ecr_usage),
 ]
 
-
-def register(pricers: dict, free: dict, service_usage: list) -> None:
-    """Add the compute pricers to the pricing tables (called once by ``components.pricing``)."""
-    pricers.update(PRICERS)
-    for t in FREE_TYPES:
-        if t not in PRICERS:
-            free.setdefault(t, "no charge by itself (usage priced per stack)")
-    service_usage.extend(SERVICE_USAGE)
+FREE = {t: "no charge by itself (usage priced per stack)" for t in _FREE_TYPES if t not in PRICERS}

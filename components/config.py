@@ -6,7 +6,7 @@ and the stack file (`Pulumi.<stack>.yaml`, namespace `unamentis-cloud:`; the reg
 AWS provider's own `aws:region`). Everything is validated before any resource exists:
 a bad value raises `ConfigError` whose one-line message names the full key and the fix.
 
-Adding a field (ED/CP): add it to the right dataclass with a default, add per-profile
+Adding a field: add it to the right dataclass with a default, add per-profile
 defaults to `PROFILE_DEFAULTS` if they differ, document it in `Pulumi.yaml`, and add a
 cross-field check to `_validate` if it depends on another key. The generic builder
 (`_build`) handles str, int, float, bool, Optional[...], Literal[...], tuple[str, ...],
@@ -22,29 +22,23 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional
 
+import pulumi
+from pulumi.runtime import config as pulumi_config
+
+from components.facts import (FARGATE_SIZES, GPU_FAMILIES, HTTP_API_MAX_LAMBDA_TIMEOUT_S, LOG_RETENTION_DAYS,
+                              R2_BUCKET_RE, TIERS, is_pinned)
+from runtime.route_table import LAMBDA_SERVICES
+
 PROJECT = "unamentis-cloud"
 
 Profile = Literal["beta", "prod", "customer"]
 NatStrategy = Literal["none", "instance", "gateway"]
 Ingress = Literal["tunnel", "alb"]
 EdgeProvider = Literal["cloudflare", "none"]
-TIERS: tuple[str, ...] = ("public", "private", "gpu", "data")
 
 # Secret config keys holding provider API keys; read with `provider_api_keys()`, never defaulted.
 PROVIDER_KEY_NAMES: tuple[str, ...] = ("groqApiKey", "openaiApiKey", "deepgramApiKey")
 
-# CloudWatch Logs accepts only these retention values (PutRetentionPolicy API).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-# Valid Fargate task sizes: cpu units -> allowed memory MiB.
-FARGATE_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4097, 1024)),
-    1024: tuple(range(2048, 8193, 1024)),
-    2048: tuple(range(4096, 16385, 1024)),
-    4096: tuple(range(8192, 30721, 1024)),
-}
 
 
 class ConfigError(ValueError):
@@ -229,7 +223,7 @@ class UsageConfig:
     ecr_storage_gb: float = 0.5
     nat_processed_gb: float = 5.0
     alb_avg_lcu: float = 0.2
-    r2_storage_gb: float = 5.0  # edge (issue 3): R2 curriculum assets + TTS overflow
+    r2_storage_gb: float = 5.0  # R2: curriculum assets and TTS overflow
     r2_class_a_requests: int = 50_000
     r2_class_b_requests: int = 500_000
     fargate_spot_discount: float = 0.69  # observed us-east-1 x86 Spot vs on-demand
@@ -258,7 +252,6 @@ class StackConfig:
     gpu: GpuConfig = field(default_factory=GpuConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
-    features: Mapping[str, bool] = field(default_factory=dict)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     usage: UsageConfig = field(default_factory=UsageConfig)
 
@@ -275,10 +268,6 @@ class StackConfig:
     @property
     def use_cloudflare(self) -> bool:
         return self.edge == "cloudflare"
-
-    @property
-    def use_alb(self) -> bool:
-        return self.ingress == "alb"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -355,19 +344,6 @@ def _deep_merge(base: dict, over: Mapping) -> dict:
         else:
             out[k] = v
     return out
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin is tuple:
-        return "a list"
-    if origin in (dict, Mapping, typing.Mapping) or tp is Mapping:
-        return "a map"
-    if dataclasses.is_dataclass(tp):
-        return "a map"
-    return getattr(tp, "__name__", str(tp))
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -535,6 +511,15 @@ def _validate(c: StackConfig) -> None:
             if not _EMAIL_RE.match(e):
                 raise ConfigError(f"cloudflare.access.allowed_emails[{i}]", f"{e!r}",
                                   "write a full e-mail address")
+        if cf.r2.enabled:
+            buckets = {"assets_bucket": cf.r2.assets_bucket or f"{c.stack}-unamentis-assets",
+                       "tts_bucket": cf.r2.tts_bucket or f"{c.stack}-unamentis-tts"}
+            for k, name in buckets.items():
+                if not R2_BUCKET_RE.match(name):
+                    raise ConfigError(f"cloudflare.r2.{k}", f"{name!r} is not an R2 bucket name",
+                                      "set 3-63 lower-case letters, digits and hyphens")
+            if buckets["assets_bucket"] == buckets["tts_bucket"]:
+                raise ConfigError("cloudflare.r2.tts_bucket", "the same bucket as assets_bucket", "use two buckets")
         if not re.fullmatch(r"\d+(h|m)", cf.access.session_duration):
             raise ConfigError("cloudflare.access.session_duration",
                               f"{cf.access.session_duration!r}", "write e.g. 8h or 30m")
@@ -634,7 +619,9 @@ def _validate_compute(c: StackConfig) -> None:
         raise ConfigError("functions.memory_mb", f"{f.memory_mb}", "Lambda allows 128–10240 MB")
     if not 1 <= f.timeout_s <= 900:
         raise ConfigError("functions.timeout_s", f"{f.timeout_s}", "Lambda allows 1–900 s")
-    from runtime.route_table import LAMBDA_SERVICES  # the one list of Lambda services
+    if c.ingress == "tunnel" and f.timeout_s > HTTP_API_MAX_LAMBDA_TIMEOUT_S:
+        raise ConfigError("functions.timeout_s", f"{f.timeout_s} s behind the HTTP API (tunnel ingress)",
+                          f"use at most {HTTP_API_MAX_LAMBDA_TIMEOUT_S} s: the HTTP API cuts requests at 30 s")
     for svc, n in f.reserved_concurrency.items():
         if svc not in LAMBDA_SERVICES:
             raise ConfigError(f"functions.reserved_concurrency.{svc}", "not a Lambda service",
@@ -659,35 +646,31 @@ def _validate_compute(c: StackConfig) -> None:
     if g.enabled:
         if not g.instance_types:
             raise ConfigError("gpu.instance_types", "empty", "list g4dn.xlarge and fallbacks")
+        bad = [t for t in g.instance_types if not t.startswith(GPU_FAMILIES)]
+        if bad:
+            raise ConfigError("gpu.instance_types", f"{', '.join(bad)} not x86_64 NVIDIA",
+                              f"use the families {', '.join(x.rstrip('.') for x in GPU_FAMILIES)}")
+        if len(set(g.instance_types)) != len(g.instance_types):
+            raise ConfigError("gpu.instance_types", "a type is listed twice", "list each type once")
         if g.max_size < 1 or not 0 <= g.warm_min <= g.max_size:
             raise ConfigError("gpu.warm_min", f"warm_min {g.warm_min}, max_size {g.max_size}",
                               "0 <= warm_min <= max_size and max_size >= 1")
-        if g.volume_gb < 30:
-            raise ConfigError("gpu.volume_gb", f"{g.volume_gb}", "the GPU AMI needs at least 30 GB")
+        if not 30 <= g.volume_gb <= 1000:
+            raise ConfigError("gpu.volume_gb", f"{g.volume_gb}", "use 30–1000 GB (the GPU AMI needs at least 30)")
     for app in ("web_client", "ops_console"):
         a = getattr(c, app)
         if a.enabled and not a.image:
             raise ConfigError(f"{app}.image", "enabled without an image",
                               "set the image (registry/name:tag) or enabled: false")
-        if a.enabled and not _pinned(a.image):
+        if a.enabled and not is_pinned(a.image):
             raise ConfigError(f"{app}.image", f"{a.image!r} is not pinned",
                               "use a version tag or @sha256 digest, never :latest or no tag")
-    if c.ingress == "tunnel" and not _pinned(k.cloudflared_image):
+    if c.ingress == "tunnel" and not is_pinned(k.cloudflared_image):
         raise ConfigError("core.cloudflared_image", f"{k.cloudflared_image!r} is not pinned",
                           "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")
-    if k.image is not None and not _pinned(k.image):
+    if k.image is not None and not is_pinned(k.image):
         raise ConfigError("core.image", f"{k.image!r} is not pinned",
                           "use a version tag or @sha256 digest (or unset it to build from runtime/)")
-
-
-def _pinned(image: Optional[str]) -> bool:
-    """`repo/name:tag` with a tag other than latest, or `…@sha256:<digest>`."""
-    if not image:
-        return False
-    if re.search(r"@sha256:[0-9a-f]{64}$", image):
-        return True
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and not last.endswith(":latest") and not last.endswith(":")
 
 
 def _validate_runtime(c: StackConfig) -> None:
@@ -714,9 +697,6 @@ def load_config() -> StackConfig:
     Structured values arrive as JSON strings; unknown project keys are rejected so a typo
     in a stack file fails here instead of being silently ignored.
     """
-    import pulumi
-    from pulumi.runtime import config as rc
-
     cfg = pulumi.Config(PROJECT)
     values: dict[str, Any] = {}
     for key in TOP_LEVEL_KEYS:
@@ -724,7 +704,7 @@ def load_config() -> StackConfig:
         if raw is None:
             continue
         values[key] = _parse_raw(raw)
-    present = set(rc.CONFIG.get()) | set(rc.get_config_env())
+    present = set(pulumi_config.CONFIG.get()) | set(pulumi_config.get_config_env())
     secret_names = set(PROVIDER_KEY_NAMES)
     for full in sorted(present):
         ns, _, key = full.partition(":")
@@ -748,7 +728,5 @@ def _parse_raw(raw: str) -> Any:
 def provider_api_keys() -> dict[str, Any]:
     """Provider API keys as secret Outputs (or None when unset). Set with
     `pulumi config set --secret groqApiKey …`; never defaulted in files."""
-    import pulumi
-
     cfg = pulumi.Config(PROJECT)
     return {name: cfg.get_secret(name) for name in PROVIDER_KEY_NAMES}

@@ -1,6 +1,6 @@
 """ContainerImage: the runtime image the core runs — a published image, or built and pushed to ECR.
 
-* ``core.image`` set (e.g. a self-hosting organisation points at our published image): nothing is
+* ``image`` set (e.g. a self-hosting organisation points at our published image): nothing is
   created; :attr:`image_ref` is that reference. It must be pinned (a tag other than ``latest`` or a
   digest) so a deploy is repeatable.
 * otherwise: a private ECR repository (scan on push, immutable tags, AES256 encryption, a lifecycle
@@ -9,7 +9,7 @@
   linux/arm64 and linux/amd64 from the repository root and pushes it, tagged with a hash of the build
   context so an unchanged tree neither rebuilds nor redeploys. ``pulumi up`` then needs a Docker
   engine with buildx (and QEMU binfmt for the foreign architecture). Without one, build and push by
-  hand (README, compute section) and set ``core.image``.
+  hand (README, compute section) and pass it as ``image`` (the stack config's ``core.image``).
 
 Cost: ECR private storage $0.10 per GB-month (the runtime image is ≈ 0.2 GB per architecture, the
 lifecycle rule bounds how many are kept); basic scan on push is free.
@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components.base import ArgsError, Component, Transforms
+from components.facts import is_pinned
 from components.lambda_build import REPO_ROOT, code_entries
 
 DOCKERFILE = REPO_ROOT / "runtime" / "Dockerfile"
@@ -58,32 +60,37 @@ def lifecycle_policy() -> str:
     ]})
 
 
-def validate_published_image(image: str) -> None:
-    last = image.rsplit("/", 1)[-1]
-    if "@sha256:" in image:
-        return
-    if ":" not in last or last.endswith(":latest"):
-        raise ValueError(f"core.image {image!r} must be pinned to a version tag or a digest "
-                         "(e.g. ghcr.io/acme/unamentis-runtime:1.4.2), not latest or untagged")
 
 
 @dataclass
 class ContainerImageArgs:
+    """Arguments of `ContainerImage`."""
+
     name_prefix: str
-    image: Optional[str] = None  # a published image: skip ECR and the build
+    """Physical-name prefix, e.g. `uma-beta` (repository `<prefix>-runtime`). Required."""
+    image: Optional[str] = None
+    """A published, pinned image: no repository and no build. Default: none."""
     platforms: Sequence[str] = DEFAULT_PLATFORMS
-    force_delete: bool = False  # beta may drop the repository with its images on destroy
+    """The platforms built and pushed. Default: `DEFAULT_PLATFORMS` (linux/arm64 and linux/amd64)."""
+    force_delete: bool = False
+    """Destroying the stack may delete the repository with its images. Default: `False`."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`ContainerImage.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
 
 
-class ContainerImage(pulumi.ComponentResource):
+class ContainerImage(Component):
     """ECR repository + multi-arch build and push, or a reference to a published image."""
+    CHILDREN = ("repository", "lifecyclePolicy", "image")
 
     def __init__(self, name: str, args: ContainerImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:ContainerImage", name, None, opts)
+        super().__init__(name, args.transform, opts)
         self.repository = None
         self.image = None
         if args.image:
-            validate_published_image(args.image)
+            if not is_pinned(args.image):
+                raise ArgsError("ContainerImageArgs", "image", f"{args.image!r} is not pinned",
+                                "use a version tag or @sha256 digest (e.g. ghcr.io/acme/unamentis-runtime:1.4.2)")
             self.image_ref: pulumi.Output[str] = pulumi.Output.from_input(args.image)
             self.register_outputs({"image_ref": self.image_ref})
             return
@@ -91,7 +98,7 @@ class ContainerImage(pulumi.ComponentResource):
         import pulumi_docker_build as docker_build  # only needed when the program builds the image
 
         child = pulumi.ResourceOptions(parent=self)
-        self.repository = aws.ecr.Repository(
+        self.repository = self.child("repository", aws.ecr.Repository,
             f"{name}-repo",
             name=f"{args.name_prefix}/runtime",
             image_tag_mutability="IMMUTABLE",
@@ -99,11 +106,11 @@ class ContainerImage(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "AES256"}],
             force_delete=args.force_delete,
             opts=child)
-        self.lifecycle = aws.ecr.LifecyclePolicy(
+        self.lifecycle = self.child("lifecyclePolicy", aws.ecr.LifecyclePolicy,
             f"{name}-lifecycle", repository=self.repository.name, policy=lifecycle_policy(), opts=child)
         auth = aws.ecr.get_authorization_token_output(registry_id=self.repository.registry_id)
         tag = context_tag()
-        self.image = docker_build.Image(
+        self.image = self.child("image", docker_build.Image,
             f"{name}-image",
             context={"location": str(REPO_ROOT)},
             dockerfile={"location": str(DOCKERFILE)},

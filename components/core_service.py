@@ -37,7 +37,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.config import FARGATE_SIZES
+from components.base import ArgsError, Component, Transforms
+from components.facts import FARGATE_SIZES, is_pinned
 
 CORE_PORT = 8766
 STOP_TIMEOUT_S = 120  # the Fargate maximum, and the length of the Spot interruption notice
@@ -69,61 +70,96 @@ def _trust(service: str) -> str:
 
 @dataclass
 class CoreServiceArgs:
-    name_prefix: str  # physical-name prefix, e.g. "uma-beta"
+    """Arguments of `CoreService`."""
+
+    name_prefix: str
+    """Physical-name prefix, e.g. `uma-beta` (cluster `<prefix>-core`). Required."""
     region: str
-    ingress: str  # "tunnel" | "alb"
+    """The AWS region (log driver, SSM references). Required."""
+    ingress: str
+    """`tunnel`: a cloudflared sidecar dials Cloudflare, nothing dials in; `alb`: the service registers
+    in `target_group_arn`. Required."""
     image: pulumi.Input[str]
+    """The runtime image reference (pinned tag or digest). Required."""
     subnet_ids: pulumi.Input[Sequence[str]]
+    """Where the tasks run. Required."""
     security_group_ids: pulumi.Input[Sequence[str]]
-    assign_public_ip: bool = True  # public subnets without NAT need it for egress
+    """The tasks' security groups. Required."""
+    assign_public_ip: bool = True
+    """A public IP per task (public subnets without NAT need it for egress). Default: `True`."""
     port: int = CORE_PORT
+    """The runtime's port in the container. Default: `CORE_PORT` (8080)."""
     cpu: int = 256
+    """Fargate CPU units (256 = 0.25 vCPU). Default: `256`."""
     memory: int = 512
+    """MiB; must fit `cpu` (Fargate's size table). Default: `512`."""
     desired_count: int = 1
+    """Tasks to run. Default: `1`."""
     max_count: int = 1
+    """Above `desired_count`, CPU target-tracking autoscaling up to this many tasks. Default: `1`."""
     on_demand_base: int = 0
+    """Tasks always on FARGATE (on-demand) before the weights apply. Default: `0`."""
     spot_weight: int = 1
+    """FARGATE_SPOT's weight in the capacity-provider strategy. Default: `1`."""
     on_demand_weight: int = 0
+    """FARGATE's weight in the capacity-provider strategy. Default: `0`."""
     cpu_target_percent: float = 60.0
+    """The autoscaling target. Default: `60.0`."""
     log_retention_days: int = 14
+    """Retention of the task log group. Default: `14`."""
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # env name -> secret value: stored as an SSM SecureString owned by this service
+    """Plain environment variables of the runtime container. Default: none."""
     secret_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # env name -> ARN of an existing SSM parameter / Secrets Manager secret
+    """Env name -> secret value, stored as an SSM SecureString owned by this service and referenced by
+    ARN. Default: none."""
     secret_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    task_policy_statements: Sequence[Any] = field(default_factory=list)  # dicts or Outputs of them
-    # tunnel mode
+    """Env name -> ARN of an existing SSM parameter or Secrets Manager secret. Default: none."""
+    task_policy_statements: Sequence[Any] = field(default_factory=list)
+    """IAM statements (dicts or Outputs of them) for the task role. Default: none."""
     cloudflared_image: Optional[str] = None
+    """The pinned cloudflared sidecar image; required with `ingress="tunnel"`. Default: none."""
     tunnel_token: Optional[pulumi.Input[str]] = None
-    # alb mode
+    """The tunnel's token (secret); required with `ingress="tunnel"`. Default: none."""
     target_group_arn: Optional[pulumi.Input[str]] = None
+    """The ALB's core target group; required with `ingress="alb"`. Default: none."""
+
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`CoreService.CHILDREN`), a change to its arguments (`components.base`). Default:
+    none."""
 
     def validate(self) -> None:
         if self.ingress not in ("tunnel", "alb"):
-            raise ValueError(f"CoreService: ingress must be 'tunnel' or 'alb', not {self.ingress!r}")
+            raise ArgsError("CoreServiceArgs", "ingress", f"{self.ingress!r}", "use tunnel or alb")
         if self.cpu not in FARGATE_SIZES:
-            raise ValueError(f"core.cpu must be one of {sorted(FARGATE_SIZES)} (CPU units), not {self.cpu}")
+            raise ArgsError("CoreServiceArgs", "cpu", f"{self.cpu} is not a Fargate size",
+                            f"use one of {', '.join(map(str, FARGATE_SIZES))} (CPU units)")
         if self.memory not in FARGATE_SIZES[self.cpu]:
-            raise ValueError(f"core.memory {self.memory} MiB is not valid with core.cpu {self.cpu}; "
-                             f"use one of {list(FARGATE_SIZES[self.cpu])}")
+            raise ArgsError("CoreServiceArgs", "memory", f"{self.memory} MiB does not fit cpu {self.cpu}",
+                            f"use one of {', '.join(map(str, FARGATE_SIZES[self.cpu]))}")
         if not 0 <= self.desired_count <= self.max_count:
-            raise ValueError("core.desired_count must be between 0 and core.max_count")
+            raise ArgsError("CoreServiceArgs", "desired_count", f"{self.desired_count} with max_count {self.max_count}",
+                            "keep it between 0 and max_count")
         if self.spot_weight < 0 or self.on_demand_weight < 0 or self.on_demand_base < 0:
-            raise ValueError("core.spot_weight, core.on_demand_weight and core.on_demand_base must be >= 0")
+            raise ArgsError("CoreServiceArgs", "spot_weight", "spot_weight, on_demand_weight and on_demand_base "
+                            "must be >= 0", "use 0 or more")
         if self.spot_weight + self.on_demand_weight == 0:
-            raise ValueError("core.spot_weight and core.on_demand_weight cannot both be 0")
+            raise ArgsError("CoreServiceArgs", "spot_weight", "spot_weight and on_demand_weight are both 0",
+                            "give one of them a weight")
         overlap = set(self.secret_values) & set(self.secret_arns) | (
             (set(self.secret_values) | set(self.secret_arns)) & set(self.environment))
         if overlap:
-            raise ValueError(f"core environment names given twice (plain and secret): {sorted(overlap)}")
+            raise ArgsError("CoreServiceArgs", "environment", f"names given twice (plain and secret): {sorted(overlap)}",
+                            "pass each variable once")
         if self.ingress == "tunnel":
             if not self.cloudflared_image or self.tunnel_token is None:
-                raise ValueError("CoreService: tunnel mode needs core.cloudflared_image and the tunnel token")
-            if ":" not in self.cloudflared_image.rsplit("/", 1)[-1] or self.cloudflared_image.endswith(":latest"):
-                raise ValueError("core.cloudflared_image must be pinned to a version tag or digest, "
-                                 "e.g. cloudflare/cloudflared:2026.8.2")
+                raise ArgsError("CoreServiceArgs", "cloudflared_image", "tunnel ingress needs the sidecar image "
+                                "and tunnel_token", "pass both")
+            if not is_pinned(self.cloudflared_image):
+                raise ArgsError("CoreServiceArgs", "cloudflared_image", f"{self.cloudflared_image!r} is not pinned",
+                                "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")
         if self.ingress == "alb" and self.target_group_arn is None:
-            raise ValueError("CoreService: alb mode needs the core target group")
+            raise ArgsError("CoreServiceArgs", "target_group_arn", "alb ingress needs the core target group",
+                            "pass the ALB's core target group")
 
     def capacity_strategy(self) -> list[dict]:
         strategy = []
@@ -135,25 +171,29 @@ class CoreServiceArgs:
         return strategy
 
 
-class CoreService(pulumi.ComponentResource):
+class CoreService(Component):
     """ECS cluster + the core service (and, in tunnel mode, its cloudflared sidecar)."""
+    CHILDREN = (
+        "cluster", "clusterCapacityProviders", "logGroup", "parameter", "role", "rolePolicyAttachment",
+        "rolePolicy", "taskDefinition", "service", "target", "policy",
+    )
 
     def __init__(self, name: str, args: CoreServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:CoreService", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         child = pulumi.ResourceOptions(parent=self)
 
-        self.cluster = aws.ecs.Cluster(
+        self.cluster = self.child("cluster", aws.ecs.Cluster,
             f"{name}-cluster", name=f"{args.name_prefix}-core",
             # Container Insights bills custom metrics; the alarms use the free service metrics.
             settings=[{"name": "containerInsights", "value": "disabled"}],
             opts=child)
-        self.capacity_providers = aws.ecs.ClusterCapacityProviders(
+        self.capacity_providers = self.child("clusterCapacityProviders", aws.ecs.ClusterCapacityProviders,
             f"{name}-capacity", cluster_name=self.cluster.name,
             capacity_providers=["FARGATE", "FARGATE_SPOT"],
             default_capacity_provider_strategies=args.capacity_strategy(),
             opts=child)
-        self.log_group = aws.cloudwatch.LogGroup(
+        self.log_group = self.child("logGroup", aws.cloudwatch.LogGroup,
             f"{name}-logs", name=f"/ecs/{args.name_prefix}-core",
             retention_in_days=args.log_retention_days, opts=child)
 
@@ -164,7 +204,7 @@ class CoreService(pulumi.ComponentResource):
         if args.ingress == "tunnel":
             secret_values["TUNNEL_TOKEN"] = args.tunnel_token
         for env_name in sorted(secret_values):
-            param = aws.ssm.Parameter(
+            param = self.child("parameter", aws.ssm.Parameter,
                 f"{name}-secret-{env_name.lower().replace('_', '-')}",
                 name=f"/{args.name_prefix}/core/{env_name}",
                 type="SecureString",
@@ -174,15 +214,15 @@ class CoreService(pulumi.ComponentResource):
             self.parameters[env_name] = param
             secret_arns[env_name] = param.arn
 
-        self.execution_role = aws.iam.Role(
+        self.execution_role = self.child("role", aws.iam.Role,
             f"{name}-exec-role", assume_role_policy=_trust("ecs-tasks.amazonaws.com"),
             description="Pulls the core image, writes its logs, reads its secrets", opts=child)
-        aws.iam.RolePolicyAttachment(
+        self.child("rolePolicyAttachment", aws.iam.RolePolicyAttachment,
             f"{name}-exec-managed", role=self.execution_role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
             opts=child)
         if secret_arns:
-            aws.iam.RolePolicy(
+            self.child("rolePolicy", aws.iam.RolePolicy,
                 f"{name}-exec-secrets", role=self.execution_role.id,
                 policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
                     "Effect": "Allow",
@@ -190,11 +230,11 @@ class CoreService(pulumi.ComponentResource):
                     "Resource": [secret_arns[k] for k in sorted(secret_arns)],
                 }]}),
                 opts=child)
-        self.task_role = aws.iam.Role(
+        self.task_role = self.child("role", aws.iam.Role,
             f"{name}-task-role", assume_role_policy=_trust("ecs-tasks.amazonaws.com"),
             description="What the running core may call: its buckets, queue, GPU fleet", opts=child)
         if args.task_policy_statements:
-            aws.iam.RolePolicy(
+            self.child("rolePolicy", aws.iam.RolePolicy,
                 f"{name}-task-policy", role=self.task_role.id,
                 policy=policy_document(args.task_policy_statements),
                 opts=child)
@@ -204,7 +244,7 @@ class CoreService(pulumi.ComponentResource):
             containers.append(self._cloudflared_container(args, secret_arns["TUNNEL_TOKEN"]))
         def fargate_task(resource_name: str, family: str, definitions) -> aws.ecs.TaskDefinition:
             """An ARM64 Fargate task of the core's size, roles and the given containers."""
-            return aws.ecs.TaskDefinition(
+            return self.child("taskDefinition", aws.ecs.TaskDefinition,
                 resource_name,
                 family=family,
                 requires_compatibilities=["FARGATE"],
@@ -231,7 +271,7 @@ class CoreService(pulumi.ComponentResource):
         if args.ingress == "alb":
             load_balancers = [{"target_group_arn": args.target_group_arn,
                                "container_name": "core", "container_port": args.port}]
-        self.service = aws.ecs.Service(
+        self.service = self.child("service", aws.ecs.Service,
             f"{name}-service",
             name=f"{args.name_prefix}-core",
             cluster=self.cluster.arn,
@@ -254,7 +294,7 @@ class CoreService(pulumi.ComponentResource):
         self.autoscaling_target = None
         if args.max_count > args.desired_count:
             resource_id = pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name)
-            self.autoscaling_target = aws.appautoscaling.Target(
+            self.autoscaling_target = self.child("target", aws.appautoscaling.Target,
                 f"{name}-scaling-target",
                 service_namespace="ecs",
                 scalable_dimension="ecs:service:DesiredCount",
@@ -262,7 +302,7 @@ class CoreService(pulumi.ComponentResource):
                 min_capacity=args.desired_count,
                 max_capacity=args.max_count,
                 opts=child)
-            aws.appautoscaling.Policy(
+            self.child("policy", aws.appautoscaling.Policy,
                 f"{name}-cpu-scaling",
                 policy_type="TargetTrackingScaling",
                 service_namespace=self.autoscaling_target.service_namespace,

@@ -9,7 +9,7 @@ The master password is never written anywhere in code: by default it is generate
 `pulumi_random` (kept in Pulumi state as a secret) and published as the SSM SecureString
 `/unamentis/<stack>/database-url` (free): the owner's URL, which only migrations use
 (`UNAMENTIS_DATABASE_ADMIN_URL`); requests run as the RLS-bound app role whose URL compute
-builds. With `database.managed_master_password` RDS keeps and rotates the master password in
+builds. With `managed_master_password` RDS keeps and rotates the master password in
 Secrets Manager instead (+$0.40/month) and `master_user_secret_arn` is set.
 
 Cost (us-east-1): db.t4g.micro single-AZ $0.016/h = $11.68/month + gp3 $0.115/GB-month
@@ -17,14 +17,15 @@ Cost (us-east-1): db.t4g.micro single-AZ $0.016/h = $11.68/month + gp3 $0.115/GB
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config import StackConfig
+from components.base import ArgsError, Component, Transforms
 
 # Parameter values: milliseconds.
 IDLE_SESSION_TIMEOUT_MS = 10 * 60 * 1000
@@ -35,38 +36,61 @@ DB_NAME = "unamentis"
 
 @dataclass(frozen=True)
 class DatabaseArgs:
+    """Arguments of `Database`."""
+
     subnet_ids: Sequence[pulumi.Input[str]]
+    """The isolated data-tier subnets (two AZs at least: RDS needs them). Required."""
     security_group_id: pulumi.Input[str]
-    instance_class: str
-    storage_gb: int
-    max_storage_gb: int
-    multi_az: bool
-    deletion_protection: bool
-    backup_retention_days: int
-    engine_version: str
-    managed_master_password: bool
-    tags: dict[str, str]
+    """The database's security group. Required."""
+    instance_class: str = "db.t4g.micro"
+    """The RDS instance class. Default: `db.t4g.micro`."""
+    storage_gb: int = 20
+    """Allocated gp3 storage (20–65536 GB). Default: `20`."""
+    max_storage_gb: int = 50
+    """Storage autoscaling ceiling (billed only when used). Default: `50`."""
+    multi_az: bool = False
+    """A standby in a second AZ (doubles the cost). Default: `False`."""
+    deletion_protection: bool = False
+    """Refuse deletion, keep a final snapshot and protect the resource. Default: `False`."""
+    backup_retention_days: int = 7
+    """Days of automated backups (1–35). Default: `7`."""
+    engine_version: str = "16"
+    """PostgreSQL version; the parameter group is `postgres16`. Default: `16`."""
+    managed_master_password: bool = False
+    """Let RDS keep the master password in Secrets Manager (+$0.40/month) instead of a generated
+    one published as the owner's URL. Default: `False`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child. Default: none."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`Database.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
 
-    @classmethod
-    def from_config(cls, c: StackConfig, subnet_ids, security_group_id) -> "DatabaseArgs":
-        d = c.database
-        return cls(subnet_ids=subnet_ids, security_group_id=security_group_id,
-                   instance_class=d.instance_class, storage_gb=d.storage_gb,
-                   max_storage_gb=d.max_storage_gb, multi_az=d.multi_az,
-                   deletion_protection=d.deletion_protection,
-                   backup_retention_days=d.backup_retention_days,
-                   engine_version=d.engine_version,
-                   managed_master_password=d.managed_master_password, tags=c.tags)
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", self.instance_class):
+            raise ArgsError("DatabaseArgs", "instance_class", f"{self.instance_class!r}", "e.g. db.t4g.micro")
+        if not 20 <= self.storage_gb <= 65536:
+            raise ArgsError("DatabaseArgs", "storage_gb", f"{self.storage_gb}", "gp3 needs 20–65536 GB")
+        if self.max_storage_gb < self.storage_gb:
+            raise ArgsError("DatabaseArgs", "max_storage_gb", f"{self.max_storage_gb} < storage_gb {self.storage_gb}",
+                            "set it at least as large as storage_gb")
+        if not 1 <= self.backup_retention_days <= 35:
+            raise ArgsError("DatabaseArgs", "backup_retention_days", f"{self.backup_retention_days}",
+                            "keep 1–35 days of backups")
+        if self.engine_version.split(".")[0] != "16":
+            raise ArgsError("DatabaseArgs", "engine_version", f"{self.engine_version!r}",
+                            "the parameter group is postgres16; use 16 or 16.x")
 
 
-class Database(pulumi.ComponentResource):
+class Database(Component):
+    CHILDREN = ("subnetGroup", "parameterGroup", "randomPassword", "instance")
+
     def __init__(self, name: str, args: DatabaseArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:aws:Database", name, None, opts)
+        super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)
-        t = args.tags
-        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=list(args.subnet_ids),
+        t = dict(args.tags)
+        subnet_group = self.child("subnetGroup", aws.rds.SubnetGroup, f"{name}-subnets", subnet_ids=list(args.subnet_ids),
                                            description=f"{name}: isolated data tier", tags=t, opts=child)
-        params = aws.rds.ParameterGroup(
+        params = self.child("parameterGroup", aws.rds.ParameterGroup,
             f"{name}-params", family="postgres16", description=f"{name}: TLS only, idle sessions closed",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
@@ -79,10 +103,10 @@ class Database(pulumi.ComponentResource):
         credentials: dict = {"manage_master_user_password": True}
         if not args.managed_master_password:
             # Alphanumeric only: safe inside a URL without escaping; 32 chars ≈ 190 bits.
-            self.password = random.RandomPassword(f"{name}-master-password", length=32,
+            self.password = self.child("randomPassword", random.RandomPassword, f"{name}-master-password", length=32,
                                                   special=False, opts=child)
             credentials = {"password": self.password.result}
-        self.instance = aws.rds.Instance(
+        self.instance = self.child("instance", aws.rds.Instance,
             f"{name}-postgres", engine="postgres", engine_version=args.engine_version,
             instance_class=args.instance_class, allocated_storage=args.storage_gb,
             max_allocated_storage=args.max_storage_gb, storage_type="gp3",

@@ -4,7 +4,7 @@ One function per service in ``runtime.route_table.LAMBDA_SERVICES`` (handler
 ``runtime.handlers.<service>.handler``), all built from the same reproducible code zip plus one
 dependency layer (:mod:`components.lambda_build`; published from an S3 object in
 ``artifact_bucket``, since it exceeds the 50 MB direct upload), Python 3.12, arm64, in the private subnets with
-the Lambda security group, a reserved concurrency each (the config validates that the sum fits the
+the Lambda security group, a reserved concurrency each (the stack config checks that the sum fits the
 database's connections) and an explicit log group with retention.
 
 Front door, by ingress mode:
@@ -30,13 +30,16 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.base import ArgsError, Component, Transforms
 from components.core_service import policy_document
+from components.facts import HTTP_API_MAX_INTEGRATION_MS, HTTP_API_MAX_LAMBDA_TIMEOUT_S
 from components.lambda_build import Artifact
+from components.load_balancer import listener_conditions, listener_rule_plan
 from runtime.route_table import LAMBDA_SERVICES, ROUTES, RouteRule
+from runtime.settings import env_vars
 
 LAMBDA_RUNTIME = "python3.12"
 # An HTTP API integration can wait at most 30 s (hard quota); the function must finish first.
-HTTP_API_MAX_INTEGRATION_MS = 30_000
 DIRECT_UPLOAD_LIMIT = 50 * 1000 * 1000  # bytes of a zip uploaded in the Lambda API call itself
 
 
@@ -74,68 +77,105 @@ def _slug(text: str) -> str:
 
 @dataclass
 class FunctionsApiArgs:
-    """Plain values from the stack config plus the outputs of the network and data tier."""
+    """Arguments of `FunctionsApi`."""
 
-    name_prefix: str  # physical-name prefix, e.g. "uma-beta" (function names: <prefix>-<service>)
-    ingress: str  # "tunnel" | "alb"
+    name_prefix: str
+    """Physical-name prefix, e.g. `uma-beta` (function names `<prefix>-<service>`). Required."""
+    ingress: str
+    """`tunnel`: an HTTP API on `api_hostname`; `alb`: target groups and rules on `https_listener_arn`.
+    Required."""
     code: Artifact
+    """The code zip (`components.lambda_build`). Required."""
     layer: Artifact
+    """The dependency layer zip (`components.lambda_build`). Required."""
     subnet_ids: pulumi.Input[Sequence[str]]
+    """The private subnets the functions run in. Required."""
     security_group_ids: pulumi.Input[Sequence[str]]
+    """The functions' security groups. Required."""
     memory_mb: int = 512
+    """Memory per function (128–10240 MB). Default: `512`."""
     timeout_s: int = 15
+    """Timeout per invocation; behind the HTTP API at most 29 s. Default: `15`."""
     reserved_concurrency: Mapping[str, int] = field(default_factory=dict)
+    """Per service, its reserved concurrency (each instance holds one database connection); a service
+    left out gets `default_reserved_concurrency`. Default: none."""
     default_reserved_concurrency: int = 2
+    """The reservation of a service not in `reserved_concurrency`. Default: `2`."""
     log_retention_days: int = 14
+    """Retention of each function's log group. Default: `14`."""
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    policy_statements: Sequence[Any] = field(default_factory=list)  # dicts or Outputs of them
+    """Environment variables of every function (Lambda encrypts them at rest). Default: none."""
+    policy_statements: Sequence[Any] = field(default_factory=list)
+    """IAM statements (dicts or Outputs of them) for the functions' role. Default: none."""
     services: Sequence[str] = LAMBDA_SERVICES
-    # S3 bucket (name) the dependency layer is uploaded through; required above 50 MB zipped
+    """The Lambda services to deploy. Default: every service of `runtime.route_table.LAMBDA_SERVICES`."""
     artifact_bucket: Optional[pulumi.Input[str]] = None
-    # tunnel mode
-    api_hostname: Optional[str] = None  # custom domain of the HTTP API, e.g. "fn.example.org"
+    """The S3 bucket (name) the layer is uploaded through; needed above 50 MB zipped. Default: none."""
+    api_hostname: Optional[str] = None
+    """The HTTP API's custom domain, e.g. `fn.example.org`; required with `ingress="tunnel"`. Default:
+    none."""
     throttle_rate: float = 50.0
+    """The HTTP API stage's steady requests per second. Default: `50.0`."""
     throttle_burst: int = 100
-    # alb mode
+    """The HTTP API stage's burst. Default: `100`."""
     https_listener_arn: Optional[pulumi.Input[str]] = None
+    """The ALB's HTTPS listener; required with `ingress="alb"`. Default: none."""
     vpc_id: Optional[pulumi.Input[str]] = None
+    """The VPC of the target groups; required with `ingress="alb"`. Default: none."""
     origin_secret: Optional[pulumi.Input[str]] = None
+    """When set, every listener rule also requires the `X-Origin-Secret` header. Default: none."""
+
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`FunctionsApi.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
 
     def validate(self) -> None:
         if self.ingress not in ("tunnel", "alb"):
-            raise ValueError(f"FunctionsApi: ingress must be 'tunnel' or 'alb', not {self.ingress!r}")
+            raise ArgsError("FunctionsApiArgs", "ingress", f"{self.ingress!r}", "use tunnel or alb")
         unknown = set(self.reserved_concurrency) - set(self.services)
         if unknown:
-            raise ValueError(f"functions.reserved_concurrency names unknown services: {sorted(unknown)}")
+            raise ArgsError("FunctionsApiArgs", "reserved_concurrency", f"unknown services {sorted(unknown)}",
+                            f"use services of {', '.join(self.services)}")
         for svc in self.services:
             if self.reserved_for(svc) < 1:
-                raise ValueError(f"functions.reserved_concurrency.{svc} must be at least 1")
+                raise ArgsError("FunctionsApiArgs", f"reserved_concurrency.{svc}", f"{self.reserved_for(svc)}",
+                                "reserve at least 1 (0 would disable the function)")
         if self.layer.size_bytes > DIRECT_UPLOAD_LIMIT and self.artifact_bucket is None:
-            raise ValueError(f"the dependency layer is {self.layer.size_bytes / 1e6:.1f} MB zipped, over the "
-                             "50 MB direct-upload limit: give FunctionsApi an artifact_bucket")
+            raise ArgsError("FunctionsApiArgs", "artifact_bucket", f"the dependency layer is "
+                            f"{self.layer.size_bytes / 1e6:.1f} MB zipped, over the 50 MB direct-upload limit",
+                            "give a bucket to upload it through")
         if not 128 <= self.memory_mb <= 10240:
-            raise ValueError("functions.memory must be between 128 and 10240 MB")
+            raise ArgsError("FunctionsApiArgs", "memory_mb", f"{self.memory_mb}", "Lambda allows 128–10240 MB")
         if self.ingress == "tunnel":
-            if self.timeout_s * 1000 > HTTP_API_MAX_INTEGRATION_MS - 1000:
-                raise ValueError("functions.timeout must be at most 29 s behind the HTTP API (30 s hard limit)")
+            if self.timeout_s > HTTP_API_MAX_LAMBDA_TIMEOUT_S:
+                raise ArgsError("FunctionsApiArgs", "timeout_s", f"{self.timeout_s} s",
+                                "at most 29 s behind the HTTP API (its 30 s hard limit)")
             if not self.api_hostname:
-                raise ValueError("FunctionsApi: tunnel mode needs api_hostname (the HTTP API custom domain)")
+                raise ArgsError("FunctionsApiArgs", "api_hostname", "tunnel ingress needs the HTTP API's custom domain",
+                                "pass e.g. fn.example.org")
         if self.ingress == "alb" and (self.https_listener_arn is None or self.vpc_id is None):
-            raise ValueError("FunctionsApi: alb mode needs https_listener_arn and vpc_id")
+            raise ArgsError("FunctionsApiArgs", "https_listener_arn", "alb ingress needs the HTTPS listener and vpc_id",
+                            "pass both")
 
     def reserved_for(self, service: str) -> int:
         return int(self.reserved_concurrency.get(service, self.default_reserved_concurrency))
 
 
-class FunctionsApi(pulumi.ComponentResource):
+class FunctionsApi(Component):
     """One Lambda per stateless service and the HTTP API (tunnel) or ALB rules (alb) in front of them."""
+    CHILDREN = (
+        "role", "rolePolicyAttachment", "rolePolicy", "bucketObjectv2", "layerVersion", "logGroup",
+        "function", "api", "integration", "permission", "route", "stage", "certificate",
+        "certificateValidation", "domainName", "apiMapping", "targetGroup", "targetGroupAttachment",
+        "listenerRule",
+    )
 
     def __init__(self, name: str, args: FunctionsApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:FunctionsApi", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         child = pulumi.ResourceOptions(parent=self)
 
-        self.role = aws.iam.Role(
+        self.role = self.child("role", aws.iam.Role,
             f"{name}-role",
             assume_role_policy=json.dumps({
                 "Version": "2012-10-17",
@@ -146,7 +186,7 @@ class FunctionsApi(pulumi.ComponentResource):
             opts=child,
         )
         # ENI management in the VPC + writing to the function's own log group.
-        self.vpc_access = aws.iam.RolePolicyAttachment(
+        self.vpc_access = self.child("rolePolicyAttachment", aws.iam.RolePolicyAttachment,
             f"{name}-vpc-access", role=self.role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
             opts=child,
@@ -154,7 +194,7 @@ class FunctionsApi(pulumi.ComponentResource):
         # Least privilege: only the statements the platform grants (its buckets, queue, parameters).
         self.data_access = None
         if args.policy_statements:
-            self.data_access = aws.iam.RolePolicy(
+            self.data_access = self.child("rolePolicy", aws.iam.RolePolicy,
                 f"{name}-data-access", role=self.role.id,
                 policy=policy_document(args.policy_statements),
                 opts=child,
@@ -170,12 +210,12 @@ class FunctionsApi(pulumi.ComponentResource):
         self.layer_object = None
         layer_code: dict = {"code": pulumi.FileArchive(args.layer.path)}
         if args.artifact_bucket is not None:
-            self.layer_object = aws.s3.BucketObjectv2(
+            self.layer_object = self.child("bucketObjectv2", aws.s3.BucketObjectv2,
                 f"{name}-deps-object", bucket=args.artifact_bucket,
                 key=f"lambda/layers/{args.name_prefix}-runtime-deps-{args.layer.sha256[:16]}.zip",
                 source=pulumi.FileAsset(args.layer.path), content_type="application/zip", opts=child)
             layer_code = {"s3_bucket": self.layer_object.bucket, "s3_key": self.layer_object.key}
-        self.layer = aws.lambda_.LayerVersion(
+        self.layer = self.child("layerVersion", aws.lambda_.LayerVersion,
             f"{name}-deps",
             layer_name=f"{args.name_prefix}-runtime-deps",
             source_code_hash=args.layer.source_code_hash,
@@ -190,13 +230,13 @@ class FunctionsApi(pulumi.ComponentResource):
 
         self.functions: dict[str, aws.lambda_.Function] = {}
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
-        env = {**args.environment, "UNAMENTIS_DB_MODE": "single"}
+        env = {**args.environment, **env_vars(db_mode="single")}
         for svc in args.services:
             fname = f"{args.name_prefix}-{svc}"
-            lg = aws.cloudwatch.LogGroup(
+            lg = self.child("logGroup", aws.cloudwatch.LogGroup,
                 f"{name}-{svc}-logs", name=f"/aws/lambda/{fname}",
                 retention_in_days=args.log_retention_days, opts=child)
-            fn = aws.lambda_.Function(
+            fn = self.child("function", aws.lambda_.Function,
                 f"{name}-{svc}",
                 name=fname,
                 role=self.role.arn,
@@ -238,7 +278,7 @@ class FunctionsApi(pulumi.ComponentResource):
     # -- tunnel mode ------------------------------------------------------------------------
     def _http_api(self, name: str, args: FunctionsApiArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        self.api = aws.apigatewayv2.Api(
+        self.api = self.child("api", aws.apigatewayv2.Api,
             f"{name}-http",
             name=f"{args.name_prefix}-api",
             protocol_type="HTTP",
@@ -249,7 +289,7 @@ class FunctionsApi(pulumi.ComponentResource):
         )
         integrations = {}
         for svc, fn in self.functions.items():
-            integrations[svc] = aws.apigatewayv2.Integration(
+            integrations[svc] = self.child("integration", aws.apigatewayv2.Integration,
                 f"{name}-{svc}-int",
                 api_id=self.api.id,
                 integration_type="AWS_PROXY",
@@ -258,7 +298,7 @@ class FunctionsApi(pulumi.ComponentResource):
                 timeout_milliseconds=min(HTTP_API_MAX_INTEGRATION_MS, args.timeout_s * 1000 + 1000),
                 opts=child,
             )
-            aws.lambda_.Permission(
+            self.child("permission", aws.lambda_.Permission,
                 f"{name}-{svc}-invoke",
                 action="lambda:InvokeFunction",
                 function=fn.name,
@@ -268,17 +308,17 @@ class FunctionsApi(pulumi.ComponentResource):
             )
         self.routes = []
         for key, svc in http_api_route_keys(services=args.services):
-            self.routes.append(aws.apigatewayv2.Route(
+            self.routes.append(self.child("route", aws.apigatewayv2.Route,
                 f"{name}-route-{_slug(key)}",
                 api_id=self.api.id,
                 route_key=key,
                 target=pulumi.Output.concat("integrations/", integrations[svc].id),
                 opts=child,
             ))
-        self.access_logs = aws.cloudwatch.LogGroup(
+        self.access_logs = self.child("logGroup", aws.cloudwatch.LogGroup,
             f"{name}-access-logs", name=f"/aws/apigateway/{args.name_prefix}-api",
             retention_in_days=args.log_retention_days, opts=child)
-        self.stage = aws.apigatewayv2.Stage(
+        self.stage = self.child("stage", aws.apigatewayv2.Stage,
             f"{name}-stage",
             api_id=self.api.id,
             name="$default",
@@ -298,12 +338,12 @@ class FunctionsApi(pulumi.ComponentResource):
         )
         # The certificate is validated by DNS records the edge component creates from
         # ``certificate_validation_options``; CertificateValidation waits until ACM issues it.
-        self.certificate = aws.acm.Certificate(
+        self.certificate = self.child("certificate", aws.acm.Certificate,
             f"{name}-cert", domain_name=args.api_hostname, validation_method="DNS",
             key_algorithm="EC_prime256v1", opts=child)
-        self.certificate_validation = aws.acm.CertificateValidation(
+        self.certificate_validation = self.child("certificateValidation", aws.acm.CertificateValidation,
             f"{name}-cert-valid", certificate_arn=self.certificate.arn, opts=child)
-        self.domain = aws.apigatewayv2.DomainName(
+        self.domain = self.child("domainName", aws.apigatewayv2.DomainName,
             f"{name}-domain",
             domain_name=args.api_hostname,
             domain_name_configuration={
@@ -313,7 +353,7 @@ class FunctionsApi(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.mapping = aws.apigatewayv2.ApiMapping(
+        self.mapping = self.child("apiMapping", aws.apigatewayv2.ApiMapping,
             f"{name}-mapping", api_id=self.api.id, domain_name=self.domain.id, stage=self.stage.id,
             opts=child)
         self.origin_url = pulumi.Output.from_input(f"https://{args.api_hostname}")
@@ -323,18 +363,16 @@ class FunctionsApi(pulumi.ComponentResource):
 
     # -- alb mode ---------------------------------------------------------------------------
     def _alb_targets(self, name: str, args: FunctionsApiArgs) -> None:
-        from components.load_balancer import listener_conditions, listener_rule_plan
-
         child = pulumi.ResourceOptions(parent=self)
         for svc, fn in self.functions.items():
-            tg = aws.lb.TargetGroup(
+            tg = self.child("targetGroup", aws.lb.TargetGroup,
                 f"{name}-{svc}-tg",
                 name=f"{args.name_prefix}-{svc}"[:32],
                 target_type="lambda",
                 lambda_multi_value_headers_enabled=True,
                 opts=child,
             )
-            perm = aws.lambda_.Permission(
+            perm = self.child("permission", aws.lambda_.Permission,
                 f"{name}-{svc}-alb-invoke",
                 action="lambda:InvokeFunction",
                 function=fn.name,
@@ -342,14 +380,14 @@ class FunctionsApi(pulumi.ComponentResource):
                 source_arn=tg.arn,
                 opts=child,
             )
-            aws.lb.TargetGroupAttachment(
+            self.child("targetGroupAttachment", aws.lb.TargetGroupAttachment,
                 f"{name}-{svc}-attach", target_group_arn=tg.arn, target_id=fn.arn,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[perm]))
             self.target_groups[svc] = tg
         for step in listener_rule_plan():
             if step.target == "core":
                 continue
-            self.listener_rules.append(aws.lb.ListenerRule(
+            self.listener_rules.append(self.child("listenerRule", aws.lb.ListenerRule,
                 f"{name}-rule-{step.priority}",
                 listener_arn=args.https_listener_arn,
                 priority=step.priority,

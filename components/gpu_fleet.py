@@ -7,7 +7,7 @@
   by ``gpu_nodes.bootstrap.render_user_data``.
 * ASG: mixed-instances policy (g4dn.xlarge first, then g4dn.2xlarge, g5.xlarge, g6.xlarge by
   default), 0 % on-demand, ``price-capacity-optimized``, capacity rebalancing, **min 0** (or the
-  configured warm floor), max from config, in the GPU subnets with the GPU security group (admits
+  ``warm_min`` floor), max ``max_size``, in the GPU subnets with the GPU security group (admits
   only the core on 11434 / 8880 / 11401). A termination lifecycle hook gives the node agent time to
   drain; ``desired_capacity`` is owned by the core at run time (wake / sleep), so later deploys
   ignore its drift.
@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components.base import ArgsError, Component, Transforms
+from components.facts import GPU_FAMILIES
 from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
+from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, render_user_data
 
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
 # ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
@@ -41,12 +44,32 @@ DEFAULT_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/re
 DRAIN_HOOK = "drain"
 DRAIN_HEARTBEAT_S = 110  # inside the two-minute Spot notice
 SPOT_EVENTS = ("EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation")
-_ALLOWED_FAMILIES = ("g4dn.", "g5.", "g6.", "g6e.")  # x86_64 NVIDIA: one AMI fits all
 
 
 def node_token_parameter_name(name_prefix: str) -> str:
     """Where the nodes' token to the core lives (the user data names it before the fleet exists)."""
     return f"/{name_prefix}/gpu/node-token"
+
+
+def asg_name(name_prefix: str) -> str:
+    """The Auto Scaling group's name (the core and the nodes' user data name it before it exists)."""
+    return f"{name_prefix}-gpu"
+
+
+def node_user_data(*, name_prefix: str, region: str, model_bucket: pulumi.Input[str], core_url: str,
+                   idle_minutes: int, max_lifetime_hours: int) -> pulumi.Output[str]:
+    """The nodes' cloud-config (`gpu_nodes.bootstrap.render_user_data`).
+
+    The bucket's name is known at deploy time only, so the text is rendered inside `apply` (a pure
+    function; no resource is created there). An idle node removes itself through the Auto Scaling
+    API (decrementing desired capacity): scale-to-zero must not depend on reaching the core through
+    the edge. Its other events (drain, state) go to the core's /api/gpu route with the node token.
+    """
+    return pulumi.Output.from_input(model_bucket).apply(lambda bucket: render_user_data(
+        region=region, model_bucket=bucket, core_url=core_url, asg_name=asg_name(name_prefix),
+        lifecycle_hook_name=DRAIN_HOOK, idle_minutes=idle_minutes, max_lifetime_hours=max_lifetime_hours,
+        dormant_action="asg", core_token_parameter=node_token_parameter_name(name_prefix),
+        cache_prefix=DEFAULT_CACHE_PREFIX))
 
 
 def _b64(text: str) -> str:
@@ -56,65 +79,97 @@ def _b64(text: str) -> str:
 
 @dataclass
 class GpuFleetArgs:
+    """Arguments of `GpuFleet`."""
+
     name_prefix: str
+    """Physical-name prefix, e.g. `uma-beta` (the group is `<prefix>-gpu`). Required."""
     subnet_ids: pulumi.Input[Sequence[str]]
+    """The GPU tier's subnets. Required."""
     security_group_id: pulumi.Input[str]
-    user_data: pulumi.Input[str]  # cloud-config text from gpu_nodes.bootstrap.render_user_data
+    """The nodes' security group. Required."""
+    user_data: pulumi.Input[str]
+    """Cloud-config text (`gpu_nodes.bootstrap.render_user_data`). Required."""
     max_size: int = 1
+    """Most nodes at once (>= 1). Default: `1`."""
     warm_min: int = 0
+    """Nodes kept when idle (0 = scale to zero). Default: `0`."""
     instance_types: Sequence[str] = DEFAULT_INSTANCE_TYPES
+    """x86_64 NVIDIA types, in order of preference. Default: `DEFAULT_INSTANCE_TYPES` (g4dn.xlarge,
+    g4dn.2xlarge, g5.xlarge, g6.xlarge)."""
     volume_gb: int = 100
-    associate_public_ip: bool = False  # public GPU subnets (no NAT) need it to pull images/models
+    """Encrypted gp3 root volume (30–1000 GB). Default: `100`."""
+    associate_public_ip: bool = False
+    """A public IP per node (public GPU subnets without NAT need it to pull images and models).
+    Default: `False`."""
     ami_parameter: str = DEFAULT_AMI_PARAMETER
-    model_bucket_arn: Optional[pulumi.Input[str]] = None  # model cache + agent archive
+    """The SSM parameter naming the GPU AMI. Default: `DEFAULT_AMI_PARAMETER`."""
+    model_bucket_arn: Optional[pulumi.Input[str]] = None
+    """The bucket of the model cache and the agent archive. Default: none."""
     model_bucket_id: Optional[pulumi.Input[str]] = None
+    """Its name. Default: none."""
     cache_prefix: str = "gpu-cache"
-    cache_write_back: bool = True  # nodes upload pulled models so the next boot skips the registries
-    # (key, bytes) of the node agent archive (gpu_nodes.bootstrap.agent_archive) to upload
+    """Key prefix of the model cache in that bucket. Default: `"gpu-cache"`."""
+    cache_write_back: bool = True
+    """Nodes upload pulled models so the next boot skips the registries. Default: `True`."""
     agent_archive: Optional[tuple[str, bytes]] = None
+    """(key, bytes) of the node agent archive (`gpu_nodes.bootstrap.agent_archive`) to upload. Default:
+    none."""
     alert_topic_arn: Optional[pulumi.Input[str]] = None
+    """Where Spot interruption and rebalance events are published. Default: none."""
     log_retention_days: int = 14
+    """Retention of the events log group. Default: `14`."""
     max_instance_lifetime_s: int = 7 * 24 * 3600
-    # The bearer token nodes present to the core's event route; stored as node_token_parameter_name().
+    """EC2 Auto Scaling replaces older nodes (at least one day). Default: seven days."""
     node_token: Optional[pulumi.Input[str]] = None
+    """The bearer token nodes present to the core's event route, stored at
+    `node_token_parameter_name()`. Default: none."""
+
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`GpuFleet.CHILDREN`), a change to its arguments (`components.base`). Default:
+    none."""
 
     def validate(self) -> None:
         if not self.instance_types:
-            raise ValueError("gpu.instance_types must list at least one instance type")
-        bad = [t for t in self.instance_types if not t.startswith(_ALLOWED_FAMILIES)]
+            raise ArgsError("GpuFleetArgs", "instance_types", "empty", "list at least one instance type")
+        bad = [t for t in self.instance_types if not t.startswith(GPU_FAMILIES)]
         if bad:
-            raise ValueError(f"gpu.instance_types {bad} are not x86_64 NVIDIA types "
-                             f"(allowed families: {', '.join(f.rstrip('.') for f in _ALLOWED_FAMILIES)})")
+            raise ArgsError("GpuFleetArgs", "instance_types", f"{bad} are not x86_64 NVIDIA types",
+                            f"use the families {', '.join(f.rstrip('.') for f in GPU_FAMILIES)}")
         if len(set(self.instance_types)) != len(self.instance_types):
-            raise ValueError("gpu.instance_types lists a type twice")
+            raise ArgsError("GpuFleetArgs", "instance_types", "a type is listed twice", "list each type once")
         if not 0 <= self.warm_min <= self.max_size:
-            raise ValueError("gpu.warm_min must be between 0 and gpu.max_size")
+            raise ArgsError("GpuFleetArgs", "warm_min", f"{self.warm_min} with max_size {self.max_size}",
+                            "keep it between 0 and max_size")
         if self.max_size < 1:
-            raise ValueError("gpu.max_size must be at least 1 (disable the fleet with gpu.enabled: false)")
+            raise ArgsError("GpuFleetArgs", "max_size", f"{self.max_size}", "use at least 1 (or create no fleet)")
         if not 30 <= self.volume_gb <= 1000:
-            raise ValueError("gpu.volume_gb must be between 30 and 1000")
+            raise ArgsError("GpuFleetArgs", "volume_gb", f"{self.volume_gb}", "use 30–1000 GB")
 
 
-class GpuFleet(pulumi.ComponentResource):
+class GpuFleet(Component):
     """Launch template + Spot ASG (min 0) + interruption events + the core's wake/sleep IAM."""
+    CHILDREN = (
+        "role", "rolePolicyAttachment", "instanceProfile", "launchTemplate", "group", "bucketObjectv2",
+        "parameter", "rolePolicy", "logGroup", "logResourcePolicy", "eventRule", "eventTarget",
+    )
 
     def __init__(self, name: str, args: GpuFleetArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:GpuFleet", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         child = pulumi.ResourceOptions(parent=self)
-        asg_name = f"{args.name_prefix}-gpu"
+        group_name = asg_name(args.name_prefix)
 
-        self.role = aws.iam.Role(
+        self.role = self.child("role", aws.iam.Role,
             f"{name}-node-role",
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRole",
                 "Principal": {"Service": "ec2.amazonaws.com"}}]}),
             description="GPU nodes: Session Manager, lifecycle hook, model cache reads",
             opts=child)
-        aws.iam.RolePolicyAttachment(
+        self.child("rolePolicyAttachment", aws.iam.RolePolicyAttachment,
             f"{name}-node-ssm", role=self.role.name,
             policy_arn=SSM_CORE_POLICY_ARN, opts=child)
-        self.profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=self.role.name, opts=child)
+        self.profile = self.child("instanceProfile", aws.iam.InstanceProfile, f"{name}-node-profile", role=self.role.name, opts=child)
 
         if args.associate_public_ip:
             network = {"network_interfaces": [{
@@ -122,7 +177,7 @@ class GpuFleet(pulumi.ComponentResource):
                 "delete_on_termination": "true", "security_groups": [args.security_group_id]}]}
         else:
             network = {"vpc_security_group_ids": [args.security_group_id]}
-        self.launch_template = aws.ec2.LaunchTemplate(
+        self.launch_template = self.child("launchTemplate", aws.ec2.LaunchTemplate,
             f"{name}-lt",
             name_prefix=f"{args.name_prefix}-gpu-",
             description="UnaMentis GPU node (Ollama, TTS, STT + node agent)",
@@ -135,14 +190,14 @@ class GpuFleet(pulumi.ComponentResource):
                 "encrypted": "true", "delete_on_termination": "true"}}],
             user_data=pulumi.Output.from_input(args.user_data).apply(_b64),
             update_default_version=True,
-            tag_specifications=[{"resource_type": "instance", "tags": {"Name": asg_name}},
-                                {"resource_type": "volume", "tags": {"Name": asg_name}}],
+            tag_specifications=[{"resource_type": "instance", "tags": {"Name": group_name}},
+                                {"resource_type": "volume", "tags": {"Name": group_name}}],
             opts=child,
             **network)
 
-        self.asg = aws.autoscaling.Group(
+        self.asg = self.child("group", aws.autoscaling.Group,
             f"{name}-asg",
-            name=asg_name,
+            name=group_name,
             min_size=args.warm_min,
             max_size=args.max_size,
             desired_capacity=args.warm_min,
@@ -168,7 +223,7 @@ class GpuFleet(pulumi.ComponentResource):
                 "heartbeat_timeout": DRAIN_HEARTBEAT_S,
                 "default_result": "CONTINUE",
             }],
-            tags=[{"key": "Name", "value": asg_name, "propagate_at_launch": True}],
+            tags=[{"key": "Name", "value": group_name, "propagate_at_launch": True}],
             # The core sets desired capacity at run time (wake / sleep); a deploy must not undo it.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
 
@@ -192,15 +247,16 @@ class GpuFleet(pulumi.ComponentResource):
         self.agent_object = None
         if args.agent_archive is not None:
             if args.model_bucket_id is None:
-                raise ValueError("GpuFleet: agent_archive needs model_bucket_id")
+                raise ArgsError("GpuFleetArgs", "model_bucket_id", "agent_archive needs the bucket to upload to",
+                                "pass model_bucket_id")
             key, data = args.agent_archive
-            self.agent_object = aws.s3.BucketObjectv2(
+            self.agent_object = self.child("bucketObjectv2", aws.s3.BucketObjectv2,
                 f"{name}-agent", bucket=args.model_bucket_id, key=key,
                 content_base64=base64.b64encode(data).decode(), content_type="application/gzip",
                 opts=child)
         self.node_token_parameter: Optional[aws.ssm.Parameter] = None
         if args.node_token is not None:
-            self.node_token_parameter = aws.ssm.Parameter(
+            self.node_token_parameter = self.child("parameter", aws.ssm.Parameter,
                 f"{name}-node-token", name=node_token_parameter_name(args.name_prefix), type="SecureString",
                 tier="Standard", value=pulumi.Output.secret(args.node_token),
                 description="Bearer token GPU nodes present to the core's /api/gpu/nodes/{id}/events",
@@ -211,16 +267,16 @@ class GpuFleet(pulumi.ComponentResource):
         # Session Manager's managed policy reads every parameter: fence it to the node's own.
         node_statements.append(fence_parameter_reads(
             [self.node_token_parameter.arn] if self.node_token_parameter is not None else []))
-        aws.iam.RolePolicy(
+        self.child("rolePolicy", aws.iam.RolePolicy,
             f"{name}-node-policy", role=self.role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": node_statements}),
             opts=child)
 
         # Spot interruption warnings and rebalance recommendations -> a log group (+ SNS).
-        self.events_log_group = aws.cloudwatch.LogGroup(
+        self.events_log_group = self.child("logGroup", aws.cloudwatch.LogGroup,
             f"{name}-spot-events", name=f"/aws/events/{args.name_prefix}-gpu-spot",
             retention_in_days=args.log_retention_days, opts=child)
-        aws.cloudwatch.LogResourcePolicy(
+        self.child("logResourcePolicy", aws.cloudwatch.LogResourcePolicy,
             f"{name}-spot-events-policy",
             policy_name=f"{args.name_prefix}-gpu-spot-events",
             policy_document=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
@@ -230,15 +286,15 @@ class GpuFleet(pulumi.ComponentResource):
                 "Resource": pulumi.Output.concat(self.events_log_group.arn, ":*"),
             }]}),
             opts=child)
-        self.spot_rule = aws.cloudwatch.EventRule(
+        self.spot_rule = self.child("eventRule", aws.cloudwatch.EventRule,
             f"{name}-spot-rule",
             description="Spot interruption warnings and rebalance recommendations for GPU nodes",
             event_pattern=json.dumps({"source": ["aws.ec2"], "detail-type": list(SPOT_EVENTS)}),
             opts=child)
-        aws.cloudwatch.EventTarget(
+        self.child("eventTarget", aws.cloudwatch.EventTarget,
             f"{name}-spot-to-logs", rule=self.spot_rule.name, arn=self.events_log_group.arn, opts=child)
         if args.alert_topic_arn is not None:
-            aws.cloudwatch.EventTarget(
+            self.child("eventTarget", aws.cloudwatch.EventTarget,
                 f"{name}-spot-to-sns", rule=self.spot_rule.name, arn=args.alert_topic_arn, opts=child)
 
         self.asg_name = self.asg.name

@@ -325,6 +325,12 @@ def resolve_layer(build_dir: Path = DEFAULT_BUILD_DIR, requirements: Path = REQU
     return _artifact(ph, placeholder=True)
 
 
+def program_artifacts(offline: bool) -> tuple[Artifact, Artifact]:
+    """(code zip, dependency layer) for a deploy: the code is rebuilt (byte-identical when nothing
+    changed), the layer comes from `resolve_layer` (a placeholder when `offline` and not built)."""
+    return build_code_zip(), resolve_layer(offline=offline)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m components.lambda_build", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_BUILD_DIR, help="build directory (default build/lambda)")

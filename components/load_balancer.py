@@ -5,7 +5,7 @@ Balancer in the public subnets (its security group, from the network component, 
 Cloudflare's ranges on 443, or any source when a customer runs with ``edge: none``):
 
 * HTTPS listener with ``ELBSecurityPolicy-TLS13-1-2-2021-06`` and a certificate: the customer's
-  ``alb.certificate_arn``, else an ACM certificate for ``api.<domain>`` / ``app.<domain>`` /
+  ``certificate_arn``, else an ACM certificate for ``api.<domain>`` / ``app.<domain>`` /
   ``admin.<domain>`` validated by DNS records the edge component writes into Cloudflare;
 * HTTP listener that only redirects to HTTPS (301);
 * ``drop_invalid_header_fields``, ``desync_mitigation_mode=defensive``, idle timeout ≥ 300 s so
@@ -23,12 +23,13 @@ month) ≈ $25/month at beta traffic (0.2 average LCU).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components.base import ArgsError, Component, Transforms
 from runtime.route_table import ROUTES, RouteRule
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -80,35 +81,58 @@ def listener_conditions(patterns: Sequence[str], origin_secret: Optional[pulumi.
 
 @dataclass
 class LoadBalancerArgs:
+    """Arguments of `LoadBalancer`."""
+
     name_prefix: str
+    """Physical-name prefix, e.g. `uma-prod`. Required."""
     vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[str]]  # public subnets, one per AZ
+    """The VPC. Required."""
+    subnet_ids: pulumi.Input[Sequence[str]]
+    """The public subnets, one per AZ. Required."""
     security_group_id: pulumi.Input[str]
+    """The ALB's security group. Required."""
     domain: str
-    certificate_arn: Optional[pulumi.Input[str]] = None  # customer-provided; else an ACM certificate
-    origin_secret: Optional[pulumi.Input[str]] = None  # set when Cloudflare fronts the ALB
+    """The zone; the certificate covers `api.`, `admin.` and `app.<domain>`. Required."""
+    certificate_arn: Optional[pulumi.Input[str]] = None
+    """An existing ACM certificate; without it one is requested (DNS validation). Default: none."""
+    origin_secret: Optional[pulumi.Input[str]] = None
+    """When set (Cloudflare in front), every rule also requires `X-Origin-Secret` and anything else
+    gets 403. Default: none."""
     idle_timeout: int = 900
+    """Seconds (300–4000): voice WebSockets idle longer than the 60 s default. Default: `900`."""
     deregistration_delay: int = DEREGISTRATION_DELAY
+    """Seconds (< 120, the Fargate Spot notice). Default: `DEREGISTRATION_DELAY` (60)."""
     core_port: int = CORE_PORT
+    """The core's port. Default: `CORE_PORT` (8080)."""
     deletion_protection: bool = False
+    """Refuse deletion of the ALB. Default: `False`."""
+
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`LoadBalancer.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
 
     def validate(self) -> None:
         if not MIN_IDLE_TIMEOUT <= self.idle_timeout <= 4000:
-            raise ValueError(f"alb.idle_timeout must be between {MIN_IDLE_TIMEOUT} and 4000 seconds "
-                             "(voice WebSockets idle longer than the 60 s default)")
+            raise ArgsError("LoadBalancerArgs", "idle_timeout", f"{self.idle_timeout} s",
+                            f"use {MIN_IDLE_TIMEOUT}–4000 s (voice WebSockets idle longer than the 60 s default)")
         if not 0 <= self.deregistration_delay < 120:
-            raise ValueError("alb.deregistration_delay must be below 120 s (the Fargate Spot notice)")
+            raise ArgsError("LoadBalancerArgs", "deregistration_delay", f"{self.deregistration_delay} s",
+                            "use 0–119 s (the Fargate Spot notice is 120 s)")
 
 
-class LoadBalancer(pulumi.ComponentResource):
+class LoadBalancer(Component):
     """The ALB, its listeners, the core target group and the core's listener rules."""
+    CHILDREN = (
+        "loadBalancer", "certificate", "certificateValidation", "targetGroup", "listener",
+        "listenerRule",
+    )
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:LoadBalancer", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         child = pulumi.ResourceOptions(parent=self)
 
-        self.alb = aws.lb.LoadBalancer(
+        self.alb = self.child("loadBalancer", aws.lb.LoadBalancer,
             f"{name}-alb",
             name=f"{args.name_prefix}-alb"[:32],
             load_balancer_type="application",
@@ -126,7 +150,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.certificate_validation_options = None
         cert_arn = args.certificate_arn
         if cert_arn is None:
-            self.certificate = aws.acm.Certificate(
+            self.certificate = self.child("certificate", aws.acm.Certificate,
                 f"{name}-cert",
                 domain_name=f"api.{args.domain}",
                 subject_alternative_names=[f"app.{args.domain}", f"admin.{args.domain}"],
@@ -135,11 +159,11 @@ class LoadBalancer(pulumi.ComponentResource):
                 opts=child,
             )
             self.certificate_validation_options = self.certificate.domain_validation_options
-            validation = aws.acm.CertificateValidation(
+            validation = self.child("certificateValidation", aws.acm.CertificateValidation,
                 f"{name}-cert-valid", certificate_arn=self.certificate.arn, opts=child)
             cert_arn = validation.certificate_arn
 
-        self.core_target_group = aws.lb.TargetGroup(
+        self.core_target_group = self.child("targetGroup", aws.lb.TargetGroup,
             f"{name}-core-tg",
             name=f"{args.name_prefix}-core"[:32],
             target_type="ip",
@@ -158,7 +182,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 "message_body": '{"error":"forbidden","code":"FORBIDDEN","message":"origin secret missing"}'}}
         else:
             default_action = {"type": "forward", "target_group_arn": self.core_target_group.arn}
-        self.https_listener = aws.lb.Listener(
+        self.https_listener = self.child("listener", aws.lb.Listener,
             f"{name}-https",
             load_balancer_arn=self.alb.arn,
             port=443,
@@ -168,7 +192,7 @@ class LoadBalancer(pulumi.ComponentResource):
             default_actions=[default_action],
             opts=child,
         )
-        self.http_listener = aws.lb.Listener(
+        self.http_listener = self.child("listener", aws.lb.Listener,
             f"{name}-http",
             load_balancer_arn=self.alb.arn,
             port=80,
@@ -184,7 +208,7 @@ class LoadBalancer(pulumi.ComponentResource):
             # Without an origin secret the default action already forwards to the core.
             if step.priority == CATCH_ALL_PRIORITY and args.origin_secret is None:
                 continue
-            self.core_rules.append(aws.lb.ListenerRule(
+            self.core_rules.append(self.child("listenerRule", aws.lb.ListenerRule,
                 f"{name}-rule-{step.priority}",
                 listener_arn=self.https_listener.arn,
                 priority=step.priority,

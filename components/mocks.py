@@ -7,20 +7,22 @@ source can never silently return nothing). `RecordingMonitor` records every regi
 resource — type, name, inputs (secrets kept wrapped, redacted on export), outputs, parent —
 into a `Recording` that `plan`, `pricing`, `policy` and the tests read.
 
-Adding an invoke (ED/CP): add `"<token>": function(args, mocks) -> dict` to `INVOKES`.
+Adding an invoke: add `"<token>": function(args, mocks) -> dict` to `INVOKES`.
 Adding outputs for a resource type: add `"<type token>": function(ctx) -> dict` to `OUTPUTS`.
 Output keys are camelCase (the engine's wire names).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import mocks as _pm
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
 
 REDACTED = "[secret]"
 ACCOUNT_ID = "123456789012"
@@ -295,7 +297,7 @@ OUTPUTS: dict[str, Callable[[OutputContext], dict]] = {
         "domainNameConfiguration": {**(c.inputs.get("domainNameConfiguration") or {}),
                                     "targetDomainName": f"d-{_digest(c.name, n=10)}.execute-api.{c.region}.amazonaws.com",
                                     "hostedZoneId": "Z1UJRXOUMOOFQ8"}},
-    # compute (issue 4): the image build reports the pushed tag pinned to its digest.
+    # The image build reports the pushed tag pinned to its digest.
     "docker-build:index:Image": lambda c: {
         "digest": "sha256:" + _digest("image", c.name, n=64),
         "ref": f"{(c.inputs.get('tags') or ['image:latest'])[0]}@sha256:{_digest('image', c.name, n=64)}"},
@@ -315,7 +317,7 @@ OUTPUTS: dict[str, Callable[[OutputContext], dict]] = {
         "aud": _digest("aud", c.name, n=64)},
     "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": lambda c: {
         "id": str(uuid.UUID(_digest("tunnel", c.name, n=32)))},
-    # edge (issue 3): an account token's value is shown once at creation (R2 S3 credentials).
+    # An account token's value is shown once at creation (R2 S3 credentials).
     "cloudflare:index/accountToken:AccountToken": lambda c: {
         "id": _digest("token-id", c.name, n=32), "value": "cf" + _digest("token-value", c.name, n=38)},
     "cloudflare:index/workersScript:WorkersScript": lambda c: {
@@ -398,13 +400,13 @@ INVOKES: dict[str, Callable[[dict, "RecordingMocks"], dict]] = {
         "id": "policy", "json": __import__("json").dumps({"Version": "2012-10-17",
                                                           "Statement": a.get("statements", [])})},
     "cloudflare:index/getIpRanges:getIpRanges": _ip_ranges,
-    # compute (issue 4): the registry login the image build pushes with.
+    # The registry login the image build pushes with.
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda a, m: {
         "id": m.region, "registryId": a.get("registryId", m.account),
         "authorizationToken": "QVdTOm1vY2stcGFzc3dvcmQ=", "userName": "AWS", "password": "mock-password",
         "expiresAt": "2026-11-26T12:00:00Z",
         "proxyEndpoint": f"https://{a.get('registryId', m.account)}.dkr.ecr.{m.region}.amazonaws.com"},
-    # edge (issue 3): the permission group the R2 token is scoped with (id as the API lists it).
+    # The permission group the R2 token is scoped with (id as the API lists it).
     "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList":
         lambda a, m: {"accountId": a.get("accountId"), "name": a.get("name"), "results": [
             {"id": "2efd5506f9c8494dacb1fa10a3e7d5b6", "name": "Workers R2 Storage Bucket Item Write",
@@ -482,8 +484,6 @@ class RecordingMonitor(_pm.MockMonitor):
 def install(stack: str, project: str, region: str = "us-east-1",
             account: str = ACCOUNT_ID) -> RecordingMonitor:
     """Point the Pulumi runtime at fresh recording mocks (a new root stack each time)."""
-    from pulumi.runtime import settings
-
     settings.ROOT.set(None)
     mocks = RecordingMocks(region=region, account=account)
     monitor = RecordingMonitor(mocks)
@@ -493,5 +493,21 @@ def install(stack: str, project: str, region: str = "us-east-1",
     return monitor
 
 
-def iter_types(resources: Iterable[RecordedResource]) -> list[str]:
-    return sorted({r.type for r in resources})
+
+def running_under_mocks() -> bool:
+    """True when the program runs on Pulumi's mock engine (`plan` and tests): never touch the network."""
+    return isinstance(getattr(settings.SETTINGS, "monitor", None), _pm.MockMonitor)
+
+
+def record(build: Callable[[], Any], stack: str = "test", project: str = "unamentis-cloud") -> Recording:
+    """Run `build` (which creates resources) under fresh recording mocks and return what it
+    recorded, once every outstanding registration has finished."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # before install: the mock engine binds to the current loop
+    monitor = install(stack, project)
+    try:
+        loop.run_until_complete(run_pulumi_func(build))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return monitor.recording

@@ -1,11 +1,11 @@
 """Alerts and money: an SNS topic with e-mail subscriptions, CloudWatch alarms, the budget.
 
-Alarms (the seed's phase G), each created only when its target exists (`AlarmTargets`,
+Alarms, each created only when its target exists (`AlarmTargets`,
 filled by the compute section):
 - Lambda errors and duration: per function in prod/customer; in beta one alarm per metric
   over all functions (Lambda's dimension-less aggregate) to stay inside the free 10 alarms.
 - ECS core service CPU and memory utilisation.
-- RDS connections (80 % of `database.max_connections`) and free storage (< 2 GiB).
+- RDS connections (80 % of `db_max_connections`) and free storage (< 2 GiB).
 - 5xx: ALB (ELB and target 5xx) in ALB mode, HTTP API 5xx in tunnel mode.
 All notify the topic, as do the budget's ACTUAL (80 %, 100 %) and FORECASTED (100 %) alerts.
 
@@ -20,64 +20,87 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import StackConfig
+from components.base import ArgsError, Component, Transforms
 
 
 @dataclass
 class AlarmTargets:
-    """What compute created that deserves an alarm. Compute (issue 4) fills these."""
+    """What compute created that deserves an alarm (`Compute.alarm_targets()`); each alarm only when its target is set."""
+
     lambda_function_names: list[pulumi.Input[str]] = field(default_factory=list)
+    """The functions (errors and duration). Default: none."""
     lambda_timeout_s: int = 15
+    """Their timeout: the duration alarm fires at 80 % of it. Default: `15`."""
     ecs_cluster_name: Optional[pulumi.Input[str]] = None
+    """The core's cluster (CPU and memory). Default: none."""
     ecs_service_name: Optional[pulumi.Input[str]] = None
+    """The core's service. Default: none."""
     alb_arn_suffix: Optional[pulumi.Input[str]] = None
+    """The ALB (ELB and target 5xx). Default: none."""
     http_api_id: Optional[pulumi.Input[str]] = None
+    """The HTTP API (5xx). Default: none."""
     http_api_stage: str = "$default"
+    """Its stage. Default: `"$default"`."""
 
 
 @dataclass(frozen=True)
 class ObservabilityArgs:
-    targets: AlarmTargets
-    db_instance_identifier: Optional[pulumi.Input[str]]
-    db_max_connections: int
+    """Arguments of `Observability`."""
+
     alert_emails: tuple[str, ...]
+    """Who receives alarms and budget alerts (each confirms an SNS subscription). Required."""
     budget_usd: float
-    per_function_alarms: bool
+    """The account's monthly AWS budget in USD. Required."""
     budget_name: str
-    tags: dict[str, str]
+    """The budget's name (unique in the account), e.g. `unamentis-beta-monthly`. Required."""
+    targets: AlarmTargets = field(default_factory=AlarmTargets)
+    """What compute created that deserves an alarm (each alarm only when its target exists).
+    Default: nothing (no compute alarms)."""
+    db_instance_identifier: Optional[pulumi.Input[str]] = None
+    """The RDS instance to alarm on (connections, free storage). Default: none (no database alarms)."""
+    db_max_connections: int = 80
+    """The connection alarm fires at 80 % of this. Default: `80`."""
+    per_function_alarms: bool = True
+    """One error and one duration alarm per Lambda; `False` alarms on Lambda's aggregate metrics
+    instead (two alarms, inside the account's 10 free ones). Default: `True`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child. Default: none."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`Observability.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
 
-    @classmethod
-    def from_config(cls, c: StackConfig, targets: AlarmTargets, db_instance_identifier) -> "ObservabilityArgs":
-        return cls(targets=targets, db_instance_identifier=db_instance_identifier,
-                   db_max_connections=c.database.max_connections,
-                   alert_emails=c.budget.alert_emails, budget_usd=c.budget.monthly_usd,
-                   per_function_alarms=c.profile != "beta",
-                   budget_name=f"{c.name_prefix}-monthly", tags=c.tags)
+    def __post_init__(self) -> None:
+        if not self.alert_emails:
+            raise ArgsError("ObservabilityArgs", "alert_emails", "no one would hear about overspend",
+                            "list at least one e-mail address")
+        if self.budget_usd <= 0:
+            raise ArgsError("ObservabilityArgs", "budget_usd", f"{self.budget_usd}", "set a positive USD amount")
 
 
-class Observability(pulumi.ComponentResource):
+class Observability(Component):
     """`topic` (alerts), `alarms` (list), `budget`."""
+    CHILDREN = ("topic", "topicPolicy", "topicSubscription", "budget", "metricAlarm")
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:aws:Observability", name, None, opts)
+        super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name = name
         self._child = child
         self._tags = args.tags
         # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted
         # with the AWS-managed aws/sns key.
-        self.topic = aws.sns.Topic(f"{name}-alerts", tags=args.tags, opts=child)
+        self.topic = self.child("topic", aws.sns.Topic, f"{name}-alerts", tags=args.tags, opts=child)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        aws.sns.TopicPolicy(f"{name}-alerts-policy", arn=self.topic.arn,
+        self.child("topicPolicy", aws.sns.TopicPolicy, f"{name}-alerts-policy", arn=self.topic.arn,
                             policy=pulumi.Output.all(self.topic.arn, account).apply(
                                 lambda a: _topic_policy(a[0], a[1])), opts=child)
         for i, email in enumerate(args.alert_emails):
-            aws.sns.TopicSubscription(f"{name}-alerts-email-{i}", topic=self.topic.arn,
+            self.child("topicSubscription", aws.sns.TopicSubscription, f"{name}-alerts-email-{i}", topic=self.topic.arn,
                                       protocol="email", endpoint=email, opts=child)
 
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
@@ -123,7 +146,7 @@ class Observability(pulumi.ComponentResource):
 
         subscribers = {"subscriber_email_addresses": list(args.alert_emails),
                        "subscriber_sns_topic_arns": [self.topic.arn]}
-        self.budget = aws.budgets.Budget(
+        self.budget = self.child("budget", aws.budgets.Budget,
             f"{name}-budget", name=args.budget_name, budget_type="COST", time_unit="MONTHLY",
             limit_amount=f"{args.budget_usd:.2f}", limit_unit="USD",
             notifications=[
@@ -143,7 +166,7 @@ class Observability(pulumi.ComponentResource):
     def _alarm(self, key: str, namespace: str, metric: str, statistic: str, threshold: float,
                dimensions: Optional[dict], description: str, periods: int = 1,
                comparison: str = "GreaterThanOrEqualToThreshold") -> None:
-        self.alarms.append(aws.cloudwatch.MetricAlarm(
+        self.alarms.append(self.child("metricAlarm", aws.cloudwatch.MetricAlarm,
             f"{self._name}-{key}", namespace=namespace, metric_name=metric, statistic=statistic,
             period=300, evaluation_periods=periods, threshold=threshold,
             comparison_operator=comparison, dimensions=dimensions,
@@ -162,10 +185,3 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
          "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
     ]})
 
-
-def retained_log_group(resource_name: str, log_name: pulumi.Input[str], retention_days: int,
-                       tags: dict[str, str], opts: pulumi.ResourceOptions) -> aws.cloudwatch.LogGroup:
-    """The one way to make a log group: always with a retention (policy rule log-retention).
-    Lambda log groups must be named `/aws/lambda/<function name>`."""
-    return aws.cloudwatch.LogGroup(resource_name, name=log_name, retention_in_days=retention_days,
-                                   tags=tags, opts=opts)

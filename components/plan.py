@@ -19,15 +19,24 @@ key, nothing created) or the program failed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import runpy
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import pulumi
 import yaml
+from pulumi.runtime import config as pulumi_config
+from pulumi.runtime import settings
+from pulumi.runtime.stack import run_pulumi_func
+
+from components import mocks, policy, pricing
+from components.config import PROJECT, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "plan-placeholder-secret"
@@ -85,14 +94,6 @@ def run_program(stack: str, stack_file: Optional[Path] = None,
 
     `overrides` (tests): full config keys -> values (dicts/lists JSON-encoded like the file's);
     a value of None removes the key."""
-    import asyncio
-
-    from pulumi.runtime import config as rc
-    from pulumi.runtime.stack import run_pulumi_func
-
-    from components import mocks
-    from components.config import PROJECT
-
     flat, secret_keys = read_stack_file(stack_file or root / f"Pulumi.{stack}.yaml")
     for k, v in (overrides or {}).items():
         if v is None:
@@ -105,7 +106,7 @@ def run_program(stack: str, stack_file: Optional[Path] = None,
     asyncio.set_event_loop(loop)
     try:
         monitor = mocks.install(stack, PROJECT, region=flat.get("aws:region") or "us-east-1")
-        rc.set_all_config(flat, secret_keys)
+        pulumi_config.set_all_config(flat, secret_keys)
         if str(root) not in sys.path:
             sys.path.insert(0, str(root))
         captured: dict = {}
@@ -127,22 +128,15 @@ def run_program(stack: str, stack_file: Optional[Path] = None,
 
 
 async def _resolve_outputs() -> dict:
-    import pulumi
-    from pulumi.runtime import settings
-
-    from components.mocks import REDACTED
-
     root = settings.get_root_resource()
     out: dict = {}
     for name, value in (getattr(root, "outputs", None) or {}).items():
         o = pulumi.Output.from_input(value)
-        out[name] = REDACTED if await o.is_secret() else await o.future()
+        out[name] = mocks.REDACTED if await o.is_secret() else await o.future()
     return out
 
 
 def build_report(run: PlanRun) -> dict:
-    from components import policy, pricing
-
     rec = run.recording
     cost = pricing.price_resources(rec, run.config)
     findings = policy.evaluate(rec, run.config, cost)
@@ -231,16 +225,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     a = ap.parse_args(argv)
-    from components.config import ConfigError
-
     try:
         run = run_program(a.stack, stack_file=a.stack_file)
     except (ConfigError, StackFileError) as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug in a component: say so plainly, with the traceback after
-        import traceback
-
         print(f"plan: the program failed: {type(e).__name__}: {e}", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
         return 2

@@ -5,15 +5,18 @@ Each value (an Output, made secret here whatever it was) becomes
 reference them by ARN (`secrets[].valueFrom`); Lambdas read them at cold start. Use Secrets
 Manager only where rotation is needed (it costs $0.40/secret-month).
 
-Cost: $0 (standard parameters, standard throughput).
+Cost: $0 (standard parameters, standard throughput; generated secrets exist only in state).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
+
+from components.base import ArgsError, Component, Transforms
 
 SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 PARAMETER_READS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory")
@@ -33,16 +36,30 @@ def fence_parameter_reads(readable: Sequence[pulumi.Input[str]] = ()) -> dict:
 
 @dataclass(frozen=True)
 class SecretParametersArgs:
-    path_prefix: str  # e.g. /unamentis/beta
-    values: Mapping[str, pulumi.Input[str]]
-    tags: dict[str, str]
+    """Arguments of `SecretParameters`."""
+
+    path_prefix: str
+    """Every parameter is `<path_prefix>/<key>`, e.g. `/unamentis/beta`. Required."""
+    values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Key -> value of the first parameters (`add` stores more later). Default: none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every parameter. Default: none."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`SecretParameters.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
+
+    def __post_init__(self) -> None:
+        if not self.path_prefix.startswith("/") or self.path_prefix.endswith("/"):
+            raise ArgsError("SecretParametersArgs", "path_prefix", f"{self.path_prefix!r}",
+                            "start it with / and end it without one, e.g. /unamentis/beta")
 
 
-class SecretParameters(pulumi.ComponentResource):
+class SecretParameters(Component):
     """`arns[key]`, `names[key]`; `add(key, value)` for values other sections produce."""
+    CHILDREN = ("parameter",)
 
     def __init__(self, name: str, args: SecretParametersArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:aws:SecretParameters", name, None, opts)
+        super().__init__(name, args.transform, opts)
         self._name = name
         self._args = args
         self.parameters: dict[str, aws.ssm.Parameter] = {}
@@ -57,17 +74,51 @@ class SecretParameters(pulumi.ComponentResource):
         if key in self.parameters:
             raise ValueError(f"SSM parameter {key!r} is already defined")
         full = f"{self._args.path_prefix}/{key}"
-        p = aws.ssm.Parameter(f"{self._name}-{key}", name=full, type="SecureString", tier="Standard",
+        p = self.child("parameter", aws.ssm.Parameter, f"{self._name}-{key}", name=full, type="SecureString", tier="Standard",
                               value=pulumi.Output.secret(value), description=description or key,
-                              tags=self._args.tags, opts=pulumi.ResourceOptions(parent=self))
+                              tags=dict(self._args.tags), opts=pulumi.ResourceOptions(parent=self))
         self.parameters[key] = p
         self.arns[key] = p.arn
         self.names[key] = full
         return p
 
-    def read_policy_statement(self, keys: Optional[list[str]] = None) -> pulumi.Output[dict]:
-        """IAM statement allowing `ssm:GetParameters` on `keys` (default: all)."""
-        wanted = [self.arns[k] for k in (keys or list(self.arns))]
-        return pulumi.Output.all(*wanted).apply(lambda arns: {
-            "Effect": "Allow", "Action": ["ssm:GetParameters", "ssm:GetParameter"],
-            "Resource": list(arns)})
+
+@dataclass(frozen=True)
+class RuntimeSecretsArgs:
+    """Arguments of `RuntimeSecrets`."""
+
+    gpu_node_token: bool = False
+    """Also generate the token GPU nodes present to the core's event route. Default: `False`."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`RuntimeSecrets.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
+
+
+class RuntimeSecrets(Component):
+    """The secrets the program generates for the runtime; they live only in Pulumi's encrypted state.
+
+    - `jwt_secret`: signs user access JWTs (shared by the core and every function);
+    - `app_role_password`: `python -m runtime migrate` creates the runtime's login role (not the
+      owner, no BYPASSRLS) with it, and every request runs as that role;
+    - `gpu_node_token` (with `gpu_node_token=True`): nodes authenticate their events (drain, state,
+      scale to zero) to the core with it; that route is not behind Cloudflare Access, since a node
+      has no Access identity.
+
+    Alphanumeric only, so they sit in URLs and headers without escaping.
+
+    Cost: $0 (`random` resources exist only in state).
+    """
+
+    CHILDREN = ("randomPassword",)
+
+    def __init__(self, name: str, args: RuntimeSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(name, args.transform, opts)
+        self.jwt_secret = self.child("randomPassword", random.RandomPassword, f"{name}-jwt-secret",
+                                     length=48, special=False)
+        self.app_role_password = self.child("randomPassword", random.RandomPassword, f"{name}-app-role-password",
+                                            length=40, special=False)
+        self.gpu_node_token: Optional[random.RandomPassword] = None
+        if args.gpu_node_token:
+            self.gpu_node_token = self.child("randomPassword", random.RandomPassword, f"{name}-gpu-node-token",
+                                             length=48, special=False)
+        self.register_outputs({})

@@ -1,7 +1,7 @@
 """Security groups as one matrix: who may talk to whom, on which port, and nothing else.
 
-The matrix (`matrix(config)`) is plain data, so it reads like the seed's Component Access
-Matrix and tests can compare it exactly:
+The matrix (`matrix(args)`) is plain data, so it reads as a table of who may reach whom and
+tests can compare it exactly:
 
 | group  | admits (ingress)                                   | may reach (egress)                       |
 |--------|----------------------------------------------------|------------------------------------------|
@@ -25,13 +25,14 @@ Cost: security groups and rules are free.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
 
-from components.config import StackConfig
+from components.base import ArgsError, Component, Transforms
 from gpu_nodes.bootstrap import AGENT_PORT, MODEL_PORTS
 
 # The ports the node software listens on (gpu_nodes/bootstrap.py is their one source).
@@ -50,24 +51,57 @@ class SgRule:
     description: str
 
 
-def roles(c: StackConfig) -> list[str]:
+@dataclass(frozen=True)
+class SecurityGroupsArgs:
+    """Arguments of `SecurityGroups`: which groups exist and what the matrix admits."""
+
+    vpc_id: pulumi.Input[str]
+    """The VPC of the groups. Required."""
+    s3_prefix_list_id: pulumi.Input[str]
+    """The S3 gateway endpoint's prefix list (the Lambdas reach S3 through it). Required."""
+    ingress: Literal["tunnel", "alb"] = "tunnel"
+    """`tunnel`: the core admits nothing and dials Cloudflare on 7844; `alb`: an `alb` group
+    admits HTTPS and the core admits the ALB. Default: `tunnel`."""
+    cloudflare: bool = True
+    """With `ingress="alb"`: the ALB admits only Cloudflare's published ranges (else any source,
+    on 443 only). Default: `True`."""
+    core_port: int = 8080
+    """The core container's port. Default: `8080`."""
+    gpu: bool = False
+    """Add the `gpu` group (model servers and node agent reachable from the core). Default: `False`."""
+    nat: Literal["none", "instance", "gateway"] = "none"
+    """With NAT the Lambdas may reach HTTPS anywhere; `instance` adds the `nat` group. Default: `none`."""
+    vpc_cidr: str = "10.0.0.0/16"
+    """What the NAT instance admits. Default: `10.0.0.0/16`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every group and rule. Default: none."""
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`SecurityGroups.CHILDREN`), a change to its arguments (`components.base`).
+    Default: none."""
+
+    def __post_init__(self) -> None:
+        if self.ingress not in ("tunnel", "alb"):
+            raise ArgsError("SecurityGroupsArgs", "ingress", f"{self.ingress!r}", "use tunnel or alb")
+
+
+def roles(a: SecurityGroupsArgs) -> list[str]:
     r = ["core", "lambda", "db"]
-    if c.use_alb:
+    if a.ingress == "alb":
         r.append("alb")
-    if c.gpu.enabled:
+    if a.gpu:
         r.append("gpu")
-    if c.network.nat == "instance":
+    if a.nat == "instance":
         r.append("nat")
     return r
 
 
-def matrix(c: StackConfig) -> list[SgRule]:
-    """Every allowed flow for this stack's config."""
-    has = set(roles(c))
-    p = c.core.port
+def matrix(a: SecurityGroupsArgs) -> list[SgRule]:
+    """Every allowed flow for these arguments."""
+    has = set(roles(a))
+    p = a.core_port
     rules: list[SgRule] = []
     if "alb" in has:
-        if c.use_cloudflare:
+        if a.cloudflare:
             rules.append(SgRule("alb", "ingress", "tcp", 443, "cloudflare",
                                 "HTTPS from the published Cloudflare ranges only"))
         else:
@@ -83,10 +117,10 @@ def matrix(c: StackConfig) -> list[SgRule]:
         SgRule("db", "ingress", "tcp", POSTGRES_PORT, "sg:core", "from the core service"),
         SgRule("db", "ingress", "tcp", POSTGRES_PORT, "sg:lambda", "from the Lambdas"),
     ]
-    if c.ingress == "tunnel":
+    if a.ingress == "tunnel":
         rules += [SgRule("core", "egress", "tcp", CLOUDFLARED_PORT, "cidr:0.0.0.0/0", "cloudflared to Cloudflare (HTTP/2)"),
                   SgRule("core", "egress", "udp", CLOUDFLARED_PORT, "cidr:0.0.0.0/0", "cloudflared to Cloudflare (QUIC)")]
-    if c.network.nat != "none":
+    if a.nat != "none":
         rules.append(SgRule("lambda", "egress", "tcp", 443, "cidr:0.0.0.0/0", "HTTPS via NAT"))
     if "gpu" in has:
         for svc, port in GPU_PORTS.items():
@@ -95,49 +129,34 @@ def matrix(c: StackConfig) -> list[SgRule]:
         rules += [SgRule("gpu", "egress", "tcp", 443, "cidr:0.0.0.0/0", "models, images and the core API"),
                   SgRule("gpu", "egress", "tcp", 80, "cidr:0.0.0.0/0", "package mirrors")]
     if "nat" in has:
-        rules += [SgRule("nat", "ingress", "-1", None, f"cidr:{c.network.cidr}", "anything from the VPC"),
+        rules += [SgRule("nat", "ingress", "-1", None, f"cidr:{a.vpc_cidr}", "anything from the VPC"),
                   SgRule("nat", "egress", "-1", None, "cidr:0.0.0.0/0", "forwarded egress")]
     return rules
 
 
-@dataclass(frozen=True)
-class SecurityGroupsArgs:
-    vpc_id: pulumi.Input[str]
-    s3_prefix_list_id: pulumi.Input[str]
-    rules: tuple[SgRule, ...]
-    roles: tuple[str, ...]
-    tags: dict[str, str]
-
-    @classmethod
-    def from_config(cls, c: StackConfig, vpc_id, s3_prefix_list_id) -> "SecurityGroupsArgs":
-        return cls(vpc_id=vpc_id, s3_prefix_list_id=s3_prefix_list_id, rules=tuple(matrix(c)),
-                   roles=tuple(roles(c)), tags=c.tags)
-
-
-class SecurityGroups(pulumi.ComponentResource):
+class SecurityGroups(Component):
     """One security group per role and exactly the rules of `matrix`. `ids[role]`."""
+    CHILDREN = ("securityGroup", "securityGroupRule", "securityGroupIngressRule", "securityGroupEgressRule")
 
     def __init__(self, name: str, args: SecurityGroupsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:aws:SecurityGroups", name, None, opts)
+        super().__init__(name, args.transform, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.groups: dict[str, aws.ec2.SecurityGroup] = {}
-        for role in args.roles:
-            self.groups[role] = aws.ec2.SecurityGroup(
+        for role in roles(args):
+            self.groups[role] = self.child("securityGroup", aws.ec2.SecurityGroup,
                 f"{name}-{role}", vpc_id=args.vpc_id, description=f"UnaMentis {role} ({name})",
                 tags={**args.tags, "Name": f"{name}-{role}", "unamentis:role": role},
                 revoke_rules_on_delete=True, opts=child)
         self.ids = {role: sg.id for role, sg in self.groups.items()}
         cf_ranges = None
         counts: dict[str, int] = {}
-        for rule in args.rules:
+        for rule in matrix(args):
             key = f"{rule.group}-{rule.direction}-{rule.peer.split(':', 1)[-1]}-{rule.protocol}-{rule.port or 'all'}"
             key = key.replace("/", "_").replace(":", "_").replace(".", "-")
             counts[key] = counts.get(key, 0) + 1
             rname = f"{name}-{key}" if counts[key] == 1 else f"{name}-{key}-{counts[key]}"
             if rule.group == "alb":
                 if rule.peer == "cloudflare" and cf_ranges is None:
-                    import pulumi_cloudflare as cloudflare
-
                     cf_ranges = cloudflare.get_ip_ranges_output(opts=pulumi.InvokeOutputOptions(parent=self))
                 self._classic_rule(rname, rule, cf_ranges, child)
             else:
@@ -156,9 +175,9 @@ class SecurityGroups(pulumi.ComponentResource):
 
     def _vpc_rule(self, rname: str, rule: SgRule, args: SecurityGroupsArgs, child) -> None:
         ports = {} if rule.port is None else {"from_port": rule.port, "to_port": rule.port}
-        cls = (aws.vpc.SecurityGroupIngressRule if rule.direction == "ingress"
-               else aws.vpc.SecurityGroupEgressRule)
-        cls(rname, security_group_id=self.ids[rule.group], ip_protocol=rule.protocol,
+        kind, cls = (("securityGroupIngressRule", aws.vpc.SecurityGroupIngressRule) if rule.direction == "ingress"
+                     else ("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule))
+        self.child(kind, cls, rname, security_group_id=self.ids[rule.group], ip_protocol=rule.protocol,
             description=rule.description, **ports, **self._peer_kwargs(rule, args),
             tags={**args.tags, "Name": rname}, opts=child)
 
@@ -174,6 +193,6 @@ class SecurityGroups(pulumi.ComponentResource):
         else:
             raise ValueError(f"peer {rule.peer!r} is not valid for the ALB group")
         port = rule.port if rule.port is not None else 0
-        aws.ec2.SecurityGroupRule(rname, type=rule.direction, security_group_id=self.ids[rule.group],
+        self.child("securityGroupRule", aws.ec2.SecurityGroupRule, rname, type=rule.direction, security_group_id=self.ids[rule.group],
                                   protocol=rule.protocol, from_port=port, to_port=port,
                                   description=rule.description, **peer, opts=child)

@@ -1,12 +1,12 @@
 """WebApps: the web client (port 3001, ``app.<domain>``) and the ops console (port 3000,
-``admin.<domain>``) as optional Fargate services in the core's cluster, from images in config.
+``admin.<domain>``) as optional Fargate services in the core's cluster, from published, pinned images.
 
 Each enabled app gets a log group, an ARM64 task definition, a service with the core's capacity
 strategy, and its own security group admitting only its front door on its port:
 
 * ``tunnel``: the front door is the ``cloudflared`` sidecar in the core task. The apps register in
   a Cloud Map private DNS namespace (``<prefix>.internal``), so the tunnel's ingress points at
-  :func:`service_urls` (``http://ops-console.<prefix>.internal:3000``); the core's security group
+  :func:`service_url` (``http://ops-console.<prefix>.internal:3000``); the core's security group
   gets an egress rule to each app's port.
 * ``alb``: one IP target group per app and a host-header listener rule (ahead of the API's path
   rules; with the origin-secret header condition behind Cloudflare); the ALB's security group gets
@@ -19,12 +19,13 @@ zone ($0.50/month). Disabled by default in every stack.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from components.container_image import validate_published_image
+from components.base import ArgsError, Component, Transforms
+from components.facts import is_pinned
 from components.load_balancer import ORIGIN_SECRET_HEADER
 
 # key -> (port, host label, DNS name in the namespace, ALB rule priority)
@@ -38,61 +39,93 @@ def namespace_name(name_prefix: str) -> str:
     return f"{name_prefix}.internal"
 
 
-def service_urls(config: Any) -> dict[str, str]:
-    """What the tunnel's ingress points at (tunnel mode), for the enabled apps only:
-    ``{"ops_console_service": ..., "web_client_service": ...}`` (``EdgeArgs.from_config`` kwargs)."""
-    ns = namespace_name(f"uma-{config.stack}")
-    out = {}
-    for key, (port, _, dns, _) in APPS.items():
-        if getattr(config, key).enabled:
-            out[f"{key}_service"] = f"http://{dns}.{ns}:{port}"
-    return out
+def service_url(key: str, name_prefix: str) -> str:
+    """Where cloudflared reaches an app in tunnel mode: its Cloud Map name, e.g.
+    `http://ops-console.uma-beta.internal:3000`."""
+    port, _, dns, _ = APPS[key]
+    return f"http://{dns}.{namespace_name(name_prefix)}:{port}"
 
 
 @dataclass
 class WebApp:
-    key: str  # ops_console | web_client
+    """One web app of `WebAppsArgs.apps`."""
+
+    key: str
+    """`ops_console` (admin.<domain>, port 3000) or `web_client` (app.<domain>, port 3001). Required."""
     image: str
+    """Its published, pinned image. Required."""
     cpu: int = 256
+    """Fargate CPU units. Default: `256`."""
     memory: int = 512
+    """MiB. Default: `512`."""
 
 
 @dataclass
 class WebAppsArgs:
+    """Arguments of `WebApps`."""
+
     name_prefix: str
+    """Physical-name prefix, e.g. `uma-beta`. Required."""
     region: str
+    """The AWS region (log driver). Required."""
     domain: str
+    """The zone (`admin.` and `app.<domain>` in ALB mode). Required."""
     ingress: str
+    """`tunnel`: registered in Cloud Map for cloudflared; `alb`: host-header rules on
+    `https_listener_arn`. Required."""
     apps: Sequence[WebApp]
+    """The apps to run. Required."""
     cluster_arn: pulumi.Input[str]
+    """The ECS cluster. Required."""
     execution_role_arn: pulumi.Input[str]
+    """The task execution role. Required."""
     vpc_id: pulumi.Input[str]
+    """The VPC. Required."""
     subnet_ids: pulumi.Input[Sequence[str]]
+    """Where the tasks run. Required."""
     assign_public_ip: bool
-    front_door_sg_id: pulumi.Input[str]  # core SG (tunnel: cloudflared) or ALB SG (alb)
+    """A public IP per task (public subnets without NAT). Required."""
+    front_door_sg_id: pulumi.Input[str]
+    """The group allowed in: the core's (cloudflared, tunnel) or the ALB's (alb). Required."""
     capacity_strategy: Sequence[dict] = field(default_factory=lambda: [
         {"capacity_provider": "FARGATE_SPOT", "weight": 1}])
+    """The capacity-provider strategy of every app. Default: all on FARGATE_SPOT."""
     log_retention_days: int = 14
+    """Retention of the apps' log groups. Default: `14`."""
     https_listener_arn: Optional[pulumi.Input[str]] = None
+    """The ALB's HTTPS listener; required with `ingress="alb"`. Default: none."""
     origin_secret: Optional[pulumi.Input[str]] = None
+    """When set, the ALB rules also require `X-Origin-Secret`. Default: none."""
+
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`WebApps.CHILDREN`), a change to its arguments (`components.base`). Default:
+    none."""
 
     def validate(self) -> None:
         for app in self.apps:
             if app.key not in APPS:
-                raise ValueError(f"unknown web app {app.key!r}: use one of {sorted(APPS)}")
-            validate_published_image(app.image)
+                raise ArgsError("WebAppsArgs", "apps", f"unknown web app {app.key!r}", f"use one of {', '.join(sorted(APPS))}")
+            if not is_pinned(app.image):
+                raise ArgsError("WebAppsArgs", "apps", f"{app.key} image {app.image!r} is not pinned",
+                                "use a version tag or @sha256 digest, never :latest or no tag")
         if self.ingress == "alb" and self.https_listener_arn is None:
-            raise ValueError("WebApps: alb mode needs the HTTPS listener")
+            raise ArgsError("WebAppsArgs", "https_listener_arn", "alb ingress needs the HTTPS listener", "pass it")
 
 
-class WebApps(pulumi.ComponentResource):
+class WebApps(Component):
+    CHILDREN = (
+        "privateDnsNamespace", "discoveryService", "securityGroup", "securityGroupIngressRule",
+        "securityGroupEgressRule", "securityGroupRule", "logGroup", "taskDefinition", "service",
+        "targetGroup", "listenerRule",
+    )
+
     def __init__(self, name: str, args: WebAppsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:compute:WebApps", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = None
         if args.ingress == "tunnel":
-            self.namespace = aws.servicediscovery.PrivateDnsNamespace(
+            self.namespace = self.child("privateDnsNamespace", aws.servicediscovery.PrivateDnsNamespace,
                 f"{name}-ns", name=namespace_name(args.name_prefix), vpc=args.vpc_id,
                 description="UnaMentis web apps reached by the core's cloudflared sidecar", opts=child)
         self.services: dict[str, aws.ecs.Service] = {}
@@ -104,32 +137,32 @@ class WebApps(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         port, label, dns, priority = APPS[app.key]
         base = f"{name}-{dns}"
-        sg = aws.ec2.SecurityGroup(
+        sg = self.child("securityGroup", aws.ec2.SecurityGroup,
             f"{base}-sg", vpc_id=args.vpc_id, description=f"{app.key}: only its front door on {port}",
             tags={"unamentis:role": f"web-{dns}"}, opts=child)
-        aws.vpc.SecurityGroupIngressRule(
+        self.child("securityGroupIngressRule", aws.vpc.SecurityGroupIngressRule,
             f"{base}-in", security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
             referenced_security_group_id=args.front_door_sg_id, description="from its front door",
             opts=child)
-        aws.vpc.SecurityGroupEgressRule(
+        self.child("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule,
             f"{base}-out-https", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
             cidr_ipv4="0.0.0.0/0", description="HTTPS to the API and registries", opts=child)
         if args.ingress == "tunnel":
             # The core SG's rules are vpc.* rule resources (see components.security_groups).
-            aws.vpc.SecurityGroupEgressRule(
+            self.child("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule,
                 f"{base}-front-out", security_group_id=args.front_door_sg_id, ip_protocol="tcp",
                 from_port=port, to_port=port, referenced_security_group_id=sg.id,
                 description=f"cloudflared to {app.key}", opts=child)
         else:
             # The ALB SG holds only classic rules (never mix the two kinds on one group).
-            aws.ec2.SecurityGroupRule(
+            self.child("securityGroupRule", aws.ec2.SecurityGroupRule,
                 f"{base}-front-out", type="egress", security_group_id=args.front_door_sg_id,
                 protocol="tcp", from_port=port, to_port=port, source_security_group_id=sg.id,
                 description=f"ALB to {app.key}", opts=child)
 
-        lg = aws.cloudwatch.LogGroup(f"{base}-logs", name=f"/ecs/{args.name_prefix}-{dns}",
+        lg = self.child("logGroup", aws.cloudwatch.LogGroup, f"{base}-logs", name=f"/ecs/{args.name_prefix}-{dns}",
                                      retention_in_days=args.log_retention_days, opts=child)
-        td = aws.ecs.TaskDefinition(
+        td = self.child("taskDefinition", aws.ecs.TaskDefinition,
             f"{base}-task", family=f"{args.name_prefix}-{dns}", requires_compatibilities=["FARGATE"],
             network_mode="awsvpc", cpu=str(app.cpu), memory=str(app.memory),
             runtime_platform={"cpu_architecture": "ARM64", "operating_system_family": "LINUX"},
@@ -147,14 +180,14 @@ class WebApps(pulumi.ComponentResource):
 
         registries, load_balancers = [], []
         if args.ingress == "tunnel":
-            disc = aws.servicediscovery.Service(
+            disc = self.child("discoveryService", aws.servicediscovery.Service,
                 f"{base}-discovery", name=dns,
                 dns_config={"namespace_id": self.namespace.id, "routing_policy": "MULTIVALUE",
                             "dns_records": [{"type": "A", "ttl": 10}]},
                 health_check_custom_config={"failure_threshold": 1}, opts=child)
             registries = [{"registry_arn": disc.arn}]
         else:
-            tg = aws.lb.TargetGroup(
+            tg = self.child("targetGroup", aws.lb.TargetGroup,
                 f"{base}-tg", name=f"{args.name_prefix}-{dns}"[:32], target_type="ip", protocol="HTTP",
                 port=port, vpc_id=args.vpc_id, deregistration_delay=30,
                 health_check={"path": "/", "matcher": "200-399", "interval": 15}, opts=child)
@@ -162,12 +195,12 @@ class WebApps(pulumi.ComponentResource):
             if args.origin_secret is not None:
                 conds.append({"http_header": {"http_header_name": ORIGIN_SECRET_HEADER,
                                               "values": [args.origin_secret]}})
-            aws.lb.ListenerRule(
+            self.child("listenerRule", aws.lb.ListenerRule,
                 f"{base}-rule", listener_arn=args.https_listener_arn, priority=priority, conditions=conds,
                 actions=[{"type": "forward", "target_group_arn": tg.arn}], opts=child)
             load_balancers = [{"target_group_arn": tg.arn, "container_name": dns, "container_port": port}]
 
-        self.services[app.key] = aws.ecs.Service(
+        self.services[app.key] = self.child("service", aws.ecs.Service,
             f"{base}-service", name=f"{args.name_prefix}-{dns}", cluster=args.cluster_arn,
             task_definition=td.arn, desired_count=1,
             capacity_provider_strategies=list(args.capacity_strategy),

@@ -26,7 +26,7 @@ import tarfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import yaml
 
@@ -236,6 +236,7 @@ def render_user_data(
         raise ValueError(f"max_lifetime_hours must be > 0 hours or None, got {max_lifetime_hours!r}")
 
     agent_env: Dict[str, str] = {}
+    t: Optional[Thresholds]  # None: the mode turns idle management off
     if idle_thresholds is not None:
         missing = {"warm", "cool", "cold", "dormant"} - set(idle_thresholds)
         if missing:
@@ -358,7 +359,7 @@ def env_values(content: str) -> Dict[str, str]:
     return out
 
 
-__all__: Iterable[str] = (
+__all__ = (
     "render_user_data", "agent_archive", "AgentArchive", "derive_thresholds", "DEFAULT_IMAGES",
     "USER_DATA_LIMIT", "AGENT_PORT", "MODEL_PORTS", "user_data_files", "env_values",
 )

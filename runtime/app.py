@@ -30,8 +30,7 @@ from runtime.middleware.request_log import RequestLogMiddleware
 from runtime.route_table import ALL_SERVICES
 from runtime.routing import IndexedRouter
 from runtime.service import Service
-from runtime.settings import ConfigError, Settings
-from runtime.voice.config import voice_settings
+from runtime.settings import ConfigError, Settings, voice_settings
 
 log = logging.getLogger("unamentis.app")
 
@@ -183,7 +182,7 @@ def build_middleware(
     return [
         Middleware(RequestLogMiddleware, enabled=settings.access_log),
         Middleware(OriginSecretMiddleware, secret=settings.origin_secret),
-        Middleware(CorsMiddleware, origins=settings.cors_origins),
+        Middleware(CorsMiddleware, allow_origins=settings.cors_origins),
         Middleware(ErrorMiddleware),
         Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

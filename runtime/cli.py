@@ -1,6 +1,7 @@
 """``python -m runtime …``: serve, migrate, admin, dev.
 
-  serve [--host 0.0.0.0] [--port 8766]     every service under uvicorn (the container's command)
+  serve [--host 0.0.0.0] [--port 8766] [--services a,b]   every service (or those listed) under uvicorn
+  secrets init <env file>                  a self-hosting env file with fresh random secrets (mode 0600)
   migrate [--check]                        apply pending SQL migrations as the owner
   admin tenant create <slug> [--name N]    create a tenant (owner connection)
   admin tenant list
@@ -25,6 +26,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import asyncpg
 import uvicorn
 
+from runtime import selfhost_secrets
 from runtime.app import create_app
 from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
@@ -74,7 +76,13 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_database_url()
-    serve_app(create_app(None, settings), args.host, args.port, settings)
+    services = [name.strip() for name in (args.services or "").split(",") if name.strip()] or None
+    serve_app(create_app(services, settings), args.host, args.port, settings)
+    return 0
+
+
+def cmd_secrets_init(args: argparse.Namespace, settings: Settings) -> int:
+    _out(f"wrote {selfhost_secrets.init(args.path)} (mode 0600)")
     return 0
 
 
@@ -181,7 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve every route with uvicorn")
     serve.add_argument("--host", default=os.environ.get("UNAMENTIS_HOST", "0.0.0.0"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    serve.add_argument("--services", default=os.environ.get("UNAMENTIS_SERVICES"),
+                       help="comma-separated services to serve (default: all; env UNAMENTIS_SERVICES)")
     serve.set_defaults(func=cmd_serve)
+
+    sec = sub.add_parser("secrets", help="self-hosting secrets")
+    sec_init = sec.add_subparsers(dest="secrets_command", required=True).add_parser(
+        "init", help="write an env file with fresh random secrets (never overwrites)")
+    sec_init.add_argument("path", help="e.g. deploy/compose/.env")
+    sec_init.set_defaults(func=cmd_secrets_init)
 
     mig = sub.add_parser("migrate", help="apply pending SQL migrations (as the owner)")
     mig.add_argument("--check", action="store_true", help="only list pending migrations (exit 1 if any)")

@@ -1,4 +1,4 @@
-"""The Cloudflare edge (issue 3): `Edge`, `EdgeRouting` and their typed args.
+"""The Cloudflare edge: `Edge`, `EdgeRouting` and their typed args.
 
 See `components/edge/component.py` for what each creates and what it costs; the rule
 expressions are in `rules.py`, the edge router Worker's deployable pieces in `worker.py`

@@ -8,7 +8,7 @@ outputs (origin secret, tunnel token, Access AUD, R2 credentials):
 * rulesets, one per zone phase (`delete_before_replace`, stable names and rule `ref`s):
   WAF custom rules, the plan's rate-limiting rule, security response headers, and the request
   late transform that sets `X-Origin-Secret` on the public hostnames;
-* Zero Trust Access: a reusable allow policy (e-mail domains + e-mails from config) with
+* Zero Trust Access: a reusable allow policy (the args' e-mail domains and e-mails) with
   **independent MFA** (`mfa_config`: Access itself asks for TOTP / biometrics / a security key)
   and a self-hosted application for `admin.<domain>` and `api.<domain>/api/admin`;
   IdP caveat: IdP-based MFA (`auth_method: mfa`) only works with Okta, Entra ID and generic
@@ -42,7 +42,9 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+from components.base import ArgsError, Component, Transforms
 from components.edge import rules as R
+from components.facts import R2_BUCKET_RE
 from components.edge import worker as W
 from components.edge.sdk import checked
 
@@ -57,52 +59,56 @@ ZONE_SETTINGS: tuple[tuple[str, Any], ...] = (
     ("always_use_https", "on"),
     ("websockets", "on"),
 )
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
 class EdgeArgs:
-    """Plain values from the stack config (see `from_config`)."""
+    """Arguments of `Edge` (and the hostnames `EdgeRouting` derives from them)."""
 
-    name_prefix: str  # Cloudflare-side names, e.g. "unamentis-beta"
+    name_prefix: str
+    """Cloudflare-side names, e.g. `unamentis-beta`. Required."""
     account_id: str
+    """The Cloudflare account (32 hex digits). Required."""
     zone_id: str
+    """The zone of `domain` (32 hex digits). Required."""
     domain: str
+    """The zone's name; hostnames are `api.`, `admin.`, `app.` and `core.<domain>`. Required."""
     plan: R.Plan
+    """The zone's plan: `free` or `pro` (decides the rate-limit rule). Required."""
     ingress: Ingress
-    team_domain: str  # <team>.cloudflareaccess.com
+    """`tunnel`: a tunnel to the core and the edge router; `alb`: records to the ALB. Required."""
+    team_domain: str
+    """The Zero Trust team domain, `<team>.cloudflareaccess.com`. Required."""
     allowed_email_domains: tuple[str, ...] = ()
+    """E-mail domains the Access policy admits (with `allowed_emails`, at least one entry). Default:
+    none."""
     allowed_emails: tuple[str, ...] = ()
+    """E-mail addresses the Access policy admits. Default: none."""
     session_duration: str = "8h"
+    """Access session length, e.g. `8h`. Default: `"8h"`."""
     core_port: int = 8080
-    web_client: bool = False  # app.<domain> exists
-    # Tunnel ingress services (URLs cloudflared in the core task can reach). The ops console
-    # defaults to the core itself (which serves the admin API) when it has no service of its own.
+    """The core's port (the tunnel's origin is `localhost:<core_port>`). Default: `8080`."""
+    web_client: bool = False
+    """`app.<domain>` exists. Default: `False`."""
     ops_console_service: Optional[str] = None
+    """Tunnel mode: the URL cloudflared reaches the ops console at; without it `admin.` goes to the
+    core's admin API. Default: none."""
     web_client_service: Optional[str] = None
+    """Tunnel mode: the URL cloudflared reaches the web client at; required when `web_client` is on.
+    Default: none."""
     r2_enabled: bool = True
+    """Create the R2 buckets and their scoped token. Default: `True`."""
     r2_assets_bucket: str = ""
+    """The curriculum-assets bucket (3–63 lower-case letters, digits, hyphens); required when
+    `r2_enabled`. Default: none."""
     r2_tts_bucket: str = ""
-    r2_tts_days: int = 30  # TTS overflow objects expire after this many days (0 = keep)
+    """The TTS-overflow bucket (differs from `r2_assets_bucket`); required when `r2_enabled`.
+    Default: none."""
+    r2_tts_days: int = 30
+    """TTS overflow objects expire after this many days (0 = keep). Default: `30`."""
 
-    @classmethod
-    def from_config(cls, c: Any, ops_console_service: Optional[str] = None,
-                    web_client_service: Optional[str] = None) -> "EdgeArgs":
-        cf = c.cloudflare
-        return cls(
-            name_prefix=c.name_prefix, account_id=cf.account_id, zone_id=cf.zone_id,
-            domain=c.domain, plan=cf.plan, ingress=c.ingress,
-            team_domain=cf.access.team_domain,
-            allowed_email_domains=tuple(cf.access.allowed_email_domains),
-            allowed_emails=tuple(cf.access.allowed_emails),
-            session_duration=cf.access.session_duration, core_port=c.core.port,
-            web_client=c.web_client.enabled,
-            ops_console_service=ops_console_service, web_client_service=web_client_service,
-            r2_enabled=cf.r2.enabled,
-            r2_assets_bucket=cf.r2.assets_bucket or f"{c.stack}-unamentis-assets",
-            r2_tts_bucket=cf.r2.tts_bucket or f"{c.stack}-unamentis-tts",
-            r2_tts_days=c.buckets.tts_cache_days,
-        )
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`Edge.CHILDREN`), a change to its arguments (`components.base`). Default: none."""
 
     # ---- hostnames (full names: the API returns FQDNs; short names drift)
     def host(self, label: str) -> str:
@@ -144,39 +150,39 @@ class EdgeArgs:
 
     def validate(self) -> None:
         if self.plan not in R.RATE_LIMITS:
-            raise ValueError(f"Edge: cloudflare.plan must be one of {sorted(R.RATE_LIMITS)}, not {self.plan!r}")
+            raise ArgsError("EdgeArgs", "plan", f"{self.plan!r}", f"use one of {', '.join(sorted(R.RATE_LIMITS))}")
         if self.ingress not in ("tunnel", "alb"):
-            raise ValueError(f"Edge: ingress must be 'tunnel' or 'alb', not {self.ingress!r}")
+            raise ArgsError("EdgeArgs", "ingress", f"{self.ingress!r}", "use tunnel or alb")
         if not (self.allowed_email_domains or self.allowed_emails):
-            raise ValueError("Edge: the Access policy would admit nobody; set "
-                             "cloudflare.access.allowed_emails or allowed_email_domains")
+            raise ArgsError("EdgeArgs", "allowed_emails", "the Access policy would admit nobody",
+                            "list allowed_emails or allowed_email_domains")
         if self.ingress == "tunnel" and self.web_client and not self.web_client_service:
-            raise ValueError("Edge: web_client is enabled in tunnel mode but no tunnel service URL "
-                             "for app.<domain> was given (EdgeArgs.web_client_service)")
+            raise ArgsError("EdgeArgs", "web_client_service", "web_client is on in tunnel mode without a "
+                            "service URL for app.<domain>", "pass the URL cloudflared reaches the web client at")
         if self.r2_enabled:
             for key, bucket in (("assets_bucket", self.r2_assets_bucket), ("tts_bucket", self.r2_tts_bucket)):
-                if not _BUCKET_RE.match(bucket):
-                    raise ValueError(f"Edge: cloudflare.r2.{key} {bucket!r} is not an R2 bucket name "
-                                     "(3-63 lower-case letters, digits and hyphens)")
+                if not R2_BUCKET_RE.match(bucket):
+                    raise ArgsError("EdgeArgs", f"r2_{key}", f"{bucket!r} is not an R2 bucket name",
+                                    "use 3-63 lower-case letters, digits and hyphens")
             if self.r2_assets_bucket == self.r2_tts_bucket:
-                raise ValueError("Edge: cloudflare.r2.assets_bucket and tts_bucket must differ")
+                raise ArgsError("EdgeArgs", "r2_tts_bucket", "the same as r2_assets_bucket", "use two buckets")
 
 
-def _proxied_record(name: str, zone_id: str, host: str, type_: str, content: pulumi.Input[str],
+def _proxied_record(owner: Component, name: str, zone_id: str, host: str, type_: str, content: pulumi.Input[str],
                     comment: str, opts: pulumi.ResourceOptions) -> cloudflare.DnsRecord:
     # Proxied records must use ttl 1 (automatic). delete_before_replace: a type change on the same
     # name fails with create-before-delete ("expected DNS record to not already be present").
-    return cloudflare.DnsRecord(
-        name, zone_id=zone_id, name=host, type=type_, content=content, proxied=True, ttl=1,
+    return owner.child(
+        "dnsRecord", cloudflare.DnsRecord, name, zone_id=zone_id, name=host, type=type_, content=content, proxied=True, ttl=1,
         comment=comment, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)))
 
 
-def _zone_ruleset(name: str, zone_id: str, ruleset_name: str, phase: str, description: str,
+def _zone_ruleset(owner: Component, name: str, zone_id: str, ruleset_name: str, phase: str, description: str,
                   rule_list: list[dict], opts: pulumi.ResourceOptions) -> cloudflare.Ruleset:
     # One entry-point ruleset per zone and phase: `name`/`phase` force replacement, and the
     # default create-before-delete would collide with the existing entry point.
-    return cloudflare.Ruleset(
-        name, zone_id=zone_id, kind="zone", phase=phase, name=ruleset_name, description=description,
+    return owner.child(
+        "ruleset", cloudflare.Ruleset, name, zone_id=zone_id, kind="zone", phase=phase, name=ruleset_name, description=description,
         rules=checked(cloudflare.RulesetRuleArgs, rule_list),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)))
 
@@ -199,47 +205,52 @@ def _first_permission_group_id(results: Optional[Sequence[Any]]) -> str:
                      "enable R2 (Dashboard → R2) or set cloudflare.r2.enabled: false")
 
 
-class Edge(pulumi.ComponentResource):
+class Edge(Component):
     """Zone security, Access, Tunnel, R2 and the origin secret (see the module docstring)."""
+    CHILDREN = (
+        "randomPassword", "zoneSetting", "zeroTrustAccessPolicy", "zeroTrustAccessApplication",
+        "zeroTrustTunnelCloudflared", "zeroTrustTunnelCloudflaredConfig", "r2Bucket",
+        "r2BucketLifecycle", "accountToken", "ruleset", "dnsRecord",
+    )
 
     def __init__(self, name: str, args: EdgeArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:edge:Edge", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         self.args = args
         child = pulumi.ResourceOptions(parent=self)
         zone, account = args.zone_id, args.account_id
 
         # --- origin secret: generated here, kept only in (encrypted) Pulumi state
-        self.origin_secret_password = random.RandomPassword(
+        self.origin_secret_password = self.child("randomPassword", random.RandomPassword,
             f"{name}-origin-secret", length=48, special=False, opts=child)
         self.origin_secret: pulumi.Output[str] = pulumi.Output.secret(self.origin_secret_password.result)
 
         # --- zone settings (deleting a ZoneSetting does not revert it: it is a no-op upstream)
         self.zone_settings = {
-            setting: cloudflare.ZoneSetting(f"{name}-zone-{setting.replace('_', '-')}", zone_id=zone,
+            setting: self.child("zoneSetting", cloudflare.ZoneSetting, f"{name}-zone-{setting.replace('_', '-')}", zone_id=zone,
                                             setting_id=setting, value=value, opts=child)
             for setting, value in ZONE_SETTINGS}
 
         # --- rulesets, one per phase
         p = args.name_prefix
         self.waf = _zone_ruleset(
-            f"{name}-waf", zone, f"{p} custom rules", "http_request_firewall_custom",
+            self, f"{name}-waf", zone, f"{p} custom rules", "http_request_firewall_custom",
             "UnaMentis WAF custom rules", R.custom_rules(args.api_host, args.browser_hosts), child)
         self.rate_limit = _zone_ruleset(
-            f"{name}-rate-limit", zone, f"{p} rate limits", "http_ratelimit",
+            self, f"{name}-rate-limit", zone, f"{p} rate limits", "http_ratelimit",
             f"UnaMentis API rate limit ({args.plan} plan)", [R.rate_limit_rule(args.plan, args.api_host)], child)
         self.response_headers = _zone_ruleset(
-            f"{name}-response-headers", zone, f"{p} security headers", "http_response_headers_transform",
+            self, f"{name}-response-headers", zone, f"{p} security headers", "http_response_headers_transform",
             "UnaMentis security response headers", [R.response_header_rule(args.public_hosts)], child)
         self.origin_secret_transform = _zone_ruleset(
-            f"{name}-origin-secret-header", zone, f"{p} origin secret", "http_request_late_transform",
+            self, f"{name}-origin-secret-header", zone, f"{p} origin secret", "http_request_late_transform",
             "UnaMentis origin secret request header",
             [R.origin_secret_rule(args.public_hosts, self.origin_secret)], child)
 
         # --- Zero Trust Access: reusable policy with independent MFA + the admin application
         mfa = {"allowed_authenticators": list(MFA_AUTHENTICATORS), "mfa_disabled": False,
                "session_duration": args.session_duration}
-        self.access_policy = cloudflare.ZeroTrustAccessPolicy(
+        self.access_policy = self.child("zeroTrustAccessPolicy", cloudflare.ZeroTrustAccessPolicy,
             f"{name}-admin-policy", account_id=account, name=f"{p} admins", decision="allow",
             includes=checked(cloudflare.ZeroTrustAccessPolicyIncludeArgs,
                              R.access_includes(args.allowed_email_domains, args.allowed_emails)),
@@ -247,7 +258,7 @@ class Edge(pulumi.ComponentResource):
             session_duration=args.session_duration, opts=child)
         destinations = [{"type": "public", "uri": args.admin_host},
                         {"type": "public", "uri": f"{args.api_host}/api/admin"}]
-        self.access_app = cloudflare.ZeroTrustAccessApplication(
+        self.access_app = self.child("zeroTrustAccessApplication", cloudflare.ZeroTrustAccessApplication,
             f"{name}-admin-app", account_id=account, name=f"{p} admin", type="self_hosted",
             domain=args.admin_host,
             destinations=checked(cloudflare.ZeroTrustAccessApplicationDestinationArgs, destinations),
@@ -269,9 +280,9 @@ class Edge(pulumi.ComponentResource):
         self.core_hostname: Optional[str] = None
         self.core_origin: Optional[str] = None
         if args.ingress == "tunnel":
-            self.tunnel = cloudflare.ZeroTrustTunnelCloudflared(
+            self.tunnel = self.child("zeroTrustTunnelCloudflared", cloudflare.ZeroTrustTunnelCloudflared,
                 f"{name}-tunnel", account_id=account, name=f"{p}-core", config_src="cloudflare", opts=child)
-            self.tunnel_config = cloudflare.ZeroTrustTunnelCloudflaredConfig(
+            self.tunnel_config = self.child("zeroTrustTunnelCloudflaredConfig", cloudflare.ZeroTrustTunnelCloudflaredConfig,
                 f"{name}-tunnel-config", account_id=account, tunnel_id=self.tunnel.id, source="cloudflare",
                 config=checked(cloudflare.ZeroTrustTunnelCloudflaredConfigConfigArgs,
                                {"ingresses": self.tunnel_ingresses(args, self.access_aud)}),
@@ -285,11 +296,11 @@ class Edge(pulumi.ComponentResource):
                 tunnel_hosts.append(("app", args.app_host))
             for label, host in tunnel_hosts:
                 self.records[host] = _proxied_record(
-                    f"{name}-dns-{label}", zone, host, "CNAME", target,
+                    self, f"{name}-dns-{label}", zone, host, "CNAME", target,
                     f"UnaMentis {label} through Cloudflare Tunnel {p}-core", child)
             # api.<domain> is served only by the edge router Worker (EdgeRouting).
             self.records[args.api_host] = _proxied_record(
-                f"{name}-dns-api", zone, args.api_host, "AAAA", WORKER_ONLY_ADDRESS,
+                    self, f"{name}-dns-api", zone, args.api_host, "AAAA", WORKER_ONLY_ADDRESS,
                 "UnaMentis API: served by the edge router Worker", child)
             self.core_hostname = args.core_host
             self.core_origin = f"https://{args.core_host}"
@@ -302,10 +313,10 @@ class Edge(pulumi.ComponentResource):
         self.r2_endpoint: Optional[str] = None
         if args.r2_enabled:
             for key, bucket in (("assets", args.r2_assets_bucket), ("tts", args.r2_tts_bucket)):
-                self.r2_buckets[key] = cloudflare.R2Bucket(
+                self.r2_buckets[key] = self.child("r2Bucket", cloudflare.R2Bucket,
                     f"{name}-r2-{key}", account_id=account, name=bucket, storage_class="Standard", opts=child)
             if args.r2_tts_days > 0:
-                self.r2_tts_lifecycle = cloudflare.R2BucketLifecycle(
+                self.r2_tts_lifecycle = self.child("r2BucketLifecycle", cloudflare.R2BucketLifecycle,
                     f"{name}-r2-tts-lifecycle", account_id=account, bucket_name=args.r2_tts_bucket,
                     rules=checked(cloudflare.R2BucketLifecycleRuleArgs, [{
                         "id": "expire-tts-overflow", "enabled": True, "conditions": {"prefix": ""},
@@ -317,7 +328,7 @@ class Edge(pulumi.ComponentResource):
                 opts=pulumi.InvokeOutputOptions(parent=self))
             resources = json.dumps({f"com.cloudflare.edge.r2.bucket.{account}_default_{b}": "*"
                                     for b in (args.r2_assets_bucket, args.r2_tts_bucket)}, sort_keys=True)
-            self.r2_token = cloudflare.AccountToken(
+            self.r2_token = self.child("accountToken", cloudflare.AccountToken,
                 f"{name}-r2-token", account_id=account, name=f"{p} R2 read-write",
                 policies=checked(cloudflare.AccountTokenPolicyArgs, [{
                     "effect": "allow",
@@ -329,19 +340,6 @@ class Edge(pulumi.ComponentResource):
             self.r2_secret_access_key = pulumi.Output.secret(
                 self.r2_token.value.apply(lambda v: hashlib.sha256(v.encode()).hexdigest()))
             self.r2_endpoint = args.r2_endpoint
-
-        # What compute sets on the runtime from the edge beyond the named attributes above. The
-        # runtime has one object store (UNAMENTIS_STORAGE_URL); it stays on S3, which the Lambdas
-        # reach without internet egress. R2 settings are in `r2_environment` / `r2_secrets`.
-        self.runtime_environment: dict[str, pulumi.Input[str]] = {}
-        self.runtime_secrets: dict[str, pulumi.Input[str]] = {}
-        self.r2_environment: dict[str, pulumi.Input[str]] = {}
-        self.r2_secrets: dict[str, pulumi.Input[str]] = {}
-        if args.r2_enabled:
-            self.r2_environment = {"UNAMENTIS_S3_ENDPOINT_URL": args.r2_endpoint, "UNAMENTIS_S3_REGION": "auto",
-                                   "UNAMENTIS_STORAGE_URL": f"s3://{args.r2_assets_bucket}/"}
-            self.r2_secrets = {"UNAMENTIS_S3_ACCESS_KEY_ID": self.r2_access_key_id,
-                               "UNAMENTIS_S3_SECRET_ACCESS_KEY": self.r2_secret_access_key}
 
         self.register_outputs({
             "origin_secret": self.origin_secret,
@@ -390,59 +388,42 @@ class Edge(pulumi.ComponentResource):
 
 @dataclass
 class EdgeRoutingArgs:
-    """What the edge needs from compute. `records`: label -> (full hostname, proxied CNAME
-    target); `validations`: ACM `domain_validation_options` outputs and the labels of the
-    domains each certificate covers (`fn` -> fn.<domain>)."""
+    """Arguments of `EdgeRouting`: what the edge needs from compute."""
 
     edge: EdgeArgs
+    """The `Edge`'s arguments (hostnames, zone, ingress). Required."""
     origin_secret: pulumi.Input[str]
+    """The origin secret the edge router injects (a secret). Required."""
     records: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    """Label -> (full hostname, proxied CNAME target), e.g. `fn` -> the Lambda API's custom domain.
+    Default: none."""
     validations: Sequence[tuple[pulumi.Input[Any], Sequence[str]]] = ()
-    lambda_origin: Optional[pulumi.Input[str]] = None  # tunnel mode: the Lambda API base URL
-    core_origin: Optional[str] = None  # tunnel mode: https://core.<domain>
+    """ACM `domain_validation_options` outputs with the labels of the domains each certificate covers.
+    Default: `()`."""
+    lambda_origin: Optional[pulumi.Input[str]] = None
+    """Tunnel mode: the Lambda API's base URL; required with `tunnel`. Default: none."""
+    core_origin: Optional[str] = None
+    """Tunnel mode: `https://core.<domain>`; required with `tunnel`. Default: none."""
 
-    @classmethod
-    def from_platform(cls, platform: Any) -> "EdgeRoutingArgs":
-        """Collect the origins compute created (see `components.platform`):
-        tunnel: `functions.origin_url` / `origin_target` / `certificate_validation_options`;
-        alb: `load_balancer.dns_name` / `certificate_validation_options` (None with a
-        customer-provided `alb.certificate_arn`)."""
-        edge: Edge = platform.edge
-        e = edge.args
-        records: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = {}
-        validations: list[tuple[pulumi.Input[Any], Sequence[str]]] = []
-        lambda_origin = None
-        if e.ingress == "tunnel":
-            fn = platform.functions
-            lambda_origin = fn.origin_url
-            fn_host = pulumi.Output.from_input(fn.origin_url).apply(_host_of)
-            records["fn"] = (fn_host, fn.origin_target)
-            if fn.certificate_validation_options is not None:
-                validations.append((fn.certificate_validation_options, ["fn"]))
-        else:
-            lb = platform.load_balancer
-            labels = ["api", "admin"] + (["app"] if e.web_client else [])
-            for label in labels:
-                records[label] = (e.host(label), lb.dns_name)
-            if lb.certificate_validation_options is not None:
-                # The ALB certificate covers api, app and admin (components.load_balancer).
-                validations.append((lb.certificate_validation_options, ["api", "app", "admin"]))
-        return cls(edge=e, origin_secret=edge.origin_secret, records=records, validations=validations,
-                   lambda_origin=lambda_origin, core_origin=edge.core_origin)
+    transform: Transforms = field(default_factory=dict)
+    """Per child kind (`EdgeRouting.CHILDREN`), a change to its arguments (`components.base`). Default:
+    none."""
 
     def validate(self) -> None:
         if self.edge.ingress == "tunnel" and (self.lambda_origin is None or not self.core_origin):
-            raise ValueError("EdgeRouting: tunnel mode needs lambda_origin and core_origin for the edge router")
+            raise ArgsError("EdgeRoutingArgs", "lambda_origin", "tunnel ingress needs lambda_origin and core_origin "
+                            "for the edge router", "pass both")
         for label, (host, _) in self.records.items():
             if isinstance(host, str) and host != self.edge.host(label):
-                raise ValueError(f"EdgeRouting: record {label!r} must be {self.edge.host(label)}, not {host!r}")
+                raise ArgsError("EdgeRoutingArgs", f"records.{label}", f"{host!r}", f"use {self.edge.host(label)}")
 
 
-class EdgeRouting(pulumi.ComponentResource):
+class EdgeRouting(Component):
     """DNS records to the AWS origins, ACM validation records and the edge router Worker."""
+    CHILDREN = ("dnsRecord", "workersScript", "workersRoute")
 
     def __init__(self, name: str, args: EdgeRoutingArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("unamentis:edge:EdgeRouting", name, None, opts)
+        super().__init__(name, args.transform, opts)
         args.validate()
         e = args.edge
         child = pulumi.ResourceOptions(parent=self)
@@ -450,7 +431,7 @@ class EdgeRouting(pulumi.ComponentResource):
         self.records: dict[str, cloudflare.DnsRecord] = {}
         for label, (host, target) in args.records.items():
             self.records[label] = _proxied_record(
-                f"{name}-dns-{label}", e.zone_id, host, "CNAME", target, f"UnaMentis {label} (AWS origin)", child)
+                    self, f"{name}-dns-{label}", e.zone_id, host, "CNAME", target, f"UnaMentis {label} (AWS origin)", child)
 
         # ACM DNS validation: one unproxied CNAME per certificate domain (ACM must see it).
         self.validation_records: dict[str, cloudflare.DnsRecord] = {}
@@ -458,7 +439,7 @@ class EdgeRouting(pulumi.ComponentResource):
             for label in labels:
                 domain = e.host(label)
                 opt = pulumi.Output.from_input(options).apply(lambda os, d=domain: _validation_option(os, d))
-                self.validation_records[label] = cloudflare.DnsRecord(
+                self.validation_records[label] = self.child("dnsRecord", cloudflare.DnsRecord,
                     f"{name}-acm-{label}", zone_id=e.zone_id,
                     name=opt.apply(lambda o: _field(o, "resource_record_name").rstrip(".")),
                     type=opt.apply(lambda o: _field(o, "resource_record_type")),
@@ -469,14 +450,14 @@ class EdgeRouting(pulumi.ComponentResource):
         self.worker = None
         self.worker_route = None
         if e.ingress == "tunnel":
-            self.worker = cloudflare.WorkersScript(
+            self.worker = self.child("workersScript", cloudflare.WorkersScript,
                 f"{name}-router", account_id=e.account_id, script_name=W.script_name(e.name_prefix),
                 content=W.source(), main_module=W.MAIN_MODULE,
                 compatibility_date=W.COMPATIBILITY_DATE,
                 bindings=checked(cloudflare.WorkersScriptBindingArgs,
                                  W.bindings(args.lambda_origin, args.core_origin, args.origin_secret)),
                 opts=child)
-            self.worker_route = cloudflare.WorkersRoute(
+            self.worker_route = self.child("workersRoute", cloudflare.WorkersRoute,
                 f"{name}-router-route", zone_id=e.zone_id, pattern=f"{e.api_host}/*",
                 script=self.worker.script_name, opts=child)
 
@@ -487,7 +468,7 @@ class EdgeRouting(pulumi.ComponentResource):
         })
 
 
-def _host_of(url: str) -> str:
+def host_of(url: str) -> str:
     host = urllib.parse.urlsplit(url).hostname
     if not host:
         raise ValueError(f"EdgeRouting: {url!r} is not a base URL like https://fn.example.org")

@@ -1,15 +1,16 @@
-"""Edge rules (issue 3): `rules()` is appended to `components.policy.RULES`.
+"""Edge rules: Access with MFA on every admin hostname, WAF before any proxied record, the
+tunnel's 404 catch-all, the origin secret kept secret, and rate limits that fit the plan.
+`components.policy` composes them with the others.
 
 Each rule reads the recorded inputs (camelCase wire names) and has a `bad()` example that must
-make it fire (`tests/infra/test_policy.py` runs every rule's example and every stack file).
-`components.policy` is imported inside the functions: it imports this module while it is
-being initialised.
+make it fire (the policy tests run every rule's example and every stack file).
 """
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
 from components.edge.rules import ORIGIN_SECRET_HEADER, RATE_LIMITS
+from components.policy_core import Rule, example, example_config, fake, rule_finder
 
 T_DNS = "cloudflare:index/dnsRecord:DnsRecord"
 T_RULESET = "cloudflare:index/ruleset:Ruleset"
@@ -18,12 +19,6 @@ T_POLICY = "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy"
 T_TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
 T_WORKER = "cloudflare:index/workersScript:WorkersScript"
 CATCH_ALL = "http_status:404"
-
-
-def _rule(rule_id: str):
-    from components.policy import RULES
-
-    return next(r for r in RULES if r.id == rule_id)
 
 
 def _mfa_on(cfg: Optional[dict]) -> bool:
@@ -140,67 +135,58 @@ def _rate_limit_fits_plan(ctx) -> Iterable:
 
 
 def _ex(*resources, **config):
-    from components.policy import example, example_config
-
     return example(*resources, config=example_config(**config) if config else None)
 
 
-def _fake(*a, **kw):
-    from components.policy import fake
-
-    return fake(*a, **kw)
-
-
 def _waf(zone="z"):
-    return _fake(T_RULESET, "waf", {"zoneId": zone, "phase": "http_request_firewall_custom",
+    return fake(T_RULESET, "waf", {"zoneId": zone, "phase": "http_request_firewall_custom",
                                     "rules": [{"ref": "r", "action": "block", "expression": "true", "enabled": True}]})
 
 
 def _bad_admin():
-    pol = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}]},
+    pol = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}]},
                 id="pol-1")
-    app = _fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1", "precedence": 1}]})
-    dns = _fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
+    app = fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1", "precedence": 1}]})
+    dns = fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
     return _ex(pol, app, dns, _waf())
 
 
 def _bad_proxied():
-    return _ex(_fake(T_DNS, "api", {"zoneId": "z", "name": "api.example.org", "proxied": True}))
+    return _ex(fake(T_DNS, "api", {"zoneId": "z", "name": "api.example.org", "proxied": True}))
 
 
 def _bad_tunnel():
-    return _ex(_fake(T_TUNNEL_CONFIG, "cfg", {"config": {"ingresses": [
+    return _ex(fake(T_TUNNEL_CONFIG, "cfg", {"config": {"ingresses": [
         {"service": "http://localhost:8080"}, {"hostname": "admin.example.org", "service": "http://x"}]}}))
 
 
 def _bad_secret():
-    return _ex(_fake(T_RULESET, "late", {"zoneId": "z", "phase": "http_request_late_transform", "rules": [
+    return _ex(fake(T_RULESET, "late", {"zoneId": "z", "phase": "http_request_late_transform", "rules": [
         {"ref": "o", "action": "rewrite", "expression": "true", "actionParameters": {"headers": {
             ORIGIN_SECRET_HEADER: {"operation": "set", "value": "plain-text-secret"}}}}]}))
 
 
 def _bad_rate_limit():
-    return _ex(_fake(T_RULESET, "rl", {"zoneId": "z", "phase": "http_ratelimit", "rules": [
+    return _ex(fake(T_RULESET, "rl", {"zoneId": "z", "phase": "http_ratelimit", "rules": [
         {"ref": "a", "action": "block", "expression": '(http.host eq "api.example.org")',
          "ratelimit": {"characteristics": ["ip.src"], "period": 60, "requestsPerPeriod": 100}}]}))
 
 
-def rules() -> list:
-    from components.policy import Rule
+RULES: list[Rule] = [
+    Rule("edge.admin-access-mfa", "error",
+         "every admin hostname has an Access application whose policy requires MFA and names who may enter",
+         (), _admin_access, _bad_admin),
+    Rule("edge.proxied-needs-waf", "error", "no proxied record in a zone without WAF custom rules",
+         (), _proxied_needs_waf, _bad_proxied),
+    Rule("edge.tunnel-catch-all", "error",
+         "tunnel ingress: every rule but the last names a hostname; the last is http_status:404",
+         (), _tunnel_catch_all, _bad_tunnel),
+    Rule("edge.origin-secret-secret", "error",
+         "the origin secret is a Pulumi secret in the late transform and the router's binding",
+         (), _origin_secret_hidden, _bad_secret),
+    Rule("edge.rate-limit-plan", "error",
+         "the rate-limiting rules fit the Cloudflare plan (count, period, fields, cf.colo.id)",
+         (), _rate_limit_fits_plan, _bad_rate_limit),
+]
 
-    return [
-        Rule("edge.admin-access-mfa", "error",
-             "every admin hostname has an Access application whose policy requires MFA and names who may enter",
-             (), _admin_access, _bad_admin),
-        Rule("edge.proxied-needs-waf", "error", "no proxied record in a zone without WAF custom rules",
-             (), _proxied_needs_waf, _bad_proxied),
-        Rule("edge.tunnel-catch-all", "error",
-             "tunnel ingress: every rule but the last names a hostname; the last is http_status:404",
-             (), _tunnel_catch_all, _bad_tunnel),
-        Rule("edge.origin-secret-secret", "error",
-             "the origin secret is a Pulumi secret in the late transform and the router's binding",
-             (), _origin_secret_hidden, _bad_secret),
-        Rule("edge.rate-limit-plan", "error",
-             "the rate-limiting rules fit the Cloudflare plan (count, period, fields, cf.colo.id)",
-             (), _rate_limit_fits_plan, _bad_rate_limit),
-    ]
+_rule = rule_finder(lambda: RULES)

@@ -1,33 +1,15 @@
-"""Prices of the Cloudflare edge (issue 3): registered into `components.pricing`.
+"""Prices of the Cloudflare edge; `components.pricing` composes them with the others.
 
 What costs money on Cloudflare is billed per account or zone, not per resource: the zone plan
-(`components.pricing` prices it), Workers requests beyond the free tier, R2 beyond its free
-tier, and Access seats beyond 50. Every Cloudflare resource type the edge creates is therefore
-declared free, and the account-wide lines below state their assumptions.
-
-Sources: reference/B_cloudflare.md §2 (plan limits and prices: §2.3 Access seats, §2.4 Tunnel,
-§2.5 R2) and Cloudflare's Workers pricing page (Free: 100,000 requests/day; Paid: $5/month
-including 10M requests, then $0.30 per million).
+(priced in `aws_pricing` with the other account-wide lines), Workers requests beyond the free
+tier, R2 beyond its free tier, and Access seats beyond 50. Every Cloudflare resource type the
+edge creates is therefore free by itself, and the account-wide lines below state their
+assumptions (prices and allowances: `components.pricing_core`).
 """
 from __future__ import annotations
 
+from components.pricing_core import FREE_TIERS, p
 
-from components.pricing import FREE_TIERS, PRICES, Price, p
-
-B = "reference/B_cloudflare.md"
-EDGE_PRICES: dict[str, Price] = {
-    "cf_workers_paid_month": Price(5.0, "account-month (10M requests included)",
-                                   "Cloudflare Workers pricing page (Workers Paid)", "2026", "B"),
-    "cf_workers_per_million": Price(0.30, "1M requests beyond 10M", "Cloudflare Workers pricing page", "2026", "B"),
-    "cf_access_seat_month": Price(7.0, "seat-month beyond 50 (Zero Trust Standard)",
-                                  f"{B} §2.3 (community answers, SECONDARY)", "2026-10-07", "C"),
-    "cf_tunnel_month": Price(0.0, "tunnel-month", f"{B} §2.4 (no per-tunnel fee documented)", "2026", "B"),
-}
-EDGE_FREE_TIERS = {
-    "workers_requests_day": 100_000,  # Workers Free
-    "access_seats": 50,  # Zero Trust Free
-    "r2_gb_month": 10.0, "r2_class_a": 1_000_000, "r2_class_b": 10_000_000,  # B §2.5, Standard class
-}
 DAYS = 30.4  # days per month (730 h)
 
 EDGE_TYPES_FREE: tuple[str, ...] = (
@@ -50,7 +32,7 @@ def _workers_usage(ctx) -> list:
     """The edge router runs on every api.<domain> request (usage.api_requests)."""
     n = ctx.usage.api_requests
     per_day = n / DAYS
-    free_day = EDGE_FREE_TIERS["workers_requests_day"]
+    free_day = FREE_TIERS["cf_workers_requests_day"]
     if ctx.free and per_day <= free_day:
         return [ctx.line(None, "Workers requests (edge router)", 0.0, "usage",
                          f"usage.api_requests {n:,}/month ≈ {per_day:,.0f}/day ≤ {free_day:,}/day free",
@@ -68,9 +50,9 @@ def _r2_usage(ctx) -> list:
     gb, a, b = u.r2_storage_gb, u.r2_class_a_requests, u.r2_class_b_requests
     # The free tier is per account: only a stack that gets the account's allowance deducts it.
     f = 1 if ctx.free else 0
-    billable_gb = max(0.0, gb - f * EDGE_FREE_TIERS["r2_gb_month"])
-    billable_a = max(0, a - f * EDGE_FREE_TIERS["r2_class_a"])
-    billable_b = max(0, b - f * EDGE_FREE_TIERS["r2_class_b"])
+    billable_gb = max(0.0, gb - f * FREE_TIERS["cf_r2_gb_month"])
+    billable_a = max(0, a - f * FREE_TIERS["cf_r2_class_a"])
+    billable_b = max(0, b - f * FREE_TIERS["cf_r2_class_b"])
     usd = (billable_gb * p("r2_gb_month") + billable_a / 1e6 * p("r2_class_a_per_million")
            + billable_b / 1e6 * p("r2_class_b_per_million"))
     return [ctx.line(None, "R2 storage and operations", usd, "usage",
@@ -85,7 +67,7 @@ def _access_seats(ctx) -> list:
     who = (f"{named} listed admin e-mail(s)" if not cf.allowed_email_domains
            else f"admins from {', '.join(cf.allowed_email_domains)} (assumed ≤ 50 people log in)")
     seats = named if not cf.allowed_email_domains else 0
-    usd = max(0, seats - EDGE_FREE_TIERS["access_seats"]) * p("cf_access_seat_month")
+    usd = max(0, seats - FREE_TIERS["cf_access_seats"]) * p("cf_access_seat_month")
     return [ctx.line(None, "Zero Trust Access seats", usd, "fixed",
                      f"{who}; Zero Trust Free covers 50 seats", "cf_access_seat_month", service="cloudflare-access")]
 
@@ -95,15 +77,17 @@ def _tunnel(ctx) -> list:
                      "cf_tunnel_month", service="cloudflare-tunnel")]
 
 
-def register(pricers: dict, free: dict, service_usage: list) -> None:
-    """Add the edge's prices, free types and account-wide lines to `components.pricing`."""
-    PRICES.update(EDGE_PRICES)
-    FREE_TIERS.update({f"cf_{k}": v for k, v in EDGE_FREE_TIERS.items()})
-    for t in EDGE_TYPES_FREE:
-        free[t] = "no charge per resource (billed per account: see the Cloudflare lines)"
-    has = lambda t: (lambda rec, c: any(not r.read for r in rec.of_type(t)))  # noqa: E731
-    service_usage.append((has("cloudflare:index/workersScript:WorkersScript"), _workers_usage))
-    service_usage.append((has("cloudflare:index/r2Bucket:R2Bucket"), _r2_usage))
-    service_usage.append((has("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication"),
-                          _access_seats))
-    service_usage.append((has("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"), _tunnel))
+FREE = {t: "no charge per resource (billed per account: see the Cloudflare lines)" for t in EDGE_TYPES_FREE}
+
+
+def _has(type_: str):
+    """Trigger: the stack creates at least one resource of `type_`."""
+    return lambda rec, c: any(not r.read for r in rec.of_type(type_))
+
+
+SERVICE_USAGE = [
+    (_has("cloudflare:index/workersScript:WorkersScript"), _workers_usage),
+    (_has("cloudflare:index/r2Bucket:R2Bucket"), _r2_usage),
+    (_has("cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication"), _access_seats),
+    (_has("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"), _tunnel),
+]

@@ -5,7 +5,8 @@ Everything here is plain data built from the stack's hostnames and the one route
 Expressions use Cloudflare's Rules language with functions every plan has (`starts_with`,
 `ends_with`, `contains`, `lower`, `in {...}`); no `matches` (regex is Business+).
 
-Plan limits that shape these rules (reference/B_cloudflare.md §2.1):
+Plan limits that shape these rules (https://developers.cloudflare.com/waf/custom-rules/ and
+https://developers.cloudflare.com/waf/rate-limiting-rules/, read 2026-10):
 - WAF custom rules: Free 5, Pro 20 (we use 4).
 - Rate limiting: Free 1 rule, period 10 s, mitigation 10 s, path-only expressions, counting by
   `cf.colo.id` + `ip.src`, no custom response; Pro 2 rules, period up to 60 s, host allowed.
@@ -40,7 +41,7 @@ PROBE_SUFFIXES: tuple[str, ...] = (".php", ".asp", ".aspx", ".jsp")
 
 @dataclass(frozen=True)
 class RateLimit:
-    """One rate-limiting rule's numbers for a plan (seed: 100 requests/minute per IP)."""
+    """One rate-limiting rule's numbers for a plan (the target: 100 requests/minute per IP)."""
     period: int  # seconds
     requests_per_period: int
     mitigation_timeout: int  # seconds

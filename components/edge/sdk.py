@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from functools import lru_cache
+from importlib.metadata import version
 from typing import Any
 
 import pulumi
@@ -64,6 +65,4 @@ def checked(cls: type, value: Any, path: str = "") -> Any:
 
 
 def _version() -> str:
-    from importlib.metadata import version
-
     return version("pulumi-cloudflare")

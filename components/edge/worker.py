@@ -7,7 +7,6 @@ the ALB listener rules all come from one list.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Optional
@@ -25,10 +24,6 @@ COMPATIBILITY_DATE = "2026-04-01"
 
 def source() -> str:
     return SOURCE_PATH.read_text(encoding="utf-8")
-
-
-def source_sha256() -> str:
-    return hashlib.sha256(SOURCE_PATH.read_bytes()).hexdigest()
 
 
 def routes_json() -> str:

@@ -141,7 +141,7 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
     if any(v is not None for v in overrides.values()):
         start = base or MODES["balanced"]
         assert start is not None
-        values = {k: (overrides[k] if overrides[k] is not None else getattr(start, k)) for k in overrides}
+        values = {k: (v if v is not None else float(getattr(start, k))) for k, v in overrides.items()}
         try:
             thresholds = Thresholds(**values)
         except ValueError as exc:

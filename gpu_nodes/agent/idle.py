@@ -49,7 +49,8 @@ class Thresholds:
         return {"warm": self.warm, "cool": self.cool, "cold": self.cold, "dormant": self.dormant}
 
 
-# The old server's power modes (seconds), plus `scale_to_zero` for a pay-per-hour Spot GPU: a node
+# The power modes (seconds) of the UnaMentis server this platform replaces, under the names its
+# operators know, plus `scale_to_zero` for a pay-per-hour Spot GPU: a node
 # idle for ten minutes asks to be removed. `performance` turns idle management off.
 MODES: Dict[str, Optional[Thresholds]] = {
     "performance": None,

@@ -1,8 +1,11 @@
 """IMDSv2 client: session token (PUT), then the metadata paths that announce this node's end.
 
-AWS facts used (reference D_aws §3.2): a token comes from `PUT /latest/api/token` with the TTL
-header; `spot/instance-action` and `events/recommendations/rebalance` answer 404 until there is a
-notice; `autoscaling/target-lifecycle-state` reads `Terminated` once the ASG scales this node in.
+AWS facts used (AWS documentation, read 2026-12-03:
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html,
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html,
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/retrieving-target-lifecycle-state-through-imds.html):
+a token comes from `PUT /latest/api/token` with the TTL header; `spot/instance-action` and
+`events/recommendations/rebalance` answer 404 until there is a notice; `autoscaling/target-lifecycle-state` reads `Terminated` once the ASG scales this node in.
 """
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField
 from runtime.models import store
 from runtime.service import Service
+from runtime.settings import VoiceSettings, voice_settings
 from runtime.validation import field_float, field_int, field_str, json_body
-from runtime.voice.config import VoiceSettings, voice_settings
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 CONFIG_KEYS = ("default_model", "temperature", "max_tokens", "top_p", "context_window", "keep_alive", "system_prompt")

@@ -131,7 +131,6 @@ class FakeOllama:
         self.keep_alive = keep_alive
         self.loaded: Dict[str, float] = {}  # name -> expires_at epoch
         self.unloads: Dict[str, int] = {}
-        self.generations = 0
         self.lock = threading.Lock()
         self.server = Loopback(self.handle)
         self.url = self.server.url
@@ -155,7 +154,6 @@ class FakeOllama:
                     self.unloads[name] = self.unloads.get(name, 0) + 1
                     self.loaded.pop(name, None)
                     return _json(200, {"model": name, "response": "", "done": True, "done_reason": "unload"})
-                self.generations += 1
                 self.loaded[name] = time.time() + self.keep_alive
             return _json(200, {"model": name, "response": "Photosynthesis turns light into sugar.", "done": True})
         return _json(404, {"error": "not found"})

@@ -5,13 +5,13 @@ These pin the security- and cost-relevant inputs of each component exactly; the 
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 
 import pytest
 
 from components import mocks
+from components.base import ArgsError
 from components.core_service import CoreService, CoreServiceArgs
 from components.functions_api import FunctionsApi, FunctionsApiArgs, http_api_route_keys
 from components.gpu_fleet import GpuFleet, GpuFleetArgs
@@ -25,18 +25,7 @@ LAYER = Artifact("/tmp/layer.zip", "cd" * 32, "ze8SNFZ4kKo=", 10)
 
 
 def record(build, stack: str = "beta") -> mocks.Recording:
-    from pulumi.runtime.stack import run_pulumi_func
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # before install: the mock engine binds to the current loop
-    monitor = mocks.install(stack, "unamentis-cloud")
-    try:
-        # Runs `build` under the mock engine and waits for every outstanding registration.
-        loop.run_until_complete(run_pulumi_func(build))
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
-    return monitor.recording
+    return mocks.record(build, stack)
 
 
 def _functions(ingress: str, **kw) -> FunctionsApiArgs:
@@ -155,19 +144,19 @@ def test_functions_layer_goes_through_s3_when_given_a_bucket():
 
 def test_functions_refuse_a_large_layer_without_a_bucket():
     big = Artifact("/tmp/big.zip", "ff" * 32, "/w==", 52_000_000)
-    with pytest.raises(ValueError, match="artifact_bucket"):
+    with pytest.raises(ArgsError, match=r"^FunctionsApiArgs\.artifact_bucket: .*50 MB"):
         _functions("tunnel", layer=big).validate()
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(reserved_concurrency={"nosuch": 1}), "unknown services"),
-    (dict(reserved_concurrency={"auth": 0}), "at least 1"),
-    (dict(timeout_s=30), "29 s"),
-    (dict(api_hostname=None), "api_hostname"),
-    (dict(ingress="nlb"), "ingress"),
+    (dict(reserved_concurrency={"nosuch": 1}), r"FunctionsApiArgs\.reserved_concurrency: unknown services"),
+    (dict(reserved_concurrency={"auth": 0}), r"FunctionsApiArgs\.reserved_concurrency\.auth: 0\. Fix: reserve at least 1"),
+    (dict(timeout_s=30), r"FunctionsApiArgs\.timeout_s: 30 s\. Fix: at most 29 s"),
+    (dict(api_hostname=None), r"FunctionsApiArgs\.api_hostname: "),
+    (dict(ingress="nlb"), r"FunctionsApiArgs\.ingress: 'nlb'"),
 ])
-def test_functions_bad_args_fail_before_any_resource(bad, message):
-    with pytest.raises(ValueError, match=message):
+def test_functions_bad_args_fail_in_their_own_terms(bad, message):
+    with pytest.raises(ArgsError, match="^" + message):
         _functions(**{"ingress": "tunnel", **bad}).validate()
 
 
@@ -239,10 +228,10 @@ def test_load_balancer_without_edge_forwards_by_default_and_uses_given_cert():
     assert all(r.get("priority") != CATCH_ALL_PRIORITY for r in rec.of_type("aws:lb/listenerRule:ListenerRule"))
 
 
-@pytest.mark.parametrize("kw, message", [(dict(idle_timeout=60), "idle_timeout"),
-                                         (dict(deregistration_delay=300), "deregistration_delay")])
+@pytest.mark.parametrize("kw, message", [(dict(idle_timeout=60), r"LoadBalancerArgs\.idle_timeout: 60 s"),
+                                         (dict(deregistration_delay=300), r"LoadBalancerArgs\.deregistration_delay: 300 s")])
 def test_load_balancer_rejects_unsafe_timeouts(kw, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ArgsError, match="^" + message):
         _lb(**kw).validate()
 
 
@@ -318,15 +307,16 @@ def test_core_service_alb_mode_with_on_demand_base_and_autoscaling():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(cpu=300), "core.cpu"), (dict(memory=4096), "core.memory"),
-    (dict(cloudflared_image="cloudflare/cloudflared:latest"), "pinned"),
-    (dict(cloudflared_image="cloudflare/cloudflared"), "pinned"),
-    (dict(tunnel_token=None), "tunnel token"),
-    (dict(spot_weight=0, on_demand_weight=0), "both be 0"),
-    (dict(environment={"DATABASE_URL": "x"}), "given twice"),
+    (dict(cpu=300), r"CoreServiceArgs\.cpu: 300 is not a Fargate size"),
+    (dict(memory=4096), r"CoreServiceArgs\.memory: 4096 MiB does not fit cpu 256"),
+    (dict(cloudflared_image="cloudflare/cloudflared:latest"), r"CoreServiceArgs\.cloudflared_image: .* is not pinned"),
+    (dict(cloudflared_image="cloudflare/cloudflared"), r"CoreServiceArgs\.cloudflared_image: .* is not pinned"),
+    (dict(tunnel_token=None), r"CoreServiceArgs\.cloudflared_image: tunnel ingress needs the sidecar image and tunnel_token"),
+    (dict(spot_weight=0, on_demand_weight=0), r"CoreServiceArgs\.spot_weight: spot_weight and on_demand_weight are both 0"),
+    (dict(environment={"DATABASE_URL": "x"}), r"CoreServiceArgs\.environment: names given twice"),
 ])
 def test_core_service_bad_args(kw, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ArgsError, match="^" + message):
         _core(**kw).validate()
 
 
@@ -368,12 +358,14 @@ def test_gpu_fleet():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(instance_types=("g5g.xlarge",)), "x86_64 NVIDIA"), (dict(instance_types=()), "at least one"),
-    (dict(warm_min=3, max_size=2), "warm_min"), (dict(max_size=0, warm_min=0), "max_size"),
+    (dict(instance_types=("g5g.xlarge",)), r"GpuFleetArgs\.instance_types: \['g5g.xlarge'\] are not x86_64 NVIDIA"),
+    (dict(instance_types=()), r"GpuFleetArgs\.instance_types: empty\. Fix: list at least one"),
+    (dict(warm_min=3, max_size=2), r"GpuFleetArgs\.warm_min: 3 with max_size 2"),
+    (dict(max_size=0, warm_min=0), r"GpuFleetArgs\.max_size: 0"),
 ])
 def test_gpu_fleet_bad_args(kw, message):
     base = dict(name_prefix="p", subnet_ids=[], security_group_id="sg", user_data="")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ArgsError, match="^" + message):
         GpuFleetArgs(**{**base, **kw}).validate()
 
 
@@ -424,5 +416,5 @@ def test_published_image_must_be_pinned(image, ok):
         rec = record(lambda: ContainerImage("img", ContainerImageArgs(name_prefix="p", image=image)))
         assert rec.custom == []  # nothing to build or store
     else:
-        with pytest.raises(ValueError, match="pinned"):
+        with pytest.raises(ArgsError, match=r"^ContainerImageArgs\.image: .* is not pinned"):
             record(lambda: ContainerImage("img", ContainerImageArgs(name_prefix="p", image=image)))

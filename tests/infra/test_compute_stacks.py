@@ -235,7 +235,7 @@ def test_policy_catches_an_ingress_rule_on_the_beta_core(runs):
     """Inject one ingress rule onto the core's SG in the recorded beta graph: the rule fires."""
     from components import policy
     from components.mocks import Recording
-    from components.policy import fake
+    from components.policy_core import fake
 
     rec = runs["beta"].recording
     bad = Recording(resources=list(rec.resources))
@@ -276,7 +276,7 @@ def test_web_apps_alb_mode_host_rules_and_own_security_groups():
 
 
 def test_web_apps_tunnel_mode_register_in_cloud_map():
-    from components.web_apps import service_urls
+    from components.web_apps import service_url
 
     run, report = _with_apps("beta", ops_console="ghcr.io/acme/ops-console:1.2.0")
     rec = run.recording
@@ -284,7 +284,11 @@ def test_web_apps_tunnel_mode_register_in_cloud_map():
     assert ns.get("name") == "uma-beta.internal"
     [disc] = rec.of_type("aws:servicediscovery/service:Service")
     assert disc.get("name") == "ops-console"
-    assert service_urls(run.config) == {"ops_console_service": "http://ops-console.uma-beta.internal:3000"}
+    assert service_url("ops_console", "uma-beta") == "http://ops-console.uma-beta.internal:3000"
+    # the tunnel sends admin.<domain> to it
+    [tunnel] = rec.of_type("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig")
+    services = {i.get("hostname"): i.get("service") for i in tunnel.get("config")["ingresses"]}
+    assert services[f"admin.{run.config.domain}"] == "http://ops-console.uma-beta.internal:3000"
     # cloudflared (core SG) may reach the console; the core SG itself still admits nothing
     core_sg = _sg_id(rec, "core")
     egress = [r for r in rec.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")

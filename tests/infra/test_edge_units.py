@@ -6,11 +6,13 @@ import dataclasses
 import pulumi_cloudflare as cloudflare
 import pytest
 
+from components.base import ArgsError
 from components.edge import EdgeArgs
 from components.edge import rules as R
 from components.edge.component import Edge, _first_permission_group_id
 from components.edge.sdk import checked
-from components.policy import RULES, example_config
+from components.policy import RULES
+from components.policy_core import example_config
 from runtime.route_table import ROUTES, RouteRule
 
 ARGS = EdgeArgs(name_prefix="unamentis-t", account_id="a" * 32, zone_id="b" * 32, domain="example.org",
@@ -45,15 +47,15 @@ def test_every_rule_the_edge_builds_passes_the_sdk_check():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"plan": "business"}, "cloudflare.plan"),
-    ({"ingress": "nlb"}, "ingress must be"),
-    ({"allowed_emails": (), "allowed_email_domains": ()}, "admit nobody"),
-    ({"web_client": True}, "web_client_service"),
-    ({"r2_assets_bucket": "Bad_Name"}, "cloudflare.r2.assets_bucket"),
-    ({"r2_tts_bucket": "t-assets"}, "must differ"),
+    ({"plan": "business"}, r"EdgeArgs\.plan: 'business'\. Fix: use one of free, pro"),
+    ({"ingress": "nlb"}, r"EdgeArgs\.ingress: 'nlb'"),
+    ({"allowed_emails": (), "allowed_email_domains": ()}, r"EdgeArgs\.allowed_emails: the Access policy would admit nobody"),
+    ({"web_client": True}, r"EdgeArgs\.web_client_service: "),
+    ({"r2_assets_bucket": "Bad_Name"}, r"EdgeArgs\.r2_assets_bucket: 'Bad_Name' is not an R2 bucket name"),
+    ({"r2_tts_bucket": "t-assets"}, r"EdgeArgs\.r2_tts_bucket: the same as r2_assets_bucket"),
 ])
-def test_edge_args_reject_bad_values_with_the_key(change, message):
-    with pytest.raises(ValueError, match=message):
+def test_edge_args_reject_bad_values_in_their_own_terms(change, message):
+    with pytest.raises(ArgsError, match="^" + message):
         dataclasses.replace(ARGS, **change).validate()
 
 
@@ -107,7 +109,7 @@ def test_edge_policy_rules_fire_on_their_bad_example(rule_id):
 
 
 def test_edge_policy_rules_are_quiet_on_the_stacks(stack_run):
-    from components.policy import PolicyContext
+    from components.policy_core import PolicyContext
 
     for stack in ("beta", "prod", "customer"):
         run = stack_run(stack)
@@ -118,17 +120,17 @@ def test_edge_policy_rules_are_quiet_on_the_stacks(stack_run):
 
 
 def test_admin_rule_passes_when_the_policy_requires_mfa():
-    from components.edge.policy import _fake, _waf, T_APP, T_DNS, T_POLICY
-    from components.policy import example
+    from components.edge.policy import _waf, T_APP, T_DNS, T_POLICY
+    from components.policy_core import example, fake
 
-    pol = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}],
+    pol = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"email": {"email": "a@b.org"}}],
                                   "mfaConfig": {"allowedAuthenticators": ["totp"], "mfaDisabled": False}},
                 id="pol-1")
-    app = _fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1"}]})
-    dns = _fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
+    app = fake(T_APP, "app", {"domain": "admin.example.org", "policies": [{"id": "pol-1"}]})
+    dns = fake(T_DNS, "admin", {"zoneId": "z", "name": "admin.example.org", "proxied": True})
     rule = next(r for r in RULES if r.id == "edge.admin-access-mfa")
     assert rule.run(example(pol, app, dns, _waf(), config=example_config())) == []
-    everyone = _fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"everyone": {}}],
+    everyone = fake(T_POLICY, "pol", {"decision": "allow", "includes": [{"everyone": {}}],
                                        "mfaConfig": {"allowedAuthenticators": ["totp"]}}, id="pol-1")
     assert [f.message for f in rule.run(example(everyone, app, dns, _waf()))] == [
         "Access policy for admin.example.org admits everyone"]

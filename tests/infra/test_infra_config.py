@@ -96,6 +96,12 @@ CASES = [
     ("beta", _set("ops_console", {"enabled": True, "image": "ghcr.io/org/console:latest"}), "ops_console.image", "not pinned"),
     ("beta", _set("runtime", {"cors_origins": ["http://app.example.org"]}), "runtime.cors_origins[0]", "https://"),
     ("beta", _set("runtime", {"rate_limits": {"per_ip_per_minute": 0}}), "runtime.rate_limits.per_ip_per_minute", "positive"),
+    ("beta", _set("features", {"voice": True}), "features", "unknown key"),
+    ("beta", _set("functions.timeout_s", 30), "functions.timeout_s", "at most 29 s"),
+    ("beta", _set("gpu.instance_types", ["g5g.xlarge"]), "gpu.instance_types", "not x86_64 NVIDIA"),
+    ("beta", _set("gpu.volume_gb", 2000), "gpu.volume_gb", "30–1000 GB"),
+    ("beta", _set("cloudflare.r2.assets_bucket", "Bad_Name"), "cloudflare.r2.assets_bucket", "not an R2 bucket"),
+    ("beta", _set("cloudflare.r2", {"assets_bucket": "x-tts", "tts_bucket": "x-tts"}), "cloudflare.r2.tts_bucket", "two buckets"),
 ]
 
 
@@ -181,3 +187,25 @@ def test_project_schema_keys_are_set_by_every_stack():
     for stack in ("beta", "prod", "customer"):
         flat, _ = plan.read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
         assert all(f"{PROJECT}:{k}" in flat for k in declared), stack
+
+
+def test_a_components_argument_error_becomes_the_stack_config_key():
+    """Components speak in their own terms; the stack layer names the key the operator edits."""
+    from components.base import ArgsError
+    from components.database import DatabaseArgs
+    from components.stack_args import config_errors
+
+    with pytest.raises(ArgsError, match=r"^DatabaseArgs\.instance_class: 'm5\.large'\. Fix: e\.g\. db\.t4g\.micro$"):
+        DatabaseArgs(subnet_ids=["s1", "s2"], security_group_id="sg", instance_class="m5.large")
+    with pytest.raises(ConfigError) as e:
+        with config_errors():
+            DatabaseArgs(subnet_ids=["s1", "s2"], security_group_id="sg", instance_class="m5.large")
+    assert str(e.value) == f"{PROJECT}:database.instance_class: 'm5.large'. Fix: e.g. db.t4g.micro"
+    with pytest.raises(ConfigError) as e:
+        with config_errors():
+            raise ArgsError("FunctionsApiArgs", "reserved_concurrency.auth", "0", "reserve at least 1")
+    assert e.value.key == f"{PROJECT}:functions.reserved_concurrency.auth"
+    # An argument no stack key feeds stays in the component's terms.
+    with pytest.raises(ArgsError, match=r"^CoreServiceArgs\.target_group_arn"):
+        with config_errors():
+            raise ArgsError("CoreServiceArgs", "target_group_arn", "missing", "pass it")

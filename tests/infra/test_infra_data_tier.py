@@ -131,28 +131,18 @@ def test_alerts_budget_and_alarms(stack_run):
 
 def test_alarms_follow_compute_targets():
     """Alarm targets that compute fills produce their alarms (aggregate in beta, per function else)."""
-    import asyncio
-
-    from pulumi.runtime.stack import run_pulumi_func
-
     from components import mocks
     from components.observability import AlarmTargets, Observability, ObservabilityArgs
-    from components.policy import example_config
 
     def build(profile):
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        monitor = mocks.install("t", PROJECT)
-        cfg = example_config(profile=profile) if profile == "beta" else example_config(profile=profile, ingress="alb")
         targets = AlarmTargets(lambda_function_names=["fn-a", "fn-b"], lambda_timeout_s=10,
                                ecs_cluster_name="c", ecs_service_name="s", alb_arn_suffix="app/x/1",
                                http_api_id="api1")
-        try:
-            loop.run_until_complete(run_pulumi_func(lambda: Observability(
-                "obs", ObservabilityArgs.from_config(cfg, targets, "db-1"))))
-        finally:
-            loop.close()
-        return {a.name: a for a in monitor.recording.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+        args = ObservabilityArgs(alert_emails=("ops@example.org",), budget_usd=50.0, budget_name="b",
+                                 targets=targets, db_instance_identifier="db-1",
+                                 per_function_alarms=profile != "beta")
+        rec = mocks.record(lambda: Observability("obs", args), "t", PROJECT)
+        return {a.name: a for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
 
     beta = build("beta")
     assert set(beta) == {"obs-lambda-errors", "obs-lambda-duration", "obs-core-cpu", "obs-core-memory",

@@ -7,12 +7,12 @@ from components import plan
 def test_children_are_parented_and_named_after_their_component(any_stack):
     rec = any_stack.recording
     for r in rec.resources:
-        if r.type == "unamentis:index:Platform":
+        if r.type == "unamentis:platform:Platform":
             continue  # the one child of the stack itself
         parent = rec.by_urn(r.parent)
         assert parent is not None, f"{r.name} ({r.type}) has no parent: pass parent=self"
         assert r.name.startswith(parent.name), f"{r.name} is not named after its parent {parent.name}"
-    platform = [c for c in rec.components if c.type == "unamentis:index:Platform"]
+    platform = [c for c in rec.components if c.type == "unamentis:platform:Platform"]
     assert len(platform) == 1
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import policy, pricing
+from components import policy, policy_core, pricing
 
 
 @pytest.mark.parametrize("rule", policy.RULES, ids=[r.id for r in policy.RULES])
@@ -30,33 +30,33 @@ def test_every_rule_passes_on_every_stack(stack_run, stack):
 
 def test_good_variants_do_not_fire():
     """The rules are not trigger-happy: the fixed version of a bad example passes."""
-    f = policy.fake
-    ok_rds = policy.example(
+    f = policy_core.fake
+    ok_rds = policy_core.example(
         f("aws:rds/instance:Instance", "db", {"publiclyAccessible": False, "storageEncrypted": True,
                                              "backupRetentionPeriod": 1, "parameterGroupName": "pg",
                                              "deletionProtection": False}),
         f("aws:rds/parameterGroup:ParameterGroup", "pg", {"name": "pg", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}))
     assert policy.evaluate(ok_rds.rec, ok_rds.config) == []  # beta waives deletion protection
-    lt = policy.example(f("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
+    lt = policy_core.example(f("aws:ec2/launchTemplate:LaunchTemplate", "lt", {
         "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
         "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}]}))
     assert policy.evaluate(lt.rec, lt.config) == []
-    secret_env = policy.example(f("aws:lambda/function:Function", "fn", {
+    secret_env = policy_core.example(f("aws:lambda/function:Function", "fn", {
         "reservedConcurrentExecutions": 2, "environment": {"variables": {"DATABASE_URL": "x", "LOG_LEVEL": "info"}}}))
     secret_env.rec.resources[0].inputs["environment"]["variables"]["DATABASE_URL"] = \
-        policy.fake("t", "n", {"v": "x"}, secret=("v",)).inputs["v"]
+        policy_core.fake("t", "n", {"v": "x"}, secret=("v",)).inputs["v"]
     assert policy.evaluate(secret_env.rec, secret_env.config) == []
 
 
 def test_open_443_is_allowed_only_for_the_no_cdn_alb():
-    f = policy.fake
+    f = policy_core.fake
     graph = [f("aws:ec2/securityGroup:SecurityGroup", "alb", {"tags": {"unamentis:role": "alb"}}, id="sg-alb"),
              f("aws:ec2/securityGroupRule:SecurityGroupRule", "alb-in", {
                  "type": "ingress", "securityGroupId": "sg-alb", "protocol": "tcp", "fromPort": 443,
                  "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]})]
-    no_cdn = policy.example_config(profile="customer", edge="none", ingress="alb",
+    no_cdn = policy_core.example_config(profile="customer", edge="none", ingress="alb",
                                    alb={"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"})
-    assert policy.evaluate(policy.example(*graph, config=no_cdn).rec, no_cdn) == []
-    with_cdn = policy.example_config(ingress="alb")
-    rules = {x.rule for x in policy.evaluate(policy.example(*graph).rec, with_cdn)}
+    assert policy.evaluate(policy_core.example(*graph, config=no_cdn).rec, no_cdn) == []
+    with_cdn = policy_core.example_config(ingress="alb")
+    rules = {x.rule for x in policy.evaluate(policy_core.example(*graph).rec, with_cdn)}
     assert rules == {"sg.no-open-ingress", "sg.alb-cloudflare-only"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import policy, pricing
+from components import policy, policy_core, pricing, pricing_core
 from components.config import PROJECT
 
 
@@ -64,7 +64,7 @@ def test_free_tiers_only_when_the_stack_says_so(stack_run):
 
 
 def test_unknown_type_is_unpriced_and_fails_policy():
-    ex = policy.example(policy.fake("aws:kinesis/stream:Stream", "stream", {}))
+    ex = policy_core.example(policy_core.fake("aws:kinesis/stream:Stream", "stream", {}))
     report = pricing.price_resources(ex.rec, ex.config)
     assert report.unpriced == [{"type": "aws:kinesis/stream:Stream", "name": "stream",
                                 "why": "no pricer and not declared free"}]
@@ -72,8 +72,8 @@ def test_unknown_type_is_unpriced_and_fails_policy():
 
 
 def test_asg_scaled_from_zero_is_priced_per_hour_of_use():
-    f = policy.fake
-    ex = policy.example(
+    f = policy_core.fake
+    ex = policy_core.example(
         f("aws:ec2/launchTemplate:LaunchTemplate", "gpu-lt", {"instanceType": "g4dn.xlarge",
           "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 100, "encrypted": "true"}}],
           "networkInterfaces": [{"associatePublicIpAddress": "true"}]}, id="lt-gpu"),
@@ -89,15 +89,15 @@ def test_asg_scaled_from_zero_is_priced_per_hour_of_use():
 
 
 def test_fargate_rates():
-    # 0.25 vCPU / 0.5 GB ARM on-demand ≈ $7.21/month (D §1.3); Spot at the observed 69 % off.
-    od = pricing.fargate_hourly(256, 512, arm=True, spot=False, spot_discount=0.69) * 730
+    # 0.25 vCPU / 0.5 GB ARM on-demand ≈ $7.21/month (the ARM rates of components/pricing_core.py: $0.03238 per vCPU-hour, $0.00356 per GB-hour); Spot at the observed 69 % off.
+    od = pricing_core.fargate_hourly(256, 512, arm=True, spot=False, spot_discount=0.69) * 730
     assert round(od, 2) == 7.21
-    spot = pricing.fargate_hourly(256, 512, arm=True, spot=True, spot_discount=0.69) * 730
+    spot = pricing_core.fargate_hourly(256, 512, arm=True, spot=True, spot_discount=0.69) * 730
     assert round(spot, 2) == round(7.20875 * 0.31, 2)
-    assert round(pricing.fargate_hourly(512, 1024, arm=False, spot=False, spot_discount=0) * 730, 2) == 18.02
+    assert round(pricing_core.fargate_hourly(512, 1024, arm=False, spot=False, spot_discount=0) * 730, 2) == 18.02
 
 
 def test_price_table_is_dated_and_sourced():
-    for key, price in pricing.PRICES.items():
+    for key, price in pricing_core.PRICES.items():
         assert price.source and price.date and price.conf in ("A", "B", "C"), key
-    assert pricing.PRICED_AT == "2026-11-25" and pricing.PRICE_REGION == "us-east-1"
+    assert pricing_core.PRICED_AT == "2026-11-25" and pricing_core.PRICE_REGION == "us-east-1"

@@ -12,7 +12,7 @@ Fixtures (exact names):
   ``client``           an ``httpx.AsyncClient`` over ``ASGITransport`` for ``make_app()`` with its
                        lifespan run; ``make_client(app)`` is the async context manager behind it.
   ``tenant``           ``await tenant(slug=None, name="tester", database=None) -> (tenant_id, beta_token)``:
-                       a new tenant plus a beta token issued through RA's ``issue_beta_token``.
+                       a new tenant plus a beta token issued by ``runtime.auth.store.issue_beta_token``.
   ``live_server``      ``live_server(app) -> LiveServer`` (uvicorn on a free loopback port in a
                        thread; ``.url``, ``.ws_url``; stopped at teardown).
   ``moto_endpoint``    the URL of a loopback S3/SQS/Auto Scaling/EC2-compatible server (moto), one per

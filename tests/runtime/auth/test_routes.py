@@ -309,7 +309,7 @@ async def test_sessions(env):
     other = next(s for s in listed if not s["is_current"])
     _error(await client.delete(f"/api/auth/sessions/{uuid.uuid4()}", headers=h), 404, "not_found")
     assert (await client.delete(f"/api/auth/sessions/{other['id']}", headers=h)).status_code == 200
-    # Ending a session revokes its refresh tokens too (the old server never linked them).
+    # Ending a session revokes its refresh tokens too (the UnaMentis server this platform replaces never linked them).
     _error(await client.post("/api/auth/refresh", json={"refresh_token": second["tokens"]["refresh_token"]}), 401, "invalid_token")
     _error(await client.get("/api/auth/me", headers=bearer(second["tokens"]["access_token"])), 401, "invalid_token")
     assert len((await client.get("/api/auth/sessions", headers=h)).json()["sessions"]) == 1

@@ -1,4 +1,5 @@
-"""The app-shaped walk of issue 6's "Done when", over real HTTP with a real beta token: against
+"""A walk through the content API the way the apps use it (curricula, modules, Knowledge Bowl packs,
+a tutoring session, metrics), over real HTTP with a real beta token: against
 ``python -m runtime serve`` itself (a subprocess) and against the same container app in-process."""
 from __future__ import annotations
 

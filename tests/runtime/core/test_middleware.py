@@ -151,6 +151,16 @@ async def test_cors_allowlist_preflight_and_errors(probe_app):
         )
         assert refused.status_code == 403
         assert "access-control-allow-origin" not in refused.headers
+        # an allowed origin asking for a header the API does not accept is refused the same way
+        odd_header = await client.options(
+            "/api/probe/echo",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-other"},
+        )
+        assert odd_header.status_code == 403 and odd_header.json()["error"] == "cors_forbidden"
+        # configured origins match whatever their case
+        async with make_client(probe_app(cors_origins=("https://App.Example.com",))) as upper:
+            again = await upper.options("/api/probe/echo", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+            assert again.status_code == 204 and again.headers["access-control-allow-origin"] == origin
         # an error response (401) still carries the CORS headers for an allowed origin
         unauth = await client.get("/api/probe/whoami", headers={"Origin": origin})
         assert unauth.status_code == 401
