@@ -53,7 +53,7 @@ def build_full_app():
     from runtime.auth.principal import principal
     from runtime.context import ctx
     from runtime.route_table import ALL_SERVICES
-    from runtime.services.base import Service
+    from runtime.service import Service
     from runtime.settings import Settings
 
     async def tenant_read(request: Request) -> JSONResponse:

@@ -23,15 +23,24 @@ import signal
 import sys
 from typing import Any, Awaitable, Callable, Sequence
 
+import asyncpg
+import uvicorn
+
+from runtime import selfhost_secrets
+from runtime.app import create_app
+from runtime.auth import cli as auth_cli
+from runtime.auth.store import issue_beta_token
+from runtime.db import DatabaseUnavailable, connect_admin
+from runtime.errors import CliError
+from runtime.localpg import LocalPostgres, LocalPostgresError
+from runtime.logging import configure_logging
+from runtime.migrate import MigrationError, migrate, pending
 from runtime.settings import ConfigError, Settings
+from runtime.tenants import TenantError, create_tenant
 
 DEFAULT_PORT = 8766
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
-
-
-class CliError(Exception):
-    """A user-fixable failure: printed as one line, exit status 2."""
 
 
 def _out(message: str) -> None:
@@ -49,10 +58,6 @@ def tune_gc() -> None:
 
 
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
-    import uvicorn
-
-    from runtime.logging import configure_logging
-
     configure_logging(settings.log_level, buffered=True)
     tune_gc()
     uvicorn.run(
@@ -70,8 +75,6 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.app import create_app
-
     settings.require_database_url()
     services = [name.strip() for name in (args.services or "").split(",") if name.strip()] or None
     serve_app(create_app(services, settings), args.host, args.port, settings)
@@ -79,16 +82,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secrets_init(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.selfhost_secrets import init
-
-    _out(f"wrote {init(args.path)} (mode 0600)")
+    _out(f"wrote {selfhost_secrets.init(args.path)} (mode 0600)")
     return 0
 
 
 # ------------------------------------------------------------------------------------- migrate
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.migrate import migrate, pending
-
     if args.check:
         waiting = await pending(settings)
         for name in waiting:
@@ -102,9 +101,6 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 # --------------------------------------------------------------------------------------- admin
 async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-    from runtime.tenants import create_tenant
-
     conn = await connect_admin(settings)
     try:
         tenant_id = await create_tenant(conn, args.slug, args.name)
@@ -116,8 +112,6 @@ async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     conn = await connect_admin(settings)
     try:
         rows = await conn.fetch("select id, slug, name, status, created_at from tenants order by created_at, slug")
@@ -131,11 +125,6 @@ async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
 # ----------------------------------------------------------------------------------------- dev
 async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, str]:
     """Migrate, ensure the tenant, issue a beta token; returns (settings, token)."""
-    from runtime.auth.store import issue_beta_token
-    from runtime.db import connect_admin
-    from runtime.migrate import migrate
-    from runtime.tenants import create_tenant
-
     await migrate(settings, echo=lambda message: _out(f"  {message}"))
     conn = await connect_admin(settings)
     try:
@@ -147,8 +136,6 @@ async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, 
 
 
 async def _create_database(admin_dsn: str, name: str) -> None:
-    import asyncpg
-
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'create database "{name}"')
@@ -161,8 +148,6 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.app import create_app
-
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it still runs the
     # `finally` below, so the throwaway cluster is stopped and deleted.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -171,8 +156,6 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         if settings.database_url:
             _out("using DATABASE_URL")
         else:
-            from runtime.localpg import LocalPostgres
-
             _out("no DATABASE_URL: starting a throwaway PostgreSQL cluster …")
             cluster = LocalPostgres.start()
             asyncio.run(_create_database(cluster.dsn(), "unamentis"))
@@ -240,22 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_auth_commands(admin_sub: Any) -> None:
-    """`admin token issue|revoke`, `admin user promote` live in runtime/auth/cli.py (RA)."""
-    try:
-        from runtime.auth import cli as auth_cli
-    except ImportError:
-        return
+    """`admin token issue|revoke`, `admin user promote` live in runtime/auth/cli.py."""
     auth_cli.add_commands(admin_sub)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    import asyncpg
-
-    from runtime.db import DatabaseUnavailable
-    from runtime.localpg import LocalPostgresError
-    from runtime.migrate import MigrationError
-    from runtime.tenants import TenantError
-
     return (
         CliError,
         ConfigError,

@@ -1,25 +1,32 @@
 """The application context: everything a request may need, hung off ``app.state.ctx``.
 
 No module-level globals hold connections or clients: two apps in one process (tests, benchmarks)
-stay independent. Collaborators are created lazily on first use so a Lambda that never touches
-object storage never imports aiobotocore, and a health check never opens a database connection.
+stay independent. Collaborators are created on first use so a Lambda that never touches object
+storage never opens it, and a health check never opens a database connection.
 
-Owners add their collaborators here as lazily-created attributes with small edits (CT: ``storage``,
-VC: ``jobs`` and ``events``); each must be closed in ``aclose``.
+This module sits above the collaborators it builds (database, auth, limits, metering, storage,
+jobs, events) and hands each only what it needs; none of them imports it. Route modules and
+middleware reach it through ``ctx(request)``. Each collaborator is closed in ``aclose``.
 """
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 from starlette.requests import HTTPConnection
 
+from runtime.auth.authenticator import Authenticator
+from runtime.db import Database
+from runtime.events import EventBus
+from runtime.jobs.queue import Handler, JobQueue, PostgresTransport
+from runtime.jobs.sqs import SqsTransport
+from runtime.limits import Limiter, create_limiter
+from runtime.metering import Metering
 from runtime.settings import Settings
+from runtime.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:
     import httpx
-
-    from runtime.db import Database
 
 # Scope keys the middleware sets (read through the helpers below, never by string elsewhere).
 REQUEST_ID_KEY = "unamentis.request_id"
@@ -29,85 +36,99 @@ CLIENT_KEY = "unamentis.client"
 RESPONSE_HEADERS_KEY = "unamentis.response_headers"
 RESPONSE_STARTED_KEY = "unamentis.response_started"
 
+DeepCheck = Callable[["AppContext"], Awaitable[dict]]
+DrainProbe = Callable[["AppContext"], bool]
+
 
 class AppContext:
-    """Per-app collaborators; created by ``create_app`` and closed by its lifespan."""
+    """Per-app collaborators; created by ``create_app`` and closed by its lifespan.
 
-    def __init__(self, settings: Settings, services: tuple[str, ...] = ()) -> None:
+    ``create_app`` passes what the mounted services contribute: their job handlers (the queue runs
+    only those), the job settings, their deep health checks and drain probes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: tuple[str, ...] = (),
+        *,
+        job_handlers: Mapping[str, Handler] | None = None,
+        job_settings: Any = None,
+        deep_checks: Mapping[str, DeepCheck] | None = None,
+        drain_probes: Sequence[DrainProbe] = (),
+    ) -> None:
         self.settings = settings
         self.services = services
         self.started_at = time.time()
+        self.job_handlers = dict(job_handlers or {})
+        self.job_settings = job_settings
+        self.deep_checks = dict(deep_checks or {})
+        self.drain_probes = tuple(drain_probes)
+        # Objects a service builds once per app on first use, by the service's name for them (the
+        # voice core, the OpenAPI document); closed by their service's shutdown, not here.
+        self.extensions: dict[str, Any] = {}
         self._db: Database | None = None
-        self._auth: Any = None
-        self._limiter: Any = None
-        self._metering: Any = None
+        self._auth: Authenticator | None = None
+        self._limiter: Limiter | None = None
+        self._metering: Metering | None = None
         self._http: httpx.AsyncClient | None = None
-        self._storage: Any = None
+        self._storage: ObjectStore | None = None
+        self._jobs: JobQueue | None = None
+        self._events: EventBus | None = None
 
     # --- database ---------------------------------------------------------------------------
     @property
-    def db(self) -> "Database":
+    def db(self) -> Database:
         if self._db is None:
-            from runtime.db import Database
-
             self._db = Database(self.settings)
         return self._db
 
-    # --- auth, limits, money (RA's modules) ---------------------------------------------------
+    # --- auth, limits, money ------------------------------------------------------------------
     @property
-    def auth(self) -> Any:
-        """``runtime.auth.authenticator.Authenticator``: ``client(token)`` and ``admin(headers)``."""
+    def auth(self) -> Authenticator:
+        """``client(token)``, ``admin(headers)``, ``open_principal()``."""
         if self._auth is None:
-            from runtime.auth.authenticator import Authenticator
-
-            self._auth = Authenticator(self)
+            self._auth = Authenticator(self.settings, self.db, lambda: self.http)
         return self._auth
 
     @property
-    def limiter(self) -> Any:
-        """``runtime.limits``' limiter: ``await hit(key, RateLimit)``."""
+    def limiter(self) -> Limiter:
+        """``await hit(key, RateLimit)`` against the shared buckets (PostgreSQL or Redis)."""
         if self._limiter is None:
-            from runtime.limits import create_limiter
-
-            self._limiter = create_limiter(self)
+            self._limiter = create_limiter(self.settings, self.db)
         return self._limiter
 
     @property
-    def metering(self) -> Any:
-        """``runtime.metering.Metering``: reserve / settle / release."""
+    def metering(self) -> Metering:
+        """Paid calls: reserve / settle / release against the budgets."""
         if self._metering is None:
-            from runtime.metering import Metering
-
-            self._metering = Metering(self)
+            self._metering = Metering(self.settings, self.db)
         return self._metering
 
-    # --- object storage (CT) -----------------------------------------------------------------
+    # --- object storage -----------------------------------------------------------------------
     @property
-    def storage(self) -> Any:
-        """``runtime.storage.ObjectStore`` (filesystem or S3/R2/MinIO); no I/O until first use."""
+    def storage(self) -> ObjectStore:
+        """Filesystem or S3/R2/MinIO; no I/O until first use."""
         if self._storage is None:
-            from runtime.storage import open_store
-
             self._storage = open_store(self.settings.storage)
         return self._storage
 
-    # --- jobs and events (VC) -------------------------------------------------------------------
+    # --- jobs and events ----------------------------------------------------------------------
     @property
-    def jobs(self) -> Any:
-        """``runtime.jobs.queue.JobQueue``: enqueue / status / cancel (PostgreSQL or SQS backend)."""
-        if getattr(self, "_jobs", None) is None:
-            from runtime.jobs.queue import create_queue
-
-            self._jobs = create_queue(self)
+    def jobs(self) -> JobQueue:
+        """enqueue / status / cancel, and the workers (PostgreSQL or SQS transport)."""
+        if self._jobs is None:
+            vs = self.job_settings or self.settings.voice
+            if vs is None:
+                raise RuntimeError("the job queue needs job settings: create the app with create_app")
+            transport = SqsTransport(vs) if vs.sqs_queue_url else PostgresTransport()
+            self._jobs = JobQueue(self, transport, self.job_handlers, vs)
         return self._jobs
 
     @property
-    def events(self) -> Any:
-        """``runtime.events.EventBus``: ``publish(type, data)`` to every task's ``/ws`` clients."""
-        if getattr(self, "_events", None) is None:
-            from runtime.events import EventBus
-
-            self._events = EventBus(self)
+    def events(self) -> EventBus:
+        """``publish(type, data)`` to every task's ``/ws`` clients."""
+        if self._events is None:
+            self._events = EventBus(self.settings, self.db)
         return self._events
 
     # --- outbound HTTP ------------------------------------------------------------------------
@@ -115,6 +136,7 @@ class AppContext:
     def http(self) -> "httpx.AsyncClient":
         """One pooled client per app for calls to providers, JWKS, GPU nodes."""
         if self._http is None:
+            # Imported here: most Lambdas never call out, and httpx adds to their cold start.
             import httpx
 
             self._http = httpx.AsyncClient(
@@ -127,8 +149,8 @@ class AppContext:
     # --- lifecycle ------------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close whatever was opened, in reverse order of dependence; safe to call twice."""
-        for name in ("_jobs", "_events"):  # VC: workers and listeners stop before what they use
-            obj = getattr(self, name, None)
+        for name in ("_jobs", "_events"):  # workers and listeners stop before what they use
+            obj = getattr(self, name)
             if obj is not None:
                 await obj.aclose()
             setattr(self, name, None)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Collection, Mapping, Sequence
 
 import asyncpg
 from asyncpg.transaction import TransactionState
@@ -265,3 +266,48 @@ async def _release_without_round_trip(conn: asyncpg.Connection) -> None:
 async def connect_admin(settings: Settings) -> asyncpg.Connection:
     """A connection as the owner (``UNAMENTIS_DATABASE_ADMIN_URL``), for migrate and the admin CLI."""
     return await asyncpg.connect(settings.require_admin_url(), timeout=settings.db_connect_timeout)
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def partial_update(
+    table: str,
+    changes: Mapping[str, Any],
+    *,
+    columns: Collection[str],
+    where: str,
+    where_args: Sequence[Any] = (),
+    returning: str | None = None,
+    casts: Mapping[str, str] | None = None,
+    alias: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The statement and arguments of a partial update: only the columns in ``changes`` are set.
+
+    ``partial_update("kb_packs", {"name": "X"}, columns=PACK_EDITABLE, where="id = $1", where_args=[pack_id])``
+    gives ``update "kb_packs" set "name" = $2, updated_at = now() where id = $1`` and ``[pack_id, "X"]``.
+
+    Column names come from a request's keys, so each must be in ``columns`` (ValueError otherwise)
+    and is quoted; every value is a parameter, numbered after ``where_args`` (which ``where`` refers
+    to as $1, $2, …). ``casts`` adds a cast to a column's parameter (``{"settings": "jsonb"}``).
+    ``where`` and ``returning`` are SQL written in the calling store, never input. The row's
+    ``updated_at`` is always set to now()."""
+    if not changes:
+        raise ValueError("partial_update needs at least one change")
+    for name in (table, alias or "x", *(casts or {}).values()):
+        if not _IDENTIFIER.match(name):
+            raise ValueError(f"not a plain SQL identifier: {name!r}")
+    unknown = [name for name in changes if name not in columns or not _IDENTIFIER.match(name)]
+    if unknown:
+        raise ValueError(f"{table}: these columns cannot be updated: {', '.join(map(str, unknown))}")
+    args = list(where_args)
+    sets = []
+    for name, value in changes.items():
+        args.append(value)
+        cast = (casts or {}).get(name)
+        sets.append(f'"{name}" = ${len(args)}' + (f"::{cast}" if cast else ""))
+    target = f'"{table}"' + (f" {alias}" if alias else "")
+    sql = f"update {target} set {', '.join(sets)}, updated_at = now() where {where}"
+    if returning:
+        sql += f" returning {returning}"
+    return sql, args

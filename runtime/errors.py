@@ -1,8 +1,9 @@
 """The one error type of the API and its JSON shape (CONTRACT.md "Errors").
 
-Handlers and middleware raise ``ApiError``; the app renders it as
+Handlers and middleware raise ``ApiError`` or one of its subclasses; the app renders it as
 ``{"error": "<snake>", "code": "<UPPER>", "message": "...", "details": {...}}`` (plus
-``"success": false`` for routes whose old envelope had it). A 401 carries ``WWW-Authenticate``.
+``"success": false`` on the route groups whose clients decode the old envelope: the app's exception
+handler decides that, per service). A 401 carries ``WWW-Authenticate``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from starlette.responses import Response
 
 
 class ApiError(Exception):
-    """An error the client caused or must handle; rendered as CONTRACT's error JSON."""
+    """An error the client caused or must handle; rendered as CONTRACT's error JSON.
+
+    Raise a subclass where one fits (``NotFound("Pack not found.")``); ``ApiError(status, error,
+    message)`` for the rest. Whether the answer carries the old ``"success": false`` is not the
+    raiser's business: the app decides per route group (``Service.envelope_prefixes``)."""
 
     def __init__(
         self,
@@ -23,7 +28,6 @@ class ApiError(Exception):
         *,
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        success_envelope: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -32,16 +36,15 @@ class ApiError(Exception):
         self.message = message
         self.details = dict(details or {})
         self.headers = dict(headers or {})
-        self.success_envelope = success_envelope
 
-    def body(self) -> dict[str, Any]:
+    def body(self, *, envelope: bool = False) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "error": self.error,
             "code": self.code,
             "message": self.message,
             "details": self.details,
         }
-        if self.success_envelope:
+        if envelope:
             payload["success"] = False
         return payload
 
@@ -51,16 +54,88 @@ class ApiError(Exception):
             headers.setdefault("WWW-Authenticate", 'Bearer realm="unamentis"')
         return headers
 
-    def to_response(self) -> Response:
+    def to_response(self, *, envelope: bool = False) -> Response:
+        """The JSON answer; ``envelope`` adds ``"success": false`` for clients of the old envelope."""
         return Response(
-            content=json.dumps(self.body(), separators=(",", ":"), default=str).encode(),
+            content=json.dumps(self.body(envelope=envelope), separators=(",", ":"), default=str).encode(),
             status_code=self.status,
             headers=self.response_headers(),
             media_type="application/json",
         )
 
     def __repr__(self) -> str:
-        return f"ApiError({self.status}, {self.error!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.status}, {self.error!r}, {self.message!r})"
+
+
+class _StatusError(ApiError):
+    """An ApiError whose status and default code come from the class."""
+
+    status_code = 500
+    default_error = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(self.status_code, error or self.default_error, message, details=details, headers=headers)
+
+
+class BadRequest(_StatusError):
+    status_code, default_error = 400, "bad_request"
+
+
+class InvalidParameter(BadRequest):
+    """A query or path parameter that does not parse (``details.field`` names it)."""
+
+    default_error = "invalid_parameter"
+
+
+class MissingField(BadRequest):
+    """A required body field is absent (``details.field`` names it)."""
+
+    default_error = "missing_field"
+
+
+class Unauthorized(_StatusError):
+    status_code, default_error = 401, "auth_required"
+
+
+class Forbidden(_StatusError):
+    status_code, default_error = 403, "forbidden"
+
+
+class NotFound(_StatusError):
+    status_code, default_error = 404, "not_found"
+
+
+class Conflict(_StatusError):
+    status_code, default_error = 409, "conflict"
+
+
+class PayloadTooLarge(_StatusError):
+    status_code, default_error = 413, "payload_too_large"
+
+
+class InvalidField(_StatusError):
+    """A body field of the wrong type or out of range (``details.field`` names it)."""
+
+    status_code, default_error = 422, "invalid_field"
+
+
+class RateLimited(_StatusError):
+    status_code, default_error = 429, "rate_limited"
+
+
+class ServiceUnavailable(_StatusError):
+    status_code, default_error = 503, "service_unavailable"
+
+
+class CliError(Exception):
+    """A failure of a ``python -m runtime`` command the user can fix: printed as one line, exit status 2."""
 
 
 # Status → (error, message) for errors the framework raises (router 404/405, etc.).
@@ -92,7 +167,3 @@ def standard_error(status: int, message: str | None = None, **kwargs: Any) -> Ap
 
 def internal_error() -> ApiError:
     return standard_error(500)
-
-
-def not_found(what: str = "resource", **kwargs: Any) -> ApiError:
-    return ApiError(404, "not_found", f"No such {what}.", **kwargs)

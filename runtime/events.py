@@ -14,6 +14,11 @@ import json
 import logging
 from datetime import datetime, timezone
 
+import asyncpg
+
+from runtime.db import Database
+from runtime.settings import Settings
+
 log = logging.getLogger("unamentis.events")
 
 CHANNEL = "unamentis_events"
@@ -26,9 +31,10 @@ def envelope(type_: str, data: dict) -> dict:
 
 
 class EventBus:
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.redis_url = ctx.settings.redis_url
+    def __init__(self, settings: Settings, db: Database):
+        self.settings = settings
+        self.db = db
+        self.redis_url = settings.redis_url
         self._subscribers: set[asyncio.Queue] = set()
         self._listener: asyncio.Task | None = None
         self._conn = None
@@ -48,13 +54,13 @@ class EventBus:
             client = await self._redis_client()
             await client.publish(CHANNEL, payload)
         else:
-            async with self.ctx.db.unscoped() as conn:
+            async with self.db.unscoped() as conn:
                 await conn.execute("select pg_notify($1, $2)", CHANNEL, payload)
         self.published += 1
 
     async def _redis_client(self):
         if self._redis is None:
-            import redis.asyncio as aioredis
+            import redis.asyncio as aioredis  # optional: only deployments with REDIS_URL load it
 
             self._redis = aioredis.from_url(self.redis_url)
         return self._redis
@@ -107,9 +113,7 @@ class EventBus:
                 await asyncio.sleep(1.0)
 
     async def _listen_pg(self) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(self.ctx.settings.require_database_url())
+        conn = await asyncpg.connect(self.settings.require_database_url())
         self._conn = conn
         lost = asyncio.Event()
         conn.add_termination_listener(lambda c: lost.set())

@@ -5,7 +5,7 @@
 A new key starts FULL, so a new client's first request always passes (the old limiter started
 empty and refused it). ``RateLimit(5, 60)`` lets 5 rapid requests through and refuses the 6th.
 
-Backends (``create_limiter(ctx)``):
+Backends (``create_limiter(settings, db)``):
 - PostgreSQL (default): one atomic ``INSERT … ON CONFLICT DO UPDATE`` inside
   ``rate_limit_hit()`` (migration 0011), on an UNLOGGED table only that function can touch.
 - Redis when ``REDIS_URL`` is set: the same bucket arithmetic in one Lua script, timed by the
@@ -17,12 +17,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from runtime.errors import ApiError
-
-if TYPE_CHECKING:
-    from runtime.context import AppContext
+from runtime.db import Database
+from runtime.errors import ApiError, RateLimited
+from runtime.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -87,12 +85,12 @@ class Decision:
         return headers
 
 
-def rate_limited(decision: Decision, *, success_envelope: bool = False) -> ApiError:
+def rate_limited(decision: Decision) -> ApiError:
     """The 429 for a refused decision, with Retry-After and X-RateLimit-* headers."""
-    return ApiError(
-        429, "rate_limited", f"Too many requests; retry in {decision.retry_after} s.",
+    return RateLimited(
+        f"Too many requests; retry in {decision.retry_after} s.",
         details={"retry_after": decision.retry_after, "limit": decision.limit},
-        headers=decision.headers(), success_envelope=success_envelope,
+        headers=decision.headers(),
     )
 
 
@@ -120,7 +118,7 @@ class PostgresLimiter(Limiter):
     backend = "postgresql"
     SWEEP_EVERY = 10_000  # hits per instance between sweeps of idle buckets
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Database):
         self._db = db
         self._hits = 0
 
@@ -165,13 +163,14 @@ class RedisLimiter(Limiter):
     PREFIX = "uma:rl:"
 
     def __init__(self, url: str):
+        # Imported here: redis is optional and only deployments with REDIS_URL load it.
         import redis.asyncio as aioredis
 
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._script = self._redis.register_script(_LUA)
 
     async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # loaded with redis.asyncio above, so free here
 
         try:
             allowed, tokens = await self._script(
@@ -187,8 +186,8 @@ class RedisLimiter(Limiter):
         await self._redis.aclose()
 
 
-def create_limiter(ctx: "AppContext") -> Limiter:
-    """Redis when REDIS_URL is set, else PostgreSQL through the context's database."""
-    if ctx.settings.redis_url:
-        return RedisLimiter(ctx.settings.redis_url)
-    return PostgresLimiter(ctx.db)
+def create_limiter(settings: Settings, db: Database) -> Limiter:
+    """Redis when REDIS_URL is set, else PostgreSQL through ``db``."""
+    if settings.redis_url:
+        return RedisLimiter(settings.redis_url)
+    return PostgresLimiter(db)

@@ -206,7 +206,3 @@ def configure_logging(
         logger.propagate = True
     # Our own access log replaces uvicorn's (which prints raw query strings, i.e. ?token=…).
     logging.getLogger("uvicorn.access").disabled = True
-
-
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)

@@ -24,13 +24,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
+from runtime.auth.principal import Principal
+from runtime.db import Database
 from runtime.errors import ApiError
-
-if TYPE_CHECKING:
-    from runtime.auth.principal import Principal
-    from runtime.context import AppContext
+from runtime.settings import Settings
 
 STALE_MINUTES = 15
 _CENT = Decimal("0.000001")
@@ -130,9 +129,9 @@ def _periods(now: datetime) -> tuple[date, date]:
 
 
 class Metering:
-    def __init__(self, ctx: "AppContext"):
-        self.ctx = ctx
-        self.settings = ctx.settings
+    def __init__(self, settings: Settings, db: Database):
+        self.settings = settings
+        self.db = db
 
     cost_usd = staticmethod(cost_usd)
 
@@ -148,7 +147,7 @@ class Metering:
         estimate = _usd(estimate_usd)
         subject = principal.budget_subject
         month, day = _periods(datetime.now(timezone.utc))
-        async with self.ctx.db.tenant(principal.tenant_id) as conn:
+        async with self.db.tenant(principal.tenant_id) as conn:
             await self._expire_stale(conn)
             monthly, daily = await self._limits(conn, subject)
             # Counter rows first (tenant before subject: one lock order for every caller, no deadlock).
@@ -185,7 +184,7 @@ class Metering:
         """Turn the hold into spend of ``actual_usd`` and record a usage event. False if already closed."""
         actual = _usd(actual_usd)
         clean_units = {str(k)[:50]: float(v) for k, v in (units or {}).items()}
-        async with self.ctx.db.tenant(res.tenant_id) as conn:
+        async with self.db.tenant(res.tenant_id) as conn:
             if not await self._close(conn, res.id, "settled", actual):
                 return False
             await conn.execute(
@@ -198,7 +197,7 @@ class Metering:
 
     async def release(self, res: Reservation) -> bool:
         """Give the hold back (the call did not happen). False if already closed."""
-        async with self.ctx.db.tenant(res.tenant_id) as conn:
+        async with self.db.tenant(res.tenant_id) as conn:
             return await self._close(conn, res.id, "released", Decimal(0))
 
     async def _close(self, conn, reservation_id: str, state: str, spent: Decimal) -> bool:
@@ -228,7 +227,7 @@ class Metering:
     # ----------------------------------------------------------------------- budgets
     async def set_budget(self, tenant_id: str, *, monthly_limit_usd: float | None, user_daily_limit_usd: float | None) -> None:
         """The tenant's limits (None = the configured default)."""
-        async with self.ctx.db.tenant(tenant_id) as conn:
+        async with self.db.tenant(tenant_id) as conn:
             await conn.execute(
                 "insert into budgets (tenant_id, monthly_limit_usd, user_daily_limit_usd) values ($1, $2, $3) "
                 "on conflict (tenant_id) do update set monthly_limit_usd = excluded.monthly_limit_usd, "
@@ -242,7 +241,7 @@ class Metering:
         """A user's (``user:<id>``) or tester's (``token:<id>``) daily limit; None removes the override."""
         if not (subject.startswith("user:") or subject.startswith("token:")):
             raise ValueError("subject must be 'user:<id>' or 'token:<id>'")
-        async with self.ctx.db.tenant(tenant_id) as conn:
+        async with self.db.tenant(tenant_id) as conn:
             if daily_limit_usd is None:
                 await conn.execute("delete from subject_budgets where subject = $1", subject)
             else:
@@ -255,7 +254,7 @@ class Metering:
     async def budget_status(self, tenant_id: str, subject: str | None = None) -> dict[str, Any]:
         """Limits, spend and holds of the current month (and ``subject``'s current day)."""
         month, day = _periods(datetime.now(timezone.utc))
-        async with self.ctx.db.tenant(tenant_id) as conn:
+        async with self.db.tenant(tenant_id) as conn:
             monthly, daily = await self._limits(conn, subject or "user:-")
             rows = await conn.fetch(
                 "select subject, spent_usd, reserved_usd from budget_counters "
@@ -295,7 +294,7 @@ class Metering:
         if groups:
             positions = ", ".join(str(i + 1) for i in range(len(groups)))
             sql += f" group by {positions} order by {positions}"
-        async with self.ctx.db.tenant(tenant_id) as conn:
+        async with self.db.tenant(tenant_id) as conn:
             rows = await conn.fetch(sql, start, end)
         return [
             {**{g: (r[g].isoformat() if g == "day" else r[g]) for g in groups},
@@ -305,7 +304,7 @@ class Metering:
 
     async def usage_by_tenant(self, *, start: date, end: date) -> list[dict[str, Any]]:
         """Every tenant's spend per day and provider (for super admins; aggregates only)."""
-        async with self.ctx.db.unscoped() as conn:
+        async with self.db.unscoped() as conn:
             rows = await conn.fetch("select * from usage_by_tenant($1, $2)", start, end)
         return [
             {"tenant_id": str(r["tenant_id"]), "day": r["day"].isoformat(), "provider": r["provider"],

@@ -22,7 +22,7 @@ Origin = Literal["lambda", "core"]
 @dataclass(frozen=True)
 class RouteRule:
     pattern: str
-    service: str  # the runtime service (module runtime/services/<service>.py)
+    service: str  # the runtime service (runtime.app.SERVICE_MODULES maps it to its module)
     origin: Origin
 
     def matches(self, path: str) -> bool:

@@ -6,18 +6,35 @@ paid ~150 regex matches. Here routes are indexed by their first two literal path
 segments are not literal (``/api/{x}``, mounts, hosts), in the original order — so the first
 matching route is the same one Starlette would pick. Everything else (405 via partial matches,
 trailing-slash redirects, 404) is Starlette's own behaviour.
+Measured 2026-12-03 (2 cores, load ≈ 8; bench/api.py, authenticated no-query route): server CPU 3.3× the bare route's with the index, 4.4× with Starlette's scan; in-process dispatch of the last of ~150 routes 24 µs vs 311 µs.
+
+Why not one ``Mount`` per family instead: several services share a prefix in the container
+(``/api/kb`` comes from the kb service and the voice core; ``/api/curricula`` and ``/api/admin`` too),
+a ``Mount`` answers every path under its prefix (so one family could not span two mounts), and a
+family with a route at its bare prefix (``/api/curricula``) would change how ``/api/curricula/`` is
+redirected; grouping only the families where none of that applies still cost 90–250 µs above.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 
 def _key(path: str) -> str:
     return "/".join(path.split("/")[:3])
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes match: ``path`` below the app's ``root_path`` (as Starlette's routes see it)."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root):] if path[len(root)] == "/" else path
 
 
 def _route_key(route: BaseRoute) -> str | None:
@@ -45,7 +62,7 @@ class IndexedRouter(Router):
             return
         if "router" not in scope:
             scope["router"] = self
-        candidates = self._index.get(_key(get_route_path(scope)), self._wild)
+        candidates = self._index.get(_key(route_path(scope)), self._wild)
         partial = None
         partial_scope: dict[str, Any] = {}
         for route in candidates:

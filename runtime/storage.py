@@ -155,6 +155,8 @@ class S3Store:
             return self._client
         async with self._lock:
             if self._client is None:
+                # Imported here: aiobotocore and botocore add a lot to a cold start, and the filesystem
+                # store and most Lambdas never need them.
                 from aiobotocore.config import AioConfig
                 from aiobotocore.session import get_session
 
@@ -188,7 +190,7 @@ class S3Store:
         return code in ("NoSuchKey", "404", "NotFound") or status == 404
 
     async def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # loaded with the client above, so free here
 
         client = await self._get_client()
         try:
@@ -211,7 +213,7 @@ class S3Store:
         await client.delete_object(Bucket=self.bucket, Key=self._object_key(key))
 
     async def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # loaded with the client above, so free here
 
         client = await self._get_client()
         try:

@@ -4,7 +4,9 @@
 (400 ``invalid_json``, 413 ``payload_too_large``, 400 ``missing_field``, 422 ``invalid_field``)
 with ``details: {"field": name}``, so bad input can never become a 500.
 
-Field readers take ``success_envelope`` for routes whose old envelope had ``success`` (KB, import).
+Each failure is a typed error (``MissingField``, ``InvalidField``, ``InvalidParameter``,
+``PayloadTooLarge``); the app decides per route group whether the answer carries the old
+``"success": false`` envelope.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 from starlette.requests import HTTPConnection, Request
 
-from runtime.errors import ApiError
+from runtime.errors import (ApiError, BadRequest, InvalidField, InvalidParameter, MissingField,
+                            PayloadTooLarge)
 
 DEFAULT_MAX_BODY = 1024 * 1024
 # Scope key holding this request's body limit (set by the middleware from settings, raised by routes).
@@ -26,12 +29,12 @@ _MISSING = object()
 T = TypeVar("T")
 
 
-def _missing(name: str, env: bool) -> ApiError:
-    return ApiError(400, "missing_field", f"'{name}' is required.", details={"field": name}, success_envelope=env)
+def _missing(name: str) -> ApiError:
+    return MissingField(f"'{name}' is required.", details={"field": name})
 
 
-def _invalid(name: str, message: str, env: bool, **details: Any) -> ApiError:
-    return ApiError(422, "invalid_field", message, details={"field": name, **details}, success_envelope=env)
+def _invalid(name: str, message: str, **details: Any) -> ApiError:
+    return InvalidField(message, details={"field": name, **details})
 
 
 def parse_bool(text: str) -> bool | None:
@@ -44,11 +47,11 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-def _bad_query(name: str, message: str, env: bool, **details: Any) -> ApiError:
-    return ApiError(400, "invalid_parameter", message, details={"field": name, **details}, success_envelope=env)
+def _bad_query(name: str, message: str, **details: Any) -> ApiError:
+    return InvalidParameter(message, details={"field": name, **details})
 
 
-async def read_body(request: Request, max_bytes: int | None = None, *, success_envelope: bool = False) -> bytes:
+async def read_body(request: Request, max_bytes: int | None = None) -> bytes:
     """The raw body, refusing more than ``max_bytes`` (default: the app's body limit, 1 MiB)."""
     if max_bytes is not None:
         set_body_limit(request, max_bytes)
@@ -57,27 +60,21 @@ async def read_body(request: Request, max_bytes: int | None = None, *, success_e
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise _too_large(limit, success_envelope)
+                raise _too_large(limit)
         except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number.", success_envelope=success_envelope) from None
+            raise BadRequest("Content-Length is not a number.") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit, success_envelope)
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int, env: bool) -> ApiError:
-    return ApiError(
-        413,
-        "payload_too_large",
-        f"The request body is larger than {limit} bytes.",
-        details={"max_bytes": limit},
-        success_envelope=env,
-    )
+def _too_large(limit: int) -> ApiError:
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes.", details={"max_bytes": limit})
 
 
 def _app_limit(request: Request) -> int:
@@ -103,10 +100,10 @@ async def multipart_file(
     except ApiError:
         raise
     except Exception as exc:  # malformed multipart is the client's error  # noqa: BLE001
-        raise ApiError(400, "invalid_multipart", f"The multipart body could not be parsed: {type(exc).__name__}.") from None
+        raise BadRequest(f"The multipart body could not be parsed: {type(exc).__name__}.", error="invalid_multipart") from None
     upload = form.get(field)
     if upload is None or isinstance(upload, str):
-        raise ApiError(400, "missing_field", f"'{field}' is required.", details={"field": field})
+        raise _missing(field)
     return form, upload
 
 
@@ -115,22 +112,19 @@ async def json_body(
     *,
     max_bytes: int | None = None,
     allow_empty: bool = False,
-    success_envelope: bool = False,
 ) -> dict[str, Any]:
     """The body as a JSON object. 400 ``invalid_json`` for bad JSON or a non-object."""
-    raw = await read_body(request, max_bytes, success_envelope=success_envelope)
+    raw = await read_body(request, max_bytes)
     if not raw.strip():
         if allow_empty:
             return {}
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.", success_envelope=success_envelope)
+        raise BadRequest("The request body must be a JSON object.", error="invalid_json")
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "invalid_json", f"The request body is not valid JSON: {exc}", success_envelope=success_envelope
-        ) from None
+        raise BadRequest(f"The request body is not valid JSON: {exc}", error="invalid_json") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.", success_envelope=success_envelope)
+        raise BadRequest("The request body must be a JSON object.", error="invalid_json")
     return value
 
 
@@ -144,27 +138,26 @@ def field_str(
     max_len: int = 10_000,
     pattern: str | re.Pattern[str] | None = None,
     strip: bool = True,
-    success_envelope: bool = False,
 ) -> str | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if not isinstance(value, str):
-        raise _invalid(name, f"'{name}' must be a string.", success_envelope)
+        raise _invalid(name, f"'{name}' must be a string.")
     if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not as a database error
-        raise _invalid(name, f"'{name}' must not contain NUL characters.", success_envelope)
+        raise _invalid(name, f"'{name}' must not contain NUL characters.")
     if strip:
         value = value.strip()
     if required and not value and min_len == 0:
-        raise _missing(name, success_envelope)
+        raise _missing(name)
     if len(value) < min_len:
-        raise _invalid(name, f"'{name}' must be at least {min_len} characters.", success_envelope)
+        raise _invalid(name, f"'{name}' must be at least {min_len} characters.")
     if len(value) > max_len:
-        raise _invalid(name, f"'{name}' must be at most {max_len} characters.", success_envelope)
+        raise _invalid(name, f"'{name}' must be at most {max_len} characters.")
     if pattern is not None and not re.fullmatch(pattern, value):
-        raise _invalid(name, f"'{name}' has an invalid format.", success_envelope)
+        raise _invalid(name, f"'{name}' has an invalid format.")
     return value
 
 
@@ -176,21 +169,20 @@ def field_int(
     default: int | None = None,
     min: int | None = None,
     max: int | None = None,
-    success_envelope: bool = False,
 ) -> int | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     # bool is an int subclass; 3.0 is accepted as 3 because JSON encoders differ.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _invalid(name, f"'{name}' must be an integer.", success_envelope)
+        raise _invalid(name, f"'{name}' must be an integer.")
     if isinstance(value, float):
         if not value.is_integer():
-            raise _invalid(name, f"'{name}' must be an integer.", success_envelope)
+            raise _invalid(name, f"'{name}' must be an integer.")
         value = int(value)
-    _check_range(name, value, min, max, success_envelope)
+    _check_range(name, value, min, max)
     return value
 
 
@@ -202,24 +194,23 @@ def field_float(
     default: float | None = None,
     min: float | None = None,
     max: float | None = None,
-    success_envelope: bool = False,
 ) -> float | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _invalid(name, f"'{name}' must be a number.", success_envelope)
-    _check_range(name, value, min, max, success_envelope)
+        raise _invalid(name, f"'{name}' must be a number.")
+    _check_range(name, value, min, max)
     return float(value)
 
 
-def _check_range(name: str, value: float, lo: float | None, hi: float | None, env: bool) -> None:
+def _check_range(name: str, value: float, lo: float | None, hi: float | None) -> None:
     if lo is not None and value < lo:
-        raise _invalid(name, f"'{name}' must be at least {lo}.", env)
+        raise _invalid(name, f"'{name}' must be at least {lo}.")
     if hi is not None and value > hi:
-        raise _invalid(name, f"'{name}' must be at most {hi}.", env)
+        raise _invalid(name, f"'{name}' must be at most {hi}.")
 
 
 def field_bool(
@@ -228,15 +219,14 @@ def field_bool(
     *,
     required: bool = False,
     default: bool | None = None,
-    success_envelope: bool = False,
 ) -> bool | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if not isinstance(value, bool):
-        raise _invalid(name, f"'{name}' must be true or false.", success_envelope)
+        raise _invalid(name, f"'{name}' must be true or false.")
     return value
 
 
@@ -248,21 +238,20 @@ def field_enum(
     required: bool = False,
     default: str | None = None,
     case_insensitive: bool = True,
-    success_envelope: bool = False,
 ) -> str | None:
     allowed = tuple(choices)
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if not isinstance(value, str):
-        raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", success_envelope, allowed=list(allowed))
+        raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", allowed=list(allowed))
     candidate = value.strip()
     for choice in allowed:
         if candidate == choice or (case_insensitive and candidate.lower() == choice.lower()):
             return choice
-    raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", success_envelope, allowed=list(allowed))
+    raise _invalid(name, f"'{name}' must be one of: {', '.join(allowed)}.", allowed=list(allowed))
 
 
 def field_list(
@@ -274,24 +263,23 @@ def field_list(
     item_type: type | tuple[type, ...] | None = None,
     min_items: int = 0,
     max_items: int = 1000,
-    success_envelope: bool = False,
 ) -> list[Any] | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if not isinstance(value, list):
-        raise _invalid(name, f"'{name}' must be a list.", success_envelope)
+        raise _invalid(name, f"'{name}' must be a list.")
     if len(value) < min_items:
-        raise _invalid(name, f"'{name}' must have at least {min_items} items.", success_envelope)
+        raise _invalid(name, f"'{name}' must have at least {min_items} items.")
     if len(value) > max_items:
-        raise _invalid(name, f"'{name}' must have at most {max_items} items.", success_envelope)
+        raise _invalid(name, f"'{name}' must have at most {max_items} items.")
     if item_type is not None:
         for index, item in enumerate(value):
             # bool is not accepted where int is asked for
             if not isinstance(item, item_type) or (isinstance(item, bool) and item_type in (int, float, (int, float))):
-                raise _invalid(name, f"'{name}[{index}]' has the wrong type.", success_envelope, index=index)
+                raise _invalid(name, f"'{name}[{index}]' has the wrong type.", index=index)
     return value
 
 
@@ -301,15 +289,14 @@ def field_dict(
     *,
     required: bool = False,
     default: dict[str, Any] | None = None,
-    success_envelope: bool = False,
 ) -> dict[str, Any] | None:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
         if required:
-            raise _missing(name, success_envelope)
+            raise _missing(name)
         return default
     if not isinstance(value, dict):
-        raise _invalid(name, f"'{name}' must be an object.", success_envelope)
+        raise _invalid(name, f"'{name}' must be an object.")
     return value
 
 
@@ -319,31 +306,11 @@ def field_id(
     *,
     required: bool = False,
     default: str | None = None,
-    success_envelope: bool = False,
 ) -> str | None:
-    value = field_str(body, name, required=required, default=default, max_len=100, success_envelope=success_envelope)
+    value = field_str(body, name, required=required, default=default, max_len=100)
     if value is not None and not ID_RE.match(value):
-        raise _invalid(name, f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.", success_envelope)
+        raise _invalid(name, f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.")
     return value
-
-
-def field_uuid(
-    body: Mapping[str, Any],
-    name: str,
-    *,
-    required: bool = False,
-    success_envelope: bool = False,
-) -> str | None:
-    value = field_str(body, name, required=required, max_len=64, success_envelope=success_envelope)
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise _invalid(name, f"'{name}' must be a UUID.", success_envelope) from None
-
-
-# --- query string and path ------------------------------------------------------------------
 
 
 def query_str(
@@ -352,13 +319,12 @@ def query_str(
     default: str | None = None,
     *,
     max_len: int = 1000,
-    success_envelope: bool = False,
 ) -> str | None:
     value = request.query_params.get(name)
     if value is None:
         return default
     if len(value) > max_len:
-        raise _bad_query(name, f"Query parameter '{name}' must be at most {max_len} characters.", success_envelope)
+        raise _bad_query(name, f"Query parameter '{name}' must be at most {max_len} characters.")
     return value
 
 
@@ -368,8 +334,6 @@ def query_int(
     default: int | None = None,
     min: int | None = None,
     max: int | None = None,
-    *,
-    success_envelope: bool = False,
 ) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -377,23 +341,21 @@ def query_int(
     try:
         value = int(raw)
     except ValueError:
-        raise _bad_query(name, f"Query parameter '{name}' must be an integer.", success_envelope) from None
+        raise _bad_query(name, f"Query parameter '{name}' must be an integer.") from None
     if (min is not None and value < min) or (max is not None and value > max):
         bounds = f"between {min if min is not None else '-inf'} and {max if max is not None else 'inf'}"
-        raise _bad_query(name, f"Query parameter '{name}' must be {bounds}.", success_envelope)
+        raise _bad_query(name, f"Query parameter '{name}' must be {bounds}.")
     return value
 
 
-def query_bool(
-    request: HTTPConnection, name: str, default: bool = False, *, success_envelope: bool = False
-) -> bool:
+def query_bool(request: HTTPConnection, name: str, default: bool = False) -> bool:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     value = parse_bool(raw)
     if value is not None:
         return value
-    raise _bad_query(name, f"Query parameter '{name}' must be true or false.", success_envelope)
+    raise _bad_query(name, f"Query parameter '{name}' must be true or false.")
 
 
 def query_enum(
@@ -401,8 +363,6 @@ def query_enum(
     name: str,
     choices: Sequence[str],
     default: str | None = None,
-    *,
-    success_envelope: bool = False,
 ) -> str | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -410,29 +370,21 @@ def query_enum(
     for choice in choices:
         if raw.strip().lower() == choice.lower():
             return choice
-    raise _bad_query(name, f"Query parameter '{name}' must be one of: {', '.join(choices)}.", success_envelope, allowed=list(choices))
+    raise _bad_query(name, f"Query parameter '{name}' must be one of: {', '.join(choices)}.", allowed=list(choices))
 
 
-def path_id(request: HTTPConnection, name: str = "id", *, success_envelope: bool = False) -> str:
+def path_id(request: HTTPConnection, name: str = "id") -> str:
     """A path parameter matching ``^[A-Za-z0-9_-]{1,100}$`` (CONTRACT's id rule), else 400."""
     value = request.path_params.get(name)
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise ApiError(
-            400,
-            "invalid_id",
-            f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.",
-            details={"field": name},
-            success_envelope=success_envelope,
-        )
+        raise BadRequest(f"'{name}' must match [A-Za-z0-9_-]{{1,100}}.", error="invalid_id", details={"field": name})
     return value
 
 
-def path_uuid(request: HTTPConnection, name: str = "id", *, success_envelope: bool = False) -> str:
+def path_uuid(request: HTTPConnection, name: str = "id") -> str:
     """A path parameter that must be a UUID, else 400 (routes that say UUID)."""
     value = request.path_params.get(name)
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
-        raise ApiError(
-            400, "invalid_id", f"'{name}' must be a UUID.", details={"field": name}, success_envelope=success_envelope
-        ) from None
+        raise BadRequest(f"'{name}' must be a UUID.", error="invalid_id", details={"field": name}) from None

@@ -8,5 +8,5 @@ Modules (explicit wiring, no registry):
   store          the SQL auth needs (users, devices, sessions, refresh families, beta tokens)
   authenticator  ``Authenticator.client(token)`` (Tier 1) and ``.admin(headers)`` (Tier 2)
   cli            ``admin token issue|revoke`` and ``admin user promote``
-The HTTP routes live in ``runtime/services/auth.py``.
+The HTTP routes live in ``runtime/accounts/routes.py``.
 """

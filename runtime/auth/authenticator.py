@@ -15,18 +15,21 @@ import secrets
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from runtime.auth import store
 from runtime.auth.principal import ADMIN_ROLES, Principal
 from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
-from runtime.errors import ApiError
+from runtime.db import Database
+from runtime.errors import ApiError, Forbidden, Unauthorized
 from runtime.limits import RateLimit
+from runtime.settings import Settings
 from runtime.ttl_cache import MISSING, TtlCache
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both are loaded lazily (below, and by the app context); for type hints only
+    import httpx
+
     from runtime.auth.access import AccessVerifier
-    from runtime.context import AppContext
 
 log = logging.getLogger("unamentis.auth")
 
@@ -60,9 +63,14 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, ctx: "AppContext"):
-        self.ctx = ctx
-        self.settings = ctx.settings
+    """``http`` returns the app's shared HTTP client (created on first use: only Cloudflare Access
+    checks need it, to fetch the team's keys)."""
+
+    def __init__(self, settings: Settings, db: Database, http: Callable[[], "httpx.AsyncClient"]):
+        self.settings = settings
+        self.db = db
+        self._http = http
+        self._open: Principal | None = None
         self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
         self._jwt: JwtCodec | None = None
         self._access: "AccessVerifier | None" = None
@@ -91,14 +99,15 @@ class Authenticator:
     @property
     def access(self) -> "AccessVerifier":
         if self._access is None:
-            # Imported here: only Tier-2 requests with Cloudflare Access need httpx and RSA keys.
+            # Imported here: only Tier-2 requests with Cloudflare Access need PyJWT's RSA keys (cryptography),
+            # which would add to every Lambda's cold start.
             from runtime.auth.access import AccessVerifier, JwksCache, certs_url_for, issuer_for
 
             team = self.settings.cf_access_team_domain or ""
             url = self.settings.cf_access_certs_url or certs_url_for(team)
             self._access = AccessVerifier(
                 audience=self.settings.cf_access_aud or "", issuer=issuer_for(team),
-                jwks=JwksCache(url, lambda: self.ctx.http),
+                jwks=JwksCache(url, self._http),
             )
         return self._access
 
@@ -109,7 +118,7 @@ class Authenticator:
         ``device_id`` is the request's ``X-Device-ID``; a device-bound beta token requires it.
         """
         if not token:
-            raise ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+            raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
         if is_beta_token(token):
             return await self.beta_token(token, device_id=device_id)
         if looks_like_jwt(token):
@@ -124,7 +133,7 @@ class Authenticator:
         key = ("beta", hashed)
         row = self._cache.get(key)
         if row is MISSING:
-            async with self.ctx.db.unscoped() as conn:
+            async with self.db.unscoped() as conn:
                 found = await store.beta_token_any_tenant(conn, hashed)
             row = dict(found) if found else None
             self._cache.put(key, row)
@@ -138,7 +147,7 @@ class Authenticator:
             raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
         bound = row["device_id"]
         if bound is None and row["bind_on_first_use"] and device_id:
-            async with self.ctx.db.tenant(str(row["tenant_id"])) as conn:
+            async with self.db.tenant(str(row["tenant_id"])) as conn:
                 bound = await store.bind_beta_device(conn, row["id"], device_id)
             self._cache.drop(key)
         if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
@@ -159,7 +168,7 @@ class Authenticator:
         key = ("sid", claims.session_id)
         state = self._cache.get(key)
         if state is MISSING:
-            async with self.ctx.db.tenant(claims.tenant_id) as conn:
+            async with self.db.tenant(claims.tenant_id) as conn:
                 found = await store.session_state(conn, claims.session_id)
             state = dict(found) if found else None
             self._cache.put(key, state)
@@ -188,11 +197,22 @@ class Authenticator:
         self._cache.drop(("beta", token_hash(token)))
 
     async def open_principal(self) -> Principal:
-        """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs);
-        one implementation, the auth middleware's."""
-        from runtime.middleware.auth import open_principal
-
-        return await open_principal(self.ctx)
+        """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs only):
+        the tenant ``UNAMENTIS_OPEN_TENANT``, looked up once per app (a tenant's id never changes)."""
+        if self._open is not None:
+            return self._open
+        slug = self.settings.open_tenant
+        async with self.db.unscoped() as conn:
+            row = await conn.fetchrow("select id, status from tenant_by_slug($1)", slug)
+        if row is None or row["status"] != "active":
+            raise ApiError(
+                503,
+                "open_tenant_missing",
+                f"UNAMENTIS_CLIENT_AUTH=open needs the active tenant {slug!r}; "
+                f"create it with: python -m runtime admin tenant create {slug}",
+            )
+        self._open = Principal(kind="open", tenant_id=str(row["id"]), user_id=None, token_id=None, role="open")
+        return self._open
 
     # --------------------------------------------------------------------------- Tier 2
     async def admin(self, headers: Mapping[str, str]) -> Principal:
@@ -201,16 +221,16 @@ class Authenticator:
             return await self._access_admin(_header(headers, "cf-access-jwt-assertion"))
         token = bearer_token(headers)
         if not token:
-            raise ApiError(401, "auth_required", "Admin routes need an admin user's access token.")
+            raise Unauthorized("Admin routes need an admin user's access token.")
         if not looks_like_jwt(token):
-            raise ApiError(403, "forbidden", "Admin routes need an admin user's access token, not a beta token.")
+            raise Forbidden("Admin routes need an admin user's access token, not a beta token.")
         who = await self.user_token(token)
         if who.role not in ADMIN_ROLES:
-            raise ApiError(403, "forbidden", "This account is not an administrator.")
+            raise Forbidden("This account is not an administrator.")
         return replace(who, kind="admin")
 
     async def _access_admin(self, assertion: str | None) -> Principal:
-        from runtime.auth.access import AccessTokenError
+        from runtime.auth.access import AccessTokenError  # loaded by ``self.access`` below, so free here
 
         if not assertion:
             raise ApiError(401, "access_required", "Admin routes need Cloudflare Access (Cf-Access-Jwt-Assertion).")
@@ -220,16 +240,16 @@ class Authenticator:
             log.warning("Access JWT rejected", extra={"reason": str(exc)})
             raise invalid_token("The Cloudflare Access token is invalid.") from None
         if not identity.email:
-            raise ApiError(403, "forbidden", "This Access identity has no e-mail, so it has no admin role.")
+            raise Forbidden("This Access identity has no e-mail, so it has no admin role.")
         key = ("admin", identity.email)
         user = self._cache.get(key)
         if user is MISSING:
-            async with self.ctx.db.unscoped() as conn:
+            async with self.db.unscoped() as conn:
                 found = await store.user_by_email_any_tenant(conn, identity.email)
             user = dict(found) if found else None
             self._cache.put(key, user)
         if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
-            raise ApiError(403, "forbidden", "This Access identity is not an administrator here.")
+            raise Forbidden("This Access identity is not an administrator here.")
         return Principal(
             kind="admin", tenant_id=str(user["tenant_id"]), user_id=str(user["id"]),
             token_id=str(identity.claims.get("jti") or uuid.uuid4()), role=user["role"],

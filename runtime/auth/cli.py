@@ -12,11 +12,14 @@ every statement runs in a transaction scoped to the tenant it touches.
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from runtime.auth import store
+from runtime.db import connect_admin
+from runtime.errors import CliError
 from runtime.settings import Settings, parse_rate
 
 
@@ -24,33 +27,25 @@ def _out(message: str) -> None:
     print(message, flush=True)
 
 
-def _cli_error(message: str) -> Exception:
-    from runtime.cli import CliError
-
-    return CliError(message)
-
-
 async def _tenant(conn: Any, slug: str) -> uuid.UUID:
     found = await store.tenant_id_by_slug(conn, slug)
     if found is None:
-        raise _cli_error(f"no tenant {slug!r}; create it with: python -m runtime admin tenant create {slug}")
+        raise CliError(f"no tenant {slug!r}; create it with: python -m runtime admin tenant create {slug}")
     return found[0]
 
 
 async def cmd_token_issue(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     rate = None
     if args.rate:
         capacity, per = parse_rate("--rate", args.rate)
         rate = (capacity, per) if capacity > 0 else None
     if args.device and args.bind_first_device:
-        raise _cli_error("use either --device or --bind-first-device, not both")
+        raise CliError("use either --device or --bind-first-device, not both")
     name = args.name.strip()
     if not 1 <= len(name) <= 200:
-        raise _cli_error("--name must be 1 to 200 characters")
+        raise CliError("--name must be 1 to 200 characters")
     if args.expires_days is not None and args.expires_days < 1:
-        raise _cli_error("--expires-days must be at least 1")
+        raise CliError("--expires-days must be at least 1")
     expires = datetime.now(timezone.utc) + timedelta(days=args.expires_days) if args.expires_days else None
     conn = await connect_admin(settings)
     try:
@@ -72,24 +67,20 @@ async def cmd_token_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _json_str(value: str) -> str:
-    import json
-
     return json.dumps(value)
 
 
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     try:
         token_id = uuid.UUID(args.id)
     except ValueError:
-        raise _cli_error(f"{args.id!r} is not a beta token id (a UUID, as printed by `admin token issue`)") from None
+        raise CliError(f"{args.id!r} is not a beta token id (a UUID, as printed by `admin token issue`)") from None
     conn = await connect_admin(settings)
     try:
         async with conn.transaction():
             tenant_id = await store.beta_token_tenant(conn, token_id)
             if tenant_id is None:
-                raise _cli_error(f"no beta token {token_id}")
+                raise CliError(f"no beta token {token_id}")
             await store.scope_to(conn, tenant_id)
             revoked = await store.revoke_beta_token(conn, token_id, "revoked by cli")
             if revoked:
@@ -104,8 +95,6 @@ async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     conn = await connect_admin(settings)
     try:
         async with conn.transaction():
@@ -122,15 +111,13 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_user_promote(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.db import connect_admin
-
     email = args.email.strip().lower()
     conn = await connect_admin(settings)
     try:
         async with conn.transaction():
             tenant_id = await store.tenant_of(conn, "email", email)
             if tenant_id is None:
-                raise _cli_error(f"no user with e-mail {email!r}; they must register first")
+                raise CliError(f"no user with e-mail {email!r}; they must register first")
             await store.scope_to(conn, tenant_id)
             user_id = await conn.fetchval(
                 "update users set role = $2, updated_at = now() where email = $1 returning id", email, args.role

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:  # only for type hints; limits imports nothing from auth
-    from runtime.limits import RateLimit
+from runtime.errors import Unauthorized
+from runtime.limits import RateLimit
 
 PrincipalKind = Literal["beta_token", "user", "admin", "open"]
 
@@ -54,9 +54,7 @@ class Principal:
 
 def principal(request: Any) -> Principal:
     """The authenticated caller of ``request`` (a Request or WebSocket); 401 if there is none."""
-    from runtime.errors import ApiError
-
     found = request.scope.get("principal")
     if not isinstance(found, Principal):
-        raise ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
     return found

@@ -15,7 +15,16 @@ from typing import Any
 import asyncpg
 
 from runtime.auth.tokens import new_beta_token, new_refresh_token, token_hash
+from runtime.db import partial_update
 
+
+class EmailTaken(Exception):
+    """Another account has this e-mail (the caller's transaction is then rolled back)."""
+
+
+# What a user may change on their own profile, and what an admin may change on a user.
+PROFILE_EDITABLE = ("display_name", "avatar_url", "locale", "timezone")
+ADMIN_EDITABLE = ("role", "is_active", "display_name")
 USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.email_verified, u.display_name, u.avatar_url, u.locale, u.timezone, "
     "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at"
@@ -80,12 +89,15 @@ async def user_by_id(conn: asyncpg.Connection, user_id: Any) -> asyncpg.Record |
 
 async def create_user(conn: asyncpg.Connection, tenant_id: Any, email: str, password_hash: str,
                       display_name: str | None) -> asyncpg.Record:
-    """Insert a user; raises asyncpg.UniqueViolationError when the e-mail is taken (any tenant)."""
-    return await conn.fetchrow(
-        "insert into users (tenant_id, email, password_hash, display_name) values ($1, $2, $3, $4) "
-        f"returning {USER_COLUMNS.replace('u.', '')}",
-        tenant_id, email, password_hash, display_name,
-    )
+    """Insert a user; raises EmailTaken when the e-mail is taken (in any tenant)."""
+    try:
+        return await conn.fetchrow(
+            "insert into users (tenant_id, email, password_hash, display_name) values ($1, $2, $3, $4) "
+            f"returning {USER_COLUMNS.replace('u.', '')}",
+            tenant_id, email, password_hash, display_name,
+        )
+    except asyncpg.UniqueViolationError:
+        raise EmailTaken(email) from None
 
 
 async def record_login_failure(conn: asyncpg.Connection, user_id: Any, *, max_failures: int, lock_minutes: int) -> None:
@@ -106,13 +118,17 @@ async def record_login_success(conn: asyncpg.Connection, user_id: Any, new_hash:
 
 
 async def update_profile(conn: asyncpg.Connection, user_id: Any, changes: dict[str, str | None]) -> asyncpg.Record | None:
-    allowed = ("display_name", "avatar_url", "locale", "timezone")
-    sets = [f"{name} = ${i + 2}" for i, name in enumerate(n for n in allowed if n in changes)]
-    values = [changes[n] for n in allowed if n in changes]
-    return await conn.fetchrow(
-        f"update users u set {', '.join(sets)}, updated_at = now() where u.id = $1 returning {USER_COLUMNS}",
-        user_id, *values,
-    )
+    wanted = {name: changes[name] for name in PROFILE_EDITABLE if name in changes}
+    sql, args = partial_update("users", wanted, columns=PROFILE_EDITABLE, alias="u", where="u.id = $1",
+                               where_args=[user_id], returning=USER_COLUMNS)
+    return await conn.fetchrow(sql, *args)
+
+
+async def update_user(conn: asyncpg.Connection, user_id: Any, changes: dict[str, Any]) -> asyncpg.Record | None:
+    """An admin's change of a user's role, activity or name; the row's id, or None when not visible."""
+    sql, args = partial_update("users", changes, columns=ADMIN_EDITABLE, where="id = $1",
+                               where_args=[user_id], returning="id")
+    return await conn.fetchrow(sql, *args)
 
 
 async def set_password(conn: asyncpg.Connection, user_id: Any, password_hash: str) -> None:
@@ -339,3 +355,18 @@ async def bind_beta_device(conn: asyncpg.Connection, token_id: Any, device_id: s
         "select coalesce((select device_id from upd), (select device_id from beta_tokens where id = $1))",
         token_id, device_id,
     )
+
+
+async def rotate_refresh(conn: asyncpg.Connection, refresh_id: Any, session_id: Any) -> None:
+    """Mark a refresh token used (its successor is inserted by the caller) and the session active."""
+    await conn.execute("update refresh_tokens set revoked_at = now(), revoked_reason = 'rotated' where id = $1", refresh_id)
+    await conn.execute("update login_sessions set last_activity_at = now() where id = $1", session_id)
+
+
+async def refresh_family(conn: asyncpg.Connection, hashed: str, user_id: Any) -> Any:
+    """The family of a user's refresh token (by its hash), or None."""
+    return await conn.fetchval("select family_id from refresh_tokens where token_hash = $1 and user_id = $2", hashed, user_id)
+
+
+async def device_active(conn: asyncpg.Connection, device_id: uuid.UUID) -> bool | None:
+    return await conn.fetchval("select is_active from devices where id = $1", device_id)

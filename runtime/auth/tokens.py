@@ -75,12 +75,12 @@ class JwtCodec:
             "sub": claims.user_id, "tenant": claims.tenant_id, "device_id": claims.device_id,
             "jti": claims.jti, "sid": claims.session_id, "role": role, "typ": "access",
         }
-        import jwt
+        import jwt  # PyJWT loads cryptography if installed: only Lambdas that sign or check user JWTs pay for it
 
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
     def verify(self, token: str) -> AccessClaims:
-        import jwt
+        import jwt  # as in issue(): loaded on first use
 
         try:
             header = jwt.get_unverified_header(token)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from runtime.auth.principal import Principal, principal
 from runtime.context import ctx
-from runtime.errors import ApiError
+from runtime.errors import Conflict, InvalidField
 
 
 def _default(value: Any) -> Any:
@@ -38,7 +38,7 @@ def dumps(data: Any) -> str:
     try:
         return json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        raise ApiError(422, "invalid_field", "Numbers must be finite (no NaN or Infinity).") from None
+        raise InvalidField("Numbers must be finite (no NaN or Infinity).") from None
 
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -61,11 +61,11 @@ async def tenant_tx(request: Request, tenant_id: str, user_id: str | None = None
         async with ctx(request).db.tenant(tenant_id, user_id) as conn:
             yield conn
     except asyncpg.exceptions.DataError as exc:
-        raise ApiError(422, "invalid_field", f"A value was rejected: {_reason(exc)}") from None
+        raise InvalidField(f"A value was rejected: {_reason(exc)}") from None
     except asyncpg.exceptions.UniqueViolationError:
-        raise ApiError(409, "conflict", "That already exists.") from None
+        raise Conflict("That already exists.") from None
     except asyncpg.exceptions.IntegrityConstraintViolationError as exc:
-        raise ApiError(422, "invalid_field", f"A value was rejected: {_reason(exc)}") from None
+        raise InvalidField(f"A value was rejected: {_reason(exc)}") from None
 
 
 def _reason(exc: Exception) -> str:

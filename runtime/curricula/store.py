@@ -160,3 +160,26 @@ async def document_with_assets(conn: asyncpg.Connection, store: Any, curriculum_
                     "size": len(data),
                 }
     return {**doc, "assetData": asset_data}
+
+
+async def add_asset(conn: asyncpg.Connection, tenant_id: str, curriculum_pk: Any, topic_id: str, asset_id: str,
+                    storage_key: str, mime_type: str, size_bytes: int, metadata_json: str) -> None:
+    await conn.execute(
+        "insert into curriculum_assets (tenant_id, curriculum_pk, topic_id, asset_id, storage_key, mime_type, "
+        "size_bytes, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+        tenant_id, curriculum_pk, topic_id, asset_id, storage_key, mime_type, size_bytes, metadata_json,
+    )
+
+
+async def find_asset(conn: asyncpg.Connection, curriculum_pk: Any, topic_id: str, asset_id: str) -> asyncpg.Record | None:
+    """``(storage_key, mime_type)`` of a topic's asset, or None."""
+    return await conn.fetchrow(
+        "select storage_key, mime_type from curriculum_assets where curriculum_pk = $1 and asset_id = $2 "
+        "and topic_id = $3", curriculum_pk, asset_id, topic_id)
+
+
+async def delete_asset(conn: asyncpg.Connection, curriculum_pk: Any, asset_id: str) -> str | None:
+    """Delete an asset's row; returns its storage key (the caller removes the bytes)."""
+    return await conn.fetchval(
+        "delete from curriculum_assets where curriculum_pk = $1 and asset_id = $2 returning storage_key",
+        curriculum_pk, asset_id)

@@ -12,6 +12,10 @@ Delivery is at-least-once: a worker that dies loses its lease and the job runs a
 are idempotent (TTS prefetch skips cached audio). A failing job is retried with backoff up to
 ``max_attempts``, then dead-lettered (status ``dead``; on SQS also sent to the DLQ). Handlers report
 progress with ``await job.progress(...)``, which is stored and published on the event bus.
+
+The queue knows no job kinds: each service declares its handlers (``Service.jobs``) and the app
+hands the queue the ones of the services it serves, with the job settings (``job_*`` and ``sqs_*``
+of the voice settings).
 """
 from __future__ import annotations
 
@@ -22,13 +26,16 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable, Mapping
 
 import asyncpg
 
-from runtime.voice.config import voice_settings
+from runtime.auth.principal import Principal
 
 log = logging.getLogger("unamentis.jobs")
+
+
+Handler = Callable[["Job"], Awaitable[Any]]
 
 
 class UnknownJobKind(ValueError):
@@ -51,6 +58,7 @@ class Job:
 
     @property
     def ctx(self):
+        """The app context of the queue, for handlers that need more than the database."""
         return self.queue.ctx
 
     async def progress(self, **fields: Any) -> None:
@@ -61,6 +69,18 @@ class Job:
             status = await conn.fetchval("select status from jobs where id = $1", uuid.UUID(self.id))
         if status == "cancelled":
             raise JobCancelled(self.id)
+
+
+def job_principal(job: Job) -> Principal:
+    """Who pays for a job's paid calls: the caller that enqueued it (stored in the payload)."""
+    who = job.payload.get("_principal") or {}
+    return Principal(kind=who.get("kind", "open"), tenant_id=job.tenant_id, user_id=who.get("user_id"),
+                     token_id=who.get("token_id"), role=who.get("role", "job"))
+
+
+def principal_payload(p: Principal) -> dict:
+    """The caller, as stored in a job's payload for :func:`job_principal`."""
+    return {"kind": p.kind, "user_id": p.user_id, "token_id": p.token_id, "role": p.role}
 
 
 def _json(value):
@@ -76,26 +96,23 @@ def job_json(row) -> dict:
 
 
 class JobQueue:
-    def __init__(self, ctx, transport):
+    """``ctx`` is the app context (handlers reach it as ``job.ctx``; the queue uses its ``db``,
+    ``settings`` and ``events``); ``vs`` holds the job settings (``job_max_attempts``,
+    ``job_visibility_seconds``, ``job_workers``)."""
+
+    def __init__(self, ctx: Any, transport: Any, handlers: Mapping[str, Handler], vs: Any):
         self.ctx = ctx
-        self.vs = voice_settings(ctx.settings)
+        self.vs = vs
         self.transport = transport
         self.worker_id = f"{ctx.settings.server_name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._workers: list[asyncio.Task] = []
         self._wake = asyncio.Event()
-        self.handlers: dict | None = None  # None = runtime.jobs.handlers.HANDLERS (tests may replace)
-
-    def _handlers(self) -> dict:
-        if self.handlers is None:
-            from runtime.jobs.handlers import HANDLERS
-
-            self.handlers = HANDLERS
-        return self.handlers
+        self.handlers: dict[str, Handler] = dict(handlers)  # kind → handler (tests may replace it)
 
     # ---------------------------------------------------------------- API
     async def enqueue(self, kind: str, payload: dict, tenant_id: str, *, idempotency_key: str | None = None,
                       max_attempts: int | None = None) -> str:
-        if kind not in self._handlers():
+        if kind not in self.handlers:
             raise UnknownJobKind(f"no handler for job kind {kind!r}")
         async with self.ctx.db.tenant(tenant_id) as conn:
             row = None
@@ -175,7 +192,7 @@ class JobQueue:
                 job.attempt = await conn.fetchval(
                     "update jobs set status = 'running', attempts = attempts + 1, locked_by = $2, updated_at = now() "
                     "where id = $1 returning attempts", uuid.UUID(job.id), self.worker_id)
-        handler = self._handlers().get(job.kind)
+        handler = self.handlers.get(job.kind)
         heartbeat = asyncio.create_task(self._heartbeat(job, receipt))
         try:
             if handler is None:
@@ -279,10 +296,9 @@ class PostgresTransport:
         return None
 
 
-def create_queue(ctx) -> JobQueue:
-    vs = voice_settings(ctx.settings)
-    if vs.sqs_queue_url:
-        from runtime.jobs.sqs import SqsTransport
-
-        return JobQueue(ctx, SqsTransport(vs))
-    return JobQueue(ctx, PostgresTransport())
+async def list_kind(conn: asyncpg.Connection, kind: str, status: str | None, limit: int = 100) -> list[dict]:
+    """The newest jobs of one kind (of the transaction's tenant), optionally of one status."""
+    rows = await conn.fetch(
+        "select * from jobs where kind = $1 and ($2::text is null or status = $2) order by created_at desc limit $3",
+        kind, status, limit)
+    return [job_json(r) for r in rows]

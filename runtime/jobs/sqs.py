@@ -22,7 +22,7 @@ class SqsTransport:
 
     async def client(self):
         if self._client is None:
-            from aiobotocore.session import get_session
+            from aiobotocore.session import get_session  # heavy; only the SQS transport loads it, on first use
 
             self._client = await self._stack.enter_async_context(
                 get_session().create_client("sqs", region_name=self.vs.aws_region, endpoint_url=self.vs.aws_endpoint_url))

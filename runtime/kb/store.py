@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import asyncpg
 
+from runtime.db import partial_update
+
 DIFFICULTY_TIERS = ("elementary", "middle_school", "jv", "varsity", "championship", "college")
 QUESTION_TYPES = ("toss_up", "bonus", "pyramid", "lightning")
 QUESTION_SOURCES = ("naqt", "nsb", "qb_packets", "custom", "ai_generated")
@@ -200,3 +202,154 @@ async def add_to_pack(conn: asyncpg.Connection, tenant_id: str, pack_id: str, qu
 async def visible_question_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> set[str]:
     rows = await conn.fetch("select id from kb_questions where id = any($1::text[])", list(ids))
     return {r["id"] for r in rows}
+
+
+# Columns a tenant may change on its own packs and questions (partial updates name only these).
+PACK_EDITABLE = ("name", "description", "difficulty_tier", "competition_year", "status")
+QUESTION_EDITABLE = (
+    "domain_id", "subcategory", "question_text", "answer_text", "acceptable_answers", "difficulty",
+    "speed_target_seconds", "question_type", "hints", "explanation", "difficulty_tier", "competition_year",
+    "question_source", "buzzable", "status",
+)
+BULK_EDITABLE = ("difficulty", "status", "question_type", "difficulty_tier", "question_source")
+
+
+# --------------------------------------------------------------------------- domains and counts
+async def domain_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("select domain_id, count(*) as n from kb_questions group by domain_id order by domain_id")
+    return {r["domain_id"]: r["n"] for r in rows}
+
+
+async def system_question_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("select count(*) from kb_questions where tenant_id is null")
+
+
+async def domains(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "select d.*, (select count(*) from kb_questions q where q.domain_id = d.id) as question_count "
+        "from kb_domains d order by sort_order, id")
+
+
+async def domain_exists(conn: asyncpg.Connection, domain_id: str) -> bool:
+    return bool(await conn.fetchval("select 1 from kb_domains where id = $1", domain_id))
+
+
+# -------------------------------------------------------------------------------------- packs
+async def pack_owner(conn: asyncpg.Connection, pack_id: str) -> asyncpg.Record | None:
+    """``(tenant_id)`` of a visible pack (NULL for system packs), or None."""
+    return await conn.fetchrow("select tenant_id from kb_packs where id = $1", pack_id)
+
+
+async def lock_pack(conn: asyncpg.Connection, pack_id: str) -> None:
+    await conn.execute("select 1 from kb_packs where id = $1 for update", pack_id)
+
+
+async def pack_exists(conn: asyncpg.Connection, pack_id: str) -> bool:
+    return bool(await conn.fetchval("select 1 from kb_packs where id = $1", pack_id))
+
+
+async def insert_pack(conn: asyncpg.Connection, pack_id: str, tenant_id: str, values: dict, *,
+                      source_pack_ids: Sequence[str] | None = None, is_reference_bundle: bool = False) -> str | None:
+    """Insert a pack under ``pack_id``; None when that id is taken (the caller draws another)."""
+    return await conn.fetchval(
+        "insert into kb_packs (id, tenant_id, name, description, type, difficulty_tier, competition_year, "
+        "status, created_by, source_pack_ids, is_reference_bundle) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing returning id",
+        pack_id, tenant_id, values["name"], values["description"], values["type"], values["difficulty_tier"],
+        values["competition_year"], values["status"], values.get("created_by"), list(source_pack_ids or []),
+        is_reference_bundle)
+
+
+async def update_pack(conn: asyncpg.Connection, pack_id: str, changes: dict[str, Any]) -> None:
+    sql, args = partial_update("kb_packs", changes, columns=PACK_EDITABLE, where="id = $1",
+                               where_args=[pack_id])
+    await conn.execute(sql, *args)
+
+
+async def delete_pack(conn: asyncpg.Connection, pack_id: str) -> None:
+    await conn.execute("delete from kb_packs where id = $1", pack_id)
+
+
+async def remove_from_pack(conn: asyncpg.Connection, pack_id: str, question_id: str) -> bool:
+    """Take one question out of a pack; False when it was not in it."""
+    removed = await conn.fetchval(
+        "delete from kb_pack_questions where pack_id = $1 and question_id = $2 returning question_id",
+        pack_id, question_id)
+    if removed is None:
+        return False
+    await conn.execute("update kb_packs set updated_at = now() where id = $1", pack_id)
+    return True
+
+
+async def pack_names(conn: asyncpg.Connection, pack_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch("select id, name from kb_packs where id = any($1::text[])", list(pack_ids))
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def questions_of_packs(conn: asyncpg.Connection, pack_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """``(pack_id, id, question_text)`` of every question of the packs, in the packs' order then pack order."""
+    return await conn.fetch(
+        "select pq.pack_id, q.id, q.question_text from unnest($1::text[]) with ordinality as s(pack_id, ord) "
+        "join kb_pack_questions pq on pq.pack_id = s.pack_id join kb_questions q on q.id = pq.question_id "
+        "order by s.ord, pq.position, q.id", list(pack_ids))
+
+
+# ---------------------------------------------------------------------------------- questions
+async def insert_question(conn: asyncpg.Connection, question_id: str, tenant_id: str, domain_id: str,
+                          values: dict) -> str | None:
+    """Insert a custom question under ``question_id``; None when that id is taken."""
+    return await conn.fetchval(
+        "insert into kb_questions (id, tenant_id, domain_id, subcategory, question_text, answer_text, "
+        "acceptable_answers, difficulty, speed_target_seconds, question_type, hints, explanation, "
+        "difficulty_tier, competition_year, question_source, buzzable, status) values "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+        "on conflict (id) do nothing returning id",
+        question_id, tenant_id, domain_id, values["subcategory"] or "", values["question_text"],
+        values["answer_text"], values["acceptable_answers"] or [values["answer_text"]],
+        values["difficulty"] or 2, values["speed_target_seconds"] or 5.0, values["question_type"] or "toss_up",
+        values["hints"] or [], values["explanation"] or "", values["difficulty_tier"],
+        values["competition_year"], values["question_source"] or "custom",
+        True if values["buzzable"] is None else values["buzzable"], values["status"] or "active")
+
+
+async def question_owner(conn: asyncpg.Connection, question_id: str) -> asyncpg.Record | None:
+    """``(id, tenant_id)`` of a visible question (tenant NULL for system questions), or None."""
+    return await conn.fetchrow("select id, tenant_id from kb_questions where id = $1", question_id)
+
+
+async def question_owners(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """Visible question id → its tenant id (None for system questions)."""
+    rows = await conn.fetch("select id, tenant_id from kb_questions where id = any($1::text[])", list(ids))
+    return {r["id"]: r["tenant_id"] for r in rows}
+
+
+async def lock_question(conn: asyncpg.Connection, question_id: str) -> None:
+    await conn.execute("select 1 from kb_questions where id = $1 for update", question_id)
+
+
+async def update_question(conn: asyncpg.Connection, question_id: str, changes: dict[str, Any]) -> None:
+    sql, args = partial_update("kb_questions", changes, columns=QUESTION_EDITABLE, where="id = $1",
+                               where_args=[question_id])
+    await conn.execute(sql, *args)
+
+
+async def update_questions(conn: asyncpg.Connection, question_ids: Sequence[str], changes: dict[str, Any]) -> int:
+    """The same change on many questions; returns how many rows changed."""
+    sql, args = partial_update("kb_questions", changes, columns=BULK_EDITABLE,
+                               where="id = any($1::text[])", where_args=[list(question_ids)])
+    result = await conn.execute(sql, *args)
+    return int(result.split()[-1])
+
+
+async def delete_question(conn: asyncpg.Connection, question_id: str) -> None:
+    await conn.execute("delete from kb_questions where id = $1", question_id)
+
+
+async def system_question_ids(conn: asyncpg.Connection, domains: Sequence[str], difficulties: Sequence[int]) -> list[str]:
+    """Active system questions of these domains and difficulties (all when a list is empty)."""
+    rows = await conn.fetch(
+        "select id from kb_questions where tenant_id is null and status = 'active' "
+        "and (cardinality($1::text[]) = 0 or domain_id = any($1)) "
+        "and (cardinality($2::int[]) = 0 or difficulty = any($2)) order by domain_id, id",
+        list(domains), list(difficulties))
+    return [r["id"] for r in rows]

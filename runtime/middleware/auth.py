@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
 from runtime.context import CLIENT_IP_KEY
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
 from runtime.middleware.leases import LeasedLimiter
@@ -69,7 +69,7 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 def _missing_token() -> ApiError:
-    return ApiError(401, "auth_required", "Authentication required: send Authorization: Bearer <token>.")
+    return Unauthorized("Authentication required: send Authorization: Bearer <token>.")
 
 
 class AuthMiddleware:
@@ -124,7 +124,7 @@ class AuthMiddleware:
         token = bearer_token(scope)
         if token is None:
             if ctx.settings.client_auth == "open":
-                return await open_principal(ctx)
+                return await ctx.auth.open_principal()
             raise _missing_token()
         return await ctx.auth.client(token, device_id=header(scope, b"x-device-id"))
 
@@ -148,25 +148,3 @@ class AuthMiddleware:
             return False, rate_limited(decision)
         return True, [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
 
-
-
-
-async def open_principal(ctx: "AppContext") -> Any:
-    """The ``open`` principal of ``UNAMENTIS_OPEN_TENANT`` (client auth ``open``: LAN installs only)."""
-    cached = getattr(ctx, "_open_principal", None)
-    if cached is not None:
-        return cached
-    from runtime.auth.principal import Principal
-
-    async with ctx.db.unscoped() as conn:
-        row = await conn.fetchrow("select id, status from tenant_by_slug($1)", ctx.settings.open_tenant)
-    if row is None or row["status"] != "active":
-        raise ApiError(
-            503,
-            "open_tenant_missing",
-            f"UNAMENTIS_CLIENT_AUTH=open needs the active tenant {ctx.settings.open_tenant!r}; "
-            f"create it with: python -m runtime admin tenant create {ctx.settings.open_tenant}",
-        )
-    found = Principal(kind="open", tenant_id=str(row["id"]), user_id=None, token_id=None, role="open")
-    ctx._open_principal = found  # one lookup per app: a tenant's id never changes
-    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime.errors import ApiError
+from runtime.errors import ApiError, BadRequest, PayloadTooLarge
 from runtime.middleware.common import header, send_error
 from runtime.validation import BODY_LIMIT_KEY
 
@@ -18,12 +18,7 @@ ABSOLUTE_MAX_BYTES = 10 * 1024 * 1024
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "payload_too_large",
-        f"The request body is larger than {limit} bytes.",
-        details={"max_bytes": limit},
-    )
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes.", details={"max_bytes": limit})
 
 
 class BodyLimitMiddleware:
@@ -42,7 +37,7 @@ class BodyLimitMiddleware:
             try:
                 size = int(declared)
             except ValueError:
-                await send_error(scope, receive, send, ApiError(400, "bad_request", "Content-Length is not a number."))
+                await send_error(scope, receive, send, BadRequest("Content-Length is not a number."))
                 return
             if size > self.absolute:
                 await send_error(scope, receive, send, too_large(scope[BODY_LIMIT_KEY]))

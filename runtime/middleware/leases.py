@@ -1,6 +1,6 @@
 """Token leases: the default rate limits without a shared-store round trip on every request.
 
-The shared bucket (RA's limiter: PostgreSQL or Redis) stays the single source of truth. For a
+The shared bucket (``runtime.limits``: PostgreSQL or Redis) stays the single source of truth. For a
 generous limit (capacity ≥ 100), an instance takes a small *lease* of tokens in one hit
 (``cost=L``, L = capacity // 50, at most 20) and spends them locally; the next shared hit comes
 when the lease is used up or after one window (``per_seconds``). Tokens are deducted from the

@@ -14,7 +14,7 @@ import ipaddress
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.context import CLIENT_IP_KEY
-from runtime.errors import ApiError
+from runtime.errors import Forbidden
 from runtime.middleware.common import send_error
 
 EXEMPT_PATHS = frozenset({"/health"})
@@ -56,7 +56,7 @@ class OriginSecretMiddleware:
                 scope,
                 receive,
                 send,
-                ApiError(403, "forbidden", "Direct access to the origin is not allowed; use the public API URL."),
+                Forbidden("Direct access to the origin is not allowed; use the public API URL."),
             )
             return
         scope["headers"] = kept

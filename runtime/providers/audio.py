@@ -72,12 +72,6 @@ def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
     return np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes()
 
 
-def wav_to_pcm(data: bytes, sample_rate: int) -> bytes:
-    """Any PCM16 WAV → mono PCM16 at ``sample_rate``."""
-    pcm, rate, channels = parse_wav(data)
-    return resample(to_mono(pcm, channels), rate, sample_rate)
-
-
 def duration_seconds(pcm_len: int, sample_rate: int) -> float:
     return pcm_len / (SAMPLE_WIDTH * sample_rate) if sample_rate else 0.0
 

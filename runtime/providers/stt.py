@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 import threading
 
 import httpx
 
-from .audio import duration_seconds, wav_bytes
+from .audio import duration_seconds, resample, wav_bytes
 from .base import ProviderError, ProviderNotConfigured, Transcript
 from .http import auth_headers, raise_for_status, transport_error
 
@@ -88,8 +89,6 @@ class PocketSphinxSTT:
     sample_rate = 16000
 
     def __init__(self, pool_size: int = 2):
-        import importlib.util
-
         if importlib.util.find_spec("pocketsphinx") is None:
             raise ProviderNotConfigured(self.name, "the 'pocketsphinx' package is not installed "
                                         "(pip install pocketsphinx)")
@@ -101,7 +100,7 @@ class PocketSphinxSTT:
         with self._lock:
             if self._free:
                 return self._free.pop()
-        from pocketsphinx import Decoder
+        from pocketsphinx import Decoder  # optional and heavy: loaded only when this provider runs
         return Decoder(samprate=self.sample_rate, loglevel="FATAL")
 
     def _give_back(self, decoder) -> None:
@@ -124,7 +123,6 @@ class PocketSphinxSTT:
             self._give_back(decoder)
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str | None = None) -> Transcript:
-        from .audio import resample
         if sample_rate != self.sample_rate:
             pcm = resample(pcm, sample_rate, self.sample_rate)
         async with self._sem:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 
 import httpx
 
@@ -90,8 +91,6 @@ class EspeakTTS:
         self._voices = self._installed_voices()
 
     def _installed_voices(self) -> frozenset[str]:
-        import subprocess
-
         try:
             out = subprocess.run([self.binary, "--voices"], capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from runtime.curricula import modules
 from runtime.providers.audio import parse_wav
 
 log = logging.getLogger("unamentis.kb_audio")
@@ -32,8 +33,6 @@ def object_key(tenant_id: str, module_id: str, question_id: str, segment: str) -
 
 
 async def module_questions(ctx, tenant_id: str, module_id: str) -> list[dict] | None:
-    from runtime.curricula import modules
-
     async with ctx.db.tenant(tenant_id) as conn:
         doc = await modules.download(conn, module_id)
     if doc is None:
@@ -65,6 +64,13 @@ async def generate_segment(core, principal, tenant_id: str, module_id: str, ques
             tenant_id, module_id, question_id, segment, key, len(res.wav), res.duration_seconds, res.sample_rate,
             res.key.voice, res.provider)
     return "hit" if res.status == "hit" else "generated"
+
+
+async def segment_row(ctx, tenant_id: str, module_id: str, question_id: str, segment: str):
+    """The stored segment's row (``object_key``, size, duration …), or None."""
+    async with ctx.db.tenant(tenant_id) as conn:
+        return await conn.fetchrow("select * from kb_audio_segments where tenant_id = $1 and module_id = $2 "
+                                   "and question_id = $3 and segment = $4", tenant_id, module_id, question_id, segment)
 
 
 async def segment_rows(ctx, tenant_id: str, module_id: str) -> list:

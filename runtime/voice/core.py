@@ -12,8 +12,14 @@ import signal
 import time
 import uuid
 
+from runtime.context import AppContext
+from runtime.curricula import store, umcf
 from runtime.errors import ApiError
-from runtime.providers.base import ProviderError
+from runtime.limits import RateLimit
+from runtime.metering import cost_usd
+from runtime.providers.base import ProviderError, ProviderNotConfigured
+from runtime.tts.cache import TTSCache
+from runtime.tts.speech import SpeechService
 
 from .config import voice_settings
 from .gpu import GpuFleet
@@ -26,8 +32,6 @@ log = logging.getLogger("unamentis.voice")
 
 
 def _price(provider: str, units: dict[str, float]) -> float:
-    from runtime.metering import cost_usd
-
     total = 0.0
     for kind, qty in units.items():
         if kind == "estimated":
@@ -41,18 +45,15 @@ def _price(provider: str, units: dict[str, float]) -> float:
 
 
 class VoiceCore:
-    def __init__(self, ctx):
-        from runtime.tts.cache import TTSCache
-        from runtime.tts.speech import SpeechService
-
+    def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.vs = voice_settings(ctx.settings)
         self.instance = f"{ctx.settings.server_name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.gpu = GpuFleet(self.vs, ctx.http)
         self.meter = Meter(ctx.metering, _price)
         self.router = ProviderRouter(self.vs, ctx.http, self.meter, self.gpu)
-        store = getattr(ctx, "storage", None)
-        self.cache = TTSCache(store, max_entries=self.vs.tts_cache_local_entries, max_bytes=self.vs.tts_cache_local_bytes)
+        objects = getattr(ctx, "storage", None)
+        self.cache = TTSCache(objects, max_entries=self.vs.tts_cache_local_entries, max_bytes=self.vs.tts_cache_local_bytes)
         self.speech = SpeechService(self.router, self.cache, ctx.db, self.vs)
         self.sessions_store = SessionStore(ctx.db, self.instance)
         self.sessions: set[AudioSession] = set()
@@ -94,8 +95,6 @@ class VoiceCore:
 
     async def topic_info(self, tenant_id: str | None, curriculum_id: str, topic_id: str) -> dict | None:
         """``{title, segments:[{id,type,content}], system}`` of a curriculum topic, or None."""
-        from runtime.curricula import store, umcf
-
         if tenant_id is None:
             return None
         async with self.ctx.db.tenant(tenant_id) as conn:
@@ -112,8 +111,6 @@ class VoiceCore:
         return {"title": tr.get("topic_title"), "segments": segments, "system": system, "assets": embedded}
 
     async def check_turn_rate(self, session: AudioSession) -> None:
-        from runtime.limits import RateLimit
-
         p = session.principal
         key = getattr(p, "limit_key", None) or f"voice-session:{session.state.session_id}"
         decision = await self.ctx.limiter.hit(f"voice-turn:{key}", RateLimit(capacity=self.vs.turns_per_minute, per_seconds=60.0))
@@ -130,8 +127,6 @@ class VoiceCore:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        from runtime.providers.base import ProviderNotConfigured
-
         for kind in ("stt", "llm", "tts"):  # say at start what will serve, or what is missing
             try:
                 p = self.router.primary(kind)
@@ -225,26 +220,23 @@ class VoiceCore:
         await self.gpu.aclose()
 
 
-def voice_core(ctx) -> VoiceCore:
-    core = getattr(ctx, "_voice_core", None)
+def voice_core(ctx: AppContext) -> VoiceCore:
+    core = ctx.extensions.get("voice_core")
     if core is None:
-        core = VoiceCore(ctx)
-        ctx._voice_core = core
+        core = ctx.extensions["voice_core"] = VoiceCore(ctx)
     return core
 
 
-def is_draining(ctx) -> bool:
+def is_draining(ctx: AppContext) -> bool:
     """True once SIGTERM started the drain: the health check should answer 503 so the load balancer
     stops sending new sockets here (for the health service to call)."""
-    core = getattr(ctx, "_voice_core", None)
+    core = ctx.extensions.get("voice_core")
     return bool(core and core.draining)
 
 
-async def deep_check(ctx) -> dict:
+async def deep_check(ctx: AppContext) -> dict:
     """Provider readiness for the Tier-2 deep health check: which provider serves each kind (or the
     configuration error naming what is missing), the GPU fleet and the job transport."""
-    from runtime.providers.base import ProviderNotConfigured
-
     core = voice_core(ctx)
     out: dict = {"ok": True, "providers": {}, "sessions": len(core.sessions), "draining": core.draining}
     for kind in ("stt", "llm", "tts"):

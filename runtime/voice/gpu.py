@@ -78,7 +78,7 @@ class GpuFleet:
 
     async def discover(self) -> str | None:
         """The private IP of an InService, Healthy instance of the fleet's group (None when it has none)."""
-        from aiobotocore.session import get_session
+        from aiobotocore.session import get_session  # only a deployed fleet uses the AWS API; heavy to import
 
         session = get_session()
         kw = {"region_name": self.vs.aws_region, "endpoint_url": self.vs.aws_endpoint_url}
@@ -171,7 +171,7 @@ class GpuFleet:
         self._wake_task = asyncio.create_task(self._set_capacity(1))
 
     async def _set_capacity(self, desired: int) -> None:
-        from aiobotocore.session import get_session
+        from aiobotocore.session import get_session  # only a deployed fleet uses the AWS API; heavy to import
 
         try:
             async with get_session().create_client("autoscaling", region_name=self.vs.aws_region,

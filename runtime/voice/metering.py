@@ -27,7 +27,7 @@ class Charge:
 
 class Meter:
     def __init__(self, metering, price):
-        """``metering``: RA's Metering (reserve/settle/release) or None; ``price(provider, units) -> usd``."""
+        """``metering``: ``runtime.metering.Metering`` (reserve/settle/release) or None; ``price(provider, units) -> usd``."""
         self.metering, self.price = metering, price
 
     @contextlib.asynccontextmanager

@@ -10,17 +10,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from runtime.auth.authenticator import bearer_token
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
 from runtime.context import ctx
 from runtime.curricula import store as curricula_store
-from runtime.errors import ApiError
-from runtime.jobs.handlers import principal_payload
-from runtime.jobs.queue import UnknownJobKind
+from runtime.curricula import umcf
+from runtime.errors import ApiError, InvalidField, NotFound
+from runtime.jobs.queue import UnknownJobKind, principal_payload
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
 from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider
-from runtime.middleware.auth import bearer_token
 from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
@@ -55,7 +55,7 @@ async def prefetch_topic(request: Request) -> Response:
     tid = field_str(body, "topic_id", required=True, pattern=ID)
     info = await core.topic_info(p.tenant_id, cid, tid)
     if not info or not info["segments"]:
-        raise ApiError(404, "not_found", f"No segments found for {cid}/{tid}.")
+        raise NotFound(f"No segments found for {cid}/{tid}.")
     payload = {"curriculum_id": cid, "topic_id": tid,
                "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN),
                "tts_provider": read_provider(body, core.vs), "speed": body.get("speed") or 1.0}
@@ -69,7 +69,7 @@ async def prefetch_status(request: Request) -> Response:
     job_id = path_id(request, "job_id")
     status = await ctx(request).jobs.status(job_id, p.tenant_id)
     if status is None:
-        raise ApiError(404, "not_found", "Prefetch job not found.")
+        raise NotFound("Prefetch job not found.")
     prog = status["progress"]
     return JSONResponse({"job_id": job_id, "status": prog.get("status") if status["status"] == "running" else status["status"],
                          "progress": prog, "job": _public_job(status)})
@@ -90,7 +90,7 @@ async def tts_cache_prefetch(request: Request) -> Response:
     cid = field_str(body, "curriculumId", required=True, pattern=ID)
     topics = field_list(body, "topicIds", required=True, item_type=str, min_items=1)
     if len(topics) > 200 or any(not isinstance(t, str) or not t or len(t) > 100 for t in topics):
-        raise ApiError(422, "invalid_field", "'topicIds' must be 1-200 topic ids.", details={"field": "topicIds"})
+        raise InvalidField("'topicIds' must be 1-200 topic ids.", details={"field": "topicIds"})
     priority = field_enum(body, "priority", ("low", "normal", "high", "prefetch", "scheduled", "live"), default="normal")
     job_id = await _enqueue(request, "tts_prefetch", {"curriculum_id": cid, "topic_ids": topics, "priority": priority,
                                                       "tts_provider": read_provider(body, core.vs)})
@@ -100,7 +100,7 @@ async def tts_cache_prefetch(request: Request) -> Response:
 
 # ------------------------------------------------------------------ Knowledge Bowl audio
 def _kb_error(status: int, error: str, message: str, **details) -> ApiError:
-    return ApiError(status, error, message, details=details or None, success_envelope=True)
+    return ApiError(status, error, message, details=details or None)
 
 
 async def kb_audio_get(request: Request) -> Response:
@@ -108,7 +108,7 @@ async def kb_audio_get(request: Request) -> Response:
     p = principal(request)
     context = ctx(request)
     core = voice_core(context)
-    qid = path_id(request, "question_id", success_envelope=True)
+    qid = path_id(request, "question_id")
     seg = request.path_params["segment"]
     if seg not in kb_audio.SEGMENT_TYPES:
         raise _kb_error(400, "invalid_segment", f"segment must be one of {', '.join(kb_audio.SEGMENT_TYPES)}")
@@ -118,9 +118,7 @@ async def kb_audio_get(request: Request) -> Response:
     hint_index = query_int(request, "hint_index", 0, 0, 50)
     segment = f"hint_{hint_index}" if seg == "hint" else seg
     key = kb_audio.object_key(p.tenant_id, module_id, qid, segment)
-    async with context.db.tenant(p.tenant_id) as conn:
-        row = await conn.fetchrow("select * from kb_audio_segments where tenant_id = $1 and module_id = $2 "
-                                  "and question_id = $3 and segment = $4", p.tenant_id, module_id, qid, segment)
+    row = await kb_audio.segment_row(context, p.tenant_id, module_id, qid, segment)
     wav = await context.storage.get(row["object_key"]) if row else None
     status = "hit"
     if wav is None:
@@ -128,7 +126,7 @@ async def kb_audio_get(request: Request) -> Response:
         q = next((q for q in questions if q["id"] == qid), None)
         text = kb_audio.question_segments(q).get(segment) if q else None
         if not text:
-            raise ApiError(404, "not_found", "Audio not found", success_envelope=True,
+            raise NotFound("Audio not found",
                            details={"question_id": qid, "segment": segment})
         try:
             await kb_audio.generate_segment(core, p, p.tenant_id, module_id, qid, segment, text, voice=None, provider=None)
@@ -144,10 +142,10 @@ async def kb_audio_get(request: Request) -> Response:
 async def kb_audio_batch(request: Request) -> Response:
     """Availability of many questions' audio segments."""
     p = principal(request)
-    body = await json_body(request, success_envelope=True)
-    module_id = field_str(body, "module_id", default="knowledge-bowl", pattern=ID, success_envelope=True)
-    qids = field_list(body, "question_ids", required=True, item_type=str, success_envelope=True)
-    segs = field_list(body, "segments", default=["question", "answer", "explanation"], item_type=str, success_envelope=True)
+    body = await json_body(request)
+    module_id = field_str(body, "module_id", default="knowledge-bowl", pattern=ID)
+    qids = field_list(body, "question_ids", required=True, item_type=str)
+    segs = field_list(body, "segments", default=["question", "answer", "explanation"], item_type=str)
     if len(qids) > 1000:
         raise _kb_error(422, "invalid_field", "at most 1000 question_ids", field="question_ids")
     rows = {(r["question_id"], r["segment"]): r for r in await kb_audio.segment_rows(ctx(request), p.tenant_id, module_id)}
@@ -168,17 +166,17 @@ async def kb_prefetch(request: Request) -> Response:
     """Generate a module's Knowledge Bowl audio (a job)."""
     p = principal(request)
     core = voice_core(ctx(request))
-    body = await json_body(request, success_envelope=True)
-    module_id = field_str(body, "module_id", default="knowledge-bowl", pattern=ID, success_envelope=True)
+    body = await json_body(request)
+    module_id = field_str(body, "module_id", default="knowledge-bowl", pattern=ID)
     questions = await kb_audio.module_questions(ctx(request), p.tenant_id, module_id)
     if questions is None:
         raise _kb_error(404, "not_found", f"module {module_id!r} not found")
     total = sum(len(kb_audio.question_segments(q)) for q in questions)
-    provider = provider_name(core.vs, field_enum(body, "provider", TTS_PROVIDER_NAMES, default=None, success_envelope=True))
+    provider = provider_name(core.vs, field_enum(body, "provider", TTS_PROVIDER_NAMES, default=None))
     job_id = await _enqueue(request, "kb_audio_prefetch", {
         "module_id": module_id,
-        "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN, success_envelope=True),
-        "provider": provider, "force_regenerate": field_bool(body, "force_regenerate", default=False, success_envelope=True)})
+        "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN),
+        "provider": provider, "force_regenerate": field_bool(body, "force_regenerate", default=False)})
     return JSONResponse({"success": True, "status": "started", "job_id": job_id, "total_segments": total,
                          "module_id": module_id})
 
@@ -186,7 +184,7 @@ async def kb_prefetch(request: Request) -> Response:
 async def kb_prefetch_status(request: Request) -> Response:
     """Progress of a Knowledge Bowl audio job."""
     p = principal(request)
-    job_id = path_id(request, "job_id", success_envelope=True)
+    job_id = path_id(request, "job_id")
     status = await ctx(request).jobs.status(job_id, p.tenant_id)
     if status is None or status["kind"] != "kb_audio_prefetch":
         raise _kb_error(404, "not_found", "prefetch job not found")
@@ -203,7 +201,7 @@ async def kb_prefetch_status(request: Request) -> Response:
 async def kb_manifest(request: Request) -> Response:
     """Every generated audio segment of a module."""
     p = principal(request)
-    module_id = path_id(request, "module_id", success_envelope=True)
+    module_id = path_id(request, "module_id")
     rows = await kb_audio.segment_rows(ctx(request), p.tenant_id, module_id)
     if not rows:
         raise _kb_error(404, "not_found", f"no audio has been generated for module {module_id!r}")
@@ -224,7 +222,7 @@ async def kb_manifest(request: Request) -> Response:
 async def kb_coverage(request: Request) -> Response:
     """How much of a module's audio exists."""
     p = principal(request)
-    module_id = path_id(request, "module_id", success_envelope=True)
+    module_id = path_id(request, "module_id")
     questions = await kb_audio.module_questions(ctx(request), p.tenant_id, module_id)
     if questions is None:
         raise _kb_error(404, "not_found", f"module {module_id!r} not found")
@@ -266,15 +264,15 @@ async def stream_audio(request: Request) -> Response:
     cid, tid = path_id(request, "id"), path_id(request, "topic_id")
     voice = query_str(request, "voice", max_len=100)
     if voice is not None and not re.fullmatch(VOICE_PATTERN, voice):
-        raise ApiError(422, "invalid_field", "'voice' has an invalid format.", details={"field": "voice"})
+        raise InvalidField("'voice' has an invalid format.", details={"field": "voice"})
     raw_provider = query_str(request, "tts_server", max_len=40)
     if raw_provider and raw_provider not in TTS_PROVIDER_NAMES:
-        raise ApiError(422, "invalid_field", f"tts_server must be one of {', '.join(TTS_PROVIDER_NAMES)}",
+        raise InvalidField(f"tts_server must be one of {', '.join(TTS_PROVIDER_NAMES)}",
                        details={"field": "tts_server"})
     provider = provider_name(core.vs, raw_provider)
     info = await core.topic_info(p.tenant_id, cid, tid)
     if info is None:
-        raise ApiError(404, "not_found", "Topic not found.")
+        raise NotFound("Topic not found.")
     segments = info["segments"]
 
     async def body():
@@ -306,7 +304,7 @@ async def full_with_assets(request: Request) -> Response:
     async with tx(request) as conn:
         doc = await curricula_store.document_with_assets(conn, ctx(request).storage, cid)
     if doc is None:
-        raise ApiError(404, "not_found", "Curriculum not found.")
+        raise NotFound("Curriculum not found.")
     return reply(doc)
 
 
@@ -316,8 +314,7 @@ async def preload_assets(request: Request) -> Response:
     async with tx(request) as conn:
         row = await curricula_store.get_visible(conn, cid)
     if row is None:
-        raise ApiError(404, "not_found", "Curriculum not found.")
-    from runtime.curricula import umcf
+        raise NotFound("Curriculum not found.")
     topics = [t for t in (umcf.node_id(t) for t in umcf.list_topics(curricula_store.document(row))) if t]
     job_id = await _enqueue(request, "tts_prefetch", {"curriculum_id": cid, "topic_ids": topics}, key=f"preload:{cid}")
     return JSONResponse({"status": "started", "job_id": job_id, "curriculum_id": cid, "topic_count": len(topics)},
@@ -337,7 +334,7 @@ async def admin_gpu_action(request: Request) -> Response:
     core = voice_core(ctx(request))
     action = request.path_params["action"]
     if action not in ("wake", "sleep"):
-        raise ApiError(404, "not_found", "use /api/admin/gpu/wake or /api/admin/gpu/sleep")
+        raise NotFound("use /api/admin/gpu/wake or /api/admin/gpu/sleep")
     if not core.vs.gpu_asg_name:
         raise ApiError(409, "gpu_not_configured", "UNAMENTIS_GPU_ASG_NAME is not set; there is no fleet to scale")
     await (core.gpu.wake() if action == "wake" else core.gpu.sleep())
@@ -357,8 +354,8 @@ async def gpu_node_event(request: Request) -> Response:
     core = voice_core(ctx(request))
     expected = core.vs.gpu_node_token
     if not expected:
-        raise ApiError(404, "not_found", "GPU node events are not enabled here (UNAMENTIS_GPU_NODE_TOKEN is not set).")
-    presented = bearer_token(request.scope)
+        raise NotFound("GPU node events are not enabled here (UNAMENTIS_GPU_NODE_TOKEN is not set).")
+    presented = bearer_token(request.headers)
     # compare_digest on bytes: the time taken does not tell how much of a guess was right
     if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise ApiError(401, "invalid_token", "GPU node events need the node token (Authorization: Bearer).")

@@ -6,7 +6,7 @@ import asyncio
 
 from starlette.routing import Route
 
-from runtime.curricula.import_jobs import ROUTES
+from runtime.curricula.import_routes import ROUTES
 from tests.runtime.conftest import make_client
 from tests.runtime.content.conftest import bearer, sign_in_admin
 

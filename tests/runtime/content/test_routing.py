@@ -8,7 +8,7 @@ import pytest
 from starlette.routing import Route
 
 from runtime.app import load_service
-from runtime.curricula.import_jobs import ROUTES as IMPORT_ROUTES
+from runtime.curricula.import_routes import ROUTES as IMPORT_ROUTES
 from runtime.route_table import LAMBDA_SERVICES, route_for
 
 CONTENT_SERVICES = ("curricula", "kb", "sessions", "telemetry", "models", "admin")

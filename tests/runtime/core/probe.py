@@ -8,7 +8,7 @@ from starlette.websockets import WebSocket
 
 from runtime.auth.principal import principal
 from runtime.context import client_info, client_ip, ctx, request_id
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_bool,
     field_enum,

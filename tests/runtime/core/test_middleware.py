@@ -291,7 +291,7 @@ async def test_public_prefix_skips_tier_1_but_not_the_ip_limit(make_app):
     from starlette.routing import Route
 
     from runtime.middleware.auth import AuthMiddleware
-    from runtime.services.base import Service
+    from runtime.service import Service
 
     async def hook(request):
         return JSONResponse({"principal": request.scope.get("principal") is not None})

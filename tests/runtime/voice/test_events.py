@@ -10,7 +10,7 @@ from runtime.events import EventBus
 
 async def test_redis_fan_out_across_instances(database, make_app):
     apps = [make_app(["voice"], redis_url="redis://127.0.0.1:6379/0") for _ in range(3)]
-    buses = [EventBus(a.state.ctx) for a in apps]
+    buses = [EventBus(a.state.ctx.settings, a.state.ctx.db) for a in apps]
     marker = uuid.uuid4().hex
     try:
         async with buses[0].subscribe() as q0, buses[1].subscribe() as q1:

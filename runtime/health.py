@@ -19,19 +19,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from runtime.context import ctx
-from runtime.services.base import Service
+from runtime.service import Service
 
 _PARAM_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
 
 
 def _draining(context) -> bool:
     """A voice core draining after SIGTERM answers 503, so load balancers send new sockets elsewhere.
-    (Imported only where the voice service runs: Lambdas never load the voice package.)"""
-    if "voice" not in context.services:
-        return False
-    from runtime.voice.core import is_draining
-
-    return is_draining(context)
+    The mounted services bring their probes (``Service.draining``): Lambdas never load the voice package."""
+    return any(probe(context) for probe in context.drain_probes)
 
 
 async def health(request: Request) -> JSONResponse:
@@ -65,14 +61,12 @@ async def deep_health(request: Request) -> JSONResponse:
         }
     except Exception as exc:  # a health check reports failures, it does not raise them
         checks["database"] = {"ok": False, "error": type(exc).__name__}
-    if "voice" in context.services:
-        from runtime.voice.core import deep_check
-
+    for name, check in context.deep_checks.items():
         try:
-            voice = await deep_check(context)
-            checks["voice"] = {**voice, "ok": voice["ok"] and not _draining(context)}
+            found = await check(context)
+            checks[name] = {**found, "ok": found["ok"] and not _draining(context)}
         except Exception as exc:
-            checks["voice"] = {"ok": False, "error": type(exc).__name__}
+            checks[name] = {"ok": False, "error": type(exc).__name__}
     healthy = all(check.get("ok") for check in checks.values())
     return JSONResponse(
         {
@@ -90,10 +84,9 @@ async def openapi(request: Request) -> JSONResponse:
     """The OpenAPI 3.1 description of this app's routes."""
     context = ctx(request)
     # The routes never change after create_app: build the document once per app.
-    document = getattr(context, "_openapi", None)
+    document = context.extensions.get("openapi")
     if document is None:
-        document = build_openapi(request.app.routes, context.settings.version)
-        context._openapi = document
+        document = context.extensions["openapi"] = build_openapi(request.app.routes, context.settings.version)
     return JSONResponse(document)
 
 

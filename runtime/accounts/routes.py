@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -30,9 +29,9 @@ from runtime.auth.passwords import PasswordRuleError, check_password, hash_passw
 from runtime.auth.principal import Principal, principal
 from runtime.auth.tokens import ACCESS_TOKEN_SECONDS, is_beta_token, is_refresh_token, token_hash
 from runtime.context import CLIENT_IP_KEY, client_ip, ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.limits import RateLimit, enforce
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import field_bool, field_str, json_body
 
 DEVICE_TYPES = ("ios", "android", "web", "desktop")
@@ -49,8 +48,8 @@ class WeakPassword(ApiError):
         super().__init__(400, rule.code, rule.message, details={"field": "password", "suggestions": rule.suggestions})
         self.suggestions = rule.suggestions
 
-    def body(self) -> dict[str, Any]:
-        return {**super().body(), "suggestions": self.suggestions}
+    def body(self, *, envelope: bool = False) -> dict[str, Any]:
+        return {**super().body(envelope=envelope), "suggestions": self.suggestions}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -76,7 +75,7 @@ def _text(body: dict[str, Any], name: str, *, max_len: int, label: str | None = 
     value = field_str(body, name, max_len=max_len)
     if value is not None and "\x00" in value:
         field = label or name
-        raise ApiError(422, "invalid_field", f"'{field}' must not contain NUL characters.", details={"field": field})
+        raise InvalidField(f"'{field}' must not contain NUL characters.", details={"field": field})
     return value
 
 
@@ -134,7 +133,7 @@ def _uuid_path(request: Request, name: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(request.path_params[name]))
     except ValueError:
-        raise ApiError(404, "not_found", f"No such {what}.") from None
+        raise NotFound(f"No such {what}.") from None
 
 
 def _country(request: Request) -> str | None:
@@ -212,7 +211,7 @@ async def register(request: Request) -> JSONResponse:
                 )
             await store.audit(conn, tenant_id, "user_created", actor_id=beta.token_id if beta else user["id"],
                               actor_kind="beta_token" if beta else "user", target=user["id"], ip=ip)
-    except asyncpg.UniqueViolationError:
+    except store.EmailTaken:
         raise ApiError(409, "email_exists", "An account with this e-mail already exists.", details={"field": "email"}) from None
     payload: dict[str, Any] = {"user": _user_json(user)}
     if device is not None:
@@ -295,13 +294,12 @@ async def refresh(request: Request) -> JSONResponse:
         elif row["session_ended_at"] is not None or not row["device_active"] or row["tenant_status"] != "active":
             outcome = "invalid"
         else:
-            await conn.execute("update refresh_tokens set revoked_at = now(), revoked_reason = 'rotated' where id = $1", row["id"])
             new_token = await store.insert_refresh(
                 conn, row["tenant_id"], row["user_id"], row["device_id"], row["session_id"], row["family_id"],
                 row["generation"] + 1, row["id"], ip=client_ip(request), user_agent=request.headers.get("user-agent"),
                 refresh_days=app.settings.refresh_token_days,
             )
-            await conn.execute("update login_sessions set last_activity_at = now() where id = $1", row["session_id"])
+            await store.rotate_refresh(conn, row["id"], row["session_id"])
             issued = (row, new_token)
             outcome = "ok"
     app.auth.forget_sessions(ended)
@@ -331,9 +329,7 @@ async def logout(request: Request) -> JSONResponse:
         else:
             ended = []
             if token and is_refresh_token(token):
-                family = await conn.fetchval(
-                    "select family_id from refresh_tokens where token_hash = $1 and user_id = $2", token_hash(token), who.user_id
-                )
+                family = await store.refresh_family(conn, token_hash(token), who.user_id)
                 if family is not None:
                     ended += await store.revoke_family(conn, family, "logout")
             ended += await store.end_sessions(conn, who.user_id, "logout", only=who.session_id)
@@ -357,7 +353,7 @@ async def me(request: Request) -> JSONResponse:
             raise ApiError(400, "no_updates", f"Send at least one of: {', '.join(PROFILE_FIELDS)}.")
         url = changes.get("avatar_url")
         if url and not re.match(r"^https?://", url):
-            raise ApiError(422, "invalid_field", "'avatar_url' must be an http(s) URL.", details={"field": "avatar_url"})
+            raise InvalidField("'avatar_url' must be an http(s) URL.", details={"field": "avatar_url"})
         async with app.db.tenant(who.tenant_id, who.user_id) as conn:
             row = await store.update_profile(conn, who.user_id, changes)
             await store.audit(conn, who.tenant_id, "user_updated", actor_id=who.user_id, target=who.user_id, ip=client_ip(request))
@@ -365,7 +361,7 @@ async def me(request: Request) -> JSONResponse:
         async with app.db.tenant(who.tenant_id, who.user_id) as conn:
             row = await store.user_by_id(conn, who.user_id)
     if row is None:
-        raise ApiError(404, "not_found", "No such user.")
+        raise NotFound("No such user.")
     return JSONResponse({"user": _user_json(row)})
 
 
@@ -390,7 +386,7 @@ async def change_password(request: Request) -> JSONResponse:
     async with app.db.tenant(who.tenant_id, who.user_id) as conn:
         await store.set_password(conn, who.user_id, new_hash)
         ended = await store.end_sessions(conn, who.user_id, "password_change")
-        active_device = device_id and await conn.fetchval("select is_active from devices where id = $1", uuid.UUID(device_id))
+        active_device = device_id and await store.device_active(conn, uuid.UUID(device_id))
         session_id, refresh_token = await store.start_session(
             conn, who.tenant_id, who.user_id, device_id if active_device else None, ip=client_ip(request),
             user_agent=request.headers.get("user-agent"), refresh_days=app.settings.refresh_token_days,
@@ -427,7 +423,7 @@ async def remove_device(request: Request) -> JSONResponse:
         if ended is not None:
             await store.audit(conn, who.tenant_id, "device_removed", actor_id=who.user_id, target=device_id, ip=client_ip(request))
     if ended is None:
-        raise ApiError(404, "not_found", "No such device.")
+        raise NotFound("No such device.")
     app.auth.forget_sessions(ended)
     return JSONResponse({"message": "Device removed successfully"})
 
@@ -458,7 +454,7 @@ async def end_session(request: Request) -> JSONResponse:
         if ended:
             await store.audit(conn, who.tenant_id, "session_terminated", actor_id=who.user_id, target=session_id, ip=client_ip(request))
     if not ended:
-        raise ApiError(404, "not_found", "No such session.")
+        raise NotFound("No such session.")
     app.auth.forget_sessions(ended)
     return JSONResponse({"message": "Session terminated"})
 

@@ -7,6 +7,7 @@ nobody else sees it. Context building and confidence analysis live in ``runtime.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -17,9 +18,10 @@ from starlette.routing import Route
 
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
+from runtime.sessions import store
 from runtime.tutoring import confidence
 from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens
 from runtime.validation import (
@@ -53,7 +55,7 @@ def owner_key(who: Principal) -> str:
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "not_found", "Session not found.")
+    return NotFound("Session not found.")
 
 
 def _sid(request: Request) -> str:
@@ -70,17 +72,14 @@ def _json(value: Any) -> Any:
 
 
 async def _load(conn, who: Principal, session_id: str, *, for_update: bool = False):
-    sql = "select * from tutoring_sessions where id = $1 and tenant_id = $2 and owner = $3"
-    row = await conn.fetchrow(sql + (" for update" if for_update else ""), session_id, who.tenant_id, owner_key(who))
+    row = await store.load(conn, session_id, who.tenant_id, owner_key(who), for_update=for_update)
     if row is None:
         raise _not_found()
     return row
 
 
 async def _event(conn, row, event_type: str, data: dict | None = None) -> None:
-    await conn.execute(
-        "insert into tutoring_events (session_id, tenant_id, type, data) values ($1, $2, $3, $4::jsonb)",
-        row["id"], row["tenant_id"], event_type, dumps(data or {}))
+    await store.add_event(conn, row, event_type, dumps(data or {}))
 
 
 def state_dict(row) -> dict:
@@ -88,8 +87,6 @@ def state_dict(row) -> dict:
     end = row["ended_at"]
     duration = None
     if row["started_at"] is not None:
-        import datetime as dt
-
         until = end or dt.datetime.now(dt.timezone.utc)
         duration = round((until - row["started_at"]).total_seconds() / 60.0, 2)
     return {
@@ -114,10 +111,7 @@ def state_dict(row) -> dict:
 
 
 async def _view(conn, row) -> SessionView:
-    turns = await conn.fetch("select role, content from tutoring_turns where session_id = $1 order by seq", row["id"])
-    events = await conn.fetch(
-        "select type, data from tutoring_events where session_id = $1 and type in ('signal', 'barge_in', 'topic_changed') "
-        "order by id desc limit $2", row["id"], MAX_EVENTS)
+    turns, events = await store.context_history(conn, row["id"], MAX_EVENTS)
     return SessionView(
         system_prompt=row["system_prompt"], context_window=row["model_context_window"],
         expansion_count=row["expansion_count"], topic=_json(row["topic"]), position=_json(row["position"]),
@@ -138,10 +132,8 @@ async def create_session(request: Request) -> Response:
     auto_expand = field_bool(body, "auto_expand_context", default=True)
     session_id = str(uuid.uuid4())
     async with tx(request, who) as conn:
-        row = await conn.fetchrow(
-            "insert into tutoring_sessions (id, tenant_id, owner, curriculum_id, model_name, model_context_window, "
-            "system_prompt, auto_expand_context) values ($1, $2, $3, $4, $5, $6, $7, $8) returning *",
-            session_id, who.tenant_id, owner_key(who), curriculum_id, model_name, window, system_prompt, auto_expand)
+        row = await store.create(conn, session_id, who.tenant_id, owner_key(who), curriculum_id, model_name, window,
+                                 system_prompt, auto_expand)
         await _event(conn, row, "created", {"curriculum_id": curriculum_id})
     return reply({"session_id": session_id, "curriculum_id": curriculum_id, "state": "idle",
                   "created_at": iso(row["created_at"])}, 201)
@@ -154,13 +146,8 @@ async def list_sessions(request: Request) -> Response:
     state = query_enum(request, "status", STATES) or query_enum(request, "state", STATES)
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
-    where = ("tenant_id = $1 and owner = $2 and ($3::text is null or curriculum_id = $3) "
-             "and ($4::text is null or state = $4)")
     async with tx(request, who) as conn:
-        args = (who.tenant_id, owner_key(who), curriculum_id, state)
-        total = await conn.fetchval(f"select count(*) from tutoring_sessions where {where}", *args)
-        rows = await conn.fetch(f"select * from tutoring_sessions where {where} order by created_at desc, id "
-                                "limit $5 offset $6", *args, limit, offset)
+        rows, total = await store.page(conn, who.tenant_id, owner_key(who), curriculum_id, state, limit, offset)
     return reply({"sessions": [state_dict(r) for r in rows], "total": total, "limit": limit, "offset": offset})
 
 
@@ -187,10 +174,7 @@ async def _transition(request: Request, action: str) -> Response:
         if row["state"] not in allowed:
             raise ApiError(409, "invalid_state", f"Cannot {action} a session that is {row['state']}.",
                            details={"state": row["state"]})
-        stamp_sql = f", {stamp} = coalesce({stamp}, now())" if stamp else ""
-        row = await conn.fetchrow(
-            f"update tutoring_sessions set state = $2, updated_at = now(){stamp_sql} where id = $1 returning *",
-            row["id"], target)
+        row = await store.set_state(conn, row["id"], target, stamp)
         await _event(conn, row, "state_changed", {"action": action, "state": target})
     return reply({"state": target})
 
@@ -217,9 +201,7 @@ async def end_session(request: Request) -> Response:
         row = await _load(conn, who, _sid(request), for_update=True)
         before = state_dict(row)
         if row["state"] != "ended":
-            ended = await conn.fetchrow(
-                "update tutoring_sessions set state = 'ended', ended_at = now(), updated_at = now() where id = $1 "
-                "returning *", row["id"])
+            ended = await store.end(conn, row["id"])
             await _event(conn, ended, "state_changed", {"action": "end", "state": "ended"})
     return reply(before)
 
@@ -229,7 +211,7 @@ async def delete_session(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        await conn.execute("delete from tutoring_sessions where id = $1", row["id"])
+        await store.delete(conn, row["id"])
     return reply({"deleted": True})
 
 
@@ -243,11 +225,11 @@ def _dict_list(body: dict, name: str, keys: tuple[str, ...], required_keys: tupl
             value = item.get(key)
             if value is None:
                 if key in required_keys:
-                    raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' is required.",
+                    raise InvalidField(f"'{name}[{index}].{key}' is required.",
                                    details={"field": name, "index": index})
                 continue
             if not isinstance(value, str) or len(value) > MAX_TEXT:
-                raise ApiError(422, "invalid_field", f"'{name}[{index}].{key}' must be a string.",
+                raise InvalidField(f"'{name}[{index}].{key}' must be a string.",
                                details={"field": name, "index": index})
             entry[key] = value
         cleaned.append(entry)
@@ -269,8 +251,7 @@ async def set_topic(request: Request) -> Response:
     }
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        await conn.execute("update tutoring_sessions set topic = $2::jsonb, updated_at = now() where id = $1",
-                           row["id"], dumps(topic))
+        await store.set_document(conn, row["id"], "topic", dumps(topic))
         await _event(conn, row, "topic_changed", {"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
     return reply({"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
 
@@ -281,10 +262,10 @@ async def set_position(request: Request) -> Response:
     body = await json_body(request)
     outline = body.get("curriculum_outline")
     if outline is not None and not isinstance(outline, (str, list)):
-        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a string or a list.",
+        raise InvalidField("'curriculum_outline' must be a string or a list.",
                        details={"field": "curriculum_outline"})
     if isinstance(outline, list) and (len(outline) > 500 or not all(isinstance(x, str) for x in outline)):
-        raise ApiError(422, "invalid_field", "'curriculum_outline' must be a list of at most 500 strings.",
+        raise InvalidField("'curriculum_outline' must be a list of at most 500 strings.",
                        details={"field": "curriculum_outline"})
     position = {
         "curriculum_title": field_str(body, "curriculum_title", required=True, max_len=500),
@@ -295,8 +276,7 @@ async def set_position(request: Request) -> Response:
     }
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        await conn.execute("update tutoring_sessions set position = $2::jsonb, updated_at = now() where id = $1",
-                           row["id"], dumps(position))
+        await store.set_document(conn, row["id"], "position", dumps(position))
     return reply({"updated": True})
 
 
@@ -313,8 +293,7 @@ async def set_segment(request: Request) -> Response:
     }
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        await conn.execute("update tutoring_sessions set segment = $2::jsonb, updated_at = now() where id = $1",
-                           row["id"], dumps(segment))
+        await store.set_document(conn, row["id"], "segment", dumps(segment))
     return reply({"updated": True})
 
 
@@ -331,10 +310,7 @@ async def add_turn(request: Request) -> Response:
             raise ApiError(409, "invalid_state", "The session has ended.", details={"state": "ended"})
         seq = row["turn_count"] + 1
         turn_id = f"turn-{uuid.uuid4().hex[:12]}"
-        created = await conn.fetchval(
-            "insert into tutoring_turns (session_id, tenant_id, seq, id, role, content) values ($1, $2, $3, $4, $5, $6) "
-            "returning created_at", row["id"], row["tenant_id"], seq, turn_id, role, content)
-        await conn.execute("update tutoring_sessions set turn_count = $2, updated_at = now() where id = $1", row["id"], seq)
+        created = await store.add_turn(conn, row, seq, turn_id, role, content)
     return reply({"turn_id": turn_id, "role": role, "timestamp": iso(created)})
 
 
@@ -351,10 +327,7 @@ async def barge_in(request: Request) -> Response:
     interrupted = field_float(body, "interrupted_position", min=0)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        row = await conn.fetchrow(
-            "update tutoring_sessions set barge_in_count = barge_in_count + 1, "
-            "state = case when state = 'ended' then state else 'user_speaking' end, updated_at = now() "
-            "where id = $1 returning *", row["id"])
+        row = await store.barge_in(conn, row["id"])
         await _event(conn, row, "barge_in", {"utterance": utterance, "interrupted_position": interrupted})
         built = build_context(await _view(conn, row), barge_in_utterance=utterance)
     return reply({"session_id": str(row["id"]), "barge_in_count": row["barge_in_count"],
@@ -412,16 +385,13 @@ async def analyze_response(request: Request) -> Response:
     analysis = confidence.analyze(text)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
-        previous = [(_json(r["data"]) or {}).get("confidence_score", 0.0) for r in await conn.fetch(
-            "select data from tutoring_events where session_id = $1 and type = 'analysis' order by id desc limit 3",
-            row["id"])]
+        previous = [(_json(data) or {}).get("confidence_score", 0.0) for data in await store.recent_analyses(conn, row["id"])]
         result = {**analysis.as_dict(), "trend": confidence.trend(list(reversed(previous)), analysis.confidence_score)}
         if analysis.confidence_score < confidence.LOW_CONFIDENCE and row["auto_expand_context"]:
             old_budget = budget_for(row["model_context_window"], row["expansion_count"])
             new_budget = budget_for(row["model_context_window"], row["expansion_count"] + 1)
             if new_budget > old_budget:
-                await conn.execute("update tutoring_sessions set expansion_count = expansion_count + 1, "
-                                   "updated_at = now() where id = $1", row["id"])
+                await store.expand_context(conn, row["id"])
                 result["expansion"] = {"expanded": True, "reason": "low_confidence",
                                        "previous_budget_tokens": old_budget, "budget_tokens": new_budget}
         await _event(conn, row, "analysis", {"confidence_score": analysis.confidence_score,
@@ -437,7 +407,7 @@ async def add_signal(request: Request) -> Response:
         body["signal_type"] = body["type"]  # the markdown spec's field name
     signal_type = field_enum(body, "signal_type", SIGNAL_TYPES, required=True)
     if signal_type is None:
-        raise ApiError(400, "missing_field", "'signal_type' is required.", details={"field": "signal_type"})
+        raise MissingField("'signal_type' is required.", details={"field": "signal_type"})
     content = field_str(body, "content", max_len=MAX_TEXT)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
@@ -452,9 +422,7 @@ async def list_events(request: Request) -> Response:
     limit = query_int(request, "limit", MAX_EVENTS, 1, MAX_EVENTS)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
-        rows = await conn.fetch(
-            "select type, data, created_at from tutoring_events where session_id = $1 "
-            "and ($2::text is null or type = $2) order by id limit $3", row["id"], event_type, limit)
+        rows = await store.events(conn, row["id"], event_type, limit)
     return reply({"events": [{"type": r["type"], "timestamp": iso(r["created_at"]), "data": _json(r["data"])}
                              for r in rows]})
 
@@ -466,10 +434,7 @@ async def debug(request: Request) -> Response:
         row = await _load(conn, who, _sid(request))
         view = await _view(conn, row)
         built = build_context(view)
-        turns = await conn.fetch("select id, role, content, created_at from tutoring_turns where session_id = $1 "
-                                 "order by seq", row["id"])
-        events = await conn.fetch("select type, data, created_at from tutoring_events where session_id = $1 "
-                                  "order by id desc limit 100", row["id"])
+        turns, events = await store.debug_history(conn, row["id"])
     return reply({
         "state": state_dict(row),
         "system_prompt": row["system_prompt"],
@@ -486,11 +451,8 @@ async def fov_health(request: Request) -> Response:
     """Health of the session service with the caller's session counts."""
     who = principal(request)
     async with tx(request, who) as conn:
-        row = await conn.fetchrow(
-            "select count(*) as total, count(*) filter (where state not in ('paused', 'ended', 'idle')) as active, "
-            "count(*) filter (where state = 'paused') as paused from tutoring_sessions where tenant_id = $1 "
-            "and owner = $2", who.tenant_id, owner_key(who))
-    return reply({"status": "healthy", "sessions": dict(row), "version": "1.0.0",
+        counts = await store.counts(conn, who.tenant_id, owner_key(who))
+    return reply({"status": "healthy", "sessions": counts, "version": "1.0.0",
                   "features": {"persistent_sessions": True, "context_tiers": ["immediate", "working", "episodic",
                                                                                "semantic"],
                                "confidence_analysis": True, "auto_expand_context": True}})

@@ -18,9 +18,10 @@ from starlette.routing import Route
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
+from runtime.telemetry import store
 from runtime.validation import (
     field_dict,
     field_str,
@@ -57,30 +58,14 @@ def _retention(request: Request) -> dt.timedelta:
     return dt.timedelta(days=ctx(request).settings.telemetry_retention_days)
 
 
-async def _purge(conn, table: str, tenant_id: str, keep: dt.timedelta) -> None:
-    # Bounded per call so an ingest never pays for a huge backlog at once.
-    await conn.execute(
-        f"delete from {table} where id in (select id from {table} where tenant_id = $1 "
-        "and received_at < now() - $2::interval order by received_at limit 1000)", tenant_id, keep)
-
-
 async def _touch_client(conn, who: Principal, client_id: str | None, name: str | None, platform: str | None,
                         extra: dict | None = None) -> None:
     if not client_id:
         return
     extra = extra or {}
-    await conn.execute(
-        "insert into telemetry_clients (tenant_id, client_id, name, platform, device_model, os_version, app_version, "
-        "config) values ($1, $2, $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}')) "
-        "on conflict (tenant_id, client_id) do update set last_seen = now(), "
-        "name = coalesce(excluded.name, telemetry_clients.name), "
-        "platform = coalesce(excluded.platform, telemetry_clients.platform), "
-        "device_model = coalesce(excluded.device_model, telemetry_clients.device_model), "
-        "os_version = coalesce(excluded.os_version, telemetry_clients.os_version), "
-        "app_version = coalesce(excluded.app_version, telemetry_clients.app_version), "
-        "config = case when $8::jsonb is null then telemetry_clients.config else excluded.config end",
-        who.tenant_id, client_id, name, platform, extra.get("device_model"), extra.get("os_version"),
-        extra.get("app_version"), dumps(extra["config"]) if extra.get("config") is not None else None)
+    await store.touch_client(conn, who.tenant_id, client_id, name, platform, extra.get("device_model"),
+                             extra.get("os_version"), extra.get("app_version"),
+                             dumps(extra["config"]) if extra.get("config") is not None else None)
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -104,13 +89,10 @@ async def post_metrics(request: Request) -> Response:
     body = await json_body(request, max_bytes=MAX_METRICS_BODY)
     client_id, name, kind = _ident(request, body)
     async with tx(request, who) as conn:
-        await conn.execute(
-            "insert into telemetry_metrics (tenant_id, kind, client_id, client_name, client_type, session_id, data) "
-            "values ($1, 'snapshot', $2, $3, $4, $5, $6::jsonb)",
-            who.tenant_id, client_id, name, kind, _str_or_none(body.get("sessionId") or body.get("session_id")),
-            dumps(body))
+        await store.add_snapshot(conn, who.tenant_id, client_id, name, kind,
+                                 _str_or_none(body.get("sessionId") or body.get("session_id")), dumps(body))
         await _touch_client(conn, who, client_id, name, kind)
-        await _purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+        await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
     return reply({"status": "ok"})
 
 
@@ -128,22 +110,19 @@ async def ingest(request: Request) -> Response:
     records = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ApiError(422, "invalid_field", f"'metrics[{index}]' must be an object.",
+            raise InvalidField(f"'metrics[{index}]' must be an object.",
                            details={"field": "metrics", "index": index})
         for key in ("metrics", "providers", "resources"):
             if key in item and item[key] is not None and not isinstance(item[key], dict):
-                raise ApiError(422, "invalid_field", f"'{key}' must be an object.", details={"field": key, "index": index})
+                raise InvalidField(f"'{key}' must be an object.", details={"field": key, "index": index})
         client_id, name, kind = _ident(request, item)
         records.append((client_id, name, kind, _str_or_none(item.get("sessionId") or item.get("session_id")),
                         _timestamp(item.get("timestamp")) or dt.datetime.now(dt.timezone.utc), dumps(item)))
     async with tx(request, who) as conn:
-        await conn.executemany(
-            "insert into telemetry_metrics (tenant_id, kind, client_id, client_name, client_type, session_id, "
-            "recorded_at, data) values ($1, 'ingest', $2, $3, $4, $5, $6, $7::jsonb)",
-            [(who.tenant_id, *r) for r in records])
+        await store.add_ingested(conn, who.tenant_id, records)
         for client_id, name, kind in {(r[0], r[1], r[2]) for r in records}:
             await _touch_client(conn, who, client_id, name, kind)
-        await _purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+        await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
     return reply({"status": "ok", "received": len(records)})
 
 
@@ -162,13 +141,8 @@ async def list_metrics(request: Request) -> Response:
     session_id = query_str(request, "session_id", max_len=200)
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
-    where = ("tenant_id = $1 and ($2::text is null or kind = $2) and ($3::text is null or client_id = $3) "
-             "and ($4::text is null or session_id = $4)")
     async with tx(request, who) as conn:
-        args = (who.tenant_id, kind, client_id, session_id)
-        total = await conn.fetchval(f"select count(*) from telemetry_metrics where {where}", *args)
-        rows = await conn.fetch(f"select * from telemetry_metrics where {where} order by received_at desc, id desc "
-                                "limit $5 offset $6", *args, limit, offset)
+        rows, total = await store.metrics_page(conn, who.tenant_id, kind, client_id, session_id, limit, offset)
     return reply({"metrics": [_metric_row(r) for r in rows], "total": total, "limit": limit, "offset": offset})
 
 
@@ -177,26 +151,14 @@ async def metric_sessions(request: Request) -> Response:
     who = principal(request)
     limit = query_int(request, "limit", 100, 1, 1000)
     async with tx(request, who) as conn:
-        rows = await conn.fetch(
-            "select session_id, min(client_id) as client_id, min(client_name) as client_name, count(*) as records, "
-            "min(recorded_at) as first_at, max(recorded_at) as last_at from telemetry_metrics "
-            "where tenant_id = $1 and session_id is not null group by session_id order by max(recorded_at) desc "
-            "limit $2", who.tenant_id, limit)
+        rows = await store.metric_sessions(conn, who.tenant_id, limit)
     sessions = [{"session_id": r["session_id"], "client_id": r["client_id"], "client_name": r["client_name"],
                  "records": r["records"], "first_at": iso(r["first_at"]), "last_at": iso(r["last_at"])} for r in rows]
     return reply({"sessions": sessions, "total": len(sessions)})
 
 
 async def _summary(conn, tenant_id: str, hours: int, client_id: str | None = None) -> dict:
-    averages = ", ".join(
-        f"avg(nullif(data->>'{k}', '')::float) filter (where jsonb_typeof(data->'{k}') = 'number') as \"{k}\""
-        for k in SUMMARY_KEYS)
-    row = await conn.fetchrow(
-        "select count(*) filter (where kind = 'snapshot') as snapshots, count(*) filter (where kind = 'ingest') as ingested, "
-        "count(distinct client_id) as clients, count(distinct session_id) as sessions, "
-        "sum((data->>'totalCost')::float) filter (where jsonb_typeof(data->'totalCost') = 'number') as total_cost, "
-        f"{averages} from telemetry_metrics where tenant_id = $1 and received_at > now() - make_interval(hours => $2) "
-        "and ($3::text is null or client_id = $3)", tenant_id, hours, client_id)
+    row = await store.summary(conn, tenant_id, hours, client_id, SUMMARY_KEYS)
     return {
         "period_hours": hours, "total_snapshots": row["snapshots"], "total_ingested": row["ingested"],
         "clients": row["clients"], "sessions": row["sessions"], "total_cost": round(row["total_cost"] or 0.0, 6),
@@ -218,13 +180,10 @@ async def metric_client(request: Request) -> Response:
     who = principal(request)
     client_id = path_id(request, "client_id")
     async with tx(request, who) as conn:
-        client = await conn.fetchrow("select * from telemetry_clients where tenant_id = $1 and client_id = $2",
-                                     who.tenant_id, client_id)
-        rows = await conn.fetch("select * from telemetry_metrics where tenant_id = $1 and client_id = $2 "
-                                "order by received_at desc, id desc limit 50", who.tenant_id, client_id)
+        client, rows = await store.client(conn, who.tenant_id, client_id)
         summary = await _summary(conn, who.tenant_id, 24 * 30, client_id)
     if client is None and not rows:
-        raise ApiError(404, "not_found", "Client not found.")
+        raise NotFound("Client not found.")
     return reply({"client_id": client_id, "client": _client_dict(client) if client else None,
                   "metrics": [_metric_row(r) for r in rows], "summary": summary})
 
@@ -246,7 +205,7 @@ async def heartbeat(request: Request) -> Response:
     info = client_info(request)
     client_id = field_str(body, "client_id", max_len=200) or info.get("id")
     if not client_id:
-        raise ApiError(400, "missing_field", "'client_id' (or the X-Client-ID header) is required.",
+        raise MissingField("'client_id' (or the X-Client-ID header) is required.",
                        details={"field": "client_id"})
     extra = {
         "device_model": field_str(body, "device_model", max_len=200),
@@ -259,8 +218,7 @@ async def heartbeat(request: Request) -> Response:
     name = field_str(body, "name", max_len=200) or info.get("name")
     async with tx(request, who) as conn:
         await _touch_client(conn, who, client_id[:200], name, info.get("platform"), extra)
-        await conn.execute("delete from telemetry_clients where tenant_id = $1 and last_seen < now() - $2::interval",
-                           who.tenant_id, _retention(request))
+        await store.forget_silent_clients(conn, who.tenant_id, _retention(request))
     return reply({"status": "ok", "client_id": client_id, "server_time": dt.datetime.now(dt.timezone.utc).timestamp()})
 
 
@@ -268,8 +226,7 @@ async def list_clients(request: Request) -> Response:
     """Known clients of the tenant, most recently seen first."""
     who = principal(request)
     async with tx(request, who) as conn:
-        rows = await conn.fetch("select * from telemetry_clients where tenant_id = $1 order by last_seen desc limit 1000",
-                                who.tenant_id)
+        rows = await store.clients(conn, who.tenant_id)
     clients = [_client_dict(r) for r in rows]
     return reply({"clients": clients, "total": len(clients)})
 
@@ -279,10 +236,10 @@ def _level(value: Any, index: int) -> str:
     if value is None:
         return "info"
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_field", f"'level' of entry {index} must be a string.", details={"field": "level"})
+        raise InvalidField(f"'level' of entry {index} must be a string.", details={"field": "level"})
     level = _LEVEL_ALIASES.get(value.strip().lower(), value.strip().lower())
     if level not in LOG_LEVELS:
-        raise ApiError(422, "invalid_field", f"'level' must be one of {', '.join(LOG_LEVELS)}.",
+        raise InvalidField(f"'level' must be one of {', '.join(LOG_LEVELS)}.",
                        details={"field": "level", "index": index})
     return level
 
@@ -297,22 +254,22 @@ async def post_logs(request: Request) -> Response:
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     entries = payload if isinstance(payload, list) else [payload]
     if not entries or len(entries) > MAX_BATCH:
-        raise ApiError(422, "invalid_field", f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})
+        raise InvalidField(f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})
     client_id, name, kind = _ident(request)
     rows = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ApiError(422, "invalid_field", f"Log entry {index} must be an object.", details={"index": index})
+            raise InvalidField(f"Log entry {index} must be an object.", details={"index": index})
         message = entry.get("message")
         if not isinstance(message, str) or not message:
-            raise ApiError(422, "invalid_field", f"Log entry {index} needs a 'message' string.",
+            raise InvalidField(f"Log entry {index} needs a 'message' string.",
                            details={"field": "message", "index": index})
         if len(message) > MAX_LOG_MESSAGE:
             raise ApiError(413, "payload_too_large", f"Log entry {index}: 'message' is longer than {MAX_LOG_MESSAGE}.",
                            details={"field": "message", "index": index})
         metadata = entry.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
-            raise ApiError(422, "invalid_field", f"Log entry {index}: 'metadata' must be an object.",
+            raise InvalidField(f"Log entry {index}: 'metadata' must be an object.",
                            details={"field": "metadata", "index": index})
         metadata_json = dumps(metadata or {})
         if len(metadata_json) > MAX_LOG_METADATA:
@@ -322,12 +279,12 @@ async def post_logs(request: Request) -> Response:
         for key in ("label", "file", "function"):
             value = entry.get(key)
             if value is not None and (not isinstance(value, str) or len(value) > 200):
-                raise ApiError(422, "invalid_field", f"Log entry {index}: '{key}' must be a string of at most 200 characters.",
+                raise InvalidField(f"Log entry {index}: '{key}' must be a string of at most 200 characters.",
                                details={"field": key, "index": index})
             fields[key] = value or None
         line = entry.get("line")
         if line is not None and (isinstance(line, bool) or not isinstance(line, int) or not 0 <= line < 10_000_000):
-            raise ApiError(422, "invalid_field", f"Log entry {index}: 'line' must be a line number.",
+            raise InvalidField(f"Log entry {index}: 'line' must be a line number.",
                            details={"field": "line", "index": index})
         rows.append((
             who.tenant_id, client_id, name, _timestamp(entry.get("timestamp")) or dt.datetime.now(dt.timezone.utc),
@@ -335,11 +292,9 @@ async def post_logs(request: Request) -> Response:
             metadata_json,
         ))
     async with tx(request, who) as conn:
-        await conn.executemany(
-            "insert into telemetry_logs (tenant_id, client_id, client_name, logged_at, level, label, message, file, "
-            "function, line, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)", rows)
+        await store.add_logs(conn, rows)
         await _touch_client(conn, who, client_id, name, kind)
-        await _purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
+        await store.purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
     return reply({"status": "ok", "received": len(rows)})
 
 
@@ -355,17 +310,11 @@ async def get_logs(request: Request) -> Response:
     if since_raw:
         since = _timestamp(float(since_raw)) if since_raw.replace(".", "", 1).isdigit() else _timestamp(since_raw)
         if since is None:
-            raise ApiError(400, "invalid_parameter", "'since' must be epoch seconds or ISO-8601.", details={"field": "since"})
+            raise InvalidParameter("'since' must be epoch seconds or ISO-8601.", details={"field": "since"})
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
-    where = ("tenant_id = $1 and ($2::text is null or level = $2) and ($3::text is null or strpos(lower(message), "
-             "lower($3)) > 0) and ($4::text is null or client_id = $4) and ($5::text is null or label = $5) "
-             "and ($6::timestamptz is null or logged_at >= $6)")
-    args = (who.tenant_id, level, search, client_id, label, since)
     async with tx(request, who) as conn:
-        total = await conn.fetchval(f"select count(*) from telemetry_logs where {where}", *args)
-        rows = await conn.fetch(f"select * from telemetry_logs where {where} order by logged_at desc, id desc "
-                                "limit $7 offset $8", *args, limit, offset)
+        rows, total = await store.logs_page(conn, who.tenant_id, level, search, client_id, label, since, limit, offset)
     logs = [{"id": r["id"], "timestamp": iso(r["logged_at"]), "level": r["level"], "label": r["label"],
              "message": r["message"], "file": r["file"], "function": r["function"], "line": r["line"],
              "metadata": json.loads(r["metadata"]) if isinstance(r["metadata"], str) else r["metadata"],
@@ -378,10 +327,10 @@ async def delete_logs(request: Request) -> Response:
     """Clear the tenant's logs (admins only)."""
     who = principal(request)
     if not who.is_admin:
-        raise ApiError(403, "forbidden", "Only administrators can clear logs.")
+        raise Forbidden("Only administrators can clear logs.")
     async with tx(request, who) as conn:
-        result = await conn.execute("delete from telemetry_logs where tenant_id = $1", who.tenant_id)
-    return reply({"status": "ok", "deleted": int(result.split()[-1])})
+        deleted = await store.clear_logs(conn, who.tenant_id)
+    return reply({"status": "ok", "deleted": deleted})
 
 
 schemas.declare(post_metrics, request=schemas.METRICS_SNAPSHOT, response=schemas.STATUS_OK)

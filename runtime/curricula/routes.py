@@ -18,9 +18,9 @@ from runtime.content.http import dumps, epoch, reply, tx
 from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
-from runtime.errors import ApiError
+from runtime.errors import ApiError, Forbidden, MissingField, NotFound
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_str,
     json_body,
@@ -35,11 +35,11 @@ MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
 def _not_found(what: str = "Curriculum") -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found.")
+    return NotFound(f"{what} not found.")
 
 
 def _read_only() -> ApiError:
-    return ApiError(403, "forbidden", "System curricula are read-only; import a copy to change it.")
+    return Forbidden("System curricula are read-only; import a copy to change it.")
 
 
 def _umcf_error(exc: umcf.UMCFError) -> ApiError:
@@ -114,7 +114,7 @@ async def get_transcript(request: Request) -> Response:
 
 async def suggest(request: Request) -> Response:
     """Curriculum suggestions: not specified yet, so 404 (iOS falls back to local search on 404)."""
-    raise ApiError(404, "not_found", "Curriculum suggestions are not available on this server.")
+    raise NotFound("Curriculum suggestions are not available on this server.")
 
 
 # ----------------------------------------------------------------------------------- write routes
@@ -134,7 +134,7 @@ async def import_curriculum(request: Request) -> Response:
     url = field_str(body, "url", max_len=2048)
     content = body.get("content")
     if (url is None) == (content is None):
-        raise ApiError(400, "missing_field", "Send exactly one of 'url' or 'content'.", details={"field": "content"})
+        raise MissingField("Send exactly one of 'url' or 'content'.", details={"field": "content"})
     if url is not None:
         try:
             raw = await fetch_bytes(url)
@@ -306,11 +306,7 @@ async def upload_asset(request: Request) -> Response:
             raise _not_found("Topic")
         key = assets.storage_key(who.tenant_id, row["pk"], asset_id, ext)
         await ctx(request).storage.put(key, data, mime)
-        await conn.execute(
-            "insert into curriculum_assets (tenant_id, curriculum_pk, topic_id, asset_id, storage_key, mime_type, "
-            "size_bytes, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-            who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata),
-        )
+        await store.add_asset(conn, who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata))
         await store.replace_document(conn, row["pk"], doc)
     return reply({"status": "success", "asset": entry, "localPath": url})
 
@@ -322,9 +318,7 @@ async def get_asset(request: Request) -> Response:
         row = await store.get_visible(conn, curriculum_id, with_document=False)
         found = None
         if row is not None:
-            found = await conn.fetchrow(
-                "select storage_key, mime_type from curriculum_assets where curriculum_pk = $1 and asset_id = $2 "
-                "and topic_id = $3", row["pk"], asset_id, topic_id)
+            found = await store.find_asset(conn, row["pk"], topic_id, asset_id)
     if found is None:
         raise _not_found("Asset")
     data = await ctx(request).storage.get(found["storage_key"])
@@ -364,9 +358,7 @@ async def delete_asset(request: Request) -> Response:
         doc = store.document(row)
         if not assets.remove_from_document(doc, topic_id, asset_id):
             raise _not_found("Asset")
-        key = await conn.fetchval(
-            "delete from curriculum_assets where curriculum_pk = $1 and asset_id = $2 returning storage_key",
-            row["pk"], asset_id)
+        key = await store.delete_asset(conn, row["pk"], asset_id)
         await store.replace_document(conn, row["pk"], doc)
     if key:
         await ctx(request).storage.delete(key)

@@ -1,31 +1,23 @@
-"""Job kind → handler, mapped explicitly. Every handler is idempotent (at-least-once delivery).
+"""The voice core's background jobs: TTS prefetch of curriculum topics and Knowledge Bowl audio.
 
-``curriculum_import`` is CT's (runtime/curricula/import_jobs.py). A handler takes a ``runtime.jobs.queue.Job`` and returns a JSON-able
-result; it reports progress with ``await job.progress(...)`` and stops early when cancelled.
+Every handler is idempotent (the queue delivers at least once: cached audio is skipped). A handler
+takes a ``runtime.jobs.queue.Job`` and returns a JSON-able result; it reports progress with
+``await job.progress(...)`` and stops early when cancelled. The voice service lists them in
+``Service.jobs``.
 """
 from __future__ import annotations
 
 import time
 
-from runtime.auth.principal import Principal
+from runtime.jobs.queue import Job, job_principal
 from runtime.providers.base import ProviderError
+from runtime.tts import kb_audio
+
+from .core import voice_core
 
 
-def job_principal(job) -> Principal:
-    """Who pays for a job's paid calls: the caller that enqueued it (stored in the payload)."""
-    who = job.payload.get("_principal") or {}
-    return Principal(kind=who.get("kind", "open"), tenant_id=job.tenant_id, user_id=who.get("user_id"),
-                     token_id=who.get("token_id"), role=who.get("role", "job"))
-
-
-def principal_payload(p) -> dict:
-    return {"kind": p.kind, "user_id": p.user_id, "token_id": p.token_id, "role": p.role}
-
-
-async def tts_prefetch(job) -> dict:
+async def tts_prefetch(job: Job) -> dict:
     """Synthesise every segment of curriculum topics into the TTS cache."""
-    from runtime.voice.core import voice_core
-
     core = voice_core(job.ctx)
     p = job.payload
     principal = job_principal(job)
@@ -59,11 +51,8 @@ async def tts_prefetch(job) -> dict:
     return {**counts, "status": status}
 
 
-async def kb_audio_prefetch(job) -> dict:
+async def kb_audio_prefetch(job: Job) -> dict:
     """Generate every Knowledge Bowl audio segment of a module."""
-    from runtime.tts import kb_audio
-    from runtime.voice.core import voice_core
-
     core = voice_core(job.ctx)
     p = job.payload
     principal = job_principal(job)
@@ -89,16 +78,3 @@ async def kb_audio_prefetch(job) -> dict:
     await job.progress(status=status, completed_at=time.time())
     return {**counts, "status": status}
 
-
-async def curriculum_import(job) -> dict:
-    """Import a curriculum from a URL or UMCF content (CT: runtime/curricula/import_jobs.py)."""
-    from runtime.curricula.import_jobs import curriculum_import as run
-
-    return await run(job)
-
-
-HANDLERS = {
-    "tts_prefetch": tts_prefetch,
-    "kb_audio_prefetch": kb_audio_prefetch,
-    "curriculum_import": curriculum_import,
-}

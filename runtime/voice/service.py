@@ -1,5 +1,5 @@
 """The voice service (core container only): `/ws/audio`, `/ws`, TTS, KB audio, curriculum audio, jobs
-(including CT's queue-backed ``/api/import/jobs*``).
+(including the queue-backed curriculum import ``/api/import/jobs*``).
 
 Startup installs the SIGTERM drain and starts the job workers; shutdown drains what is left.
 """
@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from starlette.routing import WebSocketRoute
 
-from runtime.curricula.import_jobs import ROUTES as IMPORT_JOB_ROUTES
-from runtime.services.base import Service
-from runtime.tts.routes import ROUTES as TTS_ROUTES
-from runtime.voice.core import voice_core
+from runtime.curricula.import_routes import ROUTES as IMPORT_JOB_ROUTES
+from runtime.curricula.importer import curriculum_import
+from runtime.service import Service
+from runtime.voice.core import deep_check, is_draining, voice_core
+from runtime.voice.jobs import kb_audio_prefetch, tts_prefetch
 from runtime.voice.routes import GPU_NODE_PREFIX, ROUTES as VOICE_ROUTES
+from runtime.voice.tts_routes import ROUTES as TTS_ROUTES
 from runtime.voice.ws_events import ws_events
 from runtime.voice.ws_audio import ws_audio
 
@@ -32,4 +34,12 @@ SERVICE = Service(
     startup=_startup,
     shutdown=_shutdown,
     public_prefixes=(GPU_NODE_PREFIX,),
+    envelope_prefixes=("/api/kb/", "/api/import/", "/api/tts/profiles"),
+    jobs={
+        "tts_prefetch": tts_prefetch,
+        "kb_audio_prefetch": kb_audio_prefetch,
+        "curriculum_import": curriculum_import,
+    },
+    deep_check=deep_check,
+    draining=is_draining,
 )

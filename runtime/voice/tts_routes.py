@@ -1,6 +1,7 @@
 """``/api/tts*``: synthesis through the cache, cache management, profiles, prefetch jobs.
 
-Shapes follow the old server (E_upstream §1.4) where the apps decode them; profiles work (they
+They live with the voice core because they speak through its providers and cache. Shapes follow the
+old server where the apps decode them; profiles work (they
 returned 500 in the old server). Every route is tenant-scoped: the cache index and profiles through
 RLS, cached audio through the tenant's object-store scope.
 """
@@ -11,22 +12,24 @@ import binascii
 import json
 import uuid
 
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.context import ctx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.providers.audio import AudioFormatError, parse_wav, wav_bytes
 from runtime.providers.base import ProviderError
-from runtime.validation import (field_bool, field_dict, field_float, field_int, field_list, field_str, json_body,
-                                query_bool, query_str)
-from runtime.voice.core import voice_core
+from runtime.tts import index, profiles
+from runtime.tts.cache import CacheKey
+from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
+                                wav_response)
+from runtime.validation import (field_bool, field_dict, field_enum, field_float, field_int, field_list, field_str,
+                                json_body, query_bool, query_int, query_str)
 
-from .cache import CacheKey
-from .common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
-                     wav_response)
+from .core import voice_core
 
 MAX_TEXT = 5000
 _HASH_CHARS = set("0123456789abcdef")
@@ -72,9 +75,9 @@ def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
     try:
         speed = float(source.get("speed", 1.0))
     except (TypeError, ValueError):
-        raise ApiError(422, "invalid_field", "'speed' must be a number.", details={"field": "speed"}) from None
+        raise InvalidField("'speed' must be a number.", details={"field": "speed"}) from None
     if not 0.25 <= speed <= 4.0:
-        raise ApiError(422, "invalid_field", "'speed' must be between 0.25 and 4.", details={"field": "speed"})
+        raise InvalidField("'speed' must be between 0.25 and 4.", details={"field": "speed"})
     name = read_provider(source, core.vs)
     try:
         voice = field_str(source, "voice_id", max_len=100, pattern=VOICE_PATTERN)
@@ -120,11 +123,11 @@ async def cache_put(request: Request) -> Response:
     body = await json_body(request, max_bytes=10 * 1024 * 1024)
     raw = body.get("audio_base64", body.get("audio_data"))
     if not isinstance(raw, str) or not raw:
-        raise ApiError(400, "missing_field", "'audio_base64' is required.", details={"field": "audio_base64"})
+        raise MissingField("'audio_base64' is required.", details={"field": "audio_base64"})
     try:
         audio = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "invalid_field", "'audio_base64' is not valid base64.", details={"field": "audio_base64"}) from None
+        raise InvalidField("'audio_base64' is not valid base64.", details={"field": "audio_base64"}) from None
     key = _key_from(request, body, core, p.tenant_id)
     if audio[:4] == b"RIFF":
         try:
@@ -141,14 +144,13 @@ async def cache_put(request: Request) -> Response:
     return JSONResponse({"status": "ok", "hash": key.digest, "size_bytes": len(wav)})
 
 
-async def _delete_where(request: Request, tenant_id: str, where: str, *args) -> int:
+async def _delete_where(request: Request, tenant_id: str, which: str, *args) -> int:
     core = voice_core(ctx(request))
     async with ctx(request).db.tenant(tenant_id) as conn:
-        rows = await conn.fetch(f"delete from tts_cache_entries where tenant_id = $1 and {where} returning object_key",
-                                tenant_id, *args)
-    for r in rows:
-        await core.cache.delete_object(r["object_key"])
-    return len(rows)
+        keys = await index.delete_entries(conn, tenant_id, which, *args)
+    for key in keys:
+        await core.cache.delete_object(key)
+    return len(keys)
 
 
 async def cache_clear(request: Request) -> Response:
@@ -156,14 +158,14 @@ async def cache_clear(request: Request) -> Response:
     p = principal(request)
     if not query_bool(request, "confirm"):
         raise ApiError(400, "confirmation_required", "Add ?confirm=true to delete the whole TTS cache.")
-    return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "true")})
+    return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "all")})
 
 
 async def cache_expired(request: Request) -> Response:
     """Delete entries older than the TTL."""
     p = principal(request)
     days = voice_core(ctx(request)).vs.tts_cache_ttl_days
-    n = await _delete_where(request, p.tenant_id, "created_at < now() - make_interval(days => $2)", days)
+    n = await _delete_where(request, p.tenant_id, "older_than_days", days)
     return JSONResponse({"status": "ok", "entries_removed": n})
 
 
@@ -172,11 +174,7 @@ async def cache_evict(request: Request) -> Response:
     p = principal(request)
     body = await json_body(request)
     target = field_float(body, "target_size_mb", required=True, min=0, max=1_000_000)
-    n = await _delete_where(
-        request, p.tenant_id,
-        "digest in (select digest from (select digest, sum(size_bytes) over (order by last_accessed_at desc, digest) "
-        "as running from tts_cache_entries where tenant_id = $1) r where running > $2)",
-        int(target * 1024 * 1024))
+    n = await _delete_where(request, p.tenant_id, "beyond_bytes", int(target * 1024 * 1024))
     return JSONResponse({"status": "ok", "entries_removed": n})
 
 
@@ -193,11 +191,7 @@ async def cache_stats(request: Request) -> Response:
     p = principal(request)
     core = voice_core(ctx(request))
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        row = await conn.fetchrow("select count(*) n, coalesce(sum(size_bytes), 0) size, "
-                                  "coalesce(sum(access_count), 0) hits from tts_cache_entries where tenant_id = $1",
-                                  p.tenant_id)
-        by_provider = {r["provider"]: r["n"] for r in await conn.fetch(
-            "select provider, count(*) n from tts_cache_entries where tenant_id = $1 group by provider", p.tenant_id)}
+        row, by_provider = await index.stats(conn, p.tenant_id)
     c = core.cache.counters()
     lookups = c["local_hits"] + c["store_hits"] + c["misses"]
     hit_rate = round(100.0 * (c["local_hits"] + c["store_hits"]) / lookups, 1) if lookups else 0.0
@@ -212,9 +206,6 @@ async def cache_stats(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------ profiles
-_PROFILE_COLS = "id, name, provider, voice_id, settings, description, tags, use_case, is_default, created_at, updated_at"
-
-
 def _profile_json(r) -> dict:
     return {"id": str(r["id"]), "name": r["name"], "provider": r["provider"], "voice_id": r["voice_id"],
             "settings": json.loads(r["settings"]) if isinstance(r["settings"], str) else r["settings"],
@@ -223,39 +214,49 @@ def _profile_json(r) -> dict:
             "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
 
 
+def _profile_not_found() -> ApiError:
+    return NotFound("TTS profile not found.")
+
+
 def _profile_uuid(request: Request) -> uuid.UUID:
-    raw = request.path_params["id"]
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+    return _as_profile_id(request.path_params["id"])
 
 
-async def _profile_row(request: Request, tenant_id: str, raw_id: str):
+def _as_profile_id(raw: str | uuid.UUID) -> uuid.UUID:
+    """A profile id from the path or a body field; 404 when it is not a UUID."""
+    if isinstance(raw, uuid.UUID):
+        return raw
     try:
-        pid = uuid.UUID(raw_id)
+        return uuid.UUID(str(raw))
     except ValueError:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True) from None
+        raise _profile_not_found() from None
+
+
+def _name_taken(name: str | None) -> ApiError:
+    return ApiError(409, "profile_exists", f"a profile named {name!r} already exists" if name
+                    else "a profile with that name already exists")
+
+
+async def _profile_row(request: Request, tenant_id: str, profile_id: str | uuid.UUID):
+    pid = _as_profile_id(profile_id)
     async with ctx(request).db.tenant(tenant_id) as conn:
-        row = await conn.fetchrow(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 and id = $2",
-                                  tenant_id, pid)
+        row = await profiles.get(conn, tenant_id, pid)
     if row is None:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+        raise _profile_not_found()
     return row
 
 
 def _profile_fields(body: dict, *, partial: bool) -> dict:
-    env = {"success_envelope": True}
     out = {}
     for name, reader in (
-        ("name", lambda: field_str(body, "name", required=not partial, max_len=100, **env)),
-        ("provider", lambda: field_enum_env(body)),
-        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, pattern=VOICE_PATTERN, **env)),
-        ("settings", lambda: field_dict(body, "settings", default={}, **env)),
-        ("description", lambda: field_str(body, "description", max_len=2000, **env)),
-        ("tags", lambda: field_list(body, "tags", default=[], item_type=str, **env)),
-        ("use_case", lambda: field_str(body, "use_case", max_len=100, **env)),
-        ("is_default", lambda: field_bool(body, "is_default", default=False, **env)),
+        ("name", lambda: field_str(body, "name", required=not partial, max_len=100)),
+        ("provider", lambda: _profile_provider(body)),
+        ("voice_id", lambda: field_str(body, "voice_id", required=not partial, max_len=100, pattern=VOICE_PATTERN)),
+        ("settings", lambda: field_dict(body, "settings", default={})),
+        ("description", lambda: field_str(body, "description", max_len=2000)),
+        ("tags", lambda: field_list(body, "tags", default=[], item_type=str)),
+        ("use_case", lambda: field_str(body, "use_case", max_len=100)),
+        ("is_default", lambda: field_bool(body, "is_default", default=False)),
     ):
         if partial and name not in body:
             continue
@@ -263,28 +264,24 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
     if "settings" in out:
         speed = out["settings"].get("speed")
         if speed is not None and (not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4):
-            raise ApiError(422, "invalid_field", "settings.speed must be between 0.25 and 4.",
-                           details={"field": "settings"}, success_envelope=True)
+            raise InvalidField("settings.speed must be between 0.25 and 4.",
+                           details={"field": "settings"})
     return out
 
 
-def field_enum_env(body: dict):
-    from runtime.validation import field_enum
+def _profile_provider(body: dict) -> str:
     if "provider" not in body:
-        raise ApiError(400, "missing_field", "'provider' is required.", details={"field": "provider"}, success_envelope=True)
-    return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True, success_envelope=True)
+        raise MissingField("'provider' is required.", details={"field": "provider"})
+    return field_enum(body, "provider", TTS_PROVIDER_NAMES, required=True)
 
 
 async def profiles_list(request: Request) -> Response:
     """List TTS profiles."""
     p = principal(request)
-    from runtime.validation import query_int
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        rows = await conn.fetch(f"select {_PROFILE_COLS} from tts_profiles where tenant_id = $1 "
-                                "order by is_default desc, lower(name) limit $2 offset $3", p.tenant_id, limit, offset)
-        total = await conn.fetchval("select count(*) from tts_profiles where tenant_id = $1", p.tenant_id)
+        rows, total = await profiles.page(conn, p.tenant_id, limit, offset)
     return JSONResponse({"success": True, "profiles": [_profile_json(r) for r in rows], "total": total,
                          "limit": limit, "offset": offset})
 
@@ -292,49 +289,34 @@ async def profiles_list(request: Request) -> Response:
 async def profiles_create(request: Request) -> Response:
     """Create a TTS profile."""
     p = principal(request)
-    f = _profile_fields(await json_body(request, success_envelope=True), partial=False)
-    import asyncpg
+    f = _profile_fields(await json_body(request), partial=False)
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            if f["is_default"]:
-                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
-            row = await conn.fetchrow(
-                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case, "
-                f"is_default) values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9) returning {_PROFILE_COLS}",
-                p.tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
-                json.dumps(f["tags"]), f["use_case"], f["is_default"])
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {f['name']!r} already exists", success_envelope=True) from None
+            row = await profiles.create(conn, p.tenant_id, f)
+    except profiles.NameTaken:
+        raise _name_taken(f["name"]) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
 async def profiles_get(request: Request) -> Response:
     """One TTS profile."""
     p = principal(request)
-    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, request.path_params["id"]))})
+    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, _profile_uuid(request)))})
 
 
 async def profiles_update(request: Request) -> Response:
     """Change a TTS profile (any subset of its fields)."""
     p = principal(request)
     pid = _profile_uuid(request)
-    f = _profile_fields(await json_body(request, success_envelope=True), partial=True)
-    await _profile_row(request, p.tenant_id, str(pid))
+    f = _profile_fields(await json_body(request), partial=True)
+    await _profile_row(request, p.tenant_id, pid)
     if not f:
-        raise ApiError(400, "nothing_to_update", "send at least one profile field", success_envelope=True)
-    import asyncpg
-    sets, args = [], [p.tenant_id, pid]
-    for k, v in f.items():
-        args.append(json.dumps(v) if k in ("settings", "tags") else v)
-        sets.append(f"{k} = ${len(args)}" + ("::jsonb" if k in ("settings", "tags") else ""))
+        raise ApiError(400, "nothing_to_update", "send at least one profile field")
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            if f.get("is_default"):
-                await conn.execute("update tts_profiles set is_default = false where tenant_id = $1", p.tenant_id)
-            row = await conn.fetchrow(f"update tts_profiles set {', '.join(sets)}, updated_at = now() "
-                                      f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", *args)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", "a profile with that name already exists", success_envelope=True) from None
+            row = await profiles.update(conn, p.tenant_id, pid, f)
+    except profiles.NameTaken:
+        raise _name_taken(None) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)})
 
 
@@ -343,10 +325,9 @@ async def profiles_delete(request: Request) -> Response:
     p = principal(request)
     pid = _profile_uuid(request)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        n = await conn.fetchval("with d as (delete from tts_profiles where tenant_id = $1 and id = $2 returning 1) "
-                                "select count(*) from d", p.tenant_id, pid)
-    if not n:
-        raise ApiError(404, "not_found", "TTS profile not found.", success_envelope=True)
+        deleted = await profiles.delete(conn, p.tenant_id, pid)
+    if not deleted:
+        raise _profile_not_found()
     return JSONResponse({"success": True, "deleted": str(pid)})
 
 
@@ -354,29 +335,23 @@ async def profiles_set_default(request: Request) -> Response:
     """Make a profile the tenant's default."""
     p = principal(request)
     pid = _profile_uuid(request)
-    await _profile_row(request, p.tenant_id, str(pid))
+    await _profile_row(request, p.tenant_id, pid)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        await conn.execute("update tts_profiles set is_default = false where tenant_id = $1 and is_default", p.tenant_id)
-        row = await conn.fetchrow(f"update tts_profiles set is_default = true, updated_at = now() "
-                                  f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, pid)
+        row = await profiles.set_default(conn, p.tenant_id, pid)
     return JSONResponse({"success": True, "profile": _profile_json(row)})
 
 
 async def profiles_duplicate(request: Request) -> Response:
     """Copy a profile under a new name."""
     p = principal(request)
-    src = await _profile_row(request, p.tenant_id, request.path_params["id"])
-    body = await json_body(request, allow_empty=True, success_envelope=True)
-    name = field_str(body, "name", max_len=100, success_envelope=True) or f"{src['name']} (copy)"[:100]
-    import asyncpg
+    src = await _profile_row(request, p.tenant_id, _profile_uuid(request))
+    body = await json_body(request, allow_empty=True)
+    name = field_str(body, "name", max_len=100) or f"{src['name']} (copy)"[:100]
     try:
         async with ctx(request).db.tenant(p.tenant_id) as conn:
-            row = await conn.fetchrow(
-                f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case) "
-                f"select tenant_id, $3, provider, voice_id, settings, description, tags, use_case from tts_profiles "
-                f"where tenant_id = $1 and id = $2 returning {_PROFILE_COLS}", p.tenant_id, src["id"], name)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "profile_exists", f"a profile named {name!r} already exists", success_envelope=True) from None
+            row = await profiles.duplicate(conn, p.tenant_id, src["id"], name)
+    except profiles.NameTaken:
+        raise _name_taken(name) from None
     return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
 
 
@@ -384,9 +359,9 @@ async def profiles_preview(request: Request) -> Response:
     """Speak sample text with a profile (WAV)."""
     p = principal(request)
     core = voice_core(ctx(request))
-    prof = await _profile_row(request, p.tenant_id, request.path_params["id"])
-    body = await json_body(request, allow_empty=True, success_envelope=True)
-    text = field_str(body, "text", max_len=500, success_envelope=True) or \
+    prof = await _profile_row(request, p.tenant_id, _profile_uuid(request))
+    body = await json_body(request, allow_empty=True)
+    text = field_str(body, "text", max_len=500) or \
         "Hello! This is how I sound when I help you learn."
     settings = json.loads(prof["settings"]) if isinstance(prof["settings"], str) else prof["settings"]
     try:

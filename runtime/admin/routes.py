@@ -10,26 +10,26 @@ handler runs; handlers check the role again and decide the **target tenant**:
 
 Work on a target tenant runs in that tenant's RLS transaction, so even here one statement can only
 touch one tenant's rows. Cross-tenant reads go through the owner's SECURITY DEFINER functions
-(``tenant_list``, ``tenant_create``, ``usage_by_tenant``). Beta-token, user and metering logic is
-RA's (``runtime.auth.store``, ``runtime.auth.passwords``, ``runtime.metering``); this module only
+(``tenant_list``, ``tenant_create``, ``usage_by_tenant``). Beta-token, user and metering logic lives in
+``runtime.auth.store``, ``runtime.auth.passwords``, ``runtime.metering``; this module only
 exposes it over HTTP.
 """
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime.admin import store
 from runtime.auth import store as auth_store
 from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import iso, reply, tenant_tx
 from runtime.context import ctx
-from runtime.errors import ApiError
-from runtime.services.base import Service
+from runtime.curricula import umcf
+from runtime.errors import ApiError, Conflict, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
+from runtime.service import Service
 from runtime.tenants import TenantError, check_slug
 from runtime.validation import (
     field_bool,
@@ -51,7 +51,7 @@ MAX_USAGE_DAYS = 366
 def _admin(request: Request) -> Principal:
     who = principal(request)
     if not who.is_admin:
-        raise ApiError(403, "forbidden", "Administrator role required.")
+        raise Forbidden("Administrator role required.")
     return who
 
 
@@ -63,20 +63,17 @@ async def _target_tenant(request: Request, who: Principal, body: dict | None = N
     """The tenant an admin acts on: their own, or (super admins) the one named."""
     raw = (body or {}).get("tenant") if body else None
     if raw is not None and not isinstance(raw, str):
-        raise ApiError(422, "invalid_field", "'tenant' must be a slug or an id.", details={"field": "tenant"})
+        raise InvalidField("'tenant' must be a slug or an id.", details={"field": "tenant"})
     raw = raw or query_str(request, "tenant", max_len=100)
     if not raw or raw in (who.tenant_id,):
         return who.tenant_id
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can act on another tenant.", details={"field": "tenant"})
+        raise Forbidden("Only super admins can act on another tenant.", details={"field": "tenant"})
     async with ctx(request).db.unscoped() as conn:
-        try:
-            row = await conn.fetchrow("select id from tenant_by_id($1)", uuid.UUID(raw))
-        except ValueError:
-            row = await conn.fetchrow("select id from tenant_by_slug($1)", raw.lower())
-    if row is None:
-        raise ApiError(404, "not_found", f"No tenant {raw!r}.", details={"field": "tenant"})
-    return str(row["id"])
+        found = await store.tenant_id(conn, raw)
+    if found is None:
+        raise NotFound(f"No tenant {raw!r}.", details={"field": "tenant"})
+    return str(found)
 
 
 def _as(request: Request, tenant_id: str):
@@ -94,10 +91,9 @@ async def list_tenants(request: Request) -> Response:
     who = _admin(request)
     async with ctx(request).db.unscoped() as conn:
         if _super(who):
-            rows = await conn.fetch("select * from tenant_list()")
+            rows = await store.tenants(conn)
         else:
-            rows = await conn.fetch("select id, slug, name, status, null::timestamptz as created_at "
-                                    "from tenant_by_id($1)", uuid.UUID(who.tenant_id))
+            rows = await store.tenant(conn, who.tenant_id)
     tenants = [_tenant_dict(r) for r in rows]
     return reply({"tenants": tenants, "total": len(tenants)})
 
@@ -106,22 +102,21 @@ async def create_tenant(request: Request) -> Response:
     """Create a tenant (super admins)."""
     who = _admin(request)
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can create tenants.")
+        raise Forbidden("Only super admins can create tenants.")
     body = await json_body(request)
     raw_slug = field_str(body, "slug", required=True, max_len=63)
     name = field_str(body, "name", max_len=200) or raw_slug
     try:
         slug = check_slug(raw_slug)
     except TenantError as exc:
-        raise ApiError(422, "invalid_field", str(exc), details={"field": "slug"}) from None
+        raise InvalidField(str(exc), details={"field": "slug"}) from None
     try:
         async with ctx(request).db.unscoped() as conn:
-            tenant_id = await conn.fetchval("select tenant_create($1, $2)", slug, name)
-            row = await conn.fetchrow("select id, slug, name, status from tenant_by_id($1)", tenant_id)
-    except asyncpg.exceptions.UniqueViolationError:
+            row = await store.create_tenant(conn, slug, name)
+    except store.TenantExists:
         raise ApiError(409, "tenant_exists", f"Tenant {slug!r} already exists.", details={"field": "slug"}) from None
-    except asyncpg.exceptions.DataError:
-        raise ApiError(422, "invalid_field", "'name' contains characters that cannot be stored.",
+    except store.UnstorableValue:
+        raise InvalidField("'name' contains characters that cannot be stored.",
                        details={"field": "name"}) from None
     return reply({"tenant": {**_tenant_dict(row), "created_at": None}}, 201)
 
@@ -162,7 +157,7 @@ async def issue_token(request: Request) -> Response:
     capacity = field_int(body, "rate_capacity", min=1, max=100_000)
     per = field_float(body, "rate_per_seconds", min=1, max=86_400)
     if (capacity is None) != (per is None):
-        raise ApiError(422, "invalid_field", "Send both 'rate_capacity' and 'rate_per_seconds', or neither.",
+        raise InvalidField("Send both 'rate_capacity' and 'rate_per_seconds', or neither.",
                        details={"field": "rate_capacity"})
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days) if days else None
     async with _as(request, tenant_id) as conn:
@@ -187,15 +182,11 @@ async def revoke_token(request: Request) -> Response:
             await auth_store.audit(conn, tenant_id, "beta_token.revoke", actor_kind="admin",
                                    actor_id=who.email or who.user_id, target=token_id)
     if not revoked:
-        raise ApiError(404, "not_found", "No live beta token with this id in the tenant.")
+        raise NotFound("No live beta token with this id in the tenant.")
     return reply({"status": "revoked", "id": token_id})
 
 
 # -------------------------------------------------------------------------------------- users
-_USER_SQL = ("select id, email, display_name, role, is_active, email_verified, created_at, last_login_at, locked_until "
-             "from users")
-
-
 def _user_dict(r) -> dict:
     return {"id": str(r["id"]), "email": r["email"], "display_name": r["display_name"], "role": r["role"],
             "is_active": r["is_active"], "email_verified": r["email_verified"], "created_at": iso(r["created_at"]),
@@ -207,14 +198,14 @@ async def list_users(request: Request) -> Response:
     who = _admin(request)
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
-        rows = await conn.fetch(_USER_SQL + " order by created_at, email")
+        rows = await store.users(conn)
     users = [_user_dict(r) for r in rows]
     return reply({"users": users, "total": len(users), "tenant_id": tenant_id})
 
 
 def _check_role_grant(who: Principal, role: str | None) -> None:
     if role == "super_admin" and not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can grant super_admin.", details={"field": "role"})
+        raise Forbidden("Only super admins can grant super_admin.", details={"field": "role"})
 
 
 async def create_user(request: Request) -> Response:
@@ -234,12 +225,12 @@ async def create_user(request: Request) -> Response:
     async with _as(request, tenant_id) as conn:
         try:
             row = await auth_store.create_user(conn, tenant_id, email.lower(), password_hash, display_name)
-        except asyncpg.exceptions.UniqueViolationError:
+        except auth_store.EmailTaken:
             raise ApiError(409, "email_exists", "An account with this e-mail already exists.",
                            details={"field": "email"}) from None
         if role != "user":
-            await conn.execute("update users set role = $2 where id = $1", row["id"], role)
-        user = await conn.fetchrow(_USER_SQL + " where id = $1", row["id"])
+            await store.set_role(conn, row["id"], role)
+        user = await store.user(conn, row["id"])
     return reply({"status": "created", "user": _user_dict(user)}, 201)
 
 
@@ -256,17 +247,15 @@ async def update_user(request: Request) -> Response:
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
-        raise ApiError(400, "missing_field", "Send role, is_active or display_name.", details={"field": "role"})
+        raise MissingField("Send role, is_active or display_name.", details={"field": "role"})
     _check_role_grant(who, changes.get("role"))
     if user_id == who.user_id and (changes.get("is_active") is False or changes.get("role") == "user"):
-        raise ApiError(409, "conflict", "You cannot deactivate or demote yourself.")
+        raise Conflict("You cannot deactivate or demote yourself.")
     async with _as(request, tenant_id) as conn:
-        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
-        row = await conn.fetchrow(f"update users set {sets}, updated_at = now() where id = $1 returning id",
-                                  user_id, *changes.values())
+        row = await auth_store.update_user(conn, user_id, changes)
         if row is None:
-            raise ApiError(404, "not_found", "User not found.")
-        user = await conn.fetchrow(_USER_SQL + " where id = $1", user_id)
+            raise NotFound("User not found.")
+        user = await store.user(conn, user_id)
     return reply({"status": "updated", "user": _user_dict(user)})
 
 
@@ -275,12 +264,12 @@ async def delete_user(request: Request) -> Response:
     who = _admin(request)
     user_id = path_uuid(request, "user_id")
     if user_id == who.user_id:
-        raise ApiError(409, "conflict", "You cannot delete yourself.")
+        raise Conflict("You cannot delete yourself.")
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
-        deleted = await conn.fetchval("delete from users where id = $1 returning id", user_id)
-    if deleted is None:
-        raise ApiError(404, "not_found", "User not found.")
+        deleted = await store.delete_user(conn, user_id)
+    if not deleted:
+        raise NotFound("User not found.")
     return reply({"status": "deleted", "id": user_id})
 
 
@@ -292,7 +281,7 @@ def _date(request: Request, name: str, default: dt.date) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be a date like 2026-11-01.", details={"field": name}) from None
+        raise InvalidParameter(f"'{name}' must be a date like 2026-11-01.", details={"field": name}) from None
 
 
 async def usage(request: Request) -> Response:
@@ -302,12 +291,12 @@ async def usage(request: Request) -> Response:
     end = _date(request, "to", today)
     start = _date(request, "from", end.replace(day=1))
     if start > end or (end - start).days > MAX_USAGE_DAYS:
-        raise ApiError(400, "invalid_parameter", f"'from' must be before 'to' and at most {MAX_USAGE_DAYS} days earlier.",
+        raise InvalidParameter(f"'from' must be before 'to' and at most {MAX_USAGE_DAYS} days earlier.",
                        details={"field": "from"})
     metering = ctx(request).metering
     if query_bool(request, "all", False):
         if not _super(who):
-            raise ApiError(403, "forbidden", "Only super admins can read every tenant's spend.")
+            raise Forbidden("Only super admins can read every tenant's spend.")
         rows = await metering.usage_by_tenant(start=start, end=end)
         return reply({"usage": rows, "total_cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
                       "from": start.isoformat(), "to": end.isoformat(), "scope": "all"})
@@ -315,7 +304,7 @@ async def usage(request: Request) -> Response:
     groups = [g.strip() for g in raw_groups.split(",") if g.strip()]
     allowed = ("day", "provider", "subject", "operation")
     if not groups or any(g not in allowed for g in groups):
-        raise ApiError(400, "invalid_parameter", f"'group_by' must be a comma list of {', '.join(allowed)}.",
+        raise InvalidParameter(f"'group_by' must be a comma list of {', '.join(allowed)}.",
                        details={"field": "group_by"})
     tenant_id = await _target_tenant(request, who)
     rows = await metering.usage(tenant_id, start=start, end=end, group_by=groups)
@@ -330,8 +319,8 @@ async def get_budgets(request: Request) -> Response:
     subject = query_str(request, "subject", max_len=100)
     status = await ctx(request).metering.budget_status(tenant_id, subject)
     async with _as(request, tenant_id) as conn:
-        overrides = await conn.fetch("select subject, daily_limit_usd, updated_at from subject_budgets order by subject")
-        configured = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+        overrides = await store.subject_budgets(conn)
+        configured = await store.budget_limits(conn)
     return reply({
         "tenant_id": tenant_id, "status": status,
         "limits": {
@@ -351,12 +340,12 @@ async def put_budgets(request: Request) -> Response:
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
     if "monthly_limit_usd" not in body and "user_daily_limit_usd" not in body:
-        raise ApiError(400, "missing_field", "Send monthly_limit_usd and/or user_daily_limit_usd.",
+        raise MissingField("Send monthly_limit_usd and/or user_daily_limit_usd.",
                        details={"field": "monthly_limit_usd"})
     monthly = field_float(body, "monthly_limit_usd", min=0, max=1_000_000)
     daily = field_float(body, "user_daily_limit_usd", min=0, max=100_000)
     async with _as(request, tenant_id) as conn:
-        current = await conn.fetchrow("select monthly_limit_usd, user_daily_limit_usd from budgets")
+        current = await store.budget_limits(conn)
     if current is not None:  # keep the limit that was not sent
         if "monthly_limit_usd" not in body and current["monthly_limit_usd"] is not None:
             monthly = float(current["monthly_limit_usd"])
@@ -373,7 +362,7 @@ async def put_subject_budget(request: Request) -> Response:
     tenant_id = await _target_tenant(request, who, body)
     subject = field_str(body, "subject", required=True, max_len=100, pattern=r"(user|token):[0-9a-fA-F-]{36}")
     if "daily_limit_usd" not in body:
-        raise ApiError(400, "missing_field", "'daily_limit_usd' is required (null removes the override).",
+        raise MissingField("'daily_limit_usd' is required (null removes the override).",
                        details={"field": "daily_limit_usd"})
     daily = field_float(body, "daily_limit_usd", min=0, max=100_000)
     await ctx(request).metering.set_subject_budget(tenant_id, subject, daily)
@@ -383,11 +372,10 @@ async def put_subject_budget(request: Request) -> Response:
 # ----------------------------------------------------------------------- system content
 async def put_system_curriculum(request: Request) -> Response:
     """Create or replace a system curriculum (readable by every tenant; super admins only)."""
-    from runtime.curricula import umcf
 
     who = _admin(request)
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can change system content.")
+        raise Forbidden("Only super admins can change system content.")
     body = await json_body(request, max_bytes=5 * 1024 * 1024)
     doc = body.get("content") if isinstance(body.get("content"), dict) else body
     try:
@@ -395,10 +383,7 @@ async def put_system_curriculum(request: Request) -> Response:
     except umcf.UMCFError as exc:
         raise ApiError(422, "invalid_curriculum", str(exc), details={"field": exc.field}) from None
     async with _as(request, who.tenant_id) as conn:
-        await conn.execute(
-            "select content_system_curriculum_upsert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)",
-            meta.id, meta.title, meta.description, meta.version, meta.difficulty, meta.age_range, meta.duration,
-            meta.keywords, meta.topic_count, meta.visual_asset_count, umcf.dumps(doc))
+        await store.upsert_system_curriculum(conn, meta, umcf.dumps(doc))
         await auth_store.audit(conn, who.tenant_id, "system_curriculum.put", actor_kind="admin",
                                actor_id=who.email or who.user_id, target=meta.id)
     return reply({"status": "ok", "id": meta.id, "title": meta.title, "system": True})
@@ -408,18 +393,18 @@ async def delete_system_curriculum(request: Request) -> Response:
     """Delete a system curriculum (``?confirm=true``; super admins only)."""
     who = _admin(request)
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can change system content.")
+        raise Forbidden("Only super admins can change system content.")
     curriculum_id = path_id(request, "id")
     if not query_bool(request, "confirm", False):
         return reply({"status": "confirmation_required", "id": curriculum_id,
                       "message": "Every tenant loses this curriculum. Repeat with ?confirm=true."})
     async with _as(request, who.tenant_id) as conn:
-        deleted = await conn.fetchval("select content_system_curriculum_delete($1)", curriculum_id)
+        deleted = await store.delete_system_curriculum(conn, curriculum_id)
         if deleted:
             await auth_store.audit(conn, who.tenant_id, "system_curriculum.delete", actor_kind="admin",
                                    actor_id=who.email or who.user_id, target=curriculum_id)
     if not deleted:
-        raise ApiError(404, "not_found", "No system curriculum with this id.")
+        raise NotFound("No system curriculum with this id.")
     return reply({"status": "deleted", "id": curriculum_id, "system": True})
 
 
@@ -428,18 +413,18 @@ async def publish_kb_pack(request: Request) -> Response:
     the tenant that owns the pack)."""
     who = _admin(request)
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can change system content.", success_envelope=True)
-    pack_id = path_id(request, "pack_id", success_envelope=True)
-    body = await json_body(request, allow_empty=True, success_envelope=True)
-    name = field_str(body, "name", max_len=200, success_envelope=True)
+        raise Forbidden("Only super admins can change system content.")
+    pack_id = path_id(request, "pack_id")
+    body = await json_body(request, allow_empty=True)
+    name = field_str(body, "name", max_len=200)
     tenant_id = await _target_tenant(request, who, body)
     async with _as(request, tenant_id) as conn:
-        new_id = await conn.fetchval("select content_system_kb_publish($1, $2)", pack_id, name)
+        new_id = await store.publish_kb_pack(conn, pack_id, name)
         if new_id is not None:
             await auth_store.audit(conn, tenant_id, "system_kb_pack.publish", actor_kind="admin",
                                    actor_id=who.email or who.user_id, target=new_id)
     if new_id is None:
-        raise ApiError(404, "not_found", "The tenant has no such pack.", success_envelope=True)
+        raise NotFound("The tenant has no such pack.")
     return reply({"success": True, "pack_id": new_id, "source_pack_id": pack_id, "system": True}, 201)
 
 
@@ -447,15 +432,15 @@ async def delete_system_kb_pack(request: Request) -> Response:
     """Delete a system KB pack (``?confirm=true``; super admins; its questions stay)."""
     who = _admin(request)
     if not _super(who):
-        raise ApiError(403, "forbidden", "Only super admins can change system content.", success_envelope=True)
-    pack_id = path_id(request, "pack_id", success_envelope=True)
-    if not query_bool(request, "confirm", False, success_envelope=True):
+        raise Forbidden("Only super admins can change system content.")
+    pack_id = path_id(request, "pack_id")
+    if not query_bool(request, "confirm", False):
         return reply({"success": True, "status": "confirmation_required", "pack_id": pack_id,
                       "message": "Every tenant loses this pack. Repeat with ?confirm=true."})
     async with _as(request, who.tenant_id) as conn:
-        deleted = await conn.fetchval("select content_system_kb_pack_delete($1)", pack_id)
+        deleted = await store.delete_system_kb_pack(conn, pack_id)
     if not deleted:
-        raise ApiError(404, "not_found", "No system pack with this id.", success_envelope=True)
+        raise NotFound("No system pack with this id.")
     return reply({"success": True, "status": "deleted", "pack_id": pack_id})
 
 
@@ -481,4 +466,5 @@ SERVICE = Service(
         Route("/api/admin/system/kb/packs/{pack_id}/publish", publish_kb_pack, methods=["POST"]),
         Route("/api/admin/system/kb/packs/{pack_id}", delete_system_kb_pack, methods=["DELETE"]),
     ],
+    envelope_prefixes=("/api/admin/system/kb/",),
 )

@@ -8,7 +8,6 @@ API keys are never returned.
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -20,18 +19,18 @@ from starlette.routing import Route
 from runtime.auth.principal import principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import ctx
-from runtime.errors import ApiError
-from runtime.services.base import Service
+from runtime.errors import ApiError, InvalidField
+from runtime.models import store
+from runtime.service import Service
+from runtime.settings import VoiceSettings, voice_settings
 from runtime.validation import field_float, field_int, field_str, json_body
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 CONFIG_KEYS = ("default_model", "temperature", "max_tokens", "top_p", "context_window", "keep_alive", "system_prompt")
 
 
-def _voice(request: Request):
-    from runtime.voice.config import VoiceSettings
-
-    return getattr(ctx(request).settings, "voice", None) or VoiceSettings()
+def _voice(request: Request) -> VoiceSettings:
+    return voice_settings(ctx(request).settings)
 
 
 def _defaults(request: Request) -> dict:
@@ -88,8 +87,7 @@ def _configured(request: Request) -> dict:
 
 async def _tenant_config(request: Request) -> dict:
     async with tx(request) as conn:
-        raw = await conn.fetchval("select config from model_configs")
-    stored = json.loads(raw) if isinstance(raw, str) else (raw or {})
+        stored = await store.config(conn)
     return {**_defaults(request), **stored}
 
 
@@ -128,7 +126,7 @@ async def put_config(request: Request) -> Response:
         body = body["config"]
     unknown = sorted(set(body) - set(CONFIG_KEYS))
     if unknown:
-        raise ApiError(422, "invalid_field", f"Unknown settings: {unknown}", details={"field": unknown[0]})
+        raise InvalidField(f"Unknown settings: {unknown}", details={"field": unknown[0]})
     changes = {
         "default_model": field_str(body, "default_model", max_len=200, pattern=MODEL_ID),
         "temperature": field_float(body, "temperature", min=0.0, max=2.0),
@@ -140,14 +138,9 @@ async def put_config(request: Request) -> Response:
     }
     changes = {k: v for k, v in changes.items() if k in body}
     async with tx(request, who) as conn:
-        await conn.execute(
-            "insert into model_configs (tenant_id, config) values ($1, $2::jsonb) on conflict (tenant_id) do update "
-            "set config = model_configs.config || excluded.config, updated_at = now()",
-            who.tenant_id, dumps(changes))
-        row = await conn.fetchrow("select config, updated_at from model_configs where tenant_id = $1", who.tenant_id)
-    stored = json.loads(row["config"]) if isinstance(row["config"], str) else row["config"]
+        stored, updated_at = await store.merge_config(conn, who.tenant_id, dumps(changes))
     config = {**_defaults(request), **stored}
-    return reply({"status": "ok", "config": config, "updated_at": iso(row["updated_at"])})
+    return reply({"status": "ok", "config": config, "updated_at": iso(updated_at)})
 
 
 SERVICE = Service(

@@ -1,7 +1,8 @@
-"""Knowledge Bowl (``/api/kb/*``): the ``kb`` Lambda service.
+"""Knowledge Bowl (``/api/kb/*``): the ``kb`` Lambda service's routes.
 
-The old routes (E_upstream §8.1) with their ``success`` envelope, stored in PostgreSQL only, plus
-``GET /api/kb/packs/{id}/questions`` which both apps call. Audio, prefetch, manifest, coverage and
+The old server's routes with their ``success`` envelope (errors too: ``envelope_prefixes``), plus
+``GET /api/kb/packs/{id}/questions`` which both apps call. Handlers validate input and call
+``runtime.kb.store``; only the store touches the database. Audio, prefetch, manifest, coverage and
 feedback are stateful and served by the core (route_table).
 """
 from __future__ import annotations
@@ -12,10 +13,10 @@ from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
-from runtime.errors import ApiError
+from runtime.errors import ApiError, ServiceUnavailable
 from runtime.kb import dedup, store
 from runtime.content import schemas
-from runtime.services.base import Service
+from runtime.service import Service
 from runtime.validation import (
     field_bool,
     field_dict,
@@ -33,12 +34,11 @@ from runtime.validation import (
     query_str,
 )
 
-ENV = {"success_envelope": True}
 MAX_IDS = 1000
 
 
 def _err(status: int, error: str, message: str, **details) -> ApiError:
-    return ApiError(status, error, message, details=details or None, success_envelope=True)
+    return ApiError(status, error, message, details=details or None)
 
 
 def _ok(data: dict, status: int = 200) -> Response:
@@ -56,19 +56,19 @@ def _question_not_found() -> ApiError:
 async def _own_pack(conn, tenant_id: str, pack_id: str) -> None:
     # Check before locking: FOR UPDATE only sees rows the UPDATE policy allows, which hides system
     # packs, and they must answer 403 (read-only), not 404.
-    owner = await conn.fetchrow("select tenant_id from kb_packs where id = $1", pack_id)
+    owner = await store.pack_owner(conn, pack_id)
     if owner is None:
         raise _pack_not_found()
     if owner["tenant_id"] is None or str(owner["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System packs are read-only.")
-    await conn.execute("select 1 from kb_packs where id = $1 for update", pack_id)
+    await store.lock_pack(conn, pack_id)
 
 
 def _id_list(body: dict, name: str, *, required: bool = True, min_items: int = 1) -> list[str]:
     values = field_list(body, name, required=required, default=[], item_type=str, min_items=min_items if required else 0,
-                        max_items=MAX_IDS, **ENV)
+                        max_items=MAX_IDS)
     for value in values:
-        field_id({name: value}, name, **ENV)
+        field_id({name: value}, name)
     return list(dict.fromkeys(values))  # de-duplicate, keep order
 
 
@@ -76,7 +76,7 @@ async def _domain(conn, raw: str | None, *, field: str = "domain_id") -> str | N
     if raw is None:
         return None
     domain = store.canonical_domain(raw)
-    if not await conn.fetchval("select 1 from kb_domains where id = $1", domain):
+    if not await store.domain_exists(conn, domain):
         raise _err(422, "invalid_field", f"Unknown domain '{raw}'.", field=field)
     return domain
 
@@ -85,17 +85,15 @@ async def _domain(conn, raw: str | None, *, field: str = "domain_id") -> str | N
 async def database_status(request: Request) -> Response:
     """Question counts per domain (the store is always the database)."""
     async with tx(request) as conn:
-        rows = await conn.fetch("select domain_id, count(*) as n from kb_questions group by domain_id order by domain_id")
-    counts = {r["domain_id"]: r["n"] for r in rows}
+        counts = await store.domain_counts(conn)
     return _ok({"database_available": True, "total_questions": sum(counts.values()), "domain_counts": counts})
 
 
 async def sync_to_database(request: Request) -> Response:
     """Kept for the console: questions already live in the database, so nothing is copied."""
     async with tx(request) as conn:
-        rows = await conn.fetch("select domain_id, count(*) as n from kb_questions group by domain_id order by domain_id")
-        module_questions = await conn.fetchval("select count(*) from kb_questions where tenant_id is null")
-    counts = {r["domain_id"]: r["n"] for r in rows}
+        counts = await store.domain_counts(conn)
+        module_questions = await store.system_question_count(conn)
     return _ok({"imported_count": 0, "module_questions": module_questions, "importer_questions": 0,
                 "total_questions": sum(counts.values()), "domain_counts": counts,
                 "message": "Questions are stored in the database; nothing to sync."})
@@ -104,9 +102,7 @@ async def sync_to_database(request: Request) -> Response:
 async def domains(request: Request) -> Response:
     """The Knowledge Bowl domains as seeded (``arts``, not ``fine_arts``)."""
     async with tx(request) as conn:
-        rows = await conn.fetch(
-            "select d.*, (select count(*) from kb_questions q where q.domain_id = d.id) as question_count "
-            "from kb_domains d order by sort_order, id")
+        rows = await store.domains(conn)
     items = [{"id": r["id"], "name": r["name"], "icon_name": r["icon_name"], "weight": r["weight"],
               "subcategories": list(r["subcategories"]), "question_count": r["question_count"]} for r in rows]
     return _ok({"domains": items, "source": "database"})
@@ -115,11 +111,11 @@ async def domains(request: Request) -> Response:
 # -------------------------------------------------------------------------------------- packs
 async def list_packs(request: Request) -> Response:
     """Packs visible to the caller (system and own), filterable by type, status and text."""
-    pack_type = query_enum(request, "type", store.PACK_TYPES, **ENV)
-    status = query_enum(request, "status", store.STATUSES, **ENV)
-    search = query_str(request, "search", max_len=200, **ENV)
-    limit = query_int(request, "limit", 50, 1, 100, **ENV)
-    offset = query_int(request, "offset", 0, 0, 1_000_000, **ENV)
+    pack_type = query_enum(request, "type", store.PACK_TYPES)
+    status = query_enum(request, "status", store.STATUSES)
+    search = query_str(request, "search", max_len=200)
+    limit = query_int(request, "limit", 50, 1, 100)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with tx(request) as conn:
         rows, total = await store.list_packs(conn, pack_type=pack_type, status=status, search=search,
                                              limit=limit, offset=offset)
@@ -128,11 +124,11 @@ async def list_packs(request: Request) -> Response:
 
 def _pack_fields(body: dict, *, partial: bool) -> dict:
     values = {
-        "name": field_str(body, "name", required=not partial, max_len=200, **ENV),
-        "description": field_str(body, "description", max_len=5000, **ENV),
-        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "competition_year": field_int(body, "competition_year", min=1900, max=2200, **ENV),
-        "status": field_enum(body, "status", store.STATUSES, **ENV),
+        "name": field_str(body, "name", required=not partial, max_len=200),
+        "description": field_str(body, "description", max_len=5000),
+        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "competition_year": field_int(body, "competition_year", min=1900, max=2200),
+        "status": field_enum(body, "status", store.STATUSES),
     }
     return {k: v for k, v in values.items() if v is not None or (partial and k in body)}
 
@@ -140,9 +136,9 @@ def _pack_fields(body: dict, *, partial: bool) -> dict:
 async def create_pack(request: Request) -> Response:
     """Create a custom pack."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     fields = _pack_fields(body, partial=False)
-    pack_type = field_enum(body, "type", store.PACK_TYPES, default="custom", **ENV)
+    pack_type = field_enum(body, "type", store.PACK_TYPES, default="custom")
     if pack_type == "system":
         raise _err(403, "forbidden", "System packs are managed by administrators.", field="type")
     question_ids = _id_list(body, "question_ids", required=False)
@@ -163,17 +159,11 @@ async def create_pack(request: Request) -> Response:
 async def _insert_pack(conn, tenant_id: str, values: dict, *, source_pack_ids: list[str] | None = None,
                        is_reference_bundle: bool = False) -> str:
     for _attempt in range(5):
-        pack_id = store.new_pack_id()
-        inserted = await conn.fetchval(
-            "insert into kb_packs (id, tenant_id, name, description, type, difficulty_tier, competition_year, "
-            "status, created_by, source_pack_ids, is_reference_bundle) "
-            "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (id) do nothing returning id",
-            pack_id, tenant_id, values["name"], values["description"], values["type"], values["difficulty_tier"],
-            values["competition_year"], values["status"], values.get("created_by"), source_pack_ids or [],
-            is_reference_bundle)
+        inserted = await store.insert_pack(conn, store.new_pack_id(), tenant_id, values,
+                                           source_pack_ids=source_pack_ids, is_reference_bundle=is_reference_bundle)
         if inserted:
             return inserted
-    raise _err(503, "service_unavailable", "Could not allocate a pack id; try again.")
+    raise ServiceUnavailable("Could not allocate a pack id; try again.")
 
 
 async def _check_questions(conn, ids: list[str]) -> None:
@@ -185,7 +175,7 @@ async def _check_questions(conn, ids: list[str]) -> None:
 
 async def get_pack(request: Request) -> Response:
     """A pack: the apps' top-level shape and the console's ``pack`` + ``domain_groups``."""
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request) as conn:
         row = await store.get_pack(conn, pack_id)
         if row is None:
@@ -198,16 +188,15 @@ async def get_pack(request: Request) -> Response:
 async def update_pack(request: Request) -> Response:
     """Edit a custom pack's name, description, tier, year or status."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    body = await json_body(request, **ENV)
+    pack_id = path_id(request, "pack_id")
+    body = await json_body(request)
     fields = _pack_fields(body, partial=True)
     if fields.get("name") == "":
         raise _err(422, "invalid_field", "'name' cannot be empty.", field="name")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
         if fields:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=2))
-            await conn.execute(f"update kb_packs set {sets}, updated_at = now() where id = $1", pack_id, *fields.values())
+            await store.update_pack(conn, pack_id, fields)
         row = await store.get_pack(conn, pack_id)
     return _ok({"pack": store.pack_dict(row)})
 
@@ -215,18 +204,18 @@ async def update_pack(request: Request) -> Response:
 async def delete_pack(request: Request) -> Response:
     """Delete a custom pack (its questions stay)."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        await conn.execute("delete from kb_packs where id = $1", pack_id)
+        await store.delete_pack(conn, pack_id)
     return _ok({"pack_id": pack_id})
 
 
 async def get_pack_questions(request: Request) -> Response:
     """The questions of a pack, in pack order (what iOS and Android load)."""
-    pack_id = path_id(request, "pack_id", **ENV)
+    pack_id = path_id(request, "pack_id")
     async with tx(request) as conn:
-        if not await conn.fetchval("select 1 from kb_packs where id = $1", pack_id):
+        if not await store.pack_exists(conn, pack_id):
             raise _pack_not_found()
         rows = await store.pack_questions(conn, pack_id)
     questions = [store.question_dict(r, pack_ids=[pack_id]) for r in rows]
@@ -236,8 +225,8 @@ async def get_pack_questions(request: Request) -> Response:
 async def add_pack_questions(request: Request) -> Response:
     """Add questions to a custom pack."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    body = await json_body(request, **ENV)
+    pack_id = path_id(request, "pack_id")
+    body = await json_body(request)
     ids = _id_list(body, "question_ids")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
@@ -249,41 +238,33 @@ async def add_pack_questions(request: Request) -> Response:
 async def remove_pack_question(request: Request) -> Response:
     """Remove one question from a custom pack."""
     who = principal(request)
-    pack_id = path_id(request, "pack_id", **ENV)
-    question_id = path_id(request, "question_id", **ENV)
+    pack_id = path_id(request, "pack_id")
+    question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        removed = await conn.fetchval(
-            "delete from kb_pack_questions where pack_id = $1 and question_id = $2 returning question_id",
-            pack_id, question_id)
-        if removed is None:
+        if not await store.remove_from_pack(conn, pack_id, question_id):
             raise _err(404, "not_found", "Question not in pack.")
-        await conn.execute("update kb_packs set updated_at = now() where id = $1", pack_id)
     return _ok({})
 
 
 async def _source_items(conn, source_ids: list[str]) -> tuple[list[dedup.Item], dict[str, str]]:
-    packs = await conn.fetch("select id, name from kb_packs where id = any($1::text[])", source_ids)
-    names = {r["id"]: r["name"] for r in packs}
+    names = await store.pack_names(conn, source_ids)
     missing = [p for p in source_ids if p not in names]
     if missing:
         raise _err(404, "not_found", f"Source packs not found: {missing[:5]}", pack_ids=missing[:5])
-    rows = await conn.fetch(
-        "select pq.pack_id, q.id, q.question_text from unnest($1::text[]) with ordinality as s(pack_id, ord) "
-        "join kb_pack_questions pq on pq.pack_id = s.pack_id join kb_questions q on q.id = pq.question_id "
-        "order by s.ord, pq.position, q.id", source_ids)
+    rows = await store.questions_of_packs(conn, source_ids)
     return [dedup.Item(r["id"], r["pack_id"], r["question_text"]) for r in rows], names
 
 
 async def create_bundle(request: Request) -> Response:
     """Bundle packs into one, skipping duplicate questions."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     fields = _pack_fields(body, partial=False)
     source_ids = _id_list(body, "source_pack_ids")
     excluded = set(_id_list(body, "excluded_question_ids", required=False))
-    strategy = field_enum(body, "deduplication_strategy", ("keep_first", "keep_all"), default="keep_first", **ENV)
-    reference = field_bool(body, "is_reference_bundle", default=False, **ENV)
+    strategy = field_enum(body, "deduplication_strategy", ("keep_first", "keep_all"), default="keep_first")
+    reference = field_bool(body, "is_reference_bundle", default=False)
     async with tx(request, who) as conn:
         items, _names = await _source_items(conn, source_ids)
         kept, duplicates = dedup.dedupe(items, excluded=excluded, keep_all=strategy == "keep_all")
@@ -300,7 +281,7 @@ async def create_bundle(request: Request) -> Response:
 
 async def preview_dedup(request: Request) -> Response:
     """Which questions of the given packs are duplicates of each other."""
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     source_ids = _id_list(body, "source_pack_ids")
     async with tx(request) as conn:
         items, names = await _source_items(conn, source_ids)
@@ -313,10 +294,10 @@ async def preview_dedup(request: Request) -> Response:
 # ---------------------------------------------------------------------------------- questions
 async def list_questions(request: Request) -> Response:
     """Questions visible to the caller, with filters and full-text search."""
-    pack_id = query_str(request, "pack_id", max_len=100, **ENV)
-    domain_id = query_str(request, "domain_id", max_len=100, **ENV)
+    pack_id = query_str(request, "pack_id", max_len=100)
+    domain_id = query_str(request, "domain_id", max_len=100)
     difficulties = None
-    raw = query_str(request, "difficulty", max_len=50, **ENV)
+    raw = query_str(request, "difficulty", max_len=50)
     if raw:
         try:
             difficulties = sorted({int(x) for x in raw.split(",") if x.strip()})
@@ -324,14 +305,14 @@ async def list_questions(request: Request) -> Response:
             raise _err(400, "invalid_parameter", "'difficulty' must be a comma list of 1-5.", field="difficulty") from None
         if any(d < 1 or d > 5 for d in difficulties):
             raise _err(400, "invalid_parameter", "'difficulty' must be a comma list of 1-5.", field="difficulty")
-    has_audio = query_bool(request, "has_audio", None, **ENV) if request.query_params.get("has_audio") else None
+    has_audio = query_bool(request, "has_audio", None) if request.query_params.get("has_audio") else None
     filters = dict(
         pack_id=pack_id, domain_id=store.canonical_domain(domain_id) if domain_id else None,
-        subcategory=query_str(request, "subcategory", max_len=100, **ENV), difficulties=difficulties,
-        question_type=query_enum(request, "question_type", store.QUESTION_TYPES, **ENV), has_audio=has_audio,
-        status=query_enum(request, "status", store.STATUSES, **ENV),
-        search=(query_str(request, "search", max_len=200, **ENV) or "").strip() or None,
-        limit=query_int(request, "limit", 20, 1, 100, **ENV), offset=query_int(request, "offset", 0, 0, 1_000_000, **ENV),
+        subcategory=query_str(request, "subcategory", max_len=100), difficulties=difficulties,
+        question_type=query_enum(request, "question_type", store.QUESTION_TYPES), has_audio=has_audio,
+        status=query_enum(request, "status", store.STATUSES),
+        search=(query_str(request, "search", max_len=200) or "").strip() or None,
+        limit=query_int(request, "limit", 20, 1, 100), offset=query_int(request, "offset", 0, 0, 1_000_000),
     )
     async with tx(request) as conn:
         rows, total = await store.list_questions(conn, **filters)
@@ -341,20 +322,20 @@ async def list_questions(request: Request) -> Response:
 
 def _question_fields(body: dict, *, partial: bool) -> dict:
     values = {
-        "subcategory": field_str(body, "subcategory", max_len=100, **ENV),
-        "question_text": field_str(body, "question_text", required=not partial, max_len=5000, **ENV),
-        "answer_text": field_str(body, "answer_text", required=not partial, max_len=1000, **ENV),
-        "acceptable_answers": field_list(body, "acceptable_answers", item_type=str, max_items=50, **ENV),
-        "difficulty": field_int(body, "difficulty", min=1, max=5, **ENV),
-        "speed_target_seconds": field_float(body, "speed_target_seconds", min=0.5, max=600, **ENV),
-        "question_type": field_enum(body, "question_type", store.QUESTION_TYPES, **ENV),
-        "hints": field_list(body, "hints", item_type=str, max_items=20, **ENV),
-        "explanation": field_str(body, "explanation", max_len=5000, **ENV),
-        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "competition_year": field_int(body, "competition_year", min=1900, max=2200, **ENV),
-        "question_source": field_enum(body, "question_source", store.QUESTION_SOURCES, **ENV),
-        "buzzable": field_bool(body, "buzzable", **ENV),
-        "status": field_enum(body, "status", store.STATUSES, **ENV),
+        "subcategory": field_str(body, "subcategory", max_len=100),
+        "question_text": field_str(body, "question_text", required=not partial, max_len=5000),
+        "answer_text": field_str(body, "answer_text", required=not partial, max_len=1000),
+        "acceptable_answers": field_list(body, "acceptable_answers", item_type=str, max_items=50),
+        "difficulty": field_int(body, "difficulty", min=1, max=5),
+        "speed_target_seconds": field_float(body, "speed_target_seconds", min=0.5, max=600),
+        "question_type": field_enum(body, "question_type", store.QUESTION_TYPES),
+        "hints": field_list(body, "hints", item_type=str, max_items=20),
+        "explanation": field_str(body, "explanation", max_len=5000),
+        "difficulty_tier": field_enum(body, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "competition_year": field_int(body, "competition_year", min=1900, max=2200),
+        "question_source": field_enum(body, "question_source", store.QUESTION_SOURCES),
+        "buzzable": field_bool(body, "buzzable"),
+        "status": field_enum(body, "status", store.STATUSES),
     }
     if partial:
         return {k: v for k, v in values.items() if v is not None}
@@ -372,9 +353,9 @@ def _normalise_question_type(body: dict) -> None:
 async def create_question(request: Request) -> Response:
     """Create a custom question (optionally adding it to own packs)."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     _normalise_question_type(body)
-    raw_domain = field_str(body, "domain_id", required=True, max_len=100, **ENV)
+    raw_domain = field_str(body, "domain_id", required=True, max_len=100)
     values = _question_fields(body, partial=False)
     pack_ids = _id_list(body, "pack_ids", required=False)
     async with tx(request, who) as conn:
@@ -384,22 +365,11 @@ async def create_question(request: Request) -> Response:
         question_id = None
         for _attempt in range(5):
             candidate = store.new_question_id(domain, values["subcategory"] or "")
-            question_id = await conn.fetchval(
-                "insert into kb_questions (id, tenant_id, domain_id, subcategory, question_text, answer_text, "
-                "acceptable_answers, difficulty, speed_target_seconds, question_type, hints, explanation, "
-                "difficulty_tier, competition_year, question_source, buzzable, status) values "
-                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
-                "on conflict (id) do nothing returning id",
-                candidate, who.tenant_id, domain, values["subcategory"] or "", values["question_text"],
-                values["answer_text"], values["acceptable_answers"] or [values["answer_text"]],
-                values["difficulty"] or 2, values["speed_target_seconds"] or 5.0, values["question_type"] or "toss_up",
-                values["hints"] or [], values["explanation"] or "", values["difficulty_tier"],
-                values["competition_year"], values["question_source"] or "custom",
-                True if values["buzzable"] is None else values["buzzable"], values["status"] or "active")
+            question_id = await store.insert_question(conn, candidate, who.tenant_id, domain, values)
             if question_id:
                 break
         if not question_id:
-            raise _err(503, "service_unavailable", "Could not allocate a question id; try again.")
+            raise ServiceUnavailable("Could not allocate a question id; try again.")
         for pack_id in pack_ids:
             await store.add_to_pack(conn, who.tenant_id, pack_id, [question_id])
         row = await store.get_question(conn, question_id)
@@ -408,7 +378,7 @@ async def create_question(request: Request) -> Response:
 
 async def get_question(request: Request) -> Response:
     """One question."""
-    question_id = path_id(request, "question_id", **ENV)
+    question_id = path_id(request, "question_id")
     async with tx(request) as conn:
         row = await store.get_question(conn, question_id)
     if row is None:
@@ -417,20 +387,20 @@ async def get_question(request: Request) -> Response:
 
 
 async def _own_question(conn, tenant_id: str, question_id: str):
-    row = await conn.fetchrow("select id, tenant_id from kb_questions where id = $1", question_id)
+    row = await store.question_owner(conn, question_id)
     if row is None:
         raise _question_not_found()
     if row["tenant_id"] is None or str(row["tenant_id"]) != tenant_id:
         raise _err(403, "forbidden", "System questions are read-only.")
-    await conn.execute("select 1 from kb_questions where id = $1 for update", question_id)
+    await store.lock_question(conn, question_id)
     return row
 
 
 async def update_question(request: Request) -> Response:
     """Edit a custom question."""
     who = principal(request)
-    question_id = path_id(request, "question_id", **ENV)
-    body = await json_body(request, **ENV)
+    question_id = path_id(request, "question_id")
+    body = await json_body(request)
     _normalise_question_type(body)
     values = _question_fields(body, partial=True)
     for key in ("question_text", "answer_text"):
@@ -439,11 +409,9 @@ async def update_question(request: Request) -> Response:
     async with tx(request, who) as conn:
         await _own_question(conn, who.tenant_id, question_id)
         if "domain_id" in body:
-            values["domain_id"] = await _domain(conn, field_str(body, "domain_id", required=True, max_len=100, **ENV))
+            values["domain_id"] = await _domain(conn, field_str(body, "domain_id", required=True, max_len=100))
         if values:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(values, start=2))
-            await conn.execute(f"update kb_questions set {sets}, updated_at = now() where id = $1",
-                               question_id, *values.values())
+            await store.update_question(conn, question_id, values)
         row = await store.get_question(conn, question_id)
     return _ok({"question": store.question_dict(row)})
 
@@ -451,36 +419,35 @@ async def update_question(request: Request) -> Response:
 async def delete_question(request: Request) -> Response:
     """Delete a custom question (it leaves every pack)."""
     who = principal(request)
-    question_id = path_id(request, "question_id", **ENV)
+    question_id = path_id(request, "question_id")
     async with tx(request, who) as conn:
         await _own_question(conn, who.tenant_id, question_id)
-        await conn.execute("delete from kb_questions where id = $1", question_id)
+        await store.delete_question(conn, question_id)
     return _ok({"question_id": question_id})
 
 
 async def bulk_update(request: Request) -> Response:
     """Apply the same change to many custom questions."""
     who = principal(request)
-    body = await json_body(request, **ENV)
+    body = await json_body(request)
     ids = _id_list(body, "question_ids")
-    updates = field_dict(body, "updates", required=True, **ENV)
+    updates = field_dict(body, "updates", required=True)
     _normalise_question_type(updates)
-    unknown = set(updates) - {"difficulty", "status", "question_type", "difficulty_tier", "question_source"}
+    unknown = set(updates) - set(store.BULK_EDITABLE)
     if unknown:
         raise _err(422, "invalid_field", f"Cannot bulk-update: {sorted(unknown)}", field="updates")
     values = {
-        "difficulty": field_int(updates, "difficulty", min=1, max=5, **ENV),
-        "status": field_enum(updates, "status", store.STATUSES, **ENV),
-        "question_type": field_enum(updates, "question_type", store.QUESTION_TYPES, **ENV),
-        "difficulty_tier": field_enum(updates, "difficulty_tier", store.DIFFICULTY_TIERS, **ENV),
-        "question_source": field_enum(updates, "question_source", store.QUESTION_SOURCES, **ENV),
+        "difficulty": field_int(updates, "difficulty", min=1, max=5),
+        "status": field_enum(updates, "status", store.STATUSES),
+        "question_type": field_enum(updates, "question_type", store.QUESTION_TYPES),
+        "difficulty_tier": field_enum(updates, "difficulty_tier", store.DIFFICULTY_TIERS),
+        "question_source": field_enum(updates, "question_source", store.QUESTION_SOURCES),
     }
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
         raise _err(400, "missing_field", "'updates' has nothing to change.", field="updates")
     async with tx(request, who) as conn:
-        rows = await conn.fetch("select id, tenant_id from kb_questions where id = any($1::text[])", ids)
-        owners = {r["id"]: r["tenant_id"] for r in rows}
+        owners = await store.question_owners(conn, ids)
         errors = []
         targets = []
         for qid in ids:
@@ -490,28 +457,22 @@ async def bulk_update(request: Request) -> Response:
                 errors.append({"question_id": qid, "error": "Read-only system question"})
             else:
                 targets.append(qid)
-        sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(values, start=2))
-        result = await conn.execute(
-            f"update kb_questions set {sets}, updated_at = now() where id = any($1::text[])", targets, *values.values())
-    return _ok({"affected_count": int(result.split()[-1]), "errors": errors or None})
+        affected = await store.update_questions(conn, targets, values)
+    return _ok({"affected_count": affected, "errors": errors or None})
 
 
 async def import_from_module(request: Request) -> Response:
     """Add the Knowledge Bowl module's (system) questions to a custom pack, filtered by domain/difficulty."""
     who = principal(request)
-    body = await json_body(request, **ENV)
-    pack_id = field_id(body, "pack_id", required=True, **ENV)
-    domains = [store.canonical_domain(d) for d in field_list(body, "domains", item_type=str, default=[], max_items=50, **ENV)]
-    difficulties = field_list(body, "difficulties", item_type=int, default=[], max_items=5, **ENV)
+    body = await json_body(request)
+    pack_id = field_id(body, "pack_id", required=True)
+    domains = [store.canonical_domain(d) for d in field_list(body, "domains", item_type=str, default=[], max_items=50)]
+    difficulties = field_list(body, "difficulties", item_type=int, default=[], max_items=5)
     if any(d < 1 or d > 5 for d in difficulties):
         raise _err(422, "invalid_field", "'difficulties' must be between 1 and 5.", field="difficulties")
     async with tx(request, who) as conn:
         await _own_pack(conn, who.tenant_id, pack_id)
-        ids = [r["id"] for r in await conn.fetch(
-            "select id from kb_questions where tenant_id is null and status = 'active' "
-            "and (cardinality($1::text[]) = 0 or domain_id = any($1)) "
-            "and (cardinality($2::int[]) = 0 or difficulty = any($2)) order by domain_id, id",
-            domains, difficulties)]
+        ids = await store.system_question_ids(conn, domains, difficulties)
         added = await store.add_to_pack(conn, who.tenant_id, pack_id, ids) if ids else []
     return _ok({"imported_count": len(added), "skipped_count": len(ids) - len(added)})
 
@@ -545,4 +506,5 @@ SERVICE = Service(
         Route("/api/kb/questions/{question_id}", delete_question, methods=["DELETE"]),
         Route("/api/kb/import-from-module", import_from_module, methods=["POST"]),
     ],
+    envelope_prefixes=("/api/kb/",),
 )
