@@ -1,4 +1,4 @@
-"""The one error type of the API and its JSON shape (CONTRACT.md "Errors").
+"""The one error type of the API and its JSON shape (the error body every app decodes).
 
 Handlers and middleware raise ``ApiError`` or one of its subclasses; the app renders it as
 ``{"error": "<snake>", "code": "<UPPER>", "message": "...", "details": {...}}`` (plus

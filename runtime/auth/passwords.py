@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and the password rules of CONTRACT.md.
+"""Password hashing (argon2id) and the password rules the apps' sign-up forms apply.
 
 Parameters: argon2id, 19 MiB memory, 2 passes, 1 lane (the OWASP Password Storage baseline).
 ``bench/auth.py`` prints the hash/verify time on the machine at hand; it is ~20 ms on the 2-core

@@ -1,6 +1,6 @@
 """JSON Schemas of the app-facing content answers, published in ``/api/openapi.json``.
 
-Only the keys the shipping apps decode are required (CONTRACT.md); answers may carry more (superset
+Only the keys the shipping apps decode are required; answers may carry more (superset
 rule). ``declare`` attaches an OpenAPI operation fragment to an endpoint, which the health service's
 generator merges into the document; the content tests validate real answers against these schemas,
 so the published contract cannot drift from what the server sends.
