@@ -27,8 +27,10 @@ def _states(core):
 
 
 def test_states_walk_down_and_each_unload_happens_exactly_once(make_agent, ollama, tts, stt, core):
-    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    # The turn happens before the agent starts, so a slow machine cannot let the agent idle to WARM
+    # between its start and the turn: the walk down below then starts from ACTIVE every time.
     _use_everything(ollama, tts, stt)
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
     wait_for(lambda: len(agent.loaded_models.get("ollama", [])) == 2 and agent.loaded_models.get("stt"), 3)
     assert agent.idle.state == "ACTIVE"
 
@@ -56,8 +58,10 @@ def test_states_walk_down_and_each_unload_happens_exactly_once(make_agent, ollam
 
 
 def test_real_inference_resets_to_active_and_a_new_idle_period_unloads_again(make_agent, ollama, tts, stt, core):
-    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    # The turn happens before the agent starts, so a slow machine cannot let the agent idle to WARM
+    # between its start and the turn: the walk down below then starts from ACTIVE every time.
     _use_everything(ollama, tts, stt)
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
     wait_for(lambda: agent.idle.state == "COOL" and tts.unloads, 4)
 
     # A learner asks something: Ollama serves it, the agent sees the expiry move and wakes up.
@@ -89,8 +93,10 @@ def test_activity_reported_by_the_core_resets_to_active(make_agent, core):
 
 def test_a_model_in_use_is_not_unloaded_and_counts_as_activity(make_agent, ollama, tts, stt, core):
     tts.busy = True  # speaches answers 409 while a request holds the model
-    agent = make_agent(thresholds=FAST, poll_interval=0.05)
+    # The turn happens before the agent starts, so a slow machine cannot let the agent idle to WARM
+    # between its start and the turn: the walk down below then starts from ACTIVE every time.
     _use_everything(ollama, tts, stt)
+    agent = make_agent(thresholds=FAST, poll_interval=0.05)
     wait_for(lambda: any(e["to"] == "ACTIVE" and "is using" in e["reason"] for e in core.of_type("state")), 4)
     time.sleep(0.5)
     assert tts.unloads == {} and ollama.unloads == {}
