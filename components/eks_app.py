@@ -4,7 +4,8 @@ Children:
 
 * a `pulumi_kubernetes.Provider` built from the cluster's kubeconfig, so one `pulumi up` creates
   the cluster and then the application on it;
-* the namespace;
+* the namespace, and a default `gp3` StorageClass (EBS CSI, encrypted, bound when the pod is
+  scheduled) for the model servers' volumes — EKS no longer marks any class as the default;
 * with `gpu`: the NVIDIA device plugin (its Helm chart, pinned), on the GPU nodes only, tolerating
   their `nvidia.com/gpu` taint, so pods can request `nvidia.com/gpu`;
 * the release of the chart (`pulumi_kubernetes.helm.v3.Release`) with the values `chart_values`
@@ -37,6 +38,7 @@ NVIDIA_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_PLUGIN_VERSION = "0.17.1"
 GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+STORAGE_CLASS = "gp3"
 REGISTRATION = {"open": "open", "invite": "beta_token", "closed": "closed"}
 
 
@@ -103,6 +105,12 @@ class EksAppArgs:
     """Default: `2`."""
     gpu: bool = False
     """Run the model servers (Ollama, Speaches) on the GPU nodes and the NVIDIA device plugin. Default: `False`."""
+    model_storage_gb: tuple[int, int] = (50, 20)
+    """Volumes of the Ollama and Speaches model caches, GB. Default: `(50, 20)`."""
+    wait: bool = True
+    """`pulumi up` waits until every workload of the release is ready and rolls back otherwise. Turn it
+    off when pods cannot be scheduled yet, e.g. GPU model servers while the GPU group is at 0 nodes.
+    Default: `True`."""
     transform: Transforms = field(default_factory=dict)
     """Per child kind (`EksApp.CHILDREN`) (`components.base`). Default: none."""
 
@@ -147,12 +155,14 @@ def chart_values(a: EksAppArgs) -> dict[str, Any]:
         "objectStorage": {"bucket": a.bucket, "endpoint": "", "region": a.region, "forcePathStyle": False,
                           "bundledMinio": {"enabled": False}},
         "gpu": {"nodeSelector": dict(GPU_NODE_SELECTOR), "tolerations": [dict(GPU_TOLERATION)],
-                "ollama": {"enabled": a.gpu}, "speaches": {"enabled": a.gpu}},
+                "ollama": {"enabled": a.gpu, "storage": f"{a.model_storage_gb[0]}Gi", "storageClassName": STORAGE_CLASS},
+                "speaches": {"enabled": a.gpu, "storage": f"{a.model_storage_gb[1]}Gi",
+                             "storageClassName": STORAGE_CLASS}},
     }
 
 
 class EksApp(Component):
-    CHILDREN = ("provider", "namespace", "release")
+    CHILDREN = ("provider", "namespace", "storageClass", "release")
 
     def __init__(self, name: str, args: EksAppArgs, opts: Optional[pulumi.ResourceOptions] = None,
                  depends_on: Sequence[pulumi.Resource] = ()):
@@ -165,6 +175,11 @@ class EksApp(Component):
         self.namespace = self.child("namespace", k8s.core.v1.Namespace, f"{name}-ns",
                                     metadata={"name": a.namespace, "labels": {
                                         "pod-security.kubernetes.io/enforce": "baseline"}}, opts=on_cluster)
+        self.storage_class = self.child("storageClass", k8s.storage.v1.StorageClass, f"{name}-gp3",
+            metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com", parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True, reclaim_policy="Delete",
+            opts=on_cluster)
         self.device_plugin: Optional[k8s.helm.v3.Release] = None
         if a.gpu:
             self.device_plugin = self.child("release", k8s.helm.v3.Release, f"{name}-nvidia-device-plugin",
@@ -175,9 +190,10 @@ class EksApp(Component):
         self.values = chart_values(a)
         self.release = self.child("release", k8s.helm.v3.Release, f"{name}-release",
             name=RELEASE, chart=CHART_REF, namespace=a.namespace, values=self.values,
-            atomic=True, timeout=900, cleanup_on_fail=True,
+            atomic=a.wait, skip_await=not a.wait, timeout=900, cleanup_on_fail=a.wait,
             opts=pulumi.ResourceOptions(provider=self.provider,
-                                        depends_on=[self.namespace] + ([self.device_plugin] if self.device_plugin else [])))
+                                        depends_on=[self.namespace, self.storage_class]
+                                        + ([self.device_plugin] if self.device_plugin else [])))
         self.register_outputs({"release": self.release.name, "namespace": a.namespace})
 
 

@@ -5,7 +5,8 @@ on-demand base at the on-demand rate, the Spot groups at the Spot estimate of th
 type, plus the root volume), the KMS key, each ElastiCache node. A node group of GPU instances that
 scales from zero is a usage line: `usage.gpu_hours` node-hours at its Spot estimate. Add-ons, Pod
 Identity associations, the Redis subnet group and everything inside the cluster (namespace, Helm
-releases) cost nothing by themselves: their pods run on the priced nodes.
+releases) cost nothing by themselves: their pods run on the priced nodes; the EBS volumes the
+chart's claims provision (model caches) are priced on the release.
 
 There is no load balancer on this path: Cloudflare Tunnel connectors dial out from the cluster.
 """
@@ -17,7 +18,7 @@ from components.pricing_core import HOURS, PRICES, CostLine, PricingContext, p, 
 _FREE_TYPES = (
     "aws:eks/addon:Addon", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
     "aws:elasticache/subnetGroup:SubnetGroup", "aws:iam/rolePolicy:RolePolicy",
-    "kubernetes:core/v1:Namespace", "kubernetes:helm.sh/v3:Release",
+    "kubernetes:core/v1:Namespace", "kubernetes:storage.k8s.io/v1:StorageClass",
 )
 
 
@@ -69,7 +70,29 @@ def _redis(r, ctx: PricingContext) -> list[CostLine]:
                      f"{n} node(s) × {HOURS} h × ${p(key)}/h (one day of backups within the node size: free)", key)]
 
 
+def _gib(size: object) -> float:
+    text = str(size)
+    for suffix, factor in (("Gi", 1.0), ("Ti", 1024.0), ("G", 1.0), ("Mi", 1 / 1024)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text) / 2**30
+
+
+def _release(r, ctx: PricingContext) -> list[CostLine]:
+    """A Helm release costs nothing by itself, except the EBS volumes its claims provision outside
+    Pulumi (the model servers' caches): priced here so they are not missed."""
+    gpu = (r.get("values") or {}).get("gpu") or {}
+    gb = sum(_gib(s.get("storage") or 0) for s in (gpu.get("ollama") or {}, gpu.get("speaches") or {})
+             if s.get("enabled"))
+    if not gb:
+        return []
+    return [ctx.line(r, "model cache volumes (EBS gp3, via the chart's claims)", gb * p("ebs_gp3_gb_month"), "fixed",
+                     f"{gb:g} GB × ${p('ebs_gp3_gb_month')}/GB-month (kept while the GPU nodes are at 0)",
+                     "ebs_gp3_gb_month")]
+
+
 PRICERS = {
+    "kubernetes:helm.sh/v3:Release": _release,
     "aws:eks/cluster:Cluster": _cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:kms/key:Key": _kms_key,

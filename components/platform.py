@@ -30,7 +30,7 @@ from components import stack_args as sa
 from components.base import Component
 from components.cache import Cache
 from components.compute import Compute
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.database import Database
 from components.edge import Edge, EdgeRouting
 from components.eks_app import EksApp
@@ -80,7 +80,9 @@ class Platform(Component):
             self.eks: Optional[EksCluster] = None
             self.cache: Optional[Cache] = None
             self.eks_app: Optional[EksApp] = None
-            if c.compute.platform == "eks" and self.edge is not None:  # config validation requires the edge
+            if c.compute.platform == "eks":
+                if self.edge is None:  # config validation refuses this first; never fall back to ECS silently
+                    raise ConfigError("edge", "'none' with compute.platform: eks", "use edge: cloudflare")
                 self.eks = EksCluster(f"{name}-eks", sa.eks_cluster_args(
                     c, network=self.network, storage=self.storage, queues=self.queues), opts=child)
                 if c.cache.enabled:

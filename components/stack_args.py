@@ -322,7 +322,9 @@ def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, sto
         redis_url=cache.url if cache is not None else None, namespace=c.compute.eks.namespace,
         registration=c.runtime.registration_mode, cors_origins=tuple(c.runtime.cors_origins),
         core_min_replicas=c.core.desired_count, core_max_replicas=c.core.max_count,
-        cloudflared_image=c.core.cloudflared_image, gpu=c.gpu.enabled)
+        cloudflared_image=c.core.cloudflared_image, gpu=c.gpu.enabled,
+        # GPU model servers cannot start while the GPU group is at 0 nodes: do not wait for them.
+        wait=not (c.gpu.enabled and c.gpu.warm_min == 0))
 
 
 def eks_edge_routing_args(edge: Edge) -> EdgeRoutingArgs:

@@ -65,6 +65,7 @@ def test_a_cidr_restricted_endpoint_comes_from_config(stack_run):
     vpc = _one(run.recording, CLUSTER).get("vpcConfig")
     assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
     assert vpc["endpointPrivateAccess"] is True
+    assert plan.build_report(run)["findings"] == []  # a listed range is allowed; 0.0.0.0/0 never is
 
 
 def test_every_node_group_has_an_imdsv2_launch_template(scale):
@@ -163,7 +164,11 @@ def test_release_values_come_from_the_stack(scale):
     rec = scale.recording
     release = _app_release(rec)
     assert release.get("chart") == "./deploy/helm/unamentis" and release.get("namespace") == "unamentis"
-    assert release.get("atomic") is True
+    # the GPU group is at 0 nodes at deploy time: the model servers cannot be ready, so no waiting
+    assert release.get("skipAwait") is True and release.get("atomic") is False
+    [storage_class] = rec.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert storage_class.get("parameters") == {"type": "gp3", "encrypted": "true"}
+    assert storage_class.get("provisioner") == "ebs.csi.aws.com"
     # the values hold the owner password, the tunnel token and the origin secret: the engine keeps
     # them secret as a whole (state and plan output show no part of them)
     assert release.secret_inputs == ["values"]
@@ -226,6 +231,7 @@ def test_plan_records_prices_and_passes_policy(report):
     assert "on-demand" in by_resource["unamentis-eks-app-od"]["item"]
     assert "Spot" in by_resource["unamentis-eks-app-spot"]["item"]
     assert by_resource["unamentis-eks-gpu"]["kind"] == "usage"
+    assert by_resource["unamentis-app-release"]["monthly_usd"] == pytest.approx(70 * 0.08)  # 50 + 20 GB caches
     assert by_resource["unamentis-cache-redis"]["monthly_usd"] == pytest.approx(2 * 0.032 * 730, abs=0.01)
     assert any(l["resource"].startswith("unamentis-nat-gw") for l in report["cost"]["lines"])
     for line in report["cost"]["lines"]:
