@@ -83,6 +83,9 @@ class EksAppArgs:
     """Default: `"unamentis"`."""
     database_owner_user: str = "unamentis_owner"
     """Default: `"unamentis_owner"`."""
+    provider_api_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Hosted AI providers' keys by kind (`llm`, `stt`, `tts`), into the chart's Secret; choose the
+    provider with `extra_env` (`UNAMENTIS_LLM_PROVIDER` …). Default: none (GPU model servers / offline)."""
     extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """More `UNAMENTIS_*` settings (e.g. the SQS queue URLs). Default: none."""
     redis_url: Optional[pulumi.Input[str]] = None
@@ -120,6 +123,9 @@ class EksAppArgs:
                 raise ArgsError("EksAppArgs", key, f"{getattr(self, key)!r} is not pinned", "use a tag or a digest")
         if self.registration not in REGISTRATION:
             raise ArgsError("EksAppArgs", "registration", f"{self.registration!r}", "use open, invite or closed")
+        unknown = sorted(set(self.provider_api_keys) - {"llm", "stt", "tts"})
+        if unknown:
+            raise ArgsError("EksAppArgs", "provider_api_keys", f"{', '.join(unknown)}", "use llm, stt or tts")
         if not 1 <= self.core_min_replicas <= self.core_max_replicas:
             raise ArgsError("EksAppArgs", "core_max_replicas", "1 <= min <= max is violated", "fix the replica counts")
 
@@ -129,6 +135,8 @@ def chart_values(a: EksAppArgs) -> dict[str, Any]:
     secrets: dict[str, Any] = {"ownerPassword": a.database_owner_password, "tunnelToken": a.tunnel_token}
     if a.origin_secret is not None:
         secrets["originSecret"] = a.origin_secret
+    for kind, key in a.provider_api_keys.items():
+        secrets[f"{kind}ApiKey"] = key
     autoscale = a.core_max_replicas > a.core_min_replicas
     return {
         "image": split_image(a.image),

@@ -30,7 +30,7 @@ from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
 from components.observability import AlarmTargets, ObservabilityArgs
 from components.queues import Queues, QueuesArgs
-from components.runtime_env import app_database_url, runtime_environment
+from components.runtime_env import app_database_url, provider_settings, runtime_environment
 from components.secrets import RuntimeSecrets, RuntimeSecretsArgs, SecretParametersArgs
 from components.security_groups import SecurityGroupsArgs
 from components.storage import Storage, StorageArgs
@@ -308,6 +308,9 @@ def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, sto
         raise ArgsError("EksAppArgs", "image", "the EKS path needs a published image and a generated owner password",
                         "set core.image and leave database.managed_master_password off")
     rl = c.runtime.rate_limits
+    keys = provider_api_keys()
+    providers = provider_settings({"groq": keys.get("groqApiKey"), "openai": keys.get("openaiApiKey"),
+                                   "deepgram": keys.get("deepgramApiKey")})
     return EksAppArgs(
         kubeconfig=cluster.kubeconfig, image=c.core.image, env=c.stack, region=c.region,
         database_host=database.address, database_owner_password=database.password.result,
@@ -318,7 +321,9 @@ def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, sto
                    "UNAMENTIS_SQS_DLQ_URL": queues.dlq.url,
                    "UNAMENTIS_RATE_LIMIT_TOKEN": f"{rl.per_token_per_minute}/60",
                    "UNAMENTIS_RATE_LIMIT_USER": f"{rl.per_user_per_minute}/60",
-                   "UNAMENTIS_RATE_LIMIT_IP": f"{rl.per_ip_per_minute}/60"},
+                   "UNAMENTIS_RATE_LIMIT_IP": f"{rl.per_ip_per_minute}/60",
+                   **{f"UNAMENTIS_{k.upper()}": v for k, v in providers.items() if k.endswith("_provider")}},
+        provider_api_keys={k.removesuffix("_api_key"): v for k, v in providers.items() if k.endswith("_api_key")},
         redis_url=cache.url if cache is not None else None, namespace=c.compute.eks.namespace,
         registration=c.runtime.registration_mode, cors_origins=tuple(c.runtime.cors_origins),
         core_min_replicas=c.core.desired_count, core_max_replicas=c.core.max_count,

@@ -187,6 +187,18 @@ def test_release_values_come_from_the_stack(scale):
     assert values["networkPolicy"]["egress"]["databaseCidrs"] == list(scale.config.network.cidrs.data)
 
 
+def test_provider_keys_go_to_the_chart_secret_and_choose_the_providers(stack_run):
+    run = stack_run("scale", {"unamentis-cloud:groqApiKey": "gsk-test-key", "unamentis-cloud:deepgramApiKey": "dg-key"})
+    values = unwrap(_app_release(run.recording).inputs["values"])
+    assert {k: values["secrets"].get(k) for k in ("llmApiKey", "sttApiKey", "ttsApiKey")} == {
+        "llmApiKey": "gsk-test-key", "sttApiKey": "gsk-test-key", "ttsApiKey": "dg-key"}
+    env = values["runtime"]["extraEnv"]
+    assert (env["UNAMENTIS_LLM_PROVIDER"], env["UNAMENTIS_STT_PROVIDER"], env["UNAMENTIS_TTS_PROVIDER"]) == (
+        "groq", "groq", "deepgram")
+    assert "UNAMENTIS_LLM_API_KEY" not in env  # keys only in the Secret, never as plain values
+    assert _render(values)
+
+
 def _render(values: dict) -> list[dict]:
     with helm.Chart.load(CHART_PATH) as chart:
         out = chart.render(values=values, name="unamentis", namespace="unamentis", is_install=True)
