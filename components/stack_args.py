@@ -35,6 +35,7 @@ from components.secrets import RuntimeSecrets, RuntimeSecretsArgs, SecretParamet
 from components.security_groups import SecurityGroupsArgs
 from components.storage import Storage, StorageArgs
 from components.web_apps import WebApp, service_url
+from runtime.settings import env_vars
 
 # `<ArgsClass>.<field>` -> the stack-config key it comes from (prefix match for sub-fields such as
 # `FunctionsApiArgs.reserved_concurrency.auth`).
@@ -317,12 +318,13 @@ def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, sto
         database_name=DB_NAME, database_owner_user=MASTER_USERNAME,
         bucket=storage.buckets["curricula"].bucket, database_cidrs=tuple(c.network.cidrs.data),
         tunnel_token=edge.tunnel_token, origin_secret=edge.origin_secret,
-        extra_env={"UNAMENTIS_AWS_REGION": c.region, "UNAMENTIS_SQS_QUEUE_URL": queues.jobs.url,
-                   "UNAMENTIS_SQS_DLQ_URL": queues.dlq.url,
-                   "UNAMENTIS_RATE_LIMIT_TOKEN": f"{rl.per_token_per_minute}/60",
-                   "UNAMENTIS_RATE_LIMIT_USER": f"{rl.per_user_per_minute}/60",
-                   "UNAMENTIS_RATE_LIMIT_IP": f"{rl.per_ip_per_minute}/60",
-                   **{f"UNAMENTIS_{k.upper()}": v for k, v in providers.items() if k.endswith("_provider")}},
+        # The runtime settings the chart does not set itself, encoded by the runtime's own declarations.
+        extra_env=env_vars(
+            aws_region=c.region, sqs_queue_url=queues.jobs.url, sqs_dlq_url=queues.dlq.url,
+            rate_limit_token=(rl.per_token_per_minute, 60), rate_limit_user=(rl.per_user_per_minute, 60),
+            rate_limit_ip=(rl.per_ip_per_minute, 60), jwt_issuer=f"https://{c.hostname('api')}",
+            min_client_versions=c.runtime.min_client_version, cf_access_team_domain=edge.access_team_domain,
+            cf_access_aud=edge.access_aud, **{k: v for k, v in providers.items() if k.endswith("_provider")}),
         provider_api_keys={k.removesuffix("_api_key"): v for k, v in providers.items() if k.endswith("_api_key")},
         redis_url=cache.url if cache is not None else None, namespace=c.compute.eks.namespace,
         registration=c.runtime.registration_mode, cors_origins=tuple(c.runtime.cors_origins),

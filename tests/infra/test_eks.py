@@ -180,7 +180,11 @@ def test_release_values_come_from_the_stack(scale):
     assert values["postgresql"]["bundled"]["enabled"] is False
     assert values["objectStorage"]["bucket"] in {b.out("bucket") for b in rec.of_type("aws:s3/bucket:Bucket")}
     assert values["runtime"]["redisUrl"].startswith("rediss://master.")
-    assert values["runtime"]["extraEnv"]["UNAMENTIS_SQS_QUEUE_URL"].startswith("https://sqs.")
+    env = values["runtime"]["extraEnv"]
+    assert env["UNAMENTIS_SQS_QUEUE_URL"].startswith("https://sqs.")
+    assert env["UNAMENTIS_JWT_ISSUER"] == f"https://api.{scale.config.domain}"
+    assert env["UNAMENTIS_CF_ACCESS_TEAM_DOMAIN"] == "unamentis.cloudflareaccess.com" and env["UNAMENTIS_CF_ACCESS_AUD"]
+    assert env["UNAMENTIS_RATE_LIMIT_TOKEN"] == "120/60"
     assert values["cloudflared"]["enabled"] is True and values["ingress"]["enabled"] is False
     assert values["core"]["autoscaling"] == {"enabled": True, "minReplicas": 4, "maxReplicas": 8}
     assert values["gpu"]["ollama"]["enabled"] and values["gpu"]["speaches"]["enabled"]
