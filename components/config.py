@@ -35,6 +35,7 @@ Profile = Literal["beta", "prod", "customer"]
 NatStrategy = Literal["none", "instance", "gateway"]
 Ingress = Literal["tunnel", "alb"]
 EdgeProvider = Literal["cloudflare", "none"]
+ComputePlatform = Literal["ecs", "eks"]
 
 # Secret config keys holding provider API keys; read with `provider_api_keys()`, never defaulted.
 PROVIDER_KEY_NAMES: tuple[str, ...] = ("groqApiKey", "openaiApiKey", "deepgramApiKey")
@@ -182,6 +183,37 @@ class GpuConfig:
 
 
 @dataclass(frozen=True)
+class EksConfig:
+    """The Kubernetes scaling path (`compute.platform: eks`): cluster, node groups, the Helm release."""
+    version: str = "1.33"
+    # CIDRs that may reach the public API endpoint; empty: the endpoint is private (VPC only).
+    endpoint_public_cidrs: tuple[str, ...] = ()
+    # ARM (Graviton) app nodes: an on-demand base group plus a Spot group, first type preferred.
+    app_instance_types: tuple[str, ...] = ("m7g.large", "m6g.large", "c7g.xlarge")
+    app_on_demand_base: int = 1  # nodes of the on-demand group (always running)
+    app_spot_min: int = 1
+    app_spot_desired: int = 1
+    app_spot_max: int = 4
+    node_volume_gb: int = 40
+    namespace: str = "unamentis"
+
+
+@dataclass(frozen=True)
+class ClusterComputeConfig:
+    platform: ComputePlatform = "ecs"  # ecs: Fargate + Lambda (Phases 1-2); eks: the Helm chart on EKS
+    eks: EksConfig = field(default_factory=EksConfig)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache Redis for shared rate limits and the event bus (Phase 2+)."""
+    enabled: bool = False
+    node_type: str = "cache.t4g.small"
+    nodes: int = 1  # 2+: a replica in another AZ with automatic failover
+    engine_version: str = "7.1"
+
+
+@dataclass(frozen=True)
 class BudgetConfig:
     monthly_usd: float = 50.0  # AWS budget and plan ceiling for the whole estimate
     fixed_ceiling_usd: Optional[float] = None  # plan ceiling for the always-on part only
@@ -254,6 +286,8 @@ class StackConfig:
     logs: LogsConfig = field(default_factory=LogsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     usage: UsageConfig = field(default_factory=UsageConfig)
+    compute: ClusterComputeConfig = field(default_factory=ClusterComputeConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
     # ---- derived values every component uses (one place, not re-derived per component)
     @property
@@ -525,6 +559,7 @@ def _validate(c: StackConfig) -> None:
                               f"{cf.access.session_duration!r}", "write e.g. 8h or 30m")
     _validate_database(c)
     _validate_compute(c)
+    _validate_eks(c)
     _validate_runtime(c)
     if c.queues.max_receives < 1 or not 0 <= c.queues.visibility_timeout <= 43200:
         raise ConfigError("queues", "max_receives must be >= 1 and visibility_timeout 0–43200 s",
@@ -671,6 +706,54 @@ def _validate_compute(c: StackConfig) -> None:
     if k.image is not None and not is_pinned(k.image):
         raise ConfigError("core.image", f"{k.image!r} is not pinned",
                           "use a version tag or @sha256 digest (or unset it to build from runtime/)")
+
+
+_ARM_TYPE_RE = re.compile(r"[a-z]+\d+g[a-z]*\.[a-z0-9]+")
+
+
+def _validate_eks(c: StackConfig) -> None:
+    """`compute.platform: eks` and `cache`: checked before any resource exists."""
+    if c.cache.enabled:
+        if not re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", c.cache.node_type):
+            raise ConfigError("cache.node_type", f"{c.cache.node_type!r}", "e.g. cache.t4g.small")
+        if not 1 <= c.cache.nodes <= 6:
+            raise ConfigError("cache.nodes", f"{c.cache.nodes}", "use 1 (no replica) to 6")
+    if c.compute.platform != "eks":
+        return
+    e = c.compute.eks
+    if c.network.nat == "none":
+        raise ConfigError("network.nat", "'none' with compute.platform: eks (the nodes run in the private "
+                          "subnets and pull images through NAT)", "set network.nat to instance or gateway")
+    if c.ingress != "tunnel" or not c.use_cloudflare:
+        raise ConfigError("ingress", f"{c.ingress!r} with compute.platform: eks", "use ingress: tunnel with "
+                          "edge: cloudflare (the ALB path needs the AWS Load Balancer Controller, not installed "
+                          "by this program yet)")
+    if not re.fullmatch(r"1\.(2[89]|3\d)", e.version):
+        raise ConfigError("compute.eks.version", f"{e.version!r}", "use a supported EKS version such as 1.33")
+    for i, text in enumerate(e.endpoint_public_cidrs):
+        net = _net(f"compute.eks.endpoint_public_cidrs[{i}]", text)
+        if net.prefixlen < 8:
+            raise ConfigError(f"compute.eks.endpoint_public_cidrs[{i}]", f"{text} opens the API to the internet",
+                              "list your office/VPN ranges, or leave the list empty for a private endpoint")
+    if not e.app_instance_types:
+        raise ConfigError("compute.eks.app_instance_types", "empty", "list ARM types such as m7g.large")
+    bad = [t for t in e.app_instance_types if not _ARM_TYPE_RE.fullmatch(t)]
+    if bad:
+        raise ConfigError("compute.eks.app_instance_types", f"{', '.join(bad)} not ARM (Graviton)",
+                          "use ARM types such as m7g.large, c7g.xlarge (the runtime image is arm64)")
+    if e.app_on_demand_base < 1:
+        raise ConfigError("compute.eks.app_on_demand_base", f"{e.app_on_demand_base}",
+                          "keep at least 1 on-demand node so a Spot reclaim never empties the cluster")
+    if not 0 <= e.app_spot_min <= e.app_spot_desired <= e.app_spot_max or e.app_spot_max < 1:
+        raise ConfigError("compute.eks.app_spot_max", f"min {e.app_spot_min}, desired {e.app_spot_desired}, "
+                          f"max {e.app_spot_max}", "0 <= app_spot_min <= app_spot_desired <= app_spot_max, max >= 1")
+    if not 20 <= e.node_volume_gb <= 1000:
+        raise ConfigError("compute.eks.node_volume_gb", f"{e.node_volume_gb}", "use 20–1000 GB")
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", e.namespace):
+        raise ConfigError("compute.eks.namespace", f"{e.namespace!r}", "a DNS label: lower-case letters, digits, -")
+    if c.core.image is None:
+        raise ConfigError("core.image", "unset with compute.platform: eks",
+                          "set a published, pinned runtime image (registry/name:tag); the EKS path does not build one")
 
 
 def _validate_runtime(c: StackConfig) -> None:

@@ -322,6 +322,27 @@ OUTPUTS: dict[str, Callable[[OutputContext], dict]] = {
         "id": _digest("token-id", c.name, n=32), "value": "cf" + _digest("token-value", c.name, n=38)},
     "cloudflare:index/workersScript:WorkersScript": lambda c: {
         "id": c.inputs.get("scriptName", c.name), "etag": _digest("etag", c.name, n=32)},
+    # The EKS path (compute.platform: eks).
+    "aws:kms/key:Key": lambda c: {"arn": c.arn("kms", f"key/{uuid.UUID(_digest(c.name, n=32))}"),
+                                  "keyId": str(uuid.UUID(_digest(c.name, n=32)))},
+    "aws:eks/cluster:Cluster": lambda c: {
+        "arn": c.arn("eks", f"cluster/{c.physical}"),
+        "endpoint": f"https://{_digest(c.name, n=32).upper()}.gr7.{c.region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+        "vpcConfig": {**(c.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_digest(c.name, 'cluster')}",
+                      "vpcId": f"vpc-{_digest('vpc')}"},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{c.region}.amazonaws.com/id/{_digest(c.name, n=32).upper()}"}]}],
+        "status": "ACTIVE"},
+    "aws:eks/nodeGroup:NodeGroup": lambda c: {"arn": c.arn("eks", f"nodegroup/{c.physical}"), "status": "ACTIVE"},
+    "aws:eks/addon:Addon": lambda c: {"arn": c.arn("eks", f"addon/{c.inputs.get('addonName', c.physical)}"),
+                                      "addonVersion": "v1.0.0-eksbuild.1"},
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": lambda c: {
+        "associationArn": c.arn("eks", f"podidentityassociation/{c.physical}"), "associationId": f"a-{_digest(c.name)}"},
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda c: {
+        "arn": c.arn("elasticache", f"replicationgroup:{c.physical}"),
+        "primaryEndpointAddress": f"master.{c.physical}.{_digest(c.name, n=6)}.use1.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{c.physical}.{_digest(c.name, n=6)}.use1.cache.amazonaws.com"},
+    "aws:elasticache/subnetGroup:SubnetGroup": lambda c: {"name": c.physical},
 }
 
 _PHYSICAL_KEYS = ("name", "bucket", "identifier", "family", "functionName", "layerName")

@@ -8,7 +8,9 @@ never lookups by name. Order:
 2. data tier: database, buckets, queues, SSM parameters, the runtime's generated secrets;
 3. `Edge` (Cloudflare zone settings, WAF, rate limit, headers, origin secret, Access, Tunnel, R2),
    before compute, which reads its outputs (origin secret, tunnel token, Access AUD);
-4. `Compute` (image, functions, ALB, core, GPU fleet, web apps);
+4. `Compute` (image, functions, ALB, core, GPU fleet, web apps) — or, with `compute.platform: eks`,
+   `EksCluster` (cluster, node groups, add-ons, pod role), `Cache` (with `cache.enabled`) and `EksApp`
+   (the Helm chart released on the cluster, cloudflared connectors in tunnel mode);
 5. `EdgeRouting` (records to the origins compute created, ACM validation, the edge router);
 6. `Observability` last, so it alarms on what compute created, and the budget.
 
@@ -26,10 +28,14 @@ import pulumi
 
 from components import stack_args as sa
 from components.base import Component
+from components.cache import Cache
 from components.compute import Compute
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.database import Database
 from components.edge import Edge, EdgeRouting
+from components.eks_app import EksApp
+from components.eks_cluster import EksCluster
+from components.observability import AlarmTargets
 from components.network import NatEgress, Network
 from components.observability import Observability
 from components.queues import Queues
@@ -70,16 +76,34 @@ class Platform(Component):
             if c.use_cloudflare:
                 self.edge = Edge(f"{name}-edge", sa.edge_args(c), opts=child)
 
-            self.compute = Compute(f"{name}-compute", sa.compute_args(
-                c, network=self.network, security_group_ids=sg_ids, database=self.database, storage=self.storage,
-                queues=self.queues, secrets=self.runtime_secrets, edge=self.edge), opts=child)
-
-            if self.edge is not None:
-                self.edge_routing = EdgeRouting(f"{name}-edge-routing", sa.edge_routing_args(
-                    self.edge, self.compute.functions, self.compute.load_balancer), opts=child)
+            self.compute: Optional[Compute] = None
+            self.eks: Optional[EksCluster] = None
+            self.cache: Optional[Cache] = None
+            self.eks_app: Optional[EksApp] = None
+            if c.compute.platform == "eks":
+                if self.edge is None:  # config validation refuses this first; never fall back to ECS silently
+                    raise ConfigError("edge", "'none' with compute.platform: eks", "use edge: cloudflare")
+                self.eks = EksCluster(f"{name}-eks", sa.eks_cluster_args(
+                    c, network=self.network, storage=self.storage, queues=self.queues), opts=child)
+                if c.cache.enabled:
+                    self.cache = Cache(f"{name}-cache", sa.cache_args(c, self.network, self.eks), opts=child)
+                self.eks_app = EksApp(f"{name}-app", sa.eks_app_args(
+                    c, cluster=self.eks, database=self.database, storage=self.storage, queues=self.queues,
+                    edge=self.edge, cache=self.cache), opts=child,
+                    depends_on=[*self.eks.node_groups.values(), *self.eks.addons.values()])
+                self.edge_routing = EdgeRouting(f"{name}-edge-routing", sa.eks_edge_routing_args(self.edge), opts=child)
+                targets = AlarmTargets()
+            else:
+                self.compute = Compute(f"{name}-compute", sa.compute_args(
+                    c, network=self.network, security_group_ids=sg_ids, database=self.database, storage=self.storage,
+                    queues=self.queues, secrets=self.runtime_secrets, edge=self.edge), opts=child)
+                if self.edge is not None:
+                    self.edge_routing = EdgeRouting(f"{name}-edge-routing", sa.edge_routing_args(
+                        self.edge, self.compute.functions, self.compute.load_balancer), opts=child)
+                targets = self.compute.alarm_targets()
 
             self.observability = Observability(f"{name}-obs", sa.observability_args(
-                c, self.compute.alarm_targets(), self.database.instance_identifier), opts=child)
+                c, targets, self.database.instance_identifier), opts=child)
 
         self.register_outputs({
             "vpc_id": self.network.vpc_id,

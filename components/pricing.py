@@ -2,7 +2,7 @@
 
 The price table and the pricer types live in `pricing_core`; the pricers of each part of the
 stack in `aws_pricing` (network, data tier, observability, account-wide AWS lines),
-`compute_pricing` and `edge.pricing`. This module composes their tables and prices a recording:
+`compute_pricing`, `eks_pricing` and `edge.pricing`. This module composes their tables and prices a recording:
 every created resource goes to its type's pricer, or is declared free, or is reported as
 unpriced (a policy error); account-wide usage lines are priced once per stack.
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from components import aws_pricing, compute_pricing
+from components import aws_pricing, compute_pricing, eks_pricing
 from components.edge import pricing as edge_pricing
 from components.pricing_core import PRICE_REGION, CostLine, CostReport, Pricer, PricingContext
 
-PRICERS: dict[str, Pricer] = {**aws_pricing.PRICERS, **compute_pricing.PRICERS}
-FREE: dict[str, str] = {**aws_pricing.FREE, **compute_pricing.FREE, **edge_pricing.FREE}
+PRICERS: dict[str, Pricer] = {**aws_pricing.PRICERS, **compute_pricing.PRICERS, **eks_pricing.PRICERS}
+FREE: dict[str, str] = {**aws_pricing.FREE, **compute_pricing.FREE, **edge_pricing.FREE, **eks_pricing.FREE}
 SERVICE_USAGE = [*aws_pricing.SERVICE_USAGE, *compute_pricing.SERVICE_USAGE, *edge_pricing.SERVICE_USAGE]
 
 

@@ -93,6 +93,20 @@ PRICES: dict[str, Price] = {
     "cf_tunnel_month": Price(0.0, "tunnel-month",
                              "https://www.cloudflare.com/plans/zero-trust-services/ (no per-tunnel fee documented)",
                              "2026", "B"),
+    # The EKS path (compute.platform: eks); Spot rows are typical us-east-1 figures and float.
+    "eks_cluster_h": Price(0.10, "cluster-hour (standard support)", "https://aws.amazon.com/eks/pricing/", "2026-11-25", "A"),
+    "ec2:m7g.large": Price(0.0816, "hour", "https://aws.amazon.com/ec2/pricing/on-demand/", "2026-11-25", "B"),
+    "ec2:m6g.large": Price(0.077, "hour", "https://aws.amazon.com/ec2/pricing/on-demand/", "2026-11-25", "B"),
+    "ec2:c7g.xlarge": Price(0.145, "hour", "https://aws.amazon.com/ec2/pricing/on-demand/", "2026-11-25", "B"),
+    "ec2_spot:m7g.large": Price(0.035, "hour", "https://aws.amazon.com/ec2/spot/pricing/ (typical $0.03–0.04)", "2026-11-25", "C"),
+    "ec2_spot:m6g.large": Price(0.033, "hour", "https://aws.amazon.com/ec2/spot/pricing/ (typical $0.03–0.04)", "2026-11-25", "C"),
+    "ec2_spot:c7g.xlarge": Price(0.060, "hour", "https://aws.amazon.com/ec2/spot/pricing/ (typical $0.05–0.07)", "2026-11-25", "C"),
+    "ec2_spot:g5.xlarge": Price(0.40, "hour", "https://aws.amazon.com/ec2/spot/pricing/ (typical $0.35–0.50)", "2026-11-25", "C"),
+    "ec2_spot:g6.xlarge": Price(0.32, "hour", "https://aws.amazon.com/ec2/spot/pricing/ (typical $0.28–0.40)", "2026-11-25", "C"),
+    "elasticache:cache.t4g.micro": Price(0.016, "node-hour", "https://aws.amazon.com/elasticache/pricing/", "2026-11-25", "B"),
+    "elasticache:cache.t4g.small": Price(0.032, "node-hour", "https://aws.amazon.com/elasticache/pricing/", "2026-11-25", "B"),
+    "elasticache:cache.t4g.medium": Price(0.065, "node-hour", "https://aws.amazon.com/elasticache/pricing/", "2026-11-25", "B"),
+    "kms_key_month": Price(1.00, "key-month (requests: first 20,000/month free)", "https://aws.amazon.com/kms/pricing/", "2026-11-25", "A"),
 }
 
 # Always-free monthly allowances, from the pricing pages above.

@@ -15,11 +15,14 @@ from typing import Any, Iterator, Mapping, Optional
 import pulumi
 
 from components.base import ArgsError
+from components.cache import Cache, CacheArgs
 from components.compute import ComputeArgs
 from components.config import ConfigError, StackConfig, provider_api_keys
-from components.database import Database, DatabaseArgs
+from components.database import DB_NAME, MASTER_USERNAME, Database, DatabaseArgs
 from components.edge import Edge, EdgeArgs, EdgeRoutingArgs
 from components.edge.component import host_of
+from components.eks_app import EksAppArgs, core_service_url
+from components.eks_cluster import EksCluster, EksClusterArgs
 from components.facts import TIERS
 from components.gpu_fleet import asg_name
 from components.lambda_build import program_artifacts
@@ -27,11 +30,12 @@ from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
 from components.observability import AlarmTargets, ObservabilityArgs
 from components.queues import Queues, QueuesArgs
-from components.runtime_env import app_database_url, runtime_environment
+from components.runtime_env import app_database_url, provider_settings, runtime_environment
 from components.secrets import RuntimeSecrets, RuntimeSecretsArgs, SecretParametersArgs
 from components.security_groups import SecurityGroupsArgs
 from components.storage import Storage, StorageArgs
 from components.web_apps import WebApp, service_url
+from runtime.settings import env_vars
 
 # `<ArgsClass>.<field>` -> the stack-config key it comes from (prefix match for sub-fields such as
 # `FunctionsApiArgs.reserved_concurrency.auth`).
@@ -73,6 +77,14 @@ CONFIG_KEYS: dict[str, str] = {
     "EdgeArgs.session_duration": "cloudflare.access.session_duration",
     "EdgeArgs.r2_assets_bucket": "cloudflare.r2.assets_bucket",
     "EdgeArgs.r2_tts_bucket": "cloudflare.r2.tts_bucket",
+    "EksClusterArgs.endpoint_public_cidrs": "compute.eks.endpoint_public_cidrs",
+    "EksClusterArgs.app_on_demand_base": "compute.eks.app_on_demand_base",
+    "EksClusterArgs.app_spot_max": "compute.eks.app_spot_max",
+    "EksClusterArgs.gpu_desired_size": "gpu.warm_min",
+    "EksAppArgs.image": "core.image",
+    "EksAppArgs.cloudflared_image": "core.cloudflared_image",
+    "EksAppArgs.core_max_replicas": "core.max_count",
+    "CacheArgs.nodes": "cache.nodes",
 }
 
 
@@ -170,6 +182,7 @@ def edge_args(c: StackConfig) -> EdgeArgs:
         session_duration=cf.access.session_duration, core_port=c.core.port, web_client=c.web_client.enabled,
         r2_enabled=cf.r2.enabled, r2_assets_bucket=cf.r2.assets_bucket or f"{c.stack}-unamentis-assets",
         r2_tts_bucket=cf.r2.tts_bucket or f"{c.stack}-unamentis-tts", r2_tts_days=c.buckets.tts_cache_days,
+        core_service=core_service_url(c.compute.eks.namespace) if c.compute.platform == "eks" else None,
         **services)
 
 
@@ -263,3 +276,66 @@ def observability_args(c: StackConfig, targets: AlarmTargets, db_instance_identi
                              db_max_connections=c.database.max_connections, alert_emails=c.budget.alert_emails,
                              budget_usd=c.budget.monthly_usd, per_function_alarms=c.profile != "beta",
                              budget_name=f"{c.name_prefix}-monthly", tags=c.tags)
+
+
+# --------------------------------------------------------------------------- the EKS path (compute.platform: eks)
+
+
+def eks_cluster_args(c: StackConfig, *, network: Network, storage: Storage, queues: Queues) -> EksClusterArgs:
+    """The cluster in the private subnets; the runtime's pod role gets the buckets and queues only
+    (its secrets come through the chart's Kubernetes Secret, so it reads no SSM parameter)."""
+    e, g = c.compute.eks, c.gpu
+    return EksClusterArgs(
+        name_prefix=compute_prefix(c), subnet_ids=network.subnet_ids["private"], region=c.region, version=e.version,
+        endpoint_public_cidrs=tuple(e.endpoint_public_cidrs), app_instance_types=tuple(e.app_instance_types),
+        app_on_demand_base=e.app_on_demand_base, app_spot_min=e.app_spot_min, app_spot_desired=e.app_spot_desired,
+        app_spot_max=e.app_spot_max, node_volume_gb=e.node_volume_gb, gpu=g.enabled,
+        gpu_instance_types=tuple(g.instance_types), gpu_max_size=g.max_size, gpu_desired_size=g.warm_min,
+        gpu_volume_gb=g.volume_gb, namespace=e.namespace,
+        pod_policy_statements=[storage.access_policy_statements(), queues.access_policy_statements()],
+        log_retention_days=c.logs.retention_days, tags=c.tags)
+
+
+def cache_args(c: StackConfig, network: Network, cluster: EksCluster) -> CacheArgs:
+    return CacheArgs(name_prefix=compute_prefix(c), vpc_id=network.vpc_id, subnet_ids=network.subnet_ids["data"],
+                     client_security_group_id=cluster.cluster.vpc_config.cluster_security_group_id,
+                     node_type=c.cache.node_type, nodes=c.cache.nodes, engine_version=c.cache.engine_version,
+                     tags=c.tags)
+
+
+def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, storage: Storage, queues: Queues,
+                 edge: Edge, cache: Optional[Cache]) -> EksAppArgs:
+    if c.core.image is None or database.password is None:  # config validation refuses both; say it in args terms
+        raise ArgsError("EksAppArgs", "image", "the EKS path needs a published image and a generated owner password",
+                        "set core.image and leave database.managed_master_password off")
+    rl = c.runtime.rate_limits
+    keys = provider_api_keys()
+    providers = provider_settings({"groq": keys.get("groqApiKey"), "openai": keys.get("openaiApiKey"),
+                                   "deepgram": keys.get("deepgramApiKey")})
+    return EksAppArgs(
+        kubeconfig=cluster.kubeconfig, image=c.core.image, env=c.stack, region=c.region,
+        database_host=database.address, database_owner_password=database.password.result,
+        database_name=DB_NAME, database_owner_user=MASTER_USERNAME,
+        bucket=storage.buckets["curricula"].bucket, database_cidrs=tuple(c.network.cidrs.data),
+        tunnel_token=edge.tunnel_token, origin_secret=edge.origin_secret,
+        # The runtime settings the chart does not set itself, encoded by the runtime's own declarations.
+        extra_env=env_vars(
+            aws_region=c.region, sqs_queue_url=queues.jobs.url, sqs_dlq_url=queues.dlq.url,
+            rate_limit_token=(rl.per_token_per_minute, 60), rate_limit_user=(rl.per_user_per_minute, 60),
+            rate_limit_ip=(rl.per_ip_per_minute, 60), jwt_issuer=f"https://{c.hostname('api')}",
+            min_client_versions=c.runtime.min_client_version, cf_access_team_domain=edge.access_team_domain,
+            cf_access_aud=edge.access_aud, **{k: v for k, v in providers.items() if k.endswith("_provider")}),
+        provider_api_keys={k.removesuffix("_api_key"): v for k, v in providers.items() if k.endswith("_api_key")},
+        redis_url=cache.url if cache is not None else None, namespace=c.compute.eks.namespace,
+        registration=c.runtime.registration_mode, cors_origins=tuple(c.runtime.cors_origins),
+        core_min_replicas=c.core.desired_count, core_max_replicas=c.core.max_count,
+        cloudflared_image=c.core.cloudflared_image, gpu=c.gpu.enabled,
+        # GPU model servers cannot start while the GPU group is at 0 nodes: do not wait for them.
+        wait=not (c.gpu.enabled and c.gpu.warm_min == 0))
+
+
+def eks_edge_routing_args(edge: Edge) -> EdgeRoutingArgs:
+    """Tunnel mode on EKS: the core in the cluster serves every route, so the edge router sends both
+    the stateless and the stateful paths through the tunnel; no AWS origin records."""
+    return EdgeRoutingArgs(edge=edge.args, origin_secret=edge.origin_secret, lambda_origin=edge.core_origin,
+                           core_origin=edge.core_origin)

@@ -88,6 +88,9 @@ class EdgeArgs:
     """Access session length, e.g. `8h`. Default: `"8h"`."""
     core_port: int = 8080
     """The core's port (the tunnel's origin is `localhost:<core_port>`). Default: `8080`."""
+    core_service: Optional[str] = None
+    """Tunnel mode: the URL cloudflared reaches the core at; without it the sidecar's
+    `http://localhost:<core_port>` (ECS). On EKS the core's Service in the cluster. Default: none."""
     web_client: bool = False
     """`app.<domain>` exists. Default: `False`."""
     ops_console_service: Optional[str] = None
@@ -372,7 +375,8 @@ class Edge(Component):
     @staticmethod
     def tunnel_ingresses(args: EdgeArgs, access_aud: pulumi.Input[str]) -> list[dict]:
         """The tunnel's ingress rules, first match wins; the catch-all 404 is last."""
-        core = f"http://localhost:{args.core_port}"  # cloudflared is a sidecar in the core task
+        # ECS: cloudflared is a sidecar in the core task; EKS: a Deployment next to the core's Service.
+        core = args.core_service or f"http://localhost:{args.core_port}"
         admin_access = {"access": {"required": True, "team_name": args.team_name, "aud_tags": [access_aud]}}
         rules = [
             {"hostname": args.core_host, "service": core},

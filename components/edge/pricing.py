@@ -73,7 +73,7 @@ def _access_seats(ctx) -> list:
 
 
 def _tunnel(ctx) -> list:
-    return [ctx.line(None, "Cloudflare Tunnel", 0.0, "fixed", "no per-tunnel fee; cloudflared runs in the core task",
+    return [ctx.line(None, "Cloudflare Tunnel", 0.0, "fixed", "no per-tunnel fee; cloudflared runs next to the core (ECS sidecar or EKS Deployment)",
                      "cf_tunnel_month", service="cloudflare-tunnel")]
 
 

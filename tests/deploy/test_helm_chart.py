@@ -180,6 +180,8 @@ def test_core_is_sized_for_websockets_and_drains(case: str) -> None:
     assert "httpGet" not in container["livenessProbe"] and container["livenessProbe"]["tcpSocket"]
     assert container["startupProbe"]["httpGet"]["path"] == "/health"
     assert container["args"][0] == "serve" and "UNAMENTIS_SERVICES" not in env  # the core serves everything
+    if not (case_values(case) or {}).get("ingress", {}).get("enabled", True):
+        return  # tunnel mode: cloudflared reaches the core's Service, no Ingress (test_cloudflared_tunnel_mode)
     # the Ingress keeps sockets open (ingress-nginx or ALB timeouts)
     ingress = find(docs, "Ingress", RELEASE)
     annotations = ingress["metadata"].get("annotations", {})
@@ -201,7 +203,8 @@ def test_the_drain_script_is_what_the_docker_image_runs() -> None:
 def test_autoscaling_and_disruption_budgets(case: str) -> None:
     docs = manifests(case)
     values = case_values(case) or {}
-    for component in ("core", "stateless"):
+    components = ("core", "stateless") if values.get("stateless", {}).get("enabled", True) else ("core",)
+    for component in components:
         pdb = find(docs, "PodDisruptionBudget", f"{RELEASE}-{component}")
         assert pdb["spec"]["maxUnavailable"] == 1
         assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
@@ -228,6 +231,8 @@ def _backend(ingress: dict, path: str) -> str:
 
 @pytest.mark.parametrize("case", CASES)
 def test_ingress_sends_every_route_to_a_pod_that_serves_it(case: str) -> None:
+    if not (case_values(case) or {}).get("ingress", {}).get("enabled", True):
+        pytest.skip("no Ingress: in tunnel mode the core serves every route")
     docs = manifests(case)
     ingress = find(docs, "Ingress", RELEASE)
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
@@ -320,7 +325,8 @@ def test_migration_is_a_hook_job_run_as_the_owner(case: str) -> None:
     assert env["UNAMENTIS_APP_ROLE_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "app-role-password"
     assert "DATABASE_URL" not in env
     # the serving pods connect as the runtime role and never see the owner's password
-    for name in ("core", "stateless"):
+    serving_pods = ("core", "stateless") if values.get("stateless", {}).get("enabled", True) else ("core",)
+    for name in serving_pods:
         serving = env_of(pod_spec(find(docs, "Deployment", f"{RELEASE}-{name}"))["containers"][0])
         assert serving["DATABASE_URL"]["value"].startswith("postgresql://unamentis_app:$(APP_DB_PASSWORD)@")
         keys = {item["valueFrom"]["secretKeyRef"]["key"] for item in serving.values() if "valueFrom" in item}
@@ -362,6 +368,35 @@ def test_secret_template_keeps_existing_values_on_upgrade() -> None:
     assert 'lookup "v1" "Secret" .Release.Namespace $name' in text
     for key in ("owner-password", "app-role-password", "jwt-secret", "s3-access-key-id", "s3-secret-access-key"):
         assert f'(get $old "{key}")' in text, key
+
+
+# ------------------------------------------------------------------------------- tunnel mode
+def test_cloudflared_tunnel_mode() -> None:
+    docs = manifests("eks-tunnel")
+    deployment = find(docs, "Deployment", f"{RELEASE}-cloudflared")
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    assert container["args"][:2] == ["tunnel", "--no-autoupdate"] and container["args"][-1] == "run"
+    token = env_of(container)["TUNNEL_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token == {"name": f"{RELEASE}-secrets", "key": "tunnel-token"}
+    assert not [d for d in docs if d["kind"] in ("Ingress", "Service") and "cloudflared" in d["metadata"]["name"]]
+    # the connectors admit nothing and reach only DNS, the core and Cloudflare's edge
+    policy = find(docs, "NetworkPolicy", f"{RELEASE}-cloudflared")
+    assert policy["spec"]["ingress"] == [] and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    ports = {(p["port"], p["protocol"]) for e in policy["spec"]["egress"] for p in e["ports"]}
+    assert ports == {(53, "UDP"), (53, "TCP"), (8766, "TCP"), (7844, "TCP"), (7844, "UDP"), (443, "TCP")}
+    # the core admits the connectors (same namespace, cloudflared pods only)
+    peers = find(docs, "NetworkPolicy", f"{RELEASE}-api-ingress")["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "unamentis", "app.kubernetes.io/instance": RELEASE,
+                                            "app.kubernetes.io/component": "cloudflared"}}} in peers
+    # Redis egress from the API pods when its subnets are given
+    egress = find(docs, "NetworkPolicy", f"{RELEASE}-egress")
+    assert any(p["port"] == 6379 for e in egress["spec"]["egress"] for p in e["ports"])
+    # off by default, and the token is required when on
+    assert not [d for d in manifests("default") if "cloudflared" in d["metadata"]["name"]]
+    with pytest.raises(helm.HelmError, match="tunnelToken"):
+        render({"cloudflared": {"enabled": True}})
 
 
 # ------------------------------------------------------------------------------- GPU, storage

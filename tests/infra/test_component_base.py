@@ -103,6 +103,7 @@ STACK_LAYER = {
     "components.policy", "components.policy_core", "components.aws_policy", "components.compute_policy",
     "components.edge.policy", "components.pricing", "components.pricing_core", "components.aws_pricing",
     "components.compute_pricing", "components.edge.pricing", "components.edge",
+    "components.eks_pricing", "components.eks_policy",
 }
 
 
