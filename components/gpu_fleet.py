@@ -189,6 +189,9 @@ class GpuFleet(Component):
                 "volume_size": args.volume_gb, "volume_type": "gp3",
                 "encrypted": "true", "delete_on_termination": "true"}}],
             user_data=pulumi.Output.from_input(args.user_data).apply(_b64),
+            # A node that shuts itself down (the bootstrap's last resort) must end, not sit
+            # stopped in the group: a stopped Spot instance still bills its disk and its IPv4.
+            instance_initiated_shutdown_behavior="terminate",
             update_default_version=True,
             tag_specifications=[{"resource_type": "instance", "tags": {"Name": group_name}},
                                 {"resource_type": "volume", "tags": {"Name": group_name}}],

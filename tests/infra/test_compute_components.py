@@ -333,6 +333,7 @@ def test_gpu_fleet():
 
     rec = record(build)
     [lt] = rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.get("instanceInitiatedShutdownBehavior") == "terminate"
     assert lt.get("metadataOptions") == {"httpEndpoint": "enabled", "httpTokens": "required",
                                          "httpPutResponseHopLimit": 1, "instanceMetadataTags": "disabled"}
     assert lt.get("imageId").startswith("resolve:ssm:/aws/service/")
