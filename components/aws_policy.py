@@ -235,8 +235,25 @@ def _alb_tls(ctx):
                 yield _rule("alb.tls13").finding(r, "an HTTP listener may only redirect to HTTPS")
 
 
+# Lambda's "Concurrent executions" quota (Service Quotas code L-B99A9384) starts at 10 on new
+# accounts, and Lambda keeps 100 of it unreserved
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html, read 2026-12).
+LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
+LAMBDA_UNRESERVED_MINIMUM = 100
+
+
 def _lambda_concurrency(ctx):
-    for r in ctx.of("aws:lambda/function:Function"):
+    fns = ctx.of("aws:lambda/function:Function")
+    functions_cfg = getattr(ctx.config, "functions", None)
+    if fns and functions_cfg is not None and not functions_cfg.reserve_concurrency:
+        need = LAMBDA_UNRESERVED_MINIMUM + sum(functions_cfg.reserved_concurrency.values())
+        yield _rule("lambda.reserved-concurrency").finding(None, (
+            f"reserved concurrency is off (functions.reserve_concurrency: false): the {len(fns)} functions "
+            f"share the account's pool and only the HTTP API throttle bounds their database connections. "
+            f"To turn it on, first ask Service Quotas for Lambda 'Concurrent executions' "
+            f"({LAMBDA_CONCURRENCY_QUOTA}) of at least {need} in {ctx.config.region}"), "warning")
+        return
+    for r in fns:
         if int(r.get("reservedConcurrentExecutions") or -1) < 1:
             yield _rule("lambda.reserved-concurrency").finding(r, "reserved_concurrent_executions must be >= 1")
 

@@ -162,6 +162,11 @@ class FunctionsConfig:
     reserved_concurrency: Mapping[str, int] = field(default_factory=lambda: {
         "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3,
         "models": 2})
+    # Whether `reserved_concurrency` is applied as Lambda reserved concurrency. A new account's
+    # concurrency quota starts at 10 and Lambda keeps 100 unreserved, so any reservation fails
+    # there until "Concurrent executions" (L-B99A9384) is raised; off, the numbers still size
+    # the database connections and the HTTP API's throttle bounds the load.
+    reserve_concurrency: bool = True
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
                      "deletion_protection": False, "backup_retention_days": 7},
         "core": {"cpu": 256, "memory": 512, "desired_count": 1, "on_demand_base": 0,
                  "spot_weight": 1, "on_demand_weight": 0, "max_count": 1},
+        "functions": {"reserve_concurrency": False},
         "gpu": {"max_size": 1, "warm_min": 0},
         "budget": {"monthly_usd": 50.0, "fixed_ceiling_usd": 20.0},
         "logs": {"retention_days": 14},

@@ -336,7 +336,11 @@ class CoreService(Component):
             "name": "core",
             "image": args.image,
             "essential": True,
-            "command": ["serve", "--host", "0.0.0.0", "--port", str(args.port)],
+            # Migrations run on every start, before serving: `migrate` takes PostgreSQL's advisory
+            # lock, so tasks starting together apply them once, and a release that adds one needs
+            # no manual step. `exec` hands the shell's PID to the server (SIGTERM drains it).
+            "entryPoint": ["/bin/sh", "-c"],
+            "command": [f"python -m runtime migrate && exec python -m runtime serve --host 0.0.0.0 --port {args.port}"],
             "portMappings": [{"containerPort": args.port, "protocol": "tcp"}],
             "environment": [{"name": k, "value": args.environment[k]} for k in sorted(args.environment)],
             "secrets": [{"name": k, "valueFrom": secret_arns[k]}
