@@ -87,7 +87,10 @@ class AccessConfig:
 
 @dataclass(frozen=True)
 class R2Config:
-    enabled: bool = True
+    # Off unless asked for: the runtime's object store is S3 in every profile (the Lambdas reach
+    # S3 through the VPC endpoint), so buckets and a read-write token nothing uses would only be
+    # one more credential to guard. On, the account must have R2 activated (a payment method).
+    enabled: bool = False
     assets_bucket: str = ""  # default "<stack>-unamentis-assets"
     tts_bucket: str = ""  # default "<stack>-unamentis-tts"
 
