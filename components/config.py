@@ -234,7 +234,11 @@ class UsageConfig:
     r2_storage_gb: float = 5.0  # R2: curriculum assets and TTS overflow
     r2_class_a_requests: int = 50_000
     r2_class_b_requests: int = 500_000
-    fargate_spot_discount: float = 0.69  # observed us-east-1 x86 Spot vs on-demand
+    fargate_spot_discount: float = 0.69  # typical: observed us-east-1 x86 Spot vs on-demand
+    # Spot floats: AWS advertises "up to 70 %" off, and the discount has been seen near 50 %.
+    # Plan prices the Fargate Spot lines at both (and GPU Spot hours at on-demand, Spot's ceiling)
+    # and states the worst case.
+    fargate_spot_discount_worst: float = 0.50
     apply_free_tiers: bool = True  # the account's always-free allowances go to this stack
 
 
@@ -560,6 +564,9 @@ def _validate(c: StackConfig) -> None:
     if not 0 <= c.usage.fargate_spot_discount < 1:
         raise ConfigError("usage.fargate_spot_discount", f"{c.usage.fargate_spot_discount}",
                           "a fraction between 0 and 1 (0.69 = 69 % off)")
+    if not 0 <= c.usage.fargate_spot_discount_worst <= c.usage.fargate_spot_discount:
+        raise ConfigError("usage.fargate_spot_discount_worst", f"{c.usage.fargate_spot_discount_worst}",
+                          "a fraction between 0 and usage.fargate_spot_discount (0.5 = 50 % off)")
 
 
 def _validate_network(c: StackConfig) -> None:
