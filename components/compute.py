@@ -197,7 +197,7 @@ class Compute(Component):
 
         self.gpu: Optional[GpuFleet] = None
         if a.gpu:
-            archive = agent_archive(DEFAULT_CACHE_PREFIX)
+            archive = agent_archive()
             self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
                 name_prefix=prefix, subnet_ids=a.subnet_ids["gpu"], security_group_id=a.security_group_ids["gpu"],
                 user_data=node_user_data(name_prefix=prefix, region=a.region, model_bucket=a.model_bucket_name,

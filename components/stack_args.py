@@ -21,7 +21,7 @@ from components.database import Database, DatabaseArgs
 from components.edge import Edge, EdgeArgs, EdgeRoutingArgs
 from components.edge.component import host_of
 from components.facts import TIERS
-from components.gpu_fleet import asg_name
+from components.gpu_fleet import DEFAULT_CACHE_PREFIX, asg_name
 from components.lambda_build import program_artifacts
 from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
@@ -207,7 +207,9 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
     # Jobs go through SQS only when every producer reaches it: Lambdas in the private subnets need
     # NAT for that (the beta has none); otherwise the PostgreSQL queue serves everyone.
     jobs_on_sqs = c.network.nat != "none"
-    statements = [storage.access_policy_statements()] + ([queues.access_policy_statements()] if jobs_on_sqs else [])
+    # Only the GPU nodes write the model cache they load: every other role is denied writes there.
+    statements = [storage.access_policy_statements(read_only_prefixes=(DEFAULT_CACHE_PREFIX,))] \
+        + ([queues.access_policy_statements()] if jobs_on_sqs else [])
     keys = provider_api_keys()
     rl = c.runtime.rate_limits
     environment = runtime_environment(

@@ -53,6 +53,9 @@ DEFAULT_OLLAMA_MODELS = ("llama3.2:3b",)
 DEFAULT_TTS_MODEL = "speaches-ai/Kokoro-82M-v1.0-ONNX"
 DEFAULT_STT_MODEL = "Systran/faster-distil-whisper-small.en"
 DEFAULT_CACHE_PREFIX = "gpu-cache"
+# The agent archive lives beside the model cache, not in it: only the GPU nodes may write the
+# cache, while the deploy uploads the agent (whose hash the user data pins).
+AGENT_PREFIX = "gpu-agent"
 
 _PACKAGE = Path(__file__).resolve().parent
 _SCRIPT = _PACKAGE / "gpu-node-bootstrap.sh"
@@ -115,7 +118,7 @@ def boot_kit() -> bytes:
     return bz2.compress(_tar([_PACKAGE / f for f in _BOOT_KIT], strip_docs=True), 9)
 
 
-def agent_archive(cache_prefix: str = DEFAULT_CACHE_PREFIX) -> AgentArchive:
+def agent_archive(agent_prefix: str = AGENT_PREFIX) -> AgentArchive:
     """`gpu_nodes/__init__.py`, `gpu_nodes/agent/*.py` and the bootstrap script, byte-identical
     for identical sources.
 
@@ -127,7 +130,7 @@ def agent_archive(cache_prefix: str = DEFAULT_CACHE_PREFIX) -> AgentArchive:
     # Uncompressed on purpose: zlib builds differ in their output, and the hash must not depend on
     # the machine that runs `pulumi up` (else every deploy from another laptop changes the fleet).
     digest = hashlib.sha256(data).hexdigest()
-    return AgentArchive(f"{_prefix(cache_prefix)}/agent/gpu-agent-{digest[:16]}.tar", data, digest)
+    return AgentArchive(f"{_prefix(agent_prefix)}/gpu-agent-{digest[:16]}.tar", data, digest)
 
 
 def derive_thresholds(idle_minutes: float) -> Thresholds:
@@ -297,7 +300,7 @@ def render_user_data(
         for key in ("warm", "cool", "cold", "dormant"):
             agent_env[f"GPU_AGENT_{key.upper()}_AFTER"] = f"{getattr(t, key):g}"
 
-    archive = agent_archive(prefix)
+    archive = agent_archive()
     ports = ",".join(str(p) for p in MODEL_PORTS.values())
     agent_env.update({
         "GPU_AGENT_CORE_URL": f"{core}/api/gpu",
@@ -407,6 +410,6 @@ def env_values(content: str) -> Dict[str, str]:
 
 
 __all__ = (
-    "render_user_data", "agent_archive", "boot_kit", "AgentArchive", "derive_thresholds", "DEFAULT_IMAGES",
+    "render_user_data", "agent_archive", "boot_kit", "AgentArchive", "AGENT_PREFIX", "derive_thresholds", "DEFAULT_IMAGES",
     "USER_DATA_LIMIT", "AGENT_PORT", "MODEL_PORTS", "user_data_files", "env_values",
 )

@@ -127,7 +127,7 @@ def test_agent_settings_in_user_data_are_a_valid_agent_config():
 def test_agent_archive_is_reproducible_complete_and_referenced_by_hash(tmp_path):
     a, b = agent_archive(), agent_archive()
     assert a == b and a.sha256 == hashlib.sha256(a.data).hexdigest()
-    assert a.key == f"gpu-cache/agent/gpu-agent-{a.sha256[:16]}.tar"
+    assert a.key == f"gpu-agent/gpu-agent-{a.sha256[:16]}.tar"  # beside the model cache, not in it
     node_env = env_values(user_data_files(render_user_data(**ARGS))["/etc/unamentis/gpu-node.env"])
     assert node_env["AGENT_KEY"] == a.key and node_env["AGENT_SHA256"] == a.sha256
     with tarfile.open(fileobj=io.BytesIO(a.data)) as tar:
