@@ -235,8 +235,25 @@ def _alb_tls(ctx):
                 yield _rule("alb.tls13").finding(r, "an HTTP listener may only redirect to HTTPS")
 
 
+# Lambda's "Concurrent executions" quota (Service Quotas code L-B99A9384) starts at 10 on new
+# accounts, and Lambda keeps 100 of it unreserved
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html, read 2026-12).
+LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
+LAMBDA_UNRESERVED_MINIMUM = 100
+
+
 def _lambda_concurrency(ctx):
-    for r in ctx.of("aws:lambda/function:Function"):
+    fns = ctx.of("aws:lambda/function:Function")
+    functions_cfg = getattr(ctx.config, "functions", None)
+    if fns and functions_cfg is not None and not functions_cfg.reserve_concurrency:
+        need = LAMBDA_UNRESERVED_MINIMUM + sum(functions_cfg.reserved_concurrency.values())
+        yield _rule("lambda.reserved-concurrency").finding(None, (
+            f"reserved concurrency is off (functions.reserve_concurrency: false): the {len(fns)} functions "
+            f"share the account's pool and only the HTTP API throttle bounds their database connections. "
+            f"To turn it on, first ask Service Quotas for Lambda 'Concurrent executions' "
+            f"({LAMBDA_CONCURRENCY_QUOTA}) of at least {need} in {ctx.config.region}"), "warning")
+        return
+    for r in fns:
         if int(r.get("reservedConcurrentExecutions") or -1) < 1:
             yield _rule("lambda.reserved-concurrency").finding(r, "reserved_concurrent_executions must be >= 1")
 
@@ -353,6 +370,22 @@ def _cost_budget(ctx):
                                                 f"budget.monthly_usd ${ctx.cost.budget_usd:.2f}")
 
 
+def _cost_spot_worst_case(ctx):
+    """Spot floats: say what the month costs at the worst-case Spot price when that breaks a limit."""
+    if ctx.cost is None:
+        return
+    c = ctx.cost
+    if c.fixed_ceiling_usd is not None and c.fixed_worst_usd > c.fixed_ceiling_usd >= c.fixed_usd:
+        yield _rule("cost.spot-worst-case").finding(None, (
+            f"fixed ${c.fixed_usd:.2f}/month at the typical Spot price fits budget.fixed_ceiling_usd "
+            f"${c.fixed_ceiling_usd:.2f}, but at the worst-case Spot price it is ${c.fixed_worst_usd:.2f} "
+            f"(usage.fargate_spot_discount_worst); the AWS budget alerts at 80 % and 100 %"))
+    if c.monthly_worst_usd > c.budget_usd >= c.monthly_usd:
+        yield _rule("cost.spot-worst-case").finding(None, (
+            f"estimate ${c.monthly_usd:.2f}/month at the typical Spot price, ${c.monthly_worst_usd:.2f} at the "
+            f"worst case: above budget.monthly_usd ${c.budget_usd:.2f}"))
+
+
 def _cost_fixed(ctx):
     if ctx.cost is None or ctx.cost.fixed_ceiling_usd is None:
         return
@@ -433,10 +466,11 @@ def _bad_rds_subnets():
 
 def _bad_cost(kind: str):
     def make():
-        line = CostLine("x", "t", "", "item", 30.0, "fixed", "a")
+        line = CostLine("x", "t", "", "item", 18.0 if kind == "spot" else 30.0, "fixed", "a",
+                        worst_usd=22.0 if kind == "spot" else None)
         report = CostReport(lines=[line], unpriced=[{"type": "aws:x/y:Z", "name": "z", "why": "test"}] if kind == "unpriced" else [],
                             budget_usd=25.0 if kind == "budget" else 100.0,
-                            fixed_ceiling_usd=20.0 if kind == "fixed" else None,
+                            fixed_ceiling_usd=20.0 if kind in ("fixed", "spot") else None,
                             assumptions={}, region="us-east-1")
         return example(config=example_config(), cost=report)
     return make
@@ -523,6 +557,9 @@ RULES: list[Rule] = [
     Rule("cost.unpriced", "error", "every created resource type has a price (or is declared free)", (),
          _cost_unpriced, _bad_cost("unpriced")),
     Rule("cost.budget", "error", "the estimate fits budget.monthly_usd", (), _cost_budget, _bad_cost("budget")),
+    Rule("cost.spot-worst-case", "warning",
+         "the plan states when the worst-case Spot price would break the fixed ceiling or the budget",
+         (), _cost_spot_worst_case, _bad_cost("spot")),
     Rule("cost.fixed-ceiling", "error", "fixed infrastructure fits budget.fixed_ceiling_usd", (), _cost_fixed,
          _bad_cost("fixed")),
 ]

@@ -83,15 +83,19 @@ def _asg(r, ctx: PricingContext) -> list[CostLine]:
     market = "Spot estimate" if rate_key.startswith("ec2_spot") else "on-demand"
     prices = [rate_key, "ebs_gp3_gb_month"] + (["public_ipv4_h"] if public_ip else [])
     what = f"{itype} {market} ${rate}/h + {gb} GB gp3" + (" + public IPv4" if public_ip else "")
+    # Spot's worst case is the on-demand price (the default maximum a Spot request pays).
+    worst_per_hour = per_hour - rate + p(f"ec2:{itype}") if rate_key.startswith("ec2_spot") else None
+    worst_note = f"; worst case at on-demand ${p(f'ec2:{itype}')}/h" if worst_per_hour is not None else ""
     out: list[CostLine] = []
     if floor > 0:
         out.append(ctx.line(r, f"{floor} × {itype} always on", floor * per_hour * HOURS, "fixed",
-                            f"{floor} × {HOURS} h × ${per_hour:.4f}/h ({what})", *prices))
+                            f"{floor} × {HOURS} h × ${per_hour:.4f}/h ({what}{worst_note})", *prices,
+                            worst=floor * worst_per_hour * HOURS if worst_per_hour is not None else None))
     if int(r.get("maxSize") or 0) > floor and int(r.get("minSize") or 0) == 0:
         hours = ctx.usage.gpu_hours
         out.append(ctx.line(r, f"{itype} on demand (scale from zero)", hours * per_hour, "usage",
-                            f"usage.gpu_hours {hours:g} h × ${per_hour:.4f} per hour of use ({what})",
-                            *prices))
+                            f"usage.gpu_hours {hours:g} h × ${per_hour:.4f} per hour of use ({what}{worst_note})",
+                            *prices, worst=hours * worst_per_hour if worst_per_hour is not None else None))
     return out
 
 

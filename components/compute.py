@@ -104,6 +104,8 @@ class ComputeArgs:
     """Default: `15`."""
     functions_reserved_concurrency: Mapping[str, int] = field(default_factory=dict)
     """Default: none (each service gets `FunctionsApiArgs.default_reserved_concurrency`)."""
+    functions_reserve_concurrency: bool = True
+    """`FunctionsApiArgs.reserve_concurrency`. Default: `True`."""
     functions_policy_statements: Sequence[Any] = ()
     """IAM statements for the functions' role (data tier access). Default: none."""
     artifact_bucket: Optional[pulumi.Input[str]] = None
@@ -186,6 +188,7 @@ class Compute(Component):
             subnet_ids=a.subnet_ids["private"], security_group_ids=[a.security_group_ids["lambda"]],
             memory_mb=a.functions_memory_mb, timeout_s=a.functions_timeout_s,
             reserved_concurrency=dict(a.functions_reserved_concurrency),
+            reserve_concurrency=a.functions_reserve_concurrency,
             log_retention_days=a.log_retention_days, environment=shared,
             policy_statements=list(a.functions_policy_statements), artifact_bucket=a.artifact_bucket,
             api_hostname=f"fn.{a.domain}" if a.ingress == "tunnel" else None,
@@ -194,7 +197,7 @@ class Compute(Component):
 
         self.gpu: Optional[GpuFleet] = None
         if a.gpu:
-            archive = agent_archive(DEFAULT_CACHE_PREFIX)
+            archive = agent_archive()
             self.gpu = GpuFleet(f"{name}-gpu", GpuFleetArgs(
                 name_prefix=prefix, subnet_ids=a.subnet_ids["gpu"], security_group_id=a.security_group_ids["gpu"],
                 user_data=node_user_data(name_prefix=prefix, region=a.region, model_bucket=a.model_bucket_name,

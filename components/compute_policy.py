@@ -141,9 +141,69 @@ def _bad_gpu():
                                  "launchTemplate": {"overrides": [{"instanceType": "g4dn.xlarge"}]}}}))
 
 
+MODEL_CACHE_PREFIX = "gpu-cache"  # gpu_nodes.bootstrap.DEFAULT_CACHE_PREFIX
+_WRITES = ("s3:PutObject", "s3:DeleteObject")
+
+
+def _as_list(v) -> list:
+    return v if isinstance(v, list) else [v] if v else []
+
+
+def _covers(patterns, value: str) -> bool:
+    import fnmatch
+    return any(fnmatch.fnmatchcase(value, p) for p in _as_list(patterns))
+
+
+def _writes(statement: dict) -> bool:
+    return any(_covers(_as_list(statement.get("Action")), a) for a in _WRITES)
+
+
+def _node_roles(ctx) -> set:
+    """Roles of the instance profiles the launch templates use (the GPU nodes')."""
+    profiles = {(lt.get("iamInstanceProfile") or {}).get("arn") for lt in ctx.of("aws:ec2/launchTemplate:LaunchTemplate")}
+    return {ip.get("role") for ip in ctx.rec.of_type("aws:iam/instanceProfile:InstanceProfile")
+            if ip.out("arn") in profiles}
+
+
+def _model_cache_writers(ctx) -> Iterable:
+    """Only the GPU node role may write the model cache the nodes load: any other role whose policy
+    allows writes there, without an explicit Deny in the same policy, is a finding."""
+    rule = _rule("s3.model-cache-writers")
+    buckets = [b.out("arn") for b in ctx.rec.of_type("aws:s3/bucket:Bucket") if b.out("arn")]
+    targets = [f"{b}/{MODEL_CACHE_PREFIX}/model" for b in buckets]
+    nodes = _node_roles(ctx)
+    for rp in ctx.of("aws:iam/rolePolicy:RolePolicy"):
+        if rp.get("role") in nodes or not isinstance(rp.get("policy"), str):
+            continue
+        statements = _as_list(json.loads(rp.get("policy")).get("Statement"))
+        open_to = []
+        for target in targets:
+            allowed = any(s.get("Effect") == "Allow" and _writes(s) and _covers(s.get("Resource"), target)
+                          for s in statements)
+            denied = any(s.get("Effect") == "Deny" and all(_covers(_as_list(s.get("Action")), a) for a in _WRITES)
+                         and _covers(s.get("Resource"), target) for s in statements)
+            if allowed and not denied:
+                open_to.append(target.rsplit("/", 1)[0] + "/*")
+        if open_to:
+            yield rule.finding(rp, f"role {rp.get('role')} may write the GPU model cache ({', '.join(open_to)}); "
+                                   "only the GPU node role may: add an explicit Deny of s3:PutObject and "
+                                   "s3:DeleteObject there")
+
+
+def _bad_cache_writer():
+    return example(
+        fake("aws:s3/bucket:Bucket", "curricula", outputs={"arn": "arn:aws:s3:::curricula"}),
+        fake("aws:iam/rolePolicy:RolePolicy", "fn-data", {"role": "fn-role", "policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
+                                                   "Resource": ["arn:aws:s3:::curricula/*"]}]})}))
+
+
 RULES: list[Rule] = [
     Rule("compute.core-no-ingress", "error", "tunnel mode: the core task's security group admits nothing",
          (), _core_no_ingress, _bad_core_ingress),
+    Rule("s3.model-cache-writers", "error",
+         "only the GPU node role may write the model cache (every other role has an explicit Deny there)",
+         (), _model_cache_writers, _bad_cache_writer),
     Rule("compute.spot-drain", "error",
          "Fargate Spot containers get the full 120 s stopTimeout; target groups deregister in < 120 s",
          (), _spot_drain, _bad_spot_drain),

@@ -64,9 +64,13 @@ def _ecs_service(r, ctx) -> list:
     out = []
     if n_spot:
         rate = fargate_hourly(cpu, mem, arm, True, disc)
+        worst_disc = ctx.usage.fargate_spot_discount_worst
+        worst = fargate_hourly(cpu, mem, arm, True, worst_disc)
         out.append(ctx.line(r, f"{n_spot:g} × Fargate Spot {arch} {size}", n_spot * rate * HOURS, "fixed",
                             f"{n_spot:g} task(s) × {HOURS} h × ${rate:.5f}/h (on-demand {arch} rate less "
-                            f"usage.fargate_spot_discount {disc:.0%}; Spot prices float)", *keys))
+                            f"usage.fargate_spot_discount {disc:.0%}; worst case "
+                            f"{worst_disc:.0%} off: ${n_spot * worst * HOURS:.2f})", *keys,
+                            worst=n_spot * worst * HOURS))
     if n_od:
         rate = fargate_hourly(cpu, mem, arm, False, disc)
         out.append(ctx.line(r, f"{n_od:g} × Fargate on-demand {arch} {size}", n_od * rate * HOURS, "fixed",

@@ -88,7 +88,10 @@ class AccessConfig:
 
 @dataclass(frozen=True)
 class R2Config:
-    enabled: bool = True
+    # Off unless asked for: the runtime's object store is S3 in every profile (the Lambdas reach
+    # S3 through the VPC endpoint), so buckets and a read-write token nothing uses would only be
+    # one more credential to guard. On, the account must have R2 activated (a payment method).
+    enabled: bool = False
     assets_bucket: str = ""  # default "<stack>-unamentis-assets"
     tts_bucket: str = ""  # default "<stack>-unamentis-tts"
 
@@ -163,6 +166,11 @@ class FunctionsConfig:
     reserved_concurrency: Mapping[str, int] = field(default_factory=lambda: {
         "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3,
         "models": 2})
+    # Whether `reserved_concurrency` is applied as Lambda reserved concurrency. A new account's
+    # concurrency quota starts at 10 and Lambda keeps 100 unreserved, so any reservation fails
+    # there until "Concurrent executions" (L-B99A9384) is raised; off, the numbers still size
+    # the database connections and the HTTP API's throttle bounds the load.
+    reserve_concurrency: bool = True
 
 
 @dataclass(frozen=True)
@@ -258,7 +266,11 @@ class UsageConfig:
     r2_storage_gb: float = 5.0  # R2: curriculum assets and TTS overflow
     r2_class_a_requests: int = 50_000
     r2_class_b_requests: int = 500_000
-    fargate_spot_discount: float = 0.69  # observed us-east-1 x86 Spot vs on-demand
+    fargate_spot_discount: float = 0.69  # typical: observed us-east-1 x86 Spot vs on-demand
+    # Spot floats: AWS advertises "up to 70 %" off, and the discount has been seen near 50 %.
+    # Plan prices the Fargate Spot lines at both (and GPU Spot hours at on-demand, Spot's ceiling)
+    # and states the worst case.
+    fargate_spot_discount_worst: float = 0.50
     apply_free_tiers: bool = True  # the account's always-free allowances go to this stack
 
 
@@ -326,6 +338,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
                      "deletion_protection": False, "backup_retention_days": 7},
         "core": {"cpu": 256, "memory": 512, "desired_count": 1, "on_demand_base": 0,
                  "spot_weight": 1, "on_demand_weight": 0, "max_count": 1},
+        "functions": {"reserve_concurrency": False},
         "gpu": {"max_size": 1, "warm_min": 0},
         "budget": {"monthly_usd": 50.0, "fixed_ceiling_usd": 20.0},
         "logs": {"retention_days": 14},
@@ -586,6 +599,9 @@ def _validate(c: StackConfig) -> None:
     if not 0 <= c.usage.fargate_spot_discount < 1:
         raise ConfigError("usage.fargate_spot_discount", f"{c.usage.fargate_spot_discount}",
                           "a fraction between 0 and 1 (0.69 = 69 % off)")
+    if not 0 <= c.usage.fargate_spot_discount_worst <= c.usage.fargate_spot_discount:
+        raise ConfigError("usage.fargate_spot_discount_worst", f"{c.usage.fargate_spot_discount_worst}",
+                          "a fraction between 0 and usage.fargate_spot_discount (0.5 = 50 % off)")
 
 
 def _validate_network(c: StackConfig) -> None:

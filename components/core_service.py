@@ -224,11 +224,9 @@ class CoreService(Component):
         if secret_arns:
             self.child("rolePolicy", aws.iam.RolePolicy,
                 f"{name}-exec-secrets", role=self.execution_role.id,
-                policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow",
-                    "Action": ["ssm:GetParameters", "secretsmanager:GetSecretValue"],
-                    "Resource": [secret_arns[k] for k in sorted(secret_arns)],
-                }]}),
+                # Each service's action on its own ARNs only (parliament flags a Secrets Manager
+                # action granted on SSM parameter ARNs: it matches nothing).
+                policy=pulumi.Output.all(*[secret_arns[k] for k in sorted(secret_arns)]).apply(_secret_read_policy),
                 opts=child)
         self.task_role = self.child("role", aws.iam.Role,
             f"{name}-task-role", assume_role_policy=_trust("ecs-tasks.amazonaws.com"),
@@ -338,7 +336,11 @@ class CoreService(Component):
             "name": "core",
             "image": args.image,
             "essential": True,
-            "command": ["serve", "--host", "0.0.0.0", "--port", str(args.port)],
+            # Migrations run on every start, before serving: `migrate` takes PostgreSQL's advisory
+            # lock, so tasks starting together apply them once, and a release that adds one needs
+            # no manual step. `exec` hands the shell's PID to the server (SIGTERM drains it).
+            "entryPoint": ["/bin/sh", "-c"],
+            "command": [f"python -m runtime migrate && exec python -m runtime serve --host 0.0.0.0 --port {args.port}"],
             "portMappings": [{"containerPort": args.port, "protocol": "tcp"}],
             "environment": [{"name": k, "value": args.environment[k]} for k in sorted(args.environment)],
             "secrets": [{"name": k, "valueFrom": secret_arns[k]}
@@ -366,3 +368,13 @@ class CoreService(Component):
                             "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 20},
             "logConfiguration": self._logs(args, "cloudflared"),
         }
+
+
+def _secret_read_policy(arns: Sequence[str]) -> str:
+    """The execution role's read of the task's secrets: SSM parameters and Secrets Manager secrets."""
+    statements = []
+    for action, marker in (("ssm:GetParameters", ":ssm:"), ("secretsmanager:GetSecretValue", ":secretsmanager:")):
+        mine = [a for a in arns if marker in a]
+        if mine:
+            statements.append({"Effect": "Allow", "Action": [action], "Resource": mine})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -101,6 +101,10 @@ class FunctionsApiArgs:
     left out gets `default_reserved_concurrency`. Default: none."""
     default_reserved_concurrency: int = 2
     """The reservation of a service not in `reserved_concurrency`. Default: `2`."""
+    reserve_concurrency: bool = True
+    """Apply the reservations as Lambda reserved concurrency. Off, the functions share the account's
+    unreserved pool (an account whose "Concurrent executions" quota is still 10 cannot reserve
+    any: Lambda keeps 100 unreserved). Default: `True`."""
     log_retention_days: int = 14
     """Retention of each function's log group. Default: `14`."""
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -248,7 +252,7 @@ class FunctionsApi(Component):
                 layers=[self.layer.arn],
                 memory_size=args.memory_mb,
                 timeout=args.timeout_s,
-                reserved_concurrent_executions=args.reserved_for(svc),
+                reserved_concurrent_executions=args.reserved_for(svc) if args.reserve_concurrency else None,
                 vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": args.security_group_ids},
                 environment={"variables": env},
                 logging_config={"log_format": "Text", "log_group": lg.name},
@@ -340,7 +344,9 @@ class FunctionsApi(Component):
         # ``certificate_validation_options``; CertificateValidation waits until ACM issues it.
         self.certificate = self.child("certificate", aws.acm.Certificate,
             f"{name}-cert", domain_name=args.api_hostname, validation_method="DNS",
-            key_algorithm="EC_prime256v1", opts=child)
+            # RSA: API Gateway custom domains take ECDSA certificates only in some cases; RSA_2048
+            # is the key type every endpoint type accepts.
+            key_algorithm="RSA_2048", opts=child)
         self.certificate_validation = self.child("certificateValidation", aws.acm.CertificateValidation,
             f"{name}-cert-valid", certificate_arn=self.certificate.arn, opts=child)
         self.domain = self.child("domainName", aws.apigatewayv2.DomainName,

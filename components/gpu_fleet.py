@@ -36,7 +36,7 @@ import pulumi_aws as aws
 from components.base import ArgsError, Component, Transforms
 from components.facts import GPU_FAMILIES
 from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
-from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, render_user_data
+from gpu_nodes.bootstrap import AGENT_PREFIX, DEFAULT_CACHE_PREFIX, render_user_data
 
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
 # ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
@@ -189,6 +189,9 @@ class GpuFleet(Component):
                 "volume_size": args.volume_gb, "volume_type": "gp3",
                 "encrypted": "true", "delete_on_termination": "true"}}],
             user_data=pulumi.Output.from_input(args.user_data).apply(_b64),
+            # A node that shuts itself down (the bootstrap's last resort) must end, not sit
+            # stopped in the group: a stopped Spot instance still bills its disk and its IPv4.
+            instance_initiated_shutdown_behavior="terminate",
             update_default_version=True,
             tag_specifications=[{"resource_type": "instance", "tags": {"Name": group_name}},
                                 {"resource_type": "volume", "tags": {"Name": group_name}}],
@@ -238,6 +241,8 @@ class GpuFleet(Component):
         if args.model_bucket_arn is not None:
             prefix_arn = pulumi.Output.concat(args.model_bucket_arn, f"/{args.cache_prefix}/*")
             node_statements += [
+                {"Effect": "Allow", "Action": ["s3:GetObject"],
+                 "Resource": pulumi.Output.concat(args.model_bucket_arn, f"/{AGENT_PREFIX}/*")},
                 {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": args.model_bucket_arn,
                  "Condition": {"StringLike": {"s3:prefix": [f"{args.cache_prefix}/*"]}}},
                 {"Effect": "Allow",

@@ -96,7 +96,7 @@ class Observability(Component):
         # with the AWS-managed aws/sns key.
         self.topic = self.child("topic", aws.sns.Topic, f"{name}-alerts", tags=args.tags, opts=child)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        self.child("topicPolicy", aws.sns.TopicPolicy, f"{name}-alerts-policy", arn=self.topic.arn,
+        self.topic_policy = self.child("topicPolicy", aws.sns.TopicPolicy, f"{name}-alerts-policy", arn=self.topic.arn,
                             policy=pulumi.Output.all(self.topic.arn, account).apply(
                                 lambda a: _topic_policy(a[0], a[1])), opts=child)
         for i, email in enumerate(args.alert_emails):
@@ -144,8 +144,9 @@ class Observability(Component):
                         {"ApiId": t.http_api_id, "Stage": t.http_api_stage},
                         "HTTP API 5xx (10 in 5 min)")
 
-        subscribers = {"subscriber_email_addresses": list(args.alert_emails),
-                       "subscriber_sns_topic_arns": [self.topic.arn]}
+        # One alert path: the budget publishes to the topic, whose e-mail subscriptions deliver it
+        # (naming the addresses here too would e-mail every alert twice).
+        subscribers = {"subscriber_sns_topic_arns": [self.topic.arn]}
         self.budget = self.child("budget", aws.budgets.Budget,
             f"{name}-budget", name=args.budget_name, budget_type="COST", time_unit="MONTHLY",
             limit_amount=f"{args.budget_usd:.2f}", limit_unit="USD",
@@ -159,7 +160,9 @@ class Observability(Component):
                 aws.budgets.BudgetNotificationArgs(comparison_operator="GREATER_THAN", threshold=100,
                                                    threshold_type="PERCENTAGE",
                                                    notification_type="FORECASTED", **subscribers),
-            ], tags=args.tags, opts=child)
+            ], tags=args.tags,
+            # Budgets checks at creation that it may publish to the topic: the policy comes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.topic_policy]))
         self.register_outputs({"alerts_topic_arn": self.topic.arn, "budget": args.budget_name,
                                "alarm_count": len(self.alarms)})
 

@@ -194,6 +194,9 @@ def render_text(report: dict, rec) -> str:
                  + (f"  (ceiling {c['fixed_ceiling_usd']:.2f})" if c.get("fixed_ceiling_usd") else ""))
     lines.append(f"  {'usage':<{w}}  {c['usage_usd']:>8.2f}")
     lines.append(f"  {'total':<{w}}  {c['monthly_usd']:>8.2f}  (budget {c['budget_usd']:.2f})")
+    lines.append(f"  {'worst case':<{w}}  {c['monthly_worst_usd']:>8.2f}  (fixed {c['fixed_worst_usd']:.2f}; "
+                 f"Spot lines at their worst-case price: Fargate Spot at "
+                 f"{c['assumptions'].get('fargate_spot_discount_worst', 0):.0%} off, GPU Spot at on-demand)")
     if c.get("notes"):
         lines += [f"  note: {n}" for n in c["notes"]]
     if c.get("unpriced"):

@@ -150,10 +150,16 @@ class CostLine:
     kind: str  # fixed | usage
     assumption: str
     prices: tuple[str, ...] = ()
+    worst_usd: Optional[float] = None  # Spot lines: at the worst-case Spot price (None: no range)
+
+    @property
+    def worst(self) -> float:
+        return self.monthly_usd if self.worst_usd is None else self.worst_usd
 
     def as_dict(self) -> dict:
         return {"resource": self.resource, "type": self.type, "component": self.component,
-                "item": self.item, "monthly_usd": round(self.monthly_usd, 2), "kind": self.kind,
+                "item": self.item, "monthly_usd": round(self.monthly_usd, 2),
+                "worst_monthly_usd": round(self.worst, 2), "kind": self.kind,
                 "assumption": self.assumption,
                 "sources": [f"{k}: ${_money(PRICES[k].usd)} per {PRICES[k].unit}; {PRICES[k].source}, "
                             f"{PRICES[k].date}, conf {PRICES[k].conf}" for k in self.prices]}
@@ -181,8 +187,18 @@ class CostReport:
     def monthly_usd(self) -> float:
         return round(sum(l.monthly_usd for l in self.lines), 2)
 
+    @property
+    def fixed_worst_usd(self) -> float:
+        """The fixed part with every Spot line at its worst-case price."""
+        return round(sum(l.worst for l in self.lines if l.kind == "fixed"), 2)
+
+    @property
+    def monthly_worst_usd(self) -> float:
+        return round(sum(l.worst for l in self.lines), 2)
+
     def as_dict(self) -> dict:
         return {"monthly_usd": self.monthly_usd, "fixed_usd": self.fixed_usd,
+                "monthly_worst_usd": self.monthly_worst_usd, "fixed_worst_usd": self.fixed_worst_usd,
                 "usage_usd": self.usage_usd, "budget_usd": self.budget_usd,
                 "fixed_ceiling_usd": self.fixed_ceiling_usd, "currency": "USD",
                 "priced_at": PRICED_AT, "region": PRICE_REGION, "stack_region": self.region,
@@ -205,12 +221,13 @@ class PricingContext:
         return bool(self.config.usage.apply_free_tiers)
 
     def line(self, r, item: str, usd: float, kind: str, assumption: str, *prices: str,
-             service: str = "") -> CostLine:
-        """One cost line for resource `r` (or, with r=None, for an account-wide `service`)."""
+             service: str = "", worst: Optional[float] = None) -> CostLine:
+        """One cost line for resource `r` (or, with r=None, for an account-wide `service`);
+        `worst`: the monthly figure at the worst-case Spot price, for Spot lines."""
         name = r.name if r is not None else f"[{service or 'account'}]"
         typ = r.type if r is not None else ""
         comp = self.rec.component_of(r) if r is not None else ""
-        return CostLine(name, typ, comp, item, usd, kind, assumption, tuple(prices))
+        return CostLine(name, typ, comp, item, usd, kind, assumption, tuple(prices), worst)
 
     def count(self, key: str) -> int:
         self.counters[key] = self.counters.get(key, 0) + 1

@@ -24,7 +24,7 @@ from components.edge.component import host_of
 from components.eks_app import EksAppArgs, core_service_url
 from components.eks_cluster import EksCluster, EksClusterArgs
 from components.facts import TIERS
-from components.gpu_fleet import asg_name
+from components.gpu_fleet import DEFAULT_CACHE_PREFIX, asg_name
 from components.lambda_build import program_artifacts
 from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
@@ -65,6 +65,7 @@ CONFIG_KEYS: dict[str, str] = {
     "FunctionsApiArgs.memory_mb": "functions.memory_mb",
     "FunctionsApiArgs.timeout_s": "functions.timeout_s",
     "FunctionsApiArgs.reserved_concurrency": "functions.reserved_concurrency",
+    "FunctionsApiArgs.reserve_concurrency": "functions.reserve_concurrency",
     "LoadBalancerArgs.idle_timeout": "alb.idle_timeout",
     "LoadBalancerArgs.deregistration_delay": "alb.deregistration_delay",
     "GpuFleetArgs.instance_types": "gpu.instance_types",
@@ -219,7 +220,9 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
     # Jobs go through SQS only when every producer reaches it: Lambdas in the private subnets need
     # NAT for that (the beta has none); otherwise the PostgreSQL queue serves everyone.
     jobs_on_sqs = c.network.nat != "none"
-    statements = [storage.access_policy_statements()] + ([queues.access_policy_statements()] if jobs_on_sqs else [])
+    # Only the GPU nodes write the model cache they load: every other role is denied writes there.
+    statements = [storage.access_policy_statements(read_only_prefixes=(DEFAULT_CACHE_PREFIX,))] \
+        + ([queues.access_policy_statements()] if jobs_on_sqs else [])
     keys = provider_api_keys()
     rl = c.runtime.rate_limits
     environment = runtime_environment(
@@ -257,6 +260,7 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
         core_on_demand_weight=k.on_demand_weight, cloudflared_image=k.cloudflared_image,
         core_policy_statements=statements, functions_memory_mb=f.memory_mb, functions_timeout_s=f.timeout_s,
         functions_reserved_concurrency=dict(f.reserved_concurrency), functions_policy_statements=statements,
+        functions_reserve_concurrency=f.reserve_concurrency,
         artifact_bucket=buckets["curricula"].bucket, alb_certificate_arn=c.alb.certificate_arn,
         alb_idle_timeout=c.alb.idle_timeout, alb_deregistration_delay=c.alb.deregistration_delay,
         alb_deletion_protection=c.profile == "prod", gpu=g.enabled, gpu_max_size=g.max_size,

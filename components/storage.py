@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -103,12 +103,18 @@ class Storage(Component):
             self.buckets[key] = bucket
         self.register_outputs({f"{k}_bucket": b.bucket for k, b in self.buckets.items()})
 
-    def access_policy_statements(self) -> pulumi.Output[list[dict]]:
-        """IAM statements giving read/write to these buckets only (for the task/Lambda roles)."""
+    def access_policy_statements(self, read_only_prefixes: Sequence[str] = ()) -> pulumi.Output[list[dict]]:
+        """IAM statements giving read/write to these buckets only (for the task/Lambda roles).
+
+        `read_only_prefixes` (e.g. the GPU model cache, which only the GPU nodes may write): an
+        explicit Deny of writes there, which no Allow in any other policy can override."""
         return pulumi.Output.all(*[b.arn for b in self.buckets.values()]).apply(lambda arns: [
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": list(arns)},
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": [f"{a}/*" for a in arns]}])
+             "Resource": [f"{a}/*" for a in arns]},
+            *([{"Effect": "Deny", "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"{a}/{p.strip('/')}/*" for a in arns for p in read_only_prefixes]}]
+              if read_only_prefixes else [])])
 
 
 def _tls_only_policy(arn: str) -> str:

@@ -1,10 +1,15 @@
 """Cloud-init user data for a GPU node, rendered by the Pulumi program (`GpuFleet`'s launch template).
 
-What a node does at boot (the script is `gpu-node-bootstrap.sh` beside this file):
+What a node does at boot (the scripts are `gpu-node-stage0.sh` and `gpu-node-bootstrap.sh` beside
+this file):
 
-1. fetches the node agent from the stack bucket (a content-addressed tar whose SHA-256 is in
-   the user data, see :func:`agent_archive`), checks it, and starts it under systemd, so a Spot
-   notice that arrives while models download is already handled;
+0. stage 0 (in the user data) unpacks a boot kit — the agent's own AWS client
+   (`gpu_nodes/agent/{http,imds,aws,aws_cli}.py`, see :func:`boot_kit`), because the ECS
+   GPU-optimised AMI has no AWS CLI — and with it fetches the node agent from the stack bucket (a
+   content-addressed tar whose SHA-256 is in the user data, see :func:`agent_archive`), checks
+   it, and runs the rest of the bootstrap that the archive carries;
+1. starts the agent under systemd, so a Spot notice that arrives while models download is
+   already handled;
 2. restores the model cache from ``s3://<bucket>/<cache_prefix>/`` (Ollama's model store and the
    Hugging Face hub cache of the speech servers);
 3. starts the model servers as containers with the GPU: Ollama on 11434, a speaches server for TTS
@@ -18,6 +23,9 @@ The agent lives in the bucket, not in the user data, because EC2 caps user data 
 """
 from __future__ import annotations
 
+import ast
+import base64
+import bz2
 import hashlib
 import io
 import re
@@ -26,7 +34,7 @@ import tarfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import yaml
 
@@ -45,9 +53,16 @@ DEFAULT_OLLAMA_MODELS = ("llama3.2:3b",)
 DEFAULT_TTS_MODEL = "speaches-ai/Kokoro-82M-v1.0-ONNX"
 DEFAULT_STT_MODEL = "Systran/faster-distil-whisper-small.en"
 DEFAULT_CACHE_PREFIX = "gpu-cache"
+# The agent archive lives beside the model cache, not in it: only the GPU nodes may write the
+# cache, while the deploy uploads the agent (whose hash the user data pins).
+AGENT_PREFIX = "gpu-agent"
 
 _PACKAGE = Path(__file__).resolve().parent
 _SCRIPT = _PACKAGE / "gpu-node-bootstrap.sh"
+_STAGE0 = _PACKAGE / "gpu-node-stage0.sh"
+# What stage 0 needs to call S3, SSM and Auto Scaling: the agent's own client, nothing else.
+_BOOT_KIT = ("__init__.py", "agent/__init__.py", "agent/http.py", "agent/imds.py", "agent/aws.py",
+             "agent/aws_cli.py")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._:/@+-]{0,254}$")  # ASG/hook/model/parameter names
@@ -64,27 +79,58 @@ class AgentArchive:
     sha256: str
 
 
-def agent_archive(cache_prefix: str = DEFAULT_CACHE_PREFIX) -> AgentArchive:
-    """`gpu_nodes/__init__.py` and `gpu_nodes/agent/*.py`, byte-identical for identical sources.
+def _without_docs(source: str) -> str:
+    """`source` less its docstrings and full-line comments (the boot kit must fit the user data).
 
-    The key contains the hash, so a changed agent is a new object and a new user data (new launch
-    template version), and an unchanged one changes nothing on `pulumi up`.
-    """
-    files = [_PACKAGE / "__init__.py"] + sorted((_PACKAGE / "agent").glob("*.py"))
+    Only whole lines go, found with `ast`, so the code left is the code that was tested."""
+    lines = source.splitlines(keepends=True)
+    drop: set = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str) \
+                and len(body) > 1:
+            drop.update(range(body[0].lineno - 1, body[0].end_lineno or body[0].lineno))
+    return "".join(line for i, line in enumerate(lines)
+                   if i not in drop and not line.lstrip().startswith("#"))
+
+
+def _tar(files: Sequence[Path], strip_docs: bool = False) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in files:
             data = path.read_bytes()
+            if strip_docs and path.suffix == ".py":
+                data = _without_docs(data.decode("utf-8")).encode("utf-8")
             info = tarfile.TarInfo(str(path.relative_to(_PACKAGE.parent)))
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def boot_kit() -> bytes:
+    """The boot kit stage 0 unpacks: a bzip2 tar of the agent's AWS client (about 8 KB).
+
+    bzip2, not gzip: its encoder has not changed in over a decade, so every machine that runs
+    `pulumi up` renders the same bytes (zlib forks such as zlib-ng compress differently)."""
+    return bz2.compress(_tar([_PACKAGE / f for f in _BOOT_KIT], strip_docs=True), 9)
+
+
+def agent_archive(agent_prefix: str = AGENT_PREFIX) -> AgentArchive:
+    """`gpu_nodes/__init__.py`, `gpu_nodes/agent/*.py` and the bootstrap script, byte-identical
+    for identical sources.
+
+    The key contains the hash, so a changed agent is a new object and a new user data (new launch
+    template version), and an unchanged one changes nothing on `pulumi up`.
+    """
+    files = [_PACKAGE / "__init__.py", _SCRIPT] + sorted((_PACKAGE / "agent").glob("*.py"))
+    data = _tar(files)
     # Uncompressed on purpose: zlib builds differ in their output, and the hash must not depend on
     # the machine that runs `pulumi up` (else every deploy from another laptop changes the fleet).
-    data = raw.getvalue()
     digest = hashlib.sha256(data).hexdigest()
-    return AgentArchive(f"{_prefix(cache_prefix)}/agent/gpu-agent-{digest[:16]}.tar", data, digest)
+    return AgentArchive(f"{_prefix(agent_prefix)}/gpu-agent-{digest[:16]}.tar", data, digest)
 
 
 def derive_thresholds(idle_minutes: float) -> Thresholds:
@@ -254,7 +300,7 @@ def render_user_data(
         for key in ("warm", "cool", "cold", "dormant"):
             agent_env[f"GPU_AGENT_{key.upper()}_AFTER"] = f"{getattr(t, key):g}"
 
-    archive = agent_archive(prefix)
+    archive = agent_archive()
     ports = ",".join(str(p) for p in MODEL_PORTS.values())
     agent_env.update({
         "GPU_AGENT_CORE_URL": f"{core}/api/gpu",
@@ -329,8 +375,10 @@ def render_user_data(
              "content": stop_accepting},
             {"path": "/etc/systemd/system/unamentis-gpu-agent.service", "owner": "root:root",
              "permissions": "0644", "content": unit},
+            {"path": "/opt/unamentis/boot-kit.tar.bz2", "owner": "root:root", "permissions": "0644",
+             "encoding": "b64", "content": base64.b64encode(boot_kit()).decode("ascii")},
             {"path": "/opt/unamentis/bin/gpu-node-bootstrap", "owner": "root:root", "permissions": "0755",
-             "content": _SCRIPT.read_text()},
+             "content": _STAGE0.read_text()},
         ],
         "runcmd": [["/opt/unamentis/bin/gpu-node-bootstrap"]],
         "final_message": "UnaMentis GPU node bootstrap finished after $UPTIME s",
@@ -342,10 +390,12 @@ def render_user_data(
     return text
 
 
-def user_data_files(user_data: str) -> Dict[str, str]:
-    """`write_files` of rendered user data as {path: content} (for tests and `plan` displays)."""
+def user_data_files(user_data: str) -> Dict[str, Union[str, bytes]]:
+    """`write_files` of rendered user data as {path: content} (for tests and `plan` displays);
+    base64 files (the boot kit) as bytes."""
     doc = yaml.safe_load(user_data)
-    return {f["path"]: f["content"] for f in doc.get("write_files", [])}
+    return {f["path"]: base64.b64decode(f["content"]) if f.get("encoding") == "b64" else f["content"]
+            for f in doc.get("write_files", [])}
 
 
 def env_values(content: str) -> Dict[str, str]:
@@ -360,6 +410,6 @@ def env_values(content: str) -> Dict[str, str]:
 
 
 __all__ = (
-    "render_user_data", "agent_archive", "AgentArchive", "derive_thresholds", "DEFAULT_IMAGES",
+    "render_user_data", "agent_archive", "boot_kit", "AgentArchive", "AGENT_PREFIX", "derive_thresholds", "DEFAULT_IMAGES",
     "USER_DATA_LIMIT", "AGENT_PORT", "MODEL_PORTS", "user_data_files", "env_values",
 )

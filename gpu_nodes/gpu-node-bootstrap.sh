@@ -1,19 +1,23 @@
 #!/bin/bash
-# UnaMentis GPU node bootstrap: run once by cloud-init (runcmd). Settings come from
-# /etc/unamentis/gpu-node.env, written by the same user data (gpu_nodes/bootstrap.py).
+# UnaMentis GPU node bootstrap, run by stage 0 (gpu-node-stage0.sh, from the user data) once it has
+# fetched, checked and extracted the agent archive this script comes in. Settings come from
+# /etc/unamentis/gpu-node.env, written by the user data (gpu_nodes/bootstrap.py).
 # Order: agent first (so a Spot notice is handled at any point), then model cache, servers, models.
+# Every AWS call goes through the agent's own client (python3 -m gpu_nodes.agent.aws_cli): the
+# ECS GPU-optimised AMI has no AWS CLI.
 set -euo pipefail
 umask 022
-# ROOT and IMDS_URL exist so the script can be exercised in a scratch directory; cloud-init sets neither.
+# ROOT, IMDS_URL and AWS_ENDPOINT_URL exist so the script can run in a scratch directory against
+# loopback servers; cloud-init sets none of them. Stage 0 already sends the output to the log.
 ROOT=${UNAMENTIS_ROOT:-}
 IMDS=${UNAMENTIS_IMDS_URL:-http://169.254.169.254}/latest
-mkdir -p "$ROOT/var/log"
-exec > >(tee -a "$ROOT/var/log/unamentis-gpu-bootstrap.log") 2>&1
+export GPU_AGENT_IMDS_URL=${UNAMENTIS_IMDS_URL:-http://169.254.169.254}
+export GPU_AGENT_AWS_ENDPOINT_URL=${UNAMENTIS_AWS_ENDPOINT_URL:-}
 
 . "$ROOT/etc/unamentis/gpu-node.env"
-CACHE="s3://${MODEL_BUCKET}/${CACHE_PREFIX}"
 DATA=$ROOT/var/lib/unamentis
 OPT=$ROOT/opt/unamentis
+aws_call() { PYTHONPATH="$OPT/agent" python3 -m gpu_nodes.agent.aws_cli --region "$REGION" "$@"; }
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) gpu-bootstrap: $*"; }
 
@@ -27,8 +31,7 @@ give_up() {
   # Without its agent (or its models) a node would bill by the hour and never scale to zero:
   # remove it and lower desired capacity, so the ASG does not start another one in a loop.
   log "FATAL: $*; removing this node from ${ASG_NAME}"
-  aws autoscaling terminate-instance-in-auto-scaling-group --region "$REGION" \
-    --instance-id "$(imds_get instance-id)" --should-decrement-desired-capacity || shutdown -h now
+  aws_call asg-terminate "$(imds_get instance-id)" || shutdown -h now
   exit 1
 }
 
@@ -50,12 +53,8 @@ wait_http() {
   return 1
 }
 
-# 1. The agent, checked against the hash in the user data.
-mkdir -p "$OPT/agent" "$DATA/ollama" "$DATA/hf"
-retry aws s3 cp --only-show-errors --region "$REGION" "s3://${MODEL_BUCKET}/${AGENT_KEY}" "$OPT/agent.tar" \
-  || give_up "cannot fetch the agent s3://${MODEL_BUCKET}/${AGENT_KEY}"
-echo "${AGENT_SHA256}  $OPT/agent.tar" | sha256sum -c --status - || give_up "agent archive checksum mismatch"
-tar -xf "$OPT/agent.tar" -C "$OPT/agent"
+# 1. The agent (stage 0 fetched and checked it into $OPT/agent).
+mkdir -p "$DATA/ollama" "$DATA/hf"
 # Secrets for the agent come from SSM at boot, never from the user data.
 secret_env="$ROOT/etc/unamentis/gpu-agent-secret.env"
 (umask 077 && : >"$secret_env")
@@ -63,8 +62,7 @@ for pair in "GPU_AGENT_CORE_TOKEN ${CORE_TOKEN_PARAMETER}" "GPU_AGENT_CORE_ACCES
   var=${pair%% *}
   name=${pair#* }
   if [ -z "$name" ]; then continue; fi
-  value=$(retry aws ssm get-parameter --region "$REGION" --name "$name" --with-decryption \
-    --query Parameter.Value --output text) || give_up "cannot read ${name}"
+  value=$(retry aws_call ssm-get "$name") || give_up "cannot read ${name}"
   printf '%s=%s\n' "$var" "$value" >>"$secret_env"
 done
 systemctl daemon-reload
@@ -72,8 +70,8 @@ systemctl enable --now unamentis-gpu-agent.service
 log "agent started"
 
 # 2. The model cache from the stack bucket (an empty or missing prefix is fine: registries next).
-aws s3 sync --only-show-errors --region "$REGION" "$CACHE/ollama/" "$DATA/ollama/" || log "no Ollama cache in $CACHE/ollama"
-aws s3 sync --only-show-errors --region "$REGION" "$CACHE/hf/" "$DATA/hf/" || log "no speech model cache in $CACHE/hf"
+aws_call s3-sync-down "$MODEL_BUCKET" "$CACHE_PREFIX/ollama" "$DATA/ollama" || log "no Ollama cache in $CACHE_PREFIX/ollama"
+aws_call s3-sync-down "$MODEL_BUCKET" "$CACHE_PREFIX/hf" "$DATA/hf" || log "no speech model cache in $CACHE_PREFIX/hf"
 chown -R 1000:1000 "$DATA/hf" # the speaches image runs as uid 1000
 
 # 3. The model servers, with the GPU, restarted by Docker if they die.
@@ -123,10 +121,10 @@ if [ "$(find "$DATA/hf" -type f | wc -l)" != "$hf_files_before" ]; then hf_pulle
 # 5. Write what came from the registries back to the bucket, so the next node starts from it.
 if [ "$CACHE_WRITE_BACK" = 1 ]; then
   if [ "$ollama_pulled" = 1 ]; then
-    aws s3 sync --only-show-errors --region "$REGION" "$DATA/ollama/" "$CACHE/ollama/" || log "Ollama cache write-back failed"
+    aws_call s3-sync-up "$DATA/ollama" "$MODEL_BUCKET" "$CACHE_PREFIX/ollama" || log "Ollama cache write-back failed"
   fi
   if [ "$hf_pulled" = 1 ]; then
-    aws s3 sync --only-show-errors --region "$REGION" "$DATA/hf/" "$CACHE/hf/" || log "speech cache write-back failed"
+    aws_call s3-sync-up "$DATA/hf" "$MODEL_BUCKET" "$CACHE_PREFIX/hf" || log "speech cache write-back failed"
   fi
 fi
 log "ready: ollama :${OLLAMA_PORT}, tts :${TTS_PORT}, stt :${STT_PORT}, agent :11400"

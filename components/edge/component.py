@@ -199,13 +199,17 @@ def _field(obj: Any, key: str) -> Any:
 
 
 def _first_permission_group_id(results: Optional[Sequence[Any]]) -> str:
+    """The id of the R2 read-write permission group; never another group in its place (the token
+    would silently get the wrong rights)."""
     for g in results or []:
         if _field(g, "name") == R2_PERMISSION_GROUP:
             return _field(g, "id")
-    if results:
-        return _field(results[0], "id")
-    raise ValueError(f"Cloudflare has no permission group {R2_PERMISSION_GROUP!r} on this account: "
-                     "enable R2 (Dashboard → R2) or set cloudflare.r2.enabled: false")
+    names = sorted(str(_field(g, "name")) for g in results or [] if "R2" in str(_field(g, "name")))
+    raise ArgsError("EdgeArgs", "r2_enabled",
+                    f"Cloudflare lists no permission group {R2_PERMISSION_GROUP!r} for this account"
+                    + (f" (R2 groups it has: {', '.join(names)})" if names else " (no R2 group at all)"),
+                    "activate R2 on the account (Dashboard → R2, needs a payment method) and give the "
+                    "deploy token 'Account API Tokens Edit', or turn R2 off")
 
 
 class Edge(Component):

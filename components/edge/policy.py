@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from components.edge import expressions
 from components.edge.rules import ORIGIN_SECRET_HEADER, RATE_LIMITS
 from components.policy_core import Rule, example, example_config, fake, rule_finder
 
@@ -131,6 +132,17 @@ def _rate_limit_fits_plan(ctx) -> Iterable:
                 yield rule.finding(rec, "the free plan allows only path fields and no custom response")
 
 
+def _rules_language(ctx) -> Iterable:
+    """Every ruleset's phase, actions, rule count and expressions, as Cloudflare would judge them
+    (the expressions parsed by wirefilter, Cloudflare's engine; `edge.expressions`)."""
+    rule = _rule("edge.rules-language")
+    plan = ctx.config.cloudflare.plan if ctx.config.edge == "cloudflare" else "free"
+    for rec in ctx.of(T_RULESET):
+        for problem in expressions.ruleset_problems(rec.get("phase"), list(rec.get("rules") or []), plan):
+            severity = "warning" if problem.endswith(expressions.ENGINE_MISSING) else None
+            yield rule.finding(rec, problem, severity)
+
+
 # --------------------------------------------------------------------------- bad examples
 
 
@@ -172,6 +184,14 @@ def _bad_rate_limit():
          "ratelimit": {"characteristics": ["ip.src"], "period": 60, "requestsPerPeriod": 100}}]}))
 
 
+def _bad_expression():
+    return _ex(fake(T_RULESET, "waf", {"zoneId": "z", "phase": "http_request_firewall_custom", "rules": [
+        {"ref": "probe", "action": "block", "enabled": True,
+         "expression": 'contains(lower(http.request.uri.path), "/wp-admin")'},
+        {"ref": "typo", "action": "deny", "enabled": True, "expression": 'http.request.uri.pth eq "/"'},
+        {"ref": "regex", "action": "block", "enabled": True, "expression": 'http.request.uri.path matches "^/x"'}]}))
+
+
 RULES: list[Rule] = [
     Rule("edge.admin-access-mfa", "error",
          "every admin hostname has an Access application whose policy requires MFA and names who may enter",
@@ -187,6 +207,10 @@ RULES: list[Rule] = [
     Rule("edge.rate-limit-plan", "error",
          "the rate-limiting rules fit the Cloudflare plan (count, period, fields, cf.colo.id)",
          (), _rate_limit_fits_plan, _bad_rate_limit),
+    Rule("edge.rules-language", "error",
+         "every ruleset's expressions parse in Cloudflare's engine with documented functions only; "
+         "its phase, actions and rule count fit the plan",
+         (), _rules_language, _bad_expression),
 ]
 
 _rule = rule_finder(lambda: RULES)

@@ -2,8 +2,9 @@
 
 Everything here is plain data built from the stack's hostnames and the one route table
 (`runtime.route_table`), so the tests can assert it exactly and `Edge` only wires it.
-Expressions use Cloudflare's Rules language with functions every plan has (`starts_with`,
-`ends_with`, `contains`, `lower`, `in {...}`); no `matches` (regex is Business+).
+Expressions use Cloudflare's Rules language with what every plan has: the functions
+`starts_with`, `ends_with`, `lower` and the operators `contains`, `in {...}`; no `matches`
+(regex is Business+). `components.edge.expressions` parses each one with Cloudflare's engine.
 
 Plan limits that shape these rules (https://developers.cloudflare.com/waf/custom-rules/ and
 https://developers.cloudflare.com/waf/rate-limiting-rules/, read 2026-10):
@@ -88,7 +89,7 @@ def api_unknown_path_expression(api_host: str, routes: Sequence[RouteRule] = ROU
 
 def probe_expression() -> str:
     path = "lower(http.request.uri.path)"
-    parts = [f"contains({path}, {quote(s)})" for s in PROBE_SUBSTRINGS]
+    parts = [f"{path} contains {quote(s)}" for s in PROBE_SUBSTRINGS]
     parts += [f"ends_with({path}, {quote(s)})" for s in PROBE_SUFFIXES]
     return "(" + " or ".join(parts) + ")"
 

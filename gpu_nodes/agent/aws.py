@@ -1,20 +1,27 @@
-"""The Auto Scaling calls the agent makes, signed with SigV4 by hand (no boto3 on the node).
+"""The AWS calls a GPU node makes, signed with SigV4 by hand (no boto3 and no AWS CLI on the node:
+the ECS GPU-optimised Amazon Linux 2023 AMI ships neither).
 
-Only two actions are needed: `CompleteLifecycleAction` (after a drain, so the ASG terminates this
-node without waiting for the hook's timeout) and `TerminateInstanceInAutoScalingGroup` with
-`ShouldDecrementDesiredCapacity=true` (the `asg` dormant action: the node removes itself).
-Credentials come from the environment or the instance profile through IMDS.
+Auto Scaling: `CompleteLifecycleAction` (after a drain, so the ASG terminates this node without
+waiting for the hook's timeout) and `TerminateInstanceInAutoScalingGroup` with
+`ShouldDecrementDesiredCapacity=true` (the node removes itself). S3: `GetObject`, `ListObjectsV2`
+and `PutObject`, streamed to and from files (the agent archive and the model cache). SSM:
+`GetParameter` with decryption (the node token). The bootstrap reaches them through
+`python3 -m gpu_nodes.agent.aws_cli`. Credentials come from the environment or the instance
+profile through IMDS.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import hmac
+import json
 import logging
 import os
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
@@ -104,10 +111,12 @@ def sign_v4(
     service: str,
     credentials: Credentials,
     now: Optional[datetime.datetime] = None,
+    payload_hash: Optional[str] = None,
 ) -> Dict[str, str]:
     """Headers with SigV4 `Authorization` added (AWS General Reference, "Signature Version 4").
 
-    Every header passed in is signed, so what is sent is exactly what was signed.
+    Every header passed in is signed, so what is sent is exactly what was signed. `payload_hash`
+    (S3's `UNSIGNED-PAYLOAD` for a streamed body) replaces the hash of `body`.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -118,7 +127,8 @@ def sign_v4(
     if credentials.token:
         out["X-Amz-Security-Token"] = credentials.token
     parts = urllib.parse.urlsplit(url)
-    canonical_uri = urllib.parse.quote(parts.path or "/", safe="/-_.~")
+    # S3 keys are encoded once (the path arrives already percent-encoded by the caller).
+    canonical_uri = parts.path or "/"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     canonical_query = "&".join(
         f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}" for k, v in sorted(query)
@@ -126,7 +136,7 @@ def sign_v4(
     lowered = sorted((k.lower(), " ".join(str(v).split())) for k, v in out.items())
     canonical_headers = "".join(f"{k}:{v}\n" for k, v in lowered)
     signed_headers = ";".join(k for k, _ in lowered)
-    payload_hash = hashlib.sha256(body).hexdigest()
+    payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
     canonical_request = "\n".join(
         [method.upper(), canonical_uri, canonical_query, canonical_headers, signed_headers, payload_hash]
     )
@@ -225,3 +235,119 @@ class AutoScalingClient:
                 "ShouldDecrementDesiredCapacity": "true" if decrement_desired else "false",
             },
         )
+
+
+def _endpoint(service: str, region: str, endpoint_url: Optional[str]) -> str:
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return (endpoint_url or f"https://{service}.{region}.{suffix}").rstrip("/")
+
+
+class S3Client:
+    """S3's REST API, path-style (`<endpoint>/<bucket>/<key>`), bodies streamed to and from files."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, region: str, credentials: Callable[[], Credentials], *,
+                 endpoint_url: Optional[str] = None, timeout: float = 60.0):
+        if not region:
+            raise ValueError("an AWS region is required for the S3 client")
+        self.region = region
+        self._credentials = credentials
+        self.endpoint_url = _endpoint("s3", region, endpoint_url)
+        self.timeout = timeout
+
+    def _url(self, bucket: str, key: str = "", query: str = "") -> str:
+        path = f"/{bucket}/" + urllib.parse.quote(key, safe="/-_.~")
+        return self.endpoint_url + path + (f"?{query}" if query else "")
+
+    def _open(self, method: str, url: str, body=None, length: Optional[int] = None):
+        headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        signed = sign_v4(method, url, headers, b"", region=self.region, service="s3",
+                         credentials=self._credentials(), payload_hash="UNSIGNED-PAYLOAD")
+        req = urllib.request.Request(url, data=body, method=method, headers=signed)
+        try:
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            code, message = _parse_error(exc.read() or b"")
+            raise AwsError(code, message or f"HTTP {exc.code}", exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise AwsError("TransportError", f"{method} {url}: {exc}") from exc
+
+    def get_to_file(self, bucket: str, key: str, dest: str) -> int:
+        """Download `key` to `dest` (through a temporary file, so a broken download leaves nothing)."""
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        tmp = dest + ".part"
+        size = 0
+        with self._open("GET", self._url(bucket, key)) as resp, open(tmp, "wb") as out:
+            while True:
+                chunk = resp.read(self.CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                size += len(chunk)
+        os.replace(tmp, dest)
+        return size
+
+    def list(self, bucket: str, prefix: str) -> Dict[str, int]:
+        """{key: size} of every object under `prefix` (ListObjectsV2, all pages)."""
+        out: Dict[str, int] = {}
+        token: Optional[str] = None
+        while True:
+            q = {"list-type": "2", "prefix": prefix}
+            if token:
+                q["continuation-token"] = token
+            query = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+                             for k, v in sorted(q.items()))
+            with self._open("GET", self._url(bucket, "", query)) as resp:
+                root = ET.fromstring(resp.read())
+            token = None
+            truncated = False
+            for el in root:
+                tag = _local(el.tag)
+                if tag == "Contents":
+                    fields = {_local(c.tag): (c.text or "") for c in el}
+                    out[fields.get("Key", "")] = int(fields.get("Size") or 0)
+                elif tag == "NextContinuationToken":
+                    token = el.text
+                elif tag == "IsTruncated":
+                    truncated = (el.text or "").strip() == "true"
+            if not (truncated and token):
+                return out
+
+    def put_file(self, bucket: str, key: str, path: str) -> None:
+        size = os.path.getsize(path)
+        with open(path, "rb") as body, self._open("PUT", self._url(bucket, key), body, size) as resp:
+            resp.read()
+
+
+class SsmClient:
+    """SSM's JSON API: `GetParameter` with decryption."""
+
+    def __init__(self, region: str, credentials: Callable[[], Credentials], *,
+                 endpoint_url: Optional[str] = None, timeout: float = 10.0):
+        if not region:
+            raise ValueError("an AWS region is required for the SSM client")
+        self.region = region
+        self._credentials = credentials
+        self.endpoint_url = _endpoint("ssm", region, endpoint_url) + "/"
+        self.timeout = timeout
+
+    def get_parameter(self, name: str) -> str:
+        body = json.dumps({"Name": name, "WithDecryption": True}).encode("utf-8")
+        headers = sign_v4("POST", self.endpoint_url,
+                          {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"},
+                          body, region=self.region, service="ssm", credentials=self._credentials())
+        try:
+            resp = request("POST", self.endpoint_url, body=body, headers=headers, timeout=self.timeout)
+        except TransportError as exc:
+            raise AwsError("TransportError", str(exc)) from exc
+        try:
+            data = json.loads(resp.body.decode("utf-8") or "{}")
+        except ValueError:
+            data = {}
+        if resp.status != 200:
+            code = str(data.get("__type", "UnknownError")).rsplit("#", 1)[-1]
+            raise AwsError(code, str(data.get("message") or data.get("Message") or resp.status), resp.status)
+        return str(data["Parameter"]["Value"])

@@ -77,6 +77,22 @@ def test_every_top_level_key_is_a_cloud_init_module_key():
     assert render_user_data(**ARGS).startswith("#cloud-config\n")
 
 
+def test_nothing_at_boot_calls_an_aws_cli():
+    """The ECS GPU-optimised AMI has no AWS CLI: every AWS call goes through the agent's client."""
+    import re
+
+    files = user_data_files(render_user_data(**ARGS))
+    scripts = [files["/opt/unamentis/bin/gpu-node-bootstrap"],
+               (Path(__file__).resolve().parents[2] / "gpu_nodes/gpu-node-bootstrap.sh").read_text()]
+    for text in scripts:
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert not re.search(r"(^|[\s;|&(])aws\s", code), "an `aws` command in the boot scripts"
+        assert "gpu_nodes.agent.aws_cli" in code
+    with tarfile.open(fileobj=io.BytesIO(__import__("bz2").decompress(files["/opt/unamentis/boot-kit.tar.bz2"]))) as tar:
+        assert set(tar.getnames()) == {"gpu_nodes/__init__.py", "gpu_nodes/agent/__init__.py", "gpu_nodes/agent/http.py",
+                                       "gpu_nodes/agent/imds.py", "gpu_nodes/agent/aws.py", "gpu_nodes/agent/aws_cli.py"}
+
+
 def test_user_data_is_small_and_reproducible():
     a, b = render_user_data(**ARGS), render_user_data(**ARGS)
     assert a == b
@@ -111,13 +127,14 @@ def test_agent_settings_in_user_data_are_a_valid_agent_config():
 def test_agent_archive_is_reproducible_complete_and_referenced_by_hash(tmp_path):
     a, b = agent_archive(), agent_archive()
     assert a == b and a.sha256 == hashlib.sha256(a.data).hexdigest()
-    assert a.key == f"gpu-cache/agent/gpu-agent-{a.sha256[:16]}.tar"
+    assert a.key == f"gpu-agent/gpu-agent-{a.sha256[:16]}.tar"  # beside the model cache, not in it
     node_env = env_values(user_data_files(render_user_data(**ARGS))["/etc/unamentis/gpu-node.env"])
     assert node_env["AGENT_KEY"] == a.key and node_env["AGENT_SHA256"] == a.sha256
     with tarfile.open(fileobj=io.BytesIO(a.data)) as tar:
         names = tar.getnames()
         tar.extractall(tmp_path)
     assert "gpu_nodes/agent/__main__.py" in names and "gpu_nodes/bootstrap.py" not in names
+    assert "gpu_nodes/gpu-node-bootstrap.sh" in names  # stage 0 runs the rest of the bootstrap from it
     # The archive alone runs the agent (what the node's systemd unit does).
     out = subprocess.run([sys.executable, "-m", "gpu_nodes.agent", "--help"], cwd=tmp_path,
                          env={"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True)
@@ -154,31 +171,11 @@ def test_pinned_digests_are_accepted():
     assert env["OLLAMA_IMAGE"] == digest
 
 
-# ---- the bootstrap script, run for real in a scratch root with stand-ins for aws/docker/curl ---------
+# ---- the bootstrap, run for real in a scratch root: AWS is a loopback moto server reached with the
+# agent's own client (no `aws` on PATH, as on the GPU AMI), credentials come from a loopback IMDS,
+# and `docker`, `curl` and `systemctl` are stand-ins (systemctl starts the real agent) -------------
 
 STUBS = {
-    "aws": r'''
-import os, shutil, sys
-args = [a for a in sys.argv[1:] if a != "--only-show-errors"]
-open(os.environ["FAKE_LOG"], "a").write("aws " + " ".join(args) + "\n")
-if "--region" in args:
-    i = args.index("--region"); del args[i:i + 2]
-def local(p):
-    return os.path.join(os.environ["FAKE_S3"], p[len("s3://"):]) if p.startswith("s3://") else p
-if args[:2] == ["s3", "cp"]:
-    src, dst = local(args[2]), local(args[3])
-    if not os.path.isfile(src): sys.exit("fatal error: An error occurred (404) when calling HeadObject")
-    os.makedirs(os.path.dirname(dst), exist_ok=True); shutil.copyfile(src, dst)
-elif args[:2] == ["s3", "sync"]:
-    src, dst = local(args[2]), local(args[3])
-    if os.path.isdir(src): shutil.copytree(src, dst, dirs_exist_ok=True)
-elif args[:2] == ["ssm", "get-parameter"]:
-    print("ssm-value-of-" + args[args.index("--name") + 1].rsplit("/", 1)[-1])
-elif args[0] == "autoscaling":
-    pass
-else:
-    sys.exit("unexpected aws call")
-''',
     "docker": r'''
 import os, sys
 args = sys.argv[1:]
@@ -194,7 +191,7 @@ import os, sys
 args = sys.argv[1:]
 url = [a for a in args if a.startswith("http")][-1]
 if url.endswith("/api/token"): print("imds-token", end="")
-elif url.endswith("/instance-id"): print("i-0abc1234def567890", end="")
+elif url.endswith("/instance-id"): print(os.environ.get("FAKE_INSTANCE_ID", "i-0abc1234def567890"), end="")
 elif "/v1/models/" in url:  # a speaches release with the /v1/models download route
     hf = os.path.join(os.environ["UNAMENTIS_ROOT"], "var/lib/unamentis/hf")
     marker = os.path.join(hf, url.split("/v1/models/", 1)[1].replace("/", "--"))
@@ -202,42 +199,122 @@ elif "/v1/models/" in url:  # a speaches release with the /v1/models download ro
     else:
         open(marker, "w").write("weights"); print("200", end="")
 ''',
-    "systemctl": 'import os, sys; open(os.environ["FAKE_LOG"], "a").write("systemctl " + " ".join(sys.argv[1:]) + "\\n")',
+    # `systemctl enable --now unamentis-gpu-agent.service` starts the real agent the way the unit
+    # does (its two env files, PYTHONPATH=/opt/unamentis/agent), on a loopback port.
+    "systemctl": r'''
+import os, subprocess, sys
+open(os.environ["FAKE_LOG"], "a").write("systemctl " + " ".join(sys.argv[1:]) + "\n")
+if sys.argv[1:3] == ["enable", "--now"]:
+    root = os.environ["UNAMENTIS_ROOT"]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": root + "/opt/unamentis/agent"}
+    for f in ("etc/unamentis/gpu-agent.env", "etc/unamentis/gpu-agent-secret.env"):
+        for line in open(os.path.join(root, f)).read().splitlines():
+            k, _, v = line.partition("=")
+            env[k] = v
+    env.update(GPU_AGENT_LISTEN="127.0.0.1:" + os.environ["FAKE_AGENT_PORT"],
+               GPU_AGENT_IMDS_URL=os.environ["UNAMENTIS_IMDS_URL"], GPU_AGENT_CORE_URL="http://127.0.0.1:9/api/gpu",
+               GPU_AGENT_OLLAMA_URL="none", GPU_AGENT_TTS_URL="none", GPU_AGENT_STT_URL="none")
+    p = subprocess.Popen(["python3", "-m", "gpu_nodes.agent"], env=env, start_new_session=True,
+                         stdout=open(os.environ["FAKE_LOG"] + ".agent", "w"), stderr=subprocess.STDOUT)
+    open(os.environ["FAKE_LOG"] + ".pid", "w").write(str(p.pid))
+''',
     "shutdown": 'import os, sys; open(os.environ["FAKE_LOG"], "a").write("shutdown\\n")',
 }
 
 
-def _scratch_node(tmp_path: Path, archive_data: bytes) -> dict:
-    root, s3, bin_dir = tmp_path / "root", tmp_path / "s3", tmp_path / "bin"
+@pytest.fixture(scope="module")
+def moto():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _boto(moto: str, service: str):
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1", endpoint_url=moto,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _scratch_node(tmp_path: Path, archive_data: bytes, moto: str, imds) -> dict:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
+    root, bin_dir = tmp_path / "root", tmp_path / "bin"
     bin_dir.mkdir()
     for name, body in STUBS.items():
         (bin_dir / name).write_text(f"#!{sys.executable}\n{body}")
         (bin_dir / name).chmod(0o755)
+    (bin_dir / "python3").symlink_to(sys.executable)
     files = user_data_files(render_user_data(**ARGS))
     for path, content in files.items():
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    archive = agent_archive()
-    (s3 / ARGS["model_bucket"] / archive.key).parent.mkdir(parents=True)
-    (s3 / ARGS["model_bucket"] / archive.key).write_bytes(archive_data)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "UNAMENTIS_ROOT": str(root),
-           "FAKE_S3": str(s3), "FAKE_LOG": str(tmp_path / "calls.log")}
-    return {"root": root, "s3": s3 / ARGS["model_bucket"], "env": env, "log": tmp_path / "calls.log",
+        target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
+    bucket = ARGS["model_bucket"]
+    s3 = _boto(moto, "s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=agent_archive().key, Body=archive_data)
+    ssm = _boto(moto, "ssm")
+    for name in (ARGS["core_token_parameter"], ARGS["core_access_secret_parameter"]):
+        ssm.put_parameter(Name=name, Type="SecureString", Value="ssm-value-of-" + name.rsplit("/", 1)[-1])
+    path = f"{bin_dir}:/usr/bin:/bin"
+    assert shutil.which("aws", path=path) is None  # as on the ECS GPU-optimised AMI
+    env = {"PATH": path, "UNAMENTIS_ROOT": str(root), "UNAMENTIS_IMDS_URL": imds.url,
+           "UNAMENTIS_AWS_ENDPOINT_URL": moto, "FAKE_LOG": str(tmp_path / "calls.log"),
+           "FAKE_AGENT_PORT": str(_free_port())}
+    return {"root": root, "s3": s3, "bucket": bucket, "env": env, "log": tmp_path / "calls.log",
             "script": root / "opt/unamentis/bin/gpu-node-bootstrap"}
 
 
 def _run(node: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(node["script"])], env=node["env"], capture_output=True, text=True, timeout=60)
+    node["log"].touch()
+    return subprocess.run(["bash", str(node["script"])], env=node["env"], capture_output=True, text=True, timeout=90)
 
 
-def test_bootstrap_pulls_what_the_cache_lacks_and_writes_it_back(tmp_path):
-    node = _scratch_node(tmp_path, agent_archive().data)
+@pytest.fixture
+def stop_agents():
+    pid_files: list = []
+    yield pid_files
+    import signal
+
+    for f in pid_files:
+        if f.exists():
+            try:
+                os.kill(int(f.read_text()), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _keys(node: dict, prefix: str) -> set:
+    return {o["Key"] for o in node["s3"].list_objects_v2(Bucket=node["bucket"], Prefix=prefix).get("Contents", [])}
+
+
+def test_bootstrap_without_an_aws_cli_starts_the_agent_and_fills_the_cache(tmp_path, moto, imds, stop_agents):
+    import urllib.request
+
+    node = _scratch_node(tmp_path, agent_archive().data, moto, imds)
+    stop_agents.append(Path(str(node["log"]) + ".pid"))
     out = _run(node)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr + node["root"].joinpath("var/log/unamentis-gpu-bootstrap.log").read_text()
     calls = node["log"].read_text()
     root = node["root"]
-    # Agent first: extracted, its secret from SSM (0600), started by systemd before any model work.
+    # Agent first: fetched from S3 by the boot kit, extracted, its secrets from SSM (0600), started
+    # by systemd before any model work.
     assert (root / "opt/unamentis/agent/gpu_nodes/agent/__main__.py").is_file()
     secret = root / "etc/unamentis/gpu-agent-secret.env"
     assert secret.read_text() == ("GPU_AGENT_CORE_TOKEN=ssm-value-of-gpu-node-token\n"
@@ -248,41 +325,62 @@ def test_bootstrap_pulls_what_the_cache_lacks_and_writes_it_back(tmp_path):
     assert cfg.core_token == "ssm-value-of-gpu-node-token"
     assert cfg.core_access_client == ("0123abcd.access", "ssm-value-of-gpu-access-secret")
     assert calls.index("systemctl enable --now unamentis-gpu-agent.service") < calls.index("docker pull")
+    # The agent really runs: its health endpoint answers, with its credentials from IMDS.
+    health = None
+    for _ in range(100):
+        try:
+            health = json.loads(urllib.request.urlopen(
+                f"http://127.0.0.1:{node['env']['FAKE_AGENT_PORT']}/health", timeout=1).read())
+            break
+        except OSError:
+            import time
+            time.sleep(0.1)
+    assert health is not None and health["state"] and health["draining"] is False, health
+    # The boot kit fetched its credentials from IMDS (the instance profile), not the environment.
+    assert ("GET", "/latest/meta-data/iam/security-credentials/") in imds.requests \
+        or any(p.startswith("/latest/meta-data/iam/security-credentials") for _, p in imds.requests)
     # Servers started with the GPU on the model ports, Ollama keeping models until the agent unloads them.
     assert "docker run -d --name ollama --restart unless-stopped --gpus all -p 11434:11434" in calls
     assert "OLLAMA_KEEP_ALIVE=24h" in calls
     assert "-p 8880:8000" in calls and "-p 11401:8000" in calls
     # Empty cache: registries, then write-back to the bucket for the next node.
     assert "docker exec ollama ollama pull llama3.2:3b" in calls
-    assert "/var/lib/unamentis/ollama/ s3://unamentis-beta-models/gpu-cache/ollama/" in calls
-    assert (node["s3"] / "gpu-cache/ollama/llama3.2_3b").is_file()
-    assert (node["s3"] / "gpu-cache/hf/Systran--faster-distil-whisper-small.en").is_file()
-    assert (node["s3"] / "gpu-cache/hf/speaches-ai--Kokoro-82M-v1.0-ONNX").is_file()
+    assert _keys(node, "gpu-cache/ollama/") == {"gpu-cache/ollama/llama3.2_3b"}
+    assert _keys(node, "gpu-cache/hf/") == {"gpu-cache/hf/Systran--faster-distil-whisper-small.en",
+                                             "gpu-cache/hf/speaches-ai--Kokoro-82M-v1.0-ONNX"}
     assert "ready:" in (root / "var/log/unamentis-gpu-bootstrap.log").read_text()
 
 
-def test_bootstrap_from_a_warm_cache_touches_no_registry_for_models(tmp_path):
-    node = _scratch_node(tmp_path, agent_archive().data)
-    cache = node["s3"] / "gpu-cache"
-    (cache / "ollama").mkdir(parents=True)
-    (cache / "ollama/llama3.2_3b").write_text("weights")
-    (cache / "hf").mkdir()
+def test_bootstrap_from_a_warm_cache_touches_no_registry_for_models(tmp_path, moto, imds, stop_agents):
+    node = _scratch_node(tmp_path, agent_archive().data, moto, imds)
+    stop_agents.append(Path(str(node["log"]) + ".pid"))
+    put = node["s3"].put_object
+    put(Bucket=node["bucket"], Key="gpu-cache/ollama/llama3.2_3b", Body=b"weights")
     for m in ("Systran--faster-distil-whisper-small.en", "speaches-ai--Kokoro-82M-v1.0-ONNX"):
-        (cache / "hf" / m).write_text("weights")
+        put(Bucket=node["bucket"], Key=f"gpu-cache/hf/{m}", Body=b"weights")
     out = _run(node)
     assert out.returncode == 0, out.stdout + out.stderr
     calls = node["log"].read_text()
     assert "ollama pull" not in calls
-    assert "/var/lib/unamentis/ollama/ s3://" not in calls and "/var/lib/unamentis/hf/ s3://" not in calls
-    assert (node["root"] / "var/lib/unamentis/ollama/llama3.2_3b").is_file()
+    assert "0 file(s) uploaded" not in calls  # no write-back was even attempted
+    assert (node["root"] / "var/lib/unamentis/ollama/llama3.2_3b").read_text() == "weights"
+    assert "s3-sync-up" not in (node["root"] / "var/log/unamentis-gpu-bootstrap.log").read_text()
 
 
-def test_bootstrap_with_a_tampered_agent_removes_the_node(tmp_path):
-    node = _scratch_node(tmp_path, agent_archive().data + b"tampered")
+def test_bootstrap_with_a_tampered_agent_removes_the_node(tmp_path, moto, imds):
+    node = _scratch_node(tmp_path, agent_archive().data + b"tampered", moto, imds)
+    # A real group in the loopback Auto Scaling API, with this node in it.
+    ec2, asg = _boto(moto, "ec2"), _boto(moto, "autoscaling")
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    ec2.create_launch_template(LaunchTemplateName="gpu-lt", LaunchTemplateData={"ImageId": ami, "InstanceType": "g4dn.xlarge"})
+    asg.create_auto_scaling_group(AutoScalingGroupName=ARGS["asg_name"], LaunchTemplate={"LaunchTemplateName": "gpu-lt"},
+                                  MinSize=0, MaxSize=2, DesiredCapacity=1, AvailabilityZones=["us-east-1a"])
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[ARGS["asg_name"]])["AutoScalingGroups"][0]
+    node["env"]["FAKE_INSTANCE_ID"] = group["Instances"][0]["InstanceId"]
     out = _run(node)
     assert out.returncode == 1
     calls = node["log"].read_text()
-    assert ("aws autoscaling terminate-instance-in-auto-scaling-group --region us-east-1 --instance-id i-0abc1234def567890 "
-            "--should-decrement-desired-capacity") in calls
-    assert "systemctl" not in calls and "docker" not in calls
+    assert "systemctl" not in calls and "docker" not in calls and "shutdown" not in calls
     assert "checksum mismatch" in (node["root"] / "var/log/unamentis-gpu-bootstrap.log").read_text()
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[ARGS["asg_name"]])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 0  # removed itself and lowered desired capacity: no relaunch loop

@@ -102,7 +102,7 @@ STACK_LAYER = {
     "components.config", "components.stack_args", "components.platform", "components.plan",
     "components.policy", "components.policy_core", "components.aws_policy", "components.compute_policy",
     "components.edge.policy", "components.pricing", "components.pricing_core", "components.aws_pricing",
-    "components.compute_pricing", "components.edge.pricing", "components.edge",
+    "components.compute_pricing", "components.edge.pricing", "components.edge", "components.aws_api_policy",
     "components.eks_pricing", "components.eks_policy",
 }
 

@@ -267,7 +267,13 @@ def test_core_service_tunnel_mode():
     containers = {c["name"]: c for c in json.loads(td.get("containerDefinitions"))}
     core, cfd = containers["core"], containers["cloudflared"]
     assert core["stopTimeout"] == 120 and cfd["stopTimeout"] == 120
-    assert core["command"] == ["serve", "--host", "0.0.0.0", "--port", "8766"]
+    # Migrations before serving, on every start (under migrate's advisory lock); both are real CLI calls.
+    assert core["entryPoint"] == ["/bin/sh", "-c"]
+    assert core["command"] == ["python -m runtime migrate && exec python -m runtime serve --host 0.0.0.0 --port 8766"]
+    from runtime.cli import build_parser
+    for part in core["command"][0].split(" && "):
+        argv = part.removeprefix("exec ").split()[3:]
+        assert build_parser().parse_args(argv).func.__name__ in ("cmd_migrate", "cmd_serve")
     assert "/health" in core["healthCheck"]["command"][-1]
     assert cfd["image"] == "cloudflare/cloudflared:2026.8.2"
     assert cfd["command"][0] == "tunnel" and cfd["command"][-1] == "run"
@@ -333,6 +339,7 @@ def test_gpu_fleet():
 
     rec = record(build)
     [lt] = rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.get("instanceInitiatedShutdownBehavior") == "terminate"
     assert lt.get("metadataOptions") == {"httpEndpoint": "enabled", "httpTokens": "required",
                                          "httpPutResponseHopLimit": 1, "instanceMetadataTags": "disabled"}
     assert lt.get("imageId").startswith("resolve:ssm:/aws/service/")

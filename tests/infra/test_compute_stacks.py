@@ -86,8 +86,9 @@ def test_beta_lambdas_and_http_api(runs):
     assert len(fns) >= 5 and len(fns) == len(LAMBDA_SERVICES)
     cfg = runs["beta"].config
     for f in fns:
-        svc = f.get("handler").split(".")[2]
-        assert f.get("reservedConcurrentExecutions") == cfg.functions.reserved_concurrency[svc]
+        assert f.get("handler").split(".")[2] in cfg.functions.reserved_concurrency
+        # Off in beta: a new account (quota 10, 100 kept unreserved) cannot reserve any.
+        assert cfg.functions.reserve_concurrency is False and f.get("reservedConcurrentExecutions") is None
         assert f.get("architectures") == ["arm64"] and f.get("runtime") == "python3.12"
         env = f.get("environment")["variables"]
         # Lambdas get the runtime role only, never the owner's DSN or the role password
@@ -130,7 +131,7 @@ def test_beta_gpu_fleet(runs):
     assert "uma-beta-gpu" in user_data
     # An idle node removes itself through the Auto Scaling API: scale-to-zero never waits on the core.
     assert "GPU_AGENT_DORMANT_ACTION=asg" in user_data
-    [obj] = [o for o in rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if "/agent/" in o.get("key")]
+    [obj] = [o for o in rec.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o.get("key").startswith("gpu-agent/")]
     assert obj.get("key") in user_data  # the node fetches exactly the uploaded agent archive
 
 
@@ -389,3 +390,35 @@ def test_provider_keys_choose_providers_and_stay_secret():
     assert params["/uma-beta/core/UNAMENTIS_LLM_API_KEY"].secret_inputs == ["value"]
     voice = Settings.from_env(_core_env(rec)).voice
     assert (voice.llm_provider, voice.stt_provider, voice.tts_provider) == ("groq", "groq", "deepgram")
+
+
+def test_only_the_gpu_node_role_writes_the_model_cache(runs):
+    """The nodes load what the cache holds: every other role is denied writes there, and the
+    policy rule fails a stack where another role could write it."""
+    import copy
+
+    from components import compute_policy
+    from components.policy_core import PolicyContext
+
+    run = runs["beta"]
+    rec = run.recording
+    policies = {r.name: json.loads(r.get("policy")) for r in rec.of_type("aws:iam/rolePolicy:RolePolicy")}
+    bucket = rec.named("unamentis-storage-curricula").out("arn")
+    for name in ("unamentis-compute-fn-data-access", "unamentis-compute-core-task-policy"):
+        denies = [s for s in policies[name]["Statement"] if s["Effect"] == "Deny"]
+        assert denies == [{"Effect": "Deny", "Action": ["s3:PutObject", "s3:DeleteObject"],
+                           "Resource": [r for r in denies[0]["Resource"]]}]
+        assert f"{bucket}/gpu-cache/*" in denies[0]["Resource"]
+    node = policies["unamentis-compute-gpu-node-policy"]["Statement"]
+    assert {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{bucket}/gpu-cache/*"} in node
+    rule = next(r for r in compute_policy.RULES if r.id == "s3.model-cache-writers")
+    assert rule.run(PolicyContext(rec=rec, config=run.config)) == []
+    # Without the Deny, the Lambdas' bucket-wide write would reach the cache: the rule fails the stack.
+    broken = copy.deepcopy(rec)
+    fn = broken.named("unamentis-compute-fn-data-access")
+    doc = json.loads(fn.get("policy"))
+    doc["Statement"] = [s for s in doc["Statement"] if s["Effect"] != "Deny"]
+    fn.inputs["policy"] = json.dumps(doc)
+    findings = rule.run(PolicyContext(rec=broken, config=run.config))
+    assert [f.resource for f in findings] == ["unamentis-compute-fn-data-access"]
+    assert "may write the GPU model cache" in findings[0].message

@@ -54,8 +54,6 @@ def test_beta_edge_resources_are_exactly_these(beta):
         ("ZeroTrustTunnelCloudflaredConfig", "unamentis-edge-tunnel-config"),
         ("DnsRecord", "unamentis-edge-dns-core"), ("DnsRecord", "unamentis-edge-dns-admin"),
         ("DnsRecord", "unamentis-edge-dns-api"),
-        ("R2Bucket", "unamentis-edge-r2-assets"), ("R2Bucket", "unamentis-edge-r2-tts"),
-        ("R2BucketLifecycle", "unamentis-edge-r2-tts-lifecycle"), ("AccountToken", "unamentis-edge-r2-token"),
         ("DnsRecord", "unamentis-edge-routing-dns-fn"), ("DnsRecord", "unamentis-edge-routing-acm-fn"),
         ("WorkersScript", "unamentis-edge-routing-router"), ("WorkersRoute", "unamentis-edge-routing-router-route"),
     }
@@ -173,7 +171,15 @@ def test_beta_tunnel_and_config_end_in_the_404_catch_all(beta):
         {"service": "http_status:404"}]}
 
 
-def test_beta_r2_buckets_and_scoped_token(beta):
+def _beta_r2_on(stack_run):
+    return stack_run("beta", {f"{PROJECT}:cloudflare": {
+        "account_id": ACCOUNT, "zone_id": BETA_ZONE,
+        "access": {"team_domain": "unamentis.cloudflareaccess.com", "allowed_email_domains": ["unamentis.net"]},
+        "r2": {"enabled": True}}})
+
+
+def test_beta_r2_buckets_and_scoped_token(stack_run):
+    beta = _beta_r2_on(stack_run).recording
     assert {r.get("name") for r in beta.of_type("cloudflare:index/r2Bucket:R2Bucket")} == {
         "beta-unamentis-assets", "beta-unamentis-tts"}
     life = beta.named("unamentis-edge-r2-tts-lifecycle")
@@ -288,11 +294,9 @@ def test_a_pro_zone_in_tunnel_mode_gets_the_pro_rate_limit(stack_run):
     assert pol.get("includes") == [{"email": {"email": "ops@unamentis.net"}}]
 
 
-def test_r2_disabled_creates_no_bucket_or_token(stack_run):
-    rec = stack_run("beta", {f"{PROJECT}:cloudflare": {
-        "account_id": ACCOUNT, "zone_id": BETA_ZONE,
-        "access": {"team_domain": "unamentis.cloudflareaccess.com", "allowed_email_domains": ["unamentis.net"]},
-        "r2": {"enabled": False}}}).recording
+def test_r2_is_off_by_default_no_bucket_or_token(stack_run):
+    """Nothing in the runtime uses R2 yet: no buckets, and no read-write token lying unused."""
+    rec = stack_run("beta").recording
     assert not [r for r in rec.custom if "r2" in r.type.lower() or "accountToken" in r.type]
     assert rec.of_type("cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared")
 
@@ -325,8 +329,6 @@ def test_prod_edge_resources_are_exactly_these(prod):
         ("Ruleset", "unamentis-edge-response-headers"), ("Ruleset", "unamentis-edge-origin-secret-header"),
         ("ZeroTrustAccessPolicy", "unamentis-edge-admin-policy"),
         ("ZeroTrustAccessApplication", "unamentis-edge-admin-app"),
-        ("R2Bucket", "unamentis-edge-r2-assets"), ("R2Bucket", "unamentis-edge-r2-tts"),
-        ("R2BucketLifecycle", "unamentis-edge-r2-tts-lifecycle"), ("AccountToken", "unamentis-edge-r2-token"),
         ("DnsRecord", "unamentis-edge-routing-dns-api"), ("DnsRecord", "unamentis-edge-routing-dns-admin"),
         ("DnsRecord", "unamentis-edge-routing-acm-api"), ("DnsRecord", "unamentis-edge-routing-acm-app"),
         ("DnsRecord", "unamentis-edge-routing-acm-admin"),
@@ -347,15 +349,15 @@ def test_plan_json_shows_the_edge_and_hides_the_secret(stack_run):
     assert by_name["unamentis-edge-tunnel-config"]["inputs"]["config"]["ingresses"][-1] == {"service": "http_status:404"}
     assert by_name["unamentis-edge-admin-policy"]["inputs"]["mfaConfig"]["mfaDisabled"] is False
     assert {"unamentis-edge-waf", "unamentis-edge-rate-limit", "unamentis-edge-response-headers",
-            "unamentis-edge-r2-assets", "unamentis-edge-r2-tts", "unamentis-edge-routing-router"} <= set(by_name)
+            "unamentis-edge-routing-router"} <= set(by_name)
     assert not [f for f in report["findings"] if f["rule"].startswith("edge.")]
 
 
 def test_stack_outputs_name_the_edge_and_keep_r2_credentials_secret(stack_run):
     from components import plan
 
-    outputs = plan.build_report(stack_run("beta"))["outputs"]
-    rec = stack_run("beta").recording
+    outputs = plan.build_report(_beta_r2_on(stack_run))["outputs"]
+    rec = _beta_r2_on(stack_run).recording
     assert outputs["edge"] == {
         "access_aud": rec.named("unamentis-edge-admin-app").out("aud"),
         "access_team_domain": "unamentis.cloudflareaccess.com",

@@ -94,8 +94,11 @@ def test_string_literals_are_escaped():
 
 def test_permission_group_lookup_fails_clearly_without_r2():
     assert _first_permission_group_id([{"id": "g1", "name": R2_NAME}]) == "g1"
-    with pytest.raises(ValueError, match="enable R2"):
+    with pytest.raises(ArgsError, match=r"^EdgeArgs\.r2_enabled: .*no R2 group at all\)\. Fix: activate R2"):
         _first_permission_group_id([])
+    # Never another group in its place: a token with the wrong rights would fail only at run time.
+    with pytest.raises(ArgsError, match="R2 groups it has: Workers R2 Storage Read"):
+        _first_permission_group_id([{"id": "g0", "name": "Zone Read"}, {"id": "g2", "name": "Workers R2 Storage Read"}])
 
 
 R2_NAME = "Workers R2 Storage Bucket Item Write"

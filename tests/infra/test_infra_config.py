@@ -100,8 +100,8 @@ CASES = [
     ("beta", _set("functions.timeout_s", 30), "functions.timeout_s", "at most 29 s"),
     ("beta", _set("gpu.instance_types", ["g5g.xlarge"]), "gpu.instance_types", "not x86_64 NVIDIA"),
     ("beta", _set("gpu.volume_gb", 2000), "gpu.volume_gb", "30–1000 GB"),
-    ("beta", _set("cloudflare.r2.assets_bucket", "Bad_Name"), "cloudflare.r2.assets_bucket", "not an R2 bucket"),
-    ("beta", _set("cloudflare.r2", {"assets_bucket": "x-tts", "tts_bucket": "x-tts"}), "cloudflare.r2.tts_bucket", "two buckets"),
+    ("beta", _set("cloudflare.r2", {"enabled": True, "assets_bucket": "Bad_Name"}), "cloudflare.r2.assets_bucket", "not an R2 bucket"),
+    ("beta", _set("cloudflare.r2", {"enabled": True, "assets_bucket": "x-tts", "tts_bucket": "x-tts"}), "cloudflare.r2.tts_bucket", "two buckets"),
 ]
 
 

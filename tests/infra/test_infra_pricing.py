@@ -101,3 +101,16 @@ def test_price_table_is_dated_and_sourced():
     for key, price in pricing_core.PRICES.items():
         assert price.source and price.date and price.conf in ("A", "B", "C"), key
     assert pricing_core.PRICED_AT == "2026-11-25" and pricing_core.PRICE_REGION == "us-east-1"
+
+
+def test_spot_is_priced_as_a_range(stack_run):
+    """Spot floats: the beta's fixed part fits its ceiling at the typical price, and the plan
+    states the worst case (Fargate Spot at 50 % off, GPU Spot at the on-demand price)."""
+    run = stack_run("beta")
+    cost = pricing.price_resources(run.recording, run.config)
+    assert cost.fixed_usd == 19.86 <= cost.fixed_ceiling_usd < cost.fixed_worst_usd == 21.23
+    spot = [l for l in cost.lines if "Fargate Spot" in l.item]
+    assert spot and all(l.worst > l.monthly_usd for l in spot)
+    gpu = [l for l in cost.lines if l.item.startswith("g4dn.xlarge")]
+    assert gpu and gpu[0].worst > gpu[0].monthly_usd and "worst case at on-demand $0.526/h" in gpu[0].assumption
+    assert cost.monthly_worst_usd > cost.monthly_usd
