@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import secrets
 import signal
 import sys
@@ -39,6 +38,7 @@ from runtime.settings import ConfigError, Settings
 from runtime.tenants import TenantError, create_tenant
 
 DEFAULT_PORT = 8766
+OPEN_TENANT_DEFAULT = Settings.open_tenant  # the declared default of UNAMENTIS_OPEN_TENANT
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -76,8 +76,11 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_database_url()
-    services = [name.strip() for name in (args.services or "").split(",") if name.strip()] or None
-    serve_app(create_app(services, settings), args.host, args.port, settings)
+    services = ([name.strip() for name in args.services.split(",") if name.strip()] if args.services is not None
+                else list(settings.services)) or None
+    host = args.host if args.host is not None else settings.host
+    port = args.port if args.port is not None else settings.port
+    serve_app(create_app(services, settings), host, port, settings)
     return 0
 
 
@@ -123,6 +126,14 @@ async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # ----------------------------------------------------------------------------------------- dev
+def dev_settings(settings: Settings, tenant_slug: str) -> Settings:
+    """``dev``'s settings: with ``UNAMENTIS_CLIENT_AUTH=open`` and ``UNAMENTIS_OPEN_TENANT`` left at its
+    default, the open tenant is the tenant ``dev`` creates, so a LAN app without a token just works."""
+    if settings.client_auth == "open" and settings.open_tenant == OPEN_TENANT_DEFAULT:
+        return settings.with_overrides(open_tenant=tenant_slug)
+    return settings
+
+
 async def _dev_prepare(settings: Settings, tenant_slug: str) -> tuple[Settings, str]:
     """Migrate, ensure the tenant, issue a beta token; returns (settings, token)."""
     await migrate(settings, echo=lambda message: _out(f"  {message}"))
@@ -166,12 +177,15 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
                 app_role_password=password,
             )
             _out(f"  PostgreSQL {cluster.bindir.parent.name} on 127.0.0.1:{cluster.port}, data in {cluster.root} (deleted on exit)")
+        settings = dev_settings(settings, args.tenant)
         settings, token = asyncio.run(_dev_prepare(settings, args.tenant))
         url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
         _out("")
         _out(f"UnaMentis runtime (dev): {url}")
         _out(f"  health:  curl {url}/health")
         _out(f"  api:     curl -H 'Authorization: Bearer <token>' {url}/api/curricula")
+        if settings.client_auth == "open":
+            _out(f"  client auth is OPEN: requests without a token act as tenant '{settings.open_tenant}' (LAN only)")
         _out(f"beta token for tenant '{args.tenant}' (shown once):")
         _out(token)
         serve_app(create_app(None, settings), args.host, args.port, settings)
@@ -187,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve every route with uvicorn")
-    serve.add_argument("--host", default=os.environ.get("UNAMENTIS_HOST", "0.0.0.0"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
-    serve.add_argument("--services", default=os.environ.get("UNAMENTIS_SERVICES"),
+    serve.add_argument("--host", default=None, help="address to bind (default: UNAMENTIS_HOST, else 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help=f"port (default: PORT, else {DEFAULT_PORT})")
+    serve.add_argument("--services", default=None,
                        help="comma-separated services to serve (default: all; env UNAMENTIS_SERVICES)")
     serve.set_defaults(func=cmd_serve)
 

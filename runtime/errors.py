@@ -4,6 +4,12 @@ Handlers and middleware raise ``ApiError`` or one of its subclasses; the app ren
 ``{"error": "<snake>", "code": "<UPPER>", "message": "...", "details": {...}}`` (plus
 ``"success": false`` on the route groups whose clients decode the old envelope: the app's exception
 handler decides that, per service). A 401 carries ``WWW-Authenticate``.
+
+Exception: the three 401s that mean "this token is dead, refresh or sign in again" keep their snake
+name in ``code`` as well (``invalid_token``, ``token_expired``, ``token_reused``): the web client reads
+``body.code || body.error`` and its ``ApiError.isAuthError()`` compares that with exactly these
+lower-case names (server/web-client/src/lib/api/client.ts in the sirfifer mirror); no app compares
+them upper-case.
 """
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import json
 from typing import Any, Mapping
 
 from starlette.responses import Response
+
+SNAKE_CODES = frozenset({"invalid_token", "token_expired", "token_reused"})  # see the module docstring
 
 
 class ApiError(Exception):
@@ -32,7 +40,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.error = error
-        self.code = error.upper()
+        self.code = error if error in SNAKE_CODES else error.upper()
         self.message = message
         self.details = dict(details or {})
         self.headers = dict(headers or {})

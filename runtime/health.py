@@ -2,7 +2,10 @@
 
 ``GET /health`` and ``GET /api/health`` answer without a token and without touching the database
 (load balancers probe them often; a database blip must not kill healthy tasks):
-``{status: "healthy", timestamp, version, server_name, uptime_seconds}``.
+``{status: "healthy", service: "unamentis_server", timestamp, server_time, version, server_name, uptime_seconds}``
+(``service`` is the text Android's ``ServerConfigManager.probeServer`` looks for in the body to
+recognise a UnaMentis gateway; ``server_time`` is the web client's ``HealthResponse`` name of
+``timestamp``).
 ``GET /api/admin/health/deep`` (Tier 2) checks the database and the runtime role's safety.
 ``GET /api/openapi.json`` is OpenAPI 3.1 generated from the mounted routes.
 """
@@ -34,10 +37,13 @@ async def health(request: Request) -> JSONResponse:
     """Liveness: the runtime answers (no dependencies are checked); 503 while a voice core drains."""
     context = ctx(request)
     draining = _draining(context)
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
     return JSONResponse(
         {
             "status": "draining" if draining else "healthy",
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "service": "unamentis_server",
+            "timestamp": now,
+            "server_time": now,
             "version": context.settings.version,
             "server_name": context.settings.server_name,
             "uptime_seconds": round(time.time() - context.started_at, 3),

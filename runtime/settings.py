@@ -476,12 +476,20 @@ class Settings:
         "`upgrade_required`"))
     max_body_bytes: int = setting("UNAMENTIS_MAX_BODY_BYTES", Int(minimum=1024), 1024 * 1024, doc=(
         "request body limit (413 `payload_too_large`); routes that allow more say so (asset upload 10 MiB)"))
+    # --- the server process (`serve`, `dev`) -------------------------------------------------
+    host: str = setting("UNAMENTIS_HOST", Str(), "0.0.0.0", default_doc="`0.0.0.0` (`dev`: `127.0.0.1`)", doc=(
+        "the address `serve` binds (`--host` wins); `dev` binds 127.0.0.1 unless given `--host`"))
+    port: int = setting("PORT", Int(minimum=1), 8766, doc=(
+        "the port `serve` listens on (`--port` wins); 8766 is the port the iOS app uses"))
+    services: tuple[str, ...] = setting("UNAMENTIS_SERVICES", CommaList(), (), default_doc="— (every service)", doc=(
+        "comma-separated services `serve` mounts (`--services` wins), e.g. the chart's stateless pods"))
     # --- auth dispatch ----------------------------------------------------------------------
     client_auth: str = setting("UNAMENTIS_CLIENT_AUTH", Choice("token", "open"), "token", doc=(
         "`open` lets Tier-1 requests without a token act as `UNAMENTIS_OPEN_TENANT` — for a LAN install only; logged "
         "loudly at start"))
-    open_tenant: str = setting("UNAMENTIS_OPEN_TENANT", Str(), "default",
-                               "the tenant slug of `open` client auth (and of open registration)")
+    open_tenant: str = setting("UNAMENTIS_OPEN_TENANT", Str(), "default", default_doc="`default` (`dev`: the dev tenant)", doc=(
+        "the tenant slug of `open` client auth (and of open registration); `python -m runtime dev` uses the tenant it "
+        "creates unless this is set to another slug"))
     # --- default rate limits (capacity, per seconds); capacity 0 = off ---------------------
     rate_limit_token: tuple[int, float] = setting("UNAMENTIS_RATE_LIMIT_TOKEN", Rate(), (300, 60.0), doc=(
         "default limit per beta token (`<requests>/<seconds>`, `s`/`m`/`h` suffixes, `0` = off)"))
@@ -593,7 +601,21 @@ class Settings:
 _CORE = _declared(Settings, "")
 # The storage variables go where Settings.storage sits, so the README's content table keeps its order.
 _storage_at = next(i for i, s in enumerate(_CORE) if s.topic == "content")
-SETTINGS: tuple[Setting, ...] = _CORE[:_storage_at] + STORAGE_SETTINGS + _CORE[_storage_at:] + _declared(VoiceSettings, "voice")
+# --- Compose (read by deploy/compose/compose.yaml, never by the runtime; declared here so the README
+# names no variable without a declaration)
+COMPOSE_SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(name, env, cast, default, doc, False, "compose", "compose", default_doc)
+    for name, env, cast, default, doc, default_doc in (
+        ("compose_bind_address", "UNAMENTIS_BIND_ADDRESS", Str(), "0.0.0.0",
+         "the host address Compose publishes the core's port on; `127.0.0.1` keeps it off the network (tunnel)", None),
+        ("compose_http_port", "UNAMENTIS_HTTP_PORT", Int(minimum=1), 8766, "the host port Compose publishes", None),
+        ("compose_image", "UNAMENTIS_IMAGE", Str(), "unamentis-runtime:0.1.0",
+         "the runtime image Compose builds and runs (set a new tag to upgrade)", None),
+    )
+)
+
+SETTINGS: tuple[Setting, ...] = (_CORE[:_storage_at] + STORAGE_SETTINGS + _CORE[_storage_at:] + _declared(VoiceSettings, "voice")
+                                 + COMPOSE_SETTINGS)
 """Every environment variable the runtime reads (besides AWS's own AWS_REGION and AWS_LAMBDA_FUNCTION_NAME)."""
 _BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -613,7 +635,7 @@ def env_vars(**fields: object) -> dict[str, object]:
 
 # --- the README's configuration tables -----------------------------------------------------------------
 
-TOPICS = ("runtime", "auth", "content", "voice")
+TOPICS = ("runtime", "auth", "content", "voice", "compose")
 README_COMMAND = "python -m runtime.settings --write README.md"
 
 

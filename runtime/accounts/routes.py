@@ -478,10 +478,11 @@ def _json_request(schema: dict[str, Any]) -> dict[str, Any]:
 register.openapi = {"requestBody": _json_request({
     "type": "object", "required": ["email", "password"],
     "properties": {"email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": 8, "maxLength": 128},
-                   "display_name": {"type": "string"}, "device": _DEVICE_SCHEMA}})}
+                   "display_name": {"type": "string"}, "name": {"type": "string"}, "device": _DEVICE_SCHEMA}})}
 login.openapi = {"requestBody": _json_request({
-    "type": "object", "required": ["email", "password", "device"],
-    "properties": {"email": {"type": "string"}, "password": {"type": "string"}, "device": _DEVICE_SCHEMA}}),
+    "type": "object", "required": ["email", "password"],
+    "properties": {"email": {"type": "string"}, "password": {"type": "string"}, "device": _DEVICE_SCHEMA,
+                   "device_name": {"type": "string"}}}),
     "responses": {"200": {"description": "Signed in", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"user": {"type": "object"}, "device": {"type": "object"}, "tokens": _TOKENS_SCHEMA}}}}}}}
 refresh.openapi = {"requestBody": _json_request({"type": "object", "required": ["refresh_token"],

@@ -208,8 +208,9 @@ class Authenticator:
             raise ApiError(
                 503,
                 "open_tenant_missing",
-                f"UNAMENTIS_CLIENT_AUTH=open needs the active tenant {slug!r}; "
-                f"create it with: python -m runtime admin tenant create {slug}",
+                f"UNAMENTIS_CLIENT_AUTH=open needs the active tenant {slug!r} (UNAMENTIS_OPEN_TENANT): "
+                f"create it with `python -m runtime admin tenant create {slug}`, or set UNAMENTIS_OPEN_TENANT to an "
+                "existing tenant's slug (`python -m runtime dev` uses its own tenant)",
             )
         self._open = Principal(kind="open", tenant_id=str(row["id"]), user_id=None, token_id=None, role="open")
         return self._open

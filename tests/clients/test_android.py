@@ -433,8 +433,6 @@ GAPS: dict[str, str] = {
                        "name, provider, available, loaded, …}], total, default_model, gpu} (wrapped, no type/status)",
     "GET /api/clients": "app decodes a JSON array of ConnectedClient {id, name, platform, version, status, connected_at, "
                         "last_seen}; the server answers {clients: [...], total} whose items have no version/connected_at",
-    "GET /health (ServerConfigManager.probeServer)": "the app recognises a UnaMentis gateway by the text 'unamentis_server' "
-                                                     "in the /health body; the runtime's /health does not contain it",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "

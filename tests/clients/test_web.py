@@ -181,10 +181,7 @@ OTHERS = [
                  marks=xfail("useSessionHistory needs GET /api/sessions/history -> {sessions: SessionHistoryEntry[]}; the "
                              "server treats 'history' as a session id (404 Session not found)"),
                  id="GET /api/sessions/history"),
-    pytest.param("/api/health", "health",
-                 marks=xfail("HealthResponse needs server_time; the server's health answer has timestamp instead "
-                             "(status, version, uptime_seconds match)"),
-                 id="GET /api/health"),
+    pytest.param("/api/health", "health", id="GET /api/health"),
     pytest.param("/api/stats", "server_stats",
                  marks=xfail("useServerStats needs GET /api/stats -> {total_logs_received, total_metrics_received, "
                              "online_clients, registered_servers, uptime_seconds}; the server has no such route (404)"),
@@ -245,3 +242,14 @@ async def test_import_progress(caller, _):
     job = started.json().get("jobId", "no-job") if started.status_code < 300 else "no-job"
     response = await caller.client.get(f"/api/import/jobs/{job}", headers=signed(admin))
     assert_answer(response, "web", "import_progress")
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, id="401 invalid token (ApiError.isAuthError)")])
+async def test_a_dead_token_is_an_auth_error_to_the_web_client(caller, _):
+    """client.ts: ``code = body.code || body.error``; ``isAuthError()`` is ``status === 401`` and
+    ``code`` one of ``invalid_token``, ``token_expired``, ``token_reused`` — then the web client stops
+    retrying and signs the user out."""
+    response = await caller.client.get("/api/auth/me", headers={"Authorization": "Bearer not-a-real-token"})
+    body = response.json()
+    code = body.get("code") or body.get("error")
+    assert response.status_code == 401 and code in ("invalid_token", "token_expired", "token_reused"), body
