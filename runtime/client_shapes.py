@@ -1,0 +1,84 @@
+"""Answers shaped by the calling app, where the shipped apps truly conflict (the same key, or the
+same body, with incompatible types). The one place that reads ``X-Client-Platform`` to shape an
+answer: one small function per conflicting field, each naming the default when the header is
+absent and the app file each shape comes from. Routes call these; they never branch on the
+platform themselves.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from runtime.context import client_info
+
+
+def _platform(conn: HTTPConnection) -> str | None:
+    return client_info(conn)["platform"]
+
+
+def session_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+    """``GET /api/sessions`` (key ``sessions``), ``…/messages`` (``messages``), ``…/events`` (``events``).
+
+    - Android (``X-Client-Platform: android``): a bare JSON array — ``ApiClient.listSessions()``,
+      ``getMessages()`` and ``getEvents()`` decode ``List<ApiSession>`` / ``List<ConversationTurn>`` /
+      ``List<TimelineEvent>`` (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{key: [...], **extra}`` — the
+      Operations Console reads ``{sessions: [...]}`` (server/web/src/app/api/sessions/route.ts in the
+      sirfifer mirror), as do the runtime's tests.
+    """
+    if _platform(conn) == "android":
+        return items
+    return {key: items, **extra}
+
+
+def session_context_position(conn: HTTPConnection, position: dict[str, Any] | None) -> Any:
+    """``position`` of ``GET /api/sessions/{id}/context``.
+
+    - Android: an Int, the current topic index — ``FOVContext.position: Int``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt); 0 when none was set.
+    - Everyone else, and the default when the header is absent: the position document as set with
+      ``PUT /position`` ({curriculum_title, current_topic_index, total_topics, …}) or null — the
+      old FOV server's answer (server/management/fov_context_api.py) that the runtime's tests read.
+    """
+    if _platform(conn) == "android":
+        return int((position or {}).get("current_topic_index") or 0)
+    return position
+
+
+def session_context_topic(conn: HTTPConnection, topic: dict[str, Any] | None) -> Any:
+    """``topic`` of ``GET /api/sessions/{id}/context``.
+
+    - Android: always an object ``TopicContext {id, title, learning_objectives, transcript?}``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt; non-null in ``FOVContext``), with
+      empty strings and list when no topic was set; the stored topic's own keys are kept alongside.
+    - Everyone else, and the default when the header is absent: the topic document as set with
+      ``PUT /topic`` ({topic_id, topic_title, …}) plus ``id``/``title``, or null when none was set
+      (the old FOV server's answer, server/management/fov_context_api.py).
+    """
+    if topic is None and _platform(conn) != "android":
+        return None
+    topic = topic or {}
+    return {**topic, "id": topic.get("topic_id") or "", "title": topic.get("topic_title") or "",
+            "learning_objectives": topic.get("learning_objectives") or [],
+            "transcript": topic.get("topic_content")}
+
+
+def session_event_data(conn: HTTPConnection, data: dict[str, Any] | None) -> Any:
+    """``data`` of each item of ``GET /api/sessions/{id}/events``.
+
+    - Android: ``TimelineEvent.data: Map<String, String>?``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt): every value as a string (numbers,
+      booleans and nested values in JSON text), null values left out.
+    - Everyone else, and the default when the header is absent: the recorded JSON as it is (numbers
+      stay numbers), as the old FOV server answered (server/management/fov_context_api.py).
+    """
+    if _platform(conn) != "android" or data is None:
+        return data
+    return {key: value if isinstance(value, str) else _json_text(value)
+            for key, value in data.items() if value is not None}
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
