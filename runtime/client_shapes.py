@@ -82,3 +82,18 @@ def session_event_data(conn: HTTPConnection, data: dict[str, Any] | None) -> Any
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def client_list(conn: HTTPConnection, items: list[dict[str, Any]]) -> Any:
+    """``GET /api/clients``.
+
+    - Android: a bare JSON array of ``ConnectedClient {id, name, platform, version, status,
+      connected_at, last_seen}``, every field a non-null string (null name/platform/version as "")
+      — ``ApiClient.getClients()`` (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{clients: [...], total}`` — the
+      Operations Console reads ``clients`` (server/web/src/app/api/clients/route.ts in the sirfifer
+      mirror), as do the runtime's tests.
+    """
+    if _platform(conn) == "android":
+        return [{**item, **{key: item.get(key) or "" for key in ("name", "platform", "version")}} for item in items]
+    return {"clients": items, "total": len(items)}
