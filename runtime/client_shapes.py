@@ -6,6 +6,7 @@ platform themselves.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -30,3 +31,83 @@ def auth_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]]) -> An
     if _platform(conn) == "android":
         return items
     return {key: items}
+
+def session_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+    """``GET /api/sessions`` (key ``sessions``), ``…/messages`` (``messages``), ``…/events`` (``events``).
+
+    - Android (``X-Client-Platform: android``): a bare JSON array — ``ApiClient.listSessions()``,
+      ``getMessages()`` and ``getEvents()`` decode ``List<ApiSession>`` / ``List<ConversationTurn>`` /
+      ``List<TimelineEvent>`` (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{key: [...], **extra}`` — the
+      Operations Console reads ``{sessions: [...]}`` (server/web/src/app/api/sessions/route.ts in the
+      sirfifer mirror), as do the runtime's tests.
+    """
+    if _platform(conn) == "android":
+        return items
+    return {key: items, **extra}
+
+
+def session_context_position(conn: HTTPConnection, position: dict[str, Any] | None) -> Any:
+    """``position`` of ``GET /api/sessions/{id}/context``.
+
+    - Android: an Int, the current topic index — ``FOVContext.position: Int``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt); 0 when none was set.
+    - Everyone else, and the default when the header is absent: the position document as set with
+      ``PUT /position`` ({curriculum_title, current_topic_index, total_topics, …}) or null — the
+      old FOV server's answer (server/management/fov_context_api.py) that the runtime's tests read.
+    """
+    if _platform(conn) == "android":
+        return int((position or {}).get("current_topic_index") or 0)
+    return position
+
+
+def session_context_topic(conn: HTTPConnection, topic: dict[str, Any] | None) -> Any:
+    """``topic`` of ``GET /api/sessions/{id}/context``.
+
+    - Android: always an object ``TopicContext {id, title, learning_objectives, transcript?}``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt; non-null in ``FOVContext``), with
+      empty strings and list when no topic was set; the stored topic's own keys are kept alongside.
+    - Everyone else, and the default when the header is absent: the topic document as set with
+      ``PUT /topic`` ({topic_id, topic_title, …}) plus ``id``/``title``, or null when none was set
+      (the old FOV server's answer, server/management/fov_context_api.py).
+    """
+    if topic is None and _platform(conn) != "android":
+        return None
+    topic = topic or {}
+    return {**topic, "id": topic.get("topic_id") or "", "title": topic.get("topic_title") or "",
+            "learning_objectives": topic.get("learning_objectives") or [],
+            "transcript": topic.get("topic_content")}
+
+
+def session_event_data(conn: HTTPConnection, data: dict[str, Any] | None) -> Any:
+    """``data`` of each item of ``GET /api/sessions/{id}/events``.
+
+    - Android: ``TimelineEvent.data: Map<String, String>?``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt): every value as a string (numbers,
+      booleans and nested values in JSON text), null values left out.
+    - Everyone else, and the default when the header is absent: the recorded JSON as it is (numbers
+      stay numbers), as the old FOV server answered (server/management/fov_context_api.py).
+    """
+    if _platform(conn) != "android" or data is None:
+        return data
+    return {key: value if isinstance(value, str) else _json_text(value)
+            for key, value in data.items() if value is not None}
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def client_list(conn: HTTPConnection, items: list[dict[str, Any]]) -> Any:
+    """``GET /api/clients``.
+
+    - Android: a bare JSON array of ``ConnectedClient {id, name, platform, version, status,
+      connected_at, last_seen}``, every field a non-null string (null name/platform/version as "")
+      — ``ApiClient.getClients()`` (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{clients: [...], total}`` — the
+      Operations Console reads ``clients`` (server/web/src/app/api/clients/route.ts in the sirfifer
+      mirror), as do the runtime's tests.
+    """
+    if _platform(conn) == "android":
+        return [{**item, **{key: item.get(key) or "" for key in ("name", "platform", "version")}} for item in items]
+    return {"clients": items, "total": len(items)}

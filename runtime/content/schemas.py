@@ -89,14 +89,16 @@ PACK_QUESTIONS = obj({
 })
 SESSION_CREATE_REQUEST = obj({"curriculum_id": STR}, {
     "model_name": STR, "model_context_window": INT, "system_prompt": STR, "auto_expand_context": BOOL})
-SESSION_CREATED = obj({"session_id": STR, "curriculum_id": STR, "state": STR, "created_at": STR})
+SESSION_CREATED = obj({"id": STR, "session_id": STR, "curriculum_id": STR, "status": STR, "state": STR,
+                       "created_at": STR})
 SESSION_STATE = obj({
-    "session_id": STR, "curriculum_id": STR, "state": STR, "total_turns": INT, "barge_in_count": INT,
+    "id": STR, "session_id": STR, "curriculum_id": STR, "status": STR, "state": STR, "turn_count": INT,
+    "duration_seconds": INT, "total_turns": INT, "barge_in_count": INT,
     "expansion_count": INT, "created_at": STR, "context_state": {"type": "object"},
 }, {"current_topic_id": STR_OR_NULL, "started_at": STR_OR_NULL, "ended_at": STR_OR_NULL,
     "duration_minutes": {"type": ["number", "null"]}})
 TURN_REQUEST = obj({"role": {"type": "string", "enum": ["user", "assistant"]}, "content": STR})
-TURN = obj({"turn_id": STR, "role": STR, "timestamp": STR})
+TURN = obj({"turn_id": STR, "id": STR, "session_id": STR, "role": STR, "content": STR, "timestamp": STR})
 METRICS_SNAPSHOT = {"type": "object", "description": "Session metrics as the apps send them (camelCase keys: "
                     "sessionDuration, turnsTotal, sttLatencyMedian, e2eLatencyMedian, totalCost, …)"}
 STATUS_OK = obj({"status": {"const": "ok"}})

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
@@ -40,9 +41,19 @@ from runtime.validation import (
 
 STATES = ("idle", "playing", "user_speaking", "ai_thinking", "ai_speaking", "paused", "ended")
 SIGNAL_TYPES = ("clarification", "repetition", "confusion", "question")
+# The apps' session status vocabulary (Android ``SessionStatus`` created|active|paused|ended, in
+# app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt) over the runtime's states.
+STATUS_STATES = {
+    "created": ("idle",),
+    "active": ("playing", "user_speaking", "ai_thinking", "ai_speaking"),
+    "paused": ("paused",),
+    "ended": ("ended",),
+}
+STATE_STATUS = {state: status for status, states in STATUS_STATES.items() for state in states}
 DEFAULT_MODEL = "claude-3-5-sonnet-20241022"
 MAX_TEXT = 20_000
 MAX_EVENTS = 500
+HISTORY_WINDOW = 10  # turns in a context's recent_turns unless the caller asks for another window
 
 
 def owner_key(who: Principal) -> str:
@@ -59,8 +70,7 @@ def _not_found() -> ApiError:
 
 
 def _sid(request: Request) -> str:
-    """Session ids are UUIDs; anything else cannot name a session (404, as the old server answered
-    e.g. ``/api/sessions/history``)."""
+    """Session ids are UUIDs; anything else cannot name a session (404)."""
     try:
         return path_uuid(request, "id")
     except ApiError:
@@ -86,12 +96,20 @@ def state_dict(row) -> dict:
     topic = _json(row["topic"]) or {}
     end = row["ended_at"]
     duration = None
+    seconds = 0
     if row["started_at"] is not None:
         until = end or dt.datetime.now(dt.timezone.utc)
+        seconds = max(0, int((until - row["started_at"]).total_seconds()))
         duration = round((until - row["started_at"]).total_seconds() / 60.0, 2)
     return {
+        # Android's ApiSession {id, curriculum_id, topic_id, status, turn_count, duration_seconds, …}
+        "id": str(row["id"]),
+        "status": STATE_STATUS.get(row["state"], row["state"]),
+        "topic_id": topic.get("topic_id"),
+        "turn_count": row["turn_count"],
+        "duration_seconds": seconds,
         "session_id": str(row["id"]),
-        "curriculum_id": row["curriculum_id"],
+        "curriculum_id": row["curriculum_id"] or "",
         "state": row["state"],
         "current_topic_id": topic.get("topic_id"),
         "created_at": iso(row["created_at"]),
@@ -120,6 +138,12 @@ async def _view(conn, row) -> SessionView:
     )
 
 
+def _recent_turns(view: SessionView, row, window: int) -> list[dict]:
+    """The newest ``window`` turns as ConversationTurn objects (role, content)."""
+    turns = view.turns[-window:] if window else []
+    return [{"session_id": str(row["id"]), "role": t["role"], "content": t["content"]} for t in turns]
+
+
 # ------------------------------------------------------------------------------------ lifecycle
 async def create_session(request: Request) -> Response:
     """Create a tutoring session for a curriculum."""
@@ -135,20 +159,61 @@ async def create_session(request: Request) -> Response:
         row = await store.create(conn, session_id, who.tenant_id, owner_key(who), curriculum_id, model_name, window,
                                  system_prompt, auto_expand)
         await _event(conn, row, "created", {"curriculum_id": curriculum_id})
-    return reply({"session_id": session_id, "curriculum_id": curriculum_id, "state": "idle",
-                  "created_at": iso(row["created_at"])}, 201)
+    return reply(state_dict(row), 201)
 
 
 async def list_sessions(request: Request) -> Response:
     """The caller's sessions, newest first."""
     who = principal(request)
     curriculum_id = query_str(request, "curriculum_id", max_len=100)
-    state = query_enum(request, "status", STATES) or query_enum(request, "state", STATES)
+    status = query_enum(request, "status", STATES + tuple(s for s in STATUS_STATES if s not in STATES))
+    state = query_enum(request, "state", STATES)
+    states: list[str] | None = None
+    if status is not None:
+        states = list(STATUS_STATES.get(status, (status,)))
+    elif state is not None:
+        states = [state]
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with tx(request, who) as conn:
-        rows, total = await store.page(conn, who.tenant_id, owner_key(who), curriculum_id, state, limit, offset)
-    return reply({"sessions": [state_dict(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+        rows, total = await store.page(conn, who.tenant_id, owner_key(who), curriculum_id, states, limit, offset)
+    return reply(client_shapes.session_list(request, "sessions", [state_dict(r) for r in rows],
+                                            {"total": total, "limit": limit, "offset": offset}))
+
+
+def history_entry(row) -> dict:
+    """One ``SessionHistoryEntry`` of the web client (server/web-client/src/types/session.ts)."""
+    topic = _json(row["topic"]) or {}
+    position = _json(row["position"]) or {}
+    last = row["ended_at"] or row["updated_at"]
+    total = position.get("total_topics") or 0
+    if row["state"] == "ended" and total and position.get("current_topic_index", 0) + 1 >= total:
+        completion = 100.0
+    else:
+        completion = round(100.0 * min(position.get("current_topic_index") or 0, total) / total, 1) if total else 0.0
+    return {
+        "id": str(row["id"]),
+        "topicId": topic.get("topic_id") or "",
+        "topicTitle": topic.get("topic_title") or "",
+        "curriculumId": row["curriculum_id"],
+        "curriculumTitle": row["curriculum_title"] or position.get("curriculum_title") or row["curriculum_id"],
+        "startedAt": iso(row["started_at"]),
+        "endedAt": iso(last),
+        "duration": max(0.0, round((last - row["started_at"]).total_seconds(), 1)),
+        "turnCount": row["turn_count"],
+        "completionPercentage": completion,
+    }
+
+
+async def session_history(request: Request) -> Response:
+    """The web client's history page: the caller's started sessions, newest first. A session not yet
+    ended has its last activity as ``endedAt``."""
+    who = principal(request)
+    limit = query_int(request, "limit", 50, 1, 200)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    async with tx(request, who) as conn:
+        rows = await store.history(conn, who.tenant_id, owner_key(who), limit, offset)
+    return reply({"sessions": [history_entry(r) for r in rows], "limit": limit, "offset": offset})
 
 
 async def get_session(request: Request) -> Response:
@@ -176,7 +241,7 @@ async def _transition(request: Request, action: str) -> Response:
                            details={"state": row["state"]})
         row = await store.set_state(conn, row["id"], target, stamp)
         await _event(conn, row, "state_changed", {"action": action, "state": target})
-    return reply({"state": target})
+    return reply(state_dict(row))
 
 
 async def start_session(request: Request) -> Response:
@@ -240,20 +305,23 @@ async def set_topic(request: Request) -> Response:
     """Set the session's current topic (content, objectives, glossary, misconceptions)."""
     who = principal(request)
     body = await json_body(request)
-    topic = {
+    topic: dict[str, Any] = {
         "topic_id": field_str(body, "topic_id", required=True, max_len=100),
-        "topic_title": field_str(body, "topic_title", required=True, max_len=500),
+        "topic_title": field_str(body, "topic_title", max_len=500),
         "topic_content": field_str(body, "topic_content", max_len=200_000),
         "learning_objectives": field_list(body, "learning_objectives", default=[], item_type=str, max_items=100),
         "glossary_terms": _dict_list(body, "glossary_terms", ("term", "definition"), ("term",)),
         "misconceptions": _dict_list(body, "misconceptions", ("trigger_phrase", "misconception", "remediation"),
                                      ("misconception",)),
     }
+    # Android sends only {topic_id} (ApiClient.updateTopic); the id then stands for the title.
+    topic["topic_title"] = topic["topic_title"] or topic["topic_id"]
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
         await store.set_document(conn, row["id"], "topic", dumps(topic))
         await _event(conn, row, "topic_changed", {"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
-    return reply({"topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
+        row = await _load(conn, who, str(row["id"]))
+    return reply({**state_dict(row), "topic_id": topic["topic_id"], "topic_title": topic["topic_title"]})
 
 
 async def set_position(request: Request) -> Response:
@@ -267,6 +335,16 @@ async def set_position(request: Request) -> Response:
     if isinstance(outline, list) and (len(outline) > 500 or not all(isinstance(x, str) for x in outline)):
         raise InvalidField("'curriculum_outline' must be a list of at most 500 strings.",
                        details={"field": "curriculum_outline"})
+    index = field_int(body, "position", min=0, max=100_000)
+    if index is not None and "current_topic_index" not in body:
+        # Android's ApiClient.updatePosition sends {position: Int}: the topic index alone; the rest of the
+        # stored position (title, totals) is kept.
+        async with tx(request, who) as conn:
+            row = await _load(conn, who, _sid(request), for_update=True)
+            position = {**(_json(row["position"]) or {}), "current_topic_index": index}
+            await store.set_document(conn, row["id"], "position", dumps(position))
+            row = await _load(conn, who, str(row["id"]))
+        return reply({**state_dict(row), "updated": True})
     position = {
         "curriculum_title": field_str(body, "curriculum_title", required=True, max_len=500),
         "current_topic_index": field_int(body, "current_topic_index", required=True, min=0, max=100_000),
@@ -277,7 +355,8 @@ async def set_position(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
         await store.set_document(conn, row["id"], "position", dumps(position))
-    return reply({"updated": True})
+        row = await _load(conn, who, str(row["id"]))
+    return reply({**state_dict(row), "updated": True})
 
 
 async def set_segment(request: Request) -> Response:
@@ -311,7 +390,9 @@ async def add_turn(request: Request) -> Response:
         seq = row["turn_count"] + 1
         turn_id = f"turn-{uuid.uuid4().hex[:12]}"
         created = await store.add_turn(conn, row, seq, turn_id, role, content)
-    return reply({"turn_id": turn_id, "role": role, "timestamp": iso(created)})
+    # Android's ConversationTurn {id, session_id, role, content, timestamp}; turn_id for the others.
+    return reply({"turn_id": turn_id, "id": turn_id, "session_id": str(row["id"]), "role": role, "content": content,
+                  "timestamp": iso(created)})
 
 
 def _context_payload(built: dict) -> dict:
@@ -323,12 +404,19 @@ async def barge_in(request: Request) -> Response:
     """The learner interrupted: record it and rebuild the context around the utterance."""
     who = principal(request)
     body = await json_body(request)
-    utterance = field_str(body, "utterance", required=True, max_len=MAX_TEXT)
+    # Android's BargeInRequest {timestamp, ai_position_ms, user_audio_url} carries no transcript: the
+    # barge-in is still counted and recorded, and the context is rebuilt without an utterance.
+    utterance = field_str(body, "utterance", max_len=MAX_TEXT)
     interrupted = field_float(body, "interrupted_position", min=0)
+    if interrupted is None:
+        position_ms = field_float(body, "ai_position_ms", min=0)
+        interrupted = position_ms / 1000.0 if position_ms is not None else None
+    user_audio_url = field_str(body, "user_audio_url", max_len=2000)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
         row = await store.barge_in(conn, row["id"])
-        await _event(conn, row, "barge_in", {"utterance": utterance, "interrupted_position": interrupted})
+        await _event(conn, row, "barge_in", {"utterance": utterance, "interrupted_position": interrupted,
+                                             **({"user_audio_url": user_audio_url} if user_audio_url else {})})
         built = build_context(await _view(conn, row), barge_in_utterance=utterance)
     return reply({"session_id": str(row["id"]), "barge_in_count": row["barge_in_count"],
                   "context": _context_payload(built), "messages": built["messages"]})
@@ -339,7 +427,8 @@ async def get_context(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
-        built = build_context(await _view(conn, row))
+        view = await _view(conn, row)
+        built = build_context(view)
     return reply({
         "session_id": str(row["id"]),
         "model_name": row["model_name"],
@@ -347,8 +436,10 @@ async def get_context(request: Request) -> Response:
         "budget_tokens": built["budget_tokens"],
         "expansion_count": row["expansion_count"],
         "total_turns": row["turn_count"],
-        "topic": _json(row["topic"]),
-        "position": _json(row["position"]),
+        "topic": client_shapes.session_context_topic(request, _json(row["topic"])),
+        "position": client_shapes.session_context_position(request, _json(row["position"])),
+        "history_window": HISTORY_WINDOW,
+        "recent_turns": _recent_turns(view, row, HISTORY_WINDOW),
         "current_segment": _json(row["segment"]),
         "tiers": {name: {"tokens": estimate_tokens(built[name]), "text": built[name]}
                   for name in ("immediate", "working", "episodic", "semantic")},
@@ -361,11 +452,26 @@ async def build_context_route(request: Request) -> Response:
     who = principal(request)
     body = await json_body(request, allow_empty=True)
     utterance = field_str(body, "barge_in_utterance", max_len=MAX_TEXT)
+    asked = field_int(body, "history_window", min=0, max=MAX_EVENTS)
+    window = HISTORY_WINDOW if asked is None else asked
+    include_transcript = field_bool(body, "include_transcript", default=True)
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
-        built = build_context(await _view(conn, row), barge_in_utterance=utterance)
-    return reply({k: built[k] for k in ("system_message", "immediate", "working", "episodic", "semantic",
-                                        "total_tokens", "budget_tokens")})
+        view = await _view(conn, row)
+        built = build_context(view, barge_in_utterance=utterance)
+    topic = _json(row["topic"]) or {}
+    # Android decodes FOVContext {topic: TopicContext, position: Int, history_window, recent_turns}
+    # (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt) next to the built tiers.
+    return reply({
+        **{k: built[k] for k in ("system_message", "immediate", "working", "episodic", "semantic",
+                                 "total_tokens", "budget_tokens")},
+        "topic": {"id": topic.get("topic_id") or "", "title": topic.get("topic_title") or "",
+                  "learning_objectives": topic.get("learning_objectives") or [],
+                  "transcript": topic.get("topic_content") if include_transcript else None},
+        "position": int((_json(row["position"]) or {}).get("current_topic_index") or 0),
+        "history_window": window,
+        "recent_turns": _recent_turns(view, row, window),
+    })
 
 
 async def get_messages(request: Request) -> Response:
@@ -374,7 +480,7 @@ async def get_messages(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
         built = build_context(await _view(conn, row))
-    return reply({"messages": built["messages"]})
+    return reply(client_shapes.session_list(request, "messages", built["messages"], {}))
 
 
 async def analyze_response(request: Request) -> Response:
@@ -423,8 +529,9 @@ async def list_events(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request))
         rows = await store.events(conn, row["id"], event_type, limit)
-    return reply({"events": [{"type": r["type"], "timestamp": iso(r["created_at"]), "data": _json(r["data"])}
-                             for r in rows]})
+    items = [{"id": str(r["id"]), "type": r["type"], "timestamp": iso(r["created_at"]),
+              "data": client_shapes.session_event_data(request, _json(r["data"]))} for r in rows]
+    return reply(client_shapes.session_list(request, "events", items, {}))
 
 
 async def debug(request: Request) -> Response:
@@ -435,8 +542,15 @@ async def debug(request: Request) -> Response:
         view = await _view(conn, row)
         built = build_context(view)
         turns, events = await store.debug_history(conn, row["id"])
+    summary = state_dict(row)
     return reply({
-        "state": state_dict(row),
+        # Android's SessionDebugInfo {session_id, status, turn_count, duration_seconds, metrics}; the
+        # runtime records no per-session latencies, so the medians are null.
+        "session_id": summary["id"], "status": summary["status"], "turn_count": summary["turn_count"],
+        "duration_seconds": summary["duration_seconds"],
+        "metrics": {"stt_latency_median": None, "llm_latency_median": None, "tts_latency_median": None,
+                    "e2e_latency_median": None},
+        "state": summary,
         "system_prompt": row["system_prompt"],
         "topic": _json(row["topic"]), "position": _json(row["position"]), "segment": _json(row["segment"]),
         "context": _context_payload(built), "budget_tokens": built["budget_tokens"],
@@ -452,7 +566,7 @@ async def fov_health(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         counts = await store.counts(conn, who.tenant_id, owner_key(who))
-    return reply({"status": "healthy", "sessions": counts, "version": "1.0.0",
+    return reply({"status": "healthy", "sessions": counts, "active_sessions": counts["active"], "version": "1.0.0",
                   "features": {"persistent_sessions": True, "context_tiers": ["immediate", "working", "episodic",
                                                                                "semantic"],
                                "confidence_analysis": True, "auto_expand_context": True}})
@@ -470,6 +584,7 @@ SERVICE = Service(
         Route("/api/fov/health", fov_health, methods=["GET"]),
         Route("/api/sessions", create_session, methods=["POST"]),
         Route("/api/sessions", list_sessions, methods=["GET"]),
+        Route("/api/sessions/history", session_history, methods=["GET"]),  # before /{id}
         Route("/api/sessions/{id}", get_session, methods=["GET"]),
         Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
         Route("/api/sessions/{id}/start", start_session, methods=["POST"]),

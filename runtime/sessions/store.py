@@ -42,12 +42,12 @@ async def create(conn: asyncpg.Connection, session_id: str, tenant_id: str, owne
         session_id, tenant_id, owner, curriculum_id, model_name, window, system_prompt, auto_expand)
 
 
-async def page(conn: asyncpg.Connection, tenant_id: str, owner: str, curriculum_id: str | None, state: str | None,
-               limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
+async def page(conn: asyncpg.Connection, tenant_id: str, owner: str, curriculum_id: str | None,
+               states: list[str] | None, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
     """The owner's sessions, newest first, and how many match."""
     where = ("tenant_id = $1 and owner = $2 and ($3::text is null or curriculum_id = $3) "
-             "and ($4::text is null or state = $4)")
-    args = (tenant_id, owner, curriculum_id, state)
+             "and ($4::text[] is null or state = any($4::text[]))")
+    args = (tenant_id, owner, curriculum_id, states)
     total = await conn.fetchval(f"select count(*) from tutoring_sessions where {where}", *args)
     rows = await conn.fetch(f"select * from tutoring_sessions where {where} order by created_at desc, id "
                             "limit $5 offset $6", *args, limit, offset)
@@ -110,7 +110,7 @@ async def expand_context(conn: asyncpg.Connection, session_id: Any) -> None:
 
 async def events(conn: asyncpg.Connection, session_id: Any, event_type: str | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "select type, data, created_at from tutoring_events where session_id = $1 "
+        "select id, type, data, created_at from tutoring_events where session_id = $1 "
         "and ($2::text is null or type = $2) order by id limit $3", session_id, event_type, limit)
 
 
@@ -129,3 +129,14 @@ async def counts(conn: asyncpg.Connection, tenant_id: str, owner: str) -> dict:
         "count(*) filter (where state = 'paused') as paused from tutoring_sessions where tenant_id = $1 "
         "and owner = $2", tenant_id, owner)
     return dict(row)
+
+
+async def history(conn: asyncpg.Connection, tenant_id: str, owner: str, limit: int, offset: int) -> list[asyncpg.Record]:
+    """The owner's sessions that have started, newest first, with their curriculum's title (the
+    tenant's own curriculum before a system one of the same id; null when it no longer exists)."""
+    return await conn.fetch(
+        "select s.*, c.title as curriculum_title from tutoring_sessions s "
+        "left join lateral (select title from curricula where id = s.curriculum_id "
+        "and (tenant_id = s.tenant_id or tenant_id is null) order by tenant_id nulls last limit 1) c on true "
+        "where s.tenant_id = $1 and s.owner = $2 and s.started_at is not null "
+        "order by s.started_at desc, s.id limit $3 offset $4", tenant_id, owner, limit, offset)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, ctx
@@ -194,6 +195,7 @@ def _client_dict(r) -> dict:
     online = (dt.datetime.now(dt.timezone.utc) - r["last_seen"]).total_seconds() < ONLINE_SECONDS
     return {"client_id": r["client_id"], "id": r["client_id"], "name": r["name"], "platform": r["platform"],
             "device_model": r["device_model"], "os_version": r["os_version"], "app_version": r["app_version"],
+            "version": r["app_version"], "connected_at": iso(r["first_seen"]),
             "config": config, "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
             "status": "online" if online else "offline"}
 
@@ -222,13 +224,24 @@ async def heartbeat(request: Request) -> Response:
     return reply({"status": "ok", "client_id": client_id, "server_time": dt.datetime.now(dt.timezone.utc).timestamp()})
 
 
+async def latency_results(request: Request) -> Response:
+    """``POST /api/latency-tests/runs/{run_id}/results``: not hosted. The iOS caller is the audio
+    latency test harness (UnaMentis/Testing/LatencyHarness/LatencyTestCoordinator.swift), a development
+    tool driven by the self-hosted management server's test runs (server/management), which reports
+    fire-and-forget and only logs a non-2xx. The hosted runtime runs no latency tests and keeps no runs,
+    so it answers a clear 410 instead of storing results nobody can read."""
+    raise ApiError(410, "latency_tests_not_hosted",
+                   "The latency test harness reports to the self-hosted management server; the hosted API keeps "
+                   "no latency test runs. Point the harness at the management server.",
+                   details={"run_id": request.path_params.get("run_id")})
+
+
 async def list_clients(request: Request) -> Response:
     """Known clients of the tenant, most recently seen first."""
     who = principal(request)
     async with tx(request, who) as conn:
         rows = await store.clients(conn, who.tenant_id)
-    clients = [_client_dict(r) for r in rows]
-    return reply({"clients": clients, "total": len(clients)})
+    return reply(client_shapes.client_list(request, [_client_dict(r) for r in rows]))
 
 
 # ----------------------------------------------------------------------------------------- logs
@@ -347,6 +360,7 @@ SERVICE = Service(
         Route("/api/metrics/clients/{client_id}", metric_client, methods=["GET"]),
         Route("/api/clients/heartbeat", heartbeat, methods=["POST"]),
         Route("/api/clients", list_clients, methods=["GET"]),
+        Route("/api/latency-tests/runs/{run_id}/results", latency_results, methods=["POST"]),
         Route("/api/logs", post_logs, methods=["POST"]),
         Route("/api/logs", get_logs, methods=["GET"]),
         Route("/api/logs", delete_logs, methods=["DELETE"]),

@@ -201,7 +201,7 @@ class Android:
 
     async def make_session(self) -> str:
         r = made(await self.http.post("/api/sessions", headers=self.headers(), json={"curriculum_id": SYSTEM_CURRICULUM}), 201)
-        return r.json()["session_id"]
+        return r.json()["id"]
 
     async def make_playing_session(self) -> str:
         """A session the app has started (what it pauses)."""
@@ -334,41 +334,6 @@ GAPS: dict[str, str] = {
         "domain_id, difficulty: 1-6} (built in runtime/curricula/modules.py, not from the seed): text, answer and domain "
         "are missing and difficulty is an integer. The service sends no X-Client-Platform, so the shape cannot be "
         "chosen by header"),
-    # ---- tutoring sessions
-    "POST /api/sessions": "app decodes ApiSession {id, curriculum_id, status, created_at}; the server answers "
-                          "{session_id, curriculum_id, state, created_at} ('session_id'/'state' for 'id'/'status')",
-    "GET /api/sessions": "app decodes a JSON array of ApiSession; the server answers {sessions: [...], total, limit, "
-                         "offset} (items with session_id/state)",
-    "GET /api/sessions?status=active&curriculum_id=solar-system-intro&limit=20&offset=0": (
-        "app filters with SessionStatus created|active|paused|ended; the server accepts only idle, playing, "
-        "user_speaking, ai_thinking, ai_speaking, paused, ended and answers 400 invalid_parameter for status=active"),
-    "GET /api/sessions/{session}": "app decodes ApiSession {id, status, …}; the server answers {session_id, state, …}",
-    "POST /api/sessions/{session}/start": "app decodes ApiSession; the server answers only {state}",
-    "POST /api/sessions/{playing_session}/pause": "app decodes ApiSession; the server answers only {state}",
-    "POST /api/sessions/{paused_session}/resume": "app decodes ApiSession; the server answers only {state}",
-    "POST /api/sessions/{playing_session}/end": "app decodes ApiSession {id, status, …}; the server answers the session "
-                                                "with 'session_id'/'state'",
-    "PUT /api/sessions/{session}/topic": "app sends {topic_id} and decodes ApiSession; the server requires topic_title "
-                                         "(400 missing_field) and answers {topic_id, topic_title}",
-    "PUT /api/sessions/{session}/position": "app sends {position: Int} and decodes ApiSession; the server wants "
-                                            "{curriculum_title, current_topic_index, total_topics, …} (400 missing_field) "
-                                            "and answers {updated}",
-    "POST /api/sessions/{session}/turns": "app decodes ConversationTurn {role, content, …}; the server answers {turn_id, "
-                                          "role, timestamp} without 'content'",
-    "POST /api/sessions/{session}/barge-in": "app sends BargeInRequest {timestamp, ai_position_ms, user_audio_url}; the "
-                                             "server requires 'utterance' and answers 400 missing_field",
-    "GET /api/sessions/{session}/context": "app decodes FOVContext {topic: {id, title, learning_objectives}, position: Int, "
-                                           "history_window, recent_turns}; the server answers {session_id, tiers, topic: "
-                                           "null, position: null, …} without history_window/recent_turns",
-    "POST /api/sessions/{session}/context/build": "app decodes FOVContext; the server answers {system_message, immediate, "
-                                                  "working, episodic, semantic, total_tokens, budget_tokens}",
-    "GET /api/sessions/{session}/messages": "app decodes a JSON array of ConversationTurn; the server answers {messages: [...]}",
-    "GET /api/sessions/{session}/events": "app decodes a JSON array of TimelineEvent {id, type, timestamp, data}; the "
-                                          "server answers {events: [...]} whose items have no 'id'",
-    "GET /api/sessions/{session}/debug": "app decodes SessionDebugInfo {session_id, status, turn_count, duration_seconds, "
-                                         "metrics}; the server answers {state: {...}, system_prompt, topic, …}",
-    "GET /api/fov/health": "app decodes FOVHealthResponse {status, active_sessions: Int}; the server answers {status, "
-                           "sessions: {total, active, paused}, …}",
     # ---- TTS
     "POST /api/tts": "app sends TTSRequest {text, voice, provider, speed, format, return_url: false} and decodes JSON "
                      "TTSResponse {audio_url?, duration_ms, cache_hit}; the server answers the audio itself (audio/wav) "
@@ -431,8 +396,6 @@ GAPS: dict[str, str] = {
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
     "GET /api/models": "app decodes a JSON array of ModelInfo {id, name, type, status}; the server answers {models: [{id, "
                        "name, provider, available, loaded, …}], total, default_model, gpu} (wrapped, no type/status)",
-    "GET /api/clients": "app decodes a JSON array of ConnectedClient {id, name, platform, version, status, connected_at, "
-                        "last_seen}; the server answers {clients: [...], total} whose items have no version/connected_at",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
@@ -849,7 +812,6 @@ async def open_android(make_app, shared_database, tenant, tmp_path):
 
 OPEN_GAPS = {
     "POST /api/auth/register": GAPS["POST /api/auth/register"],
-    "POST /api/sessions": GAPS["POST /api/sessions"],
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": GAPS["POST /api/modules/knowledge-bowl/download (KBQuestionService)"],
 }
 

@@ -177,10 +177,7 @@ async def test_seeded_topics_decode_as_web_topics(caller):
 
 # -------------------------------------------------------------------------------- sessions, system
 OTHERS = [
-    pytest.param("/api/sessions/history", "session_history",
-                 marks=xfail("useSessionHistory needs GET /api/sessions/history -> {sessions: SessionHistoryEntry[]}; the "
-                             "server treats 'history' as a session id (404 Session not found)"),
-                 id="GET /api/sessions/history"),
+    pytest.param("/api/sessions/history", "session_history", id="GET /api/sessions/history"),
     pytest.param("/api/health", "health", id="GET /api/health"),
     pytest.param("/api/stats", "server_stats",
                  marks=xfail("useServerStats needs GET /api/stats -> {total_logs_received, total_metrics_received, "

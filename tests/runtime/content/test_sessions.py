@@ -18,19 +18,22 @@ async def test_session_lifecycle_and_context(content_app, tenant):
         sid = r.json()["session_id"]
         uuid.UUID(sid)
         assert (await c.post(f"/api/sessions/{sid}/resume", headers=h)).status_code == 409
-        assert (await c.post(f"/api/sessions/{sid}/start", headers=h)).json() == {"state": "playing"}
-        assert (await c.post(f"/api/sessions/{sid}/pause", headers=h)).json() == {"state": "paused"}
-        assert (await c.post(f"/api/sessions/{sid}/resume", headers=h)).json() == {"state": "playing"}
+        # start/pause/resume answer the whole session (Android decodes ApiSession), with the new state
+        started = (await c.post(f"/api/sessions/{sid}/start", headers=h)).json()
+        assert started["state"] == "playing" and started["status"] == "active" and started["id"] == sid
+        assert (await c.post(f"/api/sessions/{sid}/pause", headers=h)).json()["status"] == "paused"
+        assert (await c.post(f"/api/sessions/{sid}/resume", headers=h)).json()["state"] == "playing"
         r = await c.put(f"/api/sessions/{sid}/topic", json={
             "topic_id": "topic-sun", "topic_title": "The Sun", "topic_content": "The Sun is a star.",
             "learning_objectives": ["Explain fusion"], "glossary_terms": [{"term": "fusion", "definition": "joining nuclei"}],
             "misconceptions": [{"trigger_phrase": "on fire", "misconception": "The Sun burns", "remediation": "Fusion"}]},
             headers=h)
-        assert r.json() == {"topic_id": "topic-sun", "topic_title": "The Sun"}
+        # the session (Android decodes ApiSession) with the topic set
+        assert {"topic_id": "topic-sun", "topic_title": "The Sun"}.items() <= r.json().items() and r.json()["id"] == sid
         assert (await c.put(f"/api/sessions/{sid}/position", json={"curriculum_title": "Our Solar System",
                                                                   "current_topic_index": 0, "total_topics": 3,
                                                                   "curriculum_outline": ["Sun", "Rocky", "Giants"]},
-                            headers=h)).json() == {"updated": True}
+                            headers=h)).json()["updated"] is True
         assert (await c.put(f"/api/sessions/{sid}/segment", json={"segment_id": "seg-sun-2", "text": "Hydrogen fuses.",
                                                                  "start_time": 1.5, "end_time": 4.0}, headers=h)).json() == {"updated": True}
         for i in range(12):
@@ -79,9 +82,13 @@ async def test_session_lifecycle_and_context(content_app, tenant):
         assert (await c.post(f"/api/sessions/{sid}/start", headers=h)).status_code == 409
         listed = (await c.get("/api/sessions?status=ended", headers=h)).json()
         assert listed["total"] == 1 and listed["sessions"][0]["ended_at"]
+        # the web client's history (useSessionHistory): started sessions, camelCase entries
+        entries = (await c.get("/api/sessions/history", headers=h)).json()["sessions"]
+        assert [e["id"] for e in entries] == [sid] and entries[0]["turnCount"] == 12 and entries[0]["endedAt"]
+        assert entries[0]["topicId"] == "topic-sun" and entries[0]["curriculumId"] == "solar-system-intro"
         assert (await c.delete(f"/api/sessions/{sid}", headers=h)).json() == {"deleted": True}
         assert (await c.get(f"/api/sessions/{sid}", headers=h)).status_code == 404
-        assert (await c.get("/api/sessions/history", headers=h)).status_code == 404
+        assert (await c.get("/api/sessions/not-a-session", headers=h)).status_code == 404
 
 
 async def test_session_input_errors_and_owner_scope(content_app, tenant, database):
@@ -93,7 +100,9 @@ async def test_session_input_errors_and_owner_scope(content_app, tenant, databas
         assert (await c.post("/api/sessions", json={"curriculum_id": "x", "model_context_window": 10}, headers=h)).status_code == 422
         sid = (await c.post("/api/sessions", json={"curriculum_id": "x"}, headers=h)).json()["session_id"]
         assert (await c.post(f"/api/sessions/{sid}/turns", json={"role": "system", "content": "x"}, headers=h)).status_code == 422
-        assert (await c.put(f"/api/sessions/{sid}/topic", json={"topic_id": "t"}, headers=h)).status_code == 400
+        # {topic_id} alone is what Android sends (ApiClient.updateTopic): the id stands for the title
+        assert (await c.put(f"/api/sessions/{sid}/topic", json={"topic_id": "t"}, headers=h)).json()["topic_title"] == "t"
+        assert (await c.put(f"/api/sessions/{sid}/topic", json={"topic_title": "t"}, headers=h)).status_code == 400
         assert (await c.put(f"/api/sessions/{sid}/position", json={"curriculum_title": "c", "current_topic_index": -1,
                                                                   "total_topics": 1}, headers=h)).status_code == 422
         assert (await c.post(f"/api/sessions/{uuid.uuid4()}/start", headers=h)).status_code == 404
@@ -108,3 +117,26 @@ async def test_session_input_errors_and_owner_scope(content_app, tenant, databas
     async with make_client(content_app(["sessions"])) as c:
         assert (await c.get(f"/api/sessions/{sid}", headers=bearer(other))).status_code == 404
         assert (await c.get("/api/sessions", headers=bearer(other))).json()["total"] == 0
+        assert (await c.get("/api/sessions/history", headers=bearer(other))).json()["sessions"] == []
+
+
+async def test_android_session_shapes(content_app, tenant):
+    """With X-Client-Platform: Android, lists are bare arrays, the status filter takes the app's
+    vocabulary (created|active|paused|ended), event data are strings and the context position an Int."""
+    _tid, token = await tenant()
+    h = {**bearer(token), "X-Client-Platform": "Android"}
+    async with make_client(content_app(["sessions"])) as c:
+        sid = (await c.post("/api/sessions", json={"curriculum_id": "x"}, headers=h)).json()["id"]
+        idle = (await c.post("/api/sessions", json={"curriculum_id": "x"}, headers=h)).json()["id"]
+        assert (await c.post(f"/api/sessions/{sid}/start", headers=h)).json()["status"] == "active"
+        assert [s["id"] for s in (await c.get("/api/sessions?status=active", headers=h)).json()] == [sid]
+        assert [s["id"] for s in (await c.get("/api/sessions?status=created", headers=h)).json()] == [idle]
+        assert (await c.get("/api/sessions?status=bogus", headers=h)).status_code == 400
+        await c.post(f"/api/sessions/{sid}/barge-in", json={"ai_position_ms": 1200, "user_audio_url": None}, headers=h)
+        events = (await c.get(f"/api/sessions/{sid}/events", headers=h)).json()
+        barge = [e for e in events if e["type"] == "barge_in"][0]
+        assert barge["id"] and barge["data"] == {"interrupted_position": "1.2"}
+        assert (await c.put(f"/api/sessions/{sid}/position", json={"position": 2}, headers=h)).json()["id"] == sid
+        context = (await c.get(f"/api/sessions/{sid}/context", headers=h)).json()
+        assert context["position"] == 2 and context["topic"]["id"] == "" and context["recent_turns"] == []
+        assert isinstance((await c.get(f"/api/sessions/{sid}/messages", headers=h)).json(), list)
