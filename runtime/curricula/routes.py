@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.content.http import dumps, epoch, reply, tx
+from runtime import client_shapes
 from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
@@ -56,6 +57,12 @@ async def _own_or_error(conn, tenant_id: str, curriculum_id: str, *, archived: b
     return row
 
 
+def _item(row) -> dict:
+    """A stored row as the list entry every app decodes (``umcf.list_item`` with the row's dates)."""
+    return umcf.list_item(store.meta_from_row(row), created_at=row["created_at"], updated_at=row["updated_at"],
+                          archived=row["archived_at"] is not None)
+
+
 # ------------------------------------------------------------------------------------ read routes
 async def list_curricula(request: Request) -> Response:
     """List curricula visible to the caller (search and difficulty filters)."""
@@ -63,7 +70,7 @@ async def list_curricula(request: Request) -> Response:
     difficulty = query_str(request, "difficulty", max_len=50)
     async with tx(request) as conn:
         rows = await store.list_visible(conn, search=search, difficulty=difficulty)
-    items = [umcf.list_item(store.meta_from_row(r)) for r in rows]
+    items = [_item(r) for r in rows]
     return reply({"curricula": items, "total": len(items)})
 
 
@@ -86,7 +93,7 @@ async def get_detail(request: Request) -> Response:
         row = await store.get_visible(conn, curriculum_id)
     if row is None:
         raise _not_found()
-    return reply(umcf.detail(store.document(row)))
+    return reply(umcf.detail(store.document(row), created_at=row["created_at"], updated_at=row["updated_at"]))
 
 
 async def get_full(request: Request) -> Response:
@@ -123,8 +130,9 @@ async def reload(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         await store.refresh_metadata(conn, who.tenant_id)
-        count = len(await store.list_visible(conn))
-    return reply({"status": "ok", "count": count})
+        rows = await store.list_visible(conn)
+    items = [_item(r) for r in rows]
+    return reply(client_shapes.reload_answer(request, items))
 
 
 async def import_curriculum(request: Request) -> Response:

@@ -294,8 +294,6 @@ GAPS: dict[str, str] = {
     # ---- curricula
     "GET /api/curricula/archived": "app decodes a JSON array of ArchivedCurriculum {file, title, archived_at, original_id}; "
                                    "the server answers {archived: [...], total} (items with file_name/file_path)",
-    "GET /api/curricula/{curriculum}": "app decodes CurriculumSummary, whose topic_count is required; the detail answer has "
-                                       "'topics' but no 'topic_count'",
     "PUT /api/curricula/{own}": "app sends UpdateCurriculumRequest {title, description, difficulty, age_range, keywords} "
                                 "(metadata only); the server wants a whole UMCF document and answers 422 invalid_curriculum",
     "DELETE /api/curricula/{own}": "app sends DELETE without ?confirm=true and takes the 2xx as done; the server answers "
@@ -306,7 +304,6 @@ GAPS: dict[str, str] = {
                                          "answers {status, id, title, archived_path}",
     "POST /api/curricula/archived/{archived}/unarchive": "app decodes CurriculumSummary (description, version, topic_count "
                                                         "required); the server answers {status, id, title, file_path}",
-    "POST /api/curricula/reload": "app decodes a JSON array of CurriculumSummary; the server answers {status, count}",
     "GET /api/curricula/{curriculum}/topics/{topic}/transcript": "ApiClient.getTopicTranscript decodes a JSON string "
                                                                  "(ApiResult<String>); the server answers an object {topic_id, "
                                                                  "topic_title, segments, …} (which TranscriptStreamingService decodes)",
