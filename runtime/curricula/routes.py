@@ -23,6 +23,7 @@ from runtime.errors import ApiError, Forbidden, MissingField, NotFound
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.validation import (
+    field_int,
     field_str,
     json_body,
     multipart_file,
@@ -120,8 +121,17 @@ async def get_transcript(request: Request) -> Response:
 
 
 async def suggest(request: Request) -> Response:
-    """Curriculum suggestions: not specified yet, so 404 (iOS falls back to local search on 404)."""
-    raise NotFound("Curriculum suggestions are not available on this server.")
+    """Curricula for a learning target ``{query, limit?}`` by PostgreSQL full-text search, best first:
+    ``{curriculumIds}`` (iOS and Android ``SuggestionResponse``) plus ``suggestions: [{id, title, rank}]``."""
+    body = await json_body(request, max_bytes=16 * 1024)
+    query = field_str(body, "query", required=True, max_len=500)
+    limit = field_int(body, "limit", default=10, min=1, max=50)
+    async with tx(request) as conn:
+        rows = await store.suggest(conn, query or "", limit or 10)
+    return reply({
+        "curriculumIds": [r["id"] for r in rows],
+        "suggestions": [{"id": r["id"], "title": r["title"], "rank": round(float(r["rank"]), 6)} for r in rows],
+    })
 
 
 # ----------------------------------------------------------------------------------- write routes
