@@ -28,3 +28,30 @@ def reload_answer(request: Request, items: list[dict]) -> Any:
         return items
     return {"status": "ok", "count": len(items), "message": f"Reloaded {len(items)} curricula.",
             "curricula_count": len(items)}
+
+
+def archived_list_answer(request: Request, items: list[dict]) -> Any:
+    """``GET /api/curricula/archived``.
+
+    - android: a JSON array of ``ArchivedCurriculum {file, title, archived_at (ISO 8601 string),
+      original_id}`` (ApiClient.getArchivedCurricula, data/remote/ApiModels.kt).
+    - everyone else (no header included): ``{archived: [...], total}`` with ``archived_at`` in epoch
+      seconds, as the runtime answered before (the old server's shape).
+    """
+    if _platform(request) == "android":
+        return [{**item, "archived_at": item["archived_at_iso"]} for item in items]
+    return {"archived": [{k: v for k, v in item.items() if k != "archived_at_iso"} for item in items],
+            "total": len(items)}
+
+
+def delete_confirmed(request: Request, confirm: bool) -> bool:
+    """Whether ``DELETE /api/curricula/{id}`` (and ``…/archived/{file}``) deletes now.
+
+    - android: always — ApiClient.deleteCurriculum / deleteArchivedCurriculum send one DELETE with no
+      ``?confirm`` and treat the 2xx as done (ApiResult<Unit>, data/remote/ApiClient.kt); the app has
+      no second step that could repeat the call, so asking it to confirm would leave the curriculum in
+      place while the app shows it gone.
+    - everyone else (no header included): only with ``?confirm=true``; without it the answer is
+      ``{status: confirmation_required}`` (the old server's two-step flow).
+    """
+    return confirm or _platform(request) == "android"

@@ -82,9 +82,10 @@ async def list_archived(request: Request) -> Response:
     items = [{
         "id": r["id"], "title": r["title"], "description": r["description"],
         "file_path": f"archived/{r['id']}", "file_name": r["id"], "topic_count": r["topic_count"],
-        "archived_at": epoch(r["archived_at"]),
+        "archived_at": epoch(r["archived_at"]), "archived_at_iso": r["archived_at"].isoformat(),
+        "file": r["id"], "original_id": r["id"],
     } for r in rows]
-    return reply({"archived": items, "total": len(items)})
+    return reply(client_shapes.archived_list_answer(request, items))
 
 
 async def get_detail(request: Request) -> Response:
@@ -173,10 +174,10 @@ async def import_curriculum(request: Request) -> Response:
     try:
         async with tx(request, who) as conn:
             meta = await store.upsert(conn, who.tenant_id, content, source_url=url)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}",
-                  "source_url": url})
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}", "source_url": url})
 
 
 async def create_curriculum(request: Request) -> Response:
@@ -198,16 +199,31 @@ async def create_curriculum(request: Request) -> Response:
     try:
         async with tx(request, who) as conn:
             meta = await store.upsert(conn, who.tenant_id, doc)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"}, 201)
+    # {status, id, title, file_path} plus the CurriculumSummary Android decodes (description, version, topic_count)
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"}, 201)
 
 
 async def update_curriculum(request: Request) -> Response:
-    """Replace the caller's curriculum with the UMCF document in the body."""
+    """Replace the caller's curriculum with the UMCF document in the body, or — when the body is not a
+    UMCF document — update its metadata (Android's UpdateCurriculumRequest ``{title, description,
+    difficulty, age_range, keywords}``; absent or null fields stay) and keep the rest of the document."""
     who = principal(request)
     curriculum_id = path_id(request, "id")
     doc = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+    if not umcf.is_document(doc):
+        changes = _metadata_changes(doc)
+        try:
+            async with tx(request, who) as conn:
+                row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+                updated = umcf.apply_metadata(store.document(row), changes)
+                await store.replace_document(conn, row["pk"], updated)
+                row = await store.get_own(conn, who.tenant_id, curriculum_id)
+        except umcf.UMCFError as exc:
+            raise _umcf_error(exc) from None
+        return reply({**_item(row), "status": "ok", "file_path": f"curricula/{curriculum_id}"})
     doc_id = umcf.node_id(doc)
     if doc_id is None:
         doc["id"] = {"value": curriculum_id}
@@ -217,15 +233,41 @@ async def update_curriculum(request: Request) -> Response:
         async with tx(request, who) as conn:
             row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
             meta = await store.replace_document(conn, row["pk"], doc)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"})
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"})
+
+
+def _metadata_changes(body: dict) -> dict:
+    """The metadata fields of a metadata-only update, validated; at least one must be present."""
+    changes: dict = {}
+    title = field_str(body, "title", max_len=umcf.MAX_TITLE)
+    if title is not None:
+        if not title:
+            raise ApiError(400, "invalid_field", "'title' must not be empty.", details={"field": "title"})
+        changes["title"] = title
+    for key in ("description", "difficulty", "age_range"):
+        value = field_str(body, key, max_len=10_000 if key == "description" else 100)
+        if value is not None:
+            changes[key] = value
+    keywords = body.get("keywords")
+    if keywords is not None:
+        if not isinstance(keywords, list) or len(keywords) > 100 or not all(
+                isinstance(k, str) and "\x00" not in k and len(k) <= 200 for k in keywords):
+            raise ApiError(400, "invalid_field", "'keywords' must be a list of at most 100 strings.",
+                           details={"field": "keywords"})
+        changes["keywords"] = [k.strip() for k in keywords if k.strip()]
+    if not changes:
+        raise ApiError(400, "no_updates", "Send a UMCF document or at least one of title, description, difficulty, "
+                       "age_range, keywords.")
+    return changes
 
 
 async def _delete_flow(request: Request, *, archived: bool, name: str) -> Response:
     who = principal(request)
     curriculum_id = path_id(request, name)
-    confirm = query_bool(request, "confirm", False)
+    confirm = client_shapes.delete_confirmed(request, query_bool(request, "confirm", False))
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=archived, for_update=True)
         if not confirm:
@@ -257,9 +299,11 @@ async def archive(request: Request) -> Response:
     curriculum_id = path_id(request, "id")
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
-        await store.set_archived(conn, row["pk"], True)
+        archived_at = await store.set_archived(conn, row["pk"], True)
+    # {status, id, title, archived_path} plus Android's ArchivedCurriculum {file, title, archived_at, original_id}
     return reply({"status": "archived", "id": row["id"], "title": row["title"],
-                  "archived_path": f"archived/{row['id']}"})
+                  "archived_path": f"archived/{row['id']}", "file": row["id"], "original_id": row["id"],
+                  "archived_at": archived_at.isoformat()})
 
 
 def _archived_name(request: Request) -> str:
@@ -277,8 +321,9 @@ async def unarchive(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=True, for_update=True)
         await store.set_archived(conn, row["pk"], False)
-    return reply({"status": "unarchived", "id": row["id"], "title": row["title"],
-                  "file_path": f"curricula/{row['id']}"})
+        row = await store.get_own(conn, who.tenant_id, curriculum_id)
+    # {status, id, title, file_path} plus Android's CurriculumSummary (description, version, topic_count …)
+    return reply({**_item(row), "status": "unarchived", "file_path": f"curricula/{row['id']}"})
 
 
 async def delete_archived_route(request: Request) -> Response:
@@ -326,7 +371,7 @@ async def upload_asset(request: Request) -> Response:
         await ctx(request).storage.put(key, data, mime)
         await store.add_asset(conn, who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata))
         await store.replace_document(conn, row["pk"], doc)
-    return reply({"status": "success", "asset": entry, "localPath": url})
+    return reply({**assets.android_metadata(entry), "status": "success", "asset": entry, "localPath": url})
 
 
 async def get_asset(request: Request) -> Response:
@@ -356,6 +401,7 @@ async def patch_asset(request: Request) -> Response:
     changes = await json_body(request)
     for key in ("title", "alt", "caption", "type", "displayMode"):
         field_str(changes, key, max_len=1000)
+    position = field_int(changes, "position", min=0, max=100_000)  # Android's VisualAssetMetadata.position
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
         doc = store.document(row)
@@ -363,8 +409,10 @@ async def patch_asset(request: Request) -> Response:
         if entry is None:
             raise _not_found("Asset")
         assets.patch_entry(entry, changes)
+        if position is not None:
+            entry["position"] = position
         await store.replace_document(conn, row["pk"], doc)
-    return reply({"status": "success", "asset": entry})
+    return reply({**assets.android_metadata(entry), "status": "success", "asset": entry})
 
 
 async def delete_asset(request: Request) -> Response:

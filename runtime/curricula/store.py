@@ -128,9 +128,11 @@ async def replace_document(conn: asyncpg.Connection, pk: int, doc: dict) -> umcf
     return meta
 
 
-async def set_archived(conn: asyncpg.Connection, pk: int, archived: bool) -> None:
-    await conn.execute(
-        "update curricula set archived_at = case when $2 then now() else null end, updated_at = now() where pk = $1",
+async def set_archived(conn: asyncpg.Connection, pk: int, archived: bool) -> Any:
+    """Archive or bring back; returns the new ``archived_at`` (None when unarchived)."""
+    return await conn.fetchval(
+        "update curricula set archived_at = case when $2 then now() else null end, updated_at = now() "
+        "where pk = $1 returning archived_at",
         pk, archived,
     )
 

@@ -117,6 +117,31 @@ def validate_document(doc: Any) -> CurriculumMeta:
     )
 
 
+def is_document(body: Any) -> bool:
+    """Whether a body is a UMCF document (rather than a metadata-only update)."""
+    return isinstance(body, dict) and (body.get("formatIdentifier") == "umcf" or isinstance(body.get("umcf"), str)
+                                       or "content" in body)
+
+
+def apply_metadata(doc: dict, changes: dict) -> dict:
+    """``doc`` with metadata changes ``{title, description, difficulty, age_range, keywords}`` written
+    where UMCF keeps them (``educational.difficulty``/``typicalAgeRange``, ``metadata.keywords``)."""
+    out = dict(doc)
+    for key in ("title", "description"):
+        if key in changes:
+            out[key] = changes[key]
+    if "difficulty" in changes or "age_range" in changes:
+        educational = dict(_dict(out.get("educational")))
+        if "difficulty" in changes:
+            educational["difficulty"] = changes["difficulty"]
+        if "age_range" in changes:
+            educational["typicalAgeRange"] = changes["age_range"]
+        out["educational"] = educational
+    if "keywords" in changes:
+        out["metadata"] = {**_dict(out.get("metadata")), "keywords": list(changes["keywords"])}
+    return out
+
+
 def list_topics(doc: dict) -> list[dict]:
     """Topics in reading order: every node of type ``topic`` (depth first); when a document has none,
     its leaf nodes (old importers wrote untyped leaves)."""
