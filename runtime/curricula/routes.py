@@ -7,6 +7,7 @@ system content, asset bytes in object storage. The stateful siblings (``full-wit
 """
 from __future__ import annotations
 
+import base64
 import json
 
 from starlette.requests import Request
@@ -333,21 +334,8 @@ async def delete_archived_route(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------ assets
-async def upload_asset(request: Request) -> Response:
-    """Upload a topic image (multipart ``file`` + ``metadata`` JSON with ``alt``)."""
-    who = principal(request)
-    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type", "Send multipart/form-data with 'file' and 'metadata'.")
+async def _multipart_asset(request: Request) -> tuple[str | None, bytes, dict]:
     form, upload = await multipart_file(request, max_bytes=assets.MAX_ASSET_BYTES + 64 * 1024, max_fields=10)
-    ext = assets.extension_of(upload.filename or "")
-    if ext is None:
-        raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
-                       details={"field": "file"})
-    data = await upload.read()
-    if not data or not assets.content_matches(ext, data):
-        raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
-                       details={"field": "file"})
     raw_meta = form.get("metadata")
     try:
         metadata = json.loads(raw_meta) if isinstance(raw_meta, str) else None
@@ -355,6 +343,53 @@ async def upload_asset(request: Request) -> Response:
         metadata = None
     if not isinstance(metadata, dict):
         raise ApiError(400, "invalid_json", "'metadata' must be a JSON object.", details={"field": "metadata"})
+    return upload.filename, await upload.read(), metadata
+
+
+async def _json_asset(request: Request) -> tuple[str | None, bytes, dict]:
+    """Android's JSON ``VisualAssetUpload {filename, mime_type, caption, position}`` plus the bytes as
+    base64 ``data`` (the app's model has no bytes field; without ``data`` the answer is 400)."""
+    body = await json_body(request, max_bytes=assets.MAX_ASSET_BYTES * 4 // 3 + 64 * 1024)
+    filename = field_str(body, "filename", required=True, max_len=255)
+    encoded = field_str(body, "data", max_len=assets.MAX_ASSET_BYTES * 4 // 3 + 8)
+    if not encoded:
+        raise MissingField("Send the image bytes as base64 'data' (or multipart 'file' + 'metadata').",
+                           details={"field": "data"})
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ApiError(400, "invalid_field", "'data' is not base64.", details={"field": "data"}) from None
+    caption = field_str(body, "caption", max_len=1000)
+    position = field_int(body, "position", min=0, max=100_000)
+    metadata = {"alt": field_str(body, "alt", max_len=1000) or caption or filename, "caption": caption,
+                "title": field_str(body, "title", max_len=1000)}
+    if position is not None:
+        metadata["position"] = position
+    return filename, data, metadata
+
+
+async def upload_asset(request: Request) -> Response:
+    """Upload a topic image: multipart ``file`` + ``metadata`` JSON with ``alt``, or JSON
+    ``{filename, mime_type, caption, position, data (base64)}``."""
+    who = principal(request)
+    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        filename, data, metadata = await _multipart_asset(request)
+    elif content_type.startswith("application/json"):
+        filename, data, metadata = await _json_asset(request)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send multipart/form-data with 'file' and 'metadata', or JSON with base64 'data'.")
+    ext = assets.extension_of(filename or "")
+    if ext is None:
+        raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
+                       details={"field": "file"})
+    if len(data) > assets.MAX_ASSET_BYTES:
+        raise ApiError(413, "payload_too_large", "The image is too large.", details={"field": "file"})
+    if not data or not assets.content_matches(ext, data):
+        raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
+                       details={"field": "file"})
     field_str(metadata, "alt", required=True, max_len=1000)
     for key in ("title", "caption"):
         field_str(metadata, key, max_len=1000)
@@ -365,6 +400,9 @@ async def upload_asset(request: Request) -> Response:
         doc = store.document(row)
         url = assets.asset_url(curriculum_id, topic_id, asset_id)
         entry = assets.build_entry(asset_id, url, mime, metadata)
+        entry["filename"] = filename
+        if isinstance(metadata.get("position"), int):
+            entry["position"] = metadata["position"]
         if not assets.add_to_document(doc, topic_id, entry, bool(metadata.get("isReference"))):
             raise _not_found("Topic")
         key = assets.storage_key(who.tenant_id, row["pk"], asset_id, ext)

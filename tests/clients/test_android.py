@@ -296,7 +296,8 @@ GAPS: dict[str, str] = {
                                                                  "(ApiResult<String>); the server answers an object {topic_id, "
                                                                  "topic_title, segments, …} (which TranscriptStreamingService decodes)",
     "POST /api/curricula/{own}/topics/lin-eq/assets": "app sends JSON VisualAssetUpload {filename, mime_type, caption, position} "
-                                                      "(no bytes); the server wants multipart 'file' + 'metadata' and answers 415",
+                                                      "with no bytes (and nothing in the app calls uploadAsset); the server takes "
+                                                      "JSON with base64 'data' (or multipart) and answers 400 missing_field 'data'",
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",

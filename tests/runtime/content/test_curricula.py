@@ -161,7 +161,9 @@ async def test_assets_in_object_storage(content_app, tenant, tmp_path):
         ]
         for files, meta, status in bad:
             assert (await c.post(url, headers=h, files=files, data={"metadata": meta})).status_code == status
-        assert (await c.post(url, headers=h, json={"alt": "x"})).status_code == 415
+        # JSON is Android's upload form (base64 'data'); without a filename it is a 400, other types 415
+        assert (await c.post(url, headers=h, json={"alt": "x"})).status_code == 400
+        assert (await c.post(url, headers={**h, "Content-Type": "text/plain"}, content=b"x")).status_code == 415
         big = PNG + b"\x00" * (10 * 1024 * 1024 + 1)
         assert (await c.post(url, headers=h, files={"file": ("big.png", big, "image/png")},
                              data={"metadata": '{"alt": "a"}'})).status_code == 413
@@ -246,3 +248,28 @@ async def test_suggest_ranks_by_full_text_search_within_the_tenant(content_app, 
                             ({"query": "planets", "limit": "ten"}, "limit")):
             r = await c.post("/api/curricula/suggest", json=body, headers=h)
             assert r.status_code in (400, 422) and r.json()["details"]["field"] == field, (body, r.text)
+
+
+async def test_asset_upload_as_json_with_base64(content_app, tenant):
+    """Android's JSON VisualAssetUpload with the bytes as base64 ``data``: stored like a multipart
+    upload, answered with VisualAssetMetadata at the top level; without bytes a 400 names 'data'."""
+    import base64
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        assert (await c.post("/api/curricula/import", json={"content": DOC}, headers=h)).status_code == 200
+        url = "/api/curricula/algebra-1/topics/lin-eq/assets"
+        body = {"filename": "chart.png", "mime_type": "image/png", "caption": "Chart", "position": 2}
+        r = await c.post(url, json=body, headers=h)
+        assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
+        r = await c.post(url, json={**body, "data": "not base64!"}, headers=h)
+        assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
+        r = await c.post(url, json={**body, "data": base64.b64encode(b"GIF89a").decode()}, headers=h)
+        assert r.status_code == 415, r.text
+        r = await c.post(url, json={**body, "data": base64.b64encode(PNG).decode()}, headers=h)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert (answer["filename"], answer["mime_type"], answer["caption"], answer["position"]) == (
+            "chart.png", "image/png", "Chart", 2)
+        got = await c.get(answer["url"], headers=h)
+        assert got.status_code == 200 and got.content == PNG
