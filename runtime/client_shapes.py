@@ -111,3 +111,44 @@ def client_list(conn: HTTPConnection, items: list[dict[str, Any]]) -> Any:
     if _platform(conn) == "android":
         return [{**item, **{key: item.get(key) or "" for key in ("name", "platform", "version")}} for item in items]
     return {"clients": items, "total": len(items)}
+
+
+def reload_answer(request: HTTPConnection, items: list[dict]) -> Any:
+    """``POST /api/curricula/reload``.
+
+    - android: a JSON array of ``CurriculumSummary`` (ApiClient.reloadCurricula,
+      app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt).
+    - everyone else (ios, web, no header): an object — web ``{message, curricula_count}``
+      (server/web-client/src/lib/api/hooks.ts useReloadCurricula), iOS and the old runtime ``{status, count}``.
+    """
+    if _platform(request) == "android":
+        return items
+    return {"status": "ok", "count": len(items), "message": f"Reloaded {len(items)} curricula.",
+            "curricula_count": len(items)}
+
+
+def archived_list_answer(request: HTTPConnection, items: list[dict]) -> Any:
+    """``GET /api/curricula/archived``.
+
+    - android: a JSON array of ``ArchivedCurriculum {file, title, archived_at (ISO 8601 string),
+      original_id}`` (ApiClient.getArchivedCurricula, data/remote/ApiModels.kt).
+    - everyone else (no header included): ``{archived: [...], total}`` with ``archived_at`` in epoch
+      seconds, as the runtime answered before (the old server's shape).
+    """
+    if _platform(request) == "android":
+        return [{**item, "archived_at": item["archived_at_iso"]} for item in items]
+    return {"archived": [{k: v for k, v in item.items() if k != "archived_at_iso"} for item in items],
+            "total": len(items)}
+
+
+def delete_confirmed(request: HTTPConnection, confirm: bool) -> bool:
+    """Whether ``DELETE /api/curricula/{id}`` (and ``…/archived/{file}``) deletes now.
+
+    - android: always — ApiClient.deleteCurriculum / deleteArchivedCurriculum send one DELETE with no
+      ``?confirm`` and treat the 2xx as done (ApiResult<Unit>, data/remote/ApiClient.kt); the app has
+      no second step that could repeat the call, so asking it to confirm would leave the curriculum in
+      place while the app shows it gone.
+    - everyone else (no header included): only with ``?confirm=true``; without it the answer is
+      ``{status: confirmation_required}`` (the old server's two-step flow).
+    """
+    return confirm or _platform(request) == "android"

@@ -65,7 +65,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/gpu", "voice", "core"),  # GPU node agents' events (node token)
     # stateless families -> Lambda
     RouteRule("/api/auth", "auth", "lambda"),
-    RouteRule("/api/curricula", "curricula", "lambda"),
+    RouteRule("/api/curricula", "curricula", "lambda"),  # with /suggest: one full-text query, stateless
     RouteRule("/api/modules", "curricula", "lambda"),
     RouteRule("/api/kb", "kb", "lambda"),
     RouteRule("/api/sessions", "sessions", "lambda"),

@@ -24,10 +24,15 @@ def array(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
+_SUMMARY_FIELDS = {
+    # the web CurriculumSummary (web-client/src/types/curriculum.ts)
+    "language": STR, "created_at": STR, "updated_at": STR, "topics_count": INT,
+    "status": {"enum": ["draft", "published", "archived"]},
+}
 CURRICULUM_ITEM = obj({
     "id": STR, "title": STR, "description": STR, "version": STR, "topic_count": INT, "total_duration": STR,
     "difficulty": STR, "age_range": STR, "keywords": array(STR), "visual_asset_count": INT,
-    "has_visual_assets": BOOL,
+    "has_visual_assets": BOOL, **_SUMMARY_FIELDS,
 })
 CURRICULA_LIST = obj({"curricula": array(CURRICULUM_ITEM), "total": INT})
 TOPIC_SUMMARY = obj({
@@ -39,10 +44,14 @@ _DETAIL_FIELDS = {
     "duration": STR, "keywords": array(STR), "topics": array(TOPIC_SUMMARY), "glossary_terms": {"type": "array"},
     "learning_objectives": {"type": "array"},
 }
-CURRICULUM_DETAIL = obj({**_DETAIL_FIELDS, "curriculum": obj(_DETAIL_FIELDS)})
+# the web client's Curriculum: summary fields and topics as UMCF topic nodes (id {catalog, value}, type)
+WEB_TOPIC = obj({"id": obj({"catalog": STR, "value": STR}), "title": STR, "type": {"const": "topic"}})
+CURRICULUM_DETAIL = obj({**_DETAIL_FIELDS, **_SUMMARY_FIELDS, "topic_count": INT,
+                         "curriculum": obj({**_DETAIL_FIELDS, **_SUMMARY_FIELDS, "topics": array(WEB_TOPIC)})})
 TRANSCRIPT = obj({
     "topic_id": STR, "topic_title": STR,
     "segments": array(obj({"id": STR, "type": STR, "content": STR})),
+    "transcript": obj({"segments": {"type": "array"}}),
     "misconceptions": {"type": "array"}, "examples": {"type": "array"}, "assessments": {"type": "array"},
     "media": obj({"embedded": {"type": "array"}, "reference": {"type": "array"}, "total_count": INT}),
 })

@@ -132,3 +132,19 @@ def patch_entry(entry: dict, changes: dict[str, Any]) -> dict:
         else:
             entry[key] = changes[key]
     return entry
+
+
+def android_metadata(entry: dict) -> dict[str, Any]:
+    """Android's ``VisualAssetMetadata {id, filename, mime_type, url, caption, position}``
+    (data/remote/ApiModels.kt), read from a document entry; sits next to ``asset`` in the answers."""
+    mime = entry.get("mimeType") or ""
+    ext = next((e for e, m in MIME_BY_EXT.items() if m == mime), "bin")
+    position = entry.get("position")
+    return {
+        "id": entry.get("id"),
+        "filename": entry.get("filename") or f"{entry.get('id')}.{ext}",
+        "mime_type": mime,
+        "url": entry.get("url"),
+        "caption": entry.get("caption") or None,
+        "position": position if isinstance(position, int) and not isinstance(position, bool) else None,
+    }

@@ -7,6 +7,7 @@ system content, asset bytes in object storage. The stateful siblings (``full-wit
 """
 from __future__ import annotations
 
+import base64
 import json
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from runtime.auth.principal import principal
 from runtime.content.http import dumps, epoch, reply, tx
+from runtime import client_shapes
 from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
@@ -22,6 +24,7 @@ from runtime.errors import ApiError, Forbidden, MissingField, NotFound
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.validation import (
+    field_int,
     field_str,
     json_body,
     multipart_file,
@@ -56,6 +59,12 @@ async def _own_or_error(conn, tenant_id: str, curriculum_id: str, *, archived: b
     return row
 
 
+def _item(row) -> dict:
+    """A stored row as the list entry every app decodes (``umcf.list_item`` with the row's dates)."""
+    return umcf.list_item(store.meta_from_row(row), created_at=row["created_at"], updated_at=row["updated_at"],
+                          archived=row["archived_at"] is not None)
+
+
 # ------------------------------------------------------------------------------------ read routes
 async def list_curricula(request: Request) -> Response:
     """List curricula visible to the caller (search and difficulty filters)."""
@@ -63,7 +72,7 @@ async def list_curricula(request: Request) -> Response:
     difficulty = query_str(request, "difficulty", max_len=50)
     async with tx(request) as conn:
         rows = await store.list_visible(conn, search=search, difficulty=difficulty)
-    items = [umcf.list_item(store.meta_from_row(r)) for r in rows]
+    items = [_item(r) for r in rows]
     return reply({"curricula": items, "total": len(items)})
 
 
@@ -74,9 +83,10 @@ async def list_archived(request: Request) -> Response:
     items = [{
         "id": r["id"], "title": r["title"], "description": r["description"],
         "file_path": f"archived/{r['id']}", "file_name": r["id"], "topic_count": r["topic_count"],
-        "archived_at": epoch(r["archived_at"]),
+        "archived_at": epoch(r["archived_at"]), "archived_at_iso": r["archived_at"].isoformat(),
+        "file": r["id"], "original_id": r["id"],
     } for r in rows]
-    return reply({"archived": items, "total": len(items)})
+    return reply(client_shapes.archived_list_answer(request, items))
 
 
 async def get_detail(request: Request) -> Response:
@@ -86,7 +96,7 @@ async def get_detail(request: Request) -> Response:
         row = await store.get_visible(conn, curriculum_id)
     if row is None:
         raise _not_found()
-    return reply(umcf.detail(store.document(row)))
+    return reply(umcf.detail(store.document(row), created_at=row["created_at"], updated_at=row["updated_at"]))
 
 
 async def get_full(request: Request) -> Response:
@@ -113,8 +123,17 @@ async def get_transcript(request: Request) -> Response:
 
 
 async def suggest(request: Request) -> Response:
-    """Curriculum suggestions: not specified yet, so 404 (iOS falls back to local search on 404)."""
-    raise NotFound("Curriculum suggestions are not available on this server.")
+    """Curricula for a learning target ``{query, limit?}`` by PostgreSQL full-text search, best first:
+    ``{curriculumIds}`` (iOS and Android ``SuggestionResponse``) plus ``suggestions: [{id, title, rank}]``."""
+    body = await json_body(request, max_bytes=16 * 1024)
+    query = field_str(body, "query", required=True, max_len=500)
+    limit = field_int(body, "limit", default=10, min=1, max=50)
+    async with tx(request) as conn:
+        rows = await store.suggest(conn, query or "", limit or 10)
+    return reply({
+        "curriculumIds": [r["id"] for r in rows],
+        "suggestions": [{"id": r["id"], "title": r["title"], "rank": round(float(r["rank"]), 6)} for r in rows],
+    })
 
 
 # ----------------------------------------------------------------------------------- write routes
@@ -123,8 +142,9 @@ async def reload(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         await store.refresh_metadata(conn, who.tenant_id)
-        count = len(await store.list_visible(conn))
-    return reply({"status": "ok", "count": count})
+        rows = await store.list_visible(conn)
+    items = [_item(r) for r in rows]
+    return reply(client_shapes.reload_answer(request, items))
 
 
 async def import_curriculum(request: Request) -> Response:
@@ -155,10 +175,10 @@ async def import_curriculum(request: Request) -> Response:
     try:
         async with tx(request, who) as conn:
             meta = await store.upsert(conn, who.tenant_id, content, source_url=url)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}",
-                  "source_url": url})
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}", "source_url": url})
 
 
 async def create_curriculum(request: Request) -> Response:
@@ -180,16 +200,31 @@ async def create_curriculum(request: Request) -> Response:
     try:
         async with tx(request, who) as conn:
             meta = await store.upsert(conn, who.tenant_id, doc)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"}, 201)
+    # {status, id, title, file_path} plus the CurriculumSummary Android decodes (description, version, topic_count)
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"}, 201)
 
 
 async def update_curriculum(request: Request) -> Response:
-    """Replace the caller's curriculum with the UMCF document in the body."""
+    """Replace the caller's curriculum with the UMCF document in the body, or — when the body is not a
+    UMCF document — update its metadata (Android's UpdateCurriculumRequest ``{title, description,
+    difficulty, age_range, keywords}``; absent or null fields stay) and keep the rest of the document."""
     who = principal(request)
     curriculum_id = path_id(request, "id")
     doc = await json_body(request, max_bytes=MAX_DOCUMENT_BYTES)
+    if not umcf.is_document(doc):
+        changes = _metadata_changes(doc)
+        try:
+            async with tx(request, who) as conn:
+                row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+                updated = umcf.apply_metadata(store.document(row), changes)
+                await store.replace_document(conn, row["pk"], updated)
+                row = await store.get_own(conn, who.tenant_id, curriculum_id)
+        except umcf.UMCFError as exc:
+            raise _umcf_error(exc) from None
+        return reply({**_item(row), "status": "ok", "file_path": f"curricula/{curriculum_id}"})
     doc_id = umcf.node_id(doc)
     if doc_id is None:
         doc["id"] = {"value": curriculum_id}
@@ -199,15 +234,41 @@ async def update_curriculum(request: Request) -> Response:
         async with tx(request, who) as conn:
             row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
             meta = await store.replace_document(conn, row["pk"], doc)
+            row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({"status": "ok", "id": meta.id, "title": meta.title, "file_path": f"curricula/{meta.id}"})
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"})
+
+
+def _metadata_changes(body: dict) -> dict:
+    """The metadata fields of a metadata-only update, validated; at least one must be present."""
+    changes: dict = {}
+    title = field_str(body, "title", max_len=umcf.MAX_TITLE)
+    if title is not None:
+        if not title:
+            raise ApiError(400, "invalid_field", "'title' must not be empty.", details={"field": "title"})
+        changes["title"] = title
+    for key in ("description", "difficulty", "age_range"):
+        value = field_str(body, key, max_len=10_000 if key == "description" else 100)
+        if value is not None:
+            changes[key] = value
+    keywords = body.get("keywords")
+    if keywords is not None:
+        if not isinstance(keywords, list) or len(keywords) > 100 or not all(
+                isinstance(k, str) and "\x00" not in k and len(k) <= 200 for k in keywords):
+            raise ApiError(400, "invalid_field", "'keywords' must be a list of at most 100 strings.",
+                           details={"field": "keywords"})
+        changes["keywords"] = [k.strip() for k in keywords if k.strip()]
+    if not changes:
+        raise ApiError(400, "no_updates", "Send a UMCF document or at least one of title, description, difficulty, "
+                       "age_range, keywords.")
+    return changes
 
 
 async def _delete_flow(request: Request, *, archived: bool, name: str) -> Response:
     who = principal(request)
     curriculum_id = path_id(request, name)
-    confirm = query_bool(request, "confirm", False)
+    confirm = client_shapes.delete_confirmed(request, query_bool(request, "confirm", False))
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=archived, for_update=True)
         if not confirm:
@@ -239,9 +300,11 @@ async def archive(request: Request) -> Response:
     curriculum_id = path_id(request, "id")
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
-        await store.set_archived(conn, row["pk"], True)
+        archived_at = await store.set_archived(conn, row["pk"], True)
+    # {status, id, title, archived_path} plus Android's ArchivedCurriculum {file, title, archived_at, original_id}
     return reply({"status": "archived", "id": row["id"], "title": row["title"],
-                  "archived_path": f"archived/{row['id']}"})
+                  "archived_path": f"archived/{row['id']}", "file": row["id"], "original_id": row["id"],
+                  "archived_at": archived_at.isoformat()})
 
 
 def _archived_name(request: Request) -> str:
@@ -259,8 +322,9 @@ async def unarchive(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=True, for_update=True)
         await store.set_archived(conn, row["pk"], False)
-    return reply({"status": "unarchived", "id": row["id"], "title": row["title"],
-                  "file_path": f"curricula/{row['id']}"})
+        row = await store.get_own(conn, who.tenant_id, curriculum_id)
+    # {status, id, title, file_path} plus Android's CurriculumSummary (description, version, topic_count …)
+    return reply({**_item(row), "status": "unarchived", "file_path": f"curricula/{row['id']}"})
 
 
 async def delete_archived_route(request: Request) -> Response:
@@ -270,21 +334,8 @@ async def delete_archived_route(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------ assets
-async def upload_asset(request: Request) -> Response:
-    """Upload a topic image (multipart ``file`` + ``metadata`` JSON with ``alt``)."""
-    who = principal(request)
-    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type", "Send multipart/form-data with 'file' and 'metadata'.")
+async def _multipart_asset(request: Request) -> tuple[str | None, bytes, dict]:
     form, upload = await multipart_file(request, max_bytes=assets.MAX_ASSET_BYTES + 64 * 1024, max_fields=10)
-    ext = assets.extension_of(upload.filename or "")
-    if ext is None:
-        raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
-                       details={"field": "file"})
-    data = await upload.read()
-    if not data or not assets.content_matches(ext, data):
-        raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
-                       details={"field": "file"})
     raw_meta = form.get("metadata")
     try:
         metadata = json.loads(raw_meta) if isinstance(raw_meta, str) else None
@@ -292,6 +343,53 @@ async def upload_asset(request: Request) -> Response:
         metadata = None
     if not isinstance(metadata, dict):
         raise ApiError(400, "invalid_json", "'metadata' must be a JSON object.", details={"field": "metadata"})
+    return upload.filename, await upload.read(), metadata
+
+
+async def _json_asset(request: Request) -> tuple[str | None, bytes, dict]:
+    """Android's JSON ``VisualAssetUpload {filename, mime_type, caption, position}`` plus the bytes as
+    base64 ``data`` (the app's model has no bytes field; without ``data`` the answer is 400)."""
+    body = await json_body(request, max_bytes=assets.MAX_ASSET_BYTES * 4 // 3 + 64 * 1024)
+    filename = field_str(body, "filename", required=True, max_len=255)
+    encoded = field_str(body, "data", max_len=assets.MAX_ASSET_BYTES * 4 // 3 + 8)
+    if not encoded:
+        raise MissingField("Send the image bytes as base64 'data' (or multipart 'file' + 'metadata').",
+                           details={"field": "data"})
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ApiError(400, "invalid_field", "'data' is not base64.", details={"field": "data"}) from None
+    caption = field_str(body, "caption", max_len=1000)
+    position = field_int(body, "position", min=0, max=100_000)
+    metadata = {"alt": field_str(body, "alt", max_len=1000) or caption or filename, "caption": caption,
+                "title": field_str(body, "title", max_len=1000)}
+    if position is not None:
+        metadata["position"] = position
+    return filename, data, metadata
+
+
+async def upload_asset(request: Request) -> Response:
+    """Upload a topic image: multipart ``file`` + ``metadata`` JSON with ``alt``, or JSON
+    ``{filename, mime_type, caption, position, data (base64)}``."""
+    who = principal(request)
+    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        filename, data, metadata = await _multipart_asset(request)
+    elif content_type.startswith("application/json"):
+        filename, data, metadata = await _json_asset(request)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send multipart/form-data with 'file' and 'metadata', or JSON with base64 'data'.")
+    ext = assets.extension_of(filename or "")
+    if ext is None:
+        raise ApiError(415, "unsupported_media_type", "Allowed image types: png, jpg, jpeg, gif, webp, svg.",
+                       details={"field": "file"})
+    if len(data) > assets.MAX_ASSET_BYTES:
+        raise ApiError(413, "payload_too_large", "The image is too large.", details={"field": "file"})
+    if not data or not assets.content_matches(ext, data):
+        raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
+                       details={"field": "file"})
     field_str(metadata, "alt", required=True, max_len=1000)
     for key in ("title", "caption"):
         field_str(metadata, key, max_len=1000)
@@ -302,13 +400,16 @@ async def upload_asset(request: Request) -> Response:
         doc = store.document(row)
         url = assets.asset_url(curriculum_id, topic_id, asset_id)
         entry = assets.build_entry(asset_id, url, mime, metadata)
+        entry["filename"] = filename
+        if isinstance(metadata.get("position"), int):
+            entry["position"] = metadata["position"]
         if not assets.add_to_document(doc, topic_id, entry, bool(metadata.get("isReference"))):
             raise _not_found("Topic")
         key = assets.storage_key(who.tenant_id, row["pk"], asset_id, ext)
         await ctx(request).storage.put(key, data, mime)
         await store.add_asset(conn, who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata))
         await store.replace_document(conn, row["pk"], doc)
-    return reply({"status": "success", "asset": entry, "localPath": url})
+    return reply({**assets.android_metadata(entry), "status": "success", "asset": entry, "localPath": url})
 
 
 async def get_asset(request: Request) -> Response:
@@ -338,6 +439,7 @@ async def patch_asset(request: Request) -> Response:
     changes = await json_body(request)
     for key in ("title", "alt", "caption", "type", "displayMode"):
         field_str(changes, key, max_len=1000)
+    position = field_int(changes, "position", min=0, max=100_000)  # Android's VisualAssetMetadata.position
     async with tx(request, who) as conn:
         row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
         doc = store.document(row)
@@ -345,8 +447,10 @@ async def patch_asset(request: Request) -> Response:
         if entry is None:
             raise _not_found("Asset")
         assets.patch_entry(entry, changes)
+        if position is not None:
+            entry["position"] = position
         await store.replace_document(conn, row["pk"], doc)
-    return reply({"status": "success", "asset": entry})
+    return reply({**assets.android_metadata(entry), "status": "success", "asset": entry})
 
 
 async def delete_asset(request: Request) -> Response:

@@ -50,6 +50,24 @@ async def list_visible(
     return await conn.fetch(sql, archived, search or None, difficulty or None)
 
 
+async def suggest(conn: asyncpg.Connection, query: str, limit: int) -> list[asyncpg.Record]:
+    """Visible, unarchived curricula matching ``query`` by full-text search, best first.
+
+    Any of the query's words may match (the apps send a to-do item's title, e.g. "study the planets
+    for Friday"), so the parsed query's ``&`` become ``|``; ``ts_rank`` over the weighted vector
+    (title > keywords > description) orders them, ties by title. A query of only stop words matches
+    nothing. RLS limits the rows to the caller's tenant and the system curricula."""
+    sql = (
+        "with q as (select nullif(replace(plainto_tsquery('english', $1)::text, ' & ', ' | '), '') as text), "
+        f"visible as ({_VISIBLE.format(cols=_META_COLUMNS + ', search_vector')}) "
+        "select v.id, v.title, ts_rank(v.search_vector, to_tsquery('english', q.text)) as rank "
+        "from visible v, q where q.text is not null and v.archived_at is null "
+        "and v.search_vector @@ to_tsquery('english', q.text) "
+        "order by rank desc, lower(v.title), v.id limit $2"
+    )
+    return await conn.fetch(sql, query, limit)
+
+
 async def get_visible(conn: asyncpg.Connection, curriculum_id: str, *, archived: bool = False,
                       with_document: bool = True) -> asyncpg.Record | None:
     cols = _META_COLUMNS + (", document" if with_document else "")
@@ -110,9 +128,11 @@ async def replace_document(conn: asyncpg.Connection, pk: int, doc: dict) -> umcf
     return meta
 
 
-async def set_archived(conn: asyncpg.Connection, pk: int, archived: bool) -> None:
-    await conn.execute(
-        "update curricula set archived_at = case when $2 then now() else null end, updated_at = now() where pk = $1",
+async def set_archived(conn: asyncpg.Connection, pk: int, archived: bool) -> Any:
+    """Archive or bring back; returns the new ``archived_at`` (None when unarchived)."""
+    return await conn.fetchval(
+        "update curricula set archived_at = case when $2 then now() else null end, updated_at = now() "
+        "where pk = $1 returning archived_at",
         pk, archived,
     )
 

@@ -66,6 +66,7 @@ class CurriculumMeta:
     keywords: list[str] = field(default_factory=list)
     topic_count: int = 0
     visual_asset_count: int = 0
+    language: str = "en"
 
 
 def validate_document(doc: Any) -> CurriculumMeta:
@@ -112,7 +113,33 @@ def validate_document(doc: Any) -> CurriculumMeta:
         keywords=keywords,
         topic_count=len(topics),
         visual_asset_count=visual,
+        language=_text(_dict(doc.get("metadata")).get("language")) or "en",
     )
+
+
+def is_document(body: Any) -> bool:
+    """Whether a body is a UMCF document (rather than a metadata-only update)."""
+    return isinstance(body, dict) and (body.get("formatIdentifier") == "umcf" or isinstance(body.get("umcf"), str)
+                                       or "content" in body)
+
+
+def apply_metadata(doc: dict, changes: dict) -> dict:
+    """``doc`` with metadata changes ``{title, description, difficulty, age_range, keywords}`` written
+    where UMCF keeps them (``educational.difficulty``/``typicalAgeRange``, ``metadata.keywords``)."""
+    out = dict(doc)
+    for key in ("title", "description"):
+        if key in changes:
+            out[key] = changes[key]
+    if "difficulty" in changes or "age_range" in changes:
+        educational = dict(_dict(out.get("educational")))
+        if "difficulty" in changes:
+            educational["difficulty"] = changes["difficulty"]
+        if "age_range" in changes:
+            educational["typicalAgeRange"] = changes["age_range"]
+        out["educational"] = educational
+    if "keywords" in changes:
+        out["metadata"] = {**_dict(out.get("metadata")), "keywords": list(changes["keywords"])}
+    return out
 
 
 def list_topics(doc: dict) -> list[dict]:
@@ -188,10 +215,21 @@ def _learning_objectives(doc: dict) -> list:
     return objectives
 
 
-def list_item(meta: CurriculumMeta) -> dict:
-    """One entry of ``GET /api/curricula`` (iOS ``CurriculumSummary``, Android, web)."""
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else None
+
+
+def list_item(meta: CurriculumMeta, *, created_at: Any = None, updated_at: Any = None, archived: bool = False) -> dict:
+    """One entry of ``GET /api/curricula``: iOS and Android ``CurriculumSummary`` (``topic_count``) plus
+    the web ``CurriculumSummary`` (``language``, ``created_at``, ``updated_at`` ISO 8601, ``topics_count``,
+    ``status``: stored curricula are ``published``, archived ones ``archived``)."""
     return {
         "id": meta.id,
+        "language": meta.language,
+        "created_at": _iso(created_at),
+        "updated_at": _iso(updated_at),
+        "topics_count": meta.topic_count,
+        "status": "archived" if archived else "published",
         "title": meta.title,
         "description": meta.description,
         "version": meta.version,
@@ -205,10 +243,30 @@ def list_item(meta: CurriculumMeta) -> dict:
     }
 
 
-def detail(doc: dict) -> dict:
-    """The flat ``CurriculumDetail`` plus ``curriculum`` (the same object; the web client reads that key)."""
+def web_topic(topic: dict, index: int) -> dict:
+    """A topic as the web ``Topic`` (a UMCF content node): ``id`` as ``{catalog, value}`` and ``type``
+    present even when an old document left them out (web-client/src/types/curriculum.ts)."""
+    out = dict(topic)
+    raw = out.get("id")
+    if not isinstance(raw, dict) or not isinstance(raw.get("value"), str):
+        out["id"] = {"catalog": "UMCF", "value": node_id(topic) or f"topic-{index}"}
+    elif not isinstance(raw.get("catalog"), str):
+        out["id"] = {"catalog": "UMCF", **raw}
+    out["type"] = "topic"
+    if not isinstance(out.get("title"), str):
+        out["title"] = _text(out.get("title"))
+    return out
+
+
+def detail(doc: dict, *, created_at: Any = None, updated_at: Any = None, archived: bool = False) -> dict:
+    """The flat iOS ``CurriculumDetail`` (``topics`` as TopicSummary, string ids) with Android's
+    ``CurriculumSummary`` fields (``topic_count``), plus ``curriculum`` for the web client: the web
+    summary fields and ``topics`` as full UMCF topic nodes (``id: {catalog, value}``, ``type``)."""
     meta = validate_document(doc)
+    summary = list_item(meta, created_at=created_at, updated_at=updated_at, archived=archived)
+    topics = list_topics(doc)
     body = {
+        **summary,
         "id": meta.id,
         "title": meta.title,
         "description": meta.description,
@@ -217,11 +275,11 @@ def detail(doc: dict) -> dict:
         "age_range": meta.age_range or "",
         "duration": meta.duration or "",
         "keywords": list(meta.keywords),
-        "topics": [topic_summary(t, i) for i, t in enumerate(list_topics(doc))],
+        "topics": [topic_summary(t, i) for i, t in enumerate(topics)],
         "glossary_terms": _list(_dict(doc.get("glossary")).get("terms")),
         "learning_objectives": _learning_objectives(doc),
     }
-    return {**body, "curriculum": dict(body)}
+    return {**body, "curriculum": {**body, "topics": [web_topic(t, i) for i, t in enumerate(topics)]}}
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -277,6 +335,8 @@ def transcript(doc: dict, topic_id: str) -> dict | None:
         "topic_id": topic_id,
         "topic_title": _text(topic.get("title")),
         "segments": segments,
+        # the web client reads {transcript: {segments}} (useTopicTranscript); iOS and Android the top level
+        "transcript": {"segments": segments},
         "misconceptions": _list(topic.get("misconceptions")),
         "examples": _list(topic.get("examples")),
         "assessments": _list(topic.get("assessments")),

@@ -292,31 +292,12 @@ GAPS: dict[str, str] = {
     "GET /api/auth/sessions": "app decodes a JSON array of UserSession {id, device_name, ip_address?, created_at}; the server "
                               "answers {sessions: [...]} whose items nest the device as 'device' (no 'device_name')",
     # ---- curricula
-    "GET /api/curricula/archived": "app decodes a JSON array of ArchivedCurriculum {file, title, archived_at, original_id}; "
-                                   "the server answers {archived: [...], total} (items with file_name/file_path)",
-    "GET /api/curricula/{curriculum}": "app decodes CurriculumSummary, whose topic_count is required; the detail answer has "
-                                       "'topics' but no 'topic_count'",
-    "PUT /api/curricula/{own}": "app sends UpdateCurriculumRequest {title, description, difficulty, age_range, keywords} "
-                                "(metadata only); the server wants a whole UMCF document and answers 422 invalid_curriculum",
-    "DELETE /api/curricula/{own}": "app sends DELETE without ?confirm=true and takes the 2xx as done; the server answers "
-                                   "200 {status: confirmation_required} and keeps the curriculum",
-    "DELETE /api/curricula/archived/{archived}": "app sends DELETE without ?confirm=true and takes the 2xx as done; the "
-                                                 "server answers 200 {status: confirmation_required} and keeps it archived",
-    "POST /api/curricula/{own}/archive": "app decodes ArchivedCurriculum {file, title, archived_at, original_id}; the server "
-                                         "answers {status, id, title, archived_path}",
-    "POST /api/curricula/archived/{archived}/unarchive": "app decodes CurriculumSummary (description, version, topic_count "
-                                                        "required); the server answers {status, id, title, file_path}",
-    "POST /api/curricula/reload": "app decodes a JSON array of CurriculumSummary; the server answers {status, count}",
     "GET /api/curricula/{curriculum}/topics/{topic}/transcript": "ApiClient.getTopicTranscript decodes a JSON string "
                                                                  "(ApiResult<String>); the server answers an object {topic_id, "
                                                                  "topic_title, segments, …} (which TranscriptStreamingService decodes)",
     "POST /api/curricula/{own}/topics/lin-eq/assets": "app sends JSON VisualAssetUpload {filename, mime_type, caption, position} "
-                                                      "(no bytes); the server wants multipart 'file' + 'metadata' and answers 415",
-    "PATCH /api/curricula/{own}/topics/lin-eq/assets/{asset}": "app decodes VisualAssetMetadata {id, filename, mime_type, …} "
-                                                               "at the top level; the server answers {status, asset: {id, "
-                                                               "mimeType, url, …}} (wrapped, no filename, camelCase mimeType)",
-    "POST /api/curricula (multipart file)": "app decodes CurriculumSummary; the server answers {status, id, title, …} "
-                                            "without description, version, topic_count",
+                                                      "with no bytes (and nothing in the app calls uploadAsset); the server takes "
+                                                      "JSON with base64 'data' (or multipart) and answers 400 missing_field 'data'",
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",

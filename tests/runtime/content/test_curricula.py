@@ -1,5 +1,5 @@
 """Curricula routes: import (content and URL refusal), update, delete/archive flows with confirm,
-assets in object storage, reload, suggest 404, and the documented errors."""
+assets in object storage, reload, suggestions by full-text search, and the documented errors."""
 from __future__ import annotations
 
 import copy
@@ -64,7 +64,8 @@ async def test_import_list_detail_search_and_update(content_app, tenant):
         # re-import updates in place
         assert (await c.post("/api/curricula/import", json={"content": DOC}, headers=h)).status_code == 200
         assert (await c.get("/api/curricula", headers=h)).json()["total"] == 2
-        assert (await c.post("/api/curricula/reload", headers=h)).json() == {"status": "ok", "count": 2}
+        reloaded = (await c.post("/api/curricula/reload", headers=h)).json()
+        assert reloaded["status"] == "ok" and reloaded["count"] == reloaded["curricula_count"] == 2
 
 
 async def test_import_errors(content_app, tenant):
@@ -95,8 +96,6 @@ async def test_import_errors(content_app, tenant):
         assert r.status_code == 422 and "twice" in r.json()["message"]
         r = await c.post("/api/curricula/import", content=b"{oops", headers={**h, "Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["error"] == "invalid_json"
-        r = await c.post("/api/curricula/suggest", json={"query": "fractions"}, headers=h)
-        assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
 async def test_delete_and_archive_flows(content_app, tenant):
@@ -162,7 +161,9 @@ async def test_assets_in_object_storage(content_app, tenant, tmp_path):
         ]
         for files, meta, status in bad:
             assert (await c.post(url, headers=h, files=files, data={"metadata": meta})).status_code == status
-        assert (await c.post(url, headers=h, json={"alt": "x"})).status_code == 415
+        # JSON is Android's upload form (base64 'data'); without a filename it is a 400, other types 415
+        assert (await c.post(url, headers=h, json={"alt": "x"})).status_code == 400
+        assert (await c.post(url, headers={**h, "Content-Type": "text/plain"}, content=b"x")).status_code == 415
         big = PNG + b"\x00" * (10 * 1024 * 1024 + 1)
         assert (await c.post(url, headers=h, files={"file": ("big.png", big, "image/png")},
                              data={"metadata": '{"alt": "a"}'})).status_code == 413
@@ -196,3 +197,79 @@ async def test_create_by_upload_and_transcript_defaults(content_app, tenant):
         assert (await c.post("/api/curricula", headers=h, files={"other": ("x", b"{}", "text/plain")})).status_code == 400
         r = await c.post("/api/curricula", headers=h, json={**doc, "id": {"value": "json-created"}})
         assert r.status_code == 201 and r.json()["id"] == "json-created"
+
+
+def _doc(cid: str, title: str, description: str, keywords: list[str]) -> dict:
+    doc = copy.deepcopy(DOC)
+    doc.update({"id": {"value": cid}, "title": title, "description": description, "metadata": {"keywords": keywords}})
+    return doc
+
+
+async def test_suggest_ranks_by_full_text_search_within_the_tenant(content_app, tenant):
+    """POST /api/curricula/suggest: title matches outrank keyword matches, which outrank description
+    matches; any word of the query may match; archived curricula and other tenants' never appear."""
+    _tid, token = await tenant()
+    _other, other_token = await tenant()
+    h, other = bearer(token), bearer(other_token)
+    mine = [
+        _doc("planets-title", "Planets and Moons", "A tour of the sky.", ["astronomy"]),
+        _doc("planets-keyword", "Night Sky Basics", "Looking up at night.", ["planets"]),
+        _doc("planets-description", "Astronomy Notes", "Covers the planets briefly.", ["stars"]),
+        _doc("cooking", "Cooking Basics", "Knife skills and heat.", ["kitchen"]),
+        _doc("planets-archived", "Planets Archive", "Old planets material.", ["planets"]),
+    ]
+    async with make_client(content_app(["curricula"])) as c:
+        for doc in mine:
+            assert (await c.post("/api/curricula/import", json={"content": doc}, headers=h)).status_code == 200
+        assert (await c.post("/api/curricula/planets-archived/archive", headers=h)).status_code == 200
+        secret = _doc("planets-secret", "Planets Secret Planets", "Planets planets planets.", ["planets"])
+        assert (await c.post("/api/curricula/import", json={"content": secret}, headers=other)).status_code == 200
+
+        r = await c.post("/api/curricula/suggest", json={"query": "Study the planets on Friday"}, headers=h)
+        assert r.status_code == 200, r.text
+        ids = r.json()["curriculumIds"]
+        # the seeded system curriculum (the solar system) also speaks of planets and is visible to all
+        assert [i for i in ids if i != "solar-system-intro"] == ["planets-title", "planets-keyword", "planets-description"], ids
+        ranks = [s["rank"] for s in r.json()["suggestions"]]
+        assert ranks == sorted(ranks, reverse=True) and ranks[0] > ranks[-1] > 0
+        # the system curriculum is visible to every tenant and matches by its own words
+        assert "solar-system-intro" in (await c.post("/api/curricula/suggest", json={"query": "solar system"},
+                                                     headers=h)).json()["curriculumIds"]
+        # the other tenant sees its own curriculum, and never this tenant's
+        theirs = (await c.post("/api/curricula/suggest", json={"query": "planets"}, headers=other)).json()["curriculumIds"]
+        assert [i for i in theirs if i != "solar-system-intro"] == ["planets-secret"], theirs
+        assert not set(theirs) & {d["id"]["value"] for d in mine}
+        r = await c.post("/api/curricula/suggest", json={"query": "planets moons", "limit": 1}, headers=h)
+        assert r.json()["curriculumIds"] == ["planets-title"]
+        # stop words only: nothing to match
+        assert (await c.post("/api/curricula/suggest", json={"query": "the and of"}, headers=h)).json()["curriculumIds"] == []
+        for body, field in (({}, "query"), ({"query": "  "}, "query"), ({"query": 5}, "query"),
+                            ({"query": "x" * 501}, "query"), ({"query": "planets", "limit": 0}, "limit"),
+                            ({"query": "planets", "limit": "ten"}, "limit")):
+            r = await c.post("/api/curricula/suggest", json=body, headers=h)
+            assert r.status_code in (400, 422) and r.json()["details"]["field"] == field, (body, r.text)
+
+
+async def test_asset_upload_as_json_with_base64(content_app, tenant):
+    """Android's JSON VisualAssetUpload with the bytes as base64 ``data``: stored like a multipart
+    upload, answered with VisualAssetMetadata at the top level; without bytes a 400 names 'data'."""
+    import base64
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        assert (await c.post("/api/curricula/import", json={"content": DOC}, headers=h)).status_code == 200
+        url = "/api/curricula/algebra-1/topics/lin-eq/assets"
+        body = {"filename": "chart.png", "mime_type": "image/png", "caption": "Chart", "position": 2}
+        r = await c.post(url, json=body, headers=h)
+        assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
+        r = await c.post(url, json={**body, "data": "not base64!"}, headers=h)
+        assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
+        r = await c.post(url, json={**body, "data": base64.b64encode(b"GIF89a").decode()}, headers=h)
+        assert r.status_code == 415, r.text
+        r = await c.post(url, json={**body, "data": base64.b64encode(PNG).decode()}, headers=h)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert (answer["filename"], answer["mime_type"], answer["caption"], answer["position"]) == (
+            "chart.png", "image/png", "Chart", 2)
+        got = await c.get(answer["url"], headers=h)
+        assert got.status_code == 200 and got.content == PNG

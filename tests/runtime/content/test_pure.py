@@ -24,7 +24,9 @@ def test_umcf_metadata_and_seed_columns_agree():
     assert (meta.id, meta.topic_count, meta.difficulty, meta.age_range) == ("solar-system-intro", 3, "easy", "10-14")
     assert "'solar-system-intro', 'Our Solar System'" in open("runtime/migrations/0101_content_seed.sql").read()
     detail = umcf.detail(doc)
-    assert detail["curriculum"]["topics"] == detail["topics"] and len(detail["learning_objectives"]) == 3
+    # iOS reads the flat TopicSummary list; the web client reads UMCF topic nodes under ``curriculum``
+    assert [t["id"]["value"] for t in detail["curriculum"]["topics"]] == [t["id"] for t in detail["topics"]]
+    assert len(detail["learning_objectives"]) == 3
 
 
 def test_umcf_rejections_name_the_field():
