@@ -643,7 +643,8 @@ async def test_module_download(android, call_id):
            f"the app would store an empty module: content = {json.dumps(content)[:200]}")
 
 
-async def test_kb_question_download_with_platform(android):
+@one_call("POST /api/modules/knowledge-bowl/download (KBQuestionService with X-Client-Platform: Android)")
+async def test_kb_question_download_with_platform(android, call_id):
     """KBQuestionService's download as it decodes once the service sends ``X-Client-Platform: Android``
     (the one change that closes its gap): every seeded question arrives as a KBQuestion with a
     KBDifficulty name and a KBDomain name."""
