@@ -63,8 +63,11 @@ MODULE_ITEM = obj({
 MODULES_LIST = obj({"modules": array(MODULE_ITEM), "server_version": STR})
 MODULE_QUESTION = obj({
     "id": STR, "domain_id": STR, "subcategory": STR, "question_text": STR, "answer_text": STR,
-    "acceptable_answers": array(STR), "difficulty": INT, "speed_target_seconds": NUM, "question_type": STR,
+    "acceptable_answers": array(STR), "speed_target_seconds": NUM, "question_type": STR,
     "hints": array(STR), "explanation": STR,
+    "text": STR, "answer": obj({"primary": STR, "acceptable": array(STR)}), "domain": STR,
+    # 1-5, or the Android KBDifficulty name with X-Client-Platform: Android (runtime.client_shapes)
+    "difficulty": {"type": ["integer", "string"]},
 })
 MODULE_DOWNLOAD = obj({
     "id": STR, "name": STR, "description": STR, "icon_name": STR, "theme_color_hex": STR, "version": STR,
@@ -77,6 +80,7 @@ MODULE_DOWNLOAD = obj({
                              {"time_limit_seconds": {"type": ["integer", "null"]}})),
     "settings": obj({"default_time_per_question": NUM, "confer_time_seconds": NUM, "enable_spoken_questions": BOOL,
                      "enable_spoken_answers": BOOL, "minimum_mastery_for_completion": NUM}),
+    "content": {"type": "object"},
 })
 PACK_STATS = obj({
     "question_count": INT, "domain_count": INT, "domain_distribution": {"type": "object", "additionalProperties": INT},

@@ -18,6 +18,7 @@ from runtime.auth.principal import principal
 from runtime.content.http import dumps, epoch, reply, tx
 from runtime import client_shapes
 from runtime.context import ctx
+from runtime import client_shapes
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
 from runtime.errors import ApiError, Forbidden, MissingField, NotFound
@@ -484,16 +485,20 @@ async def get_module(request: Request) -> Response:
         body = await modules.module_detail(conn, module_id)
     if body is None:
         raise _not_found("Module")
-    return reply(body)
+    study_modes = body.pop("study_modes") or []
+    return reply({**body, **client_shapes.module_detail_study_modes(request, study_modes)})
 
 
 async def download_module(request: Request) -> Response:
-    """The whole module with every question, ``downloaded_at`` in epoch seconds."""
+    """The whole module with every question, ``downloaded_at`` in seconds since 2001-01-01 (iOS ``Date``)."""
     module_id = path_id(request, "id")
     async with tx(request) as conn:
         body = await modules.download(conn, module_id)
     if body is None:
         raise _not_found("Module")
+    for domain in body["domains"]:
+        for question in domain["questions"]:
+            question["difficulty"] = client_shapes.kb_question_difficulty(request, question["difficulty"])
     return reply(body)
 
 

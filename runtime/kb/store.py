@@ -126,7 +126,10 @@ def pack_dict(row: asyncpg.Record) -> dict[str, Any]:
     (``pack_type``, ``question_ids``, ``stats``)."""
     count = row["question_count"]
     audio = row["audio_count"]
-    difficulty = {str(k): v for k, v in _json(row["difficulty_distribution"]).items()}
+    # every level 1-5 (kb_questions.difficulty's range), zero where the pack has none: the console's
+    # QuestionPack.difficulty_distribution (src/types/question-packs.ts) is Record<1|2|3|4|5, number>
+    counted = {str(k): v for k, v in _json(row["difficulty_distribution"]).items()}
+    difficulty = {**{str(level): 0 for level in range(1, 6)}, **counted}
     stats = {
         "question_count": count,
         "domain_count": row["domain_count"],

@@ -305,16 +305,11 @@ GAPS: dict[str, str] = {
                                           "OkHttp, which needs an absolute http(s) URL (and sends no token); the server "
                                           "writes a relative '/api/curricula/{id}/topics/{tid}/assets/{asset}'",
     # ---- Knowledge Bowl
-    "POST /api/modules/knowledge-bowl/download (ModuleService)": (
-        "DownloadedModule reads domains, study_modes and total_questions from a nested 'content' object (an empty "
-        "ModuleContent by default); the server sends them at the top level, so the app stores a module with no "
-        "domains, no study modes and 0 questions"),
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": (
-        "KBQuestionService decodes domains[].questions[] as KBQuestion {id, text, answer: {primary}, domain: "
-        "science|socialStudies|…, difficulty: overview|…|research}; the server sends {question_text, answer_text, "
-        "domain_id, difficulty: 1-6} (built in runtime/curricula/modules.py, not from the seed): text, answer and domain "
-        "are missing and difficulty is an integer. The service sends no X-Client-Platform, so the shape cannot be "
-        "chosen by header"),
+        "KBQuestionService decodes KBQuestion.difficulty as the KBDifficulty enum (overview|…|research) and cannot "
+        "read a number; iOS KBQuestionService decodes the same key as a non-optional Int and neither sends "
+        "X-Client-Platform, so without the header the runtime answers iOS's integer (runtime/client_shapes.py "
+        "kb_question_difficulty). The app decodes the answer once the service sends X-Client-Platform: Android"),
     # ---- TTS
     "POST /api/tts": "app sends TTSRequest {text, voice, provider, speed, format, return_url: false} and decodes JSON "
                      "TTSResponse {audio_url?, duration_ms, cache_hit}; the server answers the audio itself (audio/wav) "
@@ -588,6 +583,19 @@ async def test_module_download(android, call_id):
     content = module.get("content") or {}
     expect(content.get("domains") and content.get("total_questions"),
            f"the app would store an empty module: content = {json.dumps(content)[:200]}")
+
+
+@one_call("POST /api/modules/knowledge-bowl/download (KBQuestionService with X-Client-Platform: Android)")
+async def test_kb_question_download_with_platform(android, call_id):
+    """KBQuestionService's download as it decodes once the service sends ``X-Client-Platform: Android``
+    (the one change that closes its gap): every seeded question arrives as a KBQuestion with a
+    KBDifficulty name and a KBDomain name."""
+    response = await android.send("POST", "/api/modules/knowledge-bowl/download", client="bare",
+                                  headers={"X-Client-Platform": "Android"}, content=b"")
+    content = answers(response, "KBModuleContent")
+    questions = [q for d in content["domains"] for q in d["questions"]]
+    expect(questions, "the download carries no question")
+    expect(all(isinstance(q["difficulty"], str) for q in questions), "difficulty is not the enum name")
 
 
 @pytest.mark.parametrize("segment, query", [

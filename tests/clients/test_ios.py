@@ -100,9 +100,7 @@ async def test_curricula(caller, c):
 # ------------------------------------------------------------------------------------------ modules
 MODULES = [
     call(Call("GET", "/api/modules", "module_list", headers=ACCEPT_JSON)),
-    call(Call("GET", f"/api/modules/{MODULE}", "module_detail", headers=ACCEPT_JSON),
-         xfail("ModuleDetail.studyModes is [String]? (study mode ids); the server sends study_modes as "
-               "objects {id, name, ...}, so the whole detail fails to decode")),
+    call(Call("GET", f"/api/modules/{MODULE}", "module_detail", headers=ACCEPT_JSON)),
     call(Call("POST", f"/api/modules/{MODULE}/download", "module_download", headers=ACCEPT_JSON), label=" (ModuleService)"),
     # KBQuestionService.fetchQuestionsFromServer: the same route, another decoder, no headers
     call(Call("POST", f"/api/modules/{MODULE}/download", "kb_module_content"), label=" (KBQuestionService)"),
@@ -118,8 +116,6 @@ APPLE_EPOCH = 978_307_200  # 2001-01-01T00:00:00Z: JSONDecoder's default dateDec
 
 
 @pytest.mark.parametrize("_", [pytest.param(None, id="POST /api/modules/{id}/download (downloadedAt as a Date)")])
-@xfail("DownloadedModule.downloadedAt is a Date decoded with the default strategy (seconds since 2001-01-01); the "
-       "server sends downloaded_at in Unix epoch seconds, so the app shows a download date 31 years in the future")
 async def test_module_download_date(caller, _):
     import time
 

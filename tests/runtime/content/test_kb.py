@@ -63,7 +63,7 @@ async def test_packs_crud_and_pack_questions(content_app, tenant):
         detail = (await c.get(f"/api/kb/packs/{pack['id']}", headers=h)).json()
         assert detail["question_ids"] == [q1["id"], q2["id"]]
         assert detail["stats"]["domain_distribution"] == {"science": 1, "history": 1}
-        assert detail["stats"]["difficulty_distribution"] == {"1": 1, "2": 1}
+        assert detail["stats"]["difficulty_distribution"] == {"1": 1, "2": 1, "3": 0, "4": 0, "5": 0}
         assert {g["domain_id"] for g in detail["domain_groups"]} == {"science", "history"}
         questions = (await c.get(f"/api/kb/packs/{pack['id']}/questions", headers=h)).json()
         assert [x["id"] for x in questions["questions"]] == [q1["id"], q2["id"]] and questions["total"] == 2
