@@ -258,8 +258,8 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
         ("use_case", lambda: field_str(body, "use_case", max_len=100)),
         ("is_default", lambda: field_bool(body, "is_default", default=False)),
     ):
-        if partial and name not in body:
-            continue
+        if partial and body.get(name) is None:
+            continue  # absent or null: unchanged (Android's UpdateTTSProfileRequest sends every field, unset ones as null)
         out[name] = reader()
     if "settings" in out:
         speed = out["settings"].get("speed")

@@ -441,10 +441,6 @@ GAPS: dict[str, str] = {
         "token, so against the default UNAMENTIS_CLIENT_AUTH=token every Tier-1 call answers 401 auth_required: the app "
         "needs a token (beta token or sign-in) or the deployment open client auth"),
     # ---- WebSockets (neither client class is wired into the app yet; both are in its API layer)
-    "WS /ws/audio?session={id}&token={token}": (
-        "AudioWebSocketClient decodes every text frame as RawAudioMessage, whose duration_ms/latency_ms are Long and "
-        "turn_complete.metrics a TurnMetrics of Longs; the server sends fractional milliseconds (transcript and "
-        "llm_complete latency_ms 21.3, tts_complete duration_ms 1080.0, metrics stt_ms 21.3 …), which do not decode"),
     "WS /ws?token={token}": "/ws is the Tier-2 ops event bus (Cloudflare Access or an admin JWT); WebSocketClient "
                             "connects with the client's token and the upgrade is refused with HTTP 403",
     "POST /api/auth/register (no token, registration=beta_token)": (
