@@ -370,32 +370,6 @@ GAPS: dict[str, str] = {
     "GET /api/fov/health": "app decodes FOVHealthResponse {status, active_sessions: Int}; the server answers {status, "
                            "sessions: {total, active, paused}, …}",
     # ---- TTS
-    "POST /api/tts": "app sends TTSRequest {text, voice, provider, speed, format, return_url: false} and decodes JSON "
-                     "TTSResponse {audio_url?, duration_ms, cache_hit}; the server answers the audio itself (audio/wav) "
-                     "and reads voice_id/tts_provider, so the app's voice and provider are ignored",
-    "GET /api/tts/cache/stats": "app decodes TTSCacheStats {size_bytes, entry_count, hit_rate, max_size_bytes} at the top "
-                                "level; the server answers {status, cache: {total_entries, total_size_bytes, hit_rate, …}}",
-    "DELETE /api/tts/cache": "app sends no ?confirm=true; the server answers 400 confirmation_required",
-    "POST /api/tts/cache/evict": "app sends CacheEvictRequest {bytes_to_free}; the server requires target_size_mb "
-                                 "(400 missing_field)",
-    "POST /api/tts/prefetch/topic": "app decodes PrefetchJobStatus {job_id, status, progress: number, segments_completed, "
-                                    "segments_total}; the server answers 202 {status, job_id, total_segments} (and reads "
-                                    "voice_id/tts_provider, not the app's voice/provider)",
-    "GET /api/tts/prefetch/status/{prefetch_job}": "app decodes PrefetchJobStatus; the server answers {job_id, status, "
-                                                   "progress: {} (an object), job: {…}} without segments_completed/segments_total",
-    "GET /api/tts/profiles": "app decodes a JSON array of TTSProfile; the server answers {success, profiles: [...], total, "
-                             "limit, offset}",
-    "POST /api/tts/profiles": "app decodes TTSProfile at the top level; the server nests it: {success, profile: {...}}",
-    "GET /api/tts/profiles/{profile}": "app decodes TTSProfile at the top level; the server nests it: {success, profile: {...}}",
-    "PUT /api/tts/profiles/{profile}": "app sends UpdateTTSProfileRequest with encodeDefaults, so unchanged fields arrive as "
-                                       "\"voice_id\": null, \"settings\": null; the server writes the null into "
-                                       "tts_profiles.voice_id and answers 500 (NotNullViolationError)",
-    "POST /api/tts/profiles/{profile}/set-default": "app decodes TTSProfile at the top level; the server answers {success, "
-                                                    "profile: {...}}",
-    "POST /api/tts/profiles/{profile}/preview": "app decodes JSON TTSResponse {audio_url?, duration_ms}; the server answers "
-                                                "audio/wav bytes",
-    "POST /api/tts/profiles/{profile}/duplicate": "app decodes TTSProfile at the top level; the server answers {success, "
-                                                  "profile: {...}}",
     "GET /api/tts/profiles/{profile}/export": "no route GET /api/tts/profiles/{id}/export (404); the app wants the profile "
                                               "as a JSON string",
     "POST /api/tts/profiles/import": "no route POST /api/tts/profiles/import: the path matches /api/tts/profiles/{id}, which "

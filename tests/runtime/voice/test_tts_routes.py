@@ -157,3 +157,37 @@ async def test_second_instance_hits_s3_compatible_store(peers, database, make_ap
                                            aws_access_key_id="k", aws_secret_access_key="s") as s3:
         keys = [o["Key"] for o in (await s3.list_objects_v2(Bucket=bucket)).get("Contents", [])]
     assert len(keys) == 1 and keys[0].startswith("cache/tts-cache/") and keys[0].endswith(".wav")
+
+
+async def test_profile_put_with_nulls_leaves_fields_unchanged(peers, database, make_app, tenant):
+    """Android's UpdateTTSProfileRequest sends every field, unset ones as null: never a 500, null = unchanged."""
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        prof = (await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "alloy",
+                                                        "settings": {"speed": 0.9}}, headers=auth)).json()
+        assert prof["id"] == prof["profile"]["id"] and prof["voice_id"] == "alloy"  # top level and nested
+        r = await c.put(f"/api/tts/profiles/{prof['id']}",
+                        json={"name": "Calmer", "voice_id": None, "settings": None, "provider": None}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert (r.json()["name"], r.json()["voice_id"], r.json()["settings"]) == ("Calmer", "alloy", {"speed": 0.9})
+        only_nulls = await c.put(f"/api/tts/profiles/{prof['id']}", json={"voice_id": None}, headers=auth)
+        assert only_nulls.status_code == 400 and only_nulls.json()["error"] == "nothing_to_update"
+
+
+async def test_speech_as_json_for_android_or_accept_json(peers, database, make_app, tenant):
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        body = {"text": "Hello there.", "voice": "nova", "provider": "openai", "speed": None}
+        wav = await c.post("/api/tts", json=body, headers=auth)
+        assert wav.headers["content-type"] == "audio/wav"
+        assert peers.requests[-1][1]["body"]["voice"] == "nova"  # the app's 'voice' key is read
+        for extra in ({"X-Client-Platform": "Android"}, {"Accept": "application/json"}):
+            r = await c.post("/api/tts", json=body, headers={**auth, **extra})
+            j = r.json()
+            assert r.status_code == 200 and j["cache_hit"] is True and isinstance(j["duration_ms"], int)
+            assert j["audio_url"].startswith("data:audio/wav;base64,")
+            assert base64.b64decode(j["audio_base64"]) == wav.content
+        bad = await c.post("/api/tts", json={**body, "provider": "nope"}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["details"]["field"] == "provider"
