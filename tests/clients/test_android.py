@@ -403,8 +403,6 @@ GAPS: dict[str, str] = {
         ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
         ("GET", "/api/system/history/daily")]},
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
-    "GET /api/models": "app decodes a JSON array of ModelInfo {id, name, type, status}; the server answers {models: [{id, "
-                       "name, provider, available, loaded, …}], total, default_model, gpu} (wrapped, no type/status)",
     "GET /api/clients": "app decodes a JSON array of ConnectedClient {id, name, platform, version, status, connected_at, "
                         "last_seen}; the server answers {clients: [...], total} whose items have no version/connected_at",
     "GET /health (ServerConfigManager.probeServer)": "the app recognises a UnaMentis gateway by the text 'unamentis_server' "
