@@ -400,6 +400,34 @@ async def profiles_preview(request: Request) -> Response:
     return _speech_response(request, res, {"X-TTS-Cache-Status": res.status})
 
 
+_EXPORT_FIELDS = ("name", "provider", "voice_id", "settings", "description", "tags", "use_case")
+
+
+async def profiles_export(request: Request) -> Response:
+    """One profile as a JSON string literal holding the profile's JSON (Android's ``exportTTSProfile`` decodes a
+    ``String`` and later posts that text to ``/api/tts/profiles/import``). Ids and timestamps stay behind."""
+    p = principal(request)
+    prof = _profile_json(await _profile_row(request, p.tenant_id, _profile_uuid(request)))
+    doc = {"format": "unamentis.tts_profile", "version": 1, **{k: prof[k] for k in _EXPORT_FIELDS}}
+    return JSONResponse(json.dumps(doc, separators=(",", ":")),
+                        headers={"Content-Disposition": f'attachment; filename="tts-profile-{prof["id"]}.json"'})
+
+
+async def profiles_import(request: Request) -> Response:
+    """Import a profile exported by ``…/export`` (or any body with the profile fields): validated like a create,
+    then inserted into the caller's tenant, or replacing that tenant's profile of the same name. Never the default."""
+    p = principal(request)
+    body = await json_body(request, max_bytes=64 * 1024)
+    fmt = body.get("format")
+    if fmt is not None and fmt != "unamentis.tts_profile":
+        raise InvalidField("'format' must be unamentis.tts_profile.", details={"field": "format"})
+    f = _profile_fields({k: body[k] for k in _EXPORT_FIELDS if body.get(k) is not None}, partial=False)
+    f["is_default"] = False
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        row = await profiles.upsert(conn, p.tenant_id, f)
+    return _profile_answer(row, 201)
+
+
 ROUTES = [
     Route("/api/tts", synthesize, methods=["POST"]),
     Route("/api/tts/cache", cache_get, methods=["GET"]),
@@ -410,10 +438,12 @@ ROUTES = [
     Route("/api/tts/cache/stats", cache_stats, methods=["GET"]),
     Route("/api/tts/profiles", profiles_list, methods=["GET"]),
     Route("/api/tts/profiles", profiles_create, methods=["POST"]),
+    Route("/api/tts/profiles/import", profiles_import, methods=["POST"]),
     Route("/api/tts/profiles/{id}", profiles_get, methods=["GET"]),
     Route("/api/tts/profiles/{id}", profiles_update, methods=["PUT", "PATCH"]),
     Route("/api/tts/profiles/{id}", profiles_delete, methods=["DELETE"]),
     Route("/api/tts/profiles/{id}/set-default", profiles_set_default, methods=["POST"]),
     Route("/api/tts/profiles/{id}/duplicate", profiles_duplicate, methods=["POST"]),
     Route("/api/tts/profiles/{id}/preview", profiles_preview, methods=["POST"]),
+    Route("/api/tts/profiles/{id}/export", profiles_export, methods=["GET"]),
 ]

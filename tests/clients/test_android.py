@@ -370,10 +370,6 @@ GAPS: dict[str, str] = {
     "GET /api/fov/health": "app decodes FOVHealthResponse {status, active_sessions: Int}; the server answers {status, "
                            "sessions: {total, active, paused}, …}",
     # ---- TTS
-    "GET /api/tts/profiles/{profile}/export": "no route GET /api/tts/profiles/{id}/export (404); the app wants the profile "
-                                              "as a JSON string",
-    "POST /api/tts/profiles/import": "no route POST /api/tts/profiles/import: the path matches /api/tts/profiles/{id}, which "
-                                     "has no POST (405)",
     "GET /api/tts/cache?hash=" + "0" * 64: "app looks entries up by its own hash (64 hex here) and decodes TTSCacheEntry; the "
                                            "server accepts only the 32-hex hash its PUT returned (400 invalid_hash)",
     "PUT /api/tts/cache": "app sends TTSCacheEntry {hash, text, provider, voice_id, audio_data, duration_ms, size_bytes}; "
