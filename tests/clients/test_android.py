@@ -373,7 +373,8 @@ GAPS: dict[str, str] = {
     "GET /api/tts/cache?hash=" + "0" * 64: "app looks entries up by its own hash (64 hex here) and decodes TTSCacheEntry; the "
                                            "server accepts only the 32-hex hash its PUT returned (400 invalid_hash)",
     "PUT /api/tts/cache": "app sends TTSCacheEntry {hash, text, provider, voice_id, audio_data, duration_ms, size_bytes}; "
-                          "the server wants the audio in 'audio_base64' and answers 422 invalid_audio",
+                          "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
+                          "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
     # ---- import (Tier 2) and media (absent)
     "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
     "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
