@@ -18,7 +18,6 @@ from runtime.auth.principal import principal
 from runtime.content.http import dumps, epoch, reply, tx
 from runtime import client_shapes
 from runtime.context import ctx
-from runtime import client_shapes
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
 from runtime.errors import ApiError, Forbidden, MissingField, NotFound

@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth.principal import principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField
 from runtime.models import store
+from runtime.providers.registry import GROQ_URL, OLLAMA_URL, OPENAI_URL
 from runtime.service import Service
 from runtime.settings import VoiceSettings, voice_settings
 from runtime.validation import field_float, field_int, field_str, json_body
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+# Generation parameters as iOS ServerConfigManager.getModelParameters reads them: (min, max, step, description).
+PARAMETERS = {
+    "temperature": (0.0, 2.0, 0.05, "Sampling temperature: higher is more varied, lower more focused."),
+    "max_tokens": (1, 32768, 1, "Longest answer, in tokens."),
+    "top_p": (0.0, 1.0, 0.05, "Nucleus sampling: only the most likely tokens whose probabilities add up to this."),
+    "context_window": (512, 2_000_000, 512, "Tokens of conversation the model sees."),
+}
 CONFIG_KEYS = ("default_model", "temperature", "max_tokens", "top_p", "context_window", "keep_alive", "system_prompt")
 
 
@@ -68,21 +78,79 @@ async def _probe(request: Request, vs) -> tuple[bool, list[dict]]:
             continue
         details = tag.get("details") if isinstance(tag.get("details"), dict) else {}
         models.append({"id": tag["name"], "name": tag["name"], "model": tag.get("model") or tag["name"],
-                       "provider": "ollama", "source": "gpu", "available": True, "loaded": True,
+                       "type": "llm", "provider": "ollama", "source": "gpu", "server_id": "gpu",
+                       "server_name": "GPU fleet", "status": "loaded", "available": True, "loaded": True,
                        "size": tag.get("size"), "family": details.get("family"),
                        "parameter_size": details.get("parameter_size"),
                        "quantization_level": details.get("quantization_level")})
     return True, models
 
 
-def _configured(request: Request) -> dict:
-    vs = _voice(request)
-    provider = vs.llm_provider
-    if provider == "auto":
-        provider = "ollama" if not vs.llm_api_key else "openai"
-    return {"id": vs.llm_model, "name": vs.llm_model, "model": vs.llm_model, "provider": provider,
-            "source": "configured", "available": True, "loaded": False, "size": None, "family": None,
+def _configured_server(vs) -> tuple[str, str, str]:
+    """(provider, base URL, server_id) of the configured LLM, resolved as ``providers.registry.build_llm`` does."""
+    kind = vs.llm_provider
+    if kind == "auto":
+        kind = "openai" if vs.llm_url else "ollama"
+    if kind == "ollama":
+        return kind, vs.llm_url or OLLAMA_URL, "ollama"
+    if kind == "groq":
+        return kind, vs.llm_url or GROQ_URL, "groq"
+    return kind, vs.llm_url or OPENAI_URL, "openai" if vs.llm_api_key or not vs.llm_url else "openai_compatible"
+
+
+async def _served_models(request: Request, vs) -> list[str] | None:
+    """The model names the configured LLM server lists (Ollama ``GET /api/tags``, OpenAI-compatible
+    ``GET {base}/models``), or None when it does not answer. Cached on ``app.state`` like the fleet probe."""
+    cached = getattr(request.app.state, "models_llm_probe", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < vs.gpu_probe_seconds:
+        return cached[1]
+    kind, base, _ = _configured_server(vs)
+    names: list[str] | None = None
+    try:
+        if kind == "ollama":
+            r = await ctx(request).http.get(base.rstrip("/") + "/api/tags", timeout=1.0)
+            items, key = (r.json().get("models") if r.status_code == 200 else None), "name"
+        else:
+            headers = {"Authorization": f"Bearer {vs.llm_api_key}"} if vs.llm_api_key else {}
+            r = await ctx(request).http.get(base.rstrip("/") + "/models", headers=headers, timeout=1.0)
+            items, key = (r.json().get("data") if r.status_code == 200 else None), "id"
+        if isinstance(items, list):
+            names = [m[key] for m in items if isinstance(m, dict) and isinstance(m.get(key), str)]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        names = None
+    request.app.state.models_llm_probe = (now, names)
+    return names
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Ollama lists ``llama3.2:latest`` for a configured ``llama3.2``."""
+    return a == b or a.removesuffix(":latest") == b.removesuffix(":latest")
+
+
+def _entry(model_id: str, provider: str, source: str, server_id: str, server_name: str, *, available: bool,
+           loaded: bool) -> dict:
+    """One model as every app reads it: ``type, server_id, server_name, status`` for iOS
+    (``ServerConfigManager.discoverManagementModels``) and Android (``ModelInfo``), the rest for the others."""
+    return {"id": model_id, "name": model_id, "model": model_id, "type": "llm", "provider": provider,
+            "source": source, "server_id": server_id, "server_name": server_name,
+            "status": "loaded" if loaded else "available" if available else "unavailable",
+            "available": available, "loaded": loaded, "size": None, "family": None,
             "parameter_size": None, "quantization_level": None}
+
+
+async def _configured(request: Request) -> list[dict]:
+    """The configured model, available only when its server lists it, and the server's other models."""
+    vs = _voice(request)
+    kind, base, server_id = _configured_server(vs)
+    host = urlsplit(base).netloc or base
+    served = await _served_models(request, vs)
+    listed = served or []
+    configured = _entry(vs.llm_model, kind, "configured", server_id, f"{server_id} ({host})",
+                        available=any(_same_model(n, vs.llm_model) for n in listed), loaded=False)
+    others = [_entry(n, kind, "server", server_id, f"{server_id} ({host})", available=True, loaded=False)
+              for n in listed if not _same_model(n, vs.llm_model)]
+    return [configured, *others]
 
 
 async def _tenant_config(request: Request) -> dict:
@@ -94,11 +162,12 @@ async def _tenant_config(request: Request) -> dict:
 async def list_models(request: Request) -> Response:
     """The configured LLM plus the GPU fleet's models when it is warm."""
     warm, gpu = await _gpu_models(request)
-    configured = _configured(request)
-    models = gpu + ([configured] if configured["id"] not in {m["id"] for m in gpu} else [])
+    seen = {m["id"] for m in gpu}
+    models = gpu + [m for m in await _configured(request) if m["id"] not in seen]
     config = await _tenant_config(request)
-    return reply({"models": models, "total": len(models), "default_model": config["default_model"],
-                  "gpu": {"configured": bool(_voice(request).gpu_llm_url), "warm": warm}})
+    return reply(client_shapes.model_list(request, {
+        "models": models, "total": len(models), "default_model": config["default_model"],
+        "gpu": {"configured": bool(_voice(request).gpu_llm_url), "warm": warm}}))
 
 
 async def model_parameters(request: Request) -> Response:
@@ -107,9 +176,25 @@ async def model_parameters(request: Request) -> Response:
     if not MODEL_ID.match(model_id):
         raise ApiError(400, "invalid_id", "'model_id' must be 1-200 letters, digits or _.:-", details={"field": "model_id"})
     config = await _tenant_config(request)
-    params = {k: config[k] for k in ("temperature", "max_tokens", "top_p", "context_window", "keep_alive")}
-    return reply({"model_id": model_id, "model": model_id, "parameters": params,
+    params = {name: {"value": config[name], "min": lo, "max": hi, "step": step, "description": text}
+              for name, (lo, hi, step, text) in PARAMETERS.items()}
+    return reply({"status": "ok", "model_id": model_id, "model": model_id, "parameters": params,
                   "is_default": model_id == config["default_model"]})
+
+
+async def set_model_parameters(request: Request) -> Response:
+    """iOS ``ServerConfigManager.saveModelParameters``: ``{parameters: {name: value}}`` into the tenant's settings."""
+    model_id = request.path_params.get("model_id", "")
+    if not MODEL_ID.match(model_id):
+        raise ApiError(400, "invalid_id", "'model_id' must be 1-200 letters, digits or _.:-", details={"field": "model_id"})
+    body = await json_body(request)
+    params = body.get("parameters", body)
+    if not isinstance(params, dict) or not params:
+        raise InvalidField("'parameters' must be an object of parameter values.", details={"field": "parameters"})
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise InvalidField(f"Unknown parameters: {unknown}", details={"field": unknown[0]})
+    return await _save_config(request, params)
 
 
 async def get_config(request: Request) -> Response:
@@ -119,11 +204,15 @@ async def get_config(request: Request) -> Response:
 
 
 async def put_config(request: Request) -> Response:
-    """Change the tenant's model settings (only the keys sent)."""
-    who = principal(request)
+    """Change the tenant's model settings (only the keys sent); PUT, or POST as iOS sends it."""
     body = await json_body(request)
     if isinstance(body.get("config"), dict):
         body = body["config"]
+    return await _save_config(request, body)
+
+
+async def _save_config(request: Request, body: dict) -> Response:
+    who = principal(request)
     unknown = sorted(set(body) - set(CONFIG_KEYS))
     if unknown:
         raise InvalidField(f"Unknown settings: {unknown}", details={"field": unknown[0]})
@@ -148,7 +237,8 @@ SERVICE = Service(
     routes=[
         Route("/api/models", list_models, methods=["GET"]),
         Route("/api/models/config", get_config, methods=["GET"]),
-        Route("/api/models/config", put_config, methods=["PUT"]),
+        Route("/api/models/config", put_config, methods=["PUT", "POST"]),
         Route("/api/models/{model_id}/parameters", model_parameters, methods=["GET"]),
+        Route("/api/models/{model_id}/parameters", set_model_parameters, methods=["POST"]),
     ],
 )

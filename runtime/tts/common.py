@@ -5,7 +5,7 @@ from starlette.responses import Response
 
 from runtime.errors import ApiError
 from runtime.providers.base import ProviderError, ProviderNotConfigured
-from runtime.validation import field_enum
+from runtime.validation import field_enum, field_str
 
 # Providers a client may name. The old server's GPU voices map to our GPU TTS when the fleet
 # serves one, else to the configured default.
@@ -26,7 +26,16 @@ def provider_name(vs, raw: str | None) -> str | None:
 
 
 def read_provider(body: dict, vs, name: str = "tts_provider") -> str | None:
-    return provider_name(vs, field_enum(body, name, TTS_PROVIDER_NAMES, default=None))
+    """The provider a body names in ``name`` or, failing that, in ``provider`` (Android's TTSRequest and
+    PrefetchTopicRequest)."""
+    key = name if body.get(name) is not None or body.get("provider") is None else "provider"
+    return provider_name(vs, field_enum(body, key, TTS_PROVIDER_NAMES, default=None))
+
+
+def read_voice(body: dict) -> str | None:
+    """The voice a body names in ``voice_id`` or ``voice`` (Android's TTSRequest and PrefetchTopicRequest)."""
+    return field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN) or \
+        field_str(body, "voice", max_len=100, pattern=VOICE_PATTERN)
 
 
 def provider_api_error(exc: ProviderError) -> ApiError:

@@ -88,3 +88,15 @@ async def duplicate(conn: asyncpg.Connection, tenant_id: str, profile_id: Any, n
             f"where tenant_id = $1 and id = $2 returning {COLUMNS}", tenant_id, profile_id, name)
     except asyncpg.UniqueViolationError:
         raise NameTaken(name) from None
+
+
+async def upsert(conn: asyncpg.Connection, tenant_id: str, f: dict[str, Any]) -> asyncpg.Record:
+    """Insert a profile, or replace the one of the same name (an import); never makes it the default."""
+    return await conn.fetchrow(
+        f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case) "
+        f"values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8) on conflict (tenant_id, name) do update set "
+        f"provider = excluded.provider, voice_id = excluded.voice_id, settings = excluded.settings, "
+        f"description = excluded.description, tags = excluded.tags, use_case = excluded.use_case, updated_at = now() "
+        f"returning {COLUMNS}",
+        tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
+        json.dumps(f["tags"]), f["use_case"])

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth.authenticator import bearer_token
 from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
@@ -20,7 +21,8 @@ from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.jobs.queue import UnknownJobKind, principal_payload
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
-from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider
+from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
+                                read_voice)
 from runtime.validation import (field_bool, field_enum, field_list, field_str, json_body, path_id,
                                 query_int, query_str)
 
@@ -57,10 +59,13 @@ async def prefetch_topic(request: Request) -> Response:
     if not info or not info["segments"]:
         raise NotFound(f"No segments found for {cid}/{tid}.")
     payload = {"curriculum_id": cid, "topic_id": tid,
-               "voice_id": field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN),
+               "voice_id": read_voice(body),
                "tts_provider": read_provider(body, core.vs), "speed": body.get("speed") or 1.0}
     job_id = await _enqueue(request, "tts_prefetch", payload)
-    return JSONResponse({"status": "started", "job_id": job_id, "total_segments": len(info["segments"])}, status_code=202)
+    total = len(info["segments"])
+    # progress/segments_*: Android decodes the answer as PrefetchJobStatus (ApiModels.kt).
+    return JSONResponse({"status": "started", "job_id": job_id, "total_segments": total, "progress": 0.0,
+                         "segments_completed": 0, "segments_total": total}, status_code=202)
 
 
 async def prefetch_status(request: Request) -> Response:
@@ -70,9 +75,13 @@ async def prefetch_status(request: Request) -> Response:
     status = await ctx(request).jobs.status(job_id, p.tenant_id)
     if status is None:
         raise NotFound("Prefetch job not found.")
-    prog = status["progress"]
-    return JSONResponse({"job_id": job_id, "status": prog.get("status") if status["status"] == "running" else status["status"],
-                         "progress": prog, "job": _public_job(status)})
+    prog = status["progress"] or {}
+    state = (prog.get("status") if status["status"] == "running" else None) or status["status"]
+    return JSONResponse({"job_id": job_id, "status": state,
+                         "progress": client_shapes.prefetch_progress(request, prog),
+                         "segments_completed": int(prog.get("completed") or 0),
+                         "segments_total": int(prog.get("total_segments") or 0),
+                         "error": status.get("error"), "job": _public_job(status)})
 
 
 async def prefetch_cancel(request: Request) -> Response:

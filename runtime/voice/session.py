@@ -89,9 +89,11 @@ class TurnMetrics:
     sentences: int = 0
 
     def as_dict(self, end: float) -> dict:
-        ms = lambda a, b: round((b - a) * 1000, 1) if a is not None and b is not None else None  # noqa: E731
-        return {"stt_ms": round(self.stt_ms, 1), "llm_ms": ms(self.llm_start, self.llm_end),
-                "llm_ttft_ms": ms(self.llm_start, self.llm_first), "tts_ms": round(self.tts_ms, 1),
+        # Whole milliseconds on every /ws/audio frame: Android's AudioWebSocketClient decodes them as Long
+        # (RawAudioMessage, TurnMetrics); iOS and the web read numbers, which integers satisfy.
+        ms = lambda a, b: round((b - a) * 1000) if a is not None and b is not None else None  # noqa: E731
+        return {"stt_ms": round(self.stt_ms), "llm_ms": ms(self.llm_start, self.llm_end),
+                "llm_ttft_ms": ms(self.llm_start, self.llm_first), "tts_ms": round(self.tts_ms),
                 "first_audio_ms": ms(self.eos, self.first_audio), "total_ms": ms(self.eos, end),
                 "tts_sentences": self.sentences, "tts_cache_hits": self.tts_cache_hits}
 
@@ -336,11 +338,11 @@ class AudioSession:
                 if self.turn_active:
                     await self.barge_in("speech")
             else:
-                await self.send_json({"type": "vad_end", "timestamp": now_iso(), "duration_ms": ev.duration_ms})
+                await self.send_json({"type": "vad_end", "timestamp": now_iso(), "duration_ms": round(ev.duration_ms)})
                 await self._utterance_done(time.monotonic())
         if self.vad.in_speech and len(self.buffer) > self.vs.max_utterance_seconds * 2 * self.sample_rate:
             self.vad.reset()
-            await self.send_json({"type": "vad_end", "timestamp": now_iso(), "duration_ms": self.vs.max_utterance_seconds * 1000})
+            await self.send_json({"type": "vad_end", "timestamp": now_iso(), "duration_ms": round(self.vs.max_utterance_seconds * 1000)})
             await self._utterance_done(time.monotonic())
 
     # ---------------------------------------------------------------- turns
@@ -402,7 +404,7 @@ class AudioSession:
                 m.stt_ms = (time.monotonic() - t0) * 1000
                 text = transcript.text
                 await self.send_json({"type": "transcript", "text": text, "confidence": transcript.confidence,
-                                      "latency_ms": round(m.stt_ms, 1), "is_final": True, "turn_id": turn_id})
+                                      "latency_ms": round(m.stt_ms), "is_final": True, "turn_id": turn_id})
                 if not text:
                     await self.error("no_speech", "no words were recognised; please repeat", turn_id=turn_id)
                     return
@@ -448,7 +450,7 @@ class AudioSession:
             m.llm_end = time.monotonic()
             text = "".join(reply).strip()
             await self.send_json({"type": "llm_complete", "text": text, "turn_id": turn_id,
-                                  "latency_ms": round((m.llm_end - m.llm_start) * 1000, 1)})
+                                  "latency_ms": round((m.llm_end - m.llm_start) * 1000)})
             await speaker
         finally:
             if not speaker.done():
@@ -533,8 +535,8 @@ class AudioSession:
         if started:
             m.last_audio = time.monotonic()
             await self.send_json({"type": "tts_complete", "turn_id": turn_id, "text_length": total_chars,
-                                  "duration_ms": round(total_sent * 1000, 1),
-                                  "latency_ms": round((m.first_audio - m.eos) * 1000, 1) if m.first_audio else None})
+                                  "duration_ms": round(total_sent * 1000),
+                                  "latency_ms": round((m.first_audio - m.eos) * 1000) if m.first_audio else None})
 
     async def shutdown(self) -> None:
         if self.turn_active:

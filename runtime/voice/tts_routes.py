@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth.principal import principal
 from runtime.context import ctx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
@@ -25,7 +26,7 @@ from runtime.providers.base import ProviderError
 from runtime.tts import index, profiles
 from runtime.tts.cache import CacheKey
 from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
-                                wav_response)
+                                read_voice, wav_response)
 from runtime.validation import (field_bool, field_dict, field_enum, field_float, field_int, field_list, field_str,
                                 json_body, query_bool, query_int, query_str)
 
@@ -50,8 +51,7 @@ async def synthesize(request: Request) -> Response:
     core = voice_core(ctx(request))
     body = await json_body(request)
     text = field_str(body, "text", required=True, max_len=MAX_TEXT)
-    voice = field_str(body, "voice_id", max_len=100, pattern=VOICE_PATTERN) or \
-        field_str(body, "voice", max_len=100, pattern=VOICE_PATTERN)
+    voice = read_voice(body)
     speed = field_float(body, "speed", default=1.0, min=0.25, max=4.0)
     skip = field_bool(body, "skip_cache", default=False)
     name = read_provider(body, core.vs)
@@ -60,14 +60,25 @@ async def synthesize(request: Request) -> Response:
         prof = await _profile_row(request, p.tenant_id, profile_id)
         voice, name = voice or prof["voice_id"], name or provider_name(core.vs, prof["provider"])
         prof_settings = json.loads(prof["settings"]) if isinstance(prof["settings"], str) else prof["settings"]
-        speed = speed if "speed" in body else float(prof_settings.get("speed", speed))
+        speed = speed if body.get("speed") is not None else float(prof_settings.get("speed", speed))
     try:
         res = await core.speech.speak(p, p.tenant_id, text, voice=voice, provider_name=name, speed=speed,
                                       options=_options(body), skip_cache=skip)
     except ProviderError as exc:
         raise provider_api_error(exc) from None
-    return wav_response(res.wav, duration=res.duration_seconds, sample_rate=res.sample_rate,
-                        headers={"X-TTS-Cache-Status": res.status, "X-TTS-Provider": res.provider})
+    return _speech_response(request, res, {"X-TTS-Cache-Status": res.status, "X-TTS-Provider": res.provider})
+
+
+def _speech_response(request: Request, res, headers: dict[str, str]) -> Response:
+    """The WAV itself, or for a client that decodes JSON (``client_shapes.tts_audio_as_json``) the same audio
+    as a ``data:`` URL with its length in whole milliseconds."""
+    if not client_shapes.tts_audio_as_json(request):
+        return wav_response(res.wav, duration=res.duration_seconds, sample_rate=res.sample_rate, headers=headers)
+    audio = base64.b64encode(res.wav).decode()
+    return JSONResponse({"audio_url": "data:audio/wav;base64," + audio, "audio_base64": audio,
+                         "format": "wav", "sample_rate": res.sample_rate,
+                         "duration_ms": round(res.duration_seconds * 1000), "cache_hit": res.status == "hit",
+                         "provider": getattr(res, "provider", None)}, headers=headers)
 
 
 def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
@@ -156,7 +167,7 @@ async def _delete_where(request: Request, tenant_id: str, which: str, *args) -> 
 async def cache_clear(request: Request) -> Response:
     """Delete every cached entry of this tenant (needs ``?confirm=true``)."""
     p = principal(request)
-    if not query_bool(request, "confirm"):
+    if not client_shapes.tts_cache_clear_confirmed(request, query_bool(request, "confirm")):
         raise ApiError(400, "confirmation_required", "Add ?confirm=true to delete the whole TTS cache.")
     return JSONResponse({"status": "ok", "entries_removed": await _delete_where(request, p.tenant_id, "all")})
 
@@ -170,11 +181,18 @@ async def cache_expired(request: Request) -> Response:
 
 
 async def cache_evict(request: Request) -> Response:
-    """Evict least recently used entries until the tenant's cache is at most ``target_size_mb``."""
+    """Evict least recently used entries until the tenant's cache is at most ``target_size_mb``, or (Android's
+    ``CacheEvictRequest``) until at least ``bytes_to_free`` bytes are freed."""
     p = principal(request)
     body = await json_body(request)
-    target = field_float(body, "target_size_mb", required=True, min=0, max=1_000_000)
-    n = await _delete_where(request, p.tenant_id, "beyond_bytes", int(target * 1024 * 1024))
+    if body.get("target_size_mb") is None and body.get("bytes_to_free") is not None:
+        to_free = field_int(body, "bytes_to_free", required=True, min=0, max=2**53)
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            row, _ = await index.stats(conn, p.tenant_id)
+        target_bytes = max(0, int(row["size"]) - to_free)
+    else:
+        target_bytes = int(field_float(body, "target_size_mb", required=True, min=0, max=1_000_000) * 1024 * 1024)
+    n = await _delete_where(request, p.tenant_id, "beyond_bytes", target_bytes)
     return JSONResponse({"status": "ok", "entries_removed": n})
 
 
@@ -196,7 +214,9 @@ async def cache_stats(request: Request) -> Response:
     lookups = c["local_hits"] + c["store_hits"] + c["misses"]
     hit_rate = round(100.0 * (c["local_hits"] + c["store_hits"]) / lookups, 1) if lookups else 0.0
     max_bytes = core.vs.tts_cache_local_bytes
-    return JSONResponse({"status": "ok", "cache": {
+    # Top-level size_bytes/entry_count/hit_rate/max_size_bytes: Android's TTSCacheStats (ApiModels.kt).
+    return JSONResponse({"status": "ok", "size_bytes": int(row["size"]), "entry_count": row["n"], "hit_rate": hit_rate,
+                         "max_size_bytes": max_bytes, "cache": {
         "total_entries": row["n"], "total_size_bytes": int(row["size"]), "total_size_formatted": _fmt_size(int(row["size"])),
         "max_size_bytes": max_bytes, "utilization_percent": round(100.0 * c["local_bytes"] / max_bytes, 2) if max_bytes else 0,
         "hits": c["local_hits"] + c["store_hits"], "misses": c["misses"], "hit_rate": hit_rate,
@@ -212,6 +232,13 @@ def _profile_json(r) -> dict:
             "description": r["description"], "tags": json.loads(r["tags"]) if isinstance(r["tags"], str) else r["tags"],
             "use_case": r["use_case"], "is_default": r["is_default"],
             "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
+
+
+def _profile_answer(row, status_code: int = 200) -> JSONResponse:
+    """A profile at the top level (Android decodes TTSProfile there) and under ``profile`` with ``success``
+    (the shape the runtime's other clients read): a superset."""
+    prof = _profile_json(row)
+    return JSONResponse({**prof, "success": True, "profile": prof}, status_code=status_code)
 
 
 def _profile_not_found() -> ApiError:
@@ -258,8 +285,8 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
         ("use_case", lambda: field_str(body, "use_case", max_len=100)),
         ("is_default", lambda: field_bool(body, "is_default", default=False)),
     ):
-        if partial and name not in body:
-            continue
+        if partial and body.get(name) is None:
+            continue  # absent or null: unchanged (Android's UpdateTTSProfileRequest sends every field, unset ones as null)
         out[name] = reader()
     if "settings" in out:
         speed = out["settings"].get("speed")
@@ -282,8 +309,8 @@ async def profiles_list(request: Request) -> Response:
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
         rows, total = await profiles.page(conn, p.tenant_id, limit, offset)
-    return JSONResponse({"success": True, "profiles": [_profile_json(r) for r in rows], "total": total,
-                         "limit": limit, "offset": offset})
+    return JSONResponse(client_shapes.tts_profile_list(request, {
+        "success": True, "profiles": [_profile_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}))
 
 
 async def profiles_create(request: Request) -> Response:
@@ -295,13 +322,13 @@ async def profiles_create(request: Request) -> Response:
             row = await profiles.create(conn, p.tenant_id, f)
     except profiles.NameTaken:
         raise _name_taken(f["name"]) from None
-    return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
+    return _profile_answer(row, 201)
 
 
 async def profiles_get(request: Request) -> Response:
     """One TTS profile."""
     p = principal(request)
-    return JSONResponse({"success": True, "profile": _profile_json(await _profile_row(request, p.tenant_id, _profile_uuid(request)))})
+    return _profile_answer(await _profile_row(request, p.tenant_id, _profile_uuid(request)))
 
 
 async def profiles_update(request: Request) -> Response:
@@ -317,7 +344,7 @@ async def profiles_update(request: Request) -> Response:
             row = await profiles.update(conn, p.tenant_id, pid, f)
     except profiles.NameTaken:
         raise _name_taken(None) from None
-    return JSONResponse({"success": True, "profile": _profile_json(row)})
+    return _profile_answer(row)
 
 
 async def profiles_delete(request: Request) -> Response:
@@ -338,7 +365,7 @@ async def profiles_set_default(request: Request) -> Response:
     await _profile_row(request, p.tenant_id, pid)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
         row = await profiles.set_default(conn, p.tenant_id, pid)
-    return JSONResponse({"success": True, "profile": _profile_json(row)})
+    return _profile_answer(row)
 
 
 async def profiles_duplicate(request: Request) -> Response:
@@ -352,7 +379,7 @@ async def profiles_duplicate(request: Request) -> Response:
             row = await profiles.duplicate(conn, p.tenant_id, src["id"], name)
     except profiles.NameTaken:
         raise _name_taken(name) from None
-    return JSONResponse({"success": True, "profile": _profile_json(row)}, status_code=201)
+    return _profile_answer(row, 201)
 
 
 async def profiles_preview(request: Request) -> Response:
@@ -370,8 +397,35 @@ async def profiles_preview(request: Request) -> Response:
                                       speed=float(settings.get("speed", 1.0)))
     except ProviderError as exc:
         raise provider_api_error(exc) from None
-    return wav_response(res.wav, duration=res.duration_seconds, sample_rate=res.sample_rate,
-                        headers={"X-TTS-Cache-Status": res.status})
+    return _speech_response(request, res, {"X-TTS-Cache-Status": res.status})
+
+
+_EXPORT_FIELDS = ("name", "provider", "voice_id", "settings", "description", "tags", "use_case")
+
+
+async def profiles_export(request: Request) -> Response:
+    """One profile as a JSON string literal holding the profile's JSON (Android's ``exportTTSProfile`` decodes a
+    ``String`` and later posts that text to ``/api/tts/profiles/import``). Ids and timestamps stay behind."""
+    p = principal(request)
+    prof = _profile_json(await _profile_row(request, p.tenant_id, _profile_uuid(request)))
+    doc = {"format": "unamentis.tts_profile", "version": 1, **{k: prof[k] for k in _EXPORT_FIELDS}}
+    return JSONResponse(json.dumps(doc, separators=(",", ":")),
+                        headers={"Content-Disposition": f'attachment; filename="tts-profile-{prof["id"]}.json"'})
+
+
+async def profiles_import(request: Request) -> Response:
+    """Import a profile exported by ``…/export`` (or any body with the profile fields): validated like a create,
+    then inserted into the caller's tenant, or replacing that tenant's profile of the same name. Never the default."""
+    p = principal(request)
+    body = await json_body(request, max_bytes=64 * 1024)
+    fmt = body.get("format")
+    if fmt is not None and fmt != "unamentis.tts_profile":
+        raise InvalidField("'format' must be unamentis.tts_profile.", details={"field": "format"})
+    f = _profile_fields({k: body[k] for k in _EXPORT_FIELDS if body.get(k) is not None}, partial=False)
+    f["is_default"] = False
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        row = await profiles.upsert(conn, p.tenant_id, f)
+    return _profile_answer(row, 201)
 
 
 ROUTES = [
@@ -384,10 +438,12 @@ ROUTES = [
     Route("/api/tts/cache/stats", cache_stats, methods=["GET"]),
     Route("/api/tts/profiles", profiles_list, methods=["GET"]),
     Route("/api/tts/profiles", profiles_create, methods=["POST"]),
+    Route("/api/tts/profiles/import", profiles_import, methods=["POST"]),
     Route("/api/tts/profiles/{id}", profiles_get, methods=["GET"]),
     Route("/api/tts/profiles/{id}", profiles_update, methods=["PUT", "PATCH"]),
     Route("/api/tts/profiles/{id}", profiles_delete, methods=["DELETE"]),
     Route("/api/tts/profiles/{id}/set-default", profiles_set_default, methods=["POST"]),
     Route("/api/tts/profiles/{id}/duplicate", profiles_duplicate, methods=["POST"]),
     Route("/api/tts/profiles/{id}/preview", profiles_preview, methods=["POST"]),
+    Route("/api/tts/profiles/{id}/export", profiles_export, methods=["GET"]),
 ]

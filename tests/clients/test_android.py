@@ -311,40 +311,11 @@ GAPS: dict[str, str] = {
         "X-Client-Platform, so without the header the runtime answers iOS's integer (runtime/client_shapes.py "
         "kb_question_difficulty). The app decodes the answer once the service sends X-Client-Platform: Android"),
     # ---- TTS
-    "POST /api/tts": "app sends TTSRequest {text, voice, provider, speed, format, return_url: false} and decodes JSON "
-                     "TTSResponse {audio_url?, duration_ms, cache_hit}; the server answers the audio itself (audio/wav) "
-                     "and reads voice_id/tts_provider, so the app's voice and provider are ignored",
-    "GET /api/tts/cache/stats": "app decodes TTSCacheStats {size_bytes, entry_count, hit_rate, max_size_bytes} at the top "
-                                "level; the server answers {status, cache: {total_entries, total_size_bytes, hit_rate, …}}",
-    "DELETE /api/tts/cache": "app sends no ?confirm=true; the server answers 400 confirmation_required",
-    "POST /api/tts/cache/evict": "app sends CacheEvictRequest {bytes_to_free}; the server requires target_size_mb "
-                                 "(400 missing_field)",
-    "POST /api/tts/prefetch/topic": "app decodes PrefetchJobStatus {job_id, status, progress: number, segments_completed, "
-                                    "segments_total}; the server answers 202 {status, job_id, total_segments} (and reads "
-                                    "voice_id/tts_provider, not the app's voice/provider)",
-    "GET /api/tts/prefetch/status/{prefetch_job}": "app decodes PrefetchJobStatus; the server answers {job_id, status, "
-                                                   "progress: {} (an object), job: {…}} without segments_completed/segments_total",
-    "GET /api/tts/profiles": "app decodes a JSON array of TTSProfile; the server answers {success, profiles: [...], total, "
-                             "limit, offset}",
-    "POST /api/tts/profiles": "app decodes TTSProfile at the top level; the server nests it: {success, profile: {...}}",
-    "GET /api/tts/profiles/{profile}": "app decodes TTSProfile at the top level; the server nests it: {success, profile: {...}}",
-    "PUT /api/tts/profiles/{profile}": "app sends UpdateTTSProfileRequest with encodeDefaults, so unchanged fields arrive as "
-                                       "\"voice_id\": null, \"settings\": null; the server writes the null into "
-                                       "tts_profiles.voice_id and answers 500 (NotNullViolationError)",
-    "POST /api/tts/profiles/{profile}/set-default": "app decodes TTSProfile at the top level; the server answers {success, "
-                                                    "profile: {...}}",
-    "POST /api/tts/profiles/{profile}/preview": "app decodes JSON TTSResponse {audio_url?, duration_ms}; the server answers "
-                                                "audio/wav bytes",
-    "POST /api/tts/profiles/{profile}/duplicate": "app decodes TTSProfile at the top level; the server answers {success, "
-                                                  "profile: {...}}",
-    "GET /api/tts/profiles/{profile}/export": "no route GET /api/tts/profiles/{id}/export (404); the app wants the profile "
-                                              "as a JSON string",
-    "POST /api/tts/profiles/import": "no route POST /api/tts/profiles/import: the path matches /api/tts/profiles/{id}, which "
-                                     "has no POST (405)",
     "GET /api/tts/cache?hash=" + "0" * 64: "app looks entries up by its own hash (64 hex here) and decodes TTSCacheEntry; the "
                                            "server accepts only the 32-hex hash its PUT returned (400 invalid_hash)",
     "PUT /api/tts/cache": "app sends TTSCacheEntry {hash, text, provider, voice_id, audio_data, duration_ms, size_bytes}; "
-                          "the server wants the audio in 'audio_base64' and answers 422 invalid_audio",
+                          "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
+                          "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
     # ---- import (Tier 2) and media (absent)
     "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
     "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
@@ -370,18 +341,12 @@ GAPS: dict[str, str] = {
         ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
         ("GET", "/api/system/history/daily")]},
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
-    "GET /api/models": "app decodes a JSON array of ModelInfo {id, name, type, status}; the server answers {models: [{id, "
-                       "name, provider, available, loaded, …}], total, default_model, gpu} (wrapped, no type/status)",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
         "token, so against the default UNAMENTIS_CLIENT_AUTH=token every Tier-1 call answers 401 auth_required: the app "
         "needs a token (beta token or sign-in) or the deployment open client auth"),
     # ---- WebSockets (neither client class is wired into the app yet; both are in its API layer)
-    "WS /ws/audio?session={id}&token={token}": (
-        "AudioWebSocketClient decodes every text frame as RawAudioMessage, whose duration_ms/latency_ms are Long and "
-        "turn_complete.metrics a TurnMetrics of Longs; the server sends fractional milliseconds (transcript and "
-        "llm_complete latency_ms 21.3, tts_complete duration_ms 1080.0, metrics stt_ms 21.3 …), which do not decode"),
     "WS /ws?token={token}": "/ws is the Tier-2 ops event bus (Cloudflare Access or an admin JWT); WebSocketClient "
                             "connects with the client's token and the upgrade is refused with HTTP 403",
     "POST /api/auth/register (no token, registration=beta_token)": (

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.clients import support
-from tests.clients.support import assert_answer, xfail
+from tests.clients.support import assert_answer
 
 caller, open_caller = support.caller, support.open_caller  # fixtures, registered by name
 
@@ -195,21 +195,12 @@ async def test_telemetry(caller, c):
 
 # ----------------------------------------------------------------------------------------- models
 MODELS = [
-    call(Call("GET", "/api/models", "models_list"),
-         xfail("the app keeps only models with id, name, type, server_id, server_name and status strings; the "
-               "server's models have id/name/provider/source/available but no type, server_id, server_name or status, "
-               "so the app lists none")),
-    call(Call("GET", "/api/models/llama3.2/parameters", "model_parameters"),
-         xfail("the app needs {status: \"ok\", model, parameters: {name: {value, min, max, description}}}; the server "
-               "answers {model_id, model, parameters: {name: plain value}, is_default} without status")),
+    call(Call("GET", "/api/models", "models_list")),
+    call(Call("GET", "/api/models/llama3.2/parameters", "model_parameters")),
     call(Call("POST", "/api/models/llama3.2/parameters", "status_ok", {"parameters": {"temperature": 0.5, "top_p": 0.9}},
-              JSON_BODY),
-         xfail("the app saves parameters with POST /api/models/{id}/parameters {parameters} and needs {status: \"ok\"}; "
-               "the server has no POST there (405)")),
+              JSON_BODY)),
     call(Call("GET", "/api/models/config", "model_config")),
-    call(Call("POST", "/api/models/config", "status_ok", {"default_model": "llama3.2", "temperature": 0.5}, JSON_BODY),
-         xfail("the app saves the model config with POST /api/models/config and needs {status: \"ok\"}; the server "
-               "takes PUT only (405)")),
+    call(Call("POST", "/api/models/config", "status_ok", {"default_model": "llama3.2", "temperature": 0.5}, JSON_BODY)),
 ]
 
 

@@ -110,11 +110,19 @@ async def test_models_from_configuration_and_warm_fleet(content_app, tenant, liv
         await c.get("/api/models", headers=h)
         assert len(probes) == 1  # probed once per interval, not per call
         params = (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()
-        assert params["is_default"] is True and params["parameters"]["max_tokens"] == 300
+        # Each parameter as iOS reads it ({value, min, max, description}); this asserted a bare value before.
+        assert params["is_default"] is True and params["parameters"]["max_tokens"]["value"] == 300
+        assert params["status"] == "ok" and params["parameters"]["temperature"]["max"] == 2.0
         r = await c.put("/api/models/config", json={"temperature": 0.2, "max_tokens": 500}, headers=h)
         assert r.json()["config"]["temperature"] == 0.2
         assert (await c.get("/api/models/config", headers=h)).json()["config"]["max_tokens"] == 500
-        assert (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()["parameters"]["temperature"] == 0.2
+        assert (await c.get("/api/models/llama3.2:3b/parameters", headers=h)).json()["parameters"]["temperature"]["value"] == 0.2
+        r = await c.post("/api/models/llama3.2:3b/parameters", json={"parameters": {"top_p": 0.5}}, headers=h)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert (await c.get("/api/models/config", headers=h)).json()["config"]["top_p"] == 0.5
+        assert (await c.post("/api/models/config", json={"temperature": 0.3}, headers=h)).json()["status"] == "ok"
+        for bad in ({"parameters": {"top_p": 5}}, {"parameters": {"colour": 1}}, {"parameters": []}):
+            assert (await c.post("/api/models/x/parameters", json=bad, headers=h)).status_code == 422, bad
         assert (await c.put("/api/models/config", json={"temperature": 9}, headers=h)).status_code == 422
         assert (await c.put("/api/models/config", json={"colour": "red"}, headers=h)).status_code == 422
         assert (await c.get("/api/models/bad%20id/parameters", headers=h)).status_code == 400
@@ -131,3 +139,42 @@ async def test_oversize_log_fields_are_refused_not_truncated(content_app, tenant
             assert r.status_code == status and r.json()["details"]["index"] == 1, (entry, r.text)
         # nothing of a refused batch was stored
         assert (await c.get("/api/logs", headers=h)).json()["total"] == 0
+
+
+async def test_model_availability_comes_from_the_configured_server(content_app, tenant, live_server):
+    """Available only when the configured server lists the model: an Ollama-compatible ``/api/tags``, an
+    OpenAI-compatible ``/v1/models``, and neither running (a closed loopback port)."""
+    _tid, token = await tenant()
+    h = bearer(token)
+
+    async def tags(_request):
+        return JSONResponse({"models": [{"name": "llama3.2:latest"}, {"name": "qwen2.5:0.5b"}]})
+
+    async def v1_models(request):
+        assert request.headers.get("authorization") == "Bearer sk-test"
+        return JSONResponse({"object": "list", "data": [{"id": "tutor", "object": "model"}]})
+
+    ollama = live_server(Starlette(routes=[Route("/api/tags", tags)]))
+    openai = live_server(Starlette(routes=[Route("/v1/models", v1_models)]))
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    cases = [
+        (VoiceSettings(llm_provider="ollama", llm_url=ollama.url, llm_model="llama3.2"),
+         {"llama3.2": "available", "qwen2.5:0.5b": "available"}),
+        (VoiceSettings(llm_provider="ollama", llm_url=ollama.url, llm_model="mistral"),
+         {"mistral": "unavailable", "llama3.2:latest": "available", "qwen2.5:0.5b": "available"}),
+        (VoiceSettings(llm_provider="openai", llm_url=openai.url + "/v1", llm_api_key="sk-test", llm_model="tutor"),
+         {"tutor": "available"}),
+        (VoiceSettings(llm_provider="ollama", llm_url=closed, llm_model="llama3.2"), {"llama3.2": "unavailable"}),
+        (VoiceSettings(llm_provider="openai", llm_url=closed + "/v1", llm_model="tutor"), {"tutor": "unavailable"}),
+    ]
+    for vs, expected in cases:
+        async with make_client(content_app(["models"], voice=vs)) as c:
+            models = (await c.get("/api/models", headers=h)).json()["models"]
+            assert {m["id"]: m["status"] for m in models} == expected, (vs.llm_url, models)
+            assert all(m["available"] is (m["status"] == "available") and m["type"] == "llm" and m["server_id"]
+                       and m["server_name"] for m in models)
+            android = (await c.get("/api/models", headers={**h, "X-Client-Platform": "Android"})).json()
+            assert [m["id"] for m in android] == list(expected)

@@ -157,3 +157,67 @@ async def test_second_instance_hits_s3_compatible_store(peers, database, make_ap
                                            aws_access_key_id="k", aws_secret_access_key="s") as s3:
         keys = [o["Key"] for o in (await s3.list_objects_v2(Bucket=bucket)).get("Contents", [])]
     assert len(keys) == 1 and keys[0].startswith("cache/tts-cache/") and keys[0].endswith(".wav")
+
+
+async def test_profile_put_with_nulls_leaves_fields_unchanged(peers, database, make_app, tenant):
+    """Android's UpdateTTSProfileRequest sends every field, unset ones as null: never a 500, null = unchanged."""
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        prof = (await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "alloy",
+                                                        "settings": {"speed": 0.9}}, headers=auth)).json()
+        assert prof["id"] == prof["profile"]["id"] and prof["voice_id"] == "alloy"  # top level and nested
+        r = await c.put(f"/api/tts/profiles/{prof['id']}",
+                        json={"name": "Calmer", "voice_id": None, "settings": None, "provider": None}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert (r.json()["name"], r.json()["voice_id"], r.json()["settings"]) == ("Calmer", "alloy", {"speed": 0.9})
+        only_nulls = await c.put(f"/api/tts/profiles/{prof['id']}", json={"voice_id": None}, headers=auth)
+        assert only_nulls.status_code == 400 and only_nulls.json()["error"] == "nothing_to_update"
+
+
+async def test_speech_as_json_for_android_or_accept_json(peers, database, make_app, tenant):
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        body = {"text": "Hello there.", "voice": "nova", "provider": "openai", "speed": None}
+        wav = await c.post("/api/tts", json=body, headers=auth)
+        assert wav.headers["content-type"] == "audio/wav"
+        assert peers.requests[-1][1]["body"]["voice"] == "nova"  # the app's 'voice' key is read
+        for extra in ({"X-Client-Platform": "Android"}, {"Accept": "application/json"}):
+            r = await c.post("/api/tts", json=body, headers={**auth, **extra})
+            j = r.json()
+            assert r.status_code == 200 and j["cache_hit"] is True and isinstance(j["duration_ms"], int)
+            assert j["audio_url"].startswith("data:audio/wav;base64,")
+            assert base64.b64decode(j["audio_base64"]) == wav.content
+        bad = await c.post("/api/tts", json={**body, "provider": "nope"}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["details"]["field"] == "provider"
+
+
+async def test_profile_export_import_roundtrip_is_tenant_scoped(peers, database, make_app, tenant):
+    """Android exports a profile as a JSON string and imports that text: validated, upserted by name, per tenant."""
+    import json
+
+    (_, tok_a), (_, tok_b) = await tenant(), await tenant()
+    a, b = {"Authorization": f"Bearer {tok_a}"}, {"Authorization": f"Bearer {tok_b}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        prof = (await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "alloy",
+                                                        "settings": {"speed": 0.9}, "is_default": True}, headers=a)).json()
+        exported = (await c.get(f"/api/tts/profiles/{prof['id']}/export", headers=a)).json()
+        assert isinstance(exported, str)
+        doc = json.loads(exported)
+        assert doc["name"] == "Calm" and "id" not in doc and doc["format"] == "unamentis.tts_profile"
+        assert (await c.get(f"/api/tts/profiles/{prof['id']}/export", headers=b)).status_code == 404
+        # Tenant B imports it: a new profile of B's, A's untouched.
+        imp = await c.post("/api/tts/profiles/import", content=exported.encode(),
+                           headers={**b, "Content-Type": "application/json"})
+        assert imp.status_code == 201 and imp.json()["voice_id"] == "alloy" and imp.json()["is_default"] is False
+        assert imp.json()["id"] != prof["id"]
+        assert [p["name"] for p in (await c.get("/api/tts/profiles", headers=b)).json()["profiles"]] == ["Calm"]
+        # Importing into A again replaces A's profile of that name (an upsert), it does not duplicate it.
+        again = await c.post("/api/tts/profiles/import", json={**doc, "voice_id": "echo"}, headers=a)
+        assert again.json()["id"] == prof["id"] and again.json()["voice_id"] == "echo"
+        assert (await c.get("/api/tts/profiles", headers=a)).json()["total"] == 1
+        for bad in ({"name": "x", "provider": "nope", "voice_id": "v"}, {"name": "x", "provider": "openai"},
+                    {**doc, "format": "other"}, {**doc, "settings": {"speed": 9}}):
+            r = await c.post("/api/tts/profiles/import", json=bad, headers=a)
+            assert 400 <= r.status_code < 500, (bad, r.text)
