@@ -296,7 +296,7 @@ def eks_cluster_args(c: StackConfig, *, network: Network, storage: Storage, queu
         app_spot_max=e.app_spot_max, node_volume_gb=e.node_volume_gb, gpu=g.enabled,
         gpu_instance_types=tuple(g.instance_types), gpu_max_size=g.max_size, gpu_desired_size=g.warm_min,
         gpu_volume_gb=g.volume_gb, namespace=e.namespace,
-        pod_policy_statements=[storage.access_policy_statements(), queues.access_policy_statements()],
+        pod_policy_statements=[storage.access_policy_statements(read_only_prefixes=(DEFAULT_CACHE_PREFIX,)), queues.access_policy_statements()],
         log_retention_days=c.logs.retention_days, tags=c.tags)
 
 

@@ -260,12 +260,12 @@ def test_stateless_services_select_what_a_pod_serves(monkeypatch: pytest.MonkeyP
 
     served: dict = {}
     monkeypatch.setattr(cli, "serve_app", lambda app, host, port, settings: served.update(app=app, port=port))
-    monkeypatch.setenv("UNAMENTIS_SERVICES", "auth,curricula,kb,sessions,telemetry,models")
+    # The chart sets UNAMENTIS_SERVICES; serve reads it through the settings.
+    env = {"DATABASE_URL": "postgresql://u@127.0.0.1:1/x", "UNAMENTIS_SERVICES": "auth,curricula,kb,sessions,telemetry,models"}
     args = cli.build_parser().parse_args(["serve", "--port", "8766"])
-    settings = cli.Settings(database_url="postgresql://u@127.0.0.1:1/x")
-    assert cli.cmd_serve(args, settings) == 0
+    assert cli.cmd_serve(args, cli.Settings.from_env(env)) == 0
     assert served["app"].state.ctx.services == ("health", "auth", "curricula", "kb", "sessions", "telemetry", "models")
-    monkeypatch.delenv("UNAMENTIS_SERVICES")
+    settings = cli.Settings(database_url="postgresql://u@127.0.0.1:1/x")
     assert cli.cmd_serve(cli.build_parser().parse_args(["serve"]), settings) == 0
     assert "voice" in served["app"].state.ctx.services  # default: every service (the core)
     with pytest.raises(cli.ConfigError, match="unknown service 'kbb'"):  # a typo stops the pod at start
