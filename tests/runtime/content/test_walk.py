@@ -126,7 +126,7 @@ async def _walk(base_url: str, token: str) -> None:
         r = await c.post("/api/sessions", json={"curriculum_id": SYSTEM_CURRICULUM})
         assert r.status_code == 201 and r.json()["state"] == "idle"
         session_id = r.json()["session_id"]
-        assert (await c.post(f"/api/sessions/{session_id}/start")).json() == {"state": "playing"}
+        assert (await c.post(f"/api/sessions/{session_id}/start")).json()["state"] == "playing"
         for role, content in (("user", "Why does the Sun shine?"), ("assistant", "Because of nuclear fusion.")):
             turn = (await c.post(f"/api/sessions/{session_id}/turns", json={"role": role, "content": content})).json()
             assert turn["role"] == role and turn["turn_id"] and turn["timestamp"]
