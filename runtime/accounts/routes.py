@@ -1,4 +1,4 @@
-"""The 11 ``/api/auth/*`` routes (CONTRACT.md "Auth"), shaped as the web client decodes them.
+"""The 11 ``/api/auth/*`` routes, shaped as the web client decodes them.
 
 Fixed defects of the old server: passwords outside 8–128 characters are a 400 (never 500); an
 unknown ``device.type`` is a 400; e-mails are unique in the database; refresh rotation and reuse

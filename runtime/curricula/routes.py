@@ -1,6 +1,6 @@
 """Curricula (``/api/curricula*``) and modules (``/api/modules*``): the ``curricula`` Lambda service.
 
-Shapes follow CONTRACT.md (the apps' decoders); documents live in PostgreSQL per tenant plus shared
+Shapes follow the apps' decoders (tests/clients); documents live in PostgreSQL per tenant plus shared
 system content, asset bytes in object storage. The stateful siblings (``full-with-assets``,
 ``stream-audio``, ``preload-assets``) are served by the core (route_table) and reuse
 :func:`runtime.curricula.store.document_with_assets`.
