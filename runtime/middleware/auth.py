@@ -6,8 +6,12 @@
   ``auth`` message itself (closing 1008 on failure).
 - Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
-  accepts beta tokens and user access JWTs. With ``UNAMENTIS_CLIENT_AUTH=open`` a request without
-  a token gets an ``open`` principal of the configured tenant.
+  accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
+  a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
+  ``admin.<domain>``, where Access has checked the person, MFA included) is taken as that admin in
+  the admin's own tenant: the Operations Console's browser calls reach every route it uses that way.
+  With ``UNAMENTIS_CLIENT_AUTH=open`` a request without a token gets an ``open`` principal of the
+  configured tenant.
 
 The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
 .principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
@@ -123,6 +127,8 @@ class AuthMiddleware:
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
         token = bearer_token(scope)
         if token is None:
+            if ctx.auth.access_enabled and header(scope, b"cf-access-jwt-assertion"):
+                return await ctx.auth.admin(Headers(scope=scope))
             if ctx.settings.client_auth == "open":
                 return await ctx.auth.open_principal()
             raise _missing_token()

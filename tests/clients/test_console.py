@@ -11,9 +11,9 @@ whose e-mail is an active ``admin`` user of the caller's tenant. Answers are val
 Schemas written from the console's TypeScript types (``schemas/console/``; each names its source file
 and type). As shipped the console sends no credential at all (``test_as_shipped_no_credential``).
 
-Tier 1 paths (everything outside ``/api/admin/*``, ``/api/import/*`` and ``/ws``) take a Bearer token
-only, so an Access JWT alone gets ``401 auth_required`` there; the reasons of those expected failures
-also say what the route answers, if it exists, to a Bearer token.
+Where Cloudflare Access is configured, the runtime takes a valid Access JWT of an active admin as
+that admin in the admin's own tenant on every route, Tier 1 included (``runtime/middleware/auth.py``),
+so the console's browser calls through ``admin.<domain>`` reach all the routes they use.
 """
 from __future__ import annotations
 
@@ -113,11 +113,10 @@ class Call:
 WRITE = (200, 201, 204)  # the console checks response.ok and reads nothing, or only the status
 
 # What the console needs vs what the server answers, for every call that fails today (the work list).
-# "401 (Tier 1)": the path is Tier 1, which takes a Bearer token only, so the Access JWT gets
-# 401 auth_required; what follows says what the route answers to a Bearer token of an admin user.
-T1 = "401 auth_required (Tier 1 takes no Access JWT); with a Bearer token "
-CREDENTIAL_ONLY = T1 + "the route answers what the console needs (only the credential is missing)"
-NO_ROUTE = T1 + "404: no such route"
+T1 = "the server answers "
+NOT_OWNER = ("404 session not found: {session} is made with the tenant's beta token, and a tutoring session "
+             "answers only its owner")
+NO_ROUTE = "404: no such route"
 EXPECTED_FAILURES = {
     # dashboard, logs
     "GET /api/stats": "needs DashboardStats (uptime_seconds, total_logs, errors_count, online_clients, healthy_servers, "
@@ -125,8 +124,6 @@ EXPECTED_FAILURES = {
     "GET /api/logs?limit": "needs LogsResponse with LogEntry (id string, level DEBUG|INFO|WARNING|ERROR|CRITICAL, client_name "
                            "string, received_at epoch number, file/function/line absent or typed); " + T1 + "entries with a "
                            "numeric id, lower-case level, ISO received_at and nulls for client_name, file, function, line",
-    "POST /api/logs": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "DELETE /api/logs": "needs a 2xx; " + CREDENTIAL_ONLY,
     # clients, metrics
     "GET /api/clients": "needs ClientsResponse {clients: RemoteClient[], total, online, idle, offline}, first_seen/last_seen "
                         "epoch numbers, ip_address, total_sessions, total_logs; " + T1 + "{clients, total}: no counts, ISO "
@@ -135,7 +132,6 @@ EXPECTED_FAILURES = {
                               "avg_tts_ttfb, total_cost, total_sessions, total_turns}} with flat MetricsSnapshot items "
                               "(timestamp, session_duration, turns_total, *_median/_p99 latencies, costs); " + T1 +
                               "{metrics, total, limit, offset}: no aggregates, items {id, kind, session_id, recorded_at, data}",
-    "POST /api/metrics": "needs a 2xx; " + CREDENTIAL_ONLY,
     # system/servers
     "GET /api/servers": "needs ServersResponse {servers: ServerStatus[], total, healthy, degraded, unhealthy}; " + NO_ROUTE,
     "POST /api/servers": "needs {status, server: ServerStatus}; " + NO_ROUTE,
@@ -190,7 +186,6 @@ EXPECTED_FAILURES = {
     "GET /api/modules?include_disabled": "needs {modules: Module[] with base_supports_* and feature_overrides, server_version}; "
                                          + T1 + "modules without base_supports_team_mode/speed_training/competition_sim and "
                                          "feature_overrides",
-    "GET /api/modules/{id}": "needs Module; " + CREDENTIAL_ONLY,
     "PATCH /api/modules/{id}/settings": "patches {enabled, feature_overrides} and needs ModuleSettingsResponse; " + NO_ROUTE,
     # plugins
     "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
@@ -215,8 +210,6 @@ EXPECTED_FAILURES = {
                                        + T1 + "profiles without is_active and with description: null",
     "POST /api/tts/profiles": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
     "PUT /api/tts/profiles/{id}": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
-    "DELETE /api/tts/profiles/{id}": "needs {success}; " + CREDENTIAL_ONLY,
-    "POST /api/tts/profiles/{id}/set-default": "needs {success}; " + CREDENTIAL_ONLY,
     "GET /api/tts/pregen/jobs?job_type": "needs {jobs: TTSPregenJob[], total}; " + NO_ROUTE,
     "POST /api/tts/pregen/jobs": "posts CreateBatchJobData and needs {success, job}; " + NO_ROUTE,
     "GET /api/tts/pregen/jobs/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
@@ -248,62 +241,29 @@ EXPECTED_FAILURES = {
     "GET /api/latency-tests/runs/{id}/analysis": "needs {summary: AnalysisSummary}; " + NO_ROUTE,
     "GET /api/latency-tests/targets": "needs {targets: TestTarget[], categories}; " + NO_ROUTE,
     # FOV context (sessions)
-    "GET /api/fov/health": "needs FOVHealthStatus {status, sessions{total, active, paused}}; " + CREDENTIAL_ONLY,
-    "GET /api/sessions": "needs {sessions: FOVSessionSummary[]} with turn_count and state created|active|paused|ended; " + T1 +
-                         "sessions with total_turns (no turn_count) and state 'idle'",
-    "POST /api/sessions": "posts {curriculum_id} and needs {session_id, state}; " + CREDENTIAL_ONLY,
     "GET /api/sessions/{id}/debug": "needs FOVSessionDebug (session_id, turn_count, model_tier, buffers.immediate/working/"
                                     "episodic/semantic, token_usage, budget_config; buffers read unguarded); " + T1 +
                                     "{state: {...session row}, ...} without session_id, buffers, token_usage, model_tier",
-    "POST /api/sessions/{id}/start": "needs {state}; " + CREDENTIAL_ONLY,
-    "POST /api/sessions/{id}/turns": "posts {role, content} and needs {turn_id}; " + CREDENTIAL_ONLY,
+    "POST /api/sessions/{id}/start": "needs {state}; " + NOT_OWNER,
+    "POST /api/sessions/{id}/turns": "posts {role, content} and needs {turn_id}; " + NOT_OWNER,
     "POST /api/sessions/{id}/barge-in": "posts {utterance} and needs {context: {system_message, immediate, working, episodic, "
                                         "semantic, total_tokens}, messages}; " + T1 + "a context with system_prompt instead "
                                         "of system_message",
-    "PUT /api/sessions/{id}/topic": "needs {topic_id}; " + CREDENTIAL_ONLY,
+    "PUT /api/sessions/{id}/topic": "needs {topic_id}; " + NOT_OWNER,
     "POST /api/sessions/{id}/analyze-response": "needs FOVConfidenceAnalysis with detected_markers: string[]; " + T1 +
                                                 "detected_markers as objects {category, marker, count}",
-    "DELETE /api/sessions/{id}": "needs {deleted}; " + CREDENTIAL_ONLY,
-    "GET /api/sessions/{id}": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
-    "GET /api/sessions/{id}/context": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
+    "DELETE /api/sessions/{id}": "needs {deleted}; " + NOT_OWNER,
+    "GET /api/sessions/{id}": "the proxy needs a 2xx; " + NOT_OWNER,
+    "GET /api/sessions/{id}/context": "the proxy needs a 2xx; " + NOT_OWNER,
     "GET /api/sources": "the proxy needs a 2xx; " + NO_ROUTE,
     # knowledge bowl
-    "GET /api/kb/questions?limit": "needs QuestionsResponse with KBQuestion; " + CREDENTIAL_ONLY,
-    "POST /api/kb/questions": "posts CreateQuestionData and needs {success, question}; " + CREDENTIAL_ONLY,
-    "GET /api/kb/questions/{id}": "the proxy needs a 2xx; " + CREDENTIAL_ONLY,
-    "PATCH /api/kb/questions/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "DELETE /api/kb/questions/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/kb/questions/bulk-update": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "GET /api/kb/domains": "needs {success, domains: KBDomain[], source}; " + CREDENTIAL_ONLY,
-    "GET /api/kb/database-status": "needs {success, database_available}; " + CREDENTIAL_ONLY,
-    "POST /api/kb/sync-to-database": "needs {success, imported_count, total_questions}; " + CREDENTIAL_ONLY,
-    "POST /api/kb/import-from-module": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "GET /api/kb/packs?status": "needs PacksResponse with QuestionPackSummary; " + CREDENTIAL_ONLY,
-    "POST /api/kb/packs": "needs {success, pack: QuestionPack} with difficulty_distribution {1..5}; " + CREDENTIAL_ONLY,
-    "GET /api/kb/packs/{id}": "needs {success, pack: QuestionPack} with difficulty_distribution {1..5}; " + CREDENTIAL_ONLY,
-    "PATCH /api/kb/packs/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "DELETE /api/kb/packs/{id}": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/kb/packs/{id}/questions": "posts {question_ids} and needs a 2xx; " + CREDENTIAL_ONLY,
-    "DELETE /api/kb/packs/{id}/questions/{qid}": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/kb/packs/bundle": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/kb/packs/preview-dedup": "needs a 2xx; " + CREDENTIAL_ONLY,
     # curricula
     "GET /api/curricula": "needs CurriculaResponse with CurriculumSummary {id, title, description, topicCount, hasVisualAssets, "
                           "visualAssetCount}; " + T1 + "items with topic_count/has_visual_assets (snake case), no visualAssetCount",
     "GET /api/curricula?archived=true": "needs the archived curricula as CurriculaResponse; " + T1 + "the active list "
                                         "(archived is ignored; archived ones are at GET /api/curricula/archived) in snake case",
-    "POST /api/curricula/reload": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "GET /api/curricula/{id}/full": "needs the UMCF document the /full proxy maps to CurriculumDetail; " + CREDENTIAL_ONLY,
-    "GET /api/curricula/{id}": "needs a 2xx (the proxy passes the answer through unread); " + CREDENTIAL_ONLY,
-    "PUT /api/curricula/{id}": "puts a UMCF document and needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/curricula/{id}/archive": "needs a 2xx; " + CREDENTIAL_ONLY,
     "DELETE /api/curricula/{id}/archive": "the archive proxy's DELETE (unarchive) needs a 2xx; " + T1 +
                                           "405: unarchive is POST /api/curricula/archived/{id}/unarchive",
-    "DELETE /api/curricula/{id}?confirm=true": "needs a 2xx; " + CREDENTIAL_ONLY,
-    "POST /api/curricula": "the proxy posts a JSON UMCF body and needs a 2xx; " + CREDENTIAL_ONLY,
-    "GET /api/curricula/{id}/topics/{topic}/transcript": "needs a 2xx (passed through unread); " + CREDENTIAL_ONLY,
-    "PATCH /api/curricula/{id}/topics/{topic}/assets/{asset}": "patches the asset and needs a 2xx; " + CREDENTIAL_ONLY,
-    "DELETE /api/curricula/{id}/topics/{topic}/assets/{asset}": "needs a 2xx; " + CREDENTIAL_ONLY,
     "GET /api/curricula/{id}/topics/{topic}/assets": "the assets proxy lists a topic's assets and needs a 2xx; " + T1 +
                                                     "405: the server has no asset list (GET only per asset id)",
 }

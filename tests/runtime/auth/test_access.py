@@ -230,3 +230,36 @@ async def test_admin_role_jwt_without_cloudflare(auth_app, tenant, database):
         assert ok.status_code == 200, ok.text
         assert (await client.get(DEEP, headers=bearer(beta))).status_code == 403
         assert (await client.get(DEEP)).status_code == 401
+
+
+async def test_access_admin_on_client_routes(auth_app, tenant, database, access_server):
+    """Through ``admin.<domain>`` the console's browser calls carry only the Access JWT: on a Tier-1
+    route it stands for that admin, in the admin's own tenant; anything less is refused as on Tier 2."""
+    _tid, beta = await tenant()
+    _other, other_beta = await tenant()
+    email = f"console{uuid.uuid4().hex[:6]}@example.com"
+    app = auth_app(services=("health", "auth", "curricula"), cf_access_team_domain=TEAM, cf_access_aud=AUD, cf_access_certs_url=access_server.url)
+    async with make_client(app) as client:
+        await _admin_user(database, client, beta, email)
+        listed = await client.get("/api/curricula", headers={"Cf-Access-Jwt-Assertion": access_server.sign(email=email)})
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == (await client.get("/api/curricula", headers=bearer(beta))).json()
+        # Not an admin here, a bad signature, or no JWT at all: refused, never served as someone.
+        stranger = await client.get("/api/curricula", headers={"Cf-Access-Jwt-Assertion": access_server.sign(email="nobody@example.com")})
+        assert stranger.status_code == 403
+        forged = await client.get("/api/curricula", headers={"Cf-Access-Jwt-Assertion": access_server.sign(email=email, aud=["x"])})
+        assert forged.status_code == 401 and forged.json()["error"] == "invalid_token"
+        spoof = await client.get("/api/curricula", headers={"Cf-Access-Authenticated-User-Email": email})
+        assert spoof.status_code == 401 and spoof.json()["error"] == "auth_required"
+        # A bearer token still decides when both are sent.
+        both = await client.get("/api/curricula", headers={**bearer(other_beta), "Cf-Access-Jwt-Assertion": access_server.sign(email=email)})
+        assert both.status_code == 200, both.text
+
+
+async def test_access_header_ignored_without_access(auth_app, tenant, database, access_server):
+    """Without Cloudflare Access configured the header means nothing: a Tier-1 route wants a token."""
+    _tid, beta = await tenant()
+    async with make_client(auth_app(services=("health", "auth", "curricula"))) as client:
+        await _admin_user(database, client, beta, f"boss{uuid.uuid4().hex[:6]}@example.com")
+        answer = await client.get("/api/curricula", headers={"Cf-Access-Jwt-Assertion": access_server.sign()})
+        assert answer.status_code == 401 and answer.json()["error"] == "auth_required"
