@@ -263,3 +263,124 @@ def tts_cache_clear_confirmed(request: HTTPConnection, confirm: bool) -> bool:
     and Android's ``ApiClient.clearTTSCache`` sends no query, so an identified app (any ``X-Client-Platform``)
     counts as confirmed. The cache only holds regenerable audio of the caller's own tenant."""
     return confirm or _platform(request) is not None
+
+
+# ---------------------------------------------------------------------------------- the Operations Console
+
+def is_console(conn: HTTPConnection) -> bool:
+    """Whether the caller is the Operations Console (server/web/ of sirfifer/unamentis, a Next.js app).
+
+    The console sends no ``X-Client-Platform``; what identifies it is its credential: its calls come
+    through ``admin.<domain>`` with a Cloudflare Access JWT, which the auth middleware turns into a
+    principal of kind ``admin`` (runtime/middleware/auth.py). On a Tier-1 route only an Access JWT
+    yields that kind — an admin *user* signing in with a bearer JWT is kind ``user`` and gets the apps'
+    shapes — so "kind admin and no app header" is the console and nothing else. The apps never hold
+    an Access JWT. ``principal`` is read from the scope directly (this module is below auth)."""
+    who = conn.scope.get("principal")
+    return _platform(conn) is None and getattr(who, "kind", None) == "admin"
+
+
+def _epoch(value: Any) -> float | None:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return None
+
+
+def _present(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if value is not None}
+
+
+def log_entries(conn: HTTPConnection, logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``logs`` of ``GET /api/logs``.
+
+    - the console (``is_console``): ``LogEntry`` of server/web/src/types/index.ts — ``id`` a string,
+      ``level`` upper case (DEBUG|INFO|WARNING|ERROR|CRITICAL; the runtime's ``notice`` shows as INFO),
+      ``label``/``client_id``/``client_name`` strings ("" when unknown), ``received_at`` epoch seconds,
+      and ``file``/``function``/``line`` only when set (logs-panel.tsx renders them when present).
+    - everyone else: the stored entry, numeric ``id``, lower-case ``level``, ISO ``received_at``, nulls.
+    """
+    if not is_console(conn):
+        return logs
+    return [_present({
+        **entry, "id": str(entry["id"]),
+        "level": {"notice": "INFO"}.get(entry["level"], str(entry["level"]).upper()),
+        "label": entry.get("label") or "", "client_id": entry.get("client_id") or "",
+        "client_name": entry.get("client_name") or "", "received_at": _epoch(entry.get("received_at")) or 0.0,
+    }) for entry in logs]
+
+
+# MetricsSnapshot fields (server/web/src/types/index.ts) and the camelCase keys the apps post them as.
+_SNAPSHOT_FIELDS = {
+    "session_duration": "sessionDuration", "turns_total": "turnsTotal", "interruptions": "interruptions",
+    "stt_latency_median": "sttLatencyMedian", "stt_latency_p99": "sttLatencyP99",
+    "llm_ttft_median": "llmTTFTMedian", "llm_ttft_p99": "llmTTFTP99",
+    "tts_ttfb_median": "ttsTTFBMedian", "tts_ttfb_p99": "ttsTTFBP99",
+    "e2e_latency_median": "e2eLatencyMedian", "e2e_latency_p99": "e2eLatencyP99",
+    "stt_cost": "sttCost", "tts_cost": "ttsCost", "llm_cost": "llmCost", "total_cost": "totalCost",
+    "thermal_throttle_events": "thermalThrottleEvents", "network_degradations": "networkDegradations",
+}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def metrics_answer(conn: HTTPConnection, answer: dict[str, Any]) -> dict[str, Any]:
+    """``GET /api/metrics`` (``{metrics, total, limit, offset}``; each item ``{id, kind, client_id, …,
+    recorded_at, received_at, data}``).
+
+    - the console (``is_console``): ``MetricsResponse`` of server/web/src/types/index.ts —
+      each item also flat as ``MetricsSnapshot`` (every number from ``data``, camelCase or snake_case
+      as the apps and the console post them, 0 when absent; ``id``/``client_id``/``client_name``
+      strings, ``timestamp`` ISO, ``received_at`` epoch seconds), plus ``aggregates`` over the page
+      (averages of the medians, total cost, distinct sessions, total turns — the old server's figures).
+    - everyone else: the answer as it is.
+    """
+    if not is_console(conn):
+        return answer
+    items = []
+    for item in answer["metrics"]:
+        data = item.get("data") if isinstance(item.get("data"), dict) else {}
+        flat = {field: _number(data.get(field, data.get(camel))) for field, camel in _SNAPSHOT_FIELDS.items()}
+        items.append({**_present(item), **flat, "id": str(item["id"]), "client_id": item.get("client_id") or "",
+                      "client_name": item.get("client_name") or "", "timestamp": item.get("recorded_at") or "",
+                      "received_at": _epoch(item.get("received_at")) or 0.0})
+
+    def average(field: str) -> float:
+        return round(sum(i[field] for i in items) / len(items), 2) if items else 0.0
+
+    aggregates = {
+        "avg_e2e_latency": average("e2e_latency_median"), "avg_llm_ttft": average("llm_ttft_median"),
+        "avg_stt_latency": average("stt_latency_median"), "avg_tts_ttfb": average("tts_ttfb_median"),
+        "total_cost": round(sum(i["total_cost"] for i in items), 4),
+        "total_sessions": len({i.get("session_id") or i["id"] for i in items}),
+        "total_turns": int(sum(i["turns_total"] for i in items)),
+    }
+    return {**answer, "metrics": items, "aggregates": aggregates}
+
+
+def clients_answer(conn: HTTPConnection, items: list[dict[str, Any]]) -> Any:
+    """``GET /api/clients``.
+
+    - the console (``is_console``): ``ClientsResponse`` of server/web/src/types/index.ts —
+      ``{clients, total, online, idle, offline}``, each ``RemoteClient`` with ``first_seen``/``last_seen``
+      in epoch seconds and ``name``/``device_model``/``os_version``/``app_version``/``ip_address``
+      strings ("" when unknown), ``total_sessions`` and ``total_logs``.
+    - everyone else: ``client_list`` above (Android's bare array, else ``{clients, total}``).
+    """
+    if not is_console(conn):
+        return client_list(conn, items)
+    clients = [_present({
+        **item, **{key: item.get(key) or "" for key in ("name", "device_model", "os_version", "app_version", "ip_address")},
+        "first_seen": _epoch(item.get("first_seen")) or 0.0, "last_seen": _epoch(item.get("last_seen")) or 0.0,
+    }) for item in items]
+    counts = {status: sum(1 for c in clients if c.get("status") == status) for status in ("online", "idle", "offline")}
+    return {"clients": clients, "total": len(clients), **counts}

@@ -188,9 +188,15 @@ async def revoke_token(request: Request) -> Response:
 
 # -------------------------------------------------------------------------------------- users
 def _user_dict(r) -> dict:
-    return {"id": str(r["id"]), "email": r["email"], "display_name": r["display_name"], "role": r["role"],
-            "is_active": r["is_active"], "email_verified": r["email_verified"], "created_at": iso(r["created_at"]),
+    # ``status`` and ``last_login`` (only when there was one) are the Operations Console's names for
+    # ``is_active`` and ``last_login_at`` (users-panel.tsx).
+    user = {"id": str(r["id"]), "email": r["email"], "display_name": r["display_name"], "role": r["role"],
+            "is_active": r["is_active"], "status": "active" if r["is_active"] else "inactive",
+            "email_verified": r["email_verified"], "created_at": iso(r["created_at"]),
             "last_login_at": iso(r["last_login_at"]), "locked_until": iso(r["locked_until"])}
+    if r["last_login_at"] is not None:
+        user["last_login"] = iso(r["last_login_at"])
+    return user
 
 
 async def list_users(request: Request) -> Response:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from runtime import client_shapes
 from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
-from runtime.context import client_info, ctx
+from runtime.context import client_info, client_ip, ctx
 from runtime.errors import ApiError, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
 from runtime.content import schemas
 from runtime.service import Service
@@ -39,6 +39,7 @@ MAX_METRICS_BODY = 256 * 1024
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical")
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "trace": "debug", "verbose": "debug", "fault": "critical"}
 ONLINE_SECONDS = 120
+IDLE_SECONDS = 300  # seen within 5 minutes but not within ONLINE_SECONDS: idle (the old server's rule)
 MAX_LOG_MESSAGE = 10_000
 MAX_LOG_METADATA = 16 * 1024
 # Numeric session-metric keys the summary averages (camelCase as the apps send them).
@@ -60,13 +61,14 @@ def _retention(request: Request) -> dt.timedelta:
 
 
 async def _touch_client(conn, who: Principal, client_id: str | None, name: str | None, platform: str | None,
-                        extra: dict | None = None) -> None:
+                        extra: dict | None = None, ip: str | None = None) -> None:
     if not client_id:
         return
     extra = extra or {}
     await store.touch_client(conn, who.tenant_id, client_id, name, platform, extra.get("device_model"),
                              extra.get("os_version"), extra.get("app_version"),
-                             dumps(extra["config"]) if extra.get("config") is not None else None)
+                             dumps(extra["config"]) if extra.get("config") is not None else None,
+                             ip if ip and ip != "unknown" else None)
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -92,7 +94,7 @@ async def post_metrics(request: Request) -> Response:
     async with tx(request, who) as conn:
         await store.add_snapshot(conn, who.tenant_id, client_id, name, kind,
                                  _str_or_none(body.get("sessionId") or body.get("session_id")), dumps(body))
-        await _touch_client(conn, who, client_id, name, kind)
+        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
     return reply({"status": "ok"})
 
@@ -122,7 +124,7 @@ async def ingest(request: Request) -> Response:
     async with tx(request, who) as conn:
         await store.add_ingested(conn, who.tenant_id, records)
         for client_id, name, kind in {(r[0], r[1], r[2]) for r in records}:
-            await _touch_client(conn, who, client_id, name, kind)
+            await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
     return reply({"status": "ok", "received": len(records)})
 
@@ -144,7 +146,8 @@ async def list_metrics(request: Request) -> Response:
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with tx(request, who) as conn:
         rows, total = await store.metrics_page(conn, who.tenant_id, kind, client_id, session_id, limit, offset)
-    return reply({"metrics": [_metric_row(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+    return reply(client_shapes.metrics_answer(
+        request, {"metrics": [_metric_row(r) for r in rows], "total": total, "limit": limit, "offset": offset}))
 
 
 async def metric_sessions(request: Request) -> Response:
@@ -190,14 +193,22 @@ async def metric_client(request: Request) -> Response:
 
 
 # -------------------------------------------------------------------------------------- clients
-def _client_dict(r) -> dict:
+def _client_dict(r, with_ip: bool = False) -> dict:
+    """A registry row; the address it was last seen from only for admins (``with_ip``): a tenant's
+    testers see which devices are active, not where they are."""
     config = json.loads(r["config"]) if isinstance(r["config"], str) else r["config"]
-    online = (dt.datetime.now(dt.timezone.utc) - r["last_seen"]).total_seconds() < ONLINE_SECONDS
-    return {"client_id": r["client_id"], "id": r["client_id"], "name": r["name"], "platform": r["platform"],
-            "device_model": r["device_model"], "os_version": r["os_version"], "app_version": r["app_version"],
-            "version": r["app_version"], "connected_at": iso(r["first_seen"]),
-            "config": config, "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
-            "status": "online" if online else "offline"}
+    silent = (dt.datetime.now(dt.timezone.utc) - r["last_seen"]).total_seconds()
+    status = "online" if silent < ONLINE_SECONDS else "idle" if silent < IDLE_SECONDS else "offline"
+    answer = {"client_id": r["client_id"], "id": r["client_id"], "name": r["name"], "platform": r["platform"],
+              "device_model": r["device_model"], "os_version": r["os_version"], "app_version": r["app_version"],
+              "version": r["app_version"], "connected_at": iso(r["first_seen"]),
+              "config": config, "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
+              "status": status}
+    if "total_sessions" in r.keys():
+        answer.update(total_sessions=r["total_sessions"], total_logs=r["total_logs"])
+    if with_ip:
+        answer["ip_address"] = r["ip_address"]
+    return answer
 
 
 async def heartbeat(request: Request) -> Response:
@@ -219,7 +230,7 @@ async def heartbeat(request: Request) -> Response:
         raise ApiError(413, "payload_too_large", "'config' is larger than 16 KiB.", details={"field": "config"})
     name = field_str(body, "name", max_len=200) or info.get("name")
     async with tx(request, who) as conn:
-        await _touch_client(conn, who, client_id[:200], name, info.get("platform"), extra)
+        await _touch_client(conn, who, client_id[:200], name, info.get("platform"), extra, client_ip(request))
         await store.forget_silent_clients(conn, who.tenant_id, _retention(request))
     return reply({"status": "ok", "client_id": client_id, "server_time": dt.datetime.now(dt.timezone.utc).timestamp()})
 
@@ -241,7 +252,7 @@ async def list_clients(request: Request) -> Response:
     who = principal(request)
     async with tx(request, who) as conn:
         rows = await store.clients(conn, who.tenant_id)
-    return reply(client_shapes.client_list(request, [_client_dict(r) for r in rows]))
+    return reply(client_shapes.clients_answer(request, [_client_dict(r, who.is_admin) for r in rows]))
 
 
 # ----------------------------------------------------------------------------------------- logs
@@ -306,7 +317,7 @@ async def post_logs(request: Request) -> Response:
         ))
     async with tx(request, who) as conn:
         await store.add_logs(conn, rows)
-        await _touch_client(conn, who, client_id, name, kind)
+        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
     return reply({"status": "ok", "received": len(rows)})
 
@@ -333,7 +344,7 @@ async def get_logs(request: Request) -> Response:
              "metadata": json.loads(r["metadata"]) if isinstance(r["metadata"], str) else r["metadata"],
              "client_id": r["client_id"], "client_name": r["client_name"], "received_at": iso(r["received_at"])}
             for r in rows]
-    return reply({"logs": logs, "total": total, "limit": limit, "offset": offset})
+    return reply({"logs": client_shapes.log_entries(request, logs), "total": total, "limit": limit, "offset": offset})
 
 
 async def delete_logs(request: Request) -> Response:

@@ -121,17 +121,7 @@ EXPECTED_FAILURES = {
     # dashboard, logs
     "GET /api/stats": "needs DashboardStats (uptime_seconds, total_logs, errors_count, online_clients, healthy_servers, "
                       "... 14 numbers); " + NO_ROUTE,
-    "GET /api/logs?limit": "needs LogsResponse with LogEntry (id string, level DEBUG|INFO|WARNING|ERROR|CRITICAL, client_name "
-                           "string, received_at epoch number, file/function/line absent or typed); " + T1 + "entries with a "
-                           "numeric id, lower-case level, ISO received_at and nulls for client_name, file, function, line",
     # clients, metrics
-    "GET /api/clients": "needs ClientsResponse {clients: RemoteClient[], total, online, idle, offline}, first_seen/last_seen "
-                        "epoch numbers, ip_address, total_sessions, total_logs; " + T1 + "{clients, total}: no counts, ISO "
-                        "first_seen/last_seen, no ip_address/total_sessions/total_logs",
-    "GET /api/metrics?limit": "needs MetricsResponse {metrics, aggregates{avg_e2e_latency, avg_llm_ttft, avg_stt_latency, "
-                              "avg_tts_ttfb, total_cost, total_sessions, total_turns}} with flat MetricsSnapshot items "
-                              "(timestamp, session_duration, turns_total, *_median/_p99 latencies, costs); " + T1 +
-                              "{metrics, total, limit, offset}: no aggregates, items {id, kind, session_id, recorded_at, data}",
     # system/servers
     "GET /api/servers": "needs ServersResponse {servers: ServerStatus[], total, healthy, degraded, unhealthy}; " + NO_ROUTE,
     "POST /api/servers": "needs {status, server: ServerStatus}; " + NO_ROUTE,
@@ -166,8 +156,6 @@ EXPECTED_FAILURES = {
     "POST /api/models/{id}/parameters": "posts {parameters} and needs {status, model, parameters}; " + T1 +
                                         "405: the route is GET only",
     # users (Tier 2: the Access JWT is accepted)
-    "GET /api/admin/users": "needs {users: User[]} with status (active|inactive|suspended) per user; the server's users "
-                            "have is_active instead of status (and last_login_at, not last_login)",
     # import (Tier 2)
     "GET /api/import/sources": "needs {success: true, sources: CurriculumSource[]}; the server has no import sources (404)",
     "GET /api/import/sources/{id}": "the proxy needs a 2xx; the server has no import sources (404)",
