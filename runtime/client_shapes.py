@@ -384,3 +384,44 @@ def clients_answer(conn: HTTPConnection, items: list[dict[str, Any]]) -> Any:
     }) for item in items]
     counts = {status: sum(1 for c in clients if c.get("status") == status) for status in ("online", "idle", "offline")}
     return {"clients": clients, "total": len(clients), **counts}
+
+
+def asset_as_json(conn: HTTPConnection) -> bool:
+    """``GET /api/curricula/{id}/topics/{topic}/assets/{asset}``: the image bytes (the default; iOS, Android
+    and the web load them as images) or the asset's document entry as JSON ``{status, asset, url, …}``.
+
+    JSON for the Operations Console (``is_console``), whose asset proxy parses the answer with
+    ``response.json()`` (server/web/src/app/api/curricula/[curriculumId]/topics/[topicId]/assets/[assetId]/
+    route.ts) — unless the request asks for an image (``Accept: image/…``, what a browser's ``<img>``
+    sends), so the same URL still shows the picture in the console's pages; and for anyone asking for
+    JSON only (``Accept: application/json`` without ``image/``)."""
+    accept = conn.headers.get("accept", "")
+    if "image/" in accept:
+        return False
+    return is_console(conn) or "application/json" in accept
+
+
+def session_debug_state(conn: HTTPConnection, summary: dict[str, Any]) -> Any:
+    """``state`` of ``GET /api/sessions/{id}/debug``.
+
+    - the console (``is_console``): the session's status string created|active|paused|ended —
+      ``FOVSessionDebug.state`` (server/web/src/types/index.ts, shown as a badge by fov-context-panel.tsx).
+    - everyone else: the whole session state object (``GET /api/sessions/{id}``'s answer), as before;
+      Android's ``SessionDebugInfo`` reads ``status`` next to it and not ``state``.
+    """
+    if is_console(conn):
+        return summary["status"]
+    return summary
+
+
+def session_items_state(conn: HTTPConnection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``state`` of each item of ``GET /api/sessions``.
+
+    - the console (``is_console``): the status vocabulary created|active|paused|ended —
+      ``FOVSessionSummary.state`` (server/web/src/types/index.ts), i.e. the item's ``status``.
+    - everyone else: the runtime state (idle|playing|user_speaking|ai_thinking|ai_speaking|paused|ended)
+      the old FOV server answered, with ``status`` next to it.
+    """
+    if not is_console(conn):
+        return items
+    return [{**item, "state": item["status"]} for item in items]

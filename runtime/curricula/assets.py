@@ -99,6 +99,19 @@ def add_to_document(doc: dict, topic_id: str, entry: dict, reference: bool) -> b
     return True
 
 
+def topic_assets(doc: dict, topic_id: str) -> tuple[list, list] | None:
+    """The topic's (embedded, reference) asset entries, or None when there is no such topic."""
+    topic = umcf.find_topic(doc, topic_id)
+    if topic is None:
+        return None
+    media = topic.get("media") if isinstance(topic.get("media"), dict) else {}
+
+    def entries(key: str) -> list:
+        return [e for e in media.get(key) or [] if isinstance(e, dict)]
+
+    return entries("embedded"), entries("reference")
+
+
 def find_entry(doc: dict, topic_id: str, asset_id: str) -> dict | None:
     topic = umcf.find_topic(doc, topic_id)
     if topic is None:

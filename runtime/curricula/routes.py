@@ -20,7 +20,7 @@ from runtime import client_shapes
 from runtime.context import ctx
 from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
-from runtime.errors import ApiError, Forbidden, MissingField, NotFound
+from runtime.errors import ApiError, Forbidden, InvalidField, MissingField, NotFound
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.validation import (
@@ -67,11 +67,13 @@ def _item(row) -> dict:
 
 # ------------------------------------------------------------------------------------ read routes
 async def list_curricula(request: Request) -> Response:
-    """List curricula visible to the caller (search and difficulty filters)."""
+    """List curricula visible to the caller (search and difficulty filters); ``?archived=true`` lists the
+    archived ones in the same shape (the Operations Console's archive view)."""
     search = query_str(request, "search", max_len=200)
     difficulty = query_str(request, "difficulty", max_len=50)
+    archived = query_bool(request, "archived", False)
     async with tx(request) as conn:
-        rows = await store.list_visible(conn, search=search, difficulty=difficulty)
+        rows = await store.list_visible(conn, archived=archived, search=search, difficulty=difficulty)
     items = [_item(r) for r in rows]
     return reply({"curricula": items, "total": len(items)})
 
@@ -208,7 +210,8 @@ async def create_curriculum(request: Request) -> Response:
 
 
 async def update_curriculum(request: Request) -> Response:
-    """Replace the caller's curriculum with the UMCF document in the body, or — when the body is not a
+    """Replace the caller's curriculum with the UMCF document in the body (creating it when the caller has
+    no curriculum of that id and it is not a system one), or — when the body is not a
     UMCF document — update its metadata (Android's UpdateCurriculumRequest ``{title, description,
     difficulty, age_range, keywords}``; absent or null fields stay) and keep the rest of the document."""
     who = principal(request)
@@ -230,14 +233,21 @@ async def update_curriculum(request: Request) -> Response:
         doc["id"] = {"value": curriculum_id}
     elif doc_id != curriculum_id:
         raise ApiError(422, "invalid_curriculum", "The document's id does not match the URL.", details={"field": "id"})
+    created = False
     try:
         async with tx(request, who) as conn:
-            row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
-            meta = await store.replace_document(conn, row["pk"], doc)
+            existing = await store.get_own(conn, who.tenant_id, curriculum_id, archived=None, for_update=True)
+            if existing is None and not await store.is_system(conn, curriculum_id):
+                # The Operations Console's studio saves a new curriculum with PUT to an id it chose.
+                meta = await store.upsert(conn, who.tenant_id, doc)
+                created = True
+            else:
+                row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+                meta = await store.replace_document(conn, row["pk"], doc)
             row = await store.get_own(conn, who.tenant_id, meta.id)
     except umcf.UMCFError as exc:
         raise _umcf_error(exc) from None
-    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"})
+    return reply({**_item(row), "status": "ok", "file_path": f"curricula/{meta.id}"}, 201 if created else 200)
 
 
 def _metadata_changes(body: dict) -> dict:
@@ -327,6 +337,20 @@ async def unarchive(request: Request) -> Response:
     return reply({**_item(row), "status": "unarchived", "file_path": f"curricula/{row['id']}"})
 
 
+async def unarchive_by_id(request: Request) -> Response:
+    """``DELETE /api/curricula/{id}/archive``: take the archive mark off (the Operations Console's
+    unarchive). Idempotent like a DELETE: a curriculum of the caller that is not archived answers 200
+    as it is."""
+    who = principal(request)
+    curriculum_id = path_id(request, "id")
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, archived=None, for_update=True)
+        if row["archived_at"] is not None:
+            await store.set_archived(conn, row["pk"], False)
+            row = await store.get_own(conn, who.tenant_id, curriculum_id)
+    return reply({**_item(row), "status": "unarchived", "file_path": f"curricula/{row['id']}"})
+
+
 async def delete_archived_route(request: Request) -> Response:
     """Delete an archived curriculum (``?confirm=true``)."""
     _archived_name(request)
@@ -334,9 +358,50 @@ async def delete_archived_route(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------ assets
+# The console's AssetUploadRequest (server/web/src/types/index.ts) posts its metadata as separate form
+# fields next to ``file``; these are read (strings; the segment numbers and flag parsed) when there is
+# no ``metadata`` JSON field. ``topicId`` is also sent; the path's topic is the one used.
+_FORM_TEXT = ("alt", "title", "caption", "type", "displayMode")
+_FORM_SEGMENTS = ("startSegment", "endSegment")
+
+
+def _form_metadata(form) -> dict:
+    metadata: dict = {}
+    for key in _FORM_TEXT:
+        value = form.get(key)
+        if isinstance(value, str) and value:
+            metadata[key] = value
+    for key in _FORM_SEGMENTS:
+        value = form.get(key)
+        if isinstance(value, str) and value:
+            if not value.isdigit() or int(value) > 100_000:
+                raise InvalidField(f"'{key}' must be a segment number.", details={"field": key})
+            metadata[key] = int(value)
+    reference = form.get("isReference")
+    if isinstance(reference, str) and reference:
+        metadata["isReference"] = reference.strip().lower() in ("true", "1", "yes", "on")
+    keywords = form.get("keywords")
+    if isinstance(keywords, str) and keywords:
+        try:
+            parsed = json.loads(keywords)
+        except ValueError:
+            parsed = [k.strip() for k in keywords.split(",")]
+        if not isinstance(parsed, list) or len(parsed) > 100 or not all(isinstance(k, str) and len(k) <= 200 for k in parsed):
+            raise InvalidField("'keywords' must be a JSON list (or comma-separated) of at most 100 strings.",
+                               details={"field": "keywords"})
+        metadata["keywords"] = [k for k in parsed if k]
+    return metadata
+
+
 async def _multipart_asset(request: Request) -> tuple[str | None, bytes, dict]:
-    form, upload = await multipart_file(request, max_bytes=assets.MAX_ASSET_BYTES + 64 * 1024, max_fields=10)
+    form, upload = await multipart_file(request, max_bytes=assets.MAX_ASSET_BYTES + 64 * 1024, max_fields=20)
     raw_meta = form.get("metadata")
+    if raw_meta is None:
+        metadata = _form_metadata(form)
+        if "alt" not in metadata:
+            raise MissingField("Send the image's 'alt' text (a form field, or inside a 'metadata' JSON field).",
+                               details={"field": "alt"})
+        return upload.filename, await upload.read(), metadata
     try:
         metadata = json.loads(raw_meta) if isinstance(raw_meta, str) else None
     except ValueError:
@@ -412,16 +477,38 @@ async def upload_asset(request: Request) -> Response:
     return reply({**assets.android_metadata(entry), "status": "success", "asset": entry, "localPath": url})
 
 
-async def get_asset(request: Request) -> Response:
-    """The bytes of a topic image (SVG always as an attachment under a sandbox CSP)."""
-    curriculum_id, topic_id, asset_id = (path_id(request, n) for n in ("id", "topic_id", "asset_id"))
+async def list_assets(request: Request) -> Response:
+    """A topic's visual assets, as the document holds them: ``{assets, embedded, reference, total}``."""
+    curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
     async with tx(request) as conn:
-        row = await store.get_visible(conn, curriculum_id, with_document=False)
+        row = await store.get_visible(conn, curriculum_id)
+    if row is None:
+        raise _not_found()
+    listed = assets.topic_assets(store.document(row), topic_id)
+    if listed is None:
+        raise _not_found("Topic")
+    embedded, reference = listed
+    return reply({"curriculum_id": curriculum_id, "topic_id": topic_id, "assets": embedded + reference,
+                  "embedded": embedded, "reference": reference, "total": len(embedded) + len(reference)})
+
+
+async def get_asset(request: Request) -> Response:
+    """The bytes of a topic image (SVG always as an attachment under a sandbox CSP), or its document entry
+    as JSON for a caller that asks so (``client_shapes.asset_as_json``)."""
+    curriculum_id, topic_id, asset_id = (path_id(request, n) for n in ("id", "topic_id", "asset_id"))
+    as_json = client_shapes.asset_as_json(request)
+    async with tx(request) as conn:
+        row = await store.get_visible(conn, curriculum_id, with_document=as_json)
         found = None
         if row is not None:
             found = await store.find_asset(conn, row["pk"], topic_id, asset_id)
     if found is None:
         raise _not_found("Asset")
+    if as_json:
+        entry = assets.find_entry(store.document(row), topic_id, asset_id)
+        if entry is None:
+            raise _not_found("Asset")
+        return reply({**assets.android_metadata(entry), "status": "success", "asset": entry, "url": entry.get("url")})
     data = await ctx(request).storage.get(found["storage_key"])
     if data is None:
         raise _not_found("Asset")
@@ -524,8 +611,10 @@ SERVICE = Service(
         Route("/api/curricula/{id}", delete_curriculum, methods=["DELETE"]),
         Route("/api/curricula/{id}/full", get_full, methods=["GET"]),
         Route("/api/curricula/{id}/archive", archive, methods=["POST"]),
+        Route("/api/curricula/{id}/archive", unarchive_by_id, methods=["DELETE"]),
         Route("/api/curricula/{id}/topics/{topic_id}/transcript", get_transcript, methods=["GET"]),
         Route("/api/curricula/{id}/topics/{topic_id}/assets", upload_asset, methods=["POST"]),
+        Route("/api/curricula/{id}/topics/{topic_id}/assets", list_assets, methods=["GET"]),
         Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", get_asset, methods=["GET"]),
         Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", patch_asset, methods=["PATCH"]),
         Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", delete_asset, methods=["DELETE"]),

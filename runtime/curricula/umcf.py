@@ -222,7 +222,8 @@ def _iso(value: Any) -> str | None:
 def list_item(meta: CurriculumMeta, *, created_at: Any = None, updated_at: Any = None, archived: bool = False) -> dict:
     """One entry of ``GET /api/curricula``: iOS and Android ``CurriculumSummary`` (``topic_count``) plus
     the web ``CurriculumSummary`` (``language``, ``created_at``, ``updated_at`` ISO 8601, ``topics_count``,
-    ``status``: stored curricula are ``published``, archived ones ``archived``)."""
+    ``status``: stored curricula are ``published``, archived ones ``archived``) plus the console's
+    camelCase counts."""
     return {
         "id": meta.id,
         "language": meta.language,
@@ -240,6 +241,11 @@ def list_item(meta: CurriculumMeta, *, created_at: Any = None, updated_at: Any =
         "keywords": list(meta.keywords),
         "visual_asset_count": meta.visual_asset_count,
         "has_visual_assets": meta.visual_asset_count > 0,
+        # the Operations Console's CurriculumSummary (server/web/src/types/index.ts) reads camelCase
+        "topicCount": meta.topic_count,
+        "totalDuration": meta.duration or "",
+        "hasVisualAssets": meta.visual_asset_count > 0,
+        "visualAssetCount": meta.visual_asset_count,
     }
 
 

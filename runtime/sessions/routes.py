@@ -24,7 +24,7 @@ from runtime.content import schemas
 from runtime.service import Service
 from runtime.sessions import store
 from runtime.tutoring import confidence
-from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens
+from runtime.tutoring.context import SessionView, budget_for, build_context, estimate_tokens, tier_report
 from runtime.validation import (
     field_bool,
     field_enum,
@@ -177,7 +177,8 @@ async def list_sessions(request: Request) -> Response:
     offset = query_int(request, "offset", 0, 0, 1_000_000)
     async with tx(request, who) as conn:
         rows, total = await store.page(conn, who.tenant_id, owner_key(who), curriculum_id, states, limit, offset)
-    return reply(client_shapes.session_list(request, "sessions", [state_dict(r) for r in rows],
+    items = client_shapes.session_items_state(request, [state_dict(r) for r in rows])
+    return reply(client_shapes.session_list(request, "sessions", items,
                                             {"total": total, "limit": limit, "offset": offset}))
 
 
@@ -396,7 +397,9 @@ async def add_turn(request: Request) -> Response:
 
 
 def _context_payload(built: dict) -> dict:
-    return {"system_prompt": built["system_message"], "immediate": built["immediate"], "working": built["working"],
+    # system_message: the Operations Console's name (FOVContextBuildResponse); system_prompt: the old one
+    return {"system_prompt": built["system_message"], "system_message": built["system_message"],
+            "immediate": built["immediate"], "working": built["working"],
             "episodic": built["episodic"], "semantic": built["semantic"], "total_tokens": built["total_tokens"]}
 
 
@@ -501,6 +504,7 @@ async def analyze_response(request: Request) -> Response:
                 result["expansion"] = {"expanded": True, "reason": "low_confidence",
                                        "previous_budget_tokens": old_budget, "budget_tokens": new_budget}
         await _event(conn, row, "analysis", {"confidence_score": analysis.confidence_score,
+                                             "uncertainty_score": analysis.scores["uncertainty"],
                                              "expanded": "expansion" in result})
     return reply(result)
 
@@ -543,6 +547,8 @@ async def debug(request: Request) -> Response:
         built = build_context(view)
         turns, events = await store.debug_history(conn, row["id"])
     summary = state_dict(row)
+    report = tier_report(view, built)
+    report["buffers"]["semantic"]["curriculum_id"] = row["curriculum_id"]
     return reply({
         # Android's SessionDebugInfo {session_id, status, turn_count, duration_seconds, metrics}; the
         # runtime records no per-session latencies, so the medians are null.
@@ -550,7 +556,15 @@ async def debug(request: Request) -> Response:
         "duration_seconds": summary["duration_seconds"],
         "metrics": {"stt_latency_median": None, "llm_latency_median": None, "tts_latency_median": None,
                     "e2e_latency_median": None},
-        "state": summary,
+        # the Operations Console's FOVSessionDebug (fov-context-panel.tsx): tiers, budgets, histories
+        "curriculum_id": summary["curriculum_id"], "barge_in_count": summary["barge_in_count"], **report,
+        "confidence_history": [
+            {"timestamp": iso(e["created_at"]), "score": float((_json(e["data"]) or {}).get("confidence_score") or 0.0),
+             "uncertainty": float((_json(e["data"]) or {}).get("uncertainty_score") or 0.0)}
+            for e in reversed(events) if e["type"] == "analysis"],
+        "barge_in_history": [{"timestamp": iso(e["created_at"]), "utterance": (_json(e["data"]) or {}).get("utterance") or ""}
+                             for e in reversed(events) if e["type"] == "barge_in"],
+        "state": client_shapes.session_debug_state(request, summary),
         "system_prompt": row["system_prompt"],
         "topic": _json(row["topic"]), "position": _json(row["position"]), "segment": _json(row["segment"]),
         "context": _context_payload(built), "budget_tokens": built["budget_tokens"],

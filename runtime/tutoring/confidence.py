@@ -42,7 +42,10 @@ class Analysis:
             "deflection_score": self.scores["deflection"],
             "knowledge_gap_score": self.scores["knowledge_gap"],
             "vague_language_score": self.scores["vague_language"],
-            "detected_markers": self.detected_markers,
+            # the phrases found (the old FOV server's and the Operations Console's string list), and
+            # each with its category and count
+            "detected_markers": [m["marker"] for m in self.detected_markers],
+            "markers": self.detected_markers,
         }
 
 

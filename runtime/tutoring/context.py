@@ -170,3 +170,60 @@ def build_context(view: SessionView, barge_in_utterance: str | None = None) -> d
     total = estimate_tokens(system_prompt) + sum(estimate_tokens(v) for v in tiers.values())
     return {"system_message": system_message, **tiers, "total_tokens": total, "budget_tokens": budget,
             "messages": messages}
+
+
+# The model tiers by context window (the old FOV server's ``ModelTier.from_context_window``), as the
+# Operations Console's FOV debugger names them.
+def model_tier(context_window: int) -> str:
+    if context_window >= 100_000:
+        return "CLOUD"
+    if context_window >= 32_000:
+        return "MID_RANGE"
+    if context_window >= 8_000:
+        return "ON_DEVICE"
+    return "TINY"
+
+
+def tier_report(view: SessionView, built: dict[str, Any]) -> dict[str, Any]:
+    """What the context builder did, per tier: ``model_tier``, ``budget_config`` (each tier's share of
+    the budget, the turns kept verbatim), ``buffers`` (what each tier holds) and ``token_usage``
+    (estimated tokens against each tier's share)."""
+    budget = int(built["budget_tokens"])
+    shares = {name: int(budget * share) for name, share in TIER_SHARES}
+    tier = model_tier(view.context_window)
+    topic = view.topic or {}
+    position = view.position or {}
+    signals = [e.get("data") or {} for e in view.events if e.get("type") == "signal"]
+
+    def signal_count(kind: str) -> int:
+        return sum(1 for s in signals if s.get("signal_type") == kind)
+
+    barge_ins = [e.get("data") or {} for e in view.events if e.get("type") == "barge_in"]
+    usage = {}
+    for name in ("immediate", "working", "episodic", "semantic"):
+        used = estimate_tokens(built[name])
+        usage[name] = {"budget": shares[name], "estimated_used": used,
+                       "percentage": round(100.0 * used / shares[name], 1) if shares[name] else 0.0}
+    return {
+        "model_tier": tier,
+        "budget_config": {"tier": tier, **{f"{name}_budget": shares[name] for name in shares},
+                          "total_budget": budget, "max_conversation_turns": IMMEDIATE_TURNS},
+        "buffers": {
+            "immediate": {"current_segment": (view.segment or {}).get("text"),
+                          "barge_in": (barge_ins[-1].get("utterance") if barge_ins else None),
+                          "turn_count": min(len(view.turns), IMMEDIATE_TURNS), "max_turns": IMMEDIATE_TURNS},
+            "working": {"topic_id": topic.get("topic_id"), "topic_title": topic.get("topic_title"),
+                        "glossary_count": len(topic.get("glossary_terms") or []),
+                        "misconception_count": len(topic.get("misconceptions") or [])},
+            "episodic": {"topic_summary_count": sum(1 for e in view.events if e.get("type") == "topic_changed"),
+                         "questions_count": signal_count("question"),
+                         "learner_signals": {"clarifications": signal_count("clarification"),
+                                             "repetitions": signal_count("repetition"),
+                                             "confusions": signal_count("confusion")}},
+            "semantic": {"curriculum_id": None, "current_topic_index": int(position.get("current_topic_index") or 0),
+                         "total_topics": int(position.get("total_topics") or 0),
+                         "has_outline": bool(position.get("curriculum_outline"))},
+        },
+        "token_usage": usage,
+        "total_context_tokens": built["total_tokens"],
+    }

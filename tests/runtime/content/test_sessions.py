@@ -50,7 +50,7 @@ async def test_session_lifecycle_and_context(content_app, tenant):
         barge = (await c.post(f"/api/sessions/{sid}/barge-in", json={"utterance": "Wait, is the Sun on fire?"},
                               headers=h)).json()
         assert barge["barge_in_count"] == 1 and barge["messages"][-1]["content"] == "Wait, is the Sun on fire?"
-        assert set(barge["context"]) == {"system_prompt", "immediate", "working", "episodic", "semantic", "total_tokens"}
+        assert set(barge["context"]) == {"system_prompt", "system_message", "immediate", "working", "episodic", "semantic", "total_tokens"}
         assert (await c.post(f"/api/sessions/{sid}/signals", json={"signal_type": "confusion", "content": "lost"},
                              headers=h)).json() == {"recorded": True}
         r = await c.post(f"/api/sessions/{sid}/signals", json={"signal_type": "boredom"}, headers=h)
@@ -64,7 +64,7 @@ async def test_session_lifecycle_and_context(content_app, tenant):
             headers=h)).json()
         assert unsure["confidence_score"] < 0.5 and unsure["trend"] == "declining"
         assert unsure["expansion"]["budget_tokens"] > unsure["expansion"]["previous_budget_tokens"]
-        assert {m["category"] for m in unsure["detected_markers"]} >= {"hedging", "uncertainty", "vague_language"}
+        assert {m["category"] for m in unsure["markers"]} >= {"hedging", "uncertainty", "vague_language"}
         state = (await c.get(f"/api/sessions/{sid}", headers=h)).json()
         assert state["expansion_count"] == 1 and state["total_turns"] == 12 and state["current_topic_id"] == "topic-sun"
         events = (await c.get(f"/api/sessions/{sid}/events", headers=h)).json()["events"]
