@@ -425,3 +425,15 @@ def session_items_state(conn: HTTPConnection, items: list[dict[str, Any]]) -> li
     if not is_console(conn):
         return items
     return [{**item, "state": item["status"]} for item in items]
+
+
+def tts_profile_item(conn: HTTPConnection, profile: dict[str, Any]) -> dict[str, Any]:
+    """One TTS profile in the ``/api/tts/profiles*`` answers.
+
+    - the console (``is_console``): ``TTSProfile`` of server/web/src/types/tts-pregen.ts, whose
+      ``description`` and ``use_case`` are optional strings: left out when unset (null is neither).
+    - everyone else: every field, unset ones as null (Android's ``TTSProfile.description: String?``).
+    """
+    if not is_console(conn):
+        return profile
+    return {key: value for key, value in profile.items() if value is not None or key not in ("description", "use_case")}

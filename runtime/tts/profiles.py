@@ -10,8 +10,9 @@ import asyncpg
 
 from runtime.db import partial_update
 
-COLUMNS = "id, name, provider, voice_id, settings, description, tags, use_case, is_default, created_at, updated_at"
-EDITABLE = ("name", "provider", "voice_id", "settings", "description", "tags", "use_case", "is_default")
+COLUMNS = ("id, name, provider, voice_id, settings, description, tags, use_case, is_default, is_active, created_at, "
+           "updated_at")
+EDITABLE = ("name", "provider", "voice_id", "settings", "description", "tags", "use_case", "is_default", "is_active")
 _JSON_FIELDS = ("settings", "tags")
 
 
@@ -28,11 +29,14 @@ async def get(conn: asyncpg.Connection, tenant_id: str, profile_id: uuid.UUID) -
                                tenant_id, profile_id)
 
 
-async def page(conn: asyncpg.Connection, tenant_id: str, limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
-    """The default first, then by name; and how many there are."""
-    rows = await conn.fetch(f"select {COLUMNS} from tts_profiles where tenant_id = $1 "
-                            "order by is_default desc, lower(name) limit $2 offset $3", tenant_id, limit, offset)
-    total = await conn.fetchval("select count(*) from tts_profiles where tenant_id = $1", tenant_id)
+async def page(conn: asyncpg.Connection, tenant_id: str, limit: int, offset: int,
+               is_active: bool | None = None) -> tuple[list[asyncpg.Record], int]:
+    """The default first, then by name (only active or inactive ones when ``is_active`` is set); and how
+    many there are."""
+    where = "tenant_id = $1 and ($2::boolean is null or is_active = $2)"
+    rows = await conn.fetch(f"select {COLUMNS} from tts_profiles where {where} "
+                            "order by is_default desc, lower(name) limit $3 offset $4", tenant_id, is_active, limit, offset)
+    total = await conn.fetchval(f"select count(*) from tts_profiles where {where}", tenant_id, is_active)
     return rows, total
 
 
@@ -47,9 +51,9 @@ async def create(conn: asyncpg.Connection, tenant_id: str, f: dict[str, Any]) ->
             await _clear_default(conn, tenant_id)
         return await conn.fetchrow(
             f"insert into tts_profiles (tenant_id, name, provider, voice_id, settings, description, tags, use_case, "
-            f"is_default) values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9) returning {COLUMNS}",
+            f"is_default, is_active) values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9, $10) returning {COLUMNS}",
             tenant_id, f["name"], f["provider"], f["voice_id"], json.dumps(f["settings"]), f["description"],
-            json.dumps(f["tags"]), f["use_case"], f["is_default"])
+            json.dumps(f["tags"]), f["use_case"], f["is_default"], f.get("is_active", True))
     except asyncpg.UniqueViolationError:
         raise NameTaken(f["name"]) from None
 

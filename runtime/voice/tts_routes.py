@@ -230,14 +230,14 @@ def _profile_json(r) -> dict:
     return {"id": str(r["id"]), "name": r["name"], "provider": r["provider"], "voice_id": r["voice_id"],
             "settings": json.loads(r["settings"]) if isinstance(r["settings"], str) else r["settings"],
             "description": r["description"], "tags": json.loads(r["tags"]) if isinstance(r["tags"], str) else r["tags"],
-            "use_case": r["use_case"], "is_default": r["is_default"],
+            "use_case": r["use_case"], "is_default": r["is_default"], "is_active": r["is_active"],
             "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
 
 
-def _profile_answer(row, status_code: int = 200) -> JSONResponse:
+def _profile_answer(request: Request, row, status_code: int = 200) -> JSONResponse:
     """A profile at the top level (Android decodes TTSProfile there) and under ``profile`` with ``success``
     (the shape the runtime's other clients read): a superset."""
-    prof = _profile_json(row)
+    prof = client_shapes.tts_profile_item(request, _profile_json(row))
     return JSONResponse({**prof, "success": True, "profile": prof}, status_code=status_code)
 
 
@@ -284,6 +284,7 @@ def _profile_fields(body: dict, *, partial: bool) -> dict:
         ("tags", lambda: field_list(body, "tags", default=[], item_type=str)),
         ("use_case", lambda: field_str(body, "use_case", max_len=100)),
         ("is_default", lambda: field_bool(body, "is_default", default=False)),
+        ("is_active", lambda: field_bool(body, "is_active", default=True)),
     ):
         if partial and body.get(name) is None:
             continue  # absent or null: unchanged (Android's UpdateTTSProfileRequest sends every field, unset ones as null)
@@ -303,14 +304,16 @@ def _profile_provider(body: dict) -> str:
 
 
 async def profiles_list(request: Request) -> Response:
-    """List TTS profiles."""
+    """List TTS profiles (``?is_active=true|false`` filters)."""
     p = principal(request)
     limit = query_int(request, "limit", 50, 1, 200)
     offset = query_int(request, "offset", 0, 0, 1_000_000)
+    is_active = query_bool(request, "is_active") if request.query_params.get("is_active") else None
     async with ctx(request).db.tenant(p.tenant_id) as conn:
-        rows, total = await profiles.page(conn, p.tenant_id, limit, offset)
+        rows, total = await profiles.page(conn, p.tenant_id, limit, offset, is_active)
+    items = [client_shapes.tts_profile_item(request, _profile_json(r)) for r in rows]
     return JSONResponse(client_shapes.tts_profile_list(request, {
-        "success": True, "profiles": [_profile_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}))
+        "success": True, "profiles": items, "total": total, "limit": limit, "offset": offset}))
 
 
 async def profiles_create(request: Request) -> Response:
@@ -322,13 +325,13 @@ async def profiles_create(request: Request) -> Response:
             row = await profiles.create(conn, p.tenant_id, f)
     except profiles.NameTaken:
         raise _name_taken(f["name"]) from None
-    return _profile_answer(row, 201)
+    return _profile_answer(request, row, 201)
 
 
 async def profiles_get(request: Request) -> Response:
     """One TTS profile."""
     p = principal(request)
-    return _profile_answer(await _profile_row(request, p.tenant_id, _profile_uuid(request)))
+    return _profile_answer(request, await _profile_row(request, p.tenant_id, _profile_uuid(request)))
 
 
 async def profiles_update(request: Request) -> Response:
@@ -344,7 +347,7 @@ async def profiles_update(request: Request) -> Response:
             row = await profiles.update(conn, p.tenant_id, pid, f)
     except profiles.NameTaken:
         raise _name_taken(None) from None
-    return _profile_answer(row)
+    return _profile_answer(request, row)
 
 
 async def profiles_delete(request: Request) -> Response:
@@ -365,7 +368,7 @@ async def profiles_set_default(request: Request) -> Response:
     await _profile_row(request, p.tenant_id, pid)
     async with ctx(request).db.tenant(p.tenant_id) as conn:
         row = await profiles.set_default(conn, p.tenant_id, pid)
-    return _profile_answer(row)
+    return _profile_answer(request, row)
 
 
 async def profiles_duplicate(request: Request) -> Response:
@@ -379,7 +382,7 @@ async def profiles_duplicate(request: Request) -> Response:
             row = await profiles.duplicate(conn, p.tenant_id, src["id"], name)
     except profiles.NameTaken:
         raise _name_taken(name) from None
-    return _profile_answer(row, 201)
+    return _profile_answer(request, row, 201)
 
 
 async def profiles_preview(request: Request) -> Response:
@@ -425,7 +428,7 @@ async def profiles_import(request: Request) -> Response:
     f["is_default"] = False
     async with ctx(request).db.tenant(p.tenant_id) as conn:
         row = await profiles.upsert(conn, p.tenant_id, f)
-    return _profile_answer(row, 201)
+    return _profile_answer(request, row, 201)
 
 
 ROUTES = [

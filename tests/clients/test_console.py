@@ -192,10 +192,6 @@ EXPECTED_FAILURES = {
     "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     # TTS pre-generation
-    "GET /api/tts/profiles?is_active": "needs {profiles: TTSProfile[] with is_active, description absent or a string, total}; "
-                                       + T1 + "profiles without is_active and with description: null",
-    "POST /api/tts/profiles": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
-    "PUT /api/tts/profiles/{id}": "needs {profile: TTSProfile}; " + T1 + "a profile without is_active, description: null",
     "GET /api/tts/pregen/jobs?job_type": "needs {jobs: TTSPregenJob[], total}; " + NO_ROUTE,
     "POST /api/tts/pregen/jobs": "posts CreateBatchJobData and needs {success, job}; " + NO_ROUTE,
     "GET /api/tts/pregen/jobs/{id}": "the proxy needs a 2xx; " + NO_ROUTE,

@@ -175,6 +175,28 @@ async def test_profile_put_with_nulls_leaves_fields_unchanged(peers, database, m
         assert only_nulls.status_code == 400 and only_nulls.json()["error"] == "nothing_to_update"
 
 
+async def test_profiles_retire_with_is_active(peers, database, make_app, tenant):
+    """A profile can be retired (``is_active: false``) and brought back; ``?is_active`` filters the list."""
+    _, token = await tenant()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with make_client(make_app(["voice"], voice=_vs(peers))) as c:
+        calm = (await c.post("/api/tts/profiles", json={"name": "Calm", "provider": "openai", "voice_id": "alloy"},
+                             headers=auth)).json()
+        old = (await c.post("/api/tts/profiles", json={"name": "Old", "provider": "openai", "voice_id": "echo",
+                                                       "is_active": False}, headers=auth)).json()
+        assert (calm["is_active"], old["is_active"]) == (True, False)
+
+        async def names(query: str) -> list[str]:
+            return [p["name"] for p in (await c.get(f"/api/tts/profiles{query}", headers=auth)).json()["profiles"]]
+
+        assert (await names("?is_active=true"), await names("?is_active=false"), await names("")) == (
+            ["Calm"], ["Old"], ["Calm", "Old"])
+        back = await c.put(f"/api/tts/profiles/{old['id']}", json={"is_active": True}, headers=auth)
+        assert back.status_code == 200 and back.json()["is_active"] is True
+        assert await names("?is_active=true") == ["Calm", "Old"]
+        assert (await c.get("/api/tts/profiles?is_active=maybe", headers=auth)).status_code == 400
+
+
 async def test_speech_as_json_for_android_or_accept_json(peers, database, make_app, tenant):
     _, token = await tenant()
     auth = {"Authorization": f"Bearer {token}"}
