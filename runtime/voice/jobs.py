@@ -1,4 +1,5 @@
-"""The voice core's background jobs: TTS prefetch of curriculum topics and Knowledge Bowl audio.
+"""The voice core's background jobs: TTS prefetch of curriculum topics, Knowledge Bowl audio, and the
+console's TTS pre-generation batch jobs.
 
 Every handler is idempotent (the queue delivers at least once: cached audio is skipped). A handler
 takes a ``runtime.jobs.queue.Job`` and returns a JSON-able result; it reports progress with
@@ -7,11 +8,14 @@ takes a ``runtime.jobs.queue.Job`` and returns a JSON-able result; it reports pr
 """
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
+from runtime.errors import ApiError
 from runtime.jobs.queue import Job, job_principal
 from runtime.providers.base import ProviderError
-from runtime.tts import kb_audio
+from runtime.tts import kb_audio, pregen
 
 from .core import voice_core
 
@@ -78,3 +82,59 @@ async def kb_audio_prefetch(job: Job) -> dict:
     await job.progress(status=status, completed_at=time.time())
     return {**counts, "status": status}
 
+
+
+# A pre-generation job stops (status failed) after this many items in a row failed: the provider is
+# down or the voice is wrong, and speaking the rest would only fail too (retry-failed and start resume).
+PREGEN_MAX_CONSECUTIVE_FAILURES = 5
+
+
+async def tts_pregen(job: Job) -> dict:
+    """Speak a pre-generation job's pending items into the tenant's TTS cache, one at a time.
+
+    The ``tts_pregen_jobs`` row decides: the handler goes on only while the row is ``running`` and names
+    this queue job (a pause, a delete or a newer start stops it between two items). Each item is taken
+    and finished in its own transaction, so a worker that dies loses at most the item it was speaking,
+    which the next delivery speaks again (through the cache: no second synthesis)."""
+    core = voice_core(job.ctx)
+    principal = job_principal(job)
+    tenant = job.tenant_id
+    pid = uuid.UUID(job.payload["pregen_id"])
+    me = uuid.UUID(job.id)
+    done = 0
+    while True:
+        await job.check_cancelled()
+        async with job.ctx.db.tenant(tenant) as conn:
+            row = await pregen.get(conn, tenant, pid, for_update=True)
+            if row is None or row["status"] != "running" or row["run_job_id"] != me:
+                return {"pregen_id": str(pid), "status": row["status"] if row else "deleted", "spoken": done}
+            item = await pregen.next_pending(conn, tenant, pid)
+        if item is None:
+            break
+        cfg = json.loads(row["tts_config"]) if isinstance(row["tts_config"], str) else row["tts_config"]
+        outcome: dict = {}
+        try:
+            res = await core.speech.speak(principal, tenant, item["text_content"], voice=cfg.get("voice_id"),
+                                          provider_name=cfg.get("provider"), speed=float(cfg.get("speed") or 1.0),
+                                          options=cfg.get("options") or None)
+            outcome = {"ok": True, "output_file": res.key.object_key, "duration": res.duration_seconds,
+                       "size": len(res.wav), "sample_rate": res.sample_rate}
+        except (ProviderError, ApiError) as exc:
+            outcome = {"ok": False, "error": str(exc)[:1000]}
+        async with job.ctx.db.tenant(tenant) as conn:
+            row = await pregen.finish_item(conn, tenant, pid, item["item_index"], **outcome)
+            if row is not None and row["consecutive_failures"] >= PREGEN_MAX_CONSECUTIVE_FAILURES:
+                await pregen.set_status(conn, tenant, pid, "failed", last_error=outcome.get("error"))
+        done += 1
+        if row is None:
+            return {"pregen_id": str(pid), "status": "deleted", "spoken": done}
+        await job.progress(pregen_id=str(pid), completed_items=row["completed_items"], failed_items=row["failed_items"],
+                           total_items=row["total_items"], current_item_index=row["current_item_index"])
+        if row["consecutive_failures"] >= PREGEN_MAX_CONSECUTIVE_FAILURES:
+            return {"pregen_id": str(pid), "status": "failed", "spoken": done}
+    await core.speech.drain()
+    async with job.ctx.db.tenant(tenant) as conn:
+        row = await pregen.get(conn, tenant, pid, for_update=True)
+        if row is not None and row["status"] == "running" and row["run_job_id"] == me:
+            await pregen.set_status(conn, tenant, pid, "completed")
+    return {"pregen_id": str(pid), "status": "completed", "spoken": done}

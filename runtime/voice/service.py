@@ -11,7 +11,8 @@ from runtime.curricula.import_routes import ROUTES as IMPORT_JOB_ROUTES
 from runtime.curricula.importer import curriculum_import
 from runtime.service import Service
 from runtime.voice.core import deep_check, is_draining, voice_core
-from runtime.voice.jobs import kb_audio_prefetch, tts_prefetch
+from runtime.voice.jobs import kb_audio_prefetch, tts_pregen, tts_prefetch
+from runtime.voice.pregen_routes import ROUTES as PREGEN_ROUTES
 from runtime.voice.routes import GPU_NODE_PREFIX, ROUTES as VOICE_ROUTES
 from runtime.voice.tts_routes import ROUTES as TTS_ROUTES
 from runtime.voice.ws_events import ws_events
@@ -30,15 +31,16 @@ async def _shutdown(ctx) -> None:
 SERVICE = Service(
     name="voice",
     routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES,
-            *IMPORT_JOB_ROUTES],
+            *IMPORT_JOB_ROUTES, *PREGEN_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
     public_prefixes=(GPU_NODE_PREFIX,),
-    envelope_prefixes=("/api/kb/", "/api/import/", "/api/tts/profiles"),
+    envelope_prefixes=("/api/kb/", "/api/import/", "/api/tts/profiles", "/api/tts/pregen/"),
     jobs={
         "tts_prefetch": tts_prefetch,
         "kb_audio_prefetch": kb_audio_prefetch,
         "curriculum_import": curriculum_import,
+        "tts_pregen": tts_pregen,
     },
     deep_check=deep_check,
     draining=is_draining,

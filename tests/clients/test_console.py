@@ -191,18 +191,6 @@ EXPECTED_FAILURES = {
     "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
     "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    # TTS pre-generation
-    "GET /api/tts/pregen/jobs?job_type": "needs {jobs: TTSPregenJob[], total}; " + NO_ROUTE,
-    "POST /api/tts/pregen/jobs": "posts CreateBatchJobData and needs {success, job}; " + NO_ROUTE,
-    "GET /api/tts/pregen/jobs/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    "DELETE /api/tts/pregen/jobs/{id}": "needs {success}; " + NO_ROUTE,
-    "POST /api/tts/pregen/jobs/{id}/start": "needs {success, job}; " + NO_ROUTE,
-    "POST /api/tts/pregen/jobs/{id}/pause": "needs {success, job}; " + NO_ROUTE,
-    "POST /api/tts/pregen/jobs/{id}/resume": "needs {success, job}; " + NO_ROUTE,
-    "GET /api/tts/pregen/jobs/{id}/progress": "needs JobProgress; " + NO_ROUTE,
-    "GET /api/tts/pregen/jobs/{id}/items?limit": "needs JobItemsResponse; " + NO_ROUTE,
-    "POST /api/tts/pregen/jobs/{id}/retry-failed": "needs {success, reset_count}; " + NO_ROUTE,
-    "POST /api/tts/pregen/extract": "posts ExtractRequest and needs {success, items, total_count}; " + NO_ROUTE,
     # media
     "POST /api/media/diagrams/validate": "needs {success, valid, errors}; " + NO_ROUTE,
     "POST /api/media/diagrams/render": "needs DiagramRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
@@ -290,6 +278,14 @@ async def resolve(console: Console, path: str, made: dict[str, str] | None = Non
                                          headers=console.caller.beta_headers)
         profile = (made.json().get("profile") or {}).get("id") if made.status_code < 300 else None
         path = path.replace("{profile}", str(profile or "no-profile"))
+    if "{pregen}" in path or "{paused_pregen}" in path:  # a TTS pre-generation job of the console's own items
+        made = await console.request("POST", "/api/tts/pregen/jobs", PREGEN_JOB)
+        assert made.status_code == 201, made.text
+        job = made.json()["job"]["id"]
+        if "{paused_pregen}" in path:
+            paused = await console.request("POST", f"/api/tts/pregen/jobs/{job}/pause")
+            assert paused.status_code == 200, paused.text
+        path = path.replace("{pregen}", job).replace("{paused_pregen}", job)
     if "{seeded_status}" in path:  # the status filter set to the final status of the job seed() started
         status = "queued"
         for _ in range(100):
@@ -319,6 +315,7 @@ async def seed(console: Console, c: Call) -> None:
         "/api/metrics": ("/api/metrics", {"sessionId": "s-1", "e2eLatencyMedian": 900, "totalCost": 0.5}, client),
         "/api/tts/profiles": ("/api/tts/profiles", {**TTS_PROFILE, "name": f"seed-{uuid.uuid4().hex[:6]}"}, beta),
         "/api/sessions": ("/api/sessions", {"curriculum_id": CURRICULUM}, console.headers),
+        "/api/tts/pregen/jobs": ("/api/tts/pregen/jobs", PREGEN_JOB, console.headers),
     }
     target = seeds.get(c.path.split("?")[0])
     if target:
@@ -609,6 +606,8 @@ async def test_reprocess(console, c):
 
 
 # ---------------------------------------------------------------------------- TTS pre-generation
+PREGEN_JOB = {"name": "Greetings", "source_type": "custom", "items": [{"text": "Hello there.", "source_ref": "greeting"},
+                                                                      {"text": "Well done!", "source_ref": "praise"}]}
 TTS_PROFILE = {"name": "Warm tutor", "provider": "piper", "voice_id": "en_US-amy-medium", "settings": {"speed": 1.0},
                "tags": ["tutor"], "use_case": "tutoring"}
 TTS = [
@@ -621,14 +620,14 @@ TTS = [
     call("POST", "/api/tts/pregen/jobs", "tts_job", status=(200, 201), body={
         "name": "Solar system audio", "source_type": "curriculum", "source_id": CURRICULUM, "output_format": "wav",
         "normalize_volume": True}),
-    call("GET", "/api/tts/pregen/jobs/job-1", None, id="GET /api/tts/pregen/jobs/{id}"),
-    call("DELETE", "/api/tts/pregen/jobs/job-1", "success_flag", id="DELETE /api/tts/pregen/jobs/{id}"),
-    call("POST", "/api/tts/pregen/jobs/job-1/start", "tts_job", id="POST /api/tts/pregen/jobs/{id}/start"),
-    call("POST", "/api/tts/pregen/jobs/job-1/pause", "tts_job", id="POST /api/tts/pregen/jobs/{id}/pause"),
-    call("POST", "/api/tts/pregen/jobs/job-1/resume", "tts_job", id="POST /api/tts/pregen/jobs/{id}/resume"),
-    call("GET", "/api/tts/pregen/jobs/job-1/progress", "tts_job_progress", id="GET /api/tts/pregen/jobs/{id}/progress"),
-    call("GET", "/api/tts/pregen/jobs/job-1/items?limit=50", "tts_job_items", id="GET /api/tts/pregen/jobs/{id}/items?limit"),
-    call("POST", "/api/tts/pregen/jobs/job-1/retry-failed", "tts_retry_failed", id="POST /api/tts/pregen/jobs/{id}/retry-failed"),
+    call("GET", "/api/tts/pregen/jobs/{pregen}", None, id="GET /api/tts/pregen/jobs/{id}"),
+    call("DELETE", "/api/tts/pregen/jobs/{pregen}", "success_flag", id="DELETE /api/tts/pregen/jobs/{id}"),
+    call("POST", "/api/tts/pregen/jobs/{pregen}/start", "tts_job", id="POST /api/tts/pregen/jobs/{id}/start"),
+    call("POST", "/api/tts/pregen/jobs/{pregen}/pause", "tts_job", id="POST /api/tts/pregen/jobs/{id}/pause"),
+    call("POST", "/api/tts/pregen/jobs/{paused_pregen}/resume", "tts_job", id="POST /api/tts/pregen/jobs/{id}/resume"),
+    call("GET", "/api/tts/pregen/jobs/{pregen}/progress", "tts_job_progress", id="GET /api/tts/pregen/jobs/{id}/progress"),
+    call("GET", "/api/tts/pregen/jobs/{pregen}/items?limit=50", "tts_job_items", id="GET /api/tts/pregen/jobs/{id}/items?limit"),
+    call("POST", "/api/tts/pregen/jobs/{pregen}/retry-failed", "tts_retry_failed", id="POST /api/tts/pregen/jobs/{id}/retry-failed"),
     call("POST", "/api/tts/pregen/extract", "tts_extract", body={"source_type": "curriculum", "source_id": CURRICULUM}),
 ]
 
