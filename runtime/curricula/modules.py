@@ -78,7 +78,10 @@ def _question(row: asyncpg.Record) -> dict:
 
 
 async def download(conn: asyncpg.Connection, module_id: str) -> dict | None:
-    module = await conn.fetchrow("select * from content_modules where id = $1 and enabled", module_id)
+    # a module the catalogue or the tenant switched off has no download
+    module = await conn.fetchrow(
+        "select m.* from content_modules m where m.id = $1 and m.enabled and not exists (select 1 from "
+        "tenant_module_settings s where s.module_id = m.id and s.enabled = false)", module_id)
     if module is None:
         return None
     domains = await conn.fetch("select * from kb_domains order by sort_order, id")
@@ -105,13 +108,61 @@ async def download(conn: asyncpg.Connection, module_id: str) -> dict | None:
     }
 
 
+# The features a tenant can switch off per module (the console's ``feature_overrides`` keys).
+FEATURES = ("team_mode", "speed_training", "competition_sim")
+
+
+async def _tenant_settings(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
+    """The caller's tenant's module settings by module id (RLS scopes the rows to the transaction's tenant)."""
+    return {r["module_id"]: r for r in await conn.fetch("select * from tenant_module_settings")}
+
+
+def _with_settings(module: asyncpg.Record, own: asyncpg.Record | None) -> dict:
+    """The list keys with the tenant's settings applied: ``enabled`` and each ``supports_*`` as the tenant
+    sees them (a feature is on when the module supports it and the tenant has not switched it off, the
+    old server's rule), plus ``base_supports_*`` and ``feature_overrides`` (the console's Module)."""
+    overrides = _json(own["feature_overrides"]) if own is not None else {}
+    body = {k: module[k] for k in _LIST_KEYS}
+    if own is not None and own["enabled"] is not None:
+        body["enabled"] = module["enabled"] and own["enabled"]
+    for feature in FEATURES:
+        base = module[f"supports_{feature}"]
+        body[f"base_supports_{feature}"] = base
+        body[f"supports_{feature}"] = bool(base and overrides.get(feature, True))
+    body["feature_overrides"] = overrides
+    return body
+
+
+def effective_features(body: dict) -> dict:
+    return {f"supports_{feature}": body[f"supports_{feature}"] for feature in FEATURES}
+
+
 async def list_modules(conn: asyncpg.Connection) -> list[dict]:
     items = []
+    settings = await _tenant_settings(conn)
     for module in await conn.fetch("select * from content_modules order by sort_order, id"):
-        full = await download(conn, module["id"]) if module["enabled"] else None
-        items.append({**{k: module[k] for k in _LIST_KEYS},
-                      "download_size": len(dumps(full).encode()) if full else 0})
+        body = _with_settings(module, settings.get(module["id"]))
+        full = await download(conn, module["id"]) if body["enabled"] else None
+        items.append({**body, "download_size": len(dumps(full).encode()) if full else 0})
     return items
+
+
+async def save_settings(conn: asyncpg.Connection, tenant_id: str, module_id: str, enabled: bool | None,
+                        overrides: dict[str, bool] | None) -> dict | None:
+    """Store the tenant's settings of a module (overrides merge into the stored ones); the module as the
+    tenant now sees it, or None when there is no such module."""
+    module = await conn.fetchrow("select * from content_modules where id = $1", module_id)
+    if module is None:
+        return None
+    await conn.execute(
+        "insert into tenant_module_settings (tenant_id, module_id, enabled, feature_overrides) "
+        "values ($1, $2, $3, coalesce($4::jsonb, '{}'::jsonb)) on conflict (tenant_id, module_id) do update set "
+        "enabled = coalesce(excluded.enabled, tenant_module_settings.enabled), "
+        "feature_overrides = tenant_module_settings.feature_overrides || coalesce($4::jsonb, '{}'::jsonb), "
+        "updated_at = now()",
+        tenant_id, module_id, enabled, json.dumps(overrides) if overrides is not None else None)
+    own = await conn.fetchrow("select * from tenant_module_settings where module_id = $1", module_id)
+    return _with_settings(module, own)
 
 
 async def module_detail(conn: asyncpg.Connection, module_id: str) -> dict | None:
@@ -121,14 +172,11 @@ async def module_detail(conn: asyncpg.Connection, module_id: str) -> dict | None
     counts = {r["domain_id"]: r["n"] for r in await conn.fetch(
         "select domain_id, count(*) as n from kb_questions where status = 'active' group by domain_id")}
     domains = await conn.fetch("select * from kb_domains order by sort_order, id")
-    full = await download(conn, module_id) if module["enabled"] else None
+    body = _with_settings(module, (await _tenant_settings(conn)).get(module_id))
+    full = await download(conn, module_id) if body["enabled"] else None
     return {
-        **{k: module[k] for k in _LIST_KEYS},
+        **body,
         "long_description": module["long_description"],
-        "base_supports_team_mode": module["supports_team_mode"],
-        "base_supports_speed_training": module["supports_speed_training"],
-        "base_supports_competition_sim": module["supports_competition_sim"],
-        "feature_overrides": {},
         "domains": [{"id": d["id"], "name": d["name"], "weight": d["weight"], "icon_name": d["icon_name"],
                      "question_count": counts.get(d["id"], 0)} for d in domains],
         "total_questions": sum(counts.values()),

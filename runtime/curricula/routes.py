@@ -24,6 +24,7 @@ from runtime.errors import ApiError, Forbidden, InvalidField, MissingField, NotF
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.validation import (
+    field_bool,
     field_int,
     field_str,
     json_body,
@@ -575,6 +576,35 @@ async def get_module(request: Request) -> Response:
     return reply({**body, **client_shapes.module_detail_study_modes(request, study_modes)})
 
 
+async def module_settings(request: Request) -> Response:
+    """``PATCH /api/modules/{id}/settings`` ``{enabled?, feature_overrides?: {team_mode, speed_training,
+    competition_sim}}``: the tenant's own settings of a module (administrators only). Overrides merge into
+    the stored ones; a feature can only be switched off where the module supports it."""
+    who = principal(request)
+    if not who.is_admin:
+        raise Forbidden("Only administrators can change module settings.")
+    module_id = path_id(request, "id")
+    body = await json_body(request)
+    enabled = field_bool(body, "enabled")
+    overrides = body.get("feature_overrides")
+    if overrides is not None:
+        if not isinstance(overrides, dict):
+            raise InvalidField("'feature_overrides' must be an object.", details={"field": "feature_overrides"})
+        for key, value in overrides.items():
+            if key not in modules.FEATURES or not isinstance(value, bool):
+                raise InvalidField(f"'feature_overrides' takes true/false for {', '.join(modules.FEATURES)}.",
+                                   details={"field": "feature_overrides", "key": key})
+    if enabled is None and overrides is None:
+        raise MissingField("Send 'enabled' or 'feature_overrides'.", details={"field": "enabled"})
+    async with tx(request, who) as conn:
+        saved = await modules.save_settings(conn, who.tenant_id, module_id, enabled, overrides)
+    if saved is None:
+        raise _not_found("Module")
+    return reply({"success": True, "module_id": module_id, "enabled": saved["enabled"],
+                  "feature_overrides": saved["feature_overrides"],
+                  "effective_features": modules.effective_features(saved)})
+
+
 async def download_module(request: Request) -> Response:
     """The whole module with every question, ``downloaded_at`` in seconds since 2001-01-01 (iOS ``Date``)."""
     module_id = path_id(request, "id")
@@ -620,6 +650,7 @@ SERVICE = Service(
         Route("/api/curricula/{id}/topics/{topic_id}/assets/{asset_id}", delete_asset, methods=["DELETE"]),
         Route("/api/modules", list_modules, methods=["GET"]),
         Route("/api/modules/{id}", get_module, methods=["GET"]),
+        Route("/api/modules/{id}/settings", module_settings, methods=["PATCH"]),
         Route("/api/modules/{id}/download", download_module, methods=["POST", "GET"]),
     ],
 )

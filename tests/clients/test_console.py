@@ -168,11 +168,6 @@ EXPECTED_FAILURES = {
                                    "courseName, currentStage, stageProgress, overallProgress, startedAt, warnings, stats",
     "POST /api/import/jobs": "posts {sourceId, courseId, outputName} and needs {success: true, jobId, status}; the server takes "
                              "only {url} or {content}: 404 source_not_found",
-    # modules
-    "GET /api/modules?include_disabled": "needs {modules: Module[] with base_supports_* and feature_overrides, server_version}; "
-                                         + T1 + "modules without base_supports_team_mode/speed_training/competition_sim and "
-                                         "feature_overrides",
-    "PATCH /api/modules/{id}/settings": "patches {enabled, feature_overrides} and needs ModuleSettingsResponse; " + NO_ROUTE,
     # plugins
     "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
     "POST /api/plugins/initialize": "needs a 2xx; " + NO_ROUTE,
@@ -563,6 +558,28 @@ MODULES = [
 @pytest.mark.parametrize("c", MODULES)
 async def test_modules(console, c):
     await send(console, c)
+
+
+async def test_module_settings_are_the_tenants(console, tenant, shared_database):
+    """The console's module panel switches features (and the module) off for its own tenant only; the
+    apps of the tenant see the effective flags, another tenant sees the catalogue's."""
+    patched = await console.request("PATCH", "/api/modules/knowledge-bowl/settings",
+                                    {"feature_overrides": {"team_mode": False}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["effective_features"]["supports_team_mode"] is False
+    beta = console.caller.beta_headers
+    mine = (await console.client.get("/api/modules/knowledge-bowl", headers=beta)).json()
+    assert (mine["supports_team_mode"], mine["base_supports_team_mode"]) == (False, True)
+    _, other_beta = await tenant(database=shared_database)
+    theirs = (await console.client.get("/api/modules/knowledge-bowl", headers={"Authorization": f"Bearer {other_beta}"})).json()
+    assert theirs["supports_team_mode"] is True and theirs["feature_overrides"] == {}
+    off = await console.request("PATCH", "/api/modules/knowledge-bowl/settings", {"enabled": False})
+    assert off.json()["enabled"] is False and off.json()["feature_overrides"] == {"team_mode": False}
+    assert (await console.client.post("/api/modules/knowledge-bowl/download", headers=beta)).status_code == 404
+    assert (await console.request("PATCH", "/api/modules/knowledge-bowl/settings",
+                                  {"feature_overrides": {"teleport": True}})).status_code == 422
+    assert (await console.client.patch("/api/modules/knowledge-bowl/settings", json={"enabled": True},
+                                       headers=beta)).status_code == 403
 
 
 # ---------------------------------------------------------------------------------------- plugins
