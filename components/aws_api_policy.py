@@ -15,8 +15,8 @@ to the shape's member of the same name ignoring case, after the few renames the 
 range or a missing required member is a finding. Strings the provider uses for booleans
 ("true") and the mocks' floats become the shape's type first.
 
-botocore ships with the AWS provider's toolchain; parliament and moto are optional (CI installs
-them from requirements-dev.txt); a missing validator is a warning saying what was not checked.
+botocore, parliament and moto come with requirements.txt (what plan needs); in an environment
+without one of them a finding says what was not checked, instead of passing silently.
 """
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ def iam_problems(document: str, resource_policy: bool = False) -> list[str]:
     try:
         import parliament
     except ImportError:
-        return ["not checked: install parliament (pip install -r requirements-dev.txt)"]
+        return ["not checked: install parliament (pip install -r requirements.txt)"]
     try:
         doc = json.loads(document)
     except ValueError as e:
@@ -272,7 +272,7 @@ def _spot_patterns(ctx) -> Iterable:
         for name, event in SPOT_EVENTS.items():
             verdict = pattern_matches(pattern, event)
             if verdict is None:
-                yield rule.finding(r, "not checked: install moto (pip install -r requirements-dev.txt)", "warning")
+                yield rule.finding(r, "not checked: install moto (pip install -r requirements.txt)", "warning")
                 return
             if not verdict:
                 yield rule.finding(r, f"the pattern does not match a sample '{name}' event")

@@ -101,6 +101,7 @@ class RecordedResource:
     outputs: dict
     id: str = ""
     read: bool = False  # `Resource.get(...)` of an existing resource
+    dependencies: list[str] = field(default_factory=list)  # URNs it waits for (depends_on and inputs)
 
     @property
     def plain(self) -> dict:
@@ -488,7 +489,8 @@ class RecordingMonitor(_pm.MockMonitor):
             parent=request.parent or None,
             custom=True if read else bool(request.custom),
             inputs=dict(inputs), outputs=dict(reg.state) if reg else {},
-            id=reg.id if reg else "", read=read))
+            id=reg.id if reg else "", read=read,
+            dependencies=[] if read else list(getattr(request, "dependencies", []) or [])))
 
     def RegisterResource(self, request):
         resp = super().RegisterResource(request)

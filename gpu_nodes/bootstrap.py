@@ -62,7 +62,7 @@ _SCRIPT = _PACKAGE / "gpu-node-bootstrap.sh"
 _STAGE0 = _PACKAGE / "gpu-node-stage0.sh"
 # What stage 0 needs to call S3, SSM and Auto Scaling: the agent's own client, nothing else.
 _BOOT_KIT = ("__init__.py", "agent/__init__.py", "agent/http.py", "agent/imds.py", "agent/aws.py",
-             "agent/aws_cli.py")
+             "agent/aws_cli.py", "agent/model_cache.py")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._:/@+-]{0,254}$")  # ASG/hook/model/parameter names

@@ -20,9 +20,8 @@ checked on top:
   https://developers.cloudflare.com/waf/rate-limiting-rules/ (Free 1, Pro 2),
   https://developers.cloudflare.com/rules/transform/ (Free 10 rules per transform phase).
 
-The engine is optional at run time (`pulumi up` does not need it); without it `problems`
-returns one "not checked" note instead of passing silently. CI installs it
-(`requirements-dev.txt`).
+`pulumi up` itself does not need the engine; `plan` does, and requirements.txt installs it.
+Without it `problems` returns one "not checked" note instead of passing silently.
 """
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised only where the package is mi
     _wirefilter = None
 
 ENGINE_MISSING = ("not checked by Cloudflare's engine: install octorules-wirefilter "
-                  "(pip install -r requirements-dev.txt)")
+                  "(pip install -r requirements.txt)")
 
 # Functions on Cloudflare's functions reference page (read 2026-12).
 DOCUMENTED_FUNCTIONS: frozenset[str] = frozenset({

@@ -264,6 +264,8 @@ class S3Client:
         headers = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
         if length is not None:
             headers["Content-Length"] = str(length)
+            # urllib would label a body form-urlencoded, and a server that parses forms keeps nothing.
+            headers["Content-Type"] = "application/octet-stream"
         signed = sign_v4(method, url, headers, b"", region=self.region, service="s3",
                          credentials=self._credentials(), payload_hash="UNSIGNED-PAYLOAD")
         req = urllib.request.Request(url, data=body, method=method, headers=signed)

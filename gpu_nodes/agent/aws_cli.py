@@ -2,8 +2,8 @@
 SigV4 client (the GPU AMI has no AWS CLI).
 
     s3-get BUCKET KEY DEST              download one object
-    s3-sync-down BUCKET PREFIX DIR      download what DIR lacks (or holds at another size)
-    s3-sync-up DIR BUCKET PREFIX        upload what the bucket lacks (or holds at another size)
+    s3-sync-down BUCKET PREFIX DIR      restore what DIR lacks, keeping only files whose SHA-256 checks
+    s3-sync-up DIR BUCKET PREFIX        upload what the bucket lacks, then the digest manifest
     ssm-get NAME                        print a (decrypted) parameter's value
     asg-terminate INSTANCE_ID           remove this node from its ASG, desired capacity - 1
 
@@ -18,38 +18,9 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from . import model_cache
 from .aws import AutoScalingClient, AwsError, CredentialSource, S3Client, SsmClient
 from .imds import Imds
-
-
-def _sync_down(s3: S3Client, bucket: str, prefix: str, directory: str) -> int:
-    prefix = prefix.rstrip("/") + "/"
-    n = 0
-    for key, size in sorted(s3.list(bucket, prefix).items()):
-        rel = key[len(prefix):]
-        if not rel or rel.endswith("/") or ".." in rel.split("/"):
-            continue
-        dest = os.path.join(directory, rel)
-        if os.path.isfile(dest) and os.path.getsize(dest) == size:
-            continue
-        s3.get_to_file(bucket, key, dest)
-        n += 1
-    return n
-
-
-def _sync_up(s3: S3Client, directory: str, bucket: str, prefix: str) -> int:
-    prefix = prefix.rstrip("/") + "/"
-    remote = s3.list(bucket, prefix)
-    n = 0
-    for base, _dirs, files in os.walk(directory):
-        for name in sorted(files):
-            path = os.path.join(base, name)
-            key = prefix + os.path.relpath(path, directory).replace(os.sep, "/")
-            if remote.get(key) == os.path.getsize(path):
-                continue
-            s3.put_file(bucket, key, path)
-            n += 1
-    return n
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -77,9 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if a.command == "s3-get":
                 s3.get_to_file(a.bucket, a.key, a.dest)
             elif a.command == "s3-sync-down":
-                print(f"{_sync_down(s3, a.bucket, a.prefix, a.dir)} file(s) downloaded")
+                print(model_cache.sync_down(s3, a.bucket, a.prefix, a.dir))
             else:
-                print(f"{_sync_up(s3, a.dir, a.bucket, a.prefix)} file(s) uploaded")
+                print(f"{model_cache.sync_up(s3, a.dir, a.bucket, a.prefix)} file(s) uploaded")
     except AwsError as exc:
         print(f"aws_cli {a.command}: {exc}", file=sys.stderr)
         return 1

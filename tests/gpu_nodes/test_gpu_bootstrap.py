@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gpu_nodes.agent.aws import Credentials, S3Client
 from gpu_nodes.agent.config import ConfigError, load_config
+from gpu_nodes.agent.model_cache import MANIFEST, content_address, sync_down, sync_up
 from gpu_nodes.bootstrap import (
     USER_DATA_LIMIT,
     agent_archive,
@@ -90,7 +92,8 @@ def test_nothing_at_boot_calls_an_aws_cli():
         assert "gpu_nodes.agent.aws_cli" in code
     with tarfile.open(fileobj=io.BytesIO(__import__("bz2").decompress(files["/opt/unamentis/boot-kit.tar.bz2"]))) as tar:
         assert set(tar.getnames()) == {"gpu_nodes/__init__.py", "gpu_nodes/agent/__init__.py", "gpu_nodes/agent/http.py",
-                                       "gpu_nodes/agent/imds.py", "gpu_nodes/agent/aws.py", "gpu_nodes/agent/aws_cli.py"}
+                                       "gpu_nodes/agent/imds.py", "gpu_nodes/agent/aws.py", "gpu_nodes/agent/aws_cli.py",
+                                       "gpu_nodes/agent/model_cache.py"}
 
 
 def test_user_data_is_small_and_reproducible():
@@ -345,19 +348,48 @@ def test_bootstrap_without_an_aws_cli_starts_the_agent_and_fills_the_cache(tmp_p
     assert "-p 8880:8000" in calls and "-p 11401:8000" in calls
     # Empty cache: registries, then write-back to the bucket for the next node.
     assert "docker exec ollama ollama pull llama3.2:3b" in calls
-    assert _keys(node, "gpu-cache/ollama/") == {"gpu-cache/ollama/llama3.2_3b"}
+    assert _keys(node, "gpu-cache/ollama/") == {"gpu-cache/ollama/llama3.2_3b", "gpu-cache/ollama/" + MANIFEST}
     assert _keys(node, "gpu-cache/hf/") == {"gpu-cache/hf/Systran--faster-distil-whisper-small.en",
-                                             "gpu-cache/hf/speaches-ai--Kokoro-82M-v1.0-ONNX"}
+                                             "gpu-cache/hf/speaches-ai--Kokoro-82M-v1.0-ONNX", "gpu-cache/hf/" + MANIFEST}
+    # The manifest records what was written, so the next node can check it.
+    manifest = json.loads(node["s3"].get_object(Bucket=node["bucket"], Key="gpu-cache/ollama/" + MANIFEST)["Body"].read())
+    assert manifest["files"]["llama3.2_3b"] == {"sha256": hashlib.sha256(b"weights").hexdigest(), "size": 7}
     assert "ready:" in (root / "var/log/unamentis-gpu-bootstrap.log").read_text()
+
+
+def _cache(node: dict, prefix: str, files: dict, *, manifest: dict | None = None) -> None:
+    """Put a cache as a node's write-back leaves it: the files, then their digest manifest."""
+    for rel, body in files.items():
+        node["s3"].put_object(Bucket=node["bucket"], Key=f"{prefix}/{rel}", Body=body)
+    recorded = {rel: {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)} for rel, body in files.items()}
+    node["s3"].put_object(Bucket=node["bucket"], Key=f"{prefix}/{MANIFEST}",
+                          Body=json.dumps({"version": 1, "files": manifest if manifest is not None else recorded}).encode())
+
+
+def test_bootstrap_with_a_tampered_cache_loads_nothing_unchecked(tmp_path, moto, imds, stop_agents):
+    """Bytes changed in the bucket after a node cached them, or files no node recorded, are not loaded:
+    the registry fills the gap (and the write-back records the good bytes again)."""
+    node = _scratch_node(tmp_path, agent_archive().data, moto, imds)
+    stop_agents.append(Path(str(node["log"]) + ".pid"))
+    _cache(node, "gpu-cache/ollama", {"llama3.2_3b": b"weights"})
+    node["s3"].put_object(Bucket=node["bucket"], Key="gpu-cache/ollama/llama3.2_3b", Body=b"evil!!!")  # same size
+    _cache(node, "gpu-cache/hf", {"Systran--faster-distil-whisper-small.en": b"weights"}, manifest={})
+    out = _run(node)
+    assert out.returncode == 0, out.stdout + out.stderr
+    calls, log = node["log"].read_text(), (node["root"] / "var/log/unamentis-gpu-bootstrap.log").read_text()
+    assert "docker exec ollama ollama pull llama3.2:3b" in calls
+    assert (node["root"] / "var/lib/unamentis/ollama/llama3.2_3b").read_text() == "weights"
+    assert "1 rejected (digest mismatch)" in log + out.stdout + out.stderr
+    assert "1 skipped (no recorded digest)" in log + out.stdout + out.stderr
+    assert (node["root"] / "var/lib/unamentis/hf/Systran--faster-distil-whisper-small.en").read_text() == "weights"
 
 
 def test_bootstrap_from_a_warm_cache_touches_no_registry_for_models(tmp_path, moto, imds, stop_agents):
     node = _scratch_node(tmp_path, agent_archive().data, moto, imds)
     stop_agents.append(Path(str(node["log"]) + ".pid"))
-    put = node["s3"].put_object
-    put(Bucket=node["bucket"], Key="gpu-cache/ollama/llama3.2_3b", Body=b"weights")
-    for m in ("Systran--faster-distil-whisper-small.en", "speaches-ai--Kokoro-82M-v1.0-ONNX"):
-        put(Bucket=node["bucket"], Key=f"gpu-cache/hf/{m}", Body=b"weights")
+    _cache(node, "gpu-cache/ollama", {"llama3.2_3b": b"weights"})
+    _cache(node, "gpu-cache/hf", {m: b"weights" for m in ("Systran--faster-distil-whisper-small.en",
+                                                           "speaches-ai--Kokoro-82M-v1.0-ONNX")})
     out = _run(node)
     assert out.returncode == 0, out.stdout + out.stderr
     calls = node["log"].read_text()
@@ -384,3 +416,45 @@ def test_bootstrap_with_a_tampered_agent_removes_the_node(tmp_path, moto, imds):
     assert "checksum mismatch" in (node["root"] / "var/log/unamentis-gpu-bootstrap.log").read_text()
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[ARGS["asg_name"]])["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 0  # removed itself and lowered desired capacity: no relaunch loop
+
+
+# ---- the model cache's digests, against the loopback S3
+def test_content_addressed_names():
+    digest = "a" * 64
+    assert content_address(f"models/blobs/sha256-{digest}") == digest  # Ollama
+    assert content_address(f"models--org--m/blobs/{digest}") == digest  # Hugging Face hub, large files
+    assert content_address(f"models--org--m/snapshots/main/{digest}") is None
+    assert content_address("manifests/registry.ollama.ai/library/llama3.2/3b") is None
+
+
+def test_model_cache_round_trip_and_blob_checks(tmp_path, moto):
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
+    boto = _boto(moto, "s3")
+    boto.create_bucket(Bucket="cache")
+    s3 = S3Client("us-east-1", lambda: Credentials("test", "test"), endpoint_url=moto)
+    weights = b"model weights"
+    good = "sha256-" + hashlib.sha256(weights).hexdigest()
+    src = tmp_path / "src"
+    (src / "blobs").mkdir(parents=True)
+    (src / "blobs" / good).write_bytes(weights)
+    (src / "manifests").mkdir()
+    (src / "manifests" / "m").write_text('{"layers": []}')
+    assert sync_up(s3, str(src), "cache", "gpu-cache/ollama") == 2
+    restored = sync_down(s3, "cache", "gpu-cache/ollama", str(tmp_path / "a"))
+    assert (restored.downloaded, restored.rejected, restored.unverified) == (2, 0, 0)
+    assert (tmp_path / "a" / "manifests" / "m").read_text() == '{"layers": []}'
+    # A blob whose bytes do not hash to its own name is refused even when the manifest lists it,
+    # and without any manifest only blobs that check against their names are loaded.
+    liar = "sha256-" + "0" * 64
+    boto.put_object(Bucket="cache", Key=f"gpu-cache/ollama/blobs/{liar}", Body=weights)
+    boto.delete_object(Bucket="cache", Key=f"gpu-cache/ollama/{MANIFEST}")
+    restored = sync_down(s3, "cache", "gpu-cache/ollama", str(tmp_path / "b"))
+    assert (restored.downloaded, restored.rejected, restored.unverified) == (1, 1, 1)
+    assert (tmp_path / "b" / "blobs" / good).read_bytes() == weights
+    assert not (tmp_path / "b" / "blobs" / liar).exists()
+    assert not (tmp_path / "b" / "manifests" / "m").exists()
+    # Already on disk with the right digest: not downloaded again.
+    again = sync_down(s3, "cache", "gpu-cache/ollama", str(tmp_path / "b"))
+    assert (again.downloaded, again.kept) == (0, 1)

@@ -116,6 +116,8 @@ def test_alerts_budget_and_alarms(stack_run):
     budget = rec.named("unamentis-obs-budget")
     assert (budget.get("budgetType"), budget.get("timeUnit"), budget.get("limitAmount"), budget.get("limitUnit")) == \
         ("COST", "MONTHLY", "50.00", "USD")
+    # AWS Budgets checks at create time that it may publish to the topic: the policy comes first.
+    assert rec.named("unamentis-obs-alerts-policy").urn in budget.dependencies
     notes = {(n["notificationType"], n["threshold"]) for n in budget.get("notifications")}
     assert notes == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
     for n in budget.get("notifications"):
