@@ -437,3 +437,16 @@ def tts_profile_item(conn: HTTPConnection, profile: dict[str, Any]) -> dict[str,
     if not is_console(conn):
         return profile
     return {key: value for key, value in profile.items() if value is not None or key not in ("description", "use_case")}
+
+
+def curriculum_put_creates(conn: HTTPConnection) -> bool:
+    """Whether ``PUT /api/curricula/{id}`` with a UMCF document creates the curriculum when the caller's
+    tenant has none of that id.
+
+    - the console (``is_console``): yes — its studio saves a new curriculum with ``PUT`` to an id it
+      chose (server/web/src/components/dashboard/curricula-panel.tsx ``onSave``), and has no other way
+      to create one from the editor.
+    - everyone else: no, 404 — PUT replaces an existing curriculum (the apps create with ``POST
+      /api/curricula`` or ``/import``), so a mistyped id is an error, not a new curriculum.
+    """
+    return is_console(conn)

@@ -211,8 +211,9 @@ async def create_curriculum(request: Request) -> Response:
 
 
 async def update_curriculum(request: Request) -> Response:
-    """Replace the caller's curriculum with the UMCF document in the body (creating it when the caller has
-    no curriculum of that id and it is not a system one), or — when the body is not a
+    """Replace the caller's curriculum with the UMCF document in the body (for the Operations Console,
+    creating it when the tenant has none of that id: ``client_shapes.curriculum_put_creates``), or — when
+    the body is not a
     UMCF document — update its metadata (Android's UpdateCurriculumRequest ``{title, description,
     difficulty, age_range, keywords}``; absent or null fields stay) and keep the rest of the document."""
     who = principal(request)
@@ -238,8 +239,8 @@ async def update_curriculum(request: Request) -> Response:
     try:
         async with tx(request, who) as conn:
             existing = await store.get_own(conn, who.tenant_id, curriculum_id, archived=None, for_update=True)
-            if existing is None and not await store.is_system(conn, curriculum_id):
-                # The Operations Console's studio saves a new curriculum with PUT to an id it chose.
+            if existing is None and client_shapes.curriculum_put_creates(request) \
+                    and not await store.is_system(conn, curriculum_id):
                 meta = await store.upsert(conn, who.tenant_id, doc)
                 created = True
             else:
