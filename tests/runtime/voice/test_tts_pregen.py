@@ -95,6 +95,23 @@ async def test_curriculum_source_profile_voice_and_bad_input(peers, database, ma
         assert job["tts_config"] == {"provider": "openai", "voice_id": "nova", "speed": 1.25}
         assert job["total_items"] == texts["total_count"] and job["profile_id"] == profile["id"]
 
+        question = {"domain_id": "science", "subcategory": "chemistry", "question_text": "What is the formula of water?",
+                    "answer_text": "H2O", "difficulty": 2, "question_type": "toss_up", "hints": ["Two hydrogens"],
+                    "explanation": "Two hydrogen atoms, one oxygen atom."}
+        made = await c.post("/api/kb/questions", json=question, headers=admin)
+        assert made.status_code < 300, made.text
+        qid = made.json()["question"]["id"]
+
+        async def kb(**options) -> dict[str, str]:
+            body = {"source_type": "knowledge-bowl", "domains": ["science"], "difficulties": [2], **options}
+            answer = (await c.post("/api/tts/pregen/extract", json=body, headers=admin)).json()
+            return {i["source_ref"]: i["text"] for i in answer["items"] if i["source_ref"].startswith(f"kb:{qid}:")}
+
+        assert await kb() == {f"kb:{qid}:question": "What is the formula of water?", f"kb:{qid}:answer": "H2O"}
+        assert set(await kb(include_answers=False, include_hints=True, include_explanations=True)) == {
+            f"kb:{qid}:question", f"kb:{qid}:hint_0", f"kb:{qid}:explanation"}
+        assert await kb(difficulties=[5]) == {} and await kb(domains=["history"]) == {}
+
         async def status(body: dict) -> tuple[int, str]:
             r = await c.post("/api/tts/pregen/jobs", json=body, headers=admin)
             return r.status_code, r.json().get("error")
