@@ -81,7 +81,7 @@ async def _curriculum_texts(conn: asyncpg.Connection, curriculum_id: str) -> lis
 async def _kb_texts(conn: asyncpg.Connection, options: dict[str, Any]) -> list[dict[str, str]]:
     wanted = {"question": options.get("include_questions", True), "answer": options.get("include_answers", True),
               "hint": options.get("include_hints", False), "explanation": options.get("include_explanations", False)}
-    domains = [kb_store.canonical_domain(d) for d in options.get("domains") or []] or [None]
+    domains: list[str | None] = [kb_store.canonical_domain(d) for d in options.get("domains") or []] or [None]
     items: list[dict[str, str]] = []
     for domain in domains:
         offset = 0

@@ -91,6 +91,13 @@ async def _load(conn, who: Principal, job_id: uuid.UUID, *, for_update: bool = F
     return row
 
 
+def _page(request: Request, max_limit: int) -> tuple[int, int]:
+    """``?limit`` (default 50) and ``?offset`` (default 0), validated."""
+    limit = query_int(request, "limit", 50, 1, max_limit)
+    offset = query_int(request, "offset", 0, 0, 1_000_000)
+    return (50 if limit is None else limit), (0 if offset is None else offset)
+
+
 def _ok(body: dict[str, Any], status: int = 200) -> Response:
     return JSONResponse({"success": True, **body}, status_code=status)
 
@@ -169,7 +176,7 @@ async def list_jobs(request: Request) -> Response:
     filters = {"status": query_enum(request, "status", pregen.JOB_STATUSES),
                "source_type": query_enum(request, "source_type", pregen.SOURCE_TYPES),
                "job_type": query_enum(request, "job_type", ("batch", "comparison"))}
-    limit, offset = query_int(request, "limit", 50, 1, 200), query_int(request, "offset", 0, 0, 1_000_000)
+    limit, offset = _page(request, 200)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         rows, total = await pregen.page(conn, who.tenant_id, limit=limit, offset=offset, **filters)
     return _ok({"jobs": [_job_json(r) for r in rows], "total": total, "limit": limit, "offset": offset})
@@ -268,7 +275,7 @@ async def items(request: Request) -> Response:
     """The job's items in order (``?status&limit&offset``)."""
     who = _admin(request)
     status = query_enum(request, "status", pregen.ITEM_STATUSES)
-    limit, offset = query_int(request, "limit", 50, 1, 500), query_int(request, "offset", 0, 0, 1_000_000)
+    limit, offset = _page(request, 500)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request))
         rows, total = await pregen.items_page(conn, who.tenant_id, row["id"], status, limit, offset)
