@@ -477,3 +477,16 @@ def import_course_detail(conn: HTTPConnection, course: dict[str, Any], extra: di
     if _platform(conn) == "android":
         return course
     return {"success": True, "course": course, **extra}
+
+
+def media_map_styles(conn: HTTPConnection, styles: list[dict[str, Any]]) -> Any:
+    """``GET /api/media/maps/styles``.
+
+    - Android: a JSON array of style ids — ``ApiClient.getMapStyles()`` decodes ``List<String>``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt).
+    - Everyone else, and the default: ``{success, styles: [{id, name, description}]}`` — the console's
+      ``MapStylesResponse`` (server/web/src/types/index.ts).
+    """
+    if _platform(conn) == "android":
+        return [style["id"] for style in styles]
+    return {"success": True, "styles": styles}

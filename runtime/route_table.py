@@ -45,7 +45,7 @@ LAMBDA_SERVICES: tuple[str, ...] = (
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice")
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "media")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -81,6 +81,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/tts", "voice", "core"),
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
+    RouteRule("/api/media", "media", "core"),  # runs Graphviz and matplotlib, which the image carries
     RouteRule("/api/admin", "admin", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),

@@ -535,6 +535,10 @@ class Settings:
                                                default_doc="— (no import sources)", doc=(
         "comma-separated course catalogs (JSON files on the server or https URLs) listed as import sources "
         "(`/api/import/sources`); format in the README's \"Import sources\""))
+    map_tiles: tuple[str, ...] = setting("UNAMENTIS_MAP_TILES", CommaList(), (), topic="content",
+                                         default_doc="— (maps in the `plain` style only)", doc=(
+        "tile servers of the map styles, comma-separated `style=https://…/{z}/{x}/{y}.png` (a bare URL is style "
+        "`standard`); keep to the tile server's usage policy"))
     telemetry_retention_days: int = setting("UNAMENTIS_TELEMETRY_RETENTION_DAYS", Int(minimum=1), 30, topic="content", doc=(
         "metrics, logs and silent clients older than this are purged as new data arrives"))
     # --- identity / logging -----------------------------------------------------------------

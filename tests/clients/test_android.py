@@ -318,15 +318,12 @@ GAPS: dict[str, str] = {
     "PUT /api/tts/cache": "app sends TTSCacheEntry {hash, text, provider, voice_id, audio_data, duration_ms, size_bytes}; "
                           "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
                           "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
-    # ---- import (Tier 2) and media (absent)
+    # ---- import jobs (Tier 2)
     "POST /api/import/jobs": _ADMIN,
     "GET /api/import/jobs": _ADMIN,
     "GET /api/import/jobs/{job}": _ADMIN,
     "DELETE /api/import/jobs/{job}": _ADMIN,
     "GET /api/import/status": _ADMIN,
-    **{f"{m} /api/media/{p}": _NO_ROUTE + "media API (MediaCapabilities, diagram/formula/map rendering)" for m, p in [
-        ("GET", "capabilities"), ("POST", "diagrams/validate"), ("POST", "diagrams/render"), ("POST", "formulas/validate"),
-        ("POST", "formulas/render"), ("GET", "maps/styles"), ("POST", "maps/render")]},
     # ---- system, services, models (the old management console's)
     **{f"{m} {p}": _NO_ROUTE + "system/service control" for m, p in [
         ("GET", "/api/system/metrics"), ("GET", "/api/system/snapshot"), ("GET", "/api/services"),

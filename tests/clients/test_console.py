@@ -172,13 +172,6 @@ EXPECTED_FAILURES = {
     "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
     "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    # media
-    "POST /api/media/diagrams/validate": "needs {success, valid, errors}; " + NO_ROUTE,
-    "POST /api/media/diagrams/render": "needs DiagramRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
-    "POST /api/media/formulas/validate": "needs {success, valid, errors, warnings}; " + NO_ROUTE,
-    "POST /api/media/formulas/render": "needs FormulaRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
-    "POST /api/media/maps/render": "needs MapRenderResponse {success, data?, mimeType?}; " + NO_ROUTE,
-    "GET /api/media/maps/styles": "needs {success, styles: MapStyleInfo[]}; " + NO_ROUTE,
     # lists
     "GET /api/lists": "needs {lists: CurriculumList[]}; " + NO_ROUTE,
     "POST /api/lists": "posts {name, description, isShared} and needs the CurriculumList; " + NO_ROUTE,

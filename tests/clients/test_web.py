@@ -175,10 +175,7 @@ OTHERS = [
                  marks=xfail("useServerStats needs GET /api/stats -> {total_logs_received, total_metrics_received, "
                              "online_clients, registered_servers, uptime_seconds}; the server has no such route (404)"),
                  id="GET /api/stats"),
-    pytest.param("/api/media/capabilities", "media_capabilities",
-                 marks=xfail("useMediaCapabilities needs GET /api/media/capabilities -> {success, capabilities: "
-                             "{diagrams, formulas, maps}}; the server has no media routes (404)"),
-                 id="GET /api/media/capabilities"),
+    pytest.param("/api/media/capabilities", "media_capabilities", id="GET /api/media/capabilities"),
     pytest.param("/api/plugins", "plugins",
                  marks=xfail("usePlugins needs GET /api/plugins -> {success, plugins: Plugin[], first_run}; the server "
                              "has no plugins route (404)"),
