@@ -67,6 +67,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/auth", "auth", "lambda"),
     RouteRule("/api/curricula", "curricula", "lambda"),  # with /suggest: one full-text query, stateless
     RouteRule("/api/modules", "curricula", "lambda"),
+    RouteRule("/api/lists", "curricula", "lambda"),  # curriculum lists: plain reads and writes
     RouteRule("/api/kb", "kb", "lambda"),
     RouteRule("/api/sessions", "sessions", "lambda"),
     RouteRule("/api/fov", "sessions", "lambda"),

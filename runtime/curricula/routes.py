@@ -22,6 +22,7 @@ from runtime.curricula import assets, modules, store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
 from runtime.errors import ApiError, Forbidden, InvalidField, MissingField, NotFound
 from runtime.content import schemas
+from runtime.lists.routes import ROUTES as LIST_ROUTES
 from runtime.service import Service
 from runtime.validation import (
     field_bool,
@@ -653,5 +654,6 @@ SERVICE = Service(
         Route("/api/modules/{id}", get_module, methods=["GET"]),
         Route("/api/modules/{id}/settings", module_settings, methods=["PATCH"]),
         Route("/api/modules/{id}/download", download_module, methods=["POST", "GET"]),
+        *LIST_ROUTES,
     ],
 )

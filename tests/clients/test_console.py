@@ -103,7 +103,7 @@ class Call:
     """One call as the console sends it; ``schema=None``: the console reads only the status. ``path``
     (and for ``{question}``/``{pack}`` the body) may hold placeholders that ``resolve`` fills with objects
     created first with credentials that work: ``{curriculum}``, ``{asset}``, ``{question}``, ``{pack}``,
-    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{seeded_status}``
+    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{list}``, ``{seeded_status}``
     (the admin's Access JWT, Tier 2)."""
 
     def __init__(self, method: str, path: str, schema: str | None, *, body: Any = None, status: Any = 200):
@@ -172,10 +172,6 @@ EXPECTED_FAILURES = {
     "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
     "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    # lists
-    "GET /api/lists": "needs {lists: CurriculumList[]}; " + NO_ROUTE,
-    "POST /api/lists": "posts {name, description, isShared} and needs the CurriculumList; " + NO_ROUTE,
-    "POST /api/lists/{id}/items": "posts {items: [{sourceId, courseId, courseTitle}]} and needs {addedCount}; " + NO_ROUTE,
     # latency tests
     "GET /api/latency-tests/suites": "needs {suites: TestSuite[]}; " + NO_ROUTE,
     "GET /api/latency-tests/runs?limit": "needs {runs: TestRun[]}; " + NO_ROUTE,
@@ -269,6 +265,10 @@ async def resolve(console: Console, path: str, made: dict[str, str] | None = Non
                 break
             await asyncio.sleep(0.1)
         path = path.replace("{seeded_status}", status)
+    if "{list}" in path:
+        made = await console.request("POST", "/api/lists", {"name": f"List {uuid.uuid4().hex[:6]}"})
+        assert made.status_code == 201, made.text
+        path = path.replace("{list}", made.json()["id"])
     if "{job}" in path:
         made = await console.request("POST", "/api/import/jobs", {"content": UMCF})
         job = made.json().get("jobId") if made.status_code < 300 else None
@@ -290,6 +290,7 @@ async def seed(console: Console, c: Call) -> None:
         "/api/tts/profiles": ("/api/tts/profiles", {**TTS_PROFILE, "name": f"seed-{uuid.uuid4().hex[:6]}"}, beta),
         "/api/sessions": ("/api/sessions", {"curriculum_id": CURRICULUM}, console.headers),
         "/api/tts/pregen/jobs": ("/api/tts/pregen/jobs", PREGEN_JOB, console.headers),
+        "/api/lists": ("/api/lists", {"name": f"Seed {uuid.uuid4().hex[:6]}", "isShared": True}, console.headers),
     }
     target = seeds.get(c.path.split("?")[0])
     if target:
@@ -654,7 +655,7 @@ async def test_media(console, c):
 LISTS = [
     call("GET", "/api/lists", "lists"),
     call("POST", "/api/lists", "list", status=(200, 201), body={"name": "Physics picks", "description": "", "isShared": False}),
-    call("POST", "/api/lists/list-1/items", "list_items_added", status=(200, 201), id="POST /api/lists/{id}/items",
+    call("POST", "/api/lists/{list}/items", "list_items_added", status=(200, 201), id="POST /api/lists/{id}/items",
          body={"items": [{"sourceId": "mit-ocw", "courseId": "8-01sc", "courseTitle": "Physics I"}]}),
 ]
 

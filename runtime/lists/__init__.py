@@ -1,0 +1,1 @@
+"""Curriculum lists (``/api/lists*``): named collections of catalog courses, per tenant."""
