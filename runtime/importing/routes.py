@@ -169,4 +169,6 @@ ROUTES = [
     Route("/api/import/sources/{source_id}/courses/{course_id}", get_course, methods=["GET"]),
     Route("/api/import/jobs", create_job, methods=["POST"]),
     Route("/api/import/status", import_status, methods=["GET"]),
+    # the old server's list of enabled sources (the console's FOV panel proxies it)
+    Route("/api/sources", list_sources, methods=["GET"]),
 ]

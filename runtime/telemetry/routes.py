@@ -247,6 +247,16 @@ async def latency_results(request: Request) -> Response:
                    details={"run_id": request.path_params.get("run_id")})
 
 
+async def latency_harness(request: Request) -> Response:
+    """Every other ``/api/latency-tests*`` call (the Operations Console's latency panel: suites, runs,
+    clients, targets, analysis): the harness's test runs live on the self-hosted management server,
+    which drives the devices; the hosted runtime has none, and says so with the same 410."""
+    raise ApiError(410, "latency_tests_not_hosted",
+                   "Latency test suites and runs live on the self-hosted management server; the hosted API runs "
+                   "no latency tests. Use the management server's console for them.",
+                   details={"path": request.url.path})
+
+
 async def list_clients(request: Request) -> Response:
     """Known clients of the tenant, most recently seen first."""
     who = principal(request)
@@ -372,6 +382,8 @@ SERVICE = Service(
         Route("/api/clients/heartbeat", heartbeat, methods=["POST"]),
         Route("/api/clients", list_clients, methods=["GET"]),
         Route("/api/latency-tests/runs/{run_id}/results", latency_results, methods=["POST"]),
+        Route("/api/latency-tests", latency_harness, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/api/latency-tests/{rest:path}", latency_harness, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/api/logs", post_logs, methods=["POST"]),
         Route("/api/logs", get_logs, methods=["GET"]),
         Route("/api/logs", delete_logs, methods=["DELETE"]),

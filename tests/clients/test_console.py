@@ -115,6 +115,8 @@ WRITE = (200, 201, 204)  # the console checks response.ok and reads nothing, or 
 # What the console needs vs what the server answers, for every call that fails today (the work list).
 T1 = "the server answers "
 NO_ROUTE = "404: no such route"
+NOT_HOSTED_PLUGINS = "the server answers 410 plugins_not_hosted: it runs no importer plugins, its import sources are catalogs"
+LATENCY_NOT_HOSTED = "the server answers 410 latency_tests_not_hosted: the harness runs on the self-hosted management server"
 EXPECTED_FAILURES = {
     # dashboard, logs
     "GET /api/stats": "needs DashboardStats (uptime_seconds, total_logs, errors_count, online_clients, healthy_servers, "
@@ -154,16 +156,14 @@ EXPECTED_FAILURES = {
     "POST /api/models/{id}/parameters": "posts {parameters} and needs {status, model, parameters}; " + T1 +
                                         "405: the route is GET only",
     # users (Tier 2: the Access JWT is accepted)
-    # plugins
-    "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
-    "POST /api/plugins/initialize": "needs a 2xx; " + NO_ROUTE,
-    "GET /api/plugins/first-run": "the proxy needs a 2xx; " + NO_ROUTE,
-    "GET /api/plugins/{id}": "needs a 2xx ({plugin: {settings}} read with guards); " + NO_ROUTE,
-    "PUT /api/plugins/{id}": "puts {settings} and needs a 2xx; " + NO_ROUTE,
-    "GET /api/plugins/{id}/config-schema": "needs a 2xx ({success, has_config, schema} read with guards); " + NO_ROUTE,
-    "POST /api/plugins/{id}/enable": "needs a 2xx; " + NO_ROUTE,
-    "POST /api/plugins/{id}/disable": "needs a 2xx; " + NO_ROUTE,
-    "POST /api/plugins/{id}/test": "posts {settings} and needs {success, message?}; " + NO_ROUTE,
+    # plugins: the hosted runtime runs no importer plugins (runtime/importing/plugins.py, README)
+    "POST /api/plugins/initialize": "needs a 2xx; " + NOT_HOSTED_PLUGINS,
+    "GET /api/plugins/{id}": "needs a 2xx ({plugin: {settings}} read with guards); " + NOT_HOSTED_PLUGINS,
+    "PUT /api/plugins/{id}": "puts {settings} and needs a 2xx; " + NOT_HOSTED_PLUGINS,
+    "GET /api/plugins/{id}/config-schema": "needs a 2xx ({success, has_config, schema} read with guards); " + NOT_HOSTED_PLUGINS,
+    "POST /api/plugins/{id}/enable": "needs a 2xx; " + NOT_HOSTED_PLUGINS,
+    "POST /api/plugins/{id}/disable": "needs a 2xx; " + NOT_HOSTED_PLUGINS,
+    "POST /api/plugins/{id}/test": "posts {settings} and needs {success: true, message?}; " + NOT_HOSTED_PLUGINS,
     # reprocess
     "GET /api/reprocess/jobs": "needs {success, jobs: ReprocessJobSummary[]}; " + NO_ROUTE,
     "POST /api/reprocess/jobs": "posts a ReprocessConfig and needs a 2xx; " + NO_ROUTE,
@@ -172,16 +172,14 @@ EXPECTED_FAILURES = {
     "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
     "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    # latency tests
-    "GET /api/latency-tests/suites": "needs {suites: TestSuite[]}; " + NO_ROUTE,
-    "GET /api/latency-tests/runs?limit": "needs {runs: TestRun[]}; " + NO_ROUTE,
-    "GET /api/latency-tests/clients": "needs {clients: TestClient[]}; " + NO_ROUTE,
-    "POST /api/latency-tests/runs": "posts {suiteId, clientId?} and needs the TestRun; " + NO_ROUTE,
-    "DELETE /api/latency-tests/runs/{id}": "needs a 2xx; " + NO_ROUTE,
-    "GET /api/latency-tests/runs/{id}/analysis": "needs {summary: AnalysisSummary}; " + NO_ROUTE,
-    "GET /api/latency-tests/targets": "needs {targets: TestTarget[], categories}; " + NO_ROUTE,
-    # FOV context (sessions)
-    "GET /api/sources": "the proxy needs a 2xx; " + NO_ROUTE,
+    # latency tests: the harness lives on the self-hosted management server (README)
+    "GET /api/latency-tests/suites": "needs {suites: TestSuite[]}; " + LATENCY_NOT_HOSTED,
+    "GET /api/latency-tests/runs?limit": "needs {runs: TestRun[]}; " + LATENCY_NOT_HOSTED,
+    "GET /api/latency-tests/clients": "needs {clients: TestClient[]}; " + LATENCY_NOT_HOSTED,
+    "POST /api/latency-tests/runs": "posts {suiteId, clientId?} and needs the TestRun; " + LATENCY_NOT_HOSTED,
+    "DELETE /api/latency-tests/runs/{id}": "needs a 2xx; " + LATENCY_NOT_HOSTED,
+    "GET /api/latency-tests/runs/{id}/analysis": "needs {summary: AnalysisSummary}; " + LATENCY_NOT_HOSTED,
+    "GET /api/latency-tests/targets": "needs {targets: TestTarget[], categories}; " + LATENCY_NOT_HOSTED,
 }
 
 

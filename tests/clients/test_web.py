@@ -176,10 +176,7 @@ OTHERS = [
                              "online_clients, registered_servers, uptime_seconds}; the server has no such route (404)"),
                  id="GET /api/stats"),
     pytest.param("/api/media/capabilities", "media_capabilities", id="GET /api/media/capabilities"),
-    pytest.param("/api/plugins", "plugins",
-                 marks=xfail("usePlugins needs GET /api/plugins -> {success, plugins: Plugin[], first_run}; the server "
-                             "has no plugins route (404)"),
-                 id="GET /api/plugins"),
+    pytest.param("/api/plugins", "plugins", id="GET /api/plugins"),
 ]
 
 
