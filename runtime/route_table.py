@@ -84,7 +84,8 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/import", "voice", "core"),
     RouteRule("/api/media", "media", "core"),
     RouteRule("/api/sources", "voice", "core"),  # the import sources, beside /api/import
-    RouteRule("/api/plugins", "voice", "core"),  # answered "not hosted", beside /api/import  # runs Graphviz and matplotlib, which the image carries
+    RouteRule("/api/plugins", "voice", "core"),  # answered "not hosted", beside /api/import
+    RouteRule("/api/reprocess", "voice", "core"),  # jobs beside the queue's workers  # runs Graphviz and matplotlib, which the image carries
     RouteRule("/api/admin", "admin", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),

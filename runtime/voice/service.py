@@ -11,6 +11,8 @@ from runtime.curricula.import_routes import ROUTES as IMPORT_JOB_ROUTES
 from runtime.curricula.importer import curriculum_import
 from runtime.importing.plugins import ROUTES as PLUGIN_ROUTES
 from runtime.importing.routes import ROUTES as IMPORT_SOURCE_ROUTES
+from runtime.reprocess.job import curriculum_reprocess
+from runtime.reprocess.routes import ROUTES as REPROCESS_ROUTES
 from runtime.service import Service
 from runtime.voice.core import deep_check, is_draining, voice_core
 from runtime.voice.jobs import kb_audio_prefetch, tts_pregen, tts_prefetch
@@ -33,7 +35,7 @@ async def _shutdown(ctx) -> None:
 SERVICE = Service(
     name="voice",
     routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES,
-            *IMPORT_JOB_ROUTES, *IMPORT_SOURCE_ROUTES, *PLUGIN_ROUTES, *PREGEN_ROUTES],
+            *IMPORT_JOB_ROUTES, *IMPORT_SOURCE_ROUTES, *PLUGIN_ROUTES, *REPROCESS_ROUTES, *PREGEN_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
     public_prefixes=(GPU_NODE_PREFIX,),
@@ -43,6 +45,7 @@ SERVICE = Service(
         "kb_audio_prefetch": kb_audio_prefetch,
         "curriculum_import": curriculum_import,
         "tts_pregen": tts_pregen,
+        "curriculum_reprocess": curriculum_reprocess,
     },
     deep_check=deep_check,
     draining=is_draining,

@@ -103,7 +103,7 @@ class Call:
     """One call as the console sends it; ``schema=None``: the console reads only the status. ``path``
     (and for ``{question}``/``{pack}`` the body) may hold placeholders that ``resolve`` fills with objects
     created first with credentials that work: ``{curriculum}``, ``{asset}``, ``{question}``, ``{pack}``,
-    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{list}``, ``{seeded_status}``
+    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{list}``, ``{reprocess}``, ``{seeded_status}``
     (the admin's Access JWT, Tier 2)."""
 
     def __init__(self, method: str, path: str, schema: str | None, *, body: Any = None, status: Any = 200):
@@ -164,14 +164,6 @@ EXPECTED_FAILURES = {
     "POST /api/plugins/{id}/enable": "needs a 2xx; " + NOT_HOSTED_PLUGINS,
     "POST /api/plugins/{id}/disable": "needs a 2xx; " + NOT_HOSTED_PLUGINS,
     "POST /api/plugins/{id}/test": "posts {settings} and needs {success: true, message?}; " + NOT_HOSTED_PLUGINS,
-    # reprocess
-    "GET /api/reprocess/jobs": "needs {success, jobs: ReprocessJobSummary[]}; " + NO_ROUTE,
-    "POST /api/reprocess/jobs": "posts a ReprocessConfig and needs a 2xx; " + NO_ROUTE,
-    "GET /api/reprocess/jobs/{id}": "needs {success, progress: ReprocessProgress}; " + NO_ROUTE,
-    "DELETE /api/reprocess/jobs/{id}": "needs a 2xx; " + NO_ROUTE,
-    "POST /api/reprocess/analyze/{id}": "needs {success, analysis: CurriculumAnalysis}; " + NO_ROUTE,
-    "GET /api/reprocess/analysis/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
-    "POST /api/reprocess/preview/{id}": "the proxy needs a 2xx; " + NO_ROUTE,
     # latency tests: the harness lives on the self-hosted management server (README)
     "GET /api/latency-tests/suites": "needs {suites: TestSuite[]}; " + LATENCY_NOT_HOSTED,
     "GET /api/latency-tests/runs?limit": "needs {runs: TestRun[]}; " + LATENCY_NOT_HOSTED,
@@ -263,6 +255,10 @@ async def resolve(console: Console, path: str, made: dict[str, str] | None = Non
                 break
             await asyncio.sleep(0.1)
         path = path.replace("{seeded_status}", status)
+    if "{reprocess}" in path:
+        made = await console.request("POST", "/api/reprocess/jobs", REPROCESS_CONFIG)
+        assert made.status_code == 202, made.text
+        path = path.replace("{reprocess}", made.json()["jobId"])
     if "{list}" in path:
         made = await console.request("POST", "/api/lists", {"name": f"List {uuid.uuid4().hex[:6]}"})
         assert made.status_code == 201, made.text
@@ -288,6 +284,7 @@ async def seed(console: Console, c: Call) -> None:
         "/api/tts/profiles": ("/api/tts/profiles", {**TTS_PROFILE, "name": f"seed-{uuid.uuid4().hex[:6]}"}, beta),
         "/api/sessions": ("/api/sessions", {"curriculum_id": CURRICULUM}, console.headers),
         "/api/tts/pregen/jobs": ("/api/tts/pregen/jobs", PREGEN_JOB, console.headers),
+        "/api/reprocess/jobs": ("/api/reprocess/jobs", REPROCESS_CONFIG, console.headers),
         "/api/lists": ("/api/lists", {"name": f"Seed {uuid.uuid4().hex[:6]}", "isShared": True}, console.headers),
     }
     target = seeds.get(c.path.split("?")[0])
@@ -587,8 +584,8 @@ REPROCESS_CONFIG = {"curriculumId": CURRICULUM, "fixImages": True, "rechunkSegme
 REPROCESS = [
     call("GET", "/api/reprocess/jobs", "reprocess_jobs"),
     call("POST", "/api/reprocess/jobs", None, status=(200, 201, 202), body=REPROCESS_CONFIG),
-    call("GET", "/api/reprocess/jobs/job-1", "reprocess_progress", id="GET /api/reprocess/jobs/{id}"),
-    call("DELETE", "/api/reprocess/jobs/job-1", None, status=WRITE, id="DELETE /api/reprocess/jobs/{id}"),
+    call("GET", "/api/reprocess/jobs/{reprocess}", "reprocess_progress", id="GET /api/reprocess/jobs/{id}"),
+    call("DELETE", "/api/reprocess/jobs/{reprocess}", None, status=WRITE, id="DELETE /api/reprocess/jobs/{id}"),
     call("POST", f"/api/reprocess/analyze/{CURRICULUM}", "reprocess_analysis", id="POST /api/reprocess/analyze/{id}"),
     call("GET", f"/api/reprocess/analysis/{CURRICULUM}", None, id="GET /api/reprocess/analysis/{id}"),
     call("POST", f"/api/reprocess/preview/{CURRICULUM}", None, id="POST /api/reprocess/preview/{id}", body=REPROCESS_CONFIG),
