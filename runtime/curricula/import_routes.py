@@ -33,6 +33,7 @@ JOB_STATUSES = ("queued", "running", "completed", "succeeded", "failed", "cancel
 
 # The console's ImportProgress stages (server/web/src/types/index.ts) for the importer's stages.
 _CONSOLE_STAGES = {"fetching": "downloading", "validating": "validating", "storing": "storing"}
+_WEB_STATUS = {"queued": "queued", "completed": "complete", "failed": "failed", "cancelled": "cancelled"}
 
 
 def _job_view(job: dict) -> dict:
@@ -52,7 +53,15 @@ def _job_view(job: dict) -> dict:
     error = result.get("error") or job.get("error")
     return {
         "jobId": job["job_id"], "id": job["job_id"], "status": status, "kind": job["kind"],
-        "progress": {**progress, "status": status, "percentComplete": percent, "stage": stage},
+        # The web client's ImportProgress (useImportProgress, the only reader of this object) with the old
+        # API's camelCase keys; its status says in_progress / complete where the job list names the stage.
+        "progress": {**progress, "status": _WEB_STATUS.get(status, "in_progress"), "percentComplete": percent,
+                     "stage": stage, "id": job["job_id"], "source_id": source.get("sourceId") or "",
+                     "course_id": source.get("courseId") or result.get("id") or "", "percent_complete": percent,
+                     "current_step": stage or status, "items_processed": 1 if status == "completed" else 0,
+                     "items_total": 1, "errors": [error] if error else [],
+                     "warnings": list(progress.get("warnings") or []), "started_at": job["created_at"],
+                     "estimated_completion_at": None},
         "result": result or None, **({"error": error} if error else {}),
         "sourceId": source.get("sourceId") or ("url" if (job.get("payload") or {}).get("url") else "umcf"),
         "courseId": source.get("courseId") or result.get("id") or "",

@@ -207,10 +207,6 @@ async def test_import(caller, method, path, body, schema):
 
 
 @pytest.mark.parametrize("_", [pytest.param(None, id="GET /api/import/jobs/{id}")])
-@xfail("useImportProgress needs {success, progress: ImportProgress} with id, source_id, course_id, status "
-       "(queued|in_progress|complete|failed|cancelled), percent_complete, current_step, items_processed, items_total, "
-       "errors, warnings, started_at; the server's progress is {status, percentComplete, stage} (status "
-       "queued/running/completed/failed)")
 async def test_import_progress(caller, _):
     admin = await caller.user(role="admin")
     started = await caller.client.post("/api/import/jobs", headers=signed(admin),
