@@ -3,7 +3,7 @@
 Every call the app's API layer makes or defines is sent to the real runtime as the app sends it
 (method, path, query, JSON body with the app's encoder settings — ``encodeDefaults = true``, so
 defaulted and null fields are sent — and headers), and the answer is validated against the JSON
-Schema of the Kotlin class the app decodes it into (``schemas/android.json``, one ``$defs`` entry
+Schema of the Kotlin class the app decodes it into (``runtime/api_schemas/android.json``, one ``$defs`` entry
 per class, naming its source file).
 
 Who sends what:
@@ -32,10 +32,11 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, validators
 
+from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.storage import StorageConfig
 from tests.runtime.conftest import make_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "android.json").read_text())
+SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
 # The JSON types as the app's decoders see them. kotlinx decodes Int/Long only from integer literals:
 # 1.0 is not an integer here (it is for jsonschema). Every Json instance the app decodes with sets
 # isLenient = true, under which a String property also takes an unquoted literal (a number, true).

@@ -8,7 +8,7 @@ The console is an admin tool: it sits behind Cloudflare Access on ``admin.<domai
 sent here **with Tier-2 credentials** — a Cloudflare Access JWT (``Cf-Access-Jwt-Assertion``, RS256,
 signed by a test key whose JWKS a loopback server publishes, as in ``tests/runtime/auth/test_access.py``)
 whose e-mail is an active ``admin`` user of the caller's tenant. Answers are validated against JSON
-Schemas written from the console's TypeScript types (``schemas/console/``; each names its source file
+Schemas written from the console's TypeScript types (``runtime/api_schemas/console/``; each names its source file
 and type). As shipped the console sends no credential at all (``test_as_shipped_no_credential``).
 
 Where Cloudflare Access is configured, the runtime takes a valid Access JWT of an active admin as
