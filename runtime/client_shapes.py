@@ -188,6 +188,22 @@ def archived_list_answer(request: HTTPConnection, items: list[dict]) -> Any:
             "total": len(items)}
 
 
+def topic_transcript_answer(conn: HTTPConnection, body: dict[str, Any]) -> Any:
+    """``GET /api/curricula/{id}/topics/{topic}/transcript`` (``body`` is ``{topic_id, topic_title, segments,
+    transcript: {segments}, …}``).
+
+    - Android's ``ApiClient.getTopicTranscript`` (it sends ``X-Client-Platform: Android``): a JSON string,
+      the transcript text — it decodes ``ApiResult<String>`` (app/src/main/kotlin/com/unamentis/data/remote/
+      ApiClient.kt); the segments' content, one paragraph each.
+    - Everyone else, and the default when the header is absent: the object — Android's own
+      ``TranscriptStreamingService`` (bare OkHttp, no headers: ``TranscriptResponseDto``), iOS
+      ``CurriculumService`` and the web client's ``useTopicTranscript`` (``transcript.segments``) decode it.
+    """
+    if _platform(conn) != "android":
+        return body
+    return "\n\n".join(str(s.get("content") or "") for s in body["segments"] if str(s.get("content") or "").strip())
+
+
 def delete_confirmed(request: HTTPConnection, confirm: bool) -> bool:
     """Whether ``DELETE /api/curricula/{id}`` (and ``…/archived/{file}``) deletes now.
 

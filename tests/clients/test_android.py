@@ -276,12 +276,6 @@ _ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); t
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
     # ---- curricula
-    "GET /api/curricula/{curriculum}/topics/{topic}/transcript": "ApiClient.getTopicTranscript decodes a JSON string "
-                                                                 "(ApiResult<String>); the server answers an object {topic_id, "
-                                                                 "topic_title, segments, …} (which TranscriptStreamingService decodes)",
-    "POST /api/curricula/{own}/topics/lin-eq/assets": "app sends JSON VisualAssetUpload {filename, mime_type, caption, position} "
-                                                      "with no bytes (and nothing in the app calls uploadAsset); the server takes "
-                                                      "JSON with base64 'data' (or multipart) and answers 400 missing_field 'data'",
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",
