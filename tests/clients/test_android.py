@@ -165,9 +165,9 @@ class Android:
     async def make_user(self) -> dict[str, Any]:
         email = f"android-{uuid.uuid4().hex[:10]}@example.com"
         body = made(await self.http.post("/api/auth/register", headers=self.headers(), json={
-            "email": email, "password": PASSWORD, "display_name": "Ada",
-            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 201).json()
-        return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"], **body["tokens"]}
+            "email": email, "password": PASSWORD, "name": "Ada"}), 201).json()
+        return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"],
+                "access_token": body["access_token"], "refresh_token": body["refresh_token"]}
 
     async def make_device(self) -> str:
         return (await self.thing("user"))["device_id"]
@@ -175,7 +175,7 @@ class Android:
     async def make_auth_session(self) -> str:
         await self.thing("user")
         r = await self.http.get("/api/auth/sessions", headers=self.headers("user"))
-        return r.json()["sessions"][0]["id"]
+        return r.json()[0]["id"]
 
     async def make_curriculum(self) -> str:
         return SYSTEM_CURRICULUM
@@ -276,29 +276,7 @@ _ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); t
           "and gets 403 forbidden")
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
-    # ---- auth
-    "POST /api/auth/register": "app decodes AuthTokens {access_token, refresh_token, expires_in} at the top level from "
-                               "RegisterRequest {email, password, name}; the server answers 201 {user} without tokens "
-                               "(tokens only when a 'device' object is sent, and then nested under 'tokens')",
-    "POST /api/auth/login": "app sends LoginRequest {email, password, device_name}; the server requires a 'device' object "
-                            "{fingerprint, type} and answers 400 missing_device (and on success nests the tokens under 'tokens')",
-    "POST /api/auth/refresh": "app decodes AuthTokens at the top level; the server answers {tokens: {access_token, "
-                              "refresh_token, token_type, expires_in}}",
-    "GET /api/auth/me": "app decodes User {id, email, name, created_at, updated_at} at the top level; the server answers "
-                        "{user: {id, email, display_name, created_at, …}} (wrapped, no 'name', no 'updated_at')",
-    "PATCH /api/auth/me": "app sends UpdateProfileRequest {name, email}; the server accepts only display_name, avatar_url, "
-                          "locale, timezone and answers 400 no_updates (and on success {user: …}, not a top-level User)",
-    "GET /api/auth/devices": "app decodes a JSON array of Device {id, name, last_seen, created_at}; the server answers "
-                             "{devices: [...]} whose items have 'last_seen_at', not 'last_seen'",
-    "GET /api/auth/sessions": "app decodes a JSON array of UserSession {id, device_name, ip_address?, created_at}; the server "
-                              "answers {sessions: [...]} whose items nest the device as 'device' (no 'device_name')",
     # ---- curricula
-    "GET /api/curricula/{curriculum}/topics/{topic}/transcript": "ApiClient.getTopicTranscript decodes a JSON string "
-                                                                 "(ApiResult<String>); the server answers an object {topic_id, "
-                                                                 "topic_title, segments, …} (which TranscriptStreamingService decodes)",
-    "POST /api/curricula/{own}/topics/lin-eq/assets": "app sends JSON VisualAssetUpload {filename, mime_type, caption, position} "
-                                                      "with no bytes (and nothing in the app calls uploadAsset); the server takes "
-                                                      "JSON with base64 'data' (or multipart) and answers 400 missing_field 'data'",
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",
@@ -766,7 +744,6 @@ async def open_android(make_app, shared_database, tenant, tmp_path):
 
 
 OPEN_GAPS = {
-    "POST /api/auth/register": GAPS["POST /api/auth/register"],
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": GAPS["POST /api/modules/knowledge-bowl/download (KBQuestionService)"],
 }
 
