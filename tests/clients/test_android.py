@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator, validators
 
 from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.storage import StorageConfig
+from tests.clients import support
 from tests.runtime.conftest import make_client
 
 SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
@@ -275,6 +276,7 @@ class Android:
 def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     overrides.setdefault("storage", StorageConfig(url=f"file://{tmp_path / 'storage'}"))
     overrides.setdefault("jwt_secret", JWT_SECRET)
+    overrides.setdefault("import_catalogs", (str(support.CATALOG),))
     for name in ("rate_limit_token", "rate_limit_ip", "rate_limit_user", "rate_limit_login", "rate_limit_register",
                  "rate_limit_refresh"):
         overrides.setdefault(name, (100_000, 60.0))
@@ -292,8 +294,8 @@ async def android(make_app, shared_database, tenant, tmp_path):
 # ================================================================================= the gaps (the work list)
 # Test id -> what the app needs vs what the server answers today. Each is an xfail(strict=True):
 # when the server is fixed the test passes, strict turns that into a failure, and the entry goes.
-_ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); the app calls it as a client "
-          "and gets 403 forbidden")
+_ADMIN = ("/api/import/jobs* and /api/import/status are Tier 2 (Cloudflare Access or an admin user's JWT): starting "
+          "and watching imports is the operator's; the app calls them as a client and gets 403 forbidden")
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
     # ---- curricula
@@ -316,17 +318,11 @@ GAPS: dict[str, str] = {
                           "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
                           "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
     # ---- import (Tier 2) and media (absent)
-    "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
-    "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/search?q=calculus": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses/{course}": _ADMIN + "; and no such route",
-    "POST /api/import/jobs": _ADMIN + "; the route takes {url}|{content}, not StartImportJobRequest {source_id, course_id}, "
-                             "and answers {success, jobId}, not ImportJob",
+    "POST /api/import/jobs": _ADMIN,
     "GET /api/import/jobs": _ADMIN,
     "GET /api/import/jobs/{job}": _ADMIN,
     "DELETE /api/import/jobs/{job}": _ADMIN,
-    "GET /api/import/status": _ADMIN + "; and no such route",
+    "GET /api/import/status": _ADMIN,
     **{f"{m} /api/media/{p}": _NO_ROUTE + "media API (MediaCapabilities, diagram/formula/map rendering)" for m, p in [
         ("GET", "capabilities"), ("POST", "diagrams/validate"), ("POST", "diagrams/render"), ("POST", "formulas/validate"),
         ("POST", "formulas/render"), ("GET", "maps/styles"), ("POST", "maps/render")]},

@@ -137,20 +137,6 @@ EXPECTED_FAILURES = {
     "POST /api/models/{id}/parameters": "posts {parameters} and needs {status, model, parameters}; " + T1 +
                                         "405: the route is GET only",
     # users (Tier 2: the Access JWT is accepted)
-    # import (Tier 2)
-    "GET /api/import/sources": "needs {success: true, sources: CurriculumSource[]}; the server has no import sources (404)",
-    "GET /api/import/sources/{id}": "the proxy needs a 2xx; the server has no import sources (404)",
-    "GET /api/import/sources/{id}/courses?page&pageSize": "needs CourseCatalogResponse {success, courses, pagination}; the server "
-                                                          "has no import sources (404)",
-    "GET /api/import/sources/{id}/courses/{course}": "needs CourseDetailResponse {success, course, canImport, licenseWarnings}; "
-                                                     "the server has no import sources (404)",
-    "GET /api/import/jobs": "needs {success, jobs: ImportProgress[]} with jobId, status, sourceId, courseId, courseName, "
-                            "currentStage, stageProgress, overallProgress, startedAt, updatedAt, warnings, stats; the server's "
-                            "jobs have none of sourceId..stats (and error: null where the console wants a string or nothing)",
-    "GET /api/import/jobs?status": "the same ImportProgress list, filtered by status; the server's jobs lack sourceId, courseId, "
-                                   "courseName, currentStage, stageProgress, overallProgress, startedAt, warnings, stats",
-    "POST /api/import/jobs": "posts {sourceId, courseId, outputName} and needs {success: true, jobId, status}; the server takes "
-                             "only {url} or {content}: 404 source_not_found",
     # plugins
     "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
     "POST /api/plugins/initialize": "needs a 2xx; " + NO_ROUTE,
