@@ -735,8 +735,6 @@ async def test_sources(console, c):
 
 # ------------------------------------------------------------------------------------------- ws
 @pytest.mark.parametrize("_", [pytest.param(None, id="WS /ws")])
-@xfail("websocket-provider.tsx parses every frame as WebSocketMessage {type, data, timestamp: string}; the Access JWT is "
-       "accepted, but the server's first frame {type: 'connected', data} has no timestamp (its pings carry a number)")
 async def test_ws_events(console, make_app, shared_database, tmp_path, access_keys, live_server, _):
     """The console's event socket (ws://<host>/ws), opened through Access (cloudflared adds the JWT)."""
     from websockets.asyncio.client import connect
