@@ -45,7 +45,9 @@ LAMBDA_SERVICES: tuple[str, ...] = (
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "media")
+# The Operations Console's system pages (ops) read the GPU fleet, its node agent and the AWS API.
+# Media runs Graphviz and matplotlib, which the container image carries.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "ops", "media")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -82,11 +84,15 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/tts", "voice", "core"),
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
-    RouteRule("/api/media", "media", "core"),
+    RouteRule("/api/media", "media", "core"),  # runs Graphviz and matplotlib, which the image carries
     RouteRule("/api/sources", "voice", "core"),  # the import sources, beside /api/import
     RouteRule("/api/plugins", "voice", "core"),  # answered "not hosted", beside /api/import
-    RouteRule("/api/reprocess", "voice", "core"),  # jobs beside the queue's workers  # runs Graphviz and matplotlib, which the image carries
+    RouteRule("/api/reprocess", "voice", "core"),  # jobs beside the queue's workers
     RouteRule("/api/admin", "admin", "core"),
+    RouteRule("/api/stats", "ops", "core"),
+    RouteRule("/api/servers", "ops", "core"),
+    RouteRule("/api/system", "ops", "core"),
+    RouteRule("/api/services", "ops", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),
 )

@@ -13,6 +13,9 @@
   the admin's own tenant: the Operations Console's browser calls reach every route it uses that way.
   With ``UNAMENTIS_CLIENT_AUTH=open`` a request without a token gets an ``open`` principal of the
   configured tenant.
+- On the console listener (``UNAMENTIS_CONSOLE_PORT``, marked by ``runtime.console.entry``): every
+  non-public request is the console's service principal (``ctx.auth.console()``); the socket the
+  request arrived on is the credential, no header is read.
 
 The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
 .principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
@@ -28,7 +31,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
-from runtime.context import CLIENT_IP_KEY
+from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
@@ -103,6 +106,8 @@ class AuthMiddleware:
         try:
             if tier == "public":
                 principal = None
+            elif scope.get(CONSOLE_ENTRY_KEY):
+                principal = await ctx.auth.console()
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:

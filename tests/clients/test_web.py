@@ -2,7 +2,7 @@
 in sirfifer/unamentis), sent as it sends them: ``/api`` + the endpoint (the Next.js proxy routes forward
 path, method, body and headers unchanged), ``Content-Type: application/json`` on every request, and
 ``Authorization: Bearer <access token>`` once signed in with e-mail and password. Answers are checked
-against JSON Schemas written from its TypeScript types (``schemas/web/``; each names its source).
+against JSON Schemas written from its TypeScript types (``runtime/api_schemas/web/``; each names its source).
 
 The web client sends register/login/refresh without a token (``skipAuth``); against the default
 registration mode (``beta_token``) that needs the tester's beta token, so both are tested: with the
