@@ -188,7 +188,7 @@ class Android:
         body = made(await self.http.post("/api/auth/login", headers=self.headers(), json={
             "email": email, "password": PASSWORD,
             "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 200).json()
-        return {"email": email, **body["tokens"]}
+        return {"email": email, **body.get("tokens", body)}  # Android's login answers flat tokens
 
     async def make_device(self) -> str:
         return (await self.thing("user"))["device_id"]
