@@ -4,7 +4,7 @@ engines (Java, a browser) that the runtime image does not carry; they are refuse
 
 ``dot`` runs as a subprocess with a deadline, no network, ``SERVER_NAME`` set so Graphviz confines file
 access to ``GV_FILE_PATH`` (an empty folder), and DOT that asks for files (``image``, ``shapefile``,
-``fontpath``, ``imagepath``, HTML ``<IMG>``) is refused before that.
+``fontpath``, ``imagepath``, HTML ``<IMG>``) or sets ``dpi`` / ``resolution`` / a forced ``size`` is refused before that.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ ALIASES = {"mermaid": "mermaid", "graphviz": "graphviz", "dot": "graphviz"}
 REFUSED = {"plantuml": "PlantUML needs a Java engine that this server does not run; use a Mermaid flowchart or DOT.",
            "d2": "D2 is not installed on this server; use a Mermaid flowchart or DOT."}
 _FILE_ATTRIBUTES = re.compile(r"\b(image|shapefile|fontpath|imagepath)\s*=|<\s*img\b", re.I)
+# A huge dpi or resolution makes dot allocate a bitmap of any size: the renderer chooses those.
+_SIZE_ATTRIBUTES = re.compile(r"\b(dpi|resolution)\s*=|\bsize\s*=\s*\"?[^\";\]]*!", re.I)
 _DOT_NODE = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_]+)\s*(\[|;|$)', re.M)
 
 
@@ -53,6 +55,8 @@ def to_dot(kind: str, code: str) -> tuple[str, list[str]]:
             raise DiagramError(str(exc)) from None
     if _FILE_ATTRIBUTES.search(code):
         raise DiagramError("DOT that reads files (image, shapefile, fontpath, imagepath, <IMG>) is not accepted.")
+    if _SIZE_ATTRIBUTES.search(code):
+        raise DiagramError("DOT may not set 'dpi', 'resolution' or a forced 'size' (!); the server chooses the image size.")
     if len(_DOT_NODE.findall(code)) > mermaid.MAX_NODES * 2:
         raise DiagramError(f"The diagram has more than about {mermaid.MAX_NODES} nodes.")
     return code, []

@@ -42,6 +42,9 @@ async def test_diagrams_are_drawn_by_graphviz():
     assert errors and "syntax error" in errors[0]
     for code in ('digraph { a [image="/etc/passwd"] }', 'digraph { a [label=<<IMG SRC="/etc/hosts"/>>] }'):
         assert "reads files" in (await diagrams.check("dot", code))[0][0]
+    for big in ("digraph { dpi=100000; a -> b }", 'digraph { size="900,900!"; a -> b }'):
+        assert "dpi" in (await diagrams.check("graphviz", big))[0][0]
+    assert (await diagrams.check("graphviz", 'digraph { size="7,5"; a -> b }')) == ([], [])
     assert "Java" in (await diagrams.check("plantuml", "@startuml\nA -> B\n@enduml"))[0][0]
     svg = await diagrams.run_dot(diagrams.to_dot("mermaid", "graph LR; A[Hello]-->B[World]")[0], "svg")
     assert b"<svg" in svg and b"Hello" in svg and image_size(svg)[0] > 50
