@@ -223,7 +223,7 @@ async def _metrics(request: Request) -> dict[str, Any]:
             "service_id": node_id, "service_name": "GPU node", "status": str(node.get("state", "")).lower() or "unknown",
             "cpu_percent": float(util[0]) if util else 0.0, "memory_mb": 0, "gpu_memory_mb": g.get("memory_used_mib") or 0,
             "last_request_time": gpu_last.timestamp() if gpu_last else None,
-            "request_count_5m": sum(r["calls"] for r in gpu_calls), "model_loaded": bool(node.get("loaded_models")),
+            "request_count_5m": sum(r["calls"] for r in gpu_calls), "model_loaded": bool(gpu.loaded_models(node)),
             "estimated_power_w": 0}
         by_service[node_id] = services[node_id]["cpu_percent"]
     pressure, level = _pressure(load.cpu_temp_c)
@@ -278,8 +278,9 @@ async def snapshot(request: Request) -> Response:
     app = ctx(request)
     metrics = await _metrics(request)
     node = metrics.pop("_node")
-    models = [{"id": m, "name": m, "type": "llm", "status": "loaded", "size_bytes": None, "loaded_at": None}
-              for m in (node or {}).get("loaded_models") or []]
+    kinds = {"ollama": "llm", "stt": "stt", "tts": "tts"}
+    models = [{"id": m, "name": m, "type": kinds.get(server, server), "status": "loaded", "size_bytes": None,
+               "loaded_at": None} for server, m in gpu.loaded_models(node)]
     return reply({"health": {"status": "healthy", "version": app.settings.version,
                              "uptime": int(time.time() - app.started_at)},
                   "metrics": metrics, "services": await _services(request), "models": models})
@@ -382,7 +383,7 @@ async def _idle_status(request: Request, who: Principal) -> dict[str, Any]:
         forced_state=settings["forced_state"] if settings else None,
         forced_at=settings["forced_at"] if settings else None,
         timeout_seconds=settings["timeout_seconds"] if settings else None,
-        models_loaded=len((node or {}).get("loaded_models") or []), node=node)
+        models_loaded=len(gpu.loaded_models(node)), node=node)
 
 
 async def idle_status(request: Request) -> Response:

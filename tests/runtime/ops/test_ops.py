@@ -134,3 +134,51 @@ def test_builtin_modes_are_the_node_agents():
 
     assert {k: (v.as_dict() if v else None) for k, v in MODES.items()} == {
         k: (dict(zip(idle.THRESHOLD_NAMES, map(float, t))) if t else None) for k, (_, _, t) in idle.BUILTIN_MODES.items()}
+
+
+async def test_idle_changes_reach_the_gpu_node_agent_and_its_state_is_reported(
+        make_app, shared_database, tenant, tmp_path, live_server, monkeypatch):
+    """A self-hosted GPU box (fixed URL) whose node agent is a loopback fake of ``gpu_nodes/agent/health.py``:
+    the console's idle calls are sent to its ``POST /idle`` with the node token, and the idle status is the
+    agent's own."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from runtime.ops import fleet
+
+    received: list[tuple[str | None, dict]] = []
+    node = {"state": "ACTIVE", "idle": {"mode": "balanced", "enabled": True, "idle_seconds": 0.0,
+                                        "thresholds": {"warm": 30, "cool": 300, "cold": 1800, "dormant": 7200}},
+            "last_activity_source": "ollama: llama3.2:3b", "loaded_models": {"ollama": [{"name": "llama3.2:3b"}, {"name": "qwen2.5:7b"}], "tts": []},
+            "gpu": {"available": False}, "instance_id": "i-0abc1234def567890"}
+
+    async def health(request: Request):
+        return JSONResponse(node)
+
+    async def change(request: Request):
+        body = await request.json()
+        received.append((request.headers.get("authorization"), body))
+        if "state" in body:
+            node["state"], node["idle"]["idle_seconds"] = body["state"].upper(), 1800.0
+        return JSONResponse({"state": node["state"], "idle": node["idle"]})
+
+    agent = live_server(Starlette(routes=[Route("/health", health), Route("/idle", change, methods=["POST"])]))
+    monkeypatch.setattr(fleet, "AGENT_PORT", int(agent.url.rsplit(":", 1)[1]))
+    app = make_app(database=shared_database, **app_overrides(tmp_path, voice=VoiceSettings(
+        gpu_llm_url="http://127.0.0.1:9", gpu_node_token="node-token")))
+    tenant_id, beta = await tenant(database=shared_database)
+    async with make_client(app) as client:
+        caller = Caller(client, beta, tenant_id, shared_database)
+        admin = (await caller.user(role="admin"))["headers"]
+        assert (await client.post("/api/system/idle/force-state", headers=admin, json={"state": "cold"})).status_code == 200
+        assert (await client.post("/api/system/idle/config", headers=admin, json={"mode": "power_saver"})).status_code == 200
+        status = (await client.get("/api/system/idle/status", headers=caller.beta_headers)).json()
+        snapshot = (await client.get("/api/system/snapshot", headers=caller.beta_headers)).json()
+    assert [(m["name"], m["type"]) for m in snapshot["models"]] == [("llama3.2:3b", "llm"), ("qwen2.5:7b", "llm")]
+    assert "i-0abc1234def567890" in snapshot["metrics"]["services"]
+    assert received[0] == ("Bearer node-token", {"state": "cold"})
+    assert received[1][1] == {"mode": "power_saver", "thresholds": {"warm": 10, "cool": 60, "cold": 300, "dormant": 1800}}
+    assert status["current_state"] == "cold" and status["seconds_idle"] == 1800.0 and status["models_loaded"] == 2
+    assert status["last_activity_type"] == "ollama: llama3.2:3b"
