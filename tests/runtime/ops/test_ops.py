@@ -182,3 +182,20 @@ async def test_idle_changes_reach_the_gpu_node_agent_and_its_state_is_reported(
     assert received[1][1] == {"mode": "power_saver", "thresholds": {"warm": 10, "cool": 60, "cold": 300, "dormant": 1800}}
     assert status["current_state"] == "cold" and status["seconds_idle"] == 1800.0 and status["models_loaded"] == 2
     assert status["last_activity_type"] == "ollama: llama3.2:3b"
+
+
+async def test_ops_tables_are_under_forced_rls(two_tenants, shared_database):
+    """Tenant-owned ops tables show nothing without a tenant; the host samples are shared on purpose."""
+    (a, a_admin), _ = two_tenants[0]
+    profile = {"id": "rls-check", "name": "R", "thresholds": {"warm": 1, "cool": 2, "cold": 3, "dormant": 4}}
+    assert (await a.client.post("/api/system/profiles", headers=a_admin, json=profile)).status_code == 201
+    assert (await a.client.post("/api/system/idle/keep-awake", headers=a_admin, json={})).status_code == 200
+    conn = await shared_database.app()
+    try:
+        rows = await conn.fetch("select relname, relrowsecurity, relforcerowsecurity from pg_class where relname = any($1::text[])",
+                                ["ops_servers", "ops_power_profiles", "ops_idle_settings", "ops_metric_samples"])
+        assert len(rows) == 4 and all(r["relrowsecurity"] and r["relforcerowsecurity"] for r in rows)
+        for table in ("ops_servers", "ops_power_profiles", "ops_idle_settings"):
+            assert await conn.fetchval(f"select count(*) from {table}") == 0, table
+    finally:
+        await conn.close()
