@@ -8,7 +8,7 @@ The console is an admin tool: it sits behind Cloudflare Access on ``admin.<domai
 sent here **with Tier-2 credentials** — a Cloudflare Access JWT (``Cf-Access-Jwt-Assertion``, RS256,
 signed by a test key whose JWKS a loopback server publishes, as in ``tests/runtime/auth/test_access.py``)
 whose e-mail is an active ``admin`` user of the caller's tenant. Answers are validated against JSON
-Schemas written from the console's TypeScript types (``schemas/console/``; each names its source file
+Schemas written from the console's TypeScript types (``runtime/api_schemas/console/``; each names its source file
 and type). As shipped the console sends no credential at all (``test_as_shipped_no_credential``).
 
 Where Cloudflare Access is configured, the runtime takes a valid Access JWT of an active admin as
@@ -137,20 +137,6 @@ EXPECTED_FAILURES = {
     "POST /api/models/{id}/parameters": "posts {parameters} and needs {status, model, parameters}; " + T1 +
                                         "405: the route is GET only",
     # users (Tier 2: the Access JWT is accepted)
-    # import (Tier 2)
-    "GET /api/import/sources": "needs {success: true, sources: CurriculumSource[]}; the server has no import sources (404)",
-    "GET /api/import/sources/{id}": "the proxy needs a 2xx; the server has no import sources (404)",
-    "GET /api/import/sources/{id}/courses?page&pageSize": "needs CourseCatalogResponse {success, courses, pagination}; the server "
-                                                          "has no import sources (404)",
-    "GET /api/import/sources/{id}/courses/{course}": "needs CourseDetailResponse {success, course, canImport, licenseWarnings}; "
-                                                     "the server has no import sources (404)",
-    "GET /api/import/jobs": "needs {success, jobs: ImportProgress[]} with jobId, status, sourceId, courseId, courseName, "
-                            "currentStage, stageProgress, overallProgress, startedAt, updatedAt, warnings, stats; the server's "
-                            "jobs have none of sourceId..stats (and error: null where the console wants a string or nothing)",
-    "GET /api/import/jobs?status": "the same ImportProgress list, filtered by status; the server's jobs lack sourceId, courseId, "
-                                   "courseName, currentStage, stageProgress, overallProgress, startedAt, warnings, stats",
-    "POST /api/import/jobs": "posts {sourceId, courseId, outputName} and needs {success: true, jobId, status}; the server takes "
-                             "only {url} or {content}: 404 source_not_found",
     # plugins
     "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
     "POST /api/plugins/initialize": "needs a 2xx; " + NO_ROUTE,
@@ -749,8 +735,6 @@ async def test_sources(console, c):
 
 # ------------------------------------------------------------------------------------------- ws
 @pytest.mark.parametrize("_", [pytest.param(None, id="WS /ws")])
-@xfail("websocket-provider.tsx parses every frame as WebSocketMessage {type, data, timestamp: string}; the Access JWT is "
-       "accepted, but the server's first frame {type: 'connected', data} has no timestamp (its pings carry a number)")
 async def test_ws_events(console, make_app, shared_database, tmp_path, access_keys, live_server, _):
     """The console's event socket (ws://<host>/ws), opened through Access (cloudflared adds the JWT)."""
     from websockets.asyncio.client import connect
