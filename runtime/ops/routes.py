@@ -113,13 +113,19 @@ async def _shutdown(app: AppContext) -> None:
 
 
 # ------------------------------------------------------------------ servers
-async def _server_statuses(request: Request, tenant_id: str) -> list[dict[str, Any]]:
+async def _server_statuses(request: Request, who: Principal) -> list[dict[str, Any]]:
+    """The tenant's added servers; for an admin also the platform's (their addresses are the
+    deployment's internals, not a tester's business)."""
     app = ctx(request)
     core = voice_core(app)
-    await core.gpu.is_warm()  # discovers the deployed node's address
     async with tx(request) as conn:
-        rows = await store.servers(conn, tenant_id)
-    known = servers.configured(core.gpu, core.vs) + servers.added(list(rows))
+        rows = await store.servers(conn, who.tenant_id)
+    platform: list[servers.Server] = []
+    if who.is_admin:
+        await core.gpu.is_warm()  # discovers the deployed node's address
+        platform = servers.configured(core.gpu, core.vs)
+    known = platform + servers.added(list(rows))
+    tenant_id = who.tenant_id
     cache = ops_state(app).probes
     out: list[dict[str, Any]] = []
     fresh = [s for s in known if cache.get((tenant_id, s.id, s.url)) is MISSING]
@@ -131,9 +137,9 @@ async def _server_statuses(request: Request, tenant_id: str) -> list[dict[str, A
 
 
 async def list_servers(request: Request) -> Response:
-    """The model servers the stack knows, with their health."""
+    """The model servers the stack knows (admins) and the tenant's added ones, with their health."""
     who = principal(request)
-    statuses = await _server_statuses(request, who.tenant_id)
+    statuses = await _server_statuses(request, who)
     return reply({"servers": statuses, **servers.counts(statuses)})
 
 
@@ -167,7 +173,7 @@ async def stats(request: Request) -> Response:
         averages = await telemetry_summary(conn, who.tenant_id, 24, None, SUMMARY_KEYS)
         sessions = await store.session_counts(conn, who.tenant_id)
         audio = await store.audio_seconds(conn, who.tenant_id)
-    statuses = await _server_statuses(request, who.tenant_id)
+    statuses = await _server_statuses(request, who)
     core = voice_core(app)
     return reply({
         # the Operations Console's DashboardStats

@@ -176,6 +176,11 @@ async def test_idle_changes_reach_the_gpu_node_agent_and_its_state_is_reported(
         assert (await client.post("/api/system/idle/config", headers=admin, json={"mode": "power_saver"})).status_code == 200
         status = (await client.get("/api/system/idle/status", headers=caller.beta_headers)).json()
         snapshot = (await client.get("/api/system/snapshot", headers=caller.beta_headers)).json()
+        # the platform's servers (here the GPU box, down) are shown to admins only
+        as_admin = (await client.get("/api/servers", headers=admin)).json()
+        as_tester = (await client.get("/api/servers", headers=caller.beta_headers)).json()
+    assert [(s["id"], s["status"]) for s in as_admin["servers"]] == [("gpu-llm", "unhealthy")]
+    assert as_tester["servers"] == []
     assert [(m["name"], m["type"]) for m in snapshot["models"]] == [("llama3.2:3b", "llm"), ("qwen2.5:7b", "llm")]
     assert "i-0abc1234def567890" in snapshot["metrics"]["services"]
     assert received[0] == ("Bearer node-token", {"state": "cold"})
