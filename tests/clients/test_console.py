@@ -103,7 +103,7 @@ class Call:
     """One call as the console sends it; ``schema=None``: the console reads only the status. ``path``
     (and for ``{question}``/``{pack}`` the body) may hold placeholders that ``resolve`` fills with objects
     created first with credentials that work: ``{curriculum}``, ``{asset}``, ``{question}``, ``{pack}``,
-    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{seeded_status}``
+    ``{session}``, ``{profile}`` (the tenant's beta token), ``{power_profile}``, ``{user}``, ``{job}``, ``{seeded_status}``
     (the admin's Access JWT, Tier 2)."""
 
     def __init__(self, method: str, path: str, schema: str | None, *, body: Any = None, status: Any = 200):
