@@ -40,12 +40,13 @@ LAMBDA_SERVICES: tuple[str, ...] = (
     "kb",
     "sessions",
     "telemetry",
-    "models",
 )
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice")
+# The models family manages the GPU fleet's Ollama (found through the fleet's discovery, which lives in the
+# core) and streams model pulls: it is served by the core too.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "models")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -63,6 +64,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/kb/feedback", "voice", "core"),
     RouteRule("/api/admin/gpu", "voice", "core"),
     RouteRule("/api/gpu", "voice", "core"),  # GPU node agents' events (node token)
+    RouteRule("/api/system/unload-models", "models", "core"),  # before the /api/system family
     # stateless families -> Lambda
     RouteRule("/api/auth", "auth", "lambda"),
     RouteRule("/api/curricula", "curricula", "lambda"),  # with /suggest: one full-text query, stateless
@@ -75,13 +77,13 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/logs", "telemetry", "lambda"),
     # the iOS latency harness's result upload: answered 410 (not hosted), no state
     RouteRule("/api/latency-tests", "telemetry", "lambda"),
-    RouteRule("/api/models", "models", "lambda"),
     # stateful families -> core
     RouteRule("/ws", "voice", "core"),
     RouteRule("/api/tts", "voice", "core"),
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
     RouteRule("/api/admin", "admin", "core"),
+    RouteRule("/api/models", "models", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),
 )
