@@ -33,6 +33,7 @@ import pytest
 from jsonschema import Draft202012Validator, validators
 
 from runtime.storage import StorageConfig
+from tests.clients import support
 from tests.runtime.conftest import make_client
 
 SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "android.json").read_text())
@@ -127,6 +128,7 @@ class Android:
     beta: str
     tenant_id: str
     made: dict[str, Any] = field(default_factory=dict)
+    database: Any = None  # the test database, for making an administrator (auth="admin")
 
     # ------------------------------------------------------------------ sending
     def headers(self, auth: str = "beta", client: str = "api") -> dict[str, str]:
@@ -135,6 +137,8 @@ class Android:
             headers["Authorization"] = f"Bearer {self.beta}"
         elif auth == "user":
             headers["Authorization"] = f"Bearer {self.made['user']['access_token']}"
+        elif auth == "admin":
+            headers["Authorization"] = f"Bearer {self.made['admin']['access_token']}"
         return headers
 
     async def send(self, method: str, path: str, *, body: Any = None, auth: str = "beta", client: str = "api",
@@ -167,6 +171,16 @@ class Android:
             "email": email, "password": PASSWORD, "display_name": "Ada",
             "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 201).json()
         return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"], **body["tokens"]}
+
+    async def make_admin(self) -> dict[str, Any]:
+        """An operator signed in to the app with an administrator's account (the app sends whatever user
+        token it holds; the model controls of the old management console need an administrator)."""
+        caller = support.Caller(self.http, self.beta, self.tenant_id, self.database)
+        email = f"android-admin-{uuid.uuid4().hex[:8]}@example.com"
+        await caller._insert_user(email, "admin")
+        body = made(await self.http.post("/api/auth/login", headers=self.headers(), json={
+            "email": email, "password": PASSWORD, "device": {"fingerprint": uuid.uuid4().hex, "type": "android"}}), 200).json()
+        return {"email": email, **body["tokens"]}
 
     async def make_device(self) -> str:
         return (await self.thing("user"))["device_id"]
@@ -260,12 +274,26 @@ def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return overrides
 
 
+@pytest.fixture(scope="module")
+def gpu_ollama():
+    """A loopback Ollama as the GPU box the app's model calls manage (UNAMENTIS_GPU_LLM_URL)."""
+    from tests.runtime.models.ollama_peer import OllamaPeer
+    from tests.runtime.voice.peers import ServerThread
+
+    peer = OllamaPeer(installed=("llama3.2:latest",))
+    with ServerThread(peer.app) as server:
+        peer.url = server.url
+        yield peer
+
+
 @pytest.fixture
-async def android(make_app, shared_database, tenant, tmp_path):
-    app = make_app(None, database=shared_database, **app_settings(tmp_path))
+async def android(make_app, shared_database, tenant, tmp_path, gpu_ollama):
+    from runtime.voice.config import VoiceSettings
+
+    app = make_app(None, database=shared_database, **app_settings(tmp_path, voice=VoiceSettings(gpu_llm_url=gpu_ollama.url)))
     tenant_id, beta = await tenant(database=shared_database)
     async with make_client(app) as http:
-        yield Android(http, beta, tenant_id)
+        yield Android(http, beta, tenant_id, database=shared_database)
 
 
 # ================================================================================= the gaps (the work list)
@@ -336,11 +364,9 @@ GAPS: dict[str, str] = {
         ("GET", "/api/system/metrics"), ("GET", "/api/system/snapshot"), ("GET", "/api/services"),
         ("POST", "/api/services/{service}/start"), ("POST", "/api/services/{service}/stop"),
         ("POST", "/api/services/{service}/restart"), ("POST", "/api/services/start-all"), ("POST", "/api/services/stop-all"),
-        ("POST", "/api/models/{model}/load"), ("POST", "/api/models/{model}/unload"), ("POST", "/api/models/pull"),
         ("GET", "/api/system/idle/status"), ("POST", "/api/system/idle/config"), ("POST", "/api/system/idle/keep-awake"),
-        ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
+        ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
         ("GET", "/api/system/history/daily")]},
-    "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
@@ -376,8 +402,8 @@ async def run(android: Android, method: str, path: str, query: str, schema: str 
               auth: str, client: str, gone: str | None = None) -> Any:
     """Send one table row; with ``gone``, a GET of that path must then answer 404 (the app takes a
     2xx to a DELETE as "deleted")."""
-    if auth == "user":
-        await android.thing("user")
+    if auth in ("user", "admin"):
+        await android.thing(auth)
     url = await android.fill(path) + query
     empty = body is None and method in ("POST", "PUT", "PATCH") and client == "api"
     response = await android.send(method, url, body=body, auth=auth, client=client, empty_body=empty)
@@ -697,14 +723,15 @@ SYSTEM = [
     call("POST", "/api/services/start-all", "ServiceInfo", many=True),
     call("POST", "/api/services/stop-all", "ServiceInfo", many=True),
     call("GET", "/api/models", "ModelInfo", many=True),
-    call("POST", "/api/models/{model}/load", "ModelInfo"),
-    call("POST", "/api/models/{model}/unload", "ModelInfo"),
-    call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}),
+    # the model controls act on the GPU fleet's Ollama: an operator signed in as an administrator
+    call("POST", "/api/models/{model}/load", "ModelInfo", auth="admin"),
+    call("POST", "/api/models/{model}/unload", "ModelInfo", auth="admin"),
+    call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}, auth="admin"),
     call("GET", "/api/models/capabilities", "ModelCapabilities"),
     call("GET", "/api/system/idle/status", "IdleStatus"),
     call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True}),
     call("POST", "/api/system/idle/keep-awake", None),
-    call("POST", "/api/system/unload-models", None),
+    call("POST", "/api/system/unload-models", None, auth="admin"),
     call("GET", "/api/clients", "ConnectedClient", many=True),
     call("GET", "/api/stats", "AggregatedStats"),
     call("GET", "/api/system/history/hourly", "HistoricalMetrics"),

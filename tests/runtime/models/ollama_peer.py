@@ -47,10 +47,16 @@ class OllamaPeer:
         return JSONResponse({"models": [{**self._tag(n, self.installed.get(n, 0)), "size_vram": v,
                                          "expires_at": "2026-12-04T12:00:00Z"} for n, v in self.loaded.items()]})
 
+    @staticmethod
+    def name(model: object) -> str:
+        """Ollama's own reading of a name: no tag means ``:latest``."""
+        text = str(model or "")
+        return text if ":" in text else text + ":latest"
+
     async def generate(self, request: Request):
         body = await request.json()
         self.requests.append(("generate", body))
-        model = body.get("model")
+        model = self.name(body.get("model"))
         if model not in self.installed:
             return JSONResponse({"error": f"model '{model}' not found"}, status_code=404)
         if body.get("keep_alive") in (0, "0", "0s", "0m"):
@@ -66,9 +72,9 @@ class OllamaPeer:
     async def pull(self, request: Request):
         body = await request.json()
         self.requests.append(("pull", body))
-        model = body.get("model") or body.get("name")
-        if not isinstance(model, str) or not model:
+        if not isinstance(body.get("model") or body.get("name"), str):
             return JSONResponse({"error": "invalid model name"}, status_code=400)
+        model = self.name(body.get("model") or body.get("name"))
 
         async def lines():
             yield json.dumps({"status": "pulling manifest"}) + "\n"
@@ -87,7 +93,7 @@ class OllamaPeer:
     async def show(self, request: Request):
         body = await request.json()
         self.requests.append(("show", body))
-        if body.get("model") not in self.installed:
+        if self.name(body.get("model")) not in self.installed:
             return JSONResponse({"error": "model not found"}, status_code=404)
         return JSONResponse({"details": {"family": "llama"}, "model_info": {"general.architecture": "llama",
                                                                           "llama.context_length": 131072}})
