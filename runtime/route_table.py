@@ -44,9 +44,9 @@ LAMBDA_SERVICES: tuple[str, ...] = (
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-# The models family manages the GPU fleet's Ollama (found through the fleet's discovery, which lives in the
-# core) and streams model pulls: it is served by the core too.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "models")
+# The Operations Console's system pages (ops) read the GPU fleet, its node agent and the AWS API; the
+# models family manages the fleet's Ollama (found through the fleet's discovery) and streams model pulls.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "ops", "models")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -84,6 +84,10 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/import", "voice", "core"),
     RouteRule("/api/admin", "admin", "core"),
     RouteRule("/api/models", "models", "core"),
+    RouteRule("/api/stats", "ops", "core"),
+    RouteRule("/api/servers", "ops", "core"),
+    RouteRule("/api/system", "ops", "core"),
+    RouteRule("/api/services", "ops", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),
 )
