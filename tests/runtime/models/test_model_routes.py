@@ -195,3 +195,28 @@ async def test_capabilities(models_app, tenant, peer):
         llama = next(m for m in caps["models"] if m["id"] == "llama3.2:3b")
         assert llama["max_tokens"] == 131072 and llama["supports_streaming"] is True and llama["type"] == "llm"
         assert caps["total"] == len(caps["models"]) and all({"id", "name", "type"} <= set(m) for m in caps["models"])
+
+
+async def test_a_cold_deployed_fleet_is_woken(models_app, tenant, database, moto_endpoint, monkeypatch):
+    """A fleet found through its Auto Scaling group with no node: load wakes it (desired 1) and answers
+    503 with Retry-After; the list says the fleet is cold."""
+    import asyncio
+
+    from tests.runtime.voice.test_routing import _asg, _desired
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    await _asg(moto_endpoint, "gpu-models")
+    cold = VoiceSettings(gpu_asg_name="gpu-models", aws_endpoint_url=moto_endpoint, llm_provider="groq", llm_api_key="k",
+                         llm_url=closed_url() + "/v1")
+    tid, beta = await tenant()
+    async with make_client(models_app(cold)) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        assert (await c.get("/api/models", headers=admin)).json()["gpu"] == {"configured": True, "warm": False}
+        r = await c.post("/api/models/llama3.2/load", headers=admin)
+        assert r.status_code == 503 and r.json()["error"] == "gpu_waking" and int(r.headers["retry-after"]) > 0
+        for _ in range(100):
+            if await _desired(moto_endpoint, "gpu-models") == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await _desired(moto_endpoint, "gpu-models") == 1
