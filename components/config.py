@@ -164,8 +164,7 @@ class FunctionsConfig:
     # Per Lambda service (runtime.route_table.LAMBDA_SERVICES); each instance holds one
     # database connection, so the sum must fit database.max_connections with the core.
     reserved_concurrency: Mapping[str, int] = field(default_factory=lambda: {
-        "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3,
-        "models": 2})
+        "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3})
     # Whether `reserved_concurrency` is applied as Lambda reserved concurrency. A new account's
     # concurrency quota starts at 10 and Lambda keeps 100 unreserved, so any reservation fails
     # there until "Concurrent executions" (L-B99A9384) is raised; off, the numbers still size
