@@ -75,7 +75,7 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     )
     if settings.console_port is not None and settings.console_port == port:
         raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={port} must differ from the serving port")
-    console_serve.run(config, settings.console_port)
+    console_serve.run(config, settings.console_port, settings.console_host)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
