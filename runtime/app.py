@@ -46,6 +46,7 @@ SERVICE_MODULES: dict[str, str] = {
     "models": "runtime.models.routes",
     "admin": "runtime.admin.routes",
     "voice": "runtime.voice.service",
+    "ops": "runtime.ops.routes",
 }
 
 

@@ -540,6 +540,10 @@ class Settings:
                                            "default daily AI budget of a user / beta token", topic="auth")
     # --- content ----------------------------------------------------------------------------
     storage: StorageConfig = field(default_factory=StorageConfig)  # from STORAGE_SETTINGS
+    import_catalogs: tuple[str, ...] = setting("UNAMENTIS_IMPORT_CATALOGS", CommaList(), (), topic="content",
+                                               default_doc="— (no import sources)", doc=(
+        "comma-separated course catalogs (JSON files on the server or https URLs) listed as import sources "
+        "(`/api/import/sources`); format in the README's \"Import sources\""))
     telemetry_retention_days: int = setting("UNAMENTIS_TELEMETRY_RETENTION_DAYS", Int(minimum=1), 30, topic="content", doc=(
         "metrics, logs and silent clients older than this are purged as new data arrives"))
     # --- identity / logging -----------------------------------------------------------------

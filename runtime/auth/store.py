@@ -27,7 +27,7 @@ PROFILE_EDITABLE = ("display_name", "avatar_url", "locale", "timezone")
 ADMIN_EDITABLE = ("role", "is_active", "display_name")
 USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.email_verified, u.display_name, u.avatar_url, u.locale, u.timezone, "
-    "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at"
+    "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at, u.updated_at"
 )
 
 

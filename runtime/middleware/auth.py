@@ -4,7 +4,8 @@
   ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
-- Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
+- Tier 2 (``/api/admin/*``, ``/api/import/*`` but the read-only catalogs ``/api/import/sources*``, the ``/ws``
+  event bus): ``ctx.auth.admin(headers)``.
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -54,6 +55,9 @@ CONTRACT_PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
 ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
+# Read-only browsing of the operator's course catalogs inside /api/import/: public course listings with
+# no tenant data (the Android app browses them as a client); its routes are GET only.
+CLIENT_PREFIXES_IN_ADMIN = ("/api/import/sources",)
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
 # store — a database blip must not fail a health probe.
@@ -66,6 +70,8 @@ def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str,
         return "public"
     if path in SELF_AUTHENTICATING:
         return "self"
+    if path.startswith(CLIENT_PREFIXES_IN_ADMIN):
+        return "client"
     if path in ADMIN_EXACT or path.startswith(ADMIN_PREFIXES):
         return "admin"
     return "client"
