@@ -101,7 +101,7 @@ async def console(make_app, shared_database, tenant, tmp_path, access_keys, gpu_
 async def test_as_shipped_no_credential(console, path):
     """The console's fetches carry no Authorization and no Access JWT (its proxies forward none, and
     api-client.ts calls NEXT_PUBLIC_BACKEND_URL straight from the browser): the runtime refuses them.
-    A way in for the console (e.g. an Access service token the proxies forward) is future work."""
+    The proxies' way in is the core's console listener (tests/runtime/auth/test_console_entry.py)."""
     response = await console.client.get(path, headers=JSON_HEADERS)
     assert response.status_code == 401, response.text
     assert response.json()["error"] in ("auth_required", "access_required")
