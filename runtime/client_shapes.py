@@ -279,6 +279,18 @@ def tts_audio_as_json(request: HTTPConnection) -> bool:
     return "application/json" in accept and "audio/" not in accept
 
 
+def topic_audio_as_wav(request: HTTPConnection) -> bool:
+    """``GET /api/curricula/{id}/topics/{topic}/stream-audio``: one ``audio/wav`` of the whole topic, or the
+    old management server's segment framing (``SEG:``/``AUD:``/``ERR:``/``END``, ``application/octet-stream``,
+    the default: the runtime's tests and API_REFERENCE readers parse it). The WAV for Android (its
+    ``ApiClient.getTopicAudioStreamUrl`` hands the URL to an audio player) and for any caller that asks for
+    audio (``Accept: audio/…``, what players send)."""
+    if _platform(request) == "android":
+        return True
+    accept = request.headers.get("accept", "")
+    return "audio/" in accept and "application/octet-stream" not in accept
+
+
 def tts_profile_list(request: HTTPConnection, page: dict[str, Any]) -> Any:
     """``GET /api/tts/profiles``: Android decodes a bare JSON array of ``TTSProfile`` (``ApiClient.getTTSProfiles``,
     ``List<TTSProfile>``); the default (no header, iOS, web) is the paged envelope ``{success, profiles, total,

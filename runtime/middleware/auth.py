@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -74,6 +75,14 @@ def bearer_token(scope: Scope) -> str | None:
 
 def _missing_token() -> ApiError:
     return Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+
+
+def _signed_url(ctx: "AppContext", scope: Scope) -> Any:
+    """A GET (or HEAD) of a URL an answer signed (runtime.auth.signed_urls): its signer's principal."""
+    if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or b"sig=" not in scope.get("query_string", b""):
+        return None
+    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    return ctx.auth.signed_url(scope["path"], query)
 
 
 class AuthMiddleware:
@@ -129,6 +138,9 @@ class AuthMiddleware:
         if token is None:
             if ctx.auth.access_enabled and header(scope, b"cf-access-jwt-assertion"):
                 return await ctx.auth.admin(Headers(scope=scope))
+            signed = _signed_url(ctx, scope)
+            if signed is not None:
+                return signed
             if ctx.settings.client_auth == "open":
                 return await ctx.auth.open_principal()
             raise _missing_token()

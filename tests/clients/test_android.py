@@ -276,12 +276,6 @@ _ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); t
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
     # ---- curricula
-    "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
-                                                                   "audio/* stream (and sends no token); the server answers "
-                                                                   "application/octet-stream in the old SEG:/AUD:/END framing",
-    "GET {asset url} (VisualAssetCache)": "VisualAssetCache downloads the media asset's 'url' from full-with-assets with "
-                                          "OkHttp, which needs an absolute http(s) URL (and sends no token); the server "
-                                          "writes a relative '/api/curricula/{id}/topics/{tid}/assets/{asset}'",
     # ---- Knowledge Bowl
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": (
         "KBQuestionService decodes KBQuestion.difficulty as the KBDifficulty enum (overview|…|research) and cannot "
