@@ -21,6 +21,7 @@ accepted. ``tests/clients/android_calls.md`` lists every call and its state.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -32,6 +33,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, validators
 
+from runtime.providers.audio import wav_bytes
 from runtime.storage import StorageConfig
 from tests.runtime.conftest import make_client
 
@@ -247,8 +249,11 @@ class Android:
     async def make_model(self) -> str:
         return "llama3.2"
 
-    async def make_hash(self) -> str:
-        return "0" * 64
+    async def make_tts_entry(self) -> str:
+        """An entry the app stored under its own hash (what it looks up later)."""
+        entry = {**CACHE_ENTRY, "hash": "ab" * 32}
+        made(await self.send("PUT", "/api/tts/cache", body=entry), 200)
+        return entry["hash"]
 
 
 def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -283,11 +288,6 @@ GAPS: dict[str, str] = {
         "X-Client-Platform, so without the header the runtime answers iOS's integer (runtime/client_shapes.py "
         "kb_question_difficulty). The app decodes the answer once the service sends X-Client-Platform: Android"),
     # ---- TTS
-    "GET /api/tts/cache?hash=" + "0" * 64: "app looks entries up by its own hash (64 hex here) and decodes TTSCacheEntry; the "
-                                           "server accepts only the 32-hex hash its PUT returned (400 invalid_hash)",
-    "PUT /api/tts/cache": "app sends TTSCacheEntry {hash, text, provider, voice_id, audio_data, duration_ms, size_bytes}; "
-                          "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
-                          "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
     # ---- import (Tier 2) and media (absent)
     "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
     "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
@@ -350,7 +350,7 @@ async def run(android: Android, method: str, path: str, query: str, schema: str 
     2xx to a DELETE as "deleted")."""
     if auth == "user":
         await android.thing("user")
-    url = await android.fill(path) + query
+    url = await android.fill(path + query)
     empty = body is None and method in ("POST", "PUT", "PATCH") and client == "api"
     response = await android.send(method, url, body=body, auth=auth, client=client, empty_body=empty)
     result = answers(response, schema, many=many)
@@ -589,9 +589,10 @@ async def test_sessions(android, method, path, query, schema, many, body, auth, 
 # ================================================================================= TTS (ApiClient, 04-TTS)
 TTS_REQUEST = {"text": "Mars is red because of iron oxide.", "voice": None, "provider": None, "speed": None, "format": None,
                "return_url": False}
+# The app's own entry: its 64-hex hash, 0.1 s of 16 kHz PCM16 silence as a base64 WAV
 CACHE_ENTRY = {"hash": "0" * 64, "text": "Hello", "provider": "espeak", "voice_id": "en-us", "audio_url": None,
-               "audio_data": "UklGRiQAAABXQVZFZm10IBAAAAABAAEAgD4AAAB9AAACABAAZGF0YQAAAAA=", "duration_ms": 0,
-               "size_bytes": 44, "created_at": None, "last_accessed": None}
+               "audio_data": base64.b64encode(wav_bytes(b"\x00\x00" * 1600, 16000)).decode(), "duration_ms": 100,
+               "size_bytes": 3244, "created_at": None, "last_accessed": None}
 TTS = [
     call("POST", "/api/tts", "TTSResponse", body=TTS_REQUEST),
     call("GET", "/api/tts/cache/stats", "TTSCacheStats"),
@@ -613,7 +614,7 @@ TTS = [
     call("GET", "/api/tts/profiles/{profile}/export", "JsonString"),
     call("POST", "/api/tts/profiles/import", "TTSProfile",
          body={"name": "Imported", "provider": "espeak", "voice_id": "en-us", "settings": {"speed": 1.0}}),
-    call("GET", "/api/tts/cache", "TTSCacheEntry", query="?hash=" + "0" * 64),
+    call("GET", "/api/tts/cache", "TTSCacheEntry", query="?hash={tts_entry}"),
     call("PUT", "/api/tts/cache", "TTSCacheEntry", body=CACHE_ENTRY),
 ]
 
