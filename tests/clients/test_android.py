@@ -322,8 +322,6 @@ GAPS: dict[str, str] = {
     "POST /api/auth/register (no token, registration=beta_token)": (
         "register and login are requiresAuth = false: the app never sends a token with them, while the default "
         "UNAMENTIS_REGISTRATION=beta_token needs a beta token as Authorization and answers 401"),
-    "POST /log": "ApiClient.sendLog posts LogEntry to the log server's POST /log (default port 8765, no headers); the "
-                 "runtime has POST /api/logs only (404)",
 }
 
 
