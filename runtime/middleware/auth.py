@@ -5,6 +5,8 @@
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
 - Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
+  A ``/ws`` upgrade with ``?token=`` is the apps' event stream instead: Tier 1 with that token (the
+  voice service then sends only the token's tenant's events).
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -53,6 +55,7 @@ CONTRACT_PUBLIC_PATHS = frozenset(
 ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
 ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
+APP_EVENT_STREAM = "/ws"  # with ?token=: Tier 1, the token's tenant's events only
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
 # store — a database blip must not fail a health probe.
 UNLIMITED_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
@@ -75,6 +78,13 @@ def bearer_token(scope: Scope) -> str | None:
 
 def _missing_token() -> ApiError:
     return Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+
+
+def _query_token(scope: Scope) -> str | None:
+    """The ``?token=`` of a WebSocket upgrade to the apps' event stream (``/ws``), else None."""
+    if scope["type"] != "websocket" or scope["path"] != APP_EVENT_STREAM or b"token=" not in scope.get("query_string", b""):
+        return None
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token") or None
 
 
 def _signed_url(ctx: "AppContext", scope: Scope) -> Any:
@@ -100,6 +110,8 @@ class AuthMiddleware:
             return
         ctx: AppContext = scope["app"].state.ctx
         tier = tier_of(scope["path"], self.public_paths, self.public_prefixes)
+        if tier == "admin" and _query_token(scope) is not None:
+            tier = "client"
         if tier == "self":
             await self.app(scope, receive, send)
             return
@@ -134,7 +146,7 @@ class AuthMiddleware:
         await self.app(scope, receive, with_response_headers(scope, send, outcome))
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
-        token = bearer_token(scope)
+        token = bearer_token(scope) or _query_token(scope)
         if token is None:
             if ctx.auth.access_enabled and header(scope, b"cf-access-jwt-assertion"):
                 return await ctx.auth.admin(Headers(scope=scope))

@@ -317,8 +317,6 @@ GAPS: dict[str, str] = {
         "token, so against the default UNAMENTIS_CLIENT_AUTH=token every Tier-1 call answers 401 auth_required: the app "
         "needs a token (beta token or sign-in) or the deployment open client auth"),
     # ---- WebSockets (neither client class is wired into the app yet; both are in its API layer)
-    "WS /ws?token={token}": "/ws is the Tier-2 ops event bus (Cloudflare Access or an admin JWT); WebSocketClient "
-                            "connects with the client's token and the upgrade is refused with HTTP 403",
     "POST /api/auth/register (no token, registration=beta_token)": (
         "register and login are requiresAuth = false: the app never sends a token with them, while the default "
         "UNAMENTIS_REGISTRATION=beta_token needs a beta token as Authorization and answers 401"),
