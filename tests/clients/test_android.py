@@ -283,9 +283,6 @@ _ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); t
           "and gets 403 forbidden")
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
-    # ---- curricula
-    # ---- Knowledge Bowl
-    # ---- TTS
     # ---- import (Tier 2) and media (absent)
     "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
     "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
@@ -311,12 +308,11 @@ GAPS: dict[str, str] = {
         ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
         ("GET", "/api/system/history/daily")]},
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
-    # ---- telemetry
+    # ---- no token against a default deployment: refused on purpose (README, "The apps against this API")
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
         "token, so against the default UNAMENTIS_CLIENT_AUTH=token every Tier-1 call answers 401 auth_required: the app "
         "needs a token (beta token or sign-in) or the deployment open client auth"),
-    # ---- WebSockets (neither client class is wired into the app yet; both are in its API layer)
     "POST /api/auth/register (no token, registration=beta_token)": (
         "register and login are requiresAuth = false: the app never sends a token with them, while the default "
         "UNAMENTIS_REGISTRATION=beta_token needs a beta token as Authorization and answers 401"),
