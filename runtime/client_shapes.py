@@ -517,3 +517,30 @@ def curriculum_put_creates(conn: HTTPConnection) -> bool:
       /api/curricula`` or ``/import``), so a mistyped id is an error, not a new curriculum.
     """
     return is_console(conn)
+
+
+def import_listing(conn: HTTPConnection, key: str, items: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+    """``GET /api/import/sources`` (key ``sources``) and ``GET /api/import/sources/{id}/courses`` (``courses``).
+
+    - Android (``X-Client-Platform: android``): a bare JSON array — ``ApiClient.getImportSources()`` and
+      ``getSourceCourses()`` decode ``List<ImportSource>`` / ``List<ImportCourse>``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{success: true, key: [...], **extra}`` —
+      the console's ``SourcesResponse`` / ``CourseCatalogResponse`` (server/web/src/types/index.ts) and the
+      web client's ``useImportSources`` / ``useImportCourses`` (server/web-client/src/lib/api/hooks.ts).
+    """
+    if _platform(conn) == "android":
+        return items
+    return {"success": True, key: items, **extra}
+
+
+def import_course_detail(conn: HTTPConnection, course: dict[str, Any], extra: dict[str, Any]) -> Any:
+    """``GET /api/import/sources/{id}/courses/{course}``.
+
+    - Android: the ``ImportCourse`` itself — ``ApiClient.getCourseDetails()`` decodes it at the top level.
+    - Everyone else, and the default: ``{success, course, **extra}`` — the console's ``CourseDetailResponse``
+      ``{success, course, canImport, licenseWarnings}`` (server/web/src/types/index.ts).
+    """
+    if _platform(conn) == "android":
+        return course
+    return {"success": True, "course": course, **extra}

@@ -4,9 +4,14 @@
   ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
+<<<<<<< HEAD
 - Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
   A ``/ws`` upgrade with ``?token=`` is the apps' event stream instead: Tier 1 with that token (the
   voice service then sends only the token's tenant's events).
+=======
+- Tier 2 (``/api/admin/*``, ``/api/import/*`` but the read-only catalogs ``/api/import/sources*``, the ``/ws``
+  event bus): ``ctx.auth.admin(headers)``.
+>>>>>>> main
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -14,6 +19,9 @@
   the admin's own tenant: the Operations Console's browser calls reach every route it uses that way.
   With ``UNAMENTIS_CLIENT_AUTH=open`` a request without a token gets an ``open`` principal of the
   configured tenant.
+- On the console listener (``UNAMENTIS_CONSOLE_PORT``, marked by ``runtime.console.entry``): every
+  non-public request is the console's service principal (``ctx.auth.console()``); the socket the
+  request arrived on is the credential, no header is read.
 
 The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
 .principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
@@ -30,7 +38,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
-from runtime.context import CLIENT_IP_KEY
+from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
@@ -54,6 +62,9 @@ CONTRACT_PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
 ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
+# Read-only browsing of the operator's course catalogs inside /api/import/: public course listings with
+# no tenant data (the Android app browses them as a client); its routes are GET only.
+CLIENT_PREFIXES_IN_ADMIN = ("/api/import/sources",)
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
 APP_EVENT_STREAM = "/ws"  # with ?token=: Tier 1, the token's tenant's events only
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
@@ -67,6 +78,8 @@ def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str,
         return "public"
     if path in SELF_AUTHENTICATING:
         return "self"
+    if path.startswith(CLIENT_PREFIXES_IN_ADMIN):
+        return "client"
     if path in ADMIN_EXACT or path.startswith(ADMIN_PREFIXES):
         return "admin"
     return "client"
@@ -118,6 +131,8 @@ class AuthMiddleware:
         try:
             if tier == "public":
                 principal = None
+            elif scope.get(CONSOLE_ENTRY_KEY):
+                principal = await ctx.auth.console()
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:

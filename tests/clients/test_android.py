@@ -3,7 +3,7 @@
 Every call the app's API layer makes or defines is sent to the real runtime as the app sends it
 (method, path, query, JSON body with the app's encoder settings — ``encodeDefaults = true``, so
 defaulted and null fields are sent — and headers), and the answer is validated against the JSON
-Schema of the Kotlin class the app decodes it into (``schemas/android.json``, one ``$defs`` entry
+Schema of the Kotlin class the app decodes it into (``runtime/api_schemas/android.json``, one ``$defs`` entry
 per class, naming its source file).
 
 Who sends what:
@@ -33,11 +33,13 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, validators
 
+from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.providers.audio import wav_bytes
 from runtime.storage import StorageConfig
+from tests.clients import support
 from tests.runtime.conftest import make_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "android.json").read_text())
+SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
 # The JSON types as the app's decoders see them. kotlinx decodes Int/Long only from integer literals:
 # 1.0 is not an integer here (it is for jsonschema). Every Json instance the app decodes with sets
 # isLenient = true, under which a String property also takes an unquoted literal (a number, true).
@@ -132,6 +134,7 @@ class Android:
     beta: str
     tenant_id: str
     made: dict[str, Any] = field(default_factory=dict)
+    database: Any = None  # the test database, to make an admin user (the app signed in as one)
 
     # ------------------------------------------------------------------ sending
     def headers(self, auth: str = "beta", client: str = "api") -> dict[str, str]:
@@ -140,6 +143,8 @@ class Android:
             headers["Authorization"] = f"Bearer {self.beta}"
         elif auth == "user":
             headers["Authorization"] = f"Bearer {self.made['user']['access_token']}"
+        elif auth == "admin":
+            headers["Authorization"] = f"Bearer {self.made['admin']['access_token']}"
         return headers
 
     async def send(self, method: str, path: str, *, body: Any = None, auth: str = "beta", client: str = "api",
@@ -172,6 +177,23 @@ class Android:
             "email": email, "password": PASSWORD, "name": "Ada"}), 201).json()
         return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"],
                 "access_token": body["access_token"], "refresh_token": body["refresh_token"]}
+
+    async def make_admin(self) -> dict[str, Any]:
+        """A signed-in user with the admin role (system and service control is for administrators)."""
+        from runtime.auth.passwords import hash_password
+
+        email = f"android-admin-{uuid.uuid4().hex[:10]}@example.com"
+        owner = await self.database.owner()
+        try:
+            await owner.execute("insert into users (tenant_id, email, password_hash, display_name, role) "
+                                "values ($1, $2, $3, 'Admin', 'admin')", uuid.UUID(self.tenant_id), email,
+                                hash_password(PASSWORD))
+        finally:
+            await owner.close()
+        body = made(await self.http.post("/api/auth/login", headers=self.headers(), json={
+            "email": email, "password": PASSWORD,
+            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 200).json()
+        return {"email": email, **body.get("tokens", body)}  # Android's login answers flat tokens
 
     async def make_device(self) -> str:
         return (await self.thing("user"))["device_id"]
@@ -262,6 +284,7 @@ class Android:
 def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     overrides.setdefault("storage", StorageConfig(url=f"file://{tmp_path / 'storage'}"))
     overrides.setdefault("jwt_secret", JWT_SECRET)
+    overrides.setdefault("import_catalogs", (str(support.CATALOG),))
     for name in ("rate_limit_token", "rate_limit_ip", "rate_limit_user", "rate_limit_login", "rate_limit_register",
                  "rate_limit_refresh"):
         overrides.setdefault(name, (100_000, 60.0))
@@ -279,34 +302,23 @@ async def android(make_app, shared_database, tenant, tmp_path):
 # ================================================================================= the gaps (the work list)
 # Test id -> what the app needs vs what the server answers today. Each is an xfail(strict=True):
 # when the server is fixed the test passes, strict turns that into a failure, and the entry goes.
-_ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); the app calls it as a client "
-          "and gets 403 forbidden")
+_ADMIN = ("/api/import/jobs* and /api/import/status are Tier 2 (Cloudflare Access or an admin user's JWT): starting "
+          "and watching imports is the operator's; the app calls them as a client and gets 403 forbidden")
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
     # ---- import (Tier 2) and media (absent)
-    "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
-    "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/search?q=calculus": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses/{course}": _ADMIN + "; and no such route",
-    "POST /api/import/jobs": _ADMIN + "; the route takes {url}|{content}, not StartImportJobRequest {source_id, course_id}, "
-                             "and answers {success, jobId}, not ImportJob",
+    "POST /api/import/jobs": _ADMIN,
     "GET /api/import/jobs": _ADMIN,
     "GET /api/import/jobs/{job}": _ADMIN,
     "DELETE /api/import/jobs/{job}": _ADMIN,
-    "GET /api/import/status": _ADMIN + "; and no such route",
+    "GET /api/import/status": _ADMIN,
     **{f"{m} /api/media/{p}": _NO_ROUTE + "media API (MediaCapabilities, diagram/formula/map rendering)" for m, p in [
         ("GET", "capabilities"), ("POST", "diagrams/validate"), ("POST", "diagrams/render"), ("POST", "formulas/validate"),
         ("POST", "formulas/render"), ("GET", "maps/styles"), ("POST", "maps/render")]},
     # ---- system, services, models (the old management console's)
     **{f"{m} {p}": _NO_ROUTE + "system/service control" for m, p in [
-        ("GET", "/api/system/metrics"), ("GET", "/api/system/snapshot"), ("GET", "/api/services"),
-        ("POST", "/api/services/{service}/start"), ("POST", "/api/services/{service}/stop"),
-        ("POST", "/api/services/{service}/restart"), ("POST", "/api/services/start-all"), ("POST", "/api/services/stop-all"),
         ("POST", "/api/models/{model}/load"), ("POST", "/api/models/{model}/unload"), ("POST", "/api/models/pull"),
-        ("GET", "/api/system/idle/status"), ("POST", "/api/system/idle/config"), ("POST", "/api/system/idle/keep-awake"),
-        ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
-        ("GET", "/api/system/history/daily")]},
+        ("POST", "/api/system/unload-models")]},
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
     # ---- no token against a default deployment: refused on purpose (README, "The apps against this API")
     "GET /api/curricula (no token, token mode)": (
@@ -338,8 +350,8 @@ async def run(android: Android, method: str, path: str, query: str, schema: str 
               auth: str, client: str, gone: str | None = None) -> Any:
     """Send one table row; with ``gone``, a GET of that path must then answer 404 (the app takes a
     2xx to a DELETE as "deleted")."""
-    if auth == "user":
-        await android.thing("user")
+    if auth in ("user", "admin"):
+        await android.thing(auth)
     url = await android.fill(path + query)
     empty = body is None and method in ("POST", "PUT", "PATCH") and client == "api"
     response = await android.send(method, url, body=body, auth=auth, client=client, empty_body=empty)
@@ -649,24 +661,26 @@ async def test_import_and_media(android, method, path, query, schema, many, body
 
 
 # ================================================================================= system, models, services (ApiClient)
+# Calls that change the system are an administrator's: the app sends them signed in as one (auth="admin").
 SYSTEM = [
     call("GET", "/health", "HealthCheck", auth="none"),
     call("GET", "/api/system/metrics", "SystemMetrics"),
     call("GET", "/api/system/snapshot", "SystemSnapshot"),
     call("GET", "/api/services", "ServiceInfo", many=True),
-    call("POST", "/api/services/{service}/start", "ServiceInfo"),
-    call("POST", "/api/services/{service}/stop", "ServiceInfo"),
-    call("POST", "/api/services/{service}/restart", "ServiceInfo"),
-    call("POST", "/api/services/start-all", "ServiceInfo", many=True),
-    call("POST", "/api/services/stop-all", "ServiceInfo", many=True),
+    call("POST", "/api/services/{service}/start", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/{service}/stop", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/{service}/restart", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/start-all", "ServiceInfo", many=True, auth="admin"),
+    call("POST", "/api/services/stop-all", "ServiceInfo", many=True, auth="admin"),
     call("GET", "/api/models", "ModelInfo", many=True),
     call("POST", "/api/models/{model}/load", "ModelInfo"),
     call("POST", "/api/models/{model}/unload", "ModelInfo"),
     call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}),
     call("GET", "/api/models/capabilities", "ModelCapabilities"),
     call("GET", "/api/system/idle/status", "IdleStatus"),
-    call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True}),
-    call("POST", "/api/system/idle/keep-awake", None),
+    call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True},
+         auth="admin"),
+    call("POST", "/api/system/idle/keep-awake", None, auth="admin"),
     call("POST", "/api/system/unload-models", None),
     call("GET", "/api/clients", "ConnectedClient", many=True),
     call("GET", "/api/stats", "AggregatedStats"),
@@ -675,9 +689,26 @@ SYSTEM = [
 ]
 
 
+@pytest.fixture
+async def fleet_android(make_app, shared_database, tenant, tmp_path, moto_endpoint, monkeypatch):
+    """The runtime of a deployed stack: a GPU fleet's Auto Scaling group (on a loopback moto server)."""
+    from runtime.settings import VoiceSettings
+    from tests.runtime.voice.test_routing import _asg
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    asg = f"gpu-{uuid.uuid4().hex[:8]}"
+    await _asg(moto_endpoint, asg)
+    app = make_app(None, database=shared_database, **app_settings(
+        tmp_path, voice=VoiceSettings(gpu_asg_name=asg, aws_endpoint_url=moto_endpoint, gpu_probe_seconds=60.0)))
+    tenant_id, beta = await tenant(database=shared_database)
+    async with make_client(app) as http:
+        yield Android(http, beta, tenant_id, database=shared_database)
+
+
 @pytest.mark.parametrize(TABLE_ARGS, SYSTEM)
-async def test_system(android, method, path, query, schema, many, body, auth, client, gone):
-    await run(android, method, path, query, schema, many, body, auth, client, gone)
+async def test_system(fleet_android, method, path, query, schema, many, body, auth, client, gone):
+    await run(fleet_android, method, path, query, schema, many, body, auth, client, gone)
 
 
 @one_call("GET /health (ServerConfigManager.probeServer)")
