@@ -496,7 +496,7 @@ def test_only_the_console_pods_reach_the_core_console_listener(case: str) -> Non
             if ports is None or any(p["port"] in (CONSOLE_PORT, "console") for p in ports):
                 admitting.append((policy["metadata"]["name"], rule))
     assert [name for name, _ in admitting] == [f"{RELEASE}-core-console"]
-    (_, rule), = admitting
+    [(_, rule)] = admitting
     assert rule["ports"] == [{"port": CONSOLE_PORT, "protocol": "TCP"}]
     (peer,) = rule["from"]
     assert set(peer) == {"podSelector"}  # no namespaceSelector: the release's own namespace only
