@@ -730,9 +730,6 @@ def _validate_compute(c: StackConfig) -> None:
         raise ConfigError("ops_console.enabled", "the ops console without Cloudflare Access",
                           "use edge: cloudflare (Access with MFA guards admin.<domain>, where the console acts as an admin), "
                           "or enabled: false")
-    if o.enabled and c.compute.platform == "eks":
-        raise ConfigError("ops_console.enabled", "with compute.platform: eks (the Helm chart has no console deployment "
-                          "and NetworkPolicy yet)", "run the console on ecs, or enabled: false")
     if c.ingress == "tunnel" and not is_pinned(k.cloudflared_image):
         raise ConfigError("core.cloudflared_image", f"{k.cloudflared_image!r} is not pinned",
                           "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")

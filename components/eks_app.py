@@ -11,7 +11,8 @@ Children:
 * the release of the chart (`pulumi_kubernetes.helm.v3.Release`) with the values `chart_values`
   computes: the pinned image, RDS as the external database (owner password in the chart's Secret),
   S3 through Pod Identity, Redis, cloudflared connectors with the tunnel token, the GPU model
-  servers, NetworkPolicies that admit exactly these destinations.
+  servers, NetworkPolicies that admit exactly these destinations; with the Operations Console, its
+  Deployment and the core's console listener on a ClusterIP Service only its pods may reach.
 
 `chart_values` is a plain function of its inputs, so the tests render the chart with exactly the
 values the program computes (`tests/infra/test_eks.py`) using the Helm engine the chart tests use.
@@ -29,6 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components.base import ArgsError, Component, Transforms
 from components.facts import is_pinned
+from components.ops_console import CONSOLE_PORT
 
 CHART_PATH = Path(__file__).resolve().parent.parent / "deploy" / "helm" / "unamentis"
 # Relative to the project (where `pulumi up` runs), so the state does not name one machine's checkout.
@@ -110,6 +112,13 @@ class EksAppArgs:
     """Run the model servers (Ollama, Speaches) on the GPU nodes and the NVIDIA device plugin. Default: `False`."""
     model_storage_gb: tuple[int, int] = (50, 20)
     """Volumes of the Ollama and Speaches model caches, GB. Default: `(50, 20)`."""
+    console_image: Optional[str] = None
+    """The pinned image of the Operations Console (`server/web`): the chart runs it and opens the core's
+    console listener to its pods only. Default: none (no console)."""
+    console_admin_email: Optional[str] = None
+    """The active admin every request on the console listener acts as. Required with `console_image`."""
+    console_url: Optional[str] = None
+    """`https://admin.<domain>`: the console's `NEXT_PUBLIC_*` API base. Required with `console_image`."""
     wait: bool = True
     """`pulumi up` waits until every workload of the release is ready and rolls back otherwise. Turn it
     off when pods cannot be scheduled yet, e.g. GPU model servers while the GPU group is at 0 nodes.
@@ -126,6 +135,13 @@ class EksAppArgs:
         unknown = sorted(set(self.provider_api_keys) - {"llm", "stt", "tts"})
         if unknown:
             raise ArgsError("EksAppArgs", "provider_api_keys", f"{', '.join(unknown)}", "use llm, stt or tts")
+        if self.console_image is not None:
+            if not is_pinned(self.console_image):
+                raise ArgsError("EksAppArgs", "console_image", f"{self.console_image!r} is not pinned", "use a tag or a digest")
+            for key in ("console_admin_email", "console_url"):
+                if not getattr(self, key):
+                    raise ArgsError("EksAppArgs", key, "unset with console_image",
+                                    "set it (the admin the console acts as; https://admin.<domain>)")
         if not 1 <= self.core_min_replicas <= self.core_max_replicas:
             raise ArgsError("EksAppArgs", "core_max_replicas", "1 <= min <= max is violated", "fix the replica counts")
 
@@ -162,6 +178,11 @@ def chart_values(a: EksAppArgs) -> dict[str, Any]:
                        "external": {"host": a.database_host, "port": a.database_port, "sslmode": "require"}},
         "objectStorage": {"bucket": a.bucket, "endpoint": "", "region": a.region, "forcePathStyle": False,
                           "bundledMinio": {"enabled": False}},
+        # The console's proxies reach the core's console listener through a ClusterIP Service that a
+        # NetworkPolicy opens to the console's pods only; cloudflared sends admin.<domain> to it by path.
+        "console": ({"enabled": True, "image": a.console_image, "adminEmail": a.console_admin_email,
+                     "publicUrl": a.console_url, "nodeSelector": {"kubernetes.io/arch": "arm64"}}
+                    if a.console_image is not None else {"enabled": False}),
         "gpu": {"nodeSelector": dict(GPU_NODE_SELECTOR), "tolerations": [dict(GPU_TOLERATION)],
                 "ollama": {"enabled": a.gpu, "storage": f"{a.model_storage_gb[0]}Gi", "storageClassName": STORAGE_CLASS},
                 "speaches": {"enabled": a.gpu, "storage": f"{a.model_storage_gb[1]}Gi",
@@ -209,3 +230,12 @@ def core_service_url(namespace: str) -> str:
     """Where cloudflared reaches the core inside the cluster (the chart's `<release>-core` Service)."""
     return f"http://{RELEASE}-core.{namespace}.svc.cluster.local:80"
 
+
+def console_service_url(namespace: str) -> str:
+    """Where cloudflared reaches the Operations Console inside the cluster (the chart's `<release>-console`)."""
+    return f"http://{RELEASE}-console.{namespace}.svc.cluster.local:3000"
+
+
+def console_backend_url(namespace: str) -> str:
+    """The console's `BACKEND_URL`: the core's console listener (the chart's `<release>-core-console`)."""
+    return f"http://{RELEASE}-core-console.{namespace}.svc.cluster.local:{CONSOLE_PORT}"

@@ -18,7 +18,7 @@ Children:
 * managed node groups: `app-od` (ARM, on-demand, the always-on base), `app-spot` (ARM Spot, several
   types) and, with `gpu`, `gpu` (g4dn/g5/g6 Spot, **min 0**, taint `nvidia.com/gpu=true:NoSchedule`,
   label `nvidia.com/gpu.present=true`, the EKS NVIDIA AMI);
-* add-ons: vpc-cni, coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver (its role
+* add-ons: vpc-cni (NetworkPolicy enforcement on), coredns, kube-proxy, eks-pod-identity-agent, aws-ebs-csi-driver (its role
   through Pod Identity);
 * the runtime's pod role (Pod Identity): exactly `pod_policy_statements` (S3 buckets, SQS queues,
   SSM parameters the caller names), associated with `namespace`/`service_account`.
@@ -176,7 +176,10 @@ class EksCluster(Component):
         # Add-ons that nodes need to join and get pod networking come first.
         self.addons: dict[str, aws.eks.Addon] = {}
         for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
-            self.addons[addon] = self._addon(name, addon, [])
+            # The VPC CNI enforces NetworkPolicies only when asked: the chart's policies (the console
+            # listener's among them, whose only credential is the network) would otherwise be inert.
+            extra = {"configuration_values": json.dumps({"enableNetworkPolicy": "true"})} if addon == "vpc-cni" else {}
+            self.addons[addon] = self._addon(name, addon, [], **extra)
 
         groups: list[tuple[str, dict]] = [
             ("app-od", {"capacity_type": "ON_DEMAND", "instance_types": [a.app_instance_types[0]],

@@ -114,6 +114,6 @@ class Platform(Component):
 
     def ops_console_exports(self) -> Optional[dict]:
         """`pulumi stack output ops_console` (no secrets), or None without the console."""
-        if not self.config.ops_console.enabled or self.compute is None:
+        if not self.config.ops_console.enabled or (self.compute is None and self.eks_app is None):
             return None
         return sa.ops_console_output(self.config, self.compute, self.edge)

@@ -21,7 +21,7 @@ from components.config import ConfigError, StackConfig, provider_api_keys
 from components.database import DB_NAME, MASTER_USERNAME, Database, DatabaseArgs
 from components.edge import Edge, EdgeArgs, EdgeRoutingArgs
 from components.edge.component import host_of
-from components.eks_app import EksAppArgs, core_service_url
+from components.eks_app import RELEASE, EksAppArgs, console_backend_url, console_service_url, core_service_url
 from components.eks_cluster import EksCluster, EksClusterArgs
 from components.facts import TIERS
 from components.gpu_fleet import DEFAULT_CACHE_PREFIX, asg_name
@@ -174,9 +174,11 @@ def web_apps(c: StackConfig) -> list[WebApp]:
 
 def edge_args(c: StackConfig) -> EdgeArgs:
     cf = c.cloudflare
-    # Tunnel ingress of the enabled web apps: their Cloud Map names.
+    # Tunnel ingress of the enabled web apps: their Cloud Map names (EKS: the console's Service in the cluster).
     services = ({f"{app.key}_service": service_url(app.key, compute_prefix(c)) for app in web_apps(c)}
                 if c.ingress == "tunnel" else {})
+    if c.compute.platform == "eks" and c.ops_console.enabled:
+        services["ops_console_service"] = console_service_url(c.compute.eks.namespace)
     return EdgeArgs(
         name_prefix=c.name_prefix, account_id=cf.account_id, zone_id=cf.zone_id, domain=c.domain, plan=cf.plan,
         ingress=c.ingress, team_domain=cf.access.team_domain,
@@ -278,15 +280,23 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
 
 
 def ops_console_output(c: StackConfig, compute: Any, edge: Optional[Edge]) -> dict[str, Any]:
-    """`pulumi stack output ops_console`: what an operator needs to build, reach and audit the console."""
+    """`pulumi stack output ops_console`: what an operator needs to build, reach and audit the console
+    (`compute` is None on EKS, where the chart runs it)."""
     admin = f"https://{c.hostname('admin')}"
-    web = compute.web_apps
+    if compute is None:
+        namespace = c.compute.eks.namespace
+        service: Any = f"{namespace}/{RELEASE}-console"
+        backend = console_backend_url(namespace)
+    else:
+        web = compute.web_apps
+        service = web.services["ops_console"].name if web is not None else None
+        backend = f"http://core.{namespace_name(compute_prefix(c))}:{CONSOLE_PORT}"
     return {
         "url": admin,
-        "service": web.services["ops_console"].name if web is not None else None,
+        "service": service,
         "image": c.ops_console.image,
         "acts_as": c.ops_console.admin_email,
-        "backend_url": f"http://core.{namespace_name(compute_prefix(c))}:{CONSOLE_PORT}",
+        "backend_url": backend,
         # NEXT_PUBLIC_* are compiled into the browser bundle: build the image with these.
         "build_env": build_environment(admin),
         "access_aud": edge.access_aud if edge is not None else None,
@@ -358,6 +368,9 @@ def eks_app_args(c: StackConfig, *, cluster: EksCluster, database: Database, sto
         registration=c.runtime.registration_mode, cors_origins=tuple(c.runtime.cors_origins),
         core_min_replicas=c.core.desired_count, core_max_replicas=c.core.max_count,
         cloudflared_image=c.core.cloudflared_image, gpu=c.gpu.enabled,
+        console_image=c.ops_console.image if c.ops_console.enabled else None,
+        console_admin_email=c.ops_console.admin_email if c.ops_console.enabled else None,
+        console_url=f"https://{c.hostname('admin')}" if c.ops_console.enabled else None,
         # GPU model servers cannot start while the GPU group is at 0 nodes: do not wait for them.
         wait=not (c.gpu.enabled and c.gpu.warm_min == 0))
 

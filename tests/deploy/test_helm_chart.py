@@ -384,7 +384,8 @@ def test_cloudflared_tunnel_mode() -> None:
     policy = find(docs, "NetworkPolicy", f"{RELEASE}-cloudflared")
     assert policy["spec"]["ingress"] == [] and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     ports = {(p["port"], p["protocol"]) for e in policy["spec"]["egress"] for p in e["ports"]}
-    assert ports == {(53, "UDP"), (53, "TCP"), (8766, "TCP"), (7844, "TCP"), (7844, "UDP"), (443, "TCP")}
+    assert ports == {(53, "UDP"), (53, "TCP"), (8766, "TCP"), (7844, "TCP"), (7844, "UDP"), (443, "TCP"),
+                     (3000, "TCP")}  # the example runs the Operations Console
     # the core admits the connectors (same namespace, cloudflared pods only)
     peers = find(docs, "NetworkPolicy", f"{RELEASE}-api-ingress")["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
@@ -458,3 +459,164 @@ def test_notes_admin_command_is_a_valid_pod(case: str) -> None:
     (container,) = pod["spec"]["containers"]
     assert container["args"][:3] == ["admin", "tenant", "create"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+# ------------------------------------------------------------------------ Operations Console
+CONSOLE_PORT = 8767
+CONSOLE_CASES = ["eks-tunnel", "console-ingress"]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions In) against a pod's labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In", expr
+        if labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def _pod_labels(docs: list[dict], component: str) -> dict:
+    return find(docs, "Deployment", f"{RELEASE}-{component}")["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("case", CONSOLE_CASES)
+def test_only_the_console_pods_reach_the_core_console_listener(case: str) -> None:
+    docs = manifests(case)
+    core, console = _pod_labels(docs, "core"), _pod_labels(docs, "console")
+    # every NetworkPolicy that selects the core pods: whatever admits 8767 (a rule without ports admits
+    # every port) admits exactly the console's pods of this release, from this namespace
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy" and _selects(d["spec"]["podSelector"], core)]
+    assert all("Ingress" in p["spec"]["policyTypes"] for p in policies if p["spec"].get("ingress"))
+    admitting = []
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports is None or any(p["port"] in (CONSOLE_PORT, "console") for p in ports):
+                admitting.append((policy["metadata"]["name"], rule))
+    assert [name for name, _ in admitting] == [f"{RELEASE}-core-console"]
+    [(_, rule)] = admitting
+    assert rule["ports"] == [{"port": CONSOLE_PORT, "protocol": "TCP"}]
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}  # no namespaceSelector: the release's own namespace only
+    assert _selects(peer["podSelector"], console)
+    for component in ("core", "cloudflared", "stateless"):
+        try:
+            labels = _pod_labels(docs, component)
+        except AssertionError:
+            continue
+        assert not _selects(peer["podSelector"], labels), component
+    assert not _selects(peer["podSelector"], {**console, "app.kubernetes.io/instance": "other"})
+
+
+@pytest.mark.parametrize("case", CONSOLE_CASES)
+def test_the_console_port_is_never_public(case: str) -> None:
+    docs = manifests(case)
+    core = find(docs, "Deployment", f"{RELEASE}-core")
+    (container,) = pod_spec(core)["containers"]
+    env = env_of(container)
+    assert env["UNAMENTIS_CONSOLE_PORT"]["value"] == str(CONSOLE_PORT)
+    assert env["UNAMENTIS_CONSOLE_ADMIN_EMAIL"]["value"] == case_values(case)["console"]["adminEmail"]
+    assert {"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"} in container["ports"]
+    # the public Service carries only the API; the console listener has its own ClusterIP Service
+    public = find(docs, "Service", f"{RELEASE}-core")
+    assert [(p["port"], p["targetPort"]) for p in public["spec"]["ports"]] == [(80, "http")]
+    private = find(docs, "Service", f"{RELEASE}-core-console")
+    assert private["spec"]["type"] == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in private["spec"]["ports"]] == [(CONSOLE_PORT, "console")]
+    for doc in docs:
+        if doc["kind"] == "Service" and doc["metadata"]["name"] != f"{RELEASE}-core-console":
+            assert all(p["port"] != CONSOLE_PORT and p["targetPort"] not in (CONSOLE_PORT, "console")
+                       for p in doc["spec"]["ports"]), doc["metadata"]["name"]
+        if doc["kind"] == "Ingress":
+            for rule in doc["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    assert path["backend"]["service"]["name"] != f"{RELEASE}-core-console"
+                    assert path["backend"]["service"]["port"] == {"name": "http"}
+    # the cloudflared connectors reach the console's pages, never the listener
+    if (case_values(case) or {}).get("cloudflared", {}).get("enabled"):
+        policy = find(docs, "NetworkPolicy", f"{RELEASE}-cloudflared")
+        ports = {p["port"] for e in policy["spec"]["egress"] for p in e["ports"]}
+        assert CONSOLE_PORT not in ports and 3000 in ports
+
+
+@pytest.mark.parametrize("case", CONSOLE_CASES)
+def test_the_console_calls_the_listener_and_admin_host(case: str) -> None:
+    docs = manifests(case)
+    values = case_values(case)["console"]
+    deployment = find(docs, "Deployment", f"{RELEASE}-console")
+    (container,) = pod_spec(deployment)["containers"]
+    env = {k: v["value"] for k, v in env_of(container).items()}
+    assert env["BACKEND_URL"] == f"http://{RELEASE}-core-console.{NAMESPACE}.svc.cluster.local:{CONSOLE_PORT}"
+    for name in ("NEXT_PUBLIC_BACKEND_URL", "NEXT_PUBLIC_API_URL", "NEXT_PUBLIC_MANAGEMENT_API_URL",
+                 "NEXT_PUBLIC_MANAGEMENT_SERVER_URL"):
+        assert env[name] == values["publicUrl"]
+    assert (env["PORT"], env["HOSTNAME"]) == ("3000", "0.0.0.0") and container["image"] == values["image"]
+    assert not any("valueFrom" in item for item in env_of(container).values())  # it holds no secret
+    service = find(docs, "Service", f"{RELEASE}-console")
+    assert service["spec"]["type"] == "ClusterIP" and service["spec"]["ports"][0]["port"] == 3000
+    # the console's own policy: in from its edge on 3000 only, out to DNS and the listener only
+    policy = find(docs, "NetworkPolicy", f"{RELEASE}-console")
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert [p for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [{"port": 3000, "protocol": "TCP"}]
+    out = {(p["port"], p["protocol"]) for e in policy["spec"]["egress"] for p in e["ports"]}
+    assert out == {(53, "UDP"), (53, "TCP"), (CONSOLE_PORT, "TCP")}
+    assert not [d for d in manifests("default") if "console" in d["metadata"]["name"]]
+
+
+def test_console_ingress_splits_admin_by_path() -> None:
+    from components.ops_console import PROXY_ROUTES
+
+    docs = manifests("console-ingress")
+    ingress = find(docs, "Ingress", f"{RELEASE}-console")
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "admin.example.org"
+
+    def backend(path: str) -> str:
+        # ingress-nginx with use-regex: `location ~* "^<path>"`, longest path first
+        for item in sorted(rule["http"]["paths"], key=lambda p: -len(p["path"])):
+            if re.match("^" + item["path"], path, re.IGNORECASE):
+                return item["backend"]["service"]["name"]
+        raise AssertionError(path)
+
+    console, core = f"{RELEASE}-console", f"{RELEASE}-core"
+    for route in PROXY_ROUTES:
+        assert backend(re.sub(r"\[[A-Za-z]+\]", "x-1", route)) == console, route
+    for path in ("/", "/_next/static/chunks/main.js", "/favicon.ico", "/apix"):
+        assert backend(path) == console, path
+    for path in ("/ws", "/api/models/config", "/api/system/idle/status", "/api/tts/profiles",
+                 "/api/sessions/s-1/context/build", "/api/kb/packs/p/x/y"):
+        assert backend(path) == core, path
+    # the chart's copy of the route list is the program's
+    text = (CHART / "templates" / "_helpers.tpl").read_text()
+    block = text.split('define "unamentis.consoleProxyRoutes" -}}', 1)[1].split("{{- end -}}", 1)[0]
+    assert tuple(block.split()) == PROXY_ROUTES
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"console": {"enabled": True, "adminEmail": "a@b.org", "publicUrl": "https://admin.b.org"}}, "console.image"),
+    ({"console": {"enabled": True, "image": "r/c:1", "publicUrl": "https://admin.b.org"}}, "console.adminEmail"),
+    ({"console": {"enabled": True, "image": "r/c:1", "adminEmail": "a@b.org"}}, "console.publicUrl"),
+    ({"console": {"enabled": True, "image": "r/c:1", "adminEmail": "a@b.org", "publicUrl": "https://admin.b.org"},
+      "networkPolicy": {"enabled": False}}, "networkPolicy.enabled"),
+    ({"console": {"enabled": True, "image": "r/c:1", "adminEmail": "a@b.org", "publicUrl": "https://admin.b.org",
+                  "ingress": {"enabled": True, "host": "admin.b.org"}}}, "behindAccess"),
+    ({"console": {"enabled": True, "image": "r/c:1", "adminEmail": "a@b.org", "publicUrl": "https://admin.b.org",
+                  "ingress": {"enabled": True, "host": "admin.b.org", "behindAccess": True}},
+      "ingress": {"className": "alb"}}, "route the host yourself"),
+])
+def test_the_console_is_refused_without_what_keeps_it_safe(values: dict, message: str) -> None:
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        render(values)
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"console": {"image": "r/c:latest"}}, "image"),
+    ({"console": {"adminEmail": "not-an-email"}}, "adminEmail"),
+    ({"console": {"publicUrl": "admin.example.org"}}, "publicUrl"),
+])
+def test_the_values_schema_checks_the_console(bad: dict, where: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=where):
+        render(bad)

@@ -65,10 +65,13 @@ def test_tunnel_ingresses_route_apps_to_their_services_and_end_in_404():
     rules = Edge.tunnel_ingresses(args, "aud-1")
     assert [(r.get("hostname"), r["service"]) for r in rules] == [
         ("core.example.org", "http://localhost:8080"),
-        ("admin.example.org", "http://ops-console.x.internal:3000"),
+        ("admin.example.org", "http://ops-console.x.internal:3000"),  # the console's proxy routes
+        ("admin.example.org", "http://localhost:8080"),                # /ws and the other /api/ paths
+        ("admin.example.org", "http://ops-console.x.internal:3000"),  # its pages
         ("app.example.org", "http://web-client.x.internal:3001"),
         (None, "http_status:404")]
-    assert rules[1]["origin_request"] == {"access": {"required": True, "team_name": "team", "aud_tags": ["aud-1"]}}
+    for rule in rules[1:4]:
+        assert rule["origin_request"] == {"access": {"required": True, "team_name": "team", "aud_tags": ["aud-1"]}}
 
 
 def test_rate_limit_rules_per_plan():

@@ -98,6 +98,8 @@ def test_add_ons_and_the_nvidia_device_plugin(scale):
     assert set(addons) == set(ADDONS)
     (assoc,) = addons["aws-ebs-csi-driver"].get("podIdentityAssociations")
     assert assoc["serviceAccount"] == "ebs-csi-controller-sa"
+    # NetworkPolicies are enforced (the VPC CNI's policy agent is off unless configured)
+    assert json.loads(addons["vpc-cni"].get("configurationValues")) == {"enableNetworkPolicy": "true"}
     plugin = _one(rec, RELEASE, "unamentis-app-nvidia-device-plugin")
     assert plugin.get("chart") == "nvidia-device-plugin" and plugin.get("version")
     values = plugin.get("values")
@@ -189,6 +191,7 @@ def test_release_values_come_from_the_stack(scale):
     assert values["core"]["autoscaling"] == {"enabled": True, "minReplicas": 4, "maxReplicas": 8}
     assert values["gpu"]["ollama"]["enabled"] and values["gpu"]["speaches"]["enabled"]
     assert values["networkPolicy"]["egress"]["databaseCidrs"] == list(scale.config.network.cidrs.data)
+    assert values["console"] == {"enabled": False}  # ops_console is off in Pulumi.scale.yaml
 
 
 def test_provider_keys_go_to_the_chart_secret_and_choose_the_providers(stack_run):

@@ -1,17 +1,24 @@
 """The Operations Console's wiring, recorded under mocks: its server-side proxies reach only the core's
 console listener, from its own security group; its browser-side calls go through admin.<domain> behind
 Access, split by path at the edge (tunnel) or by listener rules (ALB); the stack refuses what it cannot
-wire safely (no Cloudflare Access, EKS) with a config error; `ops_console` tells the operator the rest.
+wire safely (no Cloudflare Access, no admin) with a config error; on EKS the Helm release runs it behind
+a NetworkPolicy and the tunnel splits admin.<domain> between its Service and the core's; `ops_console`
+tells the operator the rest.
 """
 from __future__ import annotations
 
 import json
 import re
 
+import helm_python as helm
+import kubernetes_validate
 import pytest
+import yaml
 
 from components import plan
 from components.config import PROJECT, ConfigError
+from components.eks_app import CHART_PATH
+from components.mocks import unwrap
 from components.ops_console import (
     ALB_VALUES_PER_RULE, ALB_WILDCARDS_PER_RULE, API_PATH_REGEX, CONSOLE_PORT, PROXY_ROUTES, alb_pattern_chunks,
     proxy_route_regex,
@@ -203,6 +210,76 @@ def test_console_refused_without_cloudflare_access():
         plan.run_program("customer", overrides={**CONSOLE, f"{PROJECT}:edge": "none"})
 
 
-def test_console_refused_on_eks_until_the_chart_has_it():
-    with pytest.raises(ConfigError, match="ops_console.enabled.*eks"):
-        plan.run_program("scale", overrides=CONSOLE)
+# ----------------------------------------------------------------------------- EKS (the Helm chart)
+@pytest.fixture(scope="module")
+def scale():
+    return plan.run_program("scale", overrides=CONSOLE)
+
+
+def _release_values(run) -> dict:
+    [release] = [r for r in run.recording.of_type("kubernetes:helm.sh/v3:Release") if r.name == "unamentis-app-release"]
+    return unwrap(release.inputs["values"])
+
+
+def test_eks_release_runs_the_console_behind_its_network_policy(scale):
+    values = _release_values(scale)
+    assert values["console"] == {"enabled": True, "image": IMAGE, "adminEmail": ADMIN,
+                                 "publicUrl": "https://admin.unamentis.com",
+                                 "nodeSelector": {"kubernetes.io/arch": "arm64"}}
+    assert values["networkPolicy"]["enabled"] is True
+    with helm.Chart.load(CHART_PATH) as chart:
+        out = chart.render(values=values, name="unamentis", namespace="unamentis", is_install=True)
+    docs = [d for path, text in sorted(out.items()) if not path.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
+    report = helm.lint(CHART_PATH, values, strict=True, namespace="unamentis", kube_version="v1.33.0")
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == [], report
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    core = by_name[("Deployment", "unamentis-core")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in core["env"]}
+    assert (env["UNAMENTIS_CONSOLE_PORT"], env["UNAMENTIS_CONSOLE_ADMIN_EMAIL"]) == (str(CONSOLE_PORT), ADMIN)
+    console = by_name[("Deployment", "unamentis-console")]["spec"]["template"]["spec"]["containers"][0]
+    console_env = {e["name"]: e["value"] for e in console["env"]}
+    assert console_env["BACKEND_URL"] == f"http://unamentis-core-console.unamentis.svc.cluster.local:{CONSOLE_PORT}"
+    assert console_env["NEXT_PUBLIC_BACKEND_URL"] == "https://admin.unamentis.com"
+    policy = by_name[("NetworkPolicy", "unamentis-core-console")]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "core"
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": CONSOLE_PORT, "protocol": "TCP"}]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "unamentis", "app.kubernetes.io/instance": "unamentis",
+        "app.kubernetes.io/component": "console"}}}]
+    assert [p["port"] for p in by_name[("Service", "unamentis-core")]["spec"]["ports"]] == [80]
+
+
+def test_eks_tunnel_splits_admin_between_the_console_and_the_core_services(scale):
+    [cfg] = scale.recording.of_type("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig")
+    ingresses = cfg.get("config")["ingresses"]
+    host = "admin.unamentis.com"
+    console = "http://unamentis-console.unamentis.svc.cluster.local:3000"
+    core = "http://unamentis-core.unamentis.svc.cluster.local:80"
+    for path in PROXIED + PAGES:
+        assert _route(ingresses, host, path)["service"] == console, path
+    for path in TO_API:
+        assert _route(ingresses, host, path)["service"] == core, path
+    for i in ingresses:
+        assert str(CONSOLE_PORT) not in i["service"]
+        if i.get("hostname") == host:
+            assert i["originRequest"]["access"]["required"] is True
+    assert plan.build_report(scale)["findings"] == []
+
+
+def test_eks_stack_output_ops_console(scale):
+    out = plan.build_report(scale)["outputs"]["ops_console"]
+    assert out["url"] == "https://admin.unamentis.com" and out["acts_as"] == ADMIN and out["image"] == IMAGE
+    assert out["service"] == "unamentis/unamentis-console"
+    assert out["backend_url"] == f"http://unamentis-core-console.unamentis.svc.cluster.local:{CONSOLE_PORT}"
+    assert set(out["build_env"].values()) == {"https://admin.unamentis.com"}
+
+
+def test_eks_console_still_needs_its_admin_and_a_pinned_image():
+    with pytest.raises(ConfigError, match="ops_console.admin_email"):
+        plan.run_program("scale", overrides={f"{PROJECT}:ops_console": {"enabled": True, "image": IMAGE}})
+    with pytest.raises(ConfigError, match="ops_console.image"):
+        plan.run_program("scale", overrides={f"{PROJECT}:ops_console": {
+            "enabled": True, "image": "ghcr.io/unamentis/ops-console:latest", "admin_email": ADMIN}})

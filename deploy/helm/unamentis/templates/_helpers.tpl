@@ -183,3 +183,54 @@ labelled like the migration so the NetworkPolicies admit it. */}}
 {{- $labels := dict "app.kubernetes.io/instance" $root.Release.Name "app.kubernetes.io/name" (include "unamentis.name" $root) "app.kubernetes.io/component" "migrate" -}}
 {{- toJson (dict "apiVersion" "v1" "kind" "Pod" "metadata" (dict "labels" $labels) "spec" (dict "automountServiceAccountToken" false "securityContext" $root.Values.podSecurityContext "containers" (list $container))) -}}
 {{- end -}}
+
+{{/* The Operations Console's own proxy routes (its route.ts files under src/app/api; `[param]` = one path
+segment), the same list as components/ops_console.py PROXY_ROUTES: on admin.<domain> these (and its
+pages) go to the console, /ws and every other /api/ path to the core. */}}
+{{- define "unamentis.consoleProxyRoutes" -}}
+/api/admin/users /api/admin/users/[userId] /api/clients
+/api/curricula /api/curricula/reload /api/curricula/[curriculumId]
+/api/curricula/[curriculumId]/archive /api/curricula/[curriculumId]/full
+/api/curricula/[curriculumId]/topics/[topicId]/assets
+/api/curricula/[curriculumId]/topics/[topicId]/assets/[assetId]
+/api/curricula/[curriculumId]/topics/[topicId]/transcript
+/api/fov/health
+/api/import/jobs /api/import/jobs/[jobId] /api/import/sources /api/import/sources/[sourceId]
+/api/import/sources/[sourceId]/courses /api/import/sources/[sourceId]/courses/[courseId]
+/api/kb/database-status /api/kb/domains /api/kb/import-from-module /api/kb/packs
+/api/kb/packs/bundle /api/kb/packs/preview-dedup /api/kb/packs/[packId]
+/api/kb/packs/[packId]/questions /api/kb/packs/[packId]/questions/[questionId]
+/api/kb/questions /api/kb/questions/bulk-update /api/kb/questions/[questionId]
+/api/kb/sync-to-database
+/api/logs /api/metrics /api/models
+/api/modules /api/modules/[moduleId] /api/modules/[moduleId]/settings
+/api/plugins /api/plugins/first-run /api/plugins/[pluginId] /api/plugins/[pluginId]/disable
+/api/plugins/[pluginId]/enable /api/plugins/[pluginId]/schema /api/plugins/[pluginId]/test
+/api/reprocess/analyze/[curriculumId] /api/reprocess/jobs /api/reprocess/jobs/[jobId]
+/api/reprocess/preview/[curriculumId]
+/api/servers
+/api/sessions /api/sessions/[sessionId] /api/sessions/[sessionId]/analyze-response
+/api/sessions/[sessionId]/barge-in /api/sessions/[sessionId]/context /api/sessions/[sessionId]/debug
+/api/sessions/[sessionId]/start /api/sessions/[sessionId]/topic /api/sessions/[sessionId]/turns
+/api/sources /api/stats
+/api/tts/pregen/extract /api/tts/pregen/jobs /api/tts/pregen/jobs/[jobId]
+/api/tts/pregen/jobs/[jobId]/items /api/tts/pregen/jobs/[jobId]/pause
+/api/tts/pregen/jobs/[jobId]/progress /api/tts/pregen/jobs/[jobId]/resume
+/api/tts/pregen/jobs/[jobId]/retry-failed /api/tts/pregen/jobs/[jobId]/start
+{{- end -}}
+
+{{/* The core's console listener (UNAMENTIS_CONSOLE_PORT): reached only through <release>-core-console. */}}
+{{- define "unamentis.consolePort" -}}8767{{- end -}}
+
+{{/* The console's settings, checked once: every template that depends on them includes this. */}}
+{{- define "unamentis.consoleChecked" -}}
+{{- $c := .Values.console -}}
+{{- if $c.enabled -}}
+{{- $_ := required "console.image is required with console.enabled (your pinned build of server/web)" $c.image -}}
+{{- $_ := required "console.adminEmail is required with console.enabled (the active admin its proxies act as)" $c.adminEmail -}}
+{{- $_ := required "console.publicUrl is required with console.enabled (https://admin.<domain>, its NEXT_PUBLIC_* base)" $c.publicUrl -}}
+{{- if not .Values.networkPolicy.enabled -}}
+{{- fail "console.enabled needs networkPolicy.enabled: the NetworkPolicy is what keeps every pod but the console off the core's console listener" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
