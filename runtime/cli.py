@@ -31,6 +31,7 @@ from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
 from runtime.db import DatabaseUnavailable, connect_admin
 from runtime.errors import CliError
+from runtime.http_server import uvicorn_options
 from runtime.localpg import LocalPostgres, LocalPostgresError
 from runtime.logging import configure_logging
 from runtime.migrate import MigrationError, migrate, pending
@@ -71,6 +72,7 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         ws_per_message_deflate=False,  # binary PCM does not compress; deflate only costs CPU
         ws_ping_interval=20.0,
         timeout_graceful_shutdown=90,  # within Fargate Spot's two-minute notice
+        **uvicorn_options(settings),
     )
 
 

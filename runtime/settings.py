@@ -481,6 +481,15 @@ class Settings:
         "the address `serve` binds (`--host` wins); `dev` binds 127.0.0.1 unless given `--host`"))
     port: int = setting("PORT", Int(minimum=1), 8766, doc=(
         "the port `serve` listens on (`--port` wins); 8766 is the port the iOS app uses"))
+    header_timeout: float = setting("UNAMENTIS_HEADER_TIMEOUT", Float(minimum=0.5), 10.0, doc=(
+        "seconds a connection has to send a request's line and headers; slower or silent clients are cut"))
+    keepalive_timeout: float = setting("UNAMENTIS_KEEPALIVE_TIMEOUT", Float(minimum=1.0), 75.0, doc=(
+        "seconds an idle keep-alive connection is kept; above the load balancer's idle timeout (ALB 60 s) so the "
+        "server never closes a connection the balancer is about to reuse"))
+    max_connections: int = setting("UNAMENTIS_MAX_CONNECTIONS", Int(), 1000, doc=(
+        "concurrent connections and WebSockets per process; beyond it new requests get 503 (`0` = no cap)"))
+    ws_max_message_bytes: int = setting("UNAMENTIS_WS_MAX_MESSAGE_BYTES", Int(minimum=1024), 1024 * 1024, doc=(
+        "largest WebSocket message; a bigger one closes the socket with 1009"))
     services: tuple[str, ...] = setting("UNAMENTIS_SERVICES", CommaList(), (), default_doc="— (every service)", doc=(
         "comma-separated services `serve` mounts (`--services` wins), e.g. the chart's stateless pods"))
     # --- auth dispatch ----------------------------------------------------------------------

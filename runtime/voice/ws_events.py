@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from datetime import datetime, timezone
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.context import ctx as app_ctx
+from runtime.errors import ApiError
+from runtime.validation import parse_json
 
 from .core import voice_core
 
@@ -37,8 +38,8 @@ async def ws_events(websocket: WebSocket) -> None:
                 if not text:
                     continue
                 try:
-                    body = json.loads(text)
-                except ValueError:
+                    body = parse_json(text)
+                except ApiError:
                     continue
                 if isinstance(body, dict) and body.get("type") == "ping":
                     await websocket.send_json({"type": "pong", "timestamp": time.time()})
