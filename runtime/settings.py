@@ -476,6 +476,10 @@ class Settings:
         "`upgrade_required`"))
     max_body_bytes: int = setting("UNAMENTIS_MAX_BODY_BYTES", Int(minimum=1024), 1024 * 1024, doc=(
         "request body limit (413 `payload_too_large`); routes that allow more say so (asset upload 10 MiB)"))
+    insecure_allow_rls_bypass: bool = setting("UNAMENTIS_INSECURE_ALLOW_RLS_BYPASS", Bool(), False, doc=(
+        "`true` lets `serve`, the Lambdas and the app start outside `dev` although `DATABASE_URL`'s role bypasses "
+        "row-level security (superuser, BYPASSRLS or table owner), so tenants can see each other's rows; never in "
+        "production (without it, such a start stops with exit 2)"))
     # --- the server process (`serve`, `dev`) -------------------------------------------------
     host: str = setting("UNAMENTIS_HOST", Str(), "0.0.0.0", default_doc="`0.0.0.0` (`dev`: `127.0.0.1`)", doc=(
         "the address `serve` binds (`--host` wins); `dev` binds 127.0.0.1 unless given `--host`"))
@@ -582,6 +586,12 @@ class Settings:
             raise ConfigError("set both UNAMENTIS_CF_ACCESS_TEAM_DOMAIN and UNAMENTIS_CF_ACCESS_AUD (Cloudflare Access admin auth) or neither")
         if self.origin_secret is not None and len(self.origin_secret) < 16:
             raise ConfigError("UNAMENTIS_ORIGIN_SECRET must be at least 16 characters (generate 32 random bytes)")
+        self._validate_dsns()
+
+    def _validate_dsns(self) -> None:
+        for env, value in (("DATABASE_URL", self.database_url), ("UNAMENTIS_DATABASE_ADMIN_URL", self.database_admin_url)):
+            if value and not re.match(r"postgres(ql)?://", value):
+                raise ConfigError(f"{env} is not a PostgreSQL URL; write postgresql://<role>:<password>@<host>:5432/<database>")
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         """A copy with some fields replaced (tests, Lambda handlers)."""
