@@ -30,6 +30,7 @@ from runtime import selfhost_secrets
 from runtime.app import create_app
 from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
+from runtime.console import serve as console_serve
 from runtime.db import Database, DatabaseUnavailable, connect_admin
 from runtime.errors import CliError
 from runtime.http_server import uvicorn_options
@@ -63,7 +64,7 @@ def tune_gc() -> None:
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     configure_logging(settings.log_level, buffered=True)
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -76,6 +77,9 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         timeout_graceful_shutdown=90,  # within Fargate Spot's two-minute notice
         **uvicorn_options(settings),
     )
+    if settings.console_port is not None and settings.console_port == port:
+        raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={port} must differ from the serving port")
+    console_serve.run(config, settings.console_port)
 
 
 async def _preflight(settings: Settings) -> None:
