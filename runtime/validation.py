@@ -120,14 +120,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to infinity
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def parse_json(raw: str | bytes, *, what: str = "The document", max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``raw`` parsed, or ``InvalidJson``: the one JSON reader for anything a client sent.
 
-    Refuses NaN/Infinity (Python's json accepts them, PostgreSQL and the apps do not) and nesting
+    Refuses NaN/Infinity (also a number like 1e400 that only fits as infinity) (Python's json accepts them, PostgreSQL and the apps do not) and nesting
     deeper than ``max_depth``: a deep document would otherwise exhaust the recursion limit here or
     in whatever walks it later, which is a 500 instead of the client's error."""
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise InvalidJson(f"{what} nests deeper than {max_depth} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -31,7 +31,7 @@ def test_parse_json_bounds_depth_and_refuses_non_numbers():
     assert parse_json('{"a": [1, 2.5, {"b": null}]}') == {"a": [1, 2.5, {"b": None}]}
     assert parse_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH) is not None
     for raw in ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), DEEP, '{"x": NaN}', "[Infinity]",
-                "[-Infinity]", "{", b"\xff\xfe"):
+                "[-Infinity]", "[1e400]", '{"x": -2e308}', "{", b"\xff\xfe"):
         with pytest.raises(ApiError) as caught:
             parse_json(raw)
         assert caught.value.status == 400 and caught.value.error == "invalid_json"
