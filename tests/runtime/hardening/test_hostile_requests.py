@@ -38,7 +38,8 @@ def test_parse_json_bounds_depth_and_refuses_non_numbers():
 
 
 @pytest.mark.parametrize("path", ["/api/auth/login", "/api/logs", "/api/metrics", "/api/kb/packs"])
-@pytest.mark.parametrize("body", [DEEP, "{" + '"a":{' * 5_000 + "}" * 5_001, '{"message": NaN, "level": "info"}'])
+@pytest.mark.parametrize("body", [DEEP, "{" + '"a":{' * 5_000 + "}" * 5_001, '{"message": NaN, "level": "info"}'],
+                         ids=["deep-array", "deep-object", "nan"])
 async def test_deep_or_nan_json_is_a_400(make_app, tenant, path, body):
     _tid, beta = await tenant()
     async with make_client(make_app(jwt_secret=JWT_SECRET)) as client:

@@ -18,7 +18,7 @@ def database(shared_database):
     '{"type": "config", "vad_threshold": Infinity}',
     "[" * 20_000 + "]" * 20_000,
     '{"type": "config", "x": ' + "[" * 1_000 + "]" * 1_000 + "}",
-])
+], ids=["nan", "infinity", "deep", "deep-inside-config"])
 async def test_bad_json_is_a_recoverable_error(make_app, tenant, live_server, text):
     _tid, token = await tenant()
     server = live_server(make_app(["voice"]))
