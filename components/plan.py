@@ -58,7 +58,8 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise SystemExit(f"plan: no stack file {path}") from None
+        stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"no stack file {path}; the stacks here are: {', '.join(stacks) or 'none'}") from None
     except yaml.YAMLError as e:
         raise StackFileError(f"{path}: not valid YAML ({e})") from None
     raw = doc.get("config") or {}
@@ -238,10 +239,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         traceback.print_exc(file=sys.stderr)
         return 2
     report = build_report(run)
-    if a.json:
-        print(json.dumps(report, indent=1, sort_keys=False, default=str))
-    else:
-        print(render_text(report, run.recording))
+    text = json.dumps(report, indent=1, sort_keys=False, default=str) if a.json else render_text(report, run.recording)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # The reader went away (`plan prod --json | head`): not an error of the plan. Point stdout at
+        # /dev/null so the interpreter's own flush at exit does not fail on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(report)
 
 

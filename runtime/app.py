@@ -20,6 +20,7 @@ from starlette.responses import Response
 from runtime.context import AppContext
 from runtime.db import DatabaseUnavailable
 from runtime.errors import ApiError, internal_error, standard_error
+from runtime.isolation import IsolationError, enforce_isolation
 from runtime.middleware.auth import AuthMiddleware
 from runtime.middleware.body_limit import BodyLimitMiddleware
 from runtime.middleware.client import ClientHeadersMiddleware
@@ -159,23 +160,17 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
 
 
 async def _check_runtime_role(ctx: AppContext) -> None:
-    """At container start: say loudly if DATABASE_URL's role could read across tenants.
-
-    Not fatal (a single-role local setup is legitimate for development), and an unreachable
-    database does not stop the start either: requests then answer 503 until it is back."""
+    """At container start: refuse a DATABASE_URL role that could read across tenants (outside dev;
+    runtime.isolation). An unreachable database does not stop the start: requests then answer 503
+    until it is back (``serve`` itself checks the database before it starts the app)."""
     if not ctx.settings.database_url:
         return
     try:
-        problems = await ctx.db.role_problems()
-    except Exception as exc:  # the check must never keep the service from starting
+        await enforce_isolation(ctx.db, ctx.settings)
+    except IsolationError:
+        raise
+    except Exception as exc:  # an outage must not keep the service from starting
         log.warning("could not check the runtime database role at start: %s", type(exc).__name__)
-        return
-    for problem in problems:
-        log.error(
-            "TENANT ISOLATION IS NOT ENFORCED: %s; point DATABASE_URL at the runtime role (UNAMENTIS_APP_ROLE) "
-            "and UNAMENTIS_DATABASE_ADMIN_URL at the owner",
-            problem,
-        )
 
 
 def build_middleware(

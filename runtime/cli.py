@@ -20,6 +20,7 @@ import asyncio
 import gc
 import secrets
 import signal
+import socket
 import sys
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -31,8 +32,10 @@ from runtime.app import create_app
 from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
 from runtime.console import serve as console_serve
-from runtime.db import DatabaseUnavailable, connect_admin
+from runtime.db import Database, DatabaseUnavailable, connect_admin
 from runtime.errors import CliError
+from runtime.http_server import uvicorn_options
+from runtime.isolation import enforce_isolation
 from runtime.localpg import LocalPostgres, LocalPostgresError
 from runtime.logging import configure_logging
 from runtime.migrate import MigrationError, migrate, pending
@@ -73,14 +76,26 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         ws_per_message_deflate=False,  # binary PCM does not compress; deflate only costs CPU
         ws_ping_interval=20.0,
         timeout_graceful_shutdown=90,  # within Fargate Spot's two-minute notice
+        **uvicorn_options(settings),
     )
     if settings.console_port is not None and settings.console_port == port:
         raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={port} must differ from the serving port")
     console_serve.run(config, settings.console_port, settings.console_host)
 
 
+async def _preflight(settings: Settings) -> None:
+    """Before serving: the database answers and its role keeps tenants apart (else exit 2)."""
+    db = Database(settings.with_overrides(db_mode="single"))
+    try:
+        await db.ping()
+        await enforce_isolation(db, settings)
+    finally:
+        await db.close()
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_database_url()
+    asyncio.run(_preflight(settings))
     services = ([name.strip() for name in args.services.split(",") if name.strip()] if args.services is not None
                 else list(settings.services)) or None
     host = args.host if args.host is not None else settings.host
@@ -163,7 +178,20 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def require_free_port(host: str, port: int) -> None:
+    """CliError when ``host:port`` cannot be bound, before anything is printed or started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port} ({exc.strerror}); is another server running there? "
+                           f"Choose another port with --port, e.g. --port {port + 1}") from None
+
+
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    require_free_port(args.host, args.port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it still runs the
     # `finally` below, so the throwaway cluster is stopped and deleted.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -189,6 +217,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         _out(f"UnaMentis runtime (dev): {url}")
         _out(f"  health:  curl {url}/health")
         _out(f"  api:     curl -H 'Authorization: Bearer <token>' {url}/api/curricula")
+        _out(f"  admin:   UNAMENTIS_DATABASE_ADMIN_URL='{settings.require_admin_url()}' python -m runtime admin tenant list")
         if settings.client_auth == "open":
             _out(f"  client auth is OPEN: requests without a token act as tenant '{settings.open_tenant}' (LAN only)")
         _out(f"beta token for tenant '{args.tenant}' (shown once):")

@@ -15,6 +15,7 @@ so tenant-owned tables return no rows there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import uuid
@@ -129,6 +130,9 @@ class Database:
                     conn = await pool.acquire()
             except asyncio.TimeoutError as exc:
                 raise DatabaseUnavailable("no database connection became free in time") from exc
+            except STALE_ERRORS + (asyncpg.PostgresError,) as exc:
+                # The pool opens a replacement connection inside acquire: the server may be gone.
+                raise DatabaseUnavailable(f"cannot connect to the database: {type(exc).__name__}") from exc
             try:
                 yield conn
             finally:
@@ -155,12 +159,15 @@ class Database:
                     if self.settings.db_mode == "single":
                         await self._reset_single()
                     else:
-                        conn.terminate()  # the pool replaces a terminated connection on release
+                        # The pool replaces a terminated connection on release; a proxy the pool has
+                        # already taken back (its socket died) refuses the call, which is just as good.
+                        with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                            conn.terminate()
                         self.reconnects += 1
                     continue
                 try:
                     yield conn
-                except BaseException:
+                except BaseException as exc:
                     if not conn.is_closed():
                         try:
                             await tx.rollback()
@@ -168,9 +175,17 @@ class Database:
                             pass
                     if self.settings.db_mode == "single" and conn.is_closed():
                         self._conn = None
+                    if isinstance(exc, STALE_ERRORS) and conn.is_closed():
+                        # The server went away mid-request: an outage (503), not the caller's bug.
+                        raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
                     raise
                 else:
-                    await tx.commit()
+                    try:
+                        await tx.commit()
+                    except STALE_ERRORS as exc:
+                        if self.settings.db_mode == "single":
+                            self._conn = None
+                        raise DatabaseUnavailable(f"database connection lost at commit: {type(exc).__name__}") from exc
                 return
 
     def tenant(self, tenant_id: str, user_id: str | None = None):

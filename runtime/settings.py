@@ -476,11 +476,24 @@ class Settings:
         "`upgrade_required`"))
     max_body_bytes: int = setting("UNAMENTIS_MAX_BODY_BYTES", Int(minimum=1024), 1024 * 1024, doc=(
         "request body limit (413 `payload_too_large`); routes that allow more say so (asset upload 10 MiB)"))
+    insecure_allow_rls_bypass: bool = setting("UNAMENTIS_INSECURE_ALLOW_RLS_BYPASS", Bool(), False, doc=(
+        "`true` lets `serve`, the Lambdas and the app start outside `dev` although `DATABASE_URL`'s role bypasses "
+        "row-level security (superuser, BYPASSRLS or table owner), so tenants can see each other's rows; never in "
+        "production (without it, such a start stops with exit 2)"))
     # --- the server process (`serve`, `dev`) -------------------------------------------------
     host: str = setting("UNAMENTIS_HOST", Str(), "0.0.0.0", default_doc="`0.0.0.0` (`dev`: `127.0.0.1`)", doc=(
         "the address `serve` binds (`--host` wins); `dev` binds 127.0.0.1 unless given `--host`"))
     port: int = setting("PORT", Int(minimum=1), 8766, doc=(
         "the port `serve` listens on (`--port` wins); 8766 is the port the iOS app uses"))
+    header_timeout: float = setting("UNAMENTIS_HEADER_TIMEOUT", Float(minimum=0.5), 10.0, doc=(
+        "seconds a connection has to send a request's line and headers; slower or silent clients are cut"))
+    keepalive_timeout: float = setting("UNAMENTIS_KEEPALIVE_TIMEOUT", Float(minimum=1.0), 75.0, doc=(
+        "seconds an idle keep-alive connection is kept; above the load balancer's idle timeout (ALB 60 s) so the "
+        "server never closes a connection the balancer is about to reuse"))
+    max_connections: int = setting("UNAMENTIS_MAX_CONNECTIONS", Int(), 1000, doc=(
+        "concurrent connections and WebSockets per process; beyond it new requests get 503 (`0` = no cap)"))
+    ws_max_message_bytes: int = setting("UNAMENTIS_WS_MAX_MESSAGE_BYTES", Int(minimum=1024), 1024 * 1024, doc=(
+        "largest WebSocket message; a bigger one closes the socket with 1009"))
     console_port: int | None = setting("UNAMENTIS_CONSOLE_PORT", Int(minimum=1), None, default_doc="— (no console entry)", doc=(
         "a second listener (same address as `serve`) for the Operations Console's server-side proxies only: every "
         "request on it acts as `UNAMENTIS_CONSOLE_ADMIN_EMAIL` and is audited; never publish it (the deploy admits "
@@ -594,6 +607,12 @@ class Settings:
             raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={self.console_port} must differ from PORT: the console entry is its own listener")
         if self.origin_secret is not None and len(self.origin_secret) < 16:
             raise ConfigError("UNAMENTIS_ORIGIN_SECRET must be at least 16 characters (generate 32 random bytes)")
+        self._validate_dsns()
+
+    def _validate_dsns(self) -> None:
+        for env, value in (("DATABASE_URL", self.database_url), ("UNAMENTIS_DATABASE_ADMIN_URL", self.database_admin_url)):
+            if value and not re.match(r"postgres(ql)?://", value):
+                raise ConfigError(f"{env} is not a PostgreSQL URL; write postgresql://<role>:<password>@<host>:5432/<database>")
 
     def with_overrides(self, **overrides: Any) -> "Settings":
         """A copy with some fields replaced (tests, Lambda handlers)."""

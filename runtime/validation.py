@@ -22,6 +22,8 @@ from runtime.errors import (ApiError, BadRequest, InvalidField, InvalidParameter
                             PayloadTooLarge)
 
 DEFAULT_MAX_BODY = 1024 * 1024
+# No client document nests deeper than a few levels; UMCF curricula are the deepest (~20).
+MAX_JSON_DEPTH = 64
 # Scope key holding this request's body limit (set by the middleware from settings, raised by routes).
 BODY_LIMIT_KEY = "unamentis.max_body_bytes"
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -107,6 +109,58 @@ async def multipart_file(
     return form, upload
 
 
+class InvalidJson(BadRequest):
+    """400 ``invalid_json``: not JSON, nested too deep, or carrying NaN/Infinity."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error="invalid_json")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 overflows to infinity
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def parse_json(raw: str | bytes, *, what: str = "The document", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``raw`` parsed, or ``InvalidJson``: the one JSON reader for anything a client sent.
+
+    Refuses NaN/Infinity (also a number like 1e400 that only fits as infinity) (Python's json accepts them, PostgreSQL and the apps do not) and nesting
+    deeper than ``max_depth``: a deep document would otherwise exhaust the recursion limit here or
+    in whatever walks it later, which is a 500 instead of the client's error."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidJson(f"{what} nests deeper than {max_depth} levels.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"{what} is not valid JSON: {exc}") from None
+    if _depth_exceeds(value, max_depth):
+        raise InvalidJson(f"{what} nests deeper than {max_depth} levels.")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    # Iterative, so the check itself cannot hit the recursion limit.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 async def json_body(
     request: Request,
     *,
@@ -119,10 +173,7 @@ async def json_body(
         if allow_empty:
             return {}
         raise BadRequest("The request body must be a JSON object.", error="invalid_json")
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}", error="invalid_json") from None
+    value = parse_json(raw, what="The request body")
     if not isinstance(value, dict):
         raise BadRequest("The request body must be a JSON object.", error="invalid_json")
     return value

@@ -250,15 +250,21 @@ async def login(request: Request) -> JSONResponse:
     beta = await _gate(request, registering=False)
     async with app.db.unscoped() as conn:
         user = await store.user_by_email_any_tenant(conn, email)
-    if user is not None and user["locked_until"] is not None and user["locked_until"] > datetime.now(timezone.utc):
-        raise ApiError(403, "account_locked", "Too many failed sign-ins; the account is locked for a few minutes.")
+    # Only a caller inside the user's tenant (or one with no beta token at all, where the server
+    # allows that) can lock the account: another tenant's token must not lock out this one's users.
+    same_tenant = user is not None and (beta is None or beta.tenant_id == str(user["tenant_id"]))
+    locked = user is not None and user["locked_until"] is not None and user["locked_until"] > datetime.now(timezone.utc)
+    # The password is checked in every case, so the time taken does not tell whether the account exists.
     ok = await verify_password_async(user["password_hash"] if user else None, password)
-    if user is None or not ok or (beta is not None and beta.tenant_id != str(user["tenant_id"])):
-        if user is not None:
+    if user is None or not ok or not same_tenant or locked:
+        if user is not None and same_tenant and not locked:
             async with app.db.tenant(str(user["tenant_id"])) as conn:
                 await store.record_login_failure(conn, user["id"], max_failures=MAX_FAILED_LOGINS, lock_minutes=LOCK_MINUTES)
                 await store.audit(conn, user["tenant_id"], "login_failed", actor_id=user["id"], target=user["id"], ip=ip)
-        raise ApiError(401, "invalid_credentials", "Invalid email or password.")
+        # One answer for an unknown address, a wrong password, another tenant and a locked account:
+        # anything more specific tells a stranger which addresses have accounts.
+        raise ApiError(401, "invalid_credentials",
+                       "Invalid email or password (after repeated failures, sign-in pauses for a few minutes).")
     if not user["is_active"]:
         raise ApiError(403, "account_inactive", "This account is deactivated.")
     if user["tenant_status"] != "active":

@@ -140,7 +140,7 @@ async def list_tokens(request: Request) -> Response:
     tenant_id = await _target_tenant(request, who)
     include_revoked = query_bool(request, "include_revoked", True)
     async with _as(request, tenant_id) as conn:
-        rows = await auth_store.list_beta_tokens(conn)
+        rows = await auth_store.list_beta_tokens(conn, tenant_id)
     tokens = [_token_dict(r) for r in rows if include_revoked or r["revoked_at"] is None]
     return reply({"tokens": tokens, "beta_tokens": tokens, "total": len(tokens), "tenant_id": tenant_id})
 

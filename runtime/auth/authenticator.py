@@ -189,7 +189,9 @@ class Authenticator:
             claims = self.jwt.verify(token)
         except TokenError as exc:
             raise ApiError(401, exc.code, "The access token has expired." if exc.code == "token_expired" else "The access token is invalid.") from None
-        key = ("sid", claims.session_id)
+        # Keyed by the tenant too: the tenant is what the cached answer vouches for, so a token naming
+        # another tenant with a cached session id must be looked up (and refused) in its own scope.
+        key = ("sid", claims.tenant_id, claims.session_id)
         state = self._cache.get(key)
         if state is MISSING:
             async with self.db.tenant(claims.tenant_id) as conn:
@@ -214,8 +216,10 @@ class Authenticator:
 
     def forget_sessions(self, session_ids) -> None:
         """Drop cached session state now (this instance); others notice within the cache TTL."""
-        for sid in session_ids:
-            self._cache.drop(("sid", str(sid)))
+        ended = {str(sid) for sid in session_ids}
+        for key in self._cache.live_keys():
+            if key[0] == "sid" and key[2] in ended:
+                self._cache.drop(key)
 
     def forget_beta_token(self, token: str) -> None:
         self._cache.drop(("beta", token_hash(token)))

@@ -100,7 +100,7 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
         async with conn.transaction():
             tenant_id = await _tenant(conn, args.tenant)
             await store.scope_to(conn, tenant_id)
-            rows = await store.list_beta_tokens(conn)
+            rows = await store.list_beta_tokens(conn, tenant_id)
     finally:
         await conn.close()
     for row in rows:

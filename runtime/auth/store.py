@@ -325,10 +325,13 @@ async def beta_token_tenant(conn: asyncpg.Connection, token_id: Any) -> uuid.UUI
     return await tenant_of(conn, "beta_token_id", str(token_id))
 
 
-async def list_beta_tokens(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def list_beta_tokens(conn: asyncpg.Connection, tenant_id: uuid.UUID | str) -> list[asyncpg.Record]:
+    # Filtered explicitly as well as by RLS: the CLI's owner connection is not subject to RLS.
     return await conn.fetch(
         "select id, name, token_prefix, device_id, bind_on_first_use, rate_capacity, rate_per_seconds, created_by, "
-        "created_at, expires_at, revoked_at, revoked_reason, last_used_at from beta_tokens order by created_at"
+        "created_at, expires_at, revoked_at, revoked_reason, last_used_at from beta_tokens "
+        "where tenant_id = $1 order by created_at",
+        uuid.UUID(str(tenant_id)),
     )
 
 

@@ -31,6 +31,9 @@ def console_server(app: Any, base: uvicorn.Config, port: int, host: str | None =
         proxy_headers=False, server_header=False, ws_per_message_deflate=base.ws_per_message_deflate,
         ws_ping_interval=base.ws_ping_interval, timeout_graceful_shutdown=base.timeout_graceful_shutdown,
         log_level=base.log_level,
+        # The same client limits as the public listener (runtime.http_server).
+        http=base.http, timeout_keep_alive=base.timeout_keep_alive, limit_concurrency=base.limit_concurrency,
+        ws_max_size=base.ws_max_size,
     ))
 
 

@@ -6,11 +6,11 @@ transient one (5xx, timeout) raises so the queue retries with backoff.
 """
 from __future__ import annotations
 
-import json
-
 from runtime.curricula import store, umcf
 from runtime.curricula.fetch import FetchError, fetch_bytes
+from runtime.errors import ApiError
 from runtime.jobs.queue import Job
+from runtime.validation import parse_json
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
@@ -28,8 +28,8 @@ async def curriculum_import(job: Job) -> dict:
                 raise  # transient: let the queue retry with backoff
             return await _failed(job, exc.message)
         try:
-            content = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            content = parse_json(raw)
+        except ApiError:
             return await _failed(job, "The URL did not return a JSON document.")
     else:
         content = payload.get("content")

@@ -8,7 +8,6 @@ system content, asset bytes in object storage. The stateful siblings (``full-wit
 from __future__ import annotations
 
 import base64
-import json
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +29,7 @@ from runtime.validation import (
     field_str,
     json_body,
     multipart_file,
+    parse_json,
     path_id,
     query_bool,
     query_str,
@@ -165,15 +165,15 @@ async def import_curriculum(request: Request) -> Response:
         except FetchError as exc:
             raise ApiError(exc.status, exc.error, exc.message, details={"field": "url"}) from None
         try:
-            content = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            content = parse_json(raw)
+        except ApiError:
             raise ApiError(422, "invalid_curriculum", "The URL did not return a JSON document.",
                            details={"field": "url"}) from None
     elif isinstance(content, str):
         # some tools send the document as a JSON string
         try:
-            content = json.loads(content)
-        except ValueError:
+            content = parse_json(content)
+        except ApiError:
             raise ApiError(422, "invalid_curriculum", "'content' is not a JSON document.",
                            details={"field": "content"}) from None
     try:
@@ -193,8 +193,8 @@ async def create_curriculum(request: Request) -> Response:
     if content_type.startswith("multipart/form-data"):
         _form, upload = await multipart_file(request, max_bytes=MAX_DOCUMENT_BYTES + 64 * 1024, max_fields=5)
         try:
-            doc = json.loads(await upload.read())
-        except (ValueError, UnicodeDecodeError):
+            doc = parse_json(await upload.read())
+        except ApiError:
             raise ApiError(422, "invalid_curriculum", "The file is not a JSON UMCF document.",
                            details={"field": "file"}) from None
     else:
@@ -386,8 +386,8 @@ def _form_metadata(form) -> dict:
     keywords = form.get("keywords")
     if isinstance(keywords, str) and keywords:
         try:
-            parsed = json.loads(keywords)
-        except ValueError:
+            parsed = parse_json(keywords)
+        except ApiError:
             parsed = [k.strip() for k in keywords.split(",")]
         if not isinstance(parsed, list) or len(parsed) > 100 or not all(isinstance(k, str) and len(k) <= 200 for k in parsed):
             raise InvalidField("'keywords' must be a JSON list (or comma-separated) of at most 100 strings.",
@@ -406,8 +406,8 @@ async def _multipart_asset(request: Request) -> tuple[str | None, bytes, dict]:
                                details={"field": "alt"})
         return upload.filename, await upload.read(), metadata
     try:
-        metadata = json.loads(raw_meta) if isinstance(raw_meta, str) else None
-    except ValueError:
+        metadata = parse_json(raw_meta) if isinstance(raw_meta, str) else None
+    except ApiError:
         metadata = None
     if not isinstance(metadata, dict):
         raise ApiError(400, "invalid_json", "'metadata' must be a JSON object.", details={"field": "metadata"})

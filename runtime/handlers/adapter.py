@@ -14,14 +14,18 @@ Only the service's own module is imported (no boto3, no voice stack), keeping IN
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 from mangum import Mangum
 
 from runtime.app import create_app
+from runtime.db import DatabaseUnavailable
+from runtime.isolation import enforce_isolation
 from runtime.logging import configure_logging
 from runtime.settings import Settings
 
+log = logging.getLogger("unamentis.app")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -31,6 +35,13 @@ def lambda_handler(service: str, settings: Settings | None = None) -> LambdaHand
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = create_app([service], settings)
+    # INIT fails (and Lambda reports it) when the role could read across tenants; an unreachable
+    # database does not stop INIT: requests answer 503 until it is back.
+    if settings.database_url:
+        try:
+            loop.run_until_complete(enforce_isolation(app.state.ctx.db, settings))
+        except DatabaseUnavailable as exc:
+            log.warning("could not check the runtime database role at INIT: %s", exc)
     adapter = Mangum(app, lifespan="off", api_gateway_base_path="/")
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 The limit lives in the scope (``runtime.validation.BODY_LIMIT_KEY``): the app's default (1 MiB)
 set here, raised by a route that allows more (``validation.set_body_limit``) before it reads.
-A declared ``Content-Length`` above the largest limit any route may set is refused at once;
-otherwise bytes are counted as the app reads them, so a chunked or lying body is cut off too.
+A declared ``Content-Length`` above the route's limit is refused when the route starts reading
+(only then is the route's own limit known, so the 413 names it); bytes are counted as the app
+reads them, so a chunked or lying body is cut off too.
 """
 from __future__ import annotations
 
@@ -13,10 +14,6 @@ from runtime.errors import ApiError, BadRequest, PayloadTooLarge
 from runtime.middleware.common import header, send_error
 from runtime.validation import BODY_LIMIT_KEY
 
-# No route accepts more than this (asset uploads are 10 MiB).
-ABSOLUTE_MAX_BYTES = 10 * 1024 * 1024
-
-
 def too_large(limit: int) -> ApiError:
     return PayloadTooLarge(f"The request body is larger than {limit} bytes.", details={"max_bytes": limit})
 
@@ -25,7 +22,6 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.absolute = max(max_bytes, ABSOLUTE_MAX_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,23 +29,23 @@ class BodyLimitMiddleware:
             return
         scope.setdefault(BODY_LIMIT_KEY, self.max_bytes)
         declared = header(scope, b"content-length")
+        size: int | None = None
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
                 await send_error(scope, receive, send, BadRequest("Content-Length is not a number."))
                 return
-            if size > self.absolute:
-                await send_error(scope, receive, send, too_large(scope[BODY_LIMIT_KEY]))
-                return
         received = 0
 
         async def counted_receive() -> Message:
             nonlocal received
+            limit = scope.get(BODY_LIMIT_KEY) or self.max_bytes
+            if size is not None and size > limit:
+                raise too_large(limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                limit = scope.get(BODY_LIMIT_KEY) or self.max_bytes
                 if received > limit:
                     raise too_large(limit)
             return message

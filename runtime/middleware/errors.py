@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.context import RESPONSE_HEADERS_KEY, RESPONSE_STARTED_KEY
@@ -41,6 +42,8 @@ class ErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            raise  # nobody to answer; the request log records it as 499
         except Exception as exc:
             if scope.get(RESPONSE_STARTED_KEY):
                 raise  # half-sent response: the server must drop the connection

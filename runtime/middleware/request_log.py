@@ -11,6 +11,7 @@ import os
 import re
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.context import CLIENT_IP_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY, RESPONSE_STARTED_KEY
@@ -57,6 +58,11 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client went away while sending its body: not a server error, and no one to answer.
+            # 499 is the access-log convention (nginx) for exactly this.
+            if not response_started:
+                status = 499
         except Exception:
             error_log.exception("unhandled error", extra={"path": scope.get("path")})
             if scope["type"] == "http" and not response_started:

@@ -29,12 +29,12 @@ def build_stt(vs, http: httpx.AsyncClient):
             kind = "whisper"
         else:
             try:
-                return PocketSphinxSTT()
+                return PocketSphinxSTT(max_seconds=vs.max_utterance_seconds)
             except ProviderNotConfigured as exc:
                 raise ProviderNotConfigured("stt", f"no speech-to-text provider: {exc.message}, or set "
                                             "UNAMENTIS_STT_PROVIDER=groq|openai|whisper with its URL/key") from exc
     if kind == "pocketsphinx":
-        return PocketSphinxSTT()
+        return PocketSphinxSTT(max_seconds=vs.max_utterance_seconds)
     if kind == "groq":
         return OpenAITranscriptionSTT(http, vs.stt_url or GROQ_URL, api_key=vs.stt_api_key, model=vs.stt_model, name="groq")
     if kind == "openai":

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
-import threading
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import httpx
 
 from .audio import duration_seconds, resample, wav_bytes
+from . import sphinx_worker
 from .base import ProviderError, ProviderNotConfigured, Transcript
 from .http import auth_headers, raise_for_status, transport_error
 
@@ -81,50 +84,58 @@ class WhisperCppSTT:
 
 
 class PocketSphinxSTT:
-    """Offline recogniser. Decoders are not thread-safe and cost ~0.3 s to build, so a small pool
-    of them is reused across sessions; decoding runs in a worker thread to keep the loop free."""
+    """Offline recogniser, decoding in a small pool of worker processes (``sphinx_worker``).
+
+    Limits per utterance: at most ``max_seconds`` of audio (longer input is cut to that length;
+    the session already ends an utterance there) and ``timeout`` seconds of decoding, after which
+    the turn fails with a retryable error. A slot of the pool stays taken until its worker is
+    really done, so a stuck decode can never pile more work onto the workers."""
 
     name = "pocketsphinx"
     paid = False
-    sample_rate = 16000
+    sample_rate = sphinx_worker.SAMPLE_RATE
 
-    def __init__(self, pool_size: int = 2):
+    def __init__(self, pool_size: int = 2, *, max_seconds: float = 30.0, timeout: float | None = None):
         if importlib.util.find_spec("pocketsphinx") is None:
             raise ProviderNotConfigured(self.name, "the 'pocketsphinx' package is not installed "
                                         "(pip install pocketsphinx)")
-        self._free: list = []
-        self._lock = threading.Lock()
+        self.pool_size = pool_size
+        self.max_bytes = int(max_seconds * self.sample_rate) * 2
+        # Decoding takes about real time on one small shared core (less on a free one): twice the
+        # longest utterance plus a margin only catches a wedged worker.
+        self.timeout = timeout if timeout is not None else 2 * max_seconds + 10.0
+        self._executor: ProcessPoolExecutor | None = None
         self._sem = asyncio.Semaphore(pool_size)
 
-    def _decoder(self):
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        from pocketsphinx import Decoder  # optional and heavy: loaded only when this provider runs
-        return Decoder(samprate=self.sample_rate, loglevel="FATAL")
-
-    def _give_back(self, decoder) -> None:
-        with self._lock:
-            self._free.append(decoder)
-
-    def _decode(self, pcm: bytes) -> tuple[str, float | None]:
-        decoder = self._decoder()
-        try:
-            decoder.start_utt()
-            decoder.process_raw(pcm, no_search=False, full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-            if hyp is None:
-                return "", None
-            # The default search computes no posterior (hyp.prob reads as certainty), so report unknown.
-            conf = None
-            return hyp.hypstr.strip(), conf
-        finally:
-            self._give_back(decoder)
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: a forked copy of a running server (threads, sockets, an event loop) is unsafe.
+            self._executor = ProcessPoolExecutor(max_workers=self.pool_size, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
 
     async def transcribe(self, pcm: bytes, sample_rate: int, *, language: str | None = None) -> Transcript:
         if sample_rate != self.sample_rate:
             pcm = resample(pcm, sample_rate, self.sample_rate)
-        async with self._sem:
-            text, conf = await asyncio.to_thread(self._decode, pcm)
-        return Transcript(text=text, confidence=conf, audio_seconds=duration_seconds(len(pcm), self.sample_rate))
+        pcm = pcm[: self.max_bytes]
+        await self._sem.acquire()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool(), sphinx_worker.decode, pcm)
+        except BaseException:
+            self._sem.release()
+            raise
+        future.add_done_callback(lambda _done: self._sem.release())
+        try:
+            text = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except asyncio.TimeoutError:
+            # Not retried: the same audio would only queue behind the stuck decode.
+            raise ProviderError(self.name, f"decoding took longer than {self.timeout:g} s", retryable=False) from None
+        except BrokenProcessPool:
+            self._executor = None  # a worker died (e.g. out of memory): the next call starts a fresh pool
+            raise ProviderError(self.name, "the decoder process stopped unexpectedly") from None
+        # The default search computes no posterior (hyp.prob reads as certainty), so report unknown.
+        return Transcript(text=text, confidence=None, audio_seconds=duration_seconds(len(pcm), self.sample_rate))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=False, cancel_futures=True)

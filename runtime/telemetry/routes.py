@@ -27,6 +27,7 @@ from runtime.validation import (
     field_dict,
     field_str,
     json_body,
+    parse_json,
     path_id,
     query_enum,
     query_int,
@@ -282,10 +283,7 @@ async def post_logs(request: Request) -> Response:
     """Ingest one log entry or an array of them (at most 500)."""
     who = principal(request)
     raw = await read_body(request)
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    payload = parse_json(raw, what="The request body")
     entries = payload if isinstance(payload, list) else [payload]
     if not entries or len(entries) > MAX_BATCH:
         raise InvalidField(f"Send 1 to {MAX_BATCH} log entries.", details={"field": "logs"})

@@ -217,6 +217,7 @@ class VoiceCore:
             self._prev_sigterm = None
         for t in list(self._bg):
             t.cancel()
+        self.router.close()
         await self.gpu.aclose()
 
 

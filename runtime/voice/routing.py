@@ -55,6 +55,13 @@ class ProviderRouter:
             self._primary[kind] = builder(self.vs, self.http)
         return self._primary[kind]
 
+    def close(self) -> None:
+        """Stop what the providers run outside this process (the offline recogniser's workers)."""
+        for provider in self._primary.values():
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
+
     def tts_named(self, name: str | None):
         """A TTS provider by the name a client asked for (``/api/tts`` ``tts_provider``)."""
         if not name or name in ("auto", "default"):

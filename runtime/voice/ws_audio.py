@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.context import ctx as app_ctx
 from runtime.errors import ApiError
+from runtime.validation import parse_json
 
 from .core import voice_core
 from .session import AudioSession, SessionClosed
@@ -70,8 +71,8 @@ async def _token(ws: WebSocket) -> str | None:
     if msg.get("type") != "websocket.receive" or not msg.get("text"):
         return None
     try:
-        body = json.loads(msg["text"])
-    except ValueError:
+        body = parse_json(msg["text"])
+    except ApiError:
         return None
     if isinstance(body, dict) and body.get("type") == "auth" and isinstance(body.get("token"), str):
         return body["token"]
@@ -159,9 +160,9 @@ async def _receive_loop(ws: WebSocket, session: AudioSession) -> tuple[int, str]
             await session.error("message_too_large", f"text messages are limited to {MAX_TEXT} bytes")
             continue
         try:
-            body = json.loads(text)
-        except ValueError:
-            await session.error("invalid_json", "text messages must be JSON")
+            body = parse_json(text, what="The message")
+        except ApiError as exc:
+            await session.error("invalid_json", exc.message)
             continue
         await session.on_text(body)
 

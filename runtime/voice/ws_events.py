@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.context import ctx as app_ctx
+from runtime.errors import ApiError
 from runtime.events import envelope
+from runtime.validation import parse_json
 
 from .core import voice_core
 from .ws_app_events import ws_app_events
@@ -42,8 +43,8 @@ async def ws_events(websocket: WebSocket) -> None:
                 if not text:
                     continue
                 try:
-                    body = json.loads(text)
-                except ValueError:
+                    body = parse_json(text)
+                except ApiError:
                     continue
                 if isinstance(body, dict) and body.get("type") == "ping":
                     await websocket.send_json(envelope("pong", {}))

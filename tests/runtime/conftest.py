@@ -85,7 +85,20 @@ class TestDatabase:
         return await asyncpg.connect(self.app_dsn)
 
 
+def need_server(url: str, what: str, default_port: int = 5432) -> None:
+    """Fail the test with one line when the server behind ``url`` does not accept connections,
+    instead of a connection error deep inside a fixture."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(f"{what} is not reachable at {host}:{port} ({exc.strerror or exc}); this test needs it running "
+                    "(README \"Tests\")", pytrace=False)
+
+
 async def _create_database() -> TestDatabase:
+    need_server(SERVER_DSN, "PostgreSQL (UNAMENTIS_TEST_PG)")
     suffix = uuid.uuid4().hex[:12]
     name, role = f"uma_test_{suffix}", f"uma_app_{suffix}"
     server = await asyncpg.connect(SERVER_DSN)

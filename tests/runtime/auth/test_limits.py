@@ -8,7 +8,7 @@ import pytest
 
 from runtime.limits import Decision, PostgresLimiter, RateLimit, RedisLimiter
 from tests.runtime.auth.conftest import bearer
-from tests.runtime.conftest import make_client
+from tests.runtime.conftest import make_client, need_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -31,6 +31,7 @@ def limiter_pair(request, database):
     from runtime.db import Database
 
     if request.param == "redis":
+        need_server(REDIS_URL, "Redis")
         return lambda: RedisLimiter(REDIS_URL)
     return lambda: PostgresLimiter(Database(database.settings()))
 

@@ -176,15 +176,20 @@ async def test_unreachable_database_is_reported():
     await db.close()
 
 
-async def test_container_start_warns_when_the_role_bypasses_rls(make_app, database, caplog):
+async def test_container_start_refuses_a_role_that_bypasses_rls(make_app, database, caplog):
     import logging
 
     from tests.runtime.conftest import make_client
 
-    with caplog.at_level(logging.ERROR, logger="unamentis.app"):
+    with pytest.raises(RuntimeError, match="TENANT ISOLATION IS NOT ENFORCED"):
         async with make_client(make_app([], database_url=database.owner_dsn)):
             pass
-    assert any("TENANT ISOLATION IS NOT ENFORCED" in r.getMessage() for r in caplog.records)
+    for allowed in ({"environment": "dev"}, {"insecure_allow_rls_bypass": True}):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="unamentis.app"):
+            async with make_client(make_app([], database_url=database.owner_dsn, **allowed)):
+                pass
+        assert any("TENANT ISOLATION IS NOT ENFORCED" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="unamentis.app"):
         async with make_client(make_app([])):

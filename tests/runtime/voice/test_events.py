@@ -6,9 +6,11 @@ import asyncio
 import uuid
 
 from runtime.events import EventBus
+from tests.runtime.conftest import need_server
 
 
 async def test_redis_fan_out_across_instances(database, make_app):
+    need_server("redis://127.0.0.1:6379/0", "Redis")
     apps = [make_app(["voice"], redis_url="redis://127.0.0.1:6379/0") for _ in range(3)]
     buses = [EventBus(a.state.ctx.settings, a.state.ctx.db) for a in apps]
     marker = uuid.uuid4().hex

@@ -1,0 +1,91 @@
+"""The server process cuts slow and silent clients and caps concurrent connections (runtime.http_server)."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import uvicorn
+
+from runtime.http_server import uvicorn_options
+from runtime.settings import Settings
+from tests.runtime.conftest import free_port
+
+
+async def _slow_app(scope: dict, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1.5)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+class _Server:
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(_slow_app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+                                **uvicorn_options(settings))
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "_Server":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_silent_and_slow_clients_are_cut():
+    settings = Settings(header_timeout=0.5, database_url=None)
+    with _Server(settings) as server:
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        started = time.monotonic()
+        assert _closed_within(silent, 3.0)
+        assert time.monotonic() - started < 2.0
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+        assert _closed_within(slow, 3.0)
+        # A prompt client is served, and its kept-alive connection still serves a second request.
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as client:
+            assert client.get("/").text == "ok"
+            time.sleep(0.8)  # longer than the header timeout, shorter than keep-alive
+            assert client.get("/").text == "ok"
+
+
+def test_concurrency_cap_answers_503():
+    # uvicorn counts the connection being checked too: a cap of 2 leaves room for one busy request.
+    settings = Settings(max_connections=2, database_url=None)
+    with _Server(settings) as server:
+        url = f"http://127.0.0.1:{server.port}"
+        results: list[int] = []
+        busy = threading.Thread(target=lambda: results.append(httpx.get(f"{url}/slow", timeout=5).status_code))
+        busy.start()
+        time.sleep(0.4)
+        assert httpx.get(f"{url}/", timeout=5).status_code == 503
+        busy.join()
+        assert results == [200]
+
+
+def test_options_come_from_settings():
+    options = uvicorn_options(Settings(keepalive_timeout=80, max_connections=0, ws_max_message_bytes=2048))
+    assert options["timeout_keep_alive"] == 80 and options["limit_concurrency"] is None and options["ws_max_size"] == 2048
+    assert options["http"].header_timeout == Settings().header_timeout
