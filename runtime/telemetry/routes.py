@@ -247,6 +247,11 @@ async def latency_results(request: Request) -> Response:
                    details={"run_id": request.path_params.get("run_id")})
 
 
+latency_results.openapi = {"responses": {"410": {  # type: ignore[attr-defined]
+    "description": "Always: latency test runs are not hosted",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+
+
 async def list_clients(request: Request) -> Response:
     """Known clients of the tenant, most recently seen first."""
     who = principal(request)

@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator, validators
 
 from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.storage import StorageConfig
+from tests.openapi_recorder import note_app_schema
 from tests.runtime.conftest import make_client
 
 SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
@@ -117,6 +118,7 @@ def answers(response: httpx.Response, schema: str | None, *, many: bool = False)
         body, is_json = None, False
     expect(is_json, f"not JSON ({response.headers.get('content-type')}): {response.content[:120]!r}")
     decodes(body, schema, many=many)
+    note_app_schema(response, "android", schema, many)
     return body
 
 
