@@ -173,12 +173,13 @@ class Session:
         self.turns: list[dict] = []
         self.recording = False
 
-    async def open(self, host: str, port: int, path: str):
+    async def open(self, host: str, port: int, path: str, headers: dict[str, str] | None = None):
         loop = asyncio.get_running_loop()
         self.transport, self.proto = await loop.create_connection(lambda: WSClient(self), host, port)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.transport.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+                              f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
         await asyncio.wait_for(self.proto.handshake, 30)
         self.send_text({"type": "config", "sample_rate": 16000, "channels": 1, "format": "pcm16",
                         "vad_enabled": True, "vad_threshold": 0.5})

@@ -87,6 +87,10 @@ def assert_answer(response: httpx.Response, app: str, schema: str | None, status
 
 
 # ------------------------------------------------------------------------------------- callers
+# The import sources the clients browse: a catalog of open courses with their UMCF documents beside it.
+CATALOG = Path(__file__).parent / "catalogs" / "open-courses.json"
+
+
 def app_overrides(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """Filesystem storage in a temp dir, a JWT secret, rate limits out of the way of fast tests."""
     from runtime.storage import StorageConfig
@@ -97,6 +101,7 @@ def app_overrides(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         overrides.setdefault(name, (100_000, 60.0))
     overrides.setdefault("rate_limit_login", (1000, 60.0))
     overrides.setdefault("rate_limit_register", (1000, 60.0))
+    overrides.setdefault("import_catalogs", (str(CATALOG),))
     return overrides
 
 
