@@ -159,7 +159,8 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
             for key, value in fragment.items():
                 if key in ("requestBody", "responses", "parameters", "description", "tags", "security"):
                     if key == "responses":
-                        operation["responses"] = {**value, "default": error_ref}
+                        recorded = responses.documented(method, path)
+                        operation["responses"] = {**responses.with_declared(recorded, value), "default": error_ref}
                     else:
                         operation[key] = value
             if method in _WRITE_METHODS and "requestBody" not in operation:

@@ -15,7 +15,6 @@ sets it), so ordinary test runs are untouched.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -50,21 +49,13 @@ def note_app_schema(response: httpx.Response, app: str, schema: str, many: bool 
     """The answer decoded as the app's ``schema`` (``android``: a Kotlin class, ``many``: a list of it)."""
     if os.environ.get(ENV):
         _note({"method": response.request.method, "path": response.request.url.path, "status": response.status_code,
-               "app": f"{app}/{schema}{'[]' if many else ''}", "digest": _digest(response)})
-
-
-def _digest(response: httpx.Response) -> str | None:
-    try:
-        return hashlib.sha256(response.content).hexdigest()
-    except httpx.ResponseNotRead:
-        return None
+               "app": f"{app}/{schema}{'[]' if many else ''}"})
 
 
 def _note_answer(response: httpx.Response, streamed: bool) -> None:
     media = response.headers.get("content-type", "").split(";")[0].strip() or None
     entry: dict[str, Any] = {"method": response.request.method, "path": response.request.url.path,
-                             "status": response.status_code, "media": media,
-                             "digest": None if streamed else _digest(response)}
+                             "status": response.status_code, "media": media}
     if media == "application/json" and not streamed and len(response.content) <= _MAX_BODY:
         try:
             entry["body"] = response.json()
@@ -217,7 +208,7 @@ def merge(notes: list[dict[str, Any]], answers: dict[str, Any], document: dict[s
     """``answers`` updated with the operations and statuses the notes saw."""
     templates = _templates(document)
     seen: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(
-        lambda: {"apps": set(), "media": set(), "samples": [], "decoded": set()}))
+        lambda: {"apps": set(), "media": set(), "samples": []}))
     for note in notes:
         if not 200 <= note["status"] < 300:
             continue
@@ -227,11 +218,10 @@ def merge(notes: list[dict[str, Any]], answers: dict[str, Any], document: dict[s
         entry = seen[operation][str(note["status"])]
         if "app" in note:
             entry["apps"].add(note["app"])
-            entry["decoded"].add(note.get("digest"))
         else:
             entry["media"].add(note["media"])
             if "body" in note:
-                entry["samples"].append((note.get("digest"), note["body"]))
+                entry["samples"].append(note["body"])
     merged = {op: dict(statuses) for op, statuses in answers.items() if op not in _NOT_RECORDED}
     for operation, statuses in seen.items():
         for status, entry in statuses.items():
@@ -245,12 +235,13 @@ def merge(notes: list[dict[str, Any]], answers: dict[str, Any], document: dict[s
             if media != "application/json":
                 new["media"] = media
             elif not apps:
-                samples = [body for _digest, body in entry["samples"]]
+                samples = entry["samples"]
                 new["recorded"] = union(old.get("recorded", {}), infer(samples)) if samples else old.get("recorded", {})
             else:
-                # answers no app schema describes (another platform's shape, a null an app would refuse)
-                undecoded = [body for digest, body in entry["samples"] if digest not in entry["decoded"]
-                             and not _fits(body, {"anyOf": [responses.app_schema_ref(a) for a in apps]})]
+                # answers the app schemas do not describe as plain JSON Schema reads them: another platform's
+                # shape, a null an app would refuse, a number where Android's lenient decoder takes a string
+                undecoded = [body for body in entry["samples"]
+                             if not _fits(body, {"anyOf": [responses.app_schema_ref(a) for a in apps]})]
                 if undecoded or old.get("others"):
                     new["others"] = union(old.get("others", {}), infer(undecoded))
             merged[operation][status] = new

@@ -89,3 +89,16 @@ def _response(status: str, entry: dict[str, Any]) -> dict[str, Any]:
 def documented(method: str, path: str) -> dict[str, Any]:
     """The recorded responses of ``METHOD path`` (OpenAPI ``responses`` entries, by status)."""
     return {status: _response(status, entry) for status, entry in answers().get(f"{method.upper()} {path}", {}).items()}
+
+
+def with_declared(documented_: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """A route's declared answers, each widened by what the recorded answers of that status show
+    (``anyOf``: the declared schema first), so a platform's own shape is not lost."""
+    out = dict(declared)
+    for status, response in declared.items():
+        mine = response.get("content", {}).get("application/json", {}).get("schema") if isinstance(response, dict) else None
+        seen = documented_.get(status, {}).get("content", {}).get("application/json", {}).get("schema")
+        if mine is not None and seen is not None and seen != mine:
+            out[status] = {**response, "content": {**response["content"], "application/json": {
+                **response["content"]["application/json"], "schema": {"anyOf": [mine, seen]}}}}
+    return out

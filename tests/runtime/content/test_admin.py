@@ -192,3 +192,13 @@ async def test_an_admin_sees_the_gpu_fleet_and_wakes_and_sleeps_it(content_app, 
         slept = await c.post("/api/admin/gpu/sleep", headers=admin)
         assert slept.status_code == 200 and await _desired(moto_endpoint, "gpu-admin") == 0
         assert (await c.post("/api/admin/gpu/reboot", headers=admin)).status_code == 404
+
+
+async def test_one_power_profile_by_id(content_app, tenant, database):
+    tid, beta = await tenant()
+    async with make_client(content_app(["auth", "ops"])) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        r = await c.get("/api/system/profiles/balanced", headers=admin)
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == "balanced" and r.json()["name"] == "Balanced"
+        assert (await c.get("/api/system/profiles/no-such-mode", headers=admin)).status_code == 404
