@@ -300,10 +300,31 @@ def prefetch_progress(request: HTTPConnection, progress: dict[str, Any]) -> Any:
 def model_list(request: HTTPConnection, answer: dict[str, Any]) -> Any:
     """``GET /api/models``: Android decodes a bare JSON array of ``ModelInfo`` (``ApiClient.getModels``,
     ``List<ModelInfo>``); the default (no header, iOS ``ServerConfigManager.discoverManagementModels``, web)
-    is ``{models: [...], total, default_model, gpu}``."""
+    is ``{models: [...], total, by_type, default_model, gpu}``."""
     if _platform(request) == "android":
         return answer["models"]
     return answer
+
+
+def model_action(request: HTTPConnection, answer: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/models/{id}/load`` and ``…/unload``: ``status`` means two different things.
+
+    - Android (``X-Client-Platform: android``): the model itself — ``ApiClient.loadModel`` / ``unloadModel``
+      decode ``ModelInfo {id, name, type, status}``, ``status`` being the model's (``loaded``, ``available``).
+    - Everyone else, and the default: the Operations Console's ``ModelLoadResponse`` /
+      ``ModelUnloadResponse`` ``{status: "ok", model, message, …}`` (server/web/src/types/index.ts), where
+      ``status`` is the outcome of the call."""
+    if _platform(request) == "android":
+        return model
+    return answer
+
+
+def model_pull_streams(request: HTTPConnection) -> bool:
+    """``POST /api/models/pull``: Android's ``ApiClient.pullModel`` decodes one ``ModelInfo`` when the pull
+    is done; everyone else (the default) gets the progress as server-sent events ``data: {status, completed,
+    total, digest?}`` — the console's ``pullModel()`` (server/web/src/lib/api-client.ts) reads only lines
+    that start with ``data: ``."""
+    return _platform(request) != "android"
 
 
 def tts_cache_clear_confirmed(request: HTTPConnection, confirm: bool) -> bool:

@@ -285,6 +285,19 @@ def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return overrides
 
 
+@pytest.fixture(scope="module")
+def ollama_server():
+    """A loopback Ollama as the deployment's configured LLM server, which the app's model calls manage
+    while the GPU fleet is cold."""
+    from tests.runtime.models.ollama_peer import OllamaPeer
+    from tests.runtime.voice.peers import ServerThread
+
+    peer = OllamaPeer(installed=("llama3.2:latest",))
+    with ServerThread(peer.app) as server:
+        peer.url = server.url
+        yield peer
+
+
 @pytest.fixture
 async def android(make_app, shared_database, tenant, tmp_path):
     app = make_app(None, database=shared_database, **app_settings(tmp_path))
@@ -328,11 +341,6 @@ GAPS: dict[str, str] = {
     **{f"{m} /api/media/{p}": _NO_ROUTE + "media API (MediaCapabilities, diagram/formula/map rendering)" for m, p in [
         ("GET", "capabilities"), ("POST", "diagrams/validate"), ("POST", "diagrams/render"), ("POST", "formulas/validate"),
         ("POST", "formulas/render"), ("GET", "maps/styles"), ("POST", "maps/render")]},
-    # ---- system, services, models (the old management console's)
-    **{f"{m} {p}": _NO_ROUTE + "system/service control" for m, p in [
-        ("POST", "/api/models/{model}/load"), ("POST", "/api/models/{model}/unload"), ("POST", "/api/models/pull"),
-        ("POST", "/api/system/unload-models")]},
-    "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
         "the app never sets ApiClientConfig.tokenProvider (AppModule.provideApiClient) and its OkHttp services send no "
@@ -690,15 +698,16 @@ SYSTEM = [
     call("POST", "/api/services/start-all", "ServiceInfo", many=True, auth="admin"),
     call("POST", "/api/services/stop-all", "ServiceInfo", many=True, auth="admin"),
     call("GET", "/api/models", "ModelInfo", many=True),
-    call("POST", "/api/models/{model}/load", "ModelInfo"),
-    call("POST", "/api/models/{model}/unload", "ModelInfo"),
-    call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}),
+    # the model controls act on the Ollama servers (here the configured one: the fleet is cold), as an administrator
+    call("POST", "/api/models/{model}/load", "ModelInfo", auth="admin"),
+    call("POST", "/api/models/{model}/unload", "ModelInfo", auth="admin"),
+    call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}, auth="admin"),
     call("GET", "/api/models/capabilities", "ModelCapabilities"),
     call("GET", "/api/system/idle/status", "IdleStatus"),
     call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True},
          auth="admin"),
     call("POST", "/api/system/idle/keep-awake", None, auth="admin"),
-    call("POST", "/api/system/unload-models", None),
+    call("POST", "/api/system/unload-models", None, auth="admin"),
     call("GET", "/api/clients", "ConnectedClient", many=True),
     call("GET", "/api/stats", "AggregatedStats"),
     call("GET", "/api/system/history/hourly", "HistoricalMetrics"),
@@ -707,8 +716,9 @@ SYSTEM = [
 
 
 @pytest.fixture
-async def fleet_android(make_app, shared_database, tenant, tmp_path, moto_endpoint, monkeypatch):
-    """The runtime of a deployed stack: a GPU fleet's Auto Scaling group (on a loopback moto server)."""
+async def fleet_android(make_app, shared_database, tenant, tmp_path, moto_endpoint, monkeypatch, ollama_server):
+    """The runtime of a deployed stack: a GPU fleet's Auto Scaling group (on a loopback moto server), and
+    an Ollama as the configured LLM server."""
     from runtime.settings import VoiceSettings
     from tests.runtime.voice.test_routing import _asg
 
@@ -717,7 +727,8 @@ async def fleet_android(make_app, shared_database, tenant, tmp_path, moto_endpoi
     asg = f"gpu-{uuid.uuid4().hex[:8]}"
     await _asg(moto_endpoint, asg)
     app = make_app(None, database=shared_database, **app_settings(
-        tmp_path, voice=VoiceSettings(gpu_asg_name=asg, aws_endpoint_url=moto_endpoint, gpu_probe_seconds=60.0)))
+        tmp_path, voice=VoiceSettings(gpu_asg_name=asg, aws_endpoint_url=moto_endpoint, gpu_probe_seconds=60.0,
+                                      llm_provider="ollama", llm_url=ollama_server.url)))
     tenant_id, beta = await tenant(database=shared_database)
     async with make_client(app) as http:
         yield Android(http, beta, tenant_id, database=shared_database)
