@@ -32,6 +32,13 @@ def _platform(conn: HTTPConnection) -> str | None:
     return client_info(conn)["platform"]
 
 
+def _bare_okhttp(conn: HTTPConnection) -> bool:
+    """A call without ``X-Client-Platform`` from OkHttp, whose default ``User-Agent`` is ``okhttp/<version>``:
+    one of Android's bare services (the app never sets another agent on them; iOS's URLSession sends
+    ``<app>/<build> CFNetwork/… Darwin/…``). Used only where the header cannot tell the apps apart."""
+    return _platform(conn) is None and conn.headers.get("user-agent", "").lower().startswith("okhttp/")
+
+
 def auth_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]]) -> Any:
     """``GET /api/auth/devices`` and ``GET /api/auth/sessions``.
 
@@ -256,12 +263,11 @@ def kb_question_difficulty(conn: HTTPConnection, level: int) -> int | str:
       (non-optional Int; UnaMentis/Modules/KnowledgeBowl/Models/KBQuestion.swift, decoded by
       KBQuestionService.swift) and the runtime's own KB routes and the console use.
 
-    The default is iOS's because both callers are headerless — iOS ``KBQuestionService`` and Android
-    ``KBQuestionService`` (which sends no headers at all) — and only Android has the header in its
-    code (``ApiClient``): the Android service decodes this answer once it sends
-    ``X-Client-Platform: Android``; iOS could never ask for its shape.
+    Both callers are headerless — iOS ``KBQuestionService`` and Android ``KBQuestionService`` (which sends
+    no headers at all) — so without the header the ``User-Agent`` decides: OkHttp's default
+    ``okhttp/<version>`` is Android's service (``_bare_okhttp``); anything else gets iOS's integer.
     """
-    if _platform(conn) == "android":
+    if _platform(conn) == "android" or _bare_okhttp(conn):
         return _KB_DIFFICULTY.get(level, "varsity")
     return level
 
@@ -277,6 +283,18 @@ def tts_audio_as_json(request: HTTPConnection) -> bool:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "audio/" not in accept
+
+
+def topic_audio_as_wav(request: HTTPConnection) -> bool:
+    """``GET /api/curricula/{id}/topics/{topic}/stream-audio``: one ``audio/wav`` of the whole topic, or the
+    old management server's segment framing (``SEG:``/``AUD:``/``ERR:``/``END``, ``application/octet-stream``,
+    the default: the runtime's tests and API_REFERENCE readers parse it). The WAV for Android (its
+    ``ApiClient.getTopicAudioStreamUrl`` hands the URL to an audio player) and for any caller that asks for
+    audio (``Accept: audio/…``, what players send)."""
+    if _platform(request) == "android":
+        return True
+    accept = request.headers.get("accept", "")
+    return "audio/" in accept and "application/octet-stream" not in accept
 
 
 def tts_profile_list(request: HTTPConnection, page: dict[str, Any]) -> Any:

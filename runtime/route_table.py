@@ -75,6 +75,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/metrics", "telemetry", "lambda"),
     RouteRule("/api/clients", "telemetry", "lambda"),
     RouteRule("/api/logs", "telemetry", "lambda"),
+    RouteRule("/log", "telemetry", "lambda"),  # Android's log server endpoint (ApiClient.sendLog)
     # the iOS latency harness's result upload: answered 410 (not hosted), no state
     RouteRule("/api/latency-tests", "telemetry", "lambda"),
     # stateful families -> core

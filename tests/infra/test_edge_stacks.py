@@ -98,6 +98,7 @@ def test_beta_waf_custom_rules(beta):
     assert rules[0]["expression"] == (
         '(http.host eq "api.unamentis.net" and not ('
         '(http.request.uri.path eq "/api" or starts_with(http.request.uri.path, "/api/")) or '
+        '(http.request.uri.path eq "/log" or starts_with(http.request.uri.path, "/log/")) or '
         '(http.request.uri.path eq "/ws" or starts_with(http.request.uri.path, "/ws/")) or '
         '(http.request.uri.path eq "/health" or starts_with(http.request.uri.path, "/health/"))))')
     assert rules[2]["expression"] == '(not http.request.method in {"GET" "HEAD" "POST" "PUT" "PATCH" "DELETE" "OPTIONS"})'

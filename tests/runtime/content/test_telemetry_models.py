@@ -79,6 +79,13 @@ async def test_logs_ingest_query_and_retention(content_app, tenant, database):
             await owner.close()
         await c.post("/api/logs", json={"message": "fresh"}, headers=h)
         assert [x["message"] for x in (await c.get("/api/logs", headers=h)).json()["logs"]] == ["fresh"]
+        # Android's ApiClient.sendLog: its LogEntry to the log server's POST /log, kept in the same store
+        android = {"level": "INFO", "message": "session started", "label": "SessionManager", "timestamp": 1764797400000,
+                   "file": "", "function": "", "line": 0, "metadata": {}}
+        assert (await c.post("/log", json=android, headers=bearer(token))).json() == {"status": "ok", "received": 1}
+        stored = (await c.get("/api/logs?search=session%20started", headers=h)).json()["logs"]
+        assert [(x["label"], x["level"]) for x in stored] == [("SessionManager", "info")]
+        assert (await c.post("/log", json=android)).status_code == 401
 
 
 async def test_models_from_configuration_and_warm_fleet(content_app, tenant, live_server):
