@@ -22,8 +22,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from runtime.context import ctx
+from runtime.openapi import request_bodies, responses
 from runtime.service import Service
 
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _PARAM_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
 
 
@@ -96,6 +98,11 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(document)
 
 
+openapi.openapi = {"responses": {"200": {  # type: ignore[attr-defined]
+    "description": "This document (OpenAPI 3.1)",
+    "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "info", "paths"]}}}}}}
+
+
 def _walk(routes: list[BaseRoute], prefix: str = ""):
     for route in routes:
         if isinstance(route, Mount):
@@ -110,11 +117,20 @@ def _summary(endpoint: Any) -> str:
 
 
 def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
-    """Every route's path, methods and summary, plus the schemas a route declares (``.openapi``)."""
+    """Every route's path, methods and summary; its request body read off its validation calls
+    (``runtime.openapi.request_bodies``) and its answers from the app schemas and recorded answers
+    (``runtime.openapi.responses``), unless the route declares them (``.openapi``)."""
     paths: dict[str, dict[str, Any]] = {}
     websockets: list[dict[str, str]] = []
     error_ref = {"$ref": "#/components/responses/Error"}
     used_ids: set[str] = set()
+    # One endpoint on several methods or paths (PUT and PATCH, an alias path) answers alike.
+    alike: dict[Any, dict[str, Any]] = {}
+    for prefix, route in _walk(routes):
+        for method in sorted(getattr(route, "methods", None) or ()):
+            found = responses.documented(method, _PARAM_RE.sub(r"{\1}", prefix + route.path))
+            if found and route.endpoint not in alike:
+                alike[route.endpoint] = found
     for prefix, route in _walk(routes):
         path = _PARAM_RE.sub(r"{\1}", prefix + route.path)
         params = _PARAM_RE.findall(prefix + route.path)
@@ -131,7 +147,9 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
             operation: dict[str, Any] = {
                 "operationId": operation_id,
                 "summary": _summary(route.endpoint),
-                "responses": {"200": {"description": "OK"}, "default": error_ref},
+                "responses": {**(responses.documented(method, path) or alike.get(route.endpoint)
+                                 or {"200": {"description": "OK"}}),
+                              "default": error_ref},
             }
             if params:
                 operation["parameters"] = [
@@ -141,9 +159,14 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
             for key, value in fragment.items():
                 if key in ("requestBody", "responses", "parameters", "description", "tags", "security"):
                     if key == "responses":
-                        operation["responses"] = {**value, "default": error_ref}
+                        recorded = responses.documented(method, path)
+                        operation["responses"] = {**responses.with_declared(recorded, value), "default": error_ref}
                     else:
                         operation[key] = value
+            if method in _WRITE_METHODS and "requestBody" not in operation:
+                body = request_bodies.request_body(route.endpoint)
+                if body is not None:
+                    operation["requestBody"] = body
             paths.setdefault(path, {})[method.lower()] = operation
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -165,7 +188,8 @@ def build_openapi(routes: list[BaseRoute], version: str) -> dict[str, Any]:
                         "details": {"type": "object"},
                         "success": {"type": "boolean"},
                     },
-                }
+                },
+                **responses.components(),
             },
             "responses": {
                 "Error": {

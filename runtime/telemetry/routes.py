@@ -248,6 +248,11 @@ async def latency_results(request: Request) -> Response:
                    details={"run_id": request.path_params.get("run_id")})
 
 
+latency_results.openapi = {"responses": {"410": {  # type: ignore[attr-defined]
+    "description": "Always: latency test runs are not hosted",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+
+
 async def latency_harness(request: Request) -> Response:
     """Every other ``/api/latency-tests*`` call (the Operations Console's latency panel: suites, runs,
     clients, targets, analysis): the harness's test runs live on the self-hosted management server,
@@ -256,6 +261,9 @@ async def latency_harness(request: Request) -> Response:
                    "Latency test suites and runs live on the self-hosted management server; the hosted API runs "
                    "no latency tests. Use the management server's console for them.",
                    details={"path": request.url.path})
+
+
+latency_harness.openapi = latency_results.openapi  # type: ignore[attr-defined]
 
 
 async def list_clients(request: Request) -> Response:

@@ -26,6 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from runtime.api_schemas import DIRECTORY as SCHEMAS
+from tests.openapi_recorder import note_app_schema
 from tests.runtime.conftest import make_client
 
 BASE_URI = "https://schemas.unamentis.test/"
@@ -81,6 +82,7 @@ def assert_answer(response: httpx.Response, app: str, schema: str | None, status
     body = response.json()
     problems = schema_errors(app, schema, body)
     assert not problems, f"answer does not decode as {app}/{schema}:\n" + "\n".join(problems[:20])
+    note_app_schema(response, app, schema)
     return body
 
 

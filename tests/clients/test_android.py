@@ -37,6 +37,7 @@ from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.providers.audio import wav_bytes
 from runtime.storage import StorageConfig
 from tests.clients import support
+from tests.openapi_recorder import note_app_schema
 from tests.runtime.conftest import make_client
 
 SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
@@ -123,6 +124,7 @@ def answers(response: httpx.Response, schema: str | None, *, many: bool = False)
         body, is_json = None, False
     expect(is_json, f"not JSON ({response.headers.get('content-type')}): {response.content[:120]!r}")
     decodes(body, schema, many=many)
+    note_app_schema(response, "android", schema, many)
     return body
 
 

@@ -1,8 +1,10 @@
 """Admin (Tier 2): tenants, beta tokens shown once, users, usage and budgets; tenant scoping of admins."""
 from __future__ import annotations
 
+from runtime.voice.config import VoiceSettings
 from tests.runtime.conftest import make_client
 from tests.runtime.content.conftest import bearer, sign_in_admin
+from tests.runtime.voice.test_routing import _asg, _desired
 
 
 async def test_admin_routes_need_tier2(content_app, tenant):
@@ -168,3 +170,35 @@ async def test_publish_a_tenant_pack_as_system_content(content_app, tenant, data
         assert (await c.delete(f"/api/admin/system/kb/packs/{system_id}", headers=root)).json()["status"] == "confirmation_required"
         assert (await c.delete(f"/api/admin/system/kb/packs/{system_id}?confirm=true", headers=root)).json()["status"] == "deleted"
         assert (await c.get(f"/api/kb/packs/{system_id}", headers=B)).status_code == 404
+
+
+async def test_an_admin_sees_the_gpu_fleet_and_wakes_and_sleeps_it(content_app, tenant, database, moto_endpoint,
+                                                                    monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    await _asg(moto_endpoint, "gpu-admin")
+    vs = VoiceSettings(llm_provider="openai", llm_url="http://127.0.0.1:9/v1", gpu_asg_name="gpu-admin",
+                       aws_endpoint_url=moto_endpoint)
+    tid, beta = await tenant()
+    async with make_client(content_app(["auth", "voice"], voice=vs)) as c:
+        assert (await c.get("/api/admin/gpu", headers=bearer(beta))).status_code in (401, 403)
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        state = await c.get("/api/admin/gpu", headers=admin)
+        assert state.status_code == 200, state.text
+        assert state.json()["voice_sessions"] == 0 and isinstance(state.json()["gpu"], dict)
+        woke = await c.post("/api/admin/gpu/wake", headers=admin)
+        assert woke.status_code == 200, woke.text
+        assert woke.json()["action"] == "wake" and await _desired(moto_endpoint, "gpu-admin") == 1
+        slept = await c.post("/api/admin/gpu/sleep", headers=admin)
+        assert slept.status_code == 200 and await _desired(moto_endpoint, "gpu-admin") == 0
+        assert (await c.post("/api/admin/gpu/reboot", headers=admin)).status_code == 404
+
+
+async def test_one_power_profile_by_id(content_app, tenant, database):
+    tid, beta = await tenant()
+    async with make_client(content_app(["auth", "ops"])) as c:
+        admin = bearer(await sign_in_admin(c, database, tid, beta))
+        r = await c.get("/api/system/profiles/balanced", headers=admin)
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == "balanced" and r.json()["name"] == "Balanced"
+        assert (await c.get("/api/system/profiles/no-such-mode", headers=admin)).status_code == 404
