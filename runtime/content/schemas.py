@@ -131,3 +131,10 @@ def declare(endpoint: Callable, *, response: dict[str, Any] | None = None, reque
         fragment["responses"] = {status: {"description": "OK", **_json(response)}}
     endpoint.openapi = fragment  # type: ignore[attr-defined]
     return endpoint
+
+
+def declare_gone(endpoint: Callable, description: str) -> Callable:
+    """``endpoint`` always answers 410 (a feature of the old API this one deliberately does not host)."""
+    endpoint.openapi = {"responses": {"410": {  # type: ignore[attr-defined]
+        "description": description, **_json({"$ref": "#/components/schemas/Error"})}}}
+    return endpoint

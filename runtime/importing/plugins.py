@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime.content.http import reply
+from runtime.content.schemas import declare_gone
 from runtime.errors import ApiError
 
 MESSAGE = ("This server runs no importer plugins: import sources are course catalogs configured with "
@@ -32,6 +33,9 @@ async def first_run(request: Request) -> Response:
 async def not_hosted(request: Request) -> Response:
     """Any action on a plugin: 410, with what to use instead."""
     raise ApiError(410, "plugins_not_hosted", MESSAGE, details={"plugin": request.path_params.get("plugin_id")})
+
+
+declare_gone(not_hosted, "Always: importer plugins are not hosted")
 
 
 ROUTES = [

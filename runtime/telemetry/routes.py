@@ -248,9 +248,7 @@ async def latency_results(request: Request) -> Response:
                    details={"run_id": request.path_params.get("run_id")})
 
 
-latency_results.openapi = {"responses": {"410": {  # type: ignore[attr-defined]
-    "description": "Always: latency test runs are not hosted",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+schemas.declare_gone(latency_results, "Always: latency test runs are not hosted")
 
 
 async def latency_harness(request: Request) -> Response:
@@ -263,7 +261,7 @@ async def latency_harness(request: Request) -> Response:
                    details={"path": request.url.path})
 
 
-latency_harness.openapi = latency_results.openapi  # type: ignore[attr-defined]
+schemas.declare_gone(latency_harness, "Always: latency test runs are not hosted")
 
 
 async def list_clients(request: Request) -> Response:
