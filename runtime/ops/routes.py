@@ -187,6 +187,9 @@ async def stats(request: Request) -> Response:
         # Android's AggregatedStats
         "total_sessions": sessions["total"], "active_sessions": sessions["active"], "total_turns": sessions["turns"],
         "avg_session_duration": round(float(sessions["avg_duration"]), 1), "total_audio_generated_seconds": round(audio, 1),
+        # the web client's ServerStats (the same counts under its names)
+        "total_logs_received": logs["total"], "total_metrics_received": metrics["total"],
+        "registered_servers": len(statuses),
     })
 
 
