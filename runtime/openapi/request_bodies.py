@@ -38,7 +38,9 @@ def _reader_schema(reader: Callable, args: list[Any], kwargs: dict[str, Any]) ->
         return None if value is _UNKNOWN else value
 
     if reader is validation.field_str:
-        schema: dict[str, Any] = {"type": "string", "maxLength": known("max_len", 10_000)}
+        schema: dict[str, Any] = {"type": "string"}
+        if known("max_len", 10_000) is not None:  # a limit the source names only by a variable is left out
+            schema["maxLength"] = known("max_len", 10_000)
         if known("min_len", 0):
             schema["minLength"] = known("min_len")
         pattern = known("pattern")
@@ -60,7 +62,9 @@ def _reader_schema(reader: Callable, args: list[Any], kwargs: dict[str, Any]) ->
             return {"type": "string"}
         return {"type": "string", "enum": list(choices), "description": "Matched without regard to case."}
     if reader is validation.field_list:
-        schema = {"type": "array", "maxItems": known("max_items", 1000)}
+        schema = {"type": "array"}
+        if known("max_items", 1000) is not None:
+            schema["maxItems"] = known("max_items", 1000)
         if known("min_items", 0):
             schema["minItems"] = known("min_items")
         item_type = known("item_type")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.clients import support
-from tests.clients.support import PASSWORD, assert_answer, web_device, xfail
+from tests.clients.support import PASSWORD, assert_answer, web_device
 
 caller = support.caller  # fixture, registered by name
 
