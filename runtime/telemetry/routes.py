@@ -95,8 +95,9 @@ async def post_metrics(request: Request) -> Response:
     async with tx(request, who) as conn:
         await store.add_snapshot(conn, who.tenant_id, client_id, name, kind,
                                  _str_or_none(body.get("sessionId") or body.get("session_id")), dumps(body))
-        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+        # Last: the client's row is locked from here to the commit, and a busy app's uploads queue on it.
+        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
     return reply({"status": "ok"})
 
 
@@ -124,9 +125,10 @@ async def ingest(request: Request) -> Response:
                         _timestamp(item.get("timestamp")) or dt.datetime.now(dt.timezone.utc), dumps(item)))
     async with tx(request, who) as conn:
         await store.add_ingested(conn, who.tenant_id, records)
-        for client_id, name, kind in {(r[0], r[1], r[2]) for r in records}:
-            await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
+        for client_id, name, kind in sorted({(r[0] or "", r[1] or "", r[2] or "") for r in records}):
+            # last, in one order: client rows stay locked only until the commit, and never in a cycle
+            await _touch_client(conn, who, client_id or None, name or None, kind or None, ip=client_ip(request))
     return reply({"status": "ok", "received": len(records)})
 
 
@@ -331,8 +333,8 @@ async def post_logs(request: Request) -> Response:
         ))
     async with tx(request, who) as conn:
         await store.add_logs(conn, rows)
-        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
         await store.purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
+        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))  # last: see post_metrics
     return reply({"status": "ok", "received": len(rows)})
 
 
