@@ -23,6 +23,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -320,6 +321,7 @@ async def run(args) -> int:
                 except subprocess.TimeoutExpired:
                     p.kill()
         await drop_db(db)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:

@@ -189,6 +189,12 @@ class VoiceCore:
         self.drained.set()
 
     async def _drain_one(self, s: AudioSession, deadline: float) -> None:
+        # A learner who is speaking when the drain starts finishes the sentence here: the turn it
+        # starts is answered before the hand-over instead of lost with the audio buffered here.
+        try:
+            await asyncio.wait_for(s.utterance_finished(), timeout=max(0.0, deadline - time.monotonic() - 4))
+        except asyncio.TimeoutError:
+            pass
         if s.turn_active:
             try:
                 await asyncio.wait_for(asyncio.shield(s.turn), timeout=max(0.0, deadline - time.monotonic() - 2))
