@@ -157,6 +157,11 @@ class VoiceCore:
                         if event.get("type") == "gpu_node_event" and data.get("type") == "drain" \
                                 and isinstance(data.get("instance_id"), str):
                             await self.gpu.node_event(data["instance_id"], "drain", {"notice": data.get("notice")})
+                        elif event.get("type") == "gpu_node_event" and data.get("type") == "health" \
+                                and isinstance(data.get("instance_id"), str) and isinstance(data.get("usage"), dict) \
+                                and data.get("task") != self.instance:
+                            # Another task received the report: keep the figures for this task's admin view.
+                            self.gpu.record_usage(data["instance_id"], data["usage"], data.get("to"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus reconnects itself; never let this task die for good
