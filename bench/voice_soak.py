@@ -82,6 +82,8 @@ async def _sampler(app, stats_path: str) -> None:
     loop = asyncio.get_running_loop()
     lags: list[float] = []
     next_dump = loop.time() + SAMPLE_SECONDS
+    tracing = os.environ.get("SOAK_TRACE_MEMORY") == "1"
+    baseline = None
     with open(stats_path, "a", buffering=1) as out:
         while True:
             t0 = loop.time()
@@ -96,11 +98,28 @@ async def _sampler(app, stats_path: str) -> None:
                     "t": time.time(), "rss_kb": rss_kb, "fds": len(os.listdir("/proc/self/fd")),
                     "tasks": len(asyncio.all_tasks()), "lags": [round(x, 2) for x in lags],
                     "sizes": container_sizes(ctx) if ctx is not None else {},
+                    "growth": _memory_growth(baseline) if tracing and baseline is not None else None,
                 }) + "\n")
+                if tracing and baseline is None:
+                    import tracemalloc
+
+                    baseline = tracemalloc.take_snapshot()  # after the first sample: warm-up done
                 lags = []
 
 
+def _memory_growth(baseline) -> list[str]:
+    """The ten source lines whose allocations grew most since ``baseline`` (``--trace-memory``)."""
+    import tracemalloc
+
+    diff = tracemalloc.take_snapshot().compare_to(baseline, "lineno")
+    return [str(stat) for stat in diff[:10]]
+
+
 def child_server(port: int, stats_path: str) -> None:
+    if os.environ.get("SOAK_TRACE_MEMORY") == "1":
+        import tracemalloc
+
+        tracemalloc.start(5)
     import uvicorn
 
     from runtime.app import create_app
@@ -267,6 +286,11 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
     for w, _last, errors in rows:
         if errors:
             print(f"  errors in window {w + 1}: {dict(collections.Counter(map(str, errors)))}")
+    growth = next((s["growth"] for s in reversed(stats) if s.get("growth")), None)
+    if growth:
+        print("allocations grown most since the first sample (tracemalloc):")
+        for line in growth:
+            print(f"  {line}")
     log_errors = server_log_errors(log_path)
     print(f"turns completed {totals['turns']}; client-side errors {totals['errors']}; server log errors {len(log_errors)}")
     for line in log_errors[:10]:
@@ -336,8 +360,11 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--window-minutes", type=float, help="report window (default 5, or a quarter of a short run)")
     ap.add_argument("--turn-every", type=float, default=30.0, help="seconds between one session's utterances")
+    ap.add_argument("--trace-memory", action="store_true", help="trace the server's allocations (slower; finds growth)")
     ap.add_argument("--session-minutes", type=float, help="a session's lifetime before it is replaced (default 10, or half a short run)")
     args = ap.parse_args()
+    if args.trace_memory:
+        os.environ["SOAK_TRACE_MEMORY"] = "1"  # the server child inherits it
     if args.window_minutes is None:
         args.window_minutes = 5.0 if args.minutes >= 20 else max(0.25, args.minutes / 4)
     if args.session_minutes is None:
