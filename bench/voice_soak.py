@@ -116,10 +116,6 @@ def _memory_growth(baseline) -> list[str]:
 
 
 def child_server(port: int, stats_path: str) -> None:
-    if os.environ.get("SOAK_TRACE_MEMORY") == "1":
-        import tracemalloc
-
-        tracemalloc.start(5)
     import uvicorn
 
     from runtime.app import create_app
@@ -130,6 +126,10 @@ def child_server(port: int, stats_path: str) -> None:
                             ws_per_message_deflate=False, ws_ping_interval=20.0, lifespan="on")
 
     async def serve() -> None:
+        if os.environ.get("SOAK_TRACE_MEMORY") == "1":
+            import tracemalloc
+
+            tracemalloc.start(3)  # after the imports: only what serving allocates is traced
         sampler = asyncio.create_task(_sampler(app, stats_path))
         try:
             await uvicorn.Server(config).serve()
