@@ -23,6 +23,7 @@ from runtime.errors import ApiError, internal_error, standard_error
 from runtime.middleware.auth import AuthMiddleware
 from runtime.middleware.body_limit import BodyLimitMiddleware
 from runtime.middleware.client import ClientHeadersMiddleware
+from runtime.middleware.console_audit import ConsoleAuditMiddleware
 from runtime.middleware.cors import CorsMiddleware
 from runtime.middleware.errors import ErrorMiddleware, database_unavailable
 from runtime.middleware.origin import OriginSecretMiddleware
@@ -45,6 +46,7 @@ SERVICE_MODULES: dict[str, str] = {
     "models": "runtime.models.routes",
     "admin": "runtime.admin.routes",
     "voice": "runtime.voice.service",
+    "ops": "runtime.ops.routes",
 }
 
 
@@ -187,4 +189,5 @@ def build_middleware(
         Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware, public_paths=tuple(public_paths), public_prefixes=tuple(public_prefixes)),
+        Middleware(ConsoleAuditMiddleware),
     ]

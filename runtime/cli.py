@@ -29,6 +29,7 @@ from runtime import selfhost_secrets
 from runtime.app import create_app
 from runtime.auth import cli as auth_cli
 from runtime.auth.store import issue_beta_token
+from runtime.console import serve as console_serve
 from runtime.db import DatabaseUnavailable, connect_admin
 from runtime.errors import CliError
 from runtime.localpg import LocalPostgres, LocalPostgresError
@@ -60,7 +61,7 @@ def tune_gc() -> None:
 def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     configure_logging(settings.log_level, buffered=True)
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -72,6 +73,9 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
         ws_ping_interval=20.0,
         timeout_graceful_shutdown=90,  # within Fargate Spot's two-minute notice
     )
+    if settings.console_port is not None and settings.console_port == port:
+        raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={port} must differ from the serving port")
+    console_serve.run(config, settings.console_port)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

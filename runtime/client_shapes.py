@@ -43,8 +43,41 @@ def auth_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]]) -> An
       (server/web-client/src/lib/api/auth.ts in the sirfifer mirror), as do the runtime's tests.
     """
     if _platform(conn) == "android":
-        return items
+        # Device.name, Device.last_seen and UserSession.device_name are non-null Strings there
+        return [{**item, **{name: item.get(name) or "" for name in _ANDROID_AUTH_ITEM_STRINGS[key]}} for item in items]
     return {key: items}
+
+
+_ANDROID_AUTH_ITEM_STRINGS = {"devices": ("name", "last_seen", "created_at"), "sessions": ("device_name", "created_at")}
+
+
+def auth_tokens_answer(conn: HTTPConnection, payload: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/auth/register``, ``/login`` and ``/refresh`` (``payload`` is ``{user?, device?, tokens?}``).
+
+    - Android: the tokens at the top level — ``ApiClient.register/login/refreshToken`` decode
+      ``AuthTokens {access_token, refresh_token, expires_in, token_type}``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt); ``user`` and ``device`` stay beside them.
+    - Everyone else, and the default when the header is absent: ``{user, device, tokens}`` — the web
+      client's ``AuthResponse``/``RefreshResponse`` (server/web-client/src/types/auth.ts in the sirfifer mirror).
+    """
+    if _platform(conn) != "android" or "tokens" not in payload:
+        return payload
+    return {**{key: value for key, value in payload.items() if key != "tokens"}, **payload["tokens"]}
+
+
+def auth_user_answer(conn: HTTPConnection, user: dict[str, Any]) -> dict[str, Any]:
+    """``GET`` and ``PATCH /api/auth/me``.
+
+    - Android: the user itself at the top level — ``User {id, email, name, created_at, updated_at}``, all
+      non-null Strings (app/src/main/kotlin/com/unamentis/data/remote/ApiModels.kt); ``name`` is the
+      display name ("" when unset).
+    - Everyone else, and the default when the header is absent: ``{user: {...}}`` — the web client's
+      ``getCurrentUser``/``updateProfile`` read ``response.user`` (server/web-client/src/lib/api/auth.ts).
+    """
+    if _platform(conn) != "android":
+        return {"user": user}
+    return {**user, "name": user.get("display_name") or "", "created_at": user.get("created_at") or "",
+            "updated_at": user.get("updated_at") or user.get("created_at") or ""}
 
 def session_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
     """``GET /api/sessions`` (key ``sessions``), ``…/messages`` (``messages``), ``…/events`` (``events``).
@@ -153,6 +186,22 @@ def archived_list_answer(request: HTTPConnection, items: list[dict]) -> Any:
         return [{**item, "archived_at": item["archived_at_iso"]} for item in items]
     return {"archived": [{k: v for k, v in item.items() if k != "archived_at_iso"} for item in items],
             "total": len(items)}
+
+
+def topic_transcript_answer(conn: HTTPConnection, body: dict[str, Any]) -> Any:
+    """``GET /api/curricula/{id}/topics/{topic}/transcript`` (``body`` is ``{topic_id, topic_title, segments,
+    transcript: {segments}, …}``).
+
+    - Android's ``ApiClient.getTopicTranscript`` (it sends ``X-Client-Platform: Android``): a JSON string,
+      the transcript text — it decodes ``ApiResult<String>`` (app/src/main/kotlin/com/unamentis/data/remote/
+      ApiClient.kt); the segments' content, one paragraph each.
+    - Everyone else, and the default when the header is absent: the object — Android's own
+      ``TranscriptStreamingService`` (bare OkHttp, no headers: ``TranscriptResponseDto``), iOS
+      ``CurriculumService`` and the web client's ``useTopicTranscript`` (``transcript.segments``) decode it.
+    """
+    if _platform(conn) != "android":
+        return body
+    return "\n\n".join(str(s.get("content") or "") for s in body["segments"] if str(s.get("content") or "").strip())
 
 
 def delete_confirmed(request: HTTPConnection, confirm: bool) -> bool:
@@ -450,3 +499,30 @@ def curriculum_put_creates(conn: HTTPConnection) -> bool:
       /api/curricula`` or ``/import``), so a mistyped id is an error, not a new curriculum.
     """
     return is_console(conn)
+
+
+def import_listing(conn: HTTPConnection, key: str, items: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+    """``GET /api/import/sources`` (key ``sources``) and ``GET /api/import/sources/{id}/courses`` (``courses``).
+
+    - Android (``X-Client-Platform: android``): a bare JSON array — ``ApiClient.getImportSources()`` and
+      ``getSourceCourses()`` decode ``List<ImportSource>`` / ``List<ImportCourse>``
+      (app/src/main/kotlin/com/unamentis/data/remote/ApiClient.kt, ApiModels.kt).
+    - Everyone else, and the default when the header is absent: ``{success: true, key: [...], **extra}`` —
+      the console's ``SourcesResponse`` / ``CourseCatalogResponse`` (server/web/src/types/index.ts) and the
+      web client's ``useImportSources`` / ``useImportCourses`` (server/web-client/src/lib/api/hooks.ts).
+    """
+    if _platform(conn) == "android":
+        return items
+    return {"success": True, key: items, **extra}
+
+
+def import_course_detail(conn: HTTPConnection, course: dict[str, Any], extra: dict[str, Any]) -> Any:
+    """``GET /api/import/sources/{id}/courses/{course}``.
+
+    - Android: the ``ImportCourse`` itself — ``ApiClient.getCourseDetails()`` decodes it at the top level.
+    - Everyone else, and the default: ``{success, course, **extra}`` — the console's ``CourseDetailResponse``
+      ``{success, course, canImport, licenseWarnings}`` (server/web/src/types/index.ts).
+    """
+    if _platform(conn) == "android":
+        return course
+    return {"success": True, "course": course, **extra}

@@ -45,7 +45,8 @@ LAMBDA_SERVICES: tuple[str, ...] = (
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice")
+# The Operations Console's system pages (ops) read the GPU fleet, its node agent and the AWS API.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "ops")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -82,6 +83,10 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
     RouteRule("/api/admin", "admin", "core"),
+    RouteRule("/api/stats", "ops", "core"),
+    RouteRule("/api/servers", "ops", "core"),
+    RouteRule("/api/system", "ops", "core"),
+    RouteRule("/api/services", "ops", "core"),
     RouteRule("/api/health", "health", "core"),
     RouteRule("/health", "health", "core"),
 )

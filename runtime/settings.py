@@ -481,6 +481,12 @@ class Settings:
         "the address `serve` binds (`--host` wins); `dev` binds 127.0.0.1 unless given `--host`"))
     port: int = setting("PORT", Int(minimum=1), 8766, doc=(
         "the port `serve` listens on (`--port` wins); 8766 is the port the iOS app uses"))
+    console_port: int | None = setting("UNAMENTIS_CONSOLE_PORT", Int(minimum=1), None, default_doc="— (no console entry)", doc=(
+        "a second listener (same address as `serve`) for the Operations Console's server-side proxies only: every "
+        "request on it acts as `UNAMENTIS_CONSOLE_ADMIN_EMAIL` and is audited; never publish it (the deploy admits "
+        "only the console's network to it)"))
+    console_admin_email: str | None = setting("UNAMENTIS_CONSOLE_ADMIN_EMAIL", Str(), None, doc=(
+        "the active admin user the console entry acts as (its tenant and role); required with `UNAMENTIS_CONSOLE_PORT`"))
     services: tuple[str, ...] = setting("UNAMENTIS_SERVICES", CommaList(), (), default_doc="— (every service)", doc=(
         "comma-separated services `serve` mounts (`--services` wins), e.g. the chart's stateless pods"))
     # --- auth dispatch ----------------------------------------------------------------------
@@ -531,6 +537,10 @@ class Settings:
                                            "default daily AI budget of a user / beta token", topic="auth")
     # --- content ----------------------------------------------------------------------------
     storage: StorageConfig = field(default_factory=StorageConfig)  # from STORAGE_SETTINGS
+    import_catalogs: tuple[str, ...] = setting("UNAMENTIS_IMPORT_CATALOGS", CommaList(), (), topic="content",
+                                               default_doc="— (no import sources)", doc=(
+        "comma-separated course catalogs (JSON files on the server or https URLs) listed as import sources "
+        "(`/api/import/sources`); format in the README's \"Import sources\""))
     telemetry_retention_days: int = setting("UNAMENTIS_TELEMETRY_RETENTION_DAYS", Int(minimum=1), 30, topic="content", doc=(
         "metrics, logs and silent clients older than this are purged as new data arrives"))
     # --- identity / logging -----------------------------------------------------------------
@@ -571,6 +581,10 @@ class Settings:
             raise ConfigError("UNAMENTIS_JWT_SECRET must be at least 32 characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')")
         if bool(self.cf_access_team_domain) != bool(self.cf_access_aud):
             raise ConfigError("set both UNAMENTIS_CF_ACCESS_TEAM_DOMAIN and UNAMENTIS_CF_ACCESS_AUD (Cloudflare Access admin auth) or neither")
+        if self.console_port is not None and not self.console_admin_email:
+            raise ConfigError("UNAMENTIS_CONSOLE_PORT needs UNAMENTIS_CONSOLE_ADMIN_EMAIL: the admin user the console acts as")
+        if self.console_port is not None and self.console_port == self.port:
+            raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={self.console_port} must differ from PORT: the console entry is its own listener")
         if self.origin_secret is not None and len(self.origin_secret) < 16:
             raise ConfigError("UNAMENTIS_ORIGIN_SECRET must be at least 16 characters (generate 32 random bytes)")
 

@@ -1,4 +1,5 @@
-"""The 11 ``/api/auth/*`` routes, shaped as the web client decodes them.
+"""The 11 ``/api/auth/*`` routes, shaped as the web client decodes them (and, for Android's ApiClient,
+as ``runtime.client_shapes`` shapes them: flat tokens, a top-level user, bare lists).
 
 Fixed defects of the old server: passwords outside 8–128 characters are a 400 (never 500); an
 unknown ``device.type`` is a 400; e-mails are unique in the database; refresh rotation and reuse
@@ -23,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from runtime import client_shapes
 from runtime.auth import store
 from runtime.auth.authenticator import bearer_token
 from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async, needs_rehash, verify_password_async
 from runtime.auth.principal import Principal, principal
 from runtime.auth.tokens import ACCESS_TOKEN_SECONDS, is_beta_token, is_refresh_token, token_hash
-from runtime.context import CLIENT_IP_KEY, client_ip, ctx
+from runtime.context import CLIENT_IP_KEY, client_info, client_ip, ctx
 from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.limits import RateLimit, enforce
 from runtime.service import Service
@@ -63,6 +65,7 @@ def _user_json(row: Any) -> dict[str, Any]:
         "display_name": row["display_name"], "avatar_url": row["avatar_url"], "locale": row["locale"],
         "timezone": row["timezone"], "role": row["role"], "mfa_enabled": row["mfa_enabled"],
         "created_at": _iso(row["created_at"]), "last_login_at": _iso(row["last_login_at"]),
+        "updated_at": _iso(row["updated_at"]),
     }
 
 
@@ -99,8 +102,21 @@ def _password_field(body: dict[str, Any], name: str, missing_code: str) -> str:
     return value
 
 
-def _device(body: dict[str, Any], *, required: bool) -> dict[str, Any] | None:
+def _client_device(request: Request, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The device as an app identifies it in its client headers (``X-Client-ID``, ``X-Client-Platform``,
+    ``X-Client-Name``, ``X-Client-Version``) when it sends no ``device`` object: Android's ApiClient sends
+    those headers on every call and only ``device_name`` in its LoginRequest."""
+    info = client_info(request)
+    if not info["id"] or (info["platform"] or "") not in DEVICE_TYPES:
+        return None
+    name = body.get("device_name") if isinstance(body.get("device_name"), str) else info["name"]
+    return {"fingerprint": info["id"], "type": info["platform"], "name": name, "app_version": info["version"]}
+
+
+def _device(body: dict[str, Any], *, required: bool, request: Request | None = None) -> dict[str, Any] | None:
     raw = body.get("device")
+    if raw is None and request is not None:
+        raw = _client_device(request, body)
     if raw is None or (isinstance(raw, dict) and not raw.get("fingerprint")):
         if required:
             raise ApiError(400, "missing_device", "'device' with a 'fingerprint' is required.", details={"field": "device.fingerprint"})
@@ -188,7 +204,7 @@ async def register(request: Request) -> JSONResponse:
     except PasswordRuleError as rule:
         raise WeakPassword(rule) from None
     display_name = _text(body, "display_name", max_len=100) or _text(body, "name", max_len=100)
-    device = _device(body, required=False)
+    device = _device(body, required=False, request=request)
     beta = await _gate(request, registering=True)
     if beta is not None:
         tenant_id = beta.tenant_id
@@ -218,7 +234,7 @@ async def register(request: Request) -> JSONResponse:
         access = await _issue(app, user["id"], tenant_id, session_id, user["role"], device_id)
         payload["device"] = {"id": str(device_id)}
         payload["tokens"] = _tokens_json(access, refresh)
-    return JSONResponse(payload, status_code=201)
+    return JSONResponse(client_shapes.auth_tokens_answer(request, payload), status_code=201)
 
 
 async def login(request: Request) -> JSONResponse:
@@ -230,7 +246,7 @@ async def login(request: Request) -> JSONResponse:
     body = await json_body(request)
     email = _email(body, "missing_credentials")
     password = _password_field(body, "password", "missing_credentials")
-    device = _device(body, required=True)
+    device = _device(body, required=True, request=request)
     beta = await _gate(request, registering=False)
     async with app.db.unscoped() as conn:
         user = await store.user_by_email_any_tenant(conn, email)
@@ -260,7 +276,8 @@ async def login(request: Request) -> JSONResponse:
         await store.audit(conn, tenant_id, "login", actor_id=user["id"], target=session_id, ip=ip)
         fresh = await store.user_by_id(conn, user["id"])
     access = await _issue(app, user["id"], tenant_id, session_id, user["role"], device_id)
-    return JSONResponse({"user": _user_json(fresh), "device": {"id": str(device_id)}, "tokens": _tokens_json(access, refresh)})
+    return JSONResponse(client_shapes.auth_tokens_answer(
+        request, {"user": _user_json(fresh), "device": {"id": str(device_id)}, "tokens": _tokens_json(access, refresh)}))
 
 
 async def refresh(request: Request) -> JSONResponse:
@@ -313,7 +330,7 @@ async def refresh(request: Request) -> JSONResponse:
         raise ApiError(401, "invalid_token", "The refresh token is invalid.")
     row, new_token = issued
     access = await _issue(app, row["user_id"], row["tenant_id"], row["session_id"], row["role"], row["device_id"])
-    return JSONResponse({"tokens": _tokens_json(access, new_token)})
+    return JSONResponse(client_shapes.auth_tokens_answer(request, {"tokens": _tokens_json(access, new_token)}))
 
 
 async def logout(request: Request) -> JSONResponse:
@@ -340,7 +357,7 @@ async def logout(request: Request) -> JSONResponse:
 
 
 async def me(request: Request) -> JSONResponse:
-    """The signed-in user (GET) or update display_name/avatar_url/locale/timezone (PATCH)."""
+    """The signed-in user (GET) or update display_name (or Android's ``name``)/avatar_url/locale/timezone (PATCH)."""
     app = ctx(request)
     who = _user_principal(request)
     if request.method == "PATCH":
@@ -349,6 +366,9 @@ async def me(request: Request) -> JSONResponse:
         for name, max_len in PROFILE_FIELDS.items():
             if name in body:
                 changes[name] = _text(body, name, max_len=max_len)
+        if "name" in body and "display_name" not in body and body["name"] is not None:
+            changes["display_name"] = _text(body, "name", max_len=PROFILE_FIELDS["display_name"])
+        await _unchanged_email(app, who, body)
         if not changes:
             raise ApiError(400, "no_updates", f"Send at least one of: {', '.join(PROFILE_FIELDS)}.")
         url = changes.get("avatar_url")
@@ -362,7 +382,22 @@ async def me(request: Request) -> JSONResponse:
             row = await store.user_by_id(conn, who.user_id)
     if row is None:
         raise NotFound("No such user.")
-    return JSONResponse({"user": _user_json(row)})
+    return JSONResponse(client_shapes.auth_user_answer(request, _user_json(row)))
+
+
+async def _unchanged_email(app: Any, who: Principal, body: dict[str, Any]) -> None:
+    """Android's UpdateProfileRequest always carries ``email`` (null unless changed). The sign-in e-mail
+    is not changed through the profile: a change needs proof the new address is the user's, which this
+    server does not send mail for, so any other address is a 400."""
+    email = body.get("email")
+    if email is None:
+        return
+    wanted = _email(body, "invalid_email")
+    async with app.db.tenant(who.tenant_id, who.user_id) as conn:
+        row = await store.user_by_id(conn, who.user_id)
+    if row is None or row["email"] != wanted:
+        raise ApiError(400, "email_change_unsupported", "The sign-in e-mail cannot be changed here; ask an administrator.",
+                       details={"field": "email"})
 
 
 async def change_password(request: Request) -> JSONResponse:
@@ -404,13 +439,13 @@ async def devices(request: Request) -> JSONResponse:
     who = _user_principal(request)
     async with app.db.tenant(who.tenant_id, who.user_id) as conn:
         rows = await store.list_devices(conn, who.user_id)
-    return JSONResponse({"devices": [
+    return JSONResponse(client_shapes.auth_list(request, "devices", [
         {"id": str(r["id"]), "name": r["name"], "type": r["type"], "model": r["model"], "os_version": r["os_version"],
          "app_version": r["app_version"], "is_trusted": r["is_trusted"], "last_seen_at": _iso(r["last_seen_at"]),
-         "last_used": _iso(r["last_seen_at"]), "created_at": _iso(r["created_at"]),
+         "last_seen": _iso(r["last_seen_at"]), "last_used": _iso(r["last_seen_at"]), "created_at": _iso(r["created_at"]),
          "is_current": str(r["id"]) == who.device_id}
         for r in rows
-    ]})
+    ]))
 
 
 async def remove_device(request: Request) -> JSONResponse:
@@ -434,14 +469,14 @@ async def sessions(request: Request) -> JSONResponse:
     who = _user_principal(request)
     async with app.db.tenant(who.tenant_id, who.user_id) as conn:
         rows = await store.list_sessions(conn, who.user_id)
-    return JSONResponse({"sessions": [
+    return JSONResponse(client_shapes.auth_list(request, "sessions", [
         {"id": str(r["id"]), "ip_address": r["ip_address"], "user_agent": r["user_agent"],
          "location": {"country": r["country"], "city": r["city"]} if r["country"] or r["city"] else None,
          "device": {"id": str(r["device_id"]), "name": r["device_name"], "type": r["device_type"]} if r["device_id"] else None,
          "device_name": r["device_name"], "created_at": _iso(r["created_at"]), "last_activity_at": _iso(r["last_activity_at"]),
          "last_used": _iso(r["last_activity_at"]), "is_current": str(r["id"]) == who.session_id}
         for r in rows
-    ]})
+    ]))
 
 
 async def end_session(request: Request) -> JSONResponse:

@@ -242,19 +242,43 @@ class Authenticator:
             raise invalid_token("The Cloudflare Access token is invalid.") from None
         if not identity.email:
             raise Forbidden("This Access identity has no e-mail, so it has no admin role.")
-        key = ("admin", identity.email)
-        user = self._cache.get(key)
-        if user is MISSING:
-            async with self.db.unscoped() as conn:
-                found = await store.user_by_email_any_tenant(conn, identity.email)
-            user = dict(found) if found else None
-            self._cache.put(key, user)
-        if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
+        user = await self._admin_user(identity.email)
+        if user is None:
             raise Forbidden("This Access identity is not an administrator here.")
         return Principal(
             kind="admin", tenant_id=str(user["tenant_id"]), user_id=str(user["id"]),
             token_id=str(identity.claims.get("jti") or uuid.uuid4()), role=user["role"],
             email=identity.email, name=user["display_name"],
+        )
+
+    async def _admin_user(self, email: str) -> dict | None:
+        """The active admin user with this e-mail in an active tenant (cached like every check), else None."""
+        key = ("admin", email)
+        user = self._cache.get(key)
+        if user is MISSING:
+            async with self.db.unscoped() as conn:
+                found = await store.user_by_email_any_tenant(conn, email)
+            user = dict(found) if found else None
+            self._cache.put(key, user)
+        if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
+            return None
+        return user
+
+    async def console(self) -> Principal:
+        """The Operations Console's service principal: the admin ``UNAMENTIS_CONSOLE_ADMIN_EMAIL``.
+
+        Only requests accepted by the console listener get here; the socket is the credential, so
+        nothing a caller sends is read."""
+        email = self.settings.console_admin_email
+        if not email:
+            raise ApiError(503, "console_not_configured",
+                           "The console entry needs UNAMENTIS_CONSOLE_ADMIN_EMAIL (the admin user it acts as).")
+        user = await self._admin_user(email)
+        if user is None:
+            raise Forbidden(f"UNAMENTIS_CONSOLE_ADMIN_EMAIL={email} is not an active administrator of an active tenant.")
+        return Principal(
+            kind="admin", tenant_id=str(user["tenant_id"]), user_id=str(user["id"]), token_id="console",
+            role=user["role"], email=email, name="Operations Console",
         )
 
     async def aclose(self) -> None:

@@ -27,7 +27,7 @@ PROFILE_EDITABLE = ("display_name", "avatar_url", "locale", "timezone")
 ADMIN_EDITABLE = ("role", "is_active", "display_name")
 USER_COLUMNS = (
     "u.id, u.tenant_id, u.email, u.email_verified, u.display_name, u.avatar_url, u.locale, u.timezone, "
-    "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at"
+    "u.role, u.mfa_enabled, u.is_active, u.created_at, u.last_login_at, u.updated_at"
 )
 
 
@@ -54,13 +54,14 @@ async def tenant_of(conn: asyncpg.Connection, kind: str, key: str) -> uuid.UUID 
 
 
 async def audit(conn: asyncpg.Connection, tenant_id: Any, action: str, *, actor_kind: str = "user",
-                actor_id: Any = None, target: Any = None, ip: str | None = None, details: str = "{}") -> None:
+                actor_id: Any = None, target: Any = None, ip: str | None = None, details: str = "{}",
+                request_id: str | None = None) -> None:
     """One audit_log row (RC's table) in the caller's tenant transaction."""
     await conn.execute(
-        "insert into audit_log (tenant_id, actor_kind, actor_id, action, target, details, ip) "
-        "values ($1, $2, $3, $4, $5, $6::jsonb, $7)",
+        "insert into audit_log (tenant_id, actor_kind, actor_id, action, target, details, ip, request_id) "
+        "values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
         tenant_id, actor_kind, str(actor_id) if actor_id else None, action,
-        str(target) if target else None, details, ip,
+        str(target) if target else None, details, ip, request_id,
     )
 
 

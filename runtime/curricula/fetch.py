@@ -42,9 +42,12 @@ class FetchPolicy:
     timeout_seconds: float = 10.0
     max_redirects: int = 3
     schemes: tuple[str, ...] = ("https",)
-    ports: tuple[int, ...] = (443, 8443)
+    ports: tuple[int, ...] | None = (443, 8443)  # None: any port
     # Only tests widen these (to reach their loopback server); production never does.
     allow_private: bool = False
+    # Private networks (CIDRs) that are allowed although not public, e.g. where model servers live;
+    # loopback, link-local (the metadata service) and the rest stay refused.
+    private_networks: tuple[str, ...] = ()
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -82,7 +85,7 @@ async def _checked_target(url: str, policy: FetchPolicy, resolver: Resolver) -> 
     if not host:
         raise FetchError(400, "invalid_url", "the URL has no host")
     port = port or (443 if scheme == "https" else 80)
-    if port not in policy.ports and not policy.allow_private:
+    if policy.ports is not None and port not in policy.ports and not policy.allow_private:
         raise FetchError(400, "url_not_allowed", f"port {port} is not allowed")
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
@@ -94,9 +97,22 @@ async def _checked_target(url: str, policy: FetchPolicy, resolver: Resolver) -> 
             raise FetchError(400, "url_not_resolvable", f"the host {host!r} could not be resolved") from None
     if not addresses:
         raise FetchError(400, "url_not_resolvable", f"the host {host!r} could not be resolved")
-    if not policy.allow_private and not all(is_public_address(a) for a in addresses):
+    if not policy.allow_private and not all(is_public_address(a) or _in_networks(a, policy.private_networks)
+                                            for a in addresses):
         raise FetchError(400, "url_not_allowed", "the URL points to a private, loopback or link-local address")
     return httpx.URL(url), host, addresses[0]
+
+
+def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(n) for n in networks)
+
+
+async def check_url(url: str, policy: FetchPolicy = FetchPolicy(), resolver: Resolver = system_resolver) -> None:
+    """Refuse (:class:`FetchError`) a URL that ``fetch_bytes`` under ``policy`` would refuse to fetch."""
+    await _checked_target(url, policy, resolver)
 
 
 async def fetch_bytes(

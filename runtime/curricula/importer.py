@@ -33,6 +33,9 @@ async def curriculum_import(job: Job) -> dict:
             return await _failed(job, "The URL did not return a JSON document.")
     else:
         content = payload.get("content")
+    selected = ((payload.get("source") or {}).get("selectedLectures")) or []
+    if selected and isinstance(content, dict):
+        content = _only_topics(content, {str(item) for item in selected})
     await job.progress(stage="validating", percent_complete=50.0)
     try:
         umcf.validate_document(content)
@@ -44,6 +47,27 @@ async def curriculum_import(job: Job) -> dict:
     result = {"status": "ok", "id": meta.id, "title": meta.title, "topic_count": meta.topic_count, "source_url": url}
     await job.progress(stage="complete", percent_complete=100.0, curriculum_id=meta.id, title=meta.title)
     return result
+
+
+def _only_topics(doc: dict, keep: set[str]) -> dict:
+    """The document with only the chosen topics (a catalog import of selected lectures); containers
+    left empty are dropped too."""
+
+    def prune(nodes: list) -> list:
+        kept = []
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            if node.get("type") == "topic":
+                if umcf.node_id(node) in keep:
+                    kept.append(node)
+                continue
+            children = prune(node.get("children") or [])
+            if children or not node.get("children"):
+                kept.append({**node, "children": children} if "children" in node else node)
+        return kept
+
+    return {**doc, "content": prune(doc.get("content") or [])}
 
 
 async def _failed(job: Job, message: str) -> dict:

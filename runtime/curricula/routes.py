@@ -122,7 +122,7 @@ async def get_transcript(request: Request) -> Response:
     body = umcf.transcript(store.document(row), topic_id)
     if body is None:
         raise _not_found("Topic")
-    return reply(body)
+    return reply(client_shapes.topic_transcript_answer(request, body))
 
 
 async def suggest(request: Request) -> Response:
@@ -413,19 +413,27 @@ async def _multipart_asset(request: Request) -> tuple[str | None, bytes, dict]:
     return upload.filename, await upload.read(), metadata
 
 
+def _base64_field(encoded: str) -> bytes:
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ApiError(400, "invalid_field", "'data' is not base64.", details={"field": "data"}) from None
+
+
 async def _json_asset(request: Request) -> tuple[str | None, bytes, dict]:
-    """Android's JSON ``VisualAssetUpload {filename, mime_type, caption, position}`` plus the bytes as
-    base64 ``data`` (the app's model has no bytes field; without ``data`` the answer is 400)."""
+    """Android's JSON ``VisualAssetUpload {filename, mime_type, caption, position}``, optionally with the
+    bytes as base64 ``data`` (the app's model has no bytes field: without ``data`` the bytes are empty and
+    only the asset's metadata is registered)."""
     body = await json_body(request, max_bytes=assets.MAX_ASSET_BYTES * 4 // 3 + 64 * 1024)
     filename = field_str(body, "filename", required=True, max_len=255)
     encoded = field_str(body, "data", max_len=assets.MAX_ASSET_BYTES * 4 // 3 + 8)
-    if not encoded:
-        raise MissingField("Send the image bytes as base64 'data' (or multipart 'file' + 'metadata').",
-                           details={"field": "data"})
-    try:
-        data = base64.b64decode(encoded, validate=True)
-    except ValueError:
-        raise ApiError(400, "invalid_field", "'data' is not base64.", details={"field": "data"}) from None
+    mime = field_str(body, "mime_type", max_len=100)
+    ext = assets.extension_of(filename or "")
+    if mime is not None and ext is not None and assets.MIME_BY_EXT[ext] != mime.lower():
+        raise InvalidField(f"'mime_type' {mime!r} does not match the file name's .{ext}.", details={"field": "mime_type"})
+    data = b""
+    if encoded:
+        data = _base64_field(encoded)
     caption = field_str(body, "caption", max_len=1000)
     position = field_int(body, "position", min=0, max=100_000)
     metadata = {"alt": field_str(body, "alt", max_len=1000) or caption or filename, "caption": caption,
@@ -437,7 +445,8 @@ async def _json_asset(request: Request) -> tuple[str | None, bytes, dict]:
 
 async def upload_asset(request: Request) -> Response:
     """Upload a topic image: multipart ``file`` + ``metadata`` JSON with ``alt``, or JSON
-    ``{filename, mime_type, caption, position, data (base64)}``."""
+    ``{filename, mime_type, caption, position, data (base64)}``. JSON without ``data`` registers the
+    asset's metadata only: the entry has no URL (nothing to fetch) until an upload with bytes."""
     who = principal(request)
     curriculum_id, topic_id = path_id(request, "id"), path_id(request, "topic_id")
     content_type = request.headers.get("content-type", "").lower()
@@ -454,6 +463,8 @@ async def upload_asset(request: Request) -> Response:
                        details={"field": "file"})
     if len(data) > assets.MAX_ASSET_BYTES:
         raise ApiError(413, "payload_too_large", "The image is too large.", details={"field": "file"})
+    if not data and content_type.startswith("application/json"):
+        return await _register_asset_metadata(request, curriculum_id, topic_id, filename or "", ext, metadata)
     if not data or not assets.content_matches(ext, data):
         raise ApiError(415, "unsupported_media_type", f"The file content is not a valid .{ext} image.",
                        details={"field": "file"})
@@ -477,6 +488,24 @@ async def upload_asset(request: Request) -> Response:
         await store.add_asset(conn, who.tenant_id, row["pk"], topic_id, asset_id, key, mime, len(data), dumps(metadata))
         await store.replace_document(conn, row["pk"], doc)
     return reply({**assets.android_metadata(entry), "status": "success", "asset": entry, "localPath": url})
+
+
+async def _register_asset_metadata(request: Request, curriculum_id: str, topic_id: str, filename: str, ext: str,
+                                   metadata: dict) -> Response:
+    """A document entry without bytes (no URL, no storage object): what Android's metadata-only upload makes."""
+    who = principal(request)
+    asset_id = assets.new_asset_id()
+    async with tx(request, who) as conn:
+        row = await _own_or_error(conn, who.tenant_id, curriculum_id, for_update=True)
+        doc = store.document(row)
+        entry = assets.build_entry(asset_id, "", assets.MIME_BY_EXT[ext], metadata)
+        entry.update({"filename": filename, "url": None, "localPath": None})
+        if isinstance(metadata.get("position"), int):
+            entry["position"] = metadata["position"]
+        if not assets.add_to_document(doc, topic_id, entry, False):
+            raise _not_found("Topic")
+        await store.replace_document(conn, row["pk"], doc)
+    return reply({**assets.android_metadata(entry), "status": "success", "asset": entry})
 
 
 async def list_assets(request: Request) -> Response:

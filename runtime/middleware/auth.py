@@ -4,7 +4,8 @@
   ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
-- Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
+- Tier 2 (``/api/admin/*``, ``/api/import/*`` but the read-only catalogs ``/api/import/sources*``, the ``/ws``
+  event bus): ``ctx.auth.admin(headers)``.
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -12,6 +13,9 @@
   the admin's own tenant: the Operations Console's browser calls reach every route it uses that way.
   With ``UNAMENTIS_CLIENT_AUTH=open`` a request without a token gets an ``open`` principal of the
   configured tenant.
+- On the console listener (``UNAMENTIS_CONSOLE_PORT``, marked by ``runtime.console.entry``): every
+  non-public request is the console's service principal (``ctx.auth.console()``); the socket the
+  request arrived on is the credential, no header is read.
 
 The principal goes to ``scope["principal"]`` (handlers read it with ``runtime.auth.principal
 .principal(request)``). Then one token-bucket hit: per beta token, per user, or per IP, with the
@@ -27,7 +31,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
-from runtime.context import CLIENT_IP_KEY
+from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
@@ -51,6 +55,9 @@ CONTRACT_PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIXES = ("/api/admin/", "/api/import/")
 ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
+# Read-only browsing of the operator's course catalogs inside /api/import/: public course listings with
+# no tenant data (the Android app browses them as a client); its routes are GET only.
+CLIENT_PREFIXES_IN_ADMIN = ("/api/import/sources",)
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
 # store — a database blip must not fail a health probe.
@@ -63,6 +70,8 @@ def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str,
         return "public"
     if path in SELF_AUTHENTICATING:
         return "self"
+    if path.startswith(CLIENT_PREFIXES_IN_ADMIN):
+        return "client"
     if path in ADMIN_EXACT or path.startswith(ADMIN_PREFIXES):
         return "admin"
     return "client"
@@ -97,6 +106,8 @@ class AuthMiddleware:
         try:
             if tier == "public":
                 principal = None
+            elif scope.get(CONSOLE_ENTRY_KEY):
+                principal = await ctx.auth.console()
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:

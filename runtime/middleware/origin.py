@@ -2,7 +2,8 @@
 
 With ``UNAMENTIS_ORIGIN_SECRET`` set, every HTTP and WebSocket request except ``GET /health`` (the
 load balancer's and container's probe) must carry ``X-Origin-Secret`` equal to it (constant-time
-compare), else 403. Only after that check is ``CF-Connecting-IP`` believed as the client IP;
+compare), else 403 — except on the console listener, which the edge never reaches. Only after
+that check is ``CF-Connecting-IP`` believed as the client IP;
 the secret header is then removed from the scope so no handler or log can see it.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import ipaddress
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtime.context import CLIENT_IP_KEY
+from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import Forbidden
 from runtime.middleware.common import send_error
 
@@ -37,7 +38,8 @@ class OriginSecretMiddleware:
         if scope["type"] not in ("http", "websocket") or self.secret is None:
             await self.app(scope, receive, send)
             return
-        if scope["path"] in EXEMPT_PATHS:
+        # The console listener is reached only from the console's network, never through the edge.
+        if scope["path"] in EXEMPT_PATHS or scope.get(CONSOLE_ENTRY_KEY):
             await self.app(scope, receive, send)
             return
         presented = None

@@ -9,6 +9,7 @@ from starlette.routing import WebSocketRoute
 
 from runtime.curricula.import_routes import ROUTES as IMPORT_JOB_ROUTES
 from runtime.curricula.importer import curriculum_import
+from runtime.importing.routes import ROUTES as IMPORT_SOURCE_ROUTES
 from runtime.service import Service
 from runtime.voice.core import deep_check, is_draining, voice_core
 from runtime.voice.jobs import kb_audio_prefetch, tts_pregen, tts_prefetch
@@ -31,7 +32,7 @@ async def _shutdown(ctx) -> None:
 SERVICE = Service(
     name="voice",
     routes=[WebSocketRoute("/ws/audio", ws_audio), WebSocketRoute("/ws", ws_events), *TTS_ROUTES, *VOICE_ROUTES,
-            *IMPORT_JOB_ROUTES, *PREGEN_ROUTES],
+            *IMPORT_JOB_ROUTES, *IMPORT_SOURCE_ROUTES, *PREGEN_ROUTES],
     startup=_startup,
     shutdown=_shutdown,
     public_prefixes=(GPU_NODE_PREFIX,),

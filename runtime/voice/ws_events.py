@@ -4,12 +4,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from datetime import datetime, timezone
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runtime.context import ctx as app_ctx
+from runtime.events import envelope
 
 from .core import voice_core
 
@@ -23,10 +22,11 @@ async def ws_events(websocket: WebSocket) -> None:
     core = voice_core(context)
     await websocket.accept()
     async with bus.subscribe() as queue:
-        await websocket.send_json({"type": "connected", "data": {
-            "server_time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-            "stats": {"voice_sessions": len(core.sessions), "console_clients": bus.subscriber_count,
-                      "server_name": context.settings.server_name}}})
+        # Every frame is the console's WebSocketMessage {type, data, timestamp: ISO string}, as the bus's own.
+        hello = envelope("connected", {"stats": {"voice_sessions": len(core.sessions), "console_clients": bus.subscriber_count,
+                                                 "server_name": context.settings.server_name}})
+        hello["data"]["server_time"] = hello["timestamp"]
+        await websocket.send_json(hello)
         sender = asyncio.create_task(_forward(websocket, queue))
         try:
             while True:
@@ -41,7 +41,7 @@ async def ws_events(websocket: WebSocket) -> None:
                 except ValueError:
                     continue
                 if isinstance(body, dict) and body.get("type") == "ping":
-                    await websocket.send_json({"type": "pong", "timestamp": time.time()})
+                    await websocket.send_json(envelope("pong", {}))
         except WebSocketDisconnect:
             pass
         finally:
@@ -56,5 +56,5 @@ async def _forward(websocket: WebSocket, queue: asyncio.Queue) -> None:
             event = await asyncio.wait_for(queue.get(), timeout=PING_SECONDS)
         except asyncio.TimeoutError:
             # Keep Cloudflare/ALB from cutting an idle console socket.
-            event = {"type": "ping", "timestamp": time.time()}
+            event = envelope("ping", {})
         await websocket.send_json(event)

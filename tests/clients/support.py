@@ -1,6 +1,6 @@
 """Helpers shared by the client-contract tests (iOS and web).
 
-- ``schema_validator(app, name)``: a Draft 2020-12 validator for ``schemas/<app>/<name>.json``; the
+- ``schema_validator(app, name)``: a Draft 2020-12 validator for ``runtime/api_schemas/<app>/<name>.json``; the
   schemas of one app can ``$ref`` each other by file name (``"umcf_document.json#/$defs/node"``).
 - ``assert_answer(response, app, schema, status=200)``: the status the app requires, then the body
   against the app's schema (``schema=None``: the app reads only the status); a 5xx raises
@@ -25,9 +25,9 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from runtime.api_schemas import DIRECTORY as SCHEMAS
 from tests.runtime.conftest import make_client
 
-SCHEMAS = Path(__file__).parent / "schemas"
 BASE_URI = "https://schemas.unamentis.test/"
 PASSWORD = "Correct-Horse-42"
 JWT_SECRET = "client-contract-secret-" + "z" * 40
@@ -85,6 +85,10 @@ def assert_answer(response: httpx.Response, app: str, schema: str | None, status
 
 
 # ------------------------------------------------------------------------------------- callers
+# The import sources the clients browse: a catalog of open courses with their UMCF documents beside it.
+CATALOG = Path(__file__).parent / "catalogs" / "open-courses.json"
+
+
 def app_overrides(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """Filesystem storage in a temp dir, a JWT secret, rate limits out of the way of fast tests."""
     from runtime.storage import StorageConfig
@@ -95,6 +99,7 @@ def app_overrides(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         overrides.setdefault(name, (100_000, 60.0))
     overrides.setdefault("rate_limit_login", (1000, 60.0))
     overrides.setdefault("rate_limit_register", (1000, 60.0))
+    overrides.setdefault("import_catalogs", (str(CATALOG),))
     return overrides
 
 

@@ -3,7 +3,7 @@
 Every call the app's API layer makes or defines is sent to the real runtime as the app sends it
 (method, path, query, JSON body with the app's encoder settings — ``encodeDefaults = true``, so
 defaulted and null fields are sent — and headers), and the answer is validated against the JSON
-Schema of the Kotlin class the app decodes it into (``schemas/android.json``, one ``$defs`` entry
+Schema of the Kotlin class the app decodes it into (``runtime/api_schemas/android.json``, one ``$defs`` entry
 per class, naming its source file).
 
 Who sends what:
@@ -32,10 +32,12 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, validators
 
+from runtime.api_schemas import DIRECTORY as SCHEMA_DIRECTORY
 from runtime.storage import StorageConfig
+from tests.clients import support
 from tests.runtime.conftest import make_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "android.json").read_text())
+SCHEMAS = json.loads((SCHEMA_DIRECTORY / "android.json").read_text())
 # The JSON types as the app's decoders see them. kotlinx decodes Int/Long only from integer literals:
 # 1.0 is not an integer here (it is for jsonschema). Every Json instance the app decodes with sets
 # isLenient = true, under which a String property also takes an unquoted literal (a number, true).
@@ -127,6 +129,7 @@ class Android:
     beta: str
     tenant_id: str
     made: dict[str, Any] = field(default_factory=dict)
+    database: Any = None  # the test database, to make an admin user (the app signed in as one)
 
     # ------------------------------------------------------------------ sending
     def headers(self, auth: str = "beta", client: str = "api") -> dict[str, str]:
@@ -135,6 +138,8 @@ class Android:
             headers["Authorization"] = f"Bearer {self.beta}"
         elif auth == "user":
             headers["Authorization"] = f"Bearer {self.made['user']['access_token']}"
+        elif auth == "admin":
+            headers["Authorization"] = f"Bearer {self.made['admin']['access_token']}"
         return headers
 
     async def send(self, method: str, path: str, *, body: Any = None, auth: str = "beta", client: str = "api",
@@ -164,9 +169,26 @@ class Android:
     async def make_user(self) -> dict[str, Any]:
         email = f"android-{uuid.uuid4().hex[:10]}@example.com"
         body = made(await self.http.post("/api/auth/register", headers=self.headers(), json={
-            "email": email, "password": PASSWORD, "display_name": "Ada",
-            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 201).json()
-        return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"], **body["tokens"]}
+            "email": email, "password": PASSWORD, "name": "Ada"}), 201).json()
+        return {"email": email, "user_id": body["user"]["id"], "device_id": body["device"]["id"],
+                "access_token": body["access_token"], "refresh_token": body["refresh_token"]}
+
+    async def make_admin(self) -> dict[str, Any]:
+        """A signed-in user with the admin role (system and service control is for administrators)."""
+        from runtime.auth.passwords import hash_password
+
+        email = f"android-admin-{uuid.uuid4().hex[:10]}@example.com"
+        owner = await self.database.owner()
+        try:
+            await owner.execute("insert into users (tenant_id, email, password_hash, display_name, role) "
+                                "values ($1, $2, $3, 'Admin', 'admin')", uuid.UUID(self.tenant_id), email,
+                                hash_password(PASSWORD))
+        finally:
+            await owner.close()
+        body = made(await self.http.post("/api/auth/login", headers=self.headers(), json={
+            "email": email, "password": PASSWORD,
+            "device": {"fingerprint": uuid.uuid4().hex, "type": "android", "name": "Pixel 8"}}), 200).json()
+        return {"email": email, **body.get("tokens", body)}  # Android's login answers flat tokens
 
     async def make_device(self) -> str:
         return (await self.thing("user"))["device_id"]
@@ -174,7 +196,7 @@ class Android:
     async def make_auth_session(self) -> str:
         await self.thing("user")
         r = await self.http.get("/api/auth/sessions", headers=self.headers("user"))
-        return r.json()["sessions"][0]["id"]
+        return r.json()[0]["id"]
 
     async def make_curriculum(self) -> str:
         return SYSTEM_CURRICULUM
@@ -254,6 +276,7 @@ class Android:
 def app_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     overrides.setdefault("storage", StorageConfig(url=f"file://{tmp_path / 'storage'}"))
     overrides.setdefault("jwt_secret", JWT_SECRET)
+    overrides.setdefault("import_catalogs", (str(support.CATALOG),))
     for name in ("rate_limit_token", "rate_limit_ip", "rate_limit_user", "rate_limit_login", "rate_limit_register",
                  "rate_limit_refresh"):
         overrides.setdefault(name, (100_000, 60.0))
@@ -271,33 +294,11 @@ async def android(make_app, shared_database, tenant, tmp_path):
 # ================================================================================= the gaps (the work list)
 # Test id -> what the app needs vs what the server answers today. Each is an xfail(strict=True):
 # when the server is fixed the test passes, strict turns that into a failure, and the entry goes.
-_ADMIN = ("/api/import/* is Tier 2 (Cloudflare Access or an admin user's JWT); the app calls it as a client "
-          "and gets 403 forbidden")
+_ADMIN = ("/api/import/jobs* and /api/import/status are Tier 2 (Cloudflare Access or an admin user's JWT): starting "
+          "and watching imports is the operator's; the app calls them as a client and gets 403 forbidden")
 _NO_ROUTE = "no such route in the runtime (404); the app calls the old management console's "
 GAPS: dict[str, str] = {
-    # ---- auth
-    "POST /api/auth/register": "app decodes AuthTokens {access_token, refresh_token, expires_in} at the top level from "
-                               "RegisterRequest {email, password, name}; the server answers 201 {user} without tokens "
-                               "(tokens only when a 'device' object is sent, and then nested under 'tokens')",
-    "POST /api/auth/login": "app sends LoginRequest {email, password, device_name}; the server requires a 'device' object "
-                            "{fingerprint, type} and answers 400 missing_device (and on success nests the tokens under 'tokens')",
-    "POST /api/auth/refresh": "app decodes AuthTokens at the top level; the server answers {tokens: {access_token, "
-                              "refresh_token, token_type, expires_in}}",
-    "GET /api/auth/me": "app decodes User {id, email, name, created_at, updated_at} at the top level; the server answers "
-                        "{user: {id, email, display_name, created_at, …}} (wrapped, no 'name', no 'updated_at')",
-    "PATCH /api/auth/me": "app sends UpdateProfileRequest {name, email}; the server accepts only display_name, avatar_url, "
-                          "locale, timezone and answers 400 no_updates (and on success {user: …}, not a top-level User)",
-    "GET /api/auth/devices": "app decodes a JSON array of Device {id, name, last_seen, created_at}; the server answers "
-                             "{devices: [...]} whose items have 'last_seen_at', not 'last_seen'",
-    "GET /api/auth/sessions": "app decodes a JSON array of UserSession {id, device_name, ip_address?, created_at}; the server "
-                              "answers {sessions: [...]} whose items nest the device as 'device' (no 'device_name')",
     # ---- curricula
-    "GET /api/curricula/{curriculum}/topics/{topic}/transcript": "ApiClient.getTopicTranscript decodes a JSON string "
-                                                                 "(ApiResult<String>); the server answers an object {topic_id, "
-                                                                 "topic_title, segments, …} (which TranscriptStreamingService decodes)",
-    "POST /api/curricula/{own}/topics/lin-eq/assets": "app sends JSON VisualAssetUpload {filename, mime_type, caption, position} "
-                                                      "with no bytes (and nothing in the app calls uploadAsset); the server takes "
-                                                      "JSON with base64 'data' (or multipart) and answers 400 missing_field 'data'",
     "GET /api/curricula/{curriculum}/topics/{topic}/stream-audio": "app hands this URL to its audio player, which needs an "
                                                                    "audio/* stream (and sends no token); the server answers "
                                                                    "application/octet-stream in the old SEG:/AUD:/END framing",
@@ -317,29 +318,18 @@ GAPS: dict[str, str] = {
                           "the server reads audio_data but answers {status, hash (its own 32-hex key), size_bytes}, not "
                           "TTSCacheEntry, and this entry's WAV has no samples (422 invalid_audio: the audio is empty)",
     # ---- import (Tier 2) and media (absent)
-    "GET /api/import/sources": _ADMIN + "; and no such route (only /api/import/jobs exists)",
-    "GET /api/import/sources/{source}": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/search?q=calculus": _ADMIN + "; and no such route",
-    "GET /api/import/sources/{source}/courses/{course}": _ADMIN + "; and no such route",
-    "POST /api/import/jobs": _ADMIN + "; the route takes {url}|{content}, not StartImportJobRequest {source_id, course_id}, "
-                             "and answers {success, jobId}, not ImportJob",
+    "POST /api/import/jobs": _ADMIN,
     "GET /api/import/jobs": _ADMIN,
     "GET /api/import/jobs/{job}": _ADMIN,
     "DELETE /api/import/jobs/{job}": _ADMIN,
-    "GET /api/import/status": _ADMIN + "; and no such route",
+    "GET /api/import/status": _ADMIN,
     **{f"{m} /api/media/{p}": _NO_ROUTE + "media API (MediaCapabilities, diagram/formula/map rendering)" for m, p in [
         ("GET", "capabilities"), ("POST", "diagrams/validate"), ("POST", "diagrams/render"), ("POST", "formulas/validate"),
         ("POST", "formulas/render"), ("GET", "maps/styles"), ("POST", "maps/render")]},
     # ---- system, services, models (the old management console's)
     **{f"{m} {p}": _NO_ROUTE + "system/service control" for m, p in [
-        ("GET", "/api/system/metrics"), ("GET", "/api/system/snapshot"), ("GET", "/api/services"),
-        ("POST", "/api/services/{service}/start"), ("POST", "/api/services/{service}/stop"),
-        ("POST", "/api/services/{service}/restart"), ("POST", "/api/services/start-all"), ("POST", "/api/services/stop-all"),
         ("POST", "/api/models/{model}/load"), ("POST", "/api/models/{model}/unload"), ("POST", "/api/models/pull"),
-        ("GET", "/api/system/idle/status"), ("POST", "/api/system/idle/config"), ("POST", "/api/system/idle/keep-awake"),
-        ("POST", "/api/system/unload-models"), ("GET", "/api/stats"), ("GET", "/api/system/history/hourly"),
-        ("GET", "/api/system/history/daily")]},
+        ("POST", "/api/system/unload-models")]},
     "GET /api/models/capabilities": _NO_ROUTE + "GET /api/models/capabilities (ModelCapabilities)",
     # ---- telemetry
     "GET /api/curricula (no token, token mode)": (
@@ -376,8 +366,8 @@ async def run(android: Android, method: str, path: str, query: str, schema: str 
               auth: str, client: str, gone: str | None = None) -> Any:
     """Send one table row; with ``gone``, a GET of that path must then answer 404 (the app takes a
     2xx to a DELETE as "deleted")."""
-    if auth == "user":
-        await android.thing("user")
+    if auth in ("user", "admin"):
+        await android.thing(auth)
     url = await android.fill(path) + query
     empty = body is None and method in ("POST", "PUT", "PATCH") and client == "api"
     response = await android.send(method, url, body=body, auth=auth, client=client, empty_body=empty)
@@ -686,24 +676,26 @@ async def test_import_and_media(android, method, path, query, schema, many, body
 
 
 # ================================================================================= system, models, services (ApiClient)
+# Calls that change the system are an administrator's: the app sends them signed in as one (auth="admin").
 SYSTEM = [
     call("GET", "/health", "HealthCheck", auth="none"),
     call("GET", "/api/system/metrics", "SystemMetrics"),
     call("GET", "/api/system/snapshot", "SystemSnapshot"),
     call("GET", "/api/services", "ServiceInfo", many=True),
-    call("POST", "/api/services/{service}/start", "ServiceInfo"),
-    call("POST", "/api/services/{service}/stop", "ServiceInfo"),
-    call("POST", "/api/services/{service}/restart", "ServiceInfo"),
-    call("POST", "/api/services/start-all", "ServiceInfo", many=True),
-    call("POST", "/api/services/stop-all", "ServiceInfo", many=True),
+    call("POST", "/api/services/{service}/start", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/{service}/stop", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/{service}/restart", "ServiceInfo", auth="admin"),
+    call("POST", "/api/services/start-all", "ServiceInfo", many=True, auth="admin"),
+    call("POST", "/api/services/stop-all", "ServiceInfo", many=True, auth="admin"),
     call("GET", "/api/models", "ModelInfo", many=True),
     call("POST", "/api/models/{model}/load", "ModelInfo"),
     call("POST", "/api/models/{model}/unload", "ModelInfo"),
     call("POST", "/api/models/pull", "ModelInfo", body={"model_id": "llama3.2"}),
     call("GET", "/api/models/capabilities", "ModelCapabilities"),
     call("GET", "/api/system/idle/status", "IdleStatus"),
-    call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True}),
-    call("POST", "/api/system/idle/keep-awake", None),
+    call("POST", "/api/system/idle/config", "IdleStatus", body={"timeout_seconds": 300, "unload_models_on_idle": True},
+         auth="admin"),
+    call("POST", "/api/system/idle/keep-awake", None, auth="admin"),
     call("POST", "/api/system/unload-models", None),
     call("GET", "/api/clients", "ConnectedClient", many=True),
     call("GET", "/api/stats", "AggregatedStats"),
@@ -712,9 +704,26 @@ SYSTEM = [
 ]
 
 
+@pytest.fixture
+async def fleet_android(make_app, shared_database, tenant, tmp_path, moto_endpoint, monkeypatch):
+    """The runtime of a deployed stack: a GPU fleet's Auto Scaling group (on a loopback moto server)."""
+    from runtime.settings import VoiceSettings
+    from tests.runtime.voice.test_routing import _asg
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    asg = f"gpu-{uuid.uuid4().hex[:8]}"
+    await _asg(moto_endpoint, asg)
+    app = make_app(None, database=shared_database, **app_settings(
+        tmp_path, voice=VoiceSettings(gpu_asg_name=asg, aws_endpoint_url=moto_endpoint, gpu_probe_seconds=60.0)))
+    tenant_id, beta = await tenant(database=shared_database)
+    async with make_client(app) as http:
+        yield Android(http, beta, tenant_id, database=shared_database)
+
+
 @pytest.mark.parametrize(TABLE_ARGS, SYSTEM)
-async def test_system(android, method, path, query, schema, many, body, auth, client, gone):
-    await run(android, method, path, query, schema, many, body, auth, client, gone)
+async def test_system(fleet_android, method, path, query, schema, many, body, auth, client, gone):
+    await run(fleet_android, method, path, query, schema, many, body, auth, client, gone)
 
 
 @one_call("GET /health (ServerConfigManager.probeServer)")
@@ -765,7 +774,6 @@ async def open_android(make_app, shared_database, tenant, tmp_path):
 
 
 OPEN_GAPS = {
-    "POST /api/auth/register": GAPS["POST /api/auth/register"],
     "POST /api/modules/knowledge-bowl/download (KBQuestionService)": GAPS["POST /api/modules/knowledge-bowl/download (KBQuestionService)"],
 }
 

@@ -1,6 +1,6 @@
 """The shipped iOS app's calls to the management API (port 8766), sent as the app sends them (method,
 path, query, body, headers) plus a beta token, answers checked against JSON Schemas written from the
-app's own decoders (``schemas/ios/``). The app's sources: the ``UnaMentis/`` tree of the
+app's own decoders (``runtime/api_schemas/ios/``). The app's sources: the ``UnaMentis/`` tree of the
 sirfifer/unamentis repository; each schema names the Swift file and type it came from.
 
 Calls the app makes to other servers (Ollama, the provider APIs, the dev log server on :8765, the

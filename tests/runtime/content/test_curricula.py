@@ -252,7 +252,8 @@ async def test_suggest_ranks_by_full_text_search_within_the_tenant(content_app, 
 
 async def test_asset_upload_as_json_with_base64(content_app, tenant):
     """Android's JSON VisualAssetUpload with the bytes as base64 ``data``: stored like a multipart
-    upload, answered with VisualAssetMetadata at the top level; without bytes a 400 names 'data'."""
+    upload, answered with VisualAssetMetadata at the top level; without bytes only the metadata is
+    registered (no URL, nothing stored)."""
     import base64
     _tid, token = await tenant()
     h = bearer(token)
@@ -261,7 +262,16 @@ async def test_asset_upload_as_json_with_base64(content_app, tenant):
         url = "/api/curricula/algebra-1/topics/lin-eq/assets"
         body = {"filename": "chart.png", "mime_type": "image/png", "caption": "Chart", "position": 2}
         r = await c.post(url, json=body, headers=h)
-        assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
+        assert r.status_code == 200, r.text
+        pending = r.json()
+        assert (pending["filename"], pending["mime_type"], pending["caption"], pending["position"], pending["url"]) == (
+            "chart.png", "image/png", "Chart", 2, None)
+        assert (await c.get(f"{url}/{pending['id']}", headers=h)).status_code == 404
+        listed = (await c.get(url, headers=h)).json()["embedded"]
+        assert [a["id"] for a in listed] == [pending["id"]]
+        assert (await c.delete(f"{url}/{pending['id']}", headers=h)).status_code == 200
+        r = await c.post(url, json={**body, "mime_type": "image/gif"}, headers=h)
+        assert r.status_code in (400, 422) and r.json()["details"]["field"] == "mime_type", r.text
         r = await c.post(url, json={**body, "data": "not base64!"}, headers=h)
         assert r.status_code == 400 and r.json()["details"]["field"] == "data", r.text
         r = await c.post(url, json={**body, "data": base64.b64encode(b"GIF89a").decode()}, headers=h)
@@ -273,3 +283,16 @@ async def test_asset_upload_as_json_with_base64(content_app, tenant):
             "chart.png", "image/png", "Chart", 2)
         got = await c.get(answer["url"], headers=h)
         assert got.status_code == 200 and got.content == PNG
+
+
+async def test_transcript_as_text_for_android_api_client(content_app, tenant):
+    """Android's ApiClient (X-Client-Platform: Android) decodes the transcript as a JSON string; without
+    the header (its TranscriptStreamingService, iOS, the web) the answer stays the segments object."""
+    _tid, token = await tenant()
+    h = bearer(token)
+    async with make_client(content_app(["curricula"])) as c:
+        assert (await c.post("/api/curricula/import", json={"content": DOC}, headers=h)).status_code == 200
+        url = "/api/curricula/algebra-1/topics/lin-eq/transcript"
+        text = (await c.get(url, headers={**h, "X-Client-Platform": "Android"})).json()
+        assert text == "An equation is a balance."
+        assert (await c.get(url, headers=h)).json()["segments"][0]["content"] == "An equation is a balance."

@@ -1,0 +1,376 @@
+"""The hot API routes: the real server vs a minimal program doing the same work, same run, with wrk.
+
+What each side is:
+- ``full``: the production server — ``create_app()`` with every service and the whole pure-ASGI
+  stack (request id + JSON access log, origin secret, CORS, client headers, body limit, Tier-1 auth
+  of a real beta token or user JWT, the per-token rate limit, error handling), the application role
+  under row-level security and the owner role for migrations, as ``python -m runtime serve`` runs it.
+- ``same``: a bare Starlette app serving the same routes with the same handler functions (so the same
+  validation, the same SQL in one tenant transaction that sets ``app.tenant_id``, the same JSON), and
+  nothing else: the bearer token is looked up in an in-memory dict filled once at start.
+  The difference between the two is what the stack adds over the work itself.
+
+Routes (the calls the apps make most): curricula list and detail, Knowledge Bowl pack list and a
+pack's questions, tutoring session create and turn, ``/api/auth/me`` (a user JWT) and a telemetry
+upload. For each route, ``--rounds`` alternating rounds run ``wrk`` (a C load generator, so the
+generator costs little CPU) against one server, then the other, after a warm-up; the median round of
+each is printed with requests/s, p50/p99 and the ratio, and the server's CPU per request (``/proc``).
+
+    python bench/samework.py [--rounds 3] [--seconds 5] [--connections 32] [--routes curricula,me]
+
+Needs ``wrk`` on PATH (Debian package ``wrk``) and the local PostgreSQL (``UNAMENTIS_BENCH_PG``); a
+throwaway database is created and dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import api as api_bench  # noqa: E402  (bench/api.py: the throwaway database, ports, CPU meters)
+
+ORIGIN_SECRET = api_bench.ORIGIN_SECRET
+PASSWORD = "bench-password-0123456789"
+
+
+@dataclass(frozen=True)
+class BenchRoute:
+    name: str
+    method: str
+    path: str  # may hold {curriculum}, {pack}, {session}
+    body: dict[str, Any] | None = None
+    user: bool = False  # sent with a user's access JWT instead of the beta token
+
+
+ROUTES: tuple[BenchRoute, ...] = (
+    BenchRoute("curricula list", "GET", "/api/curricula"),
+    BenchRoute("curriculum detail", "GET", "/api/curricula/{curriculum}"),
+    BenchRoute("kb packs", "GET", "/api/kb/packs"),
+    BenchRoute("kb pack questions", "GET", "/api/kb/packs/{pack}/questions"),
+    BenchRoute("session create", "POST", "/api/sessions", {"curriculum_id": "{curriculum}"}),
+    BenchRoute("session turn", "POST", "/api/sessions/{session}/turns",
+               {"role": "user", "content": "Why does the moon have phases?"}),
+    BenchRoute("auth me", "GET", "/api/auth/me", user=True),
+    BenchRoute("telemetry upload", "POST", "/api/metrics",
+               {"clientId": "bench-client", "clientName": "bench", "sessionId": "bench-session",
+                "sessionDuration": 1200.5, "turnsTotal": 14, "interruptions": 1, "e2eLatencyMedian": 410.0,
+                "e2eLatencyP99": 880.0, "sttLatencyMedian": 120.0, "llmTTFBMedian": 240.0, "ttsTTFBMedian": 90.0}),
+)
+SAME_PATHS = ("/api/curricula", "/api/curricula/{id}", "/api/kb/packs", "/api/kb/packs/{pack_id}/questions",
+              "/api/sessions", "/api/sessions/{id}/turns", "/api/auth/me", "/api/metrics")
+
+
+# ------------------------------------------------------------------------------------ servers
+def build_same_app(tokens: dict[str, dict[str, Any]]):
+    """Starlette + the same handlers for the benchmarked routes + a dict of tokens; nothing else."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from runtime.app import load_service
+    from runtime.auth.principal import Principal
+    from runtime.context import AppContext
+    from runtime.settings import Settings
+
+    wanted = {(path, method) for path in SAME_PATHS for method in ("GET", "POST")}
+    routes = []
+    for name in ("curricula", "kb", "sessions", "auth", "telemetry"):
+        for route in load_service(name).routes:
+            if isinstance(route, Route) and any((route.path, m) in wanted for m in (route.methods or ())):
+                routes.append(route)
+    principals = {token: Principal(**fields) for token, fields in tokens.items()}
+    settings = Settings.from_env()
+    ctx = AppContext(settings)
+
+    class TokenMap:
+        """The bearer token looked up in a dict, the principal put where the handlers read it."""
+
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                for key, value in scope["headers"]:
+                    if key == b"authorization":
+                        scope["principal"] = principals.get(value.decode()[7:])
+                        break
+            await self.app(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await ctx.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.ctx = ctx
+    app.add_middleware(TokenMap)
+    return app
+
+
+def serve(kind: str, port: int, tokens_file: str | None) -> None:
+    import uvicorn
+
+    from runtime.cli import tune_gc
+    from runtime.logging import configure_logging
+
+    configure_logging(os.environ.get("UNAMENTIS_LOG_LEVEL", "INFO"), buffered=True)  # as `serve` does
+    if kind == "full":
+        from runtime.app import create_app
+
+        app = create_app()
+    else:
+        app = build_same_app(json.loads(Path(tokens_file or "").read_text()))
+    tune_gc()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
+                lifespan="on", ws="none")
+
+
+class Server:
+    def __init__(self, kind: str, env: dict[str, str], workdir: str, tokens_file: str | None = None) -> None:
+        self.kind = kind
+        self.port = api_bench._free_port()
+        cmd = [sys.executable, __file__, "--serve", kind, "--port", str(self.port)]
+        if tokens_file:
+            cmd += ["--tokens", tokens_file]
+        # The log goes to a file (as it would to a collector): a pipe nobody reads would fill and stall it.
+        self.log = open(os.path.join(workdir, f"{kind}.log"), "w")
+        self.process = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=self.log)
+        if kind == "full":
+            api_bench._wait_up(self.port, self.process)
+        else:
+            _wait_listening(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def _wait_listening(port: int, process: subprocess.Popen) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited (see its log)")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+# ------------------------------------------------------------------------------------ data
+async def prepare(db: dict[str, str], port: int) -> dict[str, Any]:
+    """Through the real server: a user and its access JWT, a session, and the ids the paths need."""
+    import httpx
+
+    beta = {"Authorization": f"Bearer {db['token']}", "X-Origin-Secret": ORIGIN_SECRET}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        curricula = (await client.get("/api/curricula", headers=beta)).json()["curricula"]
+        packs = (await client.get("/api/kb/packs", headers=beta)).json()["packs"]
+        email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+        device = {"fingerprint": uuid.uuid4().hex * 2, "name": "bench", "type": "web"}
+        answer = await client.post("/api/auth/register", headers=beta, json={
+            "email": email, "password": PASSWORD, "display_name": "Bench", "name": "Bench", "device": device})
+        if answer.status_code not in (200, 201):
+            raise RuntimeError(f"register: {answer.status_code} {answer.text[:300]}")
+        access = _find_key(answer.json(), "access_token")
+        ids = {"curriculum": curricula[0]["id"], "pack": packs[0]["id"]}
+        created = await client.post("/api/sessions", headers=beta, json={"curriculum_id": ids["curriculum"]})
+        if created.status_code != 201:
+            raise RuntimeError(f"session: {created.status_code} {created.text[:300]}")
+        body = created.json()
+        ids["session"] = body.get("session_id") or body["id"]
+        me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {access}",
+                                                       "X-Origin-Secret": ORIGIN_SECRET})
+        if me.status_code != 200:
+            raise RuntimeError(f"me: {me.status_code} {me.text[:300]}")
+    return {"ids": ids, "access": access}
+
+
+def _find_key(document: Any, key: str) -> Any:
+    if isinstance(document, dict):
+        if key in document:
+            return document[key]
+        for value in document.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+async def principals(db: dict[str, str], env: dict[str, str], tokens: list[str]) -> dict[str, dict[str, Any]]:
+    """Each token resolved once by the real authenticator: what the same-work server's dict holds."""
+    import dataclasses
+
+    from runtime.context import AppContext
+    from runtime.settings import Settings
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = AppContext(Settings.from_env())
+        try:
+            out = {}
+            for token in tokens:
+                found = dataclasses.asdict(await app.auth.client(token))
+                found.pop("rate_limit", None)
+                out[token] = found
+            return out
+        finally:
+            await app.aclose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# ------------------------------------------------------------------------------------ wrk
+def wrk_script(route: BenchRoute, ids: dict[str, str], token: str, directory: str) -> str:
+    headers = {"Authorization": f"Bearer {token}", "X-Origin-Secret": ORIGIN_SECRET,
+               "CF-Connecting-IP": "198.51.100.10", "X-Client-Platform": "ios", "X-Client-Version": "1.0.0"}
+    lines = [f'wrk.method = "{route.method}"']
+    if route.body is not None:
+        body = json.dumps({k: (v.format(**ids) if isinstance(v, str) else v) for k, v in route.body.items()})
+        lines.append(f"wrk.body = {json.dumps(body)}")
+        headers["Content-Type"] = "application/json"
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    path = os.path.join(directory, f"{re.sub(r'[^a-z]+', '_', route.name)}.lua")
+    Path(path).write_text("\n".join(lines) + "\n")
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(port: int, path: str, script: str, connections: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, check=True).stdout
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if bad or errors:
+        raise RuntimeError(f"wrk saw failures on {path}:\n{out}")
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def measured(server: Server, path: str, script: str, args: argparse.Namespace) -> dict[str, float]:
+    if args.warmup:
+        run_wrk(server.port, path, script, args.connections, args.warmup)
+    before = api_bench._proc_cpu_seconds(server.process.pid)
+    result = run_wrk(server.port, path, script, args.connections, args.seconds)
+    result["server_cpu_us"] = (api_bench._proc_cpu_seconds(server.process.pid) - before) * 1e6 / max(result["requests"], 1)
+    return result
+
+
+def _median(results: list[dict]) -> dict:
+    ordered = sorted(results, key=lambda r: r["rps"])
+    return ordered[len(ordered) // 2]
+
+
+# ------------------------------------------------------------------------------------ main
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="measured seconds per round, server and route")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each measured round (0: none)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--routes", default="", help="comma-separated substrings of route names (default: all)")
+    parser.add_argument("--json", action="store_true", help="also print every round as JSON")
+    parser.add_argument("--serve", choices=("full", "same"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.tokens)
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    picked = [r for r in ROUTES if not args.routes or any(s.strip() and s.strip() in r.name for s in args.routes.split(","))]
+    if not picked:
+        print(f"no route matches {args.routes!r}; routes: {', '.join(r.name for r in ROUTES)}", file=sys.stderr)
+        return 2
+
+    db = asyncio.run(api_bench.make_db())
+    workdir = tempfile.mkdtemp(prefix="uma-samework-")
+    servers: dict[str, Server] = {}
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UNAMENTIS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(PYTHONPATH=str(ROOT), DATABASE_URL=db["app_dsn"], UNAMENTIS_DATABASE_ADMIN_URL=db["owner_dsn"],
+                   UNAMENTIS_APP_ROLE=db["role"], UNAMENTIS_ORIGIN_SECRET=ORIGIN_SECRET,
+                   UNAMENTIS_CORS_ORIGINS="https://app.example.com",
+                   UNAMENTIS_JWT_SECRET="bench-jwt-secret-0123456789abcdef0123456789",
+                   # high enough never to refuse, still a real limiter hit per request
+                   UNAMENTIS_RATE_LIMIT_TOKEN="100000000/60", UNAMENTIS_RATE_LIMIT_USER="100000000/60")
+        servers["full"] = Server("full", env, workdir)
+        data = asyncio.run(prepare(db, servers["full"].port))
+        tokens_file = os.path.join(workdir, "tokens.json")
+        Path(tokens_file).write_text(json.dumps(asyncio.run(principals(db, env, [db["token"], data["access"]]))))
+        servers["same"] = Server("same", env, workdir, tokens_file)
+        print(f"{args.connections} connections, wrk -t1, {args.rounds} alternating rounds of {args.seconds:.0f} s per "
+              f"server and route (after {args.warmup:.0f} s warm-up); {os.cpu_count()} CPUs")
+        print(f"{'route':<20} {'full req/s':>10} {'same req/s':>10} {'ratio':>6}   {'p50 full/same ms':>17}   "
+              f"{'p99 full/same ms':>17}  {'p99 x':>5}   {'server CPU µs full/same':>24}")
+        report = {}
+        for route in picked:
+            token = data["access"] if route.user else db["token"]
+            script = wrk_script(route, data["ids"], token, workdir)
+            path = route.path.format(**data["ids"])
+            runs: dict[str, list[dict]] = {"full": [], "same": []}
+            for _ in range(args.rounds):
+                for kind in ("full", "same"):
+                    runs[kind].append(measured(servers[kind], path, script, args))
+            full, same = _median(runs["full"]), _median(runs["same"])
+            ratio = full["rps"] / same["rps"]
+            p99x = full["p99_ms"] / same["p99_ms"]
+            report[route.name] = {"full": full, "same": same, "ratio": ratio, "p99_ratio": p99x, "rounds": runs}
+            print(f"{route.name:<20} {full['rps']:>10.0f} {same['rps']:>10.0f} {ratio:>6.2f}   "
+                  f"{full['p50_ms']:>7.2f} / {same['p50_ms']:<7.2f}   {full['p99_ms']:>7.2f} / {same['p99_ms']:<7.2f}  "
+                  f"{p99x:>5.2f}   {full['server_cpu_us']:>10.0f} / {same['server_cpu_us']:<10.0f}", flush=True)
+        ratios = [r["ratio"] for r in report.values()]
+        print(f"median ratio {statistics.median(ratios):.2f}, lowest {min(ratios):.2f} (target >= 0.85 each, "
+              f"p99 within 1.2x); load average at the end {os.getloadavg()[0]:.2f}")
+        if args.json:
+            print(json.dumps(report))
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        asyncio.run(api_bench.drop_db(db))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

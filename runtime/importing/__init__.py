@@ -1,0 +1,1 @@
+"""Curriculum import from operator-configured course catalogs (``/api/import/sources*``, ``/api/import/status``)."""
