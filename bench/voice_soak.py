@@ -313,7 +313,9 @@ async def run(args) -> int:
     try:
         peers_port, port = free_port(), free_port()
         peers_url = f"http://127.0.0.1:{peers_port}"
-        peers_proc = subprocess.Popen([sys.executable, __file__, "--child-peers", str(peers_port)], cwd=str(ROOT))
+        # The providers' own tracebacks (a request cut when its session closes) are not the server's errors.
+        peers_proc = subprocess.Popen([sys.executable, __file__, "--child-peers", str(peers_port)], cwd=str(ROOT),
+                                      stderr=subprocess.DEVNULL)
         _wait_http(peers_url + "/api/tags", peers_proc)
         env = {**os.environ, "DATABASE_URL": db["app_dsn"], "UNAMENTIS_DATABASE_ADMIN_URL": db["owner_dsn"],
                "UNAMENTIS_APP_ROLE": db["role"], "UNAMENTIS_LOG_LEVEL": "WARNING", "UNAMENTIS_ACCESS_LOG": "false",
