@@ -84,6 +84,7 @@ async def _sampler(app, stats_path: str) -> None:
     next_dump = loop.time() + SAMPLE_SECONDS
     tracing = os.environ.get("SOAK_TRACE_MEMORY") == "1"
     baseline = None
+    samples = 0
     with open(stats_path, "a", buffering=1) as out:
         while True:
             t0 = loop.time()
@@ -98,13 +99,22 @@ async def _sampler(app, stats_path: str) -> None:
                     "t": time.time(), "rss_kb": rss_kb, "fds": len(os.listdir("/proc/self/fd")),
                     "tasks": len(asyncio.all_tasks()), "lags": [round(x, 2) for x in lags],
                     "sizes": container_sizes(ctx) if ctx is not None else {},
-                    "growth": _memory_growth(baseline) if tracing and baseline is not None else None,
+                    "traced_kb": _traced_kb() if tracing else None,
+                    # Comparing snapshots stops the loop for a while: once a minute, not every sample.
+                    "growth": _memory_growth(baseline) if tracing and baseline is not None and samples % 12 == 0 else None,
                 }) + "\n")
+                samples += 1
                 if tracing and baseline is None:
                     import tracemalloc
 
                     baseline = tracemalloc.take_snapshot()  # after the first sample: warm-up done
                 lags = []
+
+
+def _traced_kb() -> int:
+    import tracemalloc
+
+    return tracemalloc.get_traced_memory()[0] // 1024
 
 
 def _memory_growth(baseline) -> list[str]:
@@ -286,6 +296,11 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
     for w, _last, errors in rows:
         if errors:
             print(f"  errors in window {w + 1}: {dict(collections.Counter(map(str, errors)))}")
+    traced = [(s["t"], s["traced_kb"]) for s in stats if s.get("traced_kb") is not None]
+    if traced:
+        per_window = [max((kb for t, kb in traced if t0 + w * window <= t < t0 + (w + 1) * window), default=0)
+                      for w in range(count)]
+        print(f"Python-level allocations (tracemalloc) per window, KB: {' '.join(map(str, per_window))}")
     growth = next((s["growth"] for s in reversed(stats) if s.get("growth")), None)
     if growth:
         print("allocations grown most since the first sample (tracemalloc):")

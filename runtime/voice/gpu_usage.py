@@ -22,6 +22,7 @@ METRIC_DIMENSION = "AutoScalingGroupName"
 WINDOW_SECONDS = 900.0  # what the admin view averages over (the alarm's 15 minutes)
 MAX_SAMPLES = 120  # per node: a report a minute fills it in two hours; older ones fall out
 MAX_NODES = 256
+FORGET_AFTER_SECONDS = 3600.0  # a node silent this long is gone (Spot): it leaves the admin view
 MAX_GPUS = 16
 
 
@@ -80,6 +81,8 @@ class GpuUsage:
     def summary(self) -> dict[str, dict]:
         """Per node: the last report, and the average and peak utilisation over ``WINDOW_SECONDS``."""
         now = self._clock()
+        for gone in [i for i, node in self._nodes.items() if now - node["reported_at"] > FORGET_AFTER_SECONDS]:
+            del self._nodes[gone]
         out = {}
         for instance_id, node in self._nodes.items():
             recent = [s for s in node["samples"] if now - s[0] <= WINDOW_SECONDS]

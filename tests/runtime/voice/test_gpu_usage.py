@@ -58,6 +58,8 @@ def test_usage_keeps_a_bounded_window_per_node():
     assert (s["utilization_percent"], s["utilization_avg_percent"], s["utilization_max_percent"], s["samples"]) == (95, 90.0, 95, 2)
     usage.record("i-00000000000000001", {"available": False, "reason": "nvidia-smi not found"})
     assert usage.summary()["i-00000000000000001"]["available"] is False
+    now[0] += 3601  # neither node has reported for an hour: both are gone from the view
+    assert usage.summary() == {}
 
 
 async def test_node_report_reaches_every_core_task_the_admin_api_and_cloudwatch(
