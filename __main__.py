@@ -18,3 +18,6 @@ if platform.edge is not None:  # Access AUD, tunnel, R2 endpoint and buckets; R2
     pulumi.export("edge", platform.edge.exports())
     if platform.edge.r2_token is not None:
         pulumi.export("edge_r2_credentials", platform.edge.secret_exports())
+ops_console = platform.ops_console_exports()
+if ops_console is not None:  # URL, the image's build env, the console's way to the core
+    pulumi.export("ops_console", ops_console)

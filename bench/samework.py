@@ -17,6 +17,7 @@ generator costs little CPU) against one server, then the other, after a warm-up;
 each is printed with requests/s, p50/p99 and the ratio, and the server's CPU per request (``/proc``).
 
     python bench/samework.py [--rounds 3] [--seconds 5] [--connections 32] [--routes curricula,me]
+    python bench/samework.py --profile "curricula list"   # where the real server's CPU goes (cProfile)
 
 Needs ``wrk`` on PATH (Debian package ``wrk``) and the local PostgreSQL (``UNAMENTIS_BENCH_PG``); a
 throwaway database is created and dropped.
@@ -29,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -144,10 +146,14 @@ def serve(kind: str, port: int, tokens_file: str | None) -> None:
 
 
 class Server:
-    def __init__(self, kind: str, env: dict[str, str], workdir: str, tokens_file: str | None = None) -> None:
+    def __init__(self, kind: str, env: dict[str, str], workdir: str, tokens_file: str | None = None,
+                 profile_to: str | None = None) -> None:
         self.kind = kind
         self.port = api_bench._free_port()
-        cmd = [sys.executable, __file__, "--serve", kind, "--port", str(self.port)]
+        # cProfile: the server's CPU by function (a sampling profiler's wall-clock view would mostly show
+        # the waits on PostgreSQL)
+        runner = ["-m", "cProfile", "-o", profile_to] if profile_to else []
+        cmd = [sys.executable, *runner, __file__, "--serve", kind, "--port", str(self.port)]
         if tokens_file:
             cmd += ["--tokens", tokens_file]
         # The log goes to a file (as it would to a collector): a pipe nobody reads would fill and stall it.
@@ -159,7 +165,8 @@ class Server:
             _wait_listening(self.port, self.process)
 
     def stop(self) -> None:
-        self.process.terminate()
+        # SIGINT: uvicorn shuts down cleanly, so a profiler wrapping it writes its report
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -308,6 +315,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--routes", default="", help="comma-separated substrings of route names (default: all)")
     parser.add_argument("--json", action="store_true", help="also print every round as JSON")
+    parser.add_argument("--profile", metavar="ROUTE", help="profile the real server on one route (cProfile) for "
+                        "--seconds and print where its CPU goes")
     parser.add_argument("--serve", choices=("full", "same"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", help=argparse.SUPPRESS)
@@ -318,6 +327,8 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
+    if args.profile:
+        args.routes = args.profile
     picked = [r for r in ROUTES if not args.routes or any(s.strip() and s.strip() in r.name for s in args.routes.split(","))]
     if not picked:
         print(f"no route matches {args.routes!r}; routes: {', '.join(r.name for r in ROUTES)}", file=sys.stderr)
@@ -334,8 +345,22 @@ def main() -> int:
                    UNAMENTIS_JWT_SECRET="bench-jwt-secret-0123456789abcdef0123456789",
                    # high enough never to refuse, still a real limiter hit per request
                    UNAMENTIS_RATE_LIMIT_TOKEN="100000000/60", UNAMENTIS_RATE_LIMIT_USER="100000000/60")
-        servers["full"] = Server("full", env, workdir)
+        profile_to = os.path.join(workdir, "profile.pstats") if args.profile else None
+        servers["full"] = Server("full", env, workdir, profile_to=profile_to)
         data = asyncio.run(prepare(db, servers["full"].port))
+        if profile_to:
+            route = picked[0]
+            token = data["access"] if route.user else db["token"]
+            result = measured(servers["full"], route.path.format(**data["ids"]),
+                              wrk_script(route, data["ids"], token, workdir), args)
+            servers.pop("full").stop()
+            print(f"{route.name}: {result['rps']:.0f} req/s under the profiler\n")
+            import pstats
+
+            stats = pstats.Stats(profile_to)
+            stats.sort_stats("tottime").print_stats(35)
+            stats.sort_stats("cumulative").print_stats(r"runtime/|starlette/|uvicorn/", 45)
+            return 0
         tokens_file = os.path.join(workdir, "tokens.json")
         Path(tokens_file).write_text(json.dumps(asyncio.run(principals(db, env, [db["token"], data["access"]]))))
         servers["same"] = Server("same", env, workdir, tokens_file)

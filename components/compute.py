@@ -32,7 +32,8 @@ from components.lambda_build import Artifact
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.observability import AlarmTargets
 from components.runtime_env import RuntimeEnvironment
-from components.web_apps import WebApp, WebApps, WebAppsArgs
+from components.ops_console import CONSOLE_PORT
+from components.web_apps import WebApp, WebApps, WebAppsArgs, namespace_name
 from gpu_nodes.bootstrap import DEFAULT_CACHE_PREFIX, agent_archive
 
 
@@ -218,6 +219,13 @@ class Compute(Component):
         if self.gpu is not None:
             core_statements += self.gpu.core_policy_statements
         tier = "public" if a.public_core else "private"
+        console = any(app.key == "ops_console" for app in a.web_apps)
+        if console and "UNAMENTIS_CONSOLE_PORT" not in env.core_only.plain:
+            raise ArgsError("ComputeArgs", "environment", "the ops console runs but the core opens no console listener",
+                            "give runtime_environment the console's admin e-mail (console_admin_email)")
+        # Cloud Map: cloudflared finds the web apps by name (tunnel), the ops console finds the core's
+        # console listener (any ingress).
+        discovery = namespace_name(prefix) if a.web_apps and (a.ingress == "tunnel" or console) else None
         self.core = CoreService(f"{name}-core", CoreServiceArgs(
             name_prefix=prefix, region=a.region, ingress=a.ingress, image=self.image.image_ref,
             subnet_ids=a.subnet_ids[tier], security_group_ids=[a.security_group_ids["core"]],
@@ -231,6 +239,7 @@ class Compute(Component):
             cloudflared_image=a.cloudflared_image if a.ingress == "tunnel" else None,
             tunnel_token=a.tunnel_token if a.ingress == "tunnel" else None,
             target_group_arn=self.load_balancer.core_target_group.arn if self.load_balancer else None,
+            vpc_id=a.vpc_id, discovery_namespace=discovery, console_port=CONSOLE_PORT if console else None,
             transform=a.transform.get("core", {})), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.functions]))
 
         self.web_apps: Optional[WebApps] = None
@@ -242,6 +251,9 @@ class Compute(Component):
                 front_door_sg_id=a.security_group_ids["alb" if a.ingress == "alb" else "core"],
                 capacity_strategy=self.core.capacity_strategy, log_retention_days=a.log_retention_days,
                 https_listener_arn=listener, origin_secret=a.origin_secret,
+                namespace_id=self.core.namespace.id if self.core.namespace is not None else None,
+                core_sg_id=a.security_group_ids["core"], console_port=CONSOLE_PORT if console else None,
+                core_target_group_arn=self.load_balancer.core_target_group.arn if self.load_balancer else None,
                 transform=a.transform.get("web_apps", {})), opts=child)
 
         self.lambda_timeout_s = a.functions_timeout_s

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from components.ops_console import CONSOLE_PORT
 from components.policy_core import Rule, example, fake, ingress_rules, rule_finder
 
 SPOT_NOTICE_S = 120
@@ -26,12 +27,24 @@ def _service_sg_ids(ctx) -> set:
     return ids
 
 
+def _console_sg_ids(ctx) -> set:
+    return {sg.id for sg in ctx.of("aws:ec2/securityGroup:SecurityGroup")
+            if (sg.get("tags") or {}).get("unamentis:role") == "web-ops-console"}
+
+
+def _from_console_only(r, lo, hi, cidrs, console_sgs: set) -> bool:
+    """An ingress rule admitting exactly the ops console's group on the console listener's port."""
+    source = r.get("referencedSecurityGroupId") or r.get("sourceSecurityGroupId")
+    return not cidrs and lo == hi == CONSOLE_PORT and source in console_sgs
+
+
 def _core_no_ingress(ctx) -> Iterable:
     if ctx.config.ingress != "tunnel":
         return
     sg_ids = _service_sg_ids(ctx)
+    console_sgs = _console_sg_ids(ctx)
     for r, sg_id, proto, lo, hi, cidrs in ingress_rules(ctx):
-        if sg_id in sg_ids:
+        if sg_id in sg_ids and not _from_console_only(r, lo, hi, cidrs, console_sgs):
             yield _rule("compute.core-no-ingress").finding(
                 r, f"tunnel mode: the core's security group {sg_id} must admit nothing "
                    f"(found {proto} {lo}-{hi} from {cidrs or 'a security group'})")
@@ -113,6 +126,31 @@ def _gpu_spot_scale_to_zero(ctx) -> Iterable:
             yield _rule("compute.gpu-spot").finding(asg, "spot_allocation_strategy must be price-capacity-optimized")
         if asg.get("capacityRebalance") is not True:
             yield _rule("compute.gpu-spot").finding(asg, "capacity_rebalance must be True")
+
+
+def _console_listener_private(ctx) -> Iterable:
+    console_sgs = _console_sg_ids(ctx)
+    core_sgs = {sg.id for sg in ctx.of("aws:ec2/securityGroup:SecurityGroup")
+                if (sg.get("tags") or {}).get("unamentis:role") == "core"} | _service_sg_ids(ctx)
+    for r, sg_id, proto, lo, hi, cidrs in ingress_rules(ctx):
+        if sg_id not in core_sgs:
+            continue
+        covers = proto == "-1" or (lo is not None and hi is not None and int(lo) <= CONSOLE_PORT <= int(hi))
+        if covers and not _from_console_only(r, lo, hi, cidrs, console_sgs):
+            yield _rule("compute.console-listener-private").finding(
+                r, f"{sg_id} admits port {CONSOLE_PORT} (the core's console listener, which acts as an admin) "
+                   f"from {cidrs or 'a security group'} other than the ops console's")
+    for tg in ctx.of("aws:lb/targetGroup:TargetGroup"):
+        if tg.get("port") == CONSOLE_PORT:
+            yield _rule("compute.console-listener-private").finding(
+                tg, f"a target group on port {CONSOLE_PORT} puts the console listener behind the load balancer")
+
+
+def _bad_console_listener():
+    core = fake("aws:ec2/securityGroup:SecurityGroup", "sg-core", {"tags": {"unamentis:role": "core"}})
+    return example(core, fake("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "console-in",
+                        {"securityGroupId": core.id, "ipProtocol": "tcp", "fromPort": CONSOLE_PORT,
+                         "toPort": CONSOLE_PORT, "cidrIpv4": "10.0.0.0/16"}))
 
 
 def _bad_core_ingress():
@@ -199,8 +237,12 @@ def _bad_cache_writer():
 
 
 RULES: list[Rule] = [
-    Rule("compute.core-no-ingress", "error", "tunnel mode: the core task's security group admits nothing",
+    Rule("compute.core-no-ingress", "error",
+         "tunnel mode: the core task's security group admits nothing but the ops console on the console listener",
          (), _core_no_ingress, _bad_core_ingress),
+    Rule("compute.console-listener-private", "error",
+         "only the ops console's security group reaches the core's console listener; no load balancer targets it",
+         (), _console_listener_private, _bad_console_listener),
     Rule("s3.model-cache-writers", "error",
          "only the GPU node role may write the model cache (every other role has an explicit Deny there)",
          (), _model_cache_writers, _bad_cache_writer),

@@ -164,8 +164,7 @@ class FunctionsConfig:
     # Per Lambda service (runtime.route_table.LAMBDA_SERVICES); each instance holds one
     # database connection, so the sum must fit database.max_connections with the core.
     reserved_concurrency: Mapping[str, int] = field(default_factory=lambda: {
-        "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3,
-        "models": 2})
+        "auth": 5, "curricula": 5, "kb": 5, "sessions": 5, "telemetry": 3})
     # Whether `reserved_concurrency` is applied as Lambda reserved concurrency. A new account's
     # concurrency quota starts at 10 and Lambda keeps 100 unreserved, so any reservation fails
     # there until "Concurrent executions" (L-B99A9384) is raised; off, the numbers still size
@@ -177,6 +176,12 @@ class FunctionsConfig:
 class AppConfig:
     enabled: bool = False
     image: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OpsConsoleConfig(AppConfig):
+    # The active admin user (e-mail) the console's server-side proxies act as on the core's console listener.
+    admin_email: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -292,7 +297,7 @@ class StackConfig:
     core: CoreConfig = field(default_factory=CoreConfig)
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     web_client: AppConfig = field(default_factory=AppConfig)
-    ops_console: AppConfig = field(default_factory=AppConfig)
+    ops_console: OpsConsoleConfig = field(default_factory=OpsConsoleConfig)
     gpu: GpuConfig = field(default_factory=GpuConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
@@ -716,6 +721,18 @@ def _validate_compute(c: StackConfig) -> None:
         if a.enabled and not is_pinned(a.image):
             raise ConfigError(f"{app}.image", f"{a.image!r} is not pinned",
                               "use a version tag or @sha256 digest, never :latest or no tag")
+    o = c.ops_console
+    if o.enabled and not _EMAIL_RE.match(o.admin_email or ""):
+        raise ConfigError("ops_console.admin_email", f"{o.admin_email!r} with the ops console enabled",
+                          "set the e-mail of the active admin user the console's server side acts as "
+                          "(python -m runtime admin user promote <email>)")
+    if o.enabled and not c.use_cloudflare:
+        raise ConfigError("ops_console.enabled", "the ops console without Cloudflare Access",
+                          "use edge: cloudflare (Access with MFA guards admin.<domain>, where the console acts as an admin), "
+                          "or enabled: false")
+    if o.enabled and c.compute.platform == "eks":
+        raise ConfigError("ops_console.enabled", "with compute.platform: eks (the Helm chart has no console deployment "
+                          "and NetworkPolicy yet)", "run the console on ecs, or enabled: false")
     if c.ingress == "tunnel" and not is_pinned(k.cloudflared_image):
         raise ConfigError("core.cloudflared_image", f"{k.cloudflared_image!r} is not pinned",
                           "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")

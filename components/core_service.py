@@ -122,6 +122,15 @@ class CoreServiceArgs:
     """The tunnel's token (secret); required with `ingress="tunnel"`. Default: none."""
     target_group_arn: Optional[pulumi.Input[str]] = None
     """The ALB's core target group; required with `ingress="alb"`. Default: none."""
+    vpc_id: Optional[pulumi.Input[str]] = None
+    """The VPC; required with `discovery_namespace`. Default: none."""
+    discovery_namespace: Optional[str] = None
+    """A Cloud Map private DNS namespace to create (e.g. `uma-beta.internal`) for the web apps and the
+    core's own name in it. Default: none."""
+    console_port: Optional[int] = None
+    """The runtime's console listener (`UNAMENTIS_CONSOLE_PORT`): a second port mapping, and the core
+    registered as `core.<discovery_namespace>` so the ops console finds it; never given to the ALB or
+    the tunnel. Needs `discovery_namespace`. Default: none."""
 
     transform: Transforms = field(default_factory=dict)
     """Per child kind (`CoreService.CHILDREN`), a change to its arguments (`components.base`). Default:
@@ -157,6 +166,11 @@ class CoreServiceArgs:
             if not is_pinned(self.cloudflared_image):
                 raise ArgsError("CoreServiceArgs", "cloudflared_image", f"{self.cloudflared_image!r} is not pinned",
                                 "use a release tag such as cloudflare/cloudflared:2026.8.2 or a digest")
+        if self.discovery_namespace and self.vpc_id is None:
+            raise ArgsError("CoreServiceArgs", "vpc_id", "a discovery namespace lives in a VPC", "pass vpc_id")
+        if self.console_port is not None and (not self.discovery_namespace or self.console_port == self.port):
+            raise ArgsError("CoreServiceArgs", "console_port", "the console listener needs discovery_namespace and a "
+                            "port of its own", "pass discovery_namespace and a console_port other than port")
         if self.ingress == "alb" and self.target_group_arn is None:
             raise ArgsError("CoreServiceArgs", "target_group_arn", "alb ingress needs the core target group",
                             "pass the ALB's core target group")
@@ -175,7 +189,8 @@ class CoreService(Component):
     """ECS cluster + the core service (and, in tunnel mode, its cloudflared sidecar)."""
     CHILDREN = (
         "cluster", "clusterCapacityProviders", "logGroup", "parameter", "role", "rolePolicyAttachment",
-        "rolePolicy", "taskDefinition", "service", "target", "policy",
+        "rolePolicy", "taskDefinition", "service", "target", "policy", "privateDnsNamespace",
+        "discoveryService",
     )
 
     def __init__(self, name: str, args: CoreServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -265,6 +280,20 @@ class CoreService(Component):
             f"{name}-migrate-task", f"{args.name_prefix}-migrate",
             [{**one_off, "name": "migrate", "command": ["migrate"], "logConfiguration": self._logs(args, "migrate")}])
 
+        self.namespace: Optional[aws.servicediscovery.PrivateDnsNamespace] = None
+        registry = None
+        if args.discovery_namespace:
+            self.namespace = self.child("privateDnsNamespace", aws.servicediscovery.PrivateDnsNamespace,
+                f"{name}-ns", name=args.discovery_namespace, vpc=args.vpc_id,
+                description="UnaMentis web apps and the core's console listener, inside the VPC", opts=child)
+        if args.console_port is not None and self.namespace is not None:
+            discovery = self.child("discoveryService", aws.servicediscovery.Service,
+                f"{name}-discovery", name="core",
+                dns_config={"namespace_id": self.namespace.id, "routing_policy": "MULTIVALUE",
+                            "dns_records": [{"type": "A", "ttl": 10}]},
+                health_check_custom_config={"failure_threshold": 1}, opts=child)
+            registry = {"registry_arn": discovery.arn}
+
         load_balancers = []
         if args.ingress == "alb":
             load_balancers = [{"target_group_arn": args.target_group_arn,
@@ -281,6 +310,7 @@ class CoreService(Component):
                                    "security_groups": args.security_group_ids,
                                    "assign_public_ip": args.assign_public_ip},
             load_balancers=load_balancers,
+            service_registries=registry,
             health_check_grace_period_seconds=60 if load_balancers else None,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
@@ -341,7 +371,8 @@ class CoreService(Component):
             # no manual step. `exec` hands the shell's PID to the server (SIGTERM drains it).
             "entryPoint": ["/bin/sh", "-c"],
             "command": [f"python -m runtime migrate && exec python -m runtime serve --host 0.0.0.0 --port {args.port}"],
-            "portMappings": [{"containerPort": args.port, "protocol": "tcp"}],
+            "portMappings": [{"containerPort": port, "protocol": "tcp"}
+                             for port in (args.port, args.console_port) if port is not None],
             "environment": [{"name": k, "value": args.environment[k]} for k in sorted(args.environment)],
             "secrets": [{"name": k, "valueFrom": secret_arns[k]}
                         for k in sorted(secret_arns) if k != "TUNNEL_TOKEN"],

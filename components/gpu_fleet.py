@@ -305,11 +305,12 @@ class GpuFleet(Component):
 
         self.asg_name = self.asg.name
         self.asg_arn = self.asg.arn
-        # What the core's task role needs to wake (desired 1) and sleep (desired 0) the fleet and
-        # find the nodes' private addresses.
+        # What the core's task role needs to wake (desired 1) and sleep (desired 0) the fleet, replace
+        # its nodes (the Operations Console's restart) and find the nodes' private addresses.
         self.core_policy_statements: list[dict] = [
             {"Effect": "Allow",
-             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup"],
              "Resource": self.asg.arn},
             {"Effect": "Allow",
              "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],

@@ -111,3 +111,9 @@ class Platform(Component):
             "jobs_queue_url": self.queues.jobs.url,
             "alerts_topic_arn": self.observability.topic.arn,
         })
+
+    def ops_console_exports(self) -> Optional[dict]:
+        """`pulumi stack output ops_console` (no secrets), or None without the console."""
+        if not self.config.ops_console.enabled or self.compute is None:
+            return None
+        return sa.ops_console_output(self.config, self.compute, self.edge)

@@ -21,6 +21,7 @@ from typing import Literal, Mapping, Optional
 
 import pulumi
 
+from components.ops_console import CONSOLE_PORT
 from runtime.settings import SETTINGS, env_vars
 
 _SECRET_VARIABLES = frozenset(s.env for s in SETTINGS if s.secret)
@@ -96,12 +97,14 @@ def runtime_environment(
     access_team_domain: Optional[pulumi.Input[str]] = None, access_aud: Optional[pulumi.Input[str]] = None,
     provider_keys: Optional[Mapping[str, Optional[pulumi.Input[str]]]] = None,
     gpu_asg_name: Optional[str] = None, gpu_node_token: Optional[pulumi.Input[str]] = None,
+    console_admin_email: Optional[str] = None,
 ) -> RuntimeEnvironment:
     """The runtime's environment for one stack.
 
     `rate_limits_per_minute` is (per token, per user, per IP); `storage_url`, `s3_region` and the
     SQS URLs are the data tier (no queue URL: the runtime uses its PostgreSQL queue);
-    `provider_keys` the AI providers' keys (`provider_settings`, core only). A setting given as
+    `provider_keys` the AI providers' keys (`provider_settings`, core only); `console_admin_email`
+    opens the core's console listener on `CONSOLE_PORT` as that admin (core only). A setting given as
     None stays unset, so the runtime's declared default applies.
     """
     per_token, per_user, per_ip = rate_limits_per_minute
@@ -114,5 +117,6 @@ def runtime_environment(
         app_role=APP_ROLE, database_url=database_url, jwt_secret=jwt_secret, origin_secret=origin_secret)
     core_only = env_vars(
         **provider_settings(provider_keys or {}), gpu_asg_name=gpu_asg_name, db_pool_max=core_db_pool,
-        app_role_password=app_role_password, database_admin_url=owner_database_url, gpu_node_token=gpu_node_token)
+        app_role_password=app_role_password, database_admin_url=owner_database_url, gpu_node_token=gpu_node_token,
+        console_port=CONSOLE_PORT if console_admin_email else None, console_admin_email=console_admin_email)
     return RuntimeEnvironment(shared=split(shared), core_only=split(core_only))

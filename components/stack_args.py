@@ -29,12 +29,13 @@ from components.lambda_build import program_artifacts
 from components.mocks import running_under_mocks
 from components.network import NatEgressArgs, Network, NetworkArgs
 from components.observability import AlarmTargets, ObservabilityArgs
+from components.ops_console import API_PATH_REGEX, CONSOLE_PORT, build_environment
 from components.queues import Queues, QueuesArgs
 from components.runtime_env import app_database_url, provider_settings, runtime_environment
 from components.secrets import RuntimeSecrets, RuntimeSecretsArgs, SecretParametersArgs
 from components.security_groups import SecurityGroupsArgs
 from components.storage import Storage, StorageArgs
-from components.web_apps import WebApp, service_url
+from components.web_apps import WebApp, namespace_name, service_url
 from runtime.settings import env_vars
 
 # `<ArgsClass>.<field>` -> the stack-config key it comes from (prefix match for sub-fields such as
@@ -246,7 +247,8 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
         provider_keys={"groq": keys.get("groqApiKey"), "openai": keys.get("openaiApiKey"),
                        "deepgram": keys.get("deepgramApiKey")},
         gpu_asg_name=asg_name(prefix) if c.gpu.enabled else None,
-        gpu_node_token=secrets.gpu_node_token.result if secrets.gpu_node_token is not None else None)
+        gpu_node_token=secrets.gpu_node_token.result if secrets.gpu_node_token is not None else None,
+        console_admin_email=c.ops_console.admin_email if c.ops_console.enabled else None)
     code, layer = program_artifacts(offline=running_under_mocks())
     k, f, g = c.core, c.functions, c.gpu
     return ComputeArgs(
@@ -270,6 +272,28 @@ def compute_args(c: StackConfig, *, network: Network, security_group_ids: Mappin
         gpu_node_token=secrets.gpu_node_token.result if secrets.gpu_node_token is not None else None,
         model_bucket_arn=buckets["curricula"].arn, model_bucket_name=buckets["curricula"].bucket,
         web_apps=web_apps(c))
+
+
+# --------------------------------------------------------------------------- ops console
+
+
+def ops_console_output(c: StackConfig, compute: Any, edge: Optional[Edge]) -> dict[str, Any]:
+    """`pulumi stack output ops_console`: what an operator needs to build, reach and audit the console."""
+    admin = f"https://{c.hostname('admin')}"
+    web = compute.web_apps
+    return {
+        "url": admin,
+        "service": web.services["ops_console"].name if web is not None else None,
+        "image": c.ops_console.image,
+        "acts_as": c.ops_console.admin_email,
+        "backend_url": f"http://core.{namespace_name(compute_prefix(c))}:{CONSOLE_PORT}",
+        # NEXT_PUBLIC_* are compiled into the browser bundle: build the image with these.
+        "build_env": build_environment(admin),
+        "access_aud": edge.access_aud if edge is not None else None,
+        "to_api": API_PATH_REGEX,
+        "events": "the console opens ws://localhost:8766/ws (hard-coded): live events reach only a browser on the core's "
+                  f"own machine; {admin}/ws is the event bus behind Access",
+    }
 
 
 # --------------------------------------------------------------------------- observability

@@ -5,12 +5,17 @@ Each enabled app gets a log group, an ARM64 task definition, a service with the 
 strategy, and its own security group admitting only its front door on its port:
 
 * ``tunnel``: the front door is the ``cloudflared`` sidecar in the core task. The apps register in
-  a Cloud Map private DNS namespace (``<prefix>.internal``), so the tunnel's ingress points at
+  the core's Cloud Map private DNS namespace (``<prefix>.internal``, `namespace_id`), so the tunnel's ingress points at
   :func:`service_url` (``http://ops-console.<prefix>.internal:3000``); the core's security group
   gets an egress rule to each app's port.
 * ``alb``: one IP target group per app and a host-header listener rule (ahead of the API's path
   rules; with the origin-secret header condition behind Cloudflare); the ALB's security group gets
   an egress rule to each app's port.
+
+The ops console (see `components.ops_console`) also gets its container environment from the console's
+own sources (`BACKEND_URL` → the core's console listener at `core.<prefix>.internal`, `NEXT_PUBLIC_*` →
+`admin.<domain>`), the only rule admitting anything to that listener (from its group), and in ALB mode
+the `admin.` host's path split (its proxy routes first, the API's `/ws` and `/api/*` ahead of its pages).
 
 Cost: per app task the Fargate rate of its size (0.25 vCPU / 0.5 GB ARM Spot ≈ $2.2/month, plus
 $3.65/month for a public IPv4 without NAT); the Cloud Map namespace is a Route 53 private hosted
@@ -26,13 +31,18 @@ import pulumi_aws as aws
 
 from components.base import ArgsError, Component, Transforms
 from components.facts import is_pinned
-from components.load_balancer import ORIGIN_SECRET_HEADER
+from components.load_balancer import FIRST_PRIORITY, ORIGIN_SECRET_HEADER
+from components.ops_console import ALB_API_FIRST, alb_pattern_chunks, console_environment
 
 # key -> (port, host label, DNS name in the namespace, ALB rule priority)
 APPS: dict[str, tuple[int, str, str, int]] = {
-    "ops_console": (3000, "admin", "ops-console", 10),
+    # The console's host rule comes after the API's path rules (priorities from 100): admin.<domain>
+    # sends its proxy routes (first, from CONSOLE_PROXY_PRIORITY) and its pages to the console, every
+    # other /api/ path and /ws to the API, which checks the Access JWT.
+    "ops_console": (3000, "admin", "ops-console", 49_000),
     "web_client": (3001, "app", "web-client", 20),
 }
+CONSOLE_PROXY_PRIORITY = 30  # after the web client's host rule (20), before the API's (FIRST_PRIORITY)
 
 
 def namespace_name(name_prefix: str) -> str:
@@ -96,6 +106,19 @@ class WebAppsArgs:
     """The ALB's HTTPS listener; required with `ingress="alb"`. Default: none."""
     origin_secret: Optional[pulumi.Input[str]] = None
     """When set, the ALB rules also require `X-Origin-Secret`. Default: none."""
+    namespace_id: Optional[pulumi.Input[str]] = None
+    """The Cloud Map namespace the apps register in (`namespace_name`); required with `tunnel`.
+    Default: none."""
+    core_sg_id: Optional[pulumi.Input[str]] = None
+    """The core's security group: it admits the ops console on `console_port`; required with the
+    ops console. Default: none."""
+    console_port: Optional[int] = None
+    """The core's console listener, where the ops console's proxies call; required with the ops
+    console. Default: none."""
+    core_target_group_arn: Optional[pulumi.Input[str]] = None
+    """The ALB's core target group: `admin.<domain>`'s API paths the route table leaves to the
+    catch-all (`/ws`, core-only `/api/…`) go there, ahead of the console's host rule; required with
+    the ops console in `alb` mode. Default: none."""
 
     transform: Transforms = field(default_factory=dict)
     """Per child kind (`WebApps.CHILDREN`), a change to its arguments (`components.base`). Default:
@@ -110,11 +133,21 @@ class WebAppsArgs:
                                 "use a version tag or @sha256 digest, never :latest or no tag")
         if self.ingress == "alb" and self.https_listener_arn is None:
             raise ArgsError("WebAppsArgs", "https_listener_arn", "alb ingress needs the HTTPS listener", "pass it")
+        if self.ingress == "tunnel" and self.namespace_id is None:
+            raise ArgsError("WebAppsArgs", "namespace_id", "tunnel ingress reaches the apps by Cloud Map name",
+                            "pass the namespace")
+        if self.ingress == "alb" and any(app.key == "ops_console" for app in self.apps) and self.core_target_group_arn is None:
+            raise ArgsError("WebAppsArgs", "core_target_group_arn", "admin.<domain> sends its API paths to the core",
+                            "pass the ALB's core target group")
+        if any(app.key == "ops_console" for app in self.apps) and (
+                self.core_sg_id is None or self.console_port is None or self.namespace_id is None):
+            raise ArgsError("WebAppsArgs", "console_port", "the ops console calls the core's console listener",
+                            "pass console_port, core_sg_id and namespace_id (the core registered as core.<namespace>)")
 
 
 class WebApps(Component):
     CHILDREN = (
-        "privateDnsNamespace", "discoveryService", "securityGroup", "securityGroupIngressRule",
+        "discoveryService", "securityGroup", "securityGroupIngressRule",
         "securityGroupEgressRule", "securityGroupRule", "logGroup", "taskDefinition", "service",
         "targetGroup", "listenerRule",
     )
@@ -122,12 +155,6 @@ class WebApps(Component):
     def __init__(self, name: str, args: WebAppsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, args.transform, opts)
         args.validate()
-        child = pulumi.ResourceOptions(parent=self)
-        self.namespace = None
-        if args.ingress == "tunnel":
-            self.namespace = self.child("privateDnsNamespace", aws.servicediscovery.PrivateDnsNamespace,
-                f"{name}-ns", name=namespace_name(args.name_prefix), vpc=args.vpc_id,
-                description="UnaMentis web apps reached by the core's cloudflared sidecar", opts=child)
         self.services: dict[str, aws.ecs.Service] = {}
         for app in args.apps:
             self._app(name, args, app)
@@ -147,6 +174,16 @@ class WebApps(Component):
         self.child("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule,
             f"{base}-out-https", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
             cidr_ipv4="0.0.0.0/0", description="HTTPS to the API and registries", opts=child)
+        if app.key == "ops_console":
+            # The console's proxies → the core's console listener: the only way into that port.
+            self.child("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule,
+                f"{base}-out-core", security_group_id=sg.id, ip_protocol="tcp", from_port=args.console_port,
+                to_port=args.console_port, referenced_security_group_id=args.core_sg_id,
+                description="to the console listener of the core", opts=child)
+            self.child("securityGroupIngressRule", aws.vpc.SecurityGroupIngressRule,
+                f"{base}-core-in", security_group_id=args.core_sg_id, ip_protocol="tcp", from_port=args.console_port,
+                to_port=args.console_port, referenced_security_group_id=sg.id,
+                description="the ops console to the console listener, its only source", opts=child)
         if args.ingress == "tunnel":
             # The core SG's rules are vpc.* rule resources (see components.security_groups).
             self.child("securityGroupEgressRule", aws.vpc.SecurityGroupEgressRule,
@@ -170,8 +207,7 @@ class WebApps(Component):
             container_definitions=pulumi.Output.json_dumps([{
                 "name": dns, "image": app.image, "essential": True,
                 "portMappings": [{"containerPort": port, "protocol": "tcp"}],
-                "environment": [{"name": "PORT", "value": str(port)},
-                                {"name": "UNAMENTIS_API_URL", "value": f"https://api.{args.domain}"}],
+                "environment": [{"name": k, "value": v} for k, v in sorted(self._environment(args, app.key, port).items())],
                 "stopTimeout": 120,  # a maximum, not a delay: on Spot the task may use the whole notice
                 "logConfiguration": {"logDriver": "awslogs", "options": {
                     "awslogs-group": lg.name, "awslogs-region": args.region, "awslogs-stream-prefix": dns}},
@@ -182,7 +218,7 @@ class WebApps(Component):
         if args.ingress == "tunnel":
             disc = self.child("discoveryService", aws.servicediscovery.Service,
                 f"{base}-discovery", name=dns,
-                dns_config={"namespace_id": self.namespace.id, "routing_policy": "MULTIVALUE",
+                dns_config={"namespace_id": args.namespace_id, "routing_policy": "MULTIVALUE",
                             "dns_records": [{"type": "A", "ttl": 10}]},
                 health_check_custom_config={"failure_threshold": 1}, opts=child)
             registries = [{"registry_arn": disc.arn}]
@@ -195,6 +231,24 @@ class WebApps(Component):
             if args.origin_secret is not None:
                 conds.append({"http_header": {"http_header_name": ORIGIN_SECRET_HEADER,
                                               "values": [args.origin_secret]}})
+            if app.key == "ops_console":
+                chunks = alb_pattern_chunks(other_values=len(conds))
+                if CONSOLE_PROXY_PRIORITY + len(chunks) > FIRST_PRIORITY:
+                    raise ArgsError("WebAppsArgs", "apps", "the ops console's proxy routes need more ALB rules than fit "
+                                    "before the API's", "merge path patterns in components.ops_console")
+                self.child("listenerRule", aws.lb.ListenerRule,
+                    f"{base}-api-first-rule", listener_arn=args.https_listener_arn, priority=CONSOLE_PROXY_PRIORITY - 1,
+                    conditions=[*conds, {"path_pattern": {"values": list(ALB_API_FIRST)}}],
+                    actions=[{"type": "forward", "target_group_arn": args.core_target_group_arn}], opts=child)
+                self.child("listenerRule", aws.lb.ListenerRule,
+                    f"{base}-api-rule", listener_arn=args.https_listener_arn, priority=priority - 1,
+                    conditions=[*conds, {"path_pattern": {"values": ["/api/*", "/ws"]}}],
+                    actions=[{"type": "forward", "target_group_arn": args.core_target_group_arn}], opts=child)
+                for i, patterns in enumerate(chunks):
+                    self.child("listenerRule", aws.lb.ListenerRule,
+                        f"{base}-proxy-rule-{i}", listener_arn=args.https_listener_arn,
+                        priority=CONSOLE_PROXY_PRIORITY + i, conditions=[*conds, {"path_pattern": {"values": patterns}}],
+                        actions=[{"type": "forward", "target_group_arn": tg.arn}], opts=child)
             self.child("listenerRule", aws.lb.ListenerRule,
                 f"{base}-rule", listener_arn=args.https_listener_arn, priority=priority, conditions=conds,
                 actions=[{"type": "forward", "target_group_arn": tg.arn}], opts=child)
@@ -211,3 +265,10 @@ class WebApps(Component):
             load_balancers=load_balancers,
             deployment_circuit_breaker={"enable": True, "rollback": True},
             opts=child)
+
+    @staticmethod
+    def _environment(args: WebAppsArgs, key: str, port: int) -> dict[str, str]:
+        if key == "ops_console":
+            return console_environment(admin_origin=f"https://admin.{args.domain}", port=port,
+                                       backend_url=f"http://core.{namespace_name(args.name_prefix)}:{args.console_port}")
+        return {"PORT": str(port), "UNAMENTIS_API_URL": f"https://api.{args.domain}"}

@@ -1,6 +1,7 @@
 """``python -m runtime …``: serve, migrate, admin, dev.
 
   serve [--host 0.0.0.0] [--port 8766] [--services a,b]   every service (or those listed) under uvicorn
+                                           (+ the console listener when UNAMENTIS_CONSOLE_PORT is set)
   secrets init <env file>                  a self-hosting env file with fresh random secrets (mode 0600)
   migrate [--check]                        apply pending SQL migrations as the owner
   admin tenant create <slug> [--name N]    create a tenant (owner connection)
@@ -75,7 +76,7 @@ def serve_app(app: Any, host: str, port: int, settings: Settings) -> None:
     )
     if settings.console_port is not None and settings.console_port == port:
         raise ConfigError(f"UNAMENTIS_CONSOLE_PORT={port} must differ from the serving port")
-    console_serve.run(config, settings.console_port)
+    console_serve.run(config, settings.console_port, settings.console_host)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -32,6 +32,13 @@ def _platform(conn: HTTPConnection) -> str | None:
     return client_info(conn)["platform"]
 
 
+def _bare_okhttp(conn: HTTPConnection) -> bool:
+    """A call without ``X-Client-Platform`` from OkHttp, whose default ``User-Agent`` is ``okhttp/<version>``:
+    one of Android's bare services (the app never sets another agent on them; iOS's URLSession sends
+    ``<app>/<build> CFNetwork/… Darwin/…``). Used only where the header cannot tell the apps apart."""
+    return _platform(conn) is None and conn.headers.get("user-agent", "").lower().startswith("okhttp/")
+
+
 def auth_list(conn: HTTPConnection, key: str, items: list[dict[str, Any]]) -> Any:
     """``GET /api/auth/devices`` and ``GET /api/auth/sessions``.
 
@@ -256,12 +263,11 @@ def kb_question_difficulty(conn: HTTPConnection, level: int) -> int | str:
       (non-optional Int; UnaMentis/Modules/KnowledgeBowl/Models/KBQuestion.swift, decoded by
       KBQuestionService.swift) and the runtime's own KB routes and the console use.
 
-    The default is iOS's because both callers are headerless — iOS ``KBQuestionService`` and Android
-    ``KBQuestionService`` (which sends no headers at all) — and only Android has the header in its
-    code (``ApiClient``): the Android service decodes this answer once it sends
-    ``X-Client-Platform: Android``; iOS could never ask for its shape.
+    Both callers are headerless — iOS ``KBQuestionService`` and Android ``KBQuestionService`` (which sends
+    no headers at all) — so without the header the ``User-Agent`` decides: OkHttp's default
+    ``okhttp/<version>`` is Android's service (``_bare_okhttp``); anything else gets iOS's integer.
     """
-    if _platform(conn) == "android":
+    if _platform(conn) == "android" or _bare_okhttp(conn):
         return _KB_DIFFICULTY.get(level, "varsity")
     return level
 
@@ -277,6 +283,18 @@ def tts_audio_as_json(request: HTTPConnection) -> bool:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "audio/" not in accept
+
+
+def topic_audio_as_wav(request: HTTPConnection) -> bool:
+    """``GET /api/curricula/{id}/topics/{topic}/stream-audio``: one ``audio/wav`` of the whole topic, or the
+    old management server's segment framing (``SEG:``/``AUD:``/``ERR:``/``END``, ``application/octet-stream``,
+    the default: the runtime's tests and API_REFERENCE readers parse it). The WAV for Android (its
+    ``ApiClient.getTopicAudioStreamUrl`` hands the URL to an audio player) and for any caller that asks for
+    audio (``Accept: audio/…``, what players send)."""
+    if _platform(request) == "android":
+        return True
+    accept = request.headers.get("accept", "")
+    return "audio/" in accept and "application/octet-stream" not in accept
 
 
 def tts_profile_list(request: HTTPConnection, page: dict[str, Any]) -> Any:
@@ -300,10 +318,31 @@ def prefetch_progress(request: HTTPConnection, progress: dict[str, Any]) -> Any:
 def model_list(request: HTTPConnection, answer: dict[str, Any]) -> Any:
     """``GET /api/models``: Android decodes a bare JSON array of ``ModelInfo`` (``ApiClient.getModels``,
     ``List<ModelInfo>``); the default (no header, iOS ``ServerConfigManager.discoverManagementModels``, web)
-    is ``{models: [...], total, default_model, gpu}``."""
+    is ``{models: [...], total, by_type, default_model, gpu}``."""
     if _platform(request) == "android":
         return answer["models"]
     return answer
+
+
+def model_action(request: HTTPConnection, answer: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/models/{id}/load`` and ``…/unload``: ``status`` means two different things.
+
+    - Android (``X-Client-Platform: android``): the model itself — ``ApiClient.loadModel`` / ``unloadModel``
+      decode ``ModelInfo {id, name, type, status}``, ``status`` being the model's (``loaded``, ``available``).
+    - Everyone else, and the default: the Operations Console's ``ModelLoadResponse`` /
+      ``ModelUnloadResponse`` ``{status: "ok", model, message, …}`` (server/web/src/types/index.ts), where
+      ``status`` is the outcome of the call."""
+    if _platform(request) == "android":
+        return model
+    return answer
+
+
+def model_pull_streams(request: HTTPConnection) -> bool:
+    """``POST /api/models/pull``: Android's ``ApiClient.pullModel`` decodes one ``ModelInfo`` when the pull
+    is done; everyone else (the default) gets the progress as server-sent events ``data: {status, completed,
+    total, digest?}`` — the console's ``pullModel()`` (server/web/src/lib/api-client.ts) reads only lines
+    that start with ``data: ``."""
+    return _platform(request) != "android"
 
 
 def tts_cache_clear_confirmed(request: HTTPConnection, confirm: bool) -> bool:

@@ -40,13 +40,13 @@ LAMBDA_SERVICES: tuple[str, ...] = (
     "kb",
     "sessions",
     "telemetry",
-    "models",
 )
 # Served only by the container: the stateful voice core, and the Tier 2 admin API, which verifies
 # Cloudflare Access JWTs against the team's keys on the internet — a Lambda in the private subnets
 # of a stack without NAT (the beta) cannot reach them, the core can.
-# The Operations Console's system pages (ops) read the GPU fleet, its node agent and the AWS API.
-CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "ops")
+# The Operations Console's system pages (ops) read the GPU fleet, its node agent and the AWS API; the
+# models family manages the fleet's Ollama (found through the fleet's discovery) and streams model pulls.
+CORE_SERVICES: tuple[str, ...] = ("admin", "voice", "ops", "models")
 ALL_SERVICES: tuple[str, ...] = ("health",) + LAMBDA_SERVICES + CORE_SERVICES
 
 # Order matters: the specific core paths inside a Lambda family come first.
@@ -64,6 +64,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/kb/feedback", "voice", "core"),
     RouteRule("/api/admin/gpu", "voice", "core"),
     RouteRule("/api/gpu", "voice", "core"),  # GPU node agents' events (node token)
+    RouteRule("/api/system/unload-models", "models", "core"),  # before the /api/system family
     # stateless families -> Lambda
     RouteRule("/api/auth", "auth", "lambda"),
     RouteRule("/api/curricula", "curricula", "lambda"),  # with /suggest: one full-text query, stateless
@@ -74,15 +75,16 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/metrics", "telemetry", "lambda"),
     RouteRule("/api/clients", "telemetry", "lambda"),
     RouteRule("/api/logs", "telemetry", "lambda"),
+    RouteRule("/log", "telemetry", "lambda"),  # Android's log server endpoint (ApiClient.sendLog)
     # the iOS latency harness's result upload: answered 410 (not hosted), no state
     RouteRule("/api/latency-tests", "telemetry", "lambda"),
-    RouteRule("/api/models", "models", "lambda"),
     # stateful families -> core
     RouteRule("/ws", "voice", "core"),
     RouteRule("/api/tts", "voice", "core"),
     RouteRule("/api/tts-cache", "voice", "core"),
     RouteRule("/api/import", "voice", "core"),
     RouteRule("/api/admin", "admin", "core"),
+    RouteRule("/api/models", "models", "core"),
     RouteRule("/api/stats", "ops", "core"),
     RouteRule("/api/servers", "ops", "core"),
     RouteRule("/api/system", "ops", "core"),

@@ -485,6 +485,9 @@ class Settings:
         "a second listener (same address as `serve`) for the Operations Console's server-side proxies only: every "
         "request on it acts as `UNAMENTIS_CONSOLE_ADMIN_EMAIL` and is audited; never publish it (the deploy admits "
         "only the console's network to it)"))
+    console_host: str | None = setting("UNAMENTIS_CONSOLE_HOST", Str(), None, default_doc="`UNAMENTIS_HOST`", doc=(
+        "the address the console listener binds: an address only the console's network reaches (Compose: the core's "
+        "address on its `console` network)"))
     console_admin_email: str | None = setting("UNAMENTIS_CONSOLE_ADMIN_EMAIL", Str(), None, doc=(
         "the active admin user the console entry acts as (its tenant and role); required with `UNAMENTIS_CONSOLE_PORT`"))
     services: tuple[str, ...] = setting("UNAMENTIS_SERVICES", CommaList(), (), default_doc="— (every service)", doc=(
@@ -625,6 +628,16 @@ COMPOSE_SETTINGS: tuple[Setting, ...] = tuple(
         ("compose_http_port", "UNAMENTIS_HTTP_PORT", Int(minimum=1), 8766, "the host port Compose publishes", None),
         ("compose_image", "UNAMENTIS_IMAGE", Str(), "unamentis-runtime:0.1.0",
          "the runtime image Compose builds and runs (set a new tag to upgrade)", None),
+        ("compose_console_image", "UNAMENTIS_CONSOLE_IMAGE", Str(), None,
+         "profile `console`: your pinned image of the Operations Console (built with its `NEXT_PUBLIC_*` = "
+         "`UNAMENTIS_CONSOLE_URL`)", None),
+        ("compose_console_url", "UNAMENTIS_CONSOLE_URL", Str(), "http://localhost:3000",
+         "profile `console`: where browsers open the console (its `NEXT_PUBLIC_*` API base)", None),
+        ("compose_console_bind_address", "UNAMENTIS_CONSOLE_BIND_ADDRESS", Str(), "127.0.0.1",
+         "profile `console`: the host address the console is published on; whoever reaches it acts as the console's "
+         "admin", None),
+        ("compose_console_http_port", "UNAMENTIS_CONSOLE_HTTP_PORT", Int(minimum=1), 3000,
+         "profile `console`: the host port of the console", None),
     )
 )
 

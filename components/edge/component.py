@@ -10,13 +10,13 @@ outputs (origin secret, tunnel token, Access AUD, R2 credentials):
   late transform that sets `X-Origin-Secret` on the public hostnames;
 * Zero Trust Access: a reusable allow policy (the args' e-mail domains and e-mails) with
   **independent MFA** (`mfa_config`: Access itself asks for TOTP / biometrics / a security key)
-  and a self-hosted application for `admin.<domain>` and `api.<domain>/api/admin`;
+  and a self-hosted application for `admin.<domain>`, `api.<domain>/api/admin` and `/api/import`;
   IdP caveat: IdP-based MFA (`auth_method: mfa`) only works with Okta, Entra ID and generic
   OIDC/SAML, not with one-time PIN, GitHub or Google, which is why independent MFA is used; it
   must be switched on once per account (Zero Trust → Settings → Authentication);
 * tunnel mode: a remotely managed tunnel (`config_src="cloudflare"`), its ingress config
-  (core host → the core, admin host → ops console or the core's admin API with cloudflared
-  checking the Access JWT, `http_status:404` last), proxied CNAMEs to `<id>.cfargotunnel.com`,
+  (core host → the core, admin host → ops console — split by path: the API's paths to the core —
+  or the core's admin API, with cloudflared checking the Access JWT, `http_status:404` last), proxied CNAMEs to `<id>.cfargotunnel.com`,
   the `api.<domain>` Worker-only record (`AAAA 100::`), and the tunnel token (secret output);
 * R2 buckets (curriculum assets, TTS overflow with an age lifecycle) and an account API token
   scoped to those buckets, turned into S3 credentials (secret outputs).
@@ -45,6 +45,7 @@ import pulumi_random as random
 from components.base import ArgsError, Component, Transforms
 from components.edge import rules as R
 from components.facts import R2_BUCKET_RE
+from components.ops_console import API_PATH_REGEX, proxy_route_regex
 from components.edge import worker as W
 from components.edge.sdk import checked
 
@@ -263,8 +264,11 @@ class Edge(Component):
                              R.access_includes(args.allowed_email_domains, args.allowed_emails)),
             mfa_config=checked(cloudflare.ZeroTrustAccessPolicyMfaConfigArgs, mfa),
             session_duration=args.session_duration, opts=child)
+        # Access covers a destination's path and everything below it, so `/ws` is not listed on api.:
+        # it would take the apps' `/ws/audio` too; the console's `/ws` goes through admin.<domain>.
         destinations = [{"type": "public", "uri": args.admin_host},
-                        {"type": "public", "uri": f"{args.api_host}/api/admin"}]
+                        {"type": "public", "uri": f"{args.api_host}/api/admin"},
+                        {"type": "public", "uri": f"{args.api_host}/api/import"}]
         self.access_app = self.child("zeroTrustAccessApplication", cloudflare.ZeroTrustAccessApplication,
             f"{name}-admin-app", account_id=account, name=f"{p} admin", type="self_hosted",
             domain=args.admin_host,
@@ -382,12 +386,20 @@ class Edge(Component):
         # ECS: cloudflared is a sidecar in the core task; EKS: a Deployment next to the core's Service.
         core = args.core_service or f"http://localhost:{args.core_port}"
         admin_access = {"access": {"required": True, "team_name": args.team_name, "aud_tags": [access_aud]}}
-        rules = [
-            {"hostname": args.core_host, "service": core},
-            # cloudflared itself rejects requests without a valid Access JWT for the admin app.
-            {"hostname": args.admin_host, "service": args.ops_console_service or core,
-             "origin_request": admin_access},
-        ]
+        rules = [{"hostname": args.core_host, "service": core}]
+        if args.ops_console_service:
+            # admin.<domain> split by path: the console's own proxy routes (and its pages, below) to
+            # the console; the event socket and every other /api/ path (its browser-side calls) to the
+            # core, which verifies the Access JWT. Never the core's console listener: that port is
+            # reachable only from the console's own network.
+            rules += [
+                {"hostname": args.admin_host, "path": proxy_route_regex(), "service": args.ops_console_service,
+                 "origin_request": admin_access},
+                {"hostname": args.admin_host, "path": API_PATH_REGEX, "service": core, "origin_request": admin_access},
+            ]
+        # cloudflared itself rejects requests without a valid Access JWT for the admin app.
+        rules.append({"hostname": args.admin_host, "service": args.ops_console_service or core,
+                      "origin_request": admin_access})
         if args.web_client:
             rules.append({"hostname": args.app_host, "service": args.web_client_service})
         rules.append({"service": "http_status:404"})

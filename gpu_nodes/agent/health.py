@@ -5,6 +5,10 @@ GET  /ready     → 200 when the node takes work, 503 while draining
 POST /activity  → the core reports inference it sent here: {"source": "..."} (body optional);
                   200 with the state, 409 while draining, 400 for a body that is not that JSON,
                   401 without `Authorization: Bearer <node token>` when the agent has a token
+POST /idle      → the core applies the Operations Console's idle settings: {"mode", "thresholds"}
+                  (null thresholds: idle management off), {"keep_awake_seconds"} (0 ends it),
+                  {"state"} (force an idle state); 200 with the idle status, 400 for a change the
+                  agent cannot take, 409 while draining; the same token as /activity
 GET needs no token: it only reads, and only the core's security group reaches the port.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ from .node import Agent
 log = logging.getLogger("gpu_agent.http")
 
 MAX_BODY = 4096
+_REFUSED = object()  # a body already answered with an error
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path != "/activity":
+        if path not in ("/activity", "/idle"):
             self._send(404 if path not in ("/health", "/healthz", "/ready") else 405, {"error": f"no POST {path}"})
             return
         token = self.agent.core.token
@@ -65,22 +70,14 @@ class _Handler(BaseHTTPRequestHandler):
             if not hmac.compare_digest(sent.encode("utf-8"), f"Bearer {token}".encode("utf-8")):
                 self._send(401, {"error": "Authorization: Bearer <node token> required"})
                 return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self._send(400, {"error": "Content-Length is not a number"})
+        data = self._json_body()
+        if data is _REFUSED:
             return
-        if length < 0 or length > MAX_BODY:
-            self._send(413, {"error": f"body larger than {MAX_BODY} bytes"})
+        if path == "/idle":
+            self._idle(data)
             return
-        raw = self.rfile.read(length) if length else b""
         source = "core"
-        if raw.strip():
-            try:
-                data = json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                self._send(400, {"error": "body must be JSON like {\"source\": \"tts\"}"})
-                return
+        if data is not None:
             if not isinstance(data, dict) or not isinstance(data.get("source", "core"), str):
                 self._send(400, {"error": "body must be a JSON object whose 'source' is a string"})
                 return
@@ -89,6 +86,39 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(409, {"error": "draining: this node takes no new work", "drain": self.agent.drain})
             return
         self._send(200, {"state": self.agent.idle.state})
+
+    def _json_body(self) -> Any:
+        """The JSON body (None when empty), or _REFUSED after answering 400/413."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._send(400, {"error": "Content-Length is not a number"})
+            return _REFUSED
+        if length < 0 or length > MAX_BODY:
+            self._send(413, {"error": f"body larger than {MAX_BODY} bytes"})
+            return _REFUSED
+        raw = self.rfile.read(length) if length else b""
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            self._send(400, {"error": "body must be JSON like {\"source\": \"tts\"}"})
+            return _REFUSED
+
+    def _idle(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            self._send(400, {"error": "body must be a JSON object: {mode, thresholds} | {keep_awake_seconds} | {state}"})
+            return
+        if self.agent.draining:
+            self._send(409, {"error": "draining: idle settings no longer apply", "drain": self.agent.drain})
+            return
+        try:
+            idle = self.agent.change_idle(data)
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)})
+            return
+        self._send(200, {"state": self.agent.idle.state, "idle": idle})
 
     do_PUT = do_DELETE = do_PATCH = lambda self: self._send(405, {"error": "method not allowed"})  # noqa: E731
 

@@ -96,6 +96,7 @@ class IdleManager:
         self._generation = 0  # bumped by activity, so an action racing a request is not marked done
         self._done: set = set()
         self._paused = False
+        self._awake_until = 0.0  # keep-awake: no idle time counts before this
         self.history: Deque[Dict[str, object]] = deque(maxlen=100)
         self.action_log: Deque[Dict[str, object]] = deque(maxlen=100)
 
@@ -116,10 +117,40 @@ class IdleManager:
                 "paused": self._paused,
                 "last_activity": self._last_activity,
                 "last_activity_source": self._last_source,
-                "idle_seconds": round(max(0.0, now - self._last_activity), 3),
+                "idle_seconds": round(max(0.0, now - max(self._last_activity, min(self._awake_until, now))), 3),
                 "thresholds": self.thresholds.as_dict() if self.thresholds else None,
                 "actions_done": sorted(self._done),
+                "keep_awake_remaining": round(max(0.0, self._awake_until - now), 1),
             }
+
+    # ---- control from the core (the Operations Console's idle settings) -------------------
+    def set_thresholds(self, thresholds: Optional[Thresholds]) -> None:
+        """A new power mode; None turns idle management off. The next tick moves to the state the idle
+        time calls for under it."""
+        with self._lock:
+            self.thresholds = thresholds
+
+    def keep_awake(self, seconds: float) -> None:
+        """Stay ACTIVE for ``seconds`` (0 ends a keep-awake): idle time counts from the window's end."""
+        if seconds > 0:
+            self.record_activity("keep awake")
+        with self._lock:
+            self._awake_until = self._clock() + seconds if seconds > 0 else 0.0
+
+    def force(self, state: str) -> None:
+        """Move to ``state`` now, as if the node had been idle just long enough for it; its actions and
+        those of the states before it run on the next tick. ACTIVE is activity."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state}; one of {', '.join(STATES)}")
+        if state == "ACTIVE":
+            self.record_activity("forced active")
+            return
+        if self.thresholds is None:
+            raise ValueError("idle management is off in this mode: there is no idle state to force")
+        with self._lock:
+            self._awake_until = 0.0
+            self._last_activity = self._clock() - getattr(self.thresholds, state.lower())
+            self._last_source = f"forced {state}"
 
     def pause(self) -> None:
         """Stop idle transitions (a draining node must not unload or ask to scale to zero)."""
@@ -153,7 +184,8 @@ class IdleManager:
         with self._lock:
             if self._paused:
                 return
-            idle = self._clock() - self._last_activity
+            now = self._clock()
+            idle = now - max(self._last_activity, min(self._awake_until, now))
             target = self.thresholds.state_for(idle)
             events = []
             # Step through every state on the way (a late tick still reports each one, in order).

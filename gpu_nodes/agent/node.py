@@ -182,6 +182,34 @@ class Agent:
         self.idle.record_activity(source)
         return True
 
+    def change_idle(self, change: Dict[str, Any]) -> Dict[str, Any]:
+        """Apply an idle change the core sends (``POST /idle``): ``mode`` with ``thresholds`` (an object
+        of four seconds, or null for no idle management), ``keep_awake_seconds``, ``state``. Raises
+        ValueError with a message for a change it cannot take."""
+        if "mode" in change or "thresholds" in change:
+            raw = change.get("thresholds")
+            if raw is not None and not isinstance(raw, dict):
+                raise ValueError("thresholds must be an object {warm, cool, cold, dormant} or null")
+            try:
+                thresholds = Thresholds(**{k: float(raw[k]) for k in ("warm", "cool", "cold", "dormant")}) if raw else None
+            except (KeyError, TypeError):
+                raise ValueError("thresholds needs warm, cool, cold and dormant as numbers") from None
+            mode = change.get("mode") or "custom"
+            if not isinstance(mode, str) or len(mode) > 64:
+                raise ValueError("mode must be a short string")
+            self.idle.set_thresholds(thresholds)
+            self.idle_mode = mode
+        if "keep_awake_seconds" in change:
+            seconds = change["keep_awake_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 86400:
+                raise ValueError("keep_awake_seconds must be a number from 0 to 86400")
+            self.idle.keep_awake(float(seconds))
+        if "state" in change:
+            if not isinstance(change["state"], str):
+                raise ValueError("state must be one of active, warm, cool, cold, dormant")
+            self.idle.force(change["state"].upper())
+        return self.health()["idle"]
+
     def observe_once(self) -> None:
         servers: List[Any] = ([self.ollama] if self.ollama else []) + self.speech
         for server in servers:
@@ -368,6 +396,7 @@ class Agent:
                 "thresholds": snap["thresholds"],
                 "idle_seconds": snap["idle_seconds"],
                 "actions_done": snap["actions_done"],
+                "keep_awake_remaining": snap["keep_awake_remaining"],
                 "dormant_action": self.dormant_action,
             },
             "last_activity": _iso(snap["last_activity"]),  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from runtime.auth import store
+from runtime.auth import signed_urls
 from runtime.auth.principal import ADMIN_ROLES, Principal
 from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
 from runtime.db import Database
@@ -73,6 +74,7 @@ class Authenticator:
         self._open: Principal | None = None
         self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
         self._jwt: JwtCodec | None = None
+        self._url_key = b""
         self._access: "AccessVerifier | None" = None
 
     # --------------------------------------------------------------------------- configuration
@@ -90,7 +92,29 @@ class Authenticator:
                 log.warning("UNAMENTIS_JWT_SECRET is not set; using a throwaway secret (dev only)")
                 secret = secrets.token_urlsafe(48)
             self._jwt = JwtCodec(secret, issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience)
+            self._url_key = signed_urls.url_key(secret)
         return self._jwt
+
+    # --------------------------------------------------------------------------- signed URLs
+    def _signing_key(self) -> bytes | None:
+        """The URL signing key (from the JWT secret), or None where accounts are not configured."""
+        try:
+            _ = self.jwt
+        except ApiError:
+            return None
+        return self._url_key
+
+    def sign_url(self, path: str, who: Principal) -> str | None:
+        """``path`` with a short-lived signed query for ``who`` (None where nothing can sign)."""
+        key = self._signing_key()
+        return signed_urls.sign(key, path, who, now=time.time()) if key else None
+
+    def signed_url(self, path: str, query: Mapping[str, str]) -> Principal | None:
+        """The principal of a GET whose query signs ``path`` (None when it is not a valid signed URL)."""
+        if "sig" not in query:
+            return None
+        key = self._signing_key()
+        return signed_urls.verify(key, path, query, now=time.time()) if key else None
 
     @property
     def access_enabled(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from runtime.errors import Unauthorized
 from runtime.limits import RateLimit
 
-PrincipalKind = Literal["beta_token", "user", "admin", "open"]
+PrincipalKind = Literal["beta_token", "user", "admin", "open", "signed"]
 
 # Roles of the users table that pass Tier 2 (admin) checks.
 ADMIN_ROLES = frozenset({"admin", "org_admin", "super_admin"})

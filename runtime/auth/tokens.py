@@ -15,9 +15,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from runtime.ttl_cache import MISSING, TtlCache
+
 ACCESS_TOKEN_SECONDS = 900  # CONTRACT: 15 minutes, expires_in 900
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
+LEEWAY_SECONDS = 5
+# Verified tokens remembered per process: an app sends the same access JWT on every call for its 15
+# minutes, and checking the signature and claims again (PyJWT: ~1.5 ms of CPU) was the largest cost of
+# a signed-in request. Only the exact token text that verified is remembered, never longer than it is
+# valid; revocation is checked separately, on its login session, on every request.
+VERIFIED_CACHE_ENTRIES = 10_000
 
 BETA_PREFIX = "uma_beta_"
 REFRESH_PREFIX = "uma_rt_"
@@ -61,6 +69,7 @@ class JwtCodec:
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
+        self._verified = TtlCache(ttl_seconds + LEEWAY_SECONDS, VERIFIED_CACHE_ENTRIES)
 
     # PyJWT (and the cryptography package it loads) is imported on first use: a Lambda serving
     # only beta-token requests never needs it, and it is ~40 ms of cold start.
@@ -80,6 +89,16 @@ class JwtCodec:
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
     def verify(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is MISSING:
+            claims = self._verify(token)
+            self._verified.put(token, claims)
+        if claims.expires_at + LEEWAY_SECONDS <= time.time():
+            self._verified.drop(token)
+            raise TokenExpired("token expired")
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         import jwt  # as in issue(): loaded on first use
 
         try:
@@ -91,7 +110,7 @@ class JwtCodec:
         try:
             data = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
-                options={"require": list(_REQUIRED)}, leeway=5,
+                options={"require": list(_REQUIRED)}, leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenExpired("token expired") from exc

@@ -23,10 +23,11 @@ class _FollowerServer(uvicorn.Server):
         yield
 
 
-def console_server(app: Any, base: uvicorn.Config, port: int) -> uvicorn.Server:
-    """The console listener: ``base``'s options, its own port, no lifespan (the public server runs it)."""
+def console_server(app: Any, base: uvicorn.Config, port: int, host: str | None = None) -> uvicorn.Server:
+    """The console listener: ``base``'s options, its own address (``host``, default ``base``'s) and port, no
+    lifespan (the public server runs it)."""
     return _FollowerServer(uvicorn.Config(
-        console_entry(app), host=base.host, port=port, lifespan="off", log_config=None, access_log=False,
+        console_entry(app), host=host or base.host, port=port, lifespan="off", log_config=None, access_log=False,
         proxy_headers=False, server_header=False, ws_per_message_deflate=base.ws_per_message_deflate,
         ws_ping_interval=base.ws_ping_interval, timeout_graceful_shutdown=base.timeout_graceful_shutdown,
         log_level=base.log_level,
@@ -59,9 +60,9 @@ async def serve_with_console(leader: uvicorn.Server, follower: uvicorn.Server) -
         await following
 
 
-def run(public: uvicorn.Config, console_port: int | None) -> None:
+def run(public: uvicorn.Config, console_port: int | None, console_host: str | None = None) -> None:
     """Serve ``public``; with ``console_port``, the console listener beside it."""
     if console_port is None:
         uvicorn.Server(public).run()
         return
-    asyncio.run(serve_with_console(uvicorn.Server(public), console_server(public.app, public, console_port)))
+    asyncio.run(serve_with_console(uvicorn.Server(public), console_server(public.app, public, console_port, console_host)))

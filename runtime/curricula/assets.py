@@ -8,7 +8,7 @@ an image; SVG can carry script, so it is always served as an attachment under a 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Callable
 
 from runtime.curricula import umcf
 
@@ -110,6 +110,16 @@ def topic_assets(doc: dict, topic_id: str) -> tuple[list, list] | None:
         return [e for e in media.get(key) or [] if isinstance(e, dict)]
 
     return entries("embedded"), entries("reference")
+
+
+def rewrite_urls(doc: dict, rewrite: Callable[[str], str]) -> None:
+    """Replace every topic media entry's server-relative ``url`` (``/api/…``) with ``rewrite(url)``."""
+    for topic in umcf.list_topics(doc):
+        media = topic.get("media") if isinstance(topic.get("media"), dict) else {}
+        for entry in (media.get("embedded") or []) + (media.get("reference") or []):
+            url = entry.get("url") if isinstance(entry, dict) else None
+            if isinstance(url, str) and url.startswith("/api/"):
+                entry["url"] = rewrite(url)
 
 
 def find_entry(doc: dict, topic_id: str, asset_id: str) -> dict | None:

@@ -4,8 +4,14 @@
   ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
+<<<<<<< HEAD
+- Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
+  A ``/ws`` upgrade with ``?token=`` is the apps' event stream instead: Tier 1 with that token (the
+  voice service then sends only the token's tenant's events).
+=======
 - Tier 2 (``/api/admin/*``, ``/api/import/*`` but the read-only catalogs ``/api/import/sources*``, the ``/ws``
   event bus): ``ctx.auth.admin(headers)``.
+>>>>>>> main
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,6 +66,7 @@ ADMIN_EXACT = frozenset({"/api/admin", "/api/import", "/ws"})
 # no tenant data (the Android app browses them as a client); its routes are GET only.
 CLIENT_PREFIXES_IN_ADMIN = ("/api/import/sources",)
 SELF_AUTHENTICATING = frozenset({"/ws/audio"})
+APP_EVENT_STREAM = "/ws"  # with ?token=: Tier 1, the token's tenant's events only
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
 # store — a database blip must not fail a health probe.
 UNLIMITED_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
@@ -85,6 +93,21 @@ def _missing_token() -> ApiError:
     return Unauthorized("Authentication required: send Authorization: Bearer <token>.")
 
 
+def _query_token(scope: Scope) -> str | None:
+    """The ``?token=`` of a WebSocket upgrade to the apps' event stream (``/ws``), else None."""
+    if scope["type"] != "websocket" or scope["path"] != APP_EVENT_STREAM or b"token=" not in scope.get("query_string", b""):
+        return None
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token") or None
+
+
+def _signed_url(ctx: "AppContext", scope: Scope) -> Any:
+    """A GET (or HEAD) of a URL an answer signed (runtime.auth.signed_urls): its signer's principal."""
+    if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or b"sig=" not in scope.get("query_string", b""):
+        return None
+    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    return ctx.auth.signed_url(scope["path"], query)
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, *, public_paths: Iterable[str] = (), public_prefixes: Iterable[str] = ()) -> None:
         self.app = app
@@ -100,6 +123,8 @@ class AuthMiddleware:
             return
         ctx: AppContext = scope["app"].state.ctx
         tier = tier_of(scope["path"], self.public_paths, self.public_prefixes)
+        if tier == "admin" and _query_token(scope) is not None:
+            tier = "client"
         if tier == "self":
             await self.app(scope, receive, send)
             return
@@ -136,10 +161,13 @@ class AuthMiddleware:
         await self.app(scope, receive, with_response_headers(scope, send, outcome))
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
-        token = bearer_token(scope)
+        token = bearer_token(scope) or _query_token(scope)
         if token is None:
             if ctx.auth.access_enabled and header(scope, b"cf-access-jwt-assertion"):
                 return await ctx.auth.admin(Headers(scope=scope))
+            signed = _signed_url(ctx, scope)
+            if signed is not None:
+                return signed
             if ctx.settings.client_auth == "open":
                 return await ctx.auth.open_principal()
             raise _missing_token()

@@ -58,6 +58,15 @@ async def agent_health(fleet: GpuFleet, http: httpx.AsyncClient) -> dict[str, An
     return body if isinstance(body, dict) else None
 
 
+def loaded_models(node: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(server, model) pairs the agent's ``loaded_models`` lists (``{server: [{name, ...}]}``)."""
+    loaded = (node or {}).get("loaded_models") or {}
+    if not isinstance(loaded, dict):
+        return []
+    return [(str(server), str(m.get("name"))) for server, models in loaded.items() if isinstance(models, list)
+            for m in models if isinstance(m, dict) and m.get("name")]
+
+
 async def push_idle(fleet: GpuFleet, http: httpx.AsyncClient, change: dict[str, Any]) -> bool:
     """Send an idle change (mode/thresholds, keep-awake, forced state) to the node's agent; False when
     no node answered (the change is stored and applies when one does)."""

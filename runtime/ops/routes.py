@@ -113,13 +113,19 @@ async def _shutdown(app: AppContext) -> None:
 
 
 # ------------------------------------------------------------------ servers
-async def _server_statuses(request: Request, tenant_id: str) -> list[dict[str, Any]]:
+async def _server_statuses(request: Request, who: Principal) -> list[dict[str, Any]]:
+    """The tenant's added servers; for an admin also the platform's (their addresses are the
+    deployment's internals, not a tester's business)."""
     app = ctx(request)
     core = voice_core(app)
-    await core.gpu.is_warm()  # discovers the deployed node's address
     async with tx(request) as conn:
-        rows = await store.servers(conn, tenant_id)
-    known = servers.configured(core.gpu, core.vs) + servers.added(list(rows))
+        rows = await store.servers(conn, who.tenant_id)
+    platform: list[servers.Server] = []
+    if who.is_admin:
+        await core.gpu.is_warm()  # discovers the deployed node's address
+        platform = servers.configured(core.gpu, core.vs)
+    known = platform + servers.added(list(rows))
+    tenant_id = who.tenant_id
     cache = ops_state(app).probes
     out: list[dict[str, Any]] = []
     fresh = [s for s in known if cache.get((tenant_id, s.id, s.url)) is MISSING]
@@ -131,9 +137,9 @@ async def _server_statuses(request: Request, tenant_id: str) -> list[dict[str, A
 
 
 async def list_servers(request: Request) -> Response:
-    """The model servers the stack knows, with their health."""
+    """The model servers the stack knows (admins) and the tenant's added ones, with their health."""
     who = principal(request)
-    statuses = await _server_statuses(request, who.tenant_id)
+    statuses = await _server_statuses(request, who)
     return reply({"servers": statuses, **servers.counts(statuses)})
 
 
@@ -167,7 +173,7 @@ async def stats(request: Request) -> Response:
         averages = await telemetry_summary(conn, who.tenant_id, 24, None, SUMMARY_KEYS)
         sessions = await store.session_counts(conn, who.tenant_id)
         audio = await store.audio_seconds(conn, who.tenant_id)
-    statuses = await _server_statuses(request, who.tenant_id)
+    statuses = await _server_statuses(request, who)
     core = voice_core(app)
     return reply({
         # the Operations Console's DashboardStats
@@ -223,7 +229,7 @@ async def _metrics(request: Request) -> dict[str, Any]:
             "service_id": node_id, "service_name": "GPU node", "status": str(node.get("state", "")).lower() or "unknown",
             "cpu_percent": float(util[0]) if util else 0.0, "memory_mb": 0, "gpu_memory_mb": g.get("memory_used_mib") or 0,
             "last_request_time": gpu_last.timestamp() if gpu_last else None,
-            "request_count_5m": sum(r["calls"] for r in gpu_calls), "model_loaded": bool(node.get("loaded_models")),
+            "request_count_5m": sum(r["calls"] for r in gpu_calls), "model_loaded": bool(gpu.loaded_models(node)),
             "estimated_power_w": 0}
         by_service[node_id] = services[node_id]["cpu_percent"]
     pressure, level = _pressure(load.cpu_temp_c)
@@ -278,8 +284,9 @@ async def snapshot(request: Request) -> Response:
     app = ctx(request)
     metrics = await _metrics(request)
     node = metrics.pop("_node")
-    models = [{"id": m, "name": m, "type": "llm", "status": "loaded", "size_bytes": None, "loaded_at": None}
-              for m in (node or {}).get("loaded_models") or []]
+    kinds = {"ollama": "llm", "stt": "stt", "tts": "tts"}
+    models = [{"id": m, "name": m, "type": kinds.get(server, server), "status": "loaded", "size_bytes": None,
+               "loaded_at": None} for server, m in gpu.loaded_models(node)]
     return reply({"health": {"status": "healthy", "version": app.settings.version,
                              "uptime": int(time.time() - app.started_at)},
                   "metrics": metrics, "services": await _services(request), "models": models})
@@ -382,7 +389,7 @@ async def _idle_status(request: Request, who: Principal) -> dict[str, Any]:
         forced_state=settings["forced_state"] if settings else None,
         forced_at=settings["forced_at"] if settings else None,
         timeout_seconds=settings["timeout_seconds"] if settings else None,
-        models_loaded=len((node or {}).get("loaded_models") or []), node=node)
+        models_loaded=len(gpu.loaded_models(node)), node=node)
 
 
 async def idle_status(request: Request) -> Response:

@@ -122,7 +122,7 @@ async def probe(server: Server, http: httpx.AsyncClient) -> dict[str, Any]:
             body = response.content
         models = _models(body)
     except FetchError as exc:
-        status = "degraded" if "answered" in exc.message else "unhealthy"
+        status = "degraded" if exc.message.startswith("the remote server answered") else "unhealthy"
         error = exc.message
     except httpx.HTTPError as exc:
         status, error = "unhealthy", f"unreachable ({type(exc).__name__})"

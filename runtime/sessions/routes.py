@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -21,6 +22,7 @@ from runtime.auth.principal import Principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.content import schemas
+from runtime.context import ctx
 from runtime.service import Service
 from runtime.sessions import store
 from runtime.tutoring import confidence
@@ -38,6 +40,8 @@ from runtime.validation import (
     query_int,
     query_str,
 )
+
+log = logging.getLogger("unamentis.sessions")
 
 STATES = ("idle", "playing", "user_speaking", "ai_thinking", "ai_speaking", "paused", "ended")
 SIGNAL_TYPES = ("clarification", "repetition", "confusion", "question")
@@ -242,7 +246,19 @@ async def _transition(request: Request, action: str) -> Response:
                            details={"state": row["state"]})
         row = await store.set_state(conn, row["id"], target, stamp)
         await _event(conn, row, "state_changed", {"action": action, "state": target})
-    return reply(state_dict(row))
+    answer = state_dict(row)
+    await _announce(request, who, answer, action)
+    return reply(answer)
+
+
+async def _announce(request: Request, who: Principal, session: dict, action: str) -> None:
+    """Tell the tenant's app event streams (``/ws?token=``) that a session changed state. Best effort: the
+    row holds the truth, and a failed announcement must not fail the change."""
+    try:
+        await ctx(request).events.publish("session_update", {
+            "tenant_id": who.tenant_id, "session_id": session["id"], "status": session["status"], "event": action})
+    except Exception:
+        log.debug("announcing a session change failed", exc_info=True)
 
 
 async def start_session(request: Request) -> Response:
@@ -266,9 +282,12 @@ async def end_session(request: Request) -> Response:
     async with tx(request, who) as conn:
         row = await _load(conn, who, _sid(request), for_update=True)
         before = state_dict(row)
+        ended = None
         if row["state"] != "ended":
             ended = await store.end(conn, row["id"])
             await _event(conn, ended, "state_changed", {"action": "end", "state": "ended"})
+    if ended is not None:
+        await _announce(request, who, state_dict(ended), "end")
     return reply(before)
 
 

@@ -1,4 +1,4 @@
-"""Telemetry (``/api/metrics*``, ``/api/clients*``, ``/api/logs``): the ``telemetry`` Lambda service.
+"""Telemetry (``/api/metrics*``, ``/api/clients*``, ``/api/logs``, ``/log``): the ``telemetry`` Lambda service.
 
 Session metric snapshots (iOS/Android ``POST /api/metrics``), unified latency telemetry
 (``/api/metrics/ingest``, single or batch), a client registry (heartbeats) and remote logs — kept per
@@ -373,6 +373,9 @@ SERVICE = Service(
         Route("/api/clients", list_clients, methods=["GET"]),
         Route("/api/latency-tests/runs/{run_id}/results", latency_results, methods=["POST"]),
         Route("/api/logs", post_logs, methods=["POST"]),
+        # Android's ApiClient.sendLog posts to a log server's POST /log; pointing its log server URL at
+        # this server stores the entries with everyone else's
+        Route("/log", post_logs, methods=["POST"]),
         Route("/api/logs", get_logs, methods=["GET"]),
         Route("/api/logs", delete_logs, methods=["DELETE"]),
     ],

@@ -31,3 +31,26 @@ async def stats(conn: asyncpg.Connection, tenant_id: str) -> tuple[asyncpg.Recor
     by_provider = {r["provider"]: r["n"] for r in await conn.fetch(
         "select provider, count(*) n from tts_cache_entries where tenant_id = $1 group by provider", tenant_id)}
     return row, by_provider
+
+
+_ENTRY_COLUMNS = ("digest, object_key, provider, voice, text_preview, size_bytes, duration_seconds, sample_rate, "
+                  "created_at, last_accessed_at, client_hash")
+
+
+async def name_entry(conn: asyncpg.Connection, tenant_id: str, digest: str, client_hash: str) -> asyncpg.Record | None:
+    """Give the entry ``digest`` the client's name ``client_hash`` (taken from any other entry of the
+    tenant that had it); the entry, or None when the index has no such entry."""
+    await conn.execute("update tts_cache_entries set client_hash = null "
+                       "where tenant_id = $1 and client_hash = $2 and digest <> $3", tenant_id, client_hash, digest)
+    return await conn.fetchrow(f"update tts_cache_entries set client_hash = $3 where tenant_id = $1 and digest = $2 "
+                               f"returning {_ENTRY_COLUMNS}", tenant_id, digest, client_hash)
+
+
+async def entry(conn: asyncpg.Connection, tenant_id: str, *, digest: str | None = None,
+                client_hash: str | None = None) -> asyncpg.Record | None:
+    """The tenant's entry by the server's digest or by the client's name for it."""
+    if client_hash is not None:
+        return await conn.fetchrow(f"select {_ENTRY_COLUMNS} from tts_cache_entries "
+                                   "where tenant_id = $1 and client_hash = $2", tenant_id, client_hash)
+    return await conn.fetchrow(f"select {_ENTRY_COLUMNS} from tts_cache_entries where tenant_id = $1 and digest = $2",
+                               tenant_id, digest)

@@ -16,9 +16,10 @@ from runtime.auth.principal import principal
 from runtime.content.http import reply, tx
 from runtime.context import ctx
 from runtime.curricula import store as curricula_store
-from runtime.curricula import umcf
+from runtime.curricula import assets, umcf
 from runtime.errors import ApiError, InvalidField, NotFound
 from runtime.jobs.queue import UnknownJobKind, principal_payload
+from runtime.providers import audio
 from runtime.providers.base import ProviderError
 from runtime.tts import kb_audio
 from runtime.tts.common import (TTS_PROVIDER_NAMES, VOICE_PATTERN, provider_api_error, provider_name, read_provider,
@@ -283,6 +284,8 @@ async def stream_audio(request: Request) -> Response:
     if info is None:
         raise NotFound("Topic not found.")
     segments = info["segments"]
+    if client_shapes.topic_audio_as_wav(request):
+        return await _topic_wav(request, core, info, voice=voice, provider=provider)
 
     async def body():
         for i, seg in enumerate(segments):
@@ -307,14 +310,50 @@ async def stream_audio(request: Request) -> Response:
                              headers={"X-Topic-Title": title, "X-Segment-Count": str(len(segments))})
 
 
+async def _topic_wav(request: Request, core, info: dict, *, voice: str | None, provider: str) -> Response:
+    """Every segment's speech as one WAV (at the first segment's sample rate); a segment that fails is
+    left out and counted in ``X-Segments-Failed``. A player needs the length up front, so the whole topic
+    is synthesised (from the TTS cache after a prefetch) before the first byte."""
+    p = principal(request)
+    pcm, rate, failed = bytearray(), 0, 0
+    for seg in info["segments"]:
+        text = str(seg.get("content") or "")
+        if not text.strip():
+            continue
+        try:
+            res = await core.speech.speak(p, p.tenant_id, text, voice=voice, provider_name=provider, system=info["system"])
+            samples, seg_rate, channels = audio.parse_wav(res.wav)
+        except (ProviderError, audio.AudioFormatError):
+            failed += 1
+            continue
+        samples = audio.to_mono(samples, channels)
+        rate = rate or seg_rate
+        pcm += audio.resample(samples, seg_rate, rate) if seg_rate != rate else samples
+    if not rate and not failed:
+        raise NotFound("This topic has no text to speak.")
+    if not rate:
+        raise ApiError(502, "tts_failed", "No segment of this topic could be spoken.")
+    return Response(audio.wav_bytes(bytes(pcm), rate), media_type="audio/wav", headers={
+        "X-Segment-Count": str(len(info["segments"])), "X-Segments-Failed": str(failed),
+        "X-TTS-Sample-Rate": str(rate)})
+
+
 async def full_with_assets(request: Request) -> Response:
-    """The UMCF document plus its assets inline (base64)."""
+    """The UMCF document plus its assets inline (base64). Each asset's ``url`` is absolute and signed for
+    the caller: Android's VisualAssetCache fetches it as it stands (bare OkHttp, no token)."""
     cid = path_id(request, "id")
     async with tx(request) as conn:
         doc = await curricula_store.document_with_assets(conn, ctx(request).storage, cid)
     if doc is None:
         raise NotFound("Curriculum not found.")
+    assets.rewrite_urls(doc, lambda url: public_url(request, url))
     return reply(doc)
+
+
+def public_url(request: Request, path: str) -> str:
+    """``path`` as an absolute URL on the request's own base URL, signed for the caller where a key exists."""
+    signed = ctx(request).auth.sign_url(path, principal(request))
+    return str(request.base_url).rstrip("/") + (signed or path)
 
 
 async def preload_assets(request: Request) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 
 
@@ -98,27 +99,66 @@ def _key_from(request: Request, source: dict, core, tenant_id: str) -> CacheKey:
     return key
 
 
+_CLIENT_HASH = r"[A-Za-z0-9_-]{8,128}"
+
+
+def _entry_json(name: str, row, wav: bytes | None, *, text: str = "") -> dict:
+    """A cache entry as Android's ``TTSCacheEntry`` (``hash`` is the name the caller knows it by) with the
+    server's own ``key`` beside it; ``audio_data`` is the WAV as base64 when ``wav`` is given. ``row`` is the
+    index entry (None for shared system audio, which the tenant's index does not list)."""
+    entry = {"hash": name, "key": name, "text": text, "provider": "", "voice_id": "", "audio_url": None,
+             "audio_data": base64.b64encode(wav).decode("ascii") if wav is not None else None,
+             "duration_ms": 0, "size_bytes": len(wav or b""), "created_at": None, "last_accessed": None}
+    if row is not None:
+        entry.update({"key": row["digest"], "text": text or row["text_preview"], "provider": row["provider"],
+                      "voice_id": row["voice"], "duration_ms": round(float(row["duration_seconds"]) * 1000),
+                      "size_bytes": row["size_bytes"], "created_at": row["created_at"].isoformat(),
+                      "last_accessed": row["last_accessed_at"].isoformat()})
+    elif wav is not None:
+        pcm, rate, _ = parse_wav(wav)
+        entry["duration_ms"] = round(len(pcm) * 1000 / (2 * rate))
+    return entry
+
+
+def _cache_miss(digest: str) -> Response:
+    return JSONResponse({"error": "Cache miss", "code": "CACHE_MISS", "message": "not cached", "hash": digest},
+                        status_code=404)
+
+
 async def cache_get(request: Request) -> Response:
-    """Cached audio by text + voice settings (or ``?hash=``); 404 on a miss."""
+    """Cached audio by text + voice settings, or by ``?hash=``: the server's 32-hex digest (PUT's ``key``) or
+    the caller's own name for an entry it PUT with ``hash``; 404 on a miss. WAV, or for a caller that decodes
+    JSON (``client_shapes.tts_audio_as_json``) the entry as ``TTSCacheEntry`` with the audio as base64."""
     p = principal(request)
     core = voice_core(ctx(request))
-    digest = query_str(request, "hash", max_len=64) or query_str(request, "key", max_len=64)
+    as_json = client_shapes.tts_audio_as_json(request)
+    digest = query_str(request, "hash", max_len=128) or query_str(request, "key", max_len=128)
     if digest:
-        if not set(digest) <= _HASH_CHARS or len(digest) != 32:
-            raise ApiError(400, "invalid_hash", "'hash' is the 32-character hex hash PUT /api/tts/cache returned.")
-        for scope in (p.tenant_id, "system"):
-            okey = f"tts-cache/{scope}/{digest[:2]}/{digest}.wav"
+        if not re.fullmatch(_CLIENT_HASH, digest):
+            raise ApiError(400, "invalid_hash", "'hash' is PUT /api/tts/cache's 32-character 'key' or the 'hash' it was given.")
+        named = len(digest) != 32 or not set(digest) <= _HASH_CHARS
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            row = await index.entry(conn, p.tenant_id, client_hash=digest) if named else \
+                await index.entry(conn, p.tenant_id, digest=digest)
+            if row is None and len(digest) == 32:
+                row = await index.entry(conn, p.tenant_id, client_hash=digest)
+        keys = [row["object_key"]] if row else []
+        if not named:
+            keys += [f"tts-cache/{scope}/{digest[:2]}/{digest}.wav" for scope in (p.tenant_id, "system")]
+        for okey in keys:
             wav = core.cache.local.get(okey) or (await core.cache.store.get(okey) if core.cache.store else None)
             if wav:
-                return _cached_response(wav)
-        return JSONResponse({"error": "Cache miss", "code": "CACHE_MISS", "message": "not cached", "hash": digest},
-                            status_code=404)
+                return JSONResponse(_entry_json(digest, row, wav)) if as_json else _cached_response(wav)
+        return _cache_miss(digest)
     key = _key_from(request, dict(request.query_params), core, p.tenant_id)
     found = await core.cache.get(key)
     if found is None:
-        return JSONResponse({"error": "Cache miss", "code": "CACHE_MISS", "message": "not cached", "hash": key.digest},
-                            status_code=404)
+        return _cache_miss(key.digest)
     core.speech._touch(key)
+    if as_json:
+        async with ctx(request).db.tenant(p.tenant_id) as conn:
+            row = await index.entry(conn, p.tenant_id, digest=key.digest)
+        return JSONResponse(_entry_json(key.digest, row, found[0], text=key.text))
     return _cached_response(found[0])
 
 
@@ -128,10 +168,14 @@ def _cached_response(wav: bytes) -> Response:
 
 
 async def cache_put(request: Request) -> Response:
-    """Store client-provided audio in the cache (WAV, or raw PCM16 with ``sample_rate``)."""
+    """Store client-provided audio in the cache (WAV, or raw PCM16 with ``sample_rate``), as ``audio_base64``
+    or Android's ``TTSCacheEntry.audio_data``. With ``hash`` (Android's own name for the entry) the entry can
+    be read back by that name. The answer is the entry (``TTSCacheEntry``: ``hash`` as given, else the
+    server's digest, which ``key`` always holds) with ``status`` and ``size_bytes``."""
     p = principal(request)
     core = voice_core(ctx(request))
     body = await json_body(request, max_bytes=10 * 1024 * 1024)
+    client_hash = field_str(body, "hash", max_len=128, pattern=_CLIENT_HASH)
     raw = body.get("audio_base64", body.get("audio_data"))
     if not isinstance(raw, str) or not raw:
         raise MissingField("'audio_base64' is required.", details={"field": "audio_base64"})
@@ -152,7 +196,13 @@ async def cache_put(request: Request) -> Response:
     if len(wav) <= 44:
         raise ApiError(422, "invalid_audio", "the audio is empty", details={"field": "audio_base64"})
     await core.speech.put(key, wav)
-    return JSONResponse({"status": "ok", "hash": key.digest, "size_bytes": len(wav)})
+    async with ctx(request).db.tenant(p.tenant_id) as conn:
+        if client_hash:
+            row = await index.name_entry(conn, p.tenant_id, key.digest, client_hash)
+        else:
+            row = await index.entry(conn, p.tenant_id, digest=key.digest)
+    return JSONResponse({**_entry_json(client_hash or key.digest, row, None, text=key.text),
+                         "status": "ok", "key": key.digest, "size_bytes": len(wav)})
 
 
 async def _delete_where(request: Request, tenant_id: str, which: str, *args) -> int:

@@ -1,4 +1,5 @@
-"""``/ws``: the ops console's event bus (Tier 2, checked by the auth middleware before we run)."""
+"""``/ws``: the ops console's event bus (Tier 2, checked by the auth middleware before we run), or with
+``?token=`` the apps' tenant-scoped stream (Tier 1, ``ws_app_events``)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,12 +12,16 @@ from runtime.context import ctx as app_ctx
 from runtime.events import envelope
 
 from .core import voice_core
+from .ws_app_events import ws_app_events
 
 PING_SECONDS = 20.0
 
 
 async def ws_events(websocket: WebSocket) -> None:
     """Ops console events: connected, pong, and every broadcast (log, metrics, import_progress, …)."""
+    if websocket.query_params.get("token"):  # the middleware authenticated it as an app (Tier 1)
+        await ws_app_events(websocket)
+        return
     context = app_ctx(websocket)
     bus = context.events
     core = voice_core(context)

@@ -66,11 +66,26 @@ def access_keys(live_server):
     return keys
 
 
+@pytest.fixture(scope="module")
+def gpu_ollama():
+    """A loopback Ollama as the GPU box the console's model panel manages (UNAMENTIS_GPU_LLM_URL)."""
+    from tests.runtime.models.ollama_peer import OllamaPeer
+    from tests.runtime.voice.peers import ServerThread
+
+    peer = OllamaPeer()
+    with ServerThread(peer.app) as server:
+        peer.url = server.url
+        yield peer
+
+
 @pytest.fixture
-async def console(make_app, shared_database, tenant, tmp_path, access_keys):
+async def console(make_app, shared_database, tenant, tmp_path, access_keys, gpu_ollama):
+    from runtime.voice.config import VoiceSettings
+
     tenant_id, beta = await tenant(database=shared_database)
     app = make_app(database=shared_database, **support.app_overrides(
-        tmp_path, cf_access_team_domain=TEAM, cf_access_aud=AUD, cf_access_certs_url=access_keys.url))
+        tmp_path, cf_access_team_domain=TEAM, cf_access_aud=AUD, cf_access_certs_url=access_keys.url,
+        voice=VoiceSettings(gpu_llm_url=gpu_ollama.url)))
     async with make_client(app) as client:
         caller = support.Caller(client, beta, tenant_id, shared_database)
         email = f"console-{uuid.uuid4().hex[:10]}@example.com"
@@ -86,7 +101,7 @@ async def console(make_app, shared_database, tenant, tmp_path, access_keys):
 async def test_as_shipped_no_credential(console, path):
     """The console's fetches carry no Authorization and no Access JWT (its proxies forward none, and
     api-client.ts calls NEXT_PUBLIC_BACKEND_URL straight from the browser): the runtime refuses them.
-    A way in for the console (e.g. an Access service token the proxies forward) is future work."""
+    The proxies' way in is the core's console listener (tests/runtime/auth/test_console_entry.py)."""
     response = await console.client.get(path, headers=JSON_HEADERS)
     assert response.status_code == 401, response.text
     assert response.json()["error"] in ("auth_required", "access_required")
@@ -103,7 +118,7 @@ class Call:
     """One call as the console sends it; ``schema=None``: the console reads only the status. ``path``
     (and for ``{question}``/``{pack}`` the body) may hold placeholders that ``resolve`` fills with objects
     created first with credentials that work: ``{curriculum}``, ``{asset}``, ``{question}``, ``{pack}``,
-    ``{session}``, ``{profile}`` (the tenant's beta token), ``{user}``, ``{job}``, ``{seeded_status}``
+    ``{session}``, ``{profile}`` (the tenant's beta token), ``{power_profile}``, ``{user}``, ``{job}``, ``{seeded_status}``
     (the admin's Access JWT, Tier 2)."""
 
     def __init__(self, method: str, path: str, schema: str | None, *, body: Any = None, status: Any = 200):
@@ -119,23 +134,7 @@ EXPECTED_FAILURES = {
     # dashboard, logs
     # clients, metrics
     # system/servers
-    "POST /api/system/unload-models": "needs {status, results: Record<string, boolean>}; " + NO_ROUTE,
     # models
-    "GET /api/models": "needs ModelsResponse {models: ModelInfo[] (type llm|stt|tts, server_id, server_name, status), total, "
-                       "by_type{llm, stt, tts}}; " + T1 + "{models, total, default_model, gpu}: items {id, name, provider, "
-                       "available, loaded, ...} without type/server_id/server_name/status (family, parameter_size null), no by_type",
-    "POST /api/models/{id}/load": "needs ModelLoadResponse {status, model, message}; " + NO_ROUTE,
-    "POST /api/models/{id}/unload": "needs ModelUnloadResponse {status, model, message}; " + NO_ROUTE,
-    "POST /api/models/pull": "needs a newline-delimited JSON stream of ModelPullProgress {status, completed, total}; " + NO_ROUTE,
-    "GET /api/models/config": "needs ModelConfigResponse {status, config: {services: {llm, tts, stt}}}; " + T1 +
-                              "a flat {config: {default_model, temperature, max_tokens, ...}}, no status, no services",
-    "POST /api/models/config": "posts {config: {services}} and needs {status, config}; " + T1 +
-                               "405: the server saves with PUT and a flat body",
-    "GET /api/models/{id}/parameters": "needs {status, model, parameters: {num_ctx, temperature, top_p, top_k, repeat_penalty, "
-                                       "seed} each {value, min, max, description}}; " + T1 + "parameters as plain values "
-                                       "(temperature, max_tokens, top_p, context_window, keep_alive), no status",
-    "POST /api/models/{id}/parameters": "posts {parameters} and needs {status, model, parameters}; " + T1 +
-                                        "405: the route is GET only",
     # users (Tier 2: the Access JWT is accepted)
     # plugins
     "GET /api/plugins": "needs {success, plugins: PluginApiResponse[]} (mapped unguarded); " + NO_ROUTE,
@@ -393,17 +392,17 @@ async def test_models(console, c):
     await send(console, c)
 
 
-@pytest.mark.parametrize("_", [pytest.param(None, id="POST /api/models/pull")])
-@xfail(EXPECTED_FAILURES["POST /api/models/pull"])
-async def test_model_pull(console, _):
-    """pullModel() posts {model} and reads the answer as newline-delimited JSON ModelPullProgress lines."""
+async def test_model_pull(console):
+    """pullModel() posts {model} and reads the answer as server-sent events: each line that starts with
+    ``data: `` is one ModelPullProgress, other lines are skipped (server/web/src/lib/api-client.ts)."""
     response = await console.request("POST", "/api/models/pull", {"model": MODEL})
     assert_answer(response, "console", None)
-    lines = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+    lines = [json.loads(line[len("data: "):]) for line in response.text.splitlines() if line.startswith("data: ")]
     assert lines, "pullModel() needs at least one progress line"
     for line in lines:
         problems = support.schema_errors("console", "model_pull_progress", line)
         assert not problems, "a progress line does not decode as ModelPullProgress:\n" + "\n".join(problems)
+    assert lines[-1]["status"] == "success"
 
 
 # ------------------------------------------------------------------------------------------- users

@@ -153,6 +153,8 @@ def test_health_checks_restart_policies_and_limits(compose: dict) -> None:
 def test_images_are_pinned(compose: dict) -> None:
     for name, service in compose["services"].items():
         image = service["image"]
+        if name == "console" and not image:
+            continue  # the operator's own build (UNAMENTIS_CONSOLE_IMAGE, profile console): no default to pin
         repo, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
         assert repo and tag and tag != "latest" and "/" not in tag, f"{name}: {image}"
     raw = COMPOSE_FILE.read_text(encoding="utf-8")
@@ -229,3 +231,32 @@ def test_env_file_is_ignored_by_git() -> None:
     result = subprocess.run(["git", "check-ignore", "-q", "deploy/compose/.env"], cwd=ROOT)
     assert result.returncode == 0
     assert os.path.exists(ROOT / "deploy" / "compose" / ".gitignore")
+
+
+def test_console_profile_reaches_the_listener_only_on_its_own_network(env: dict[str, str]) -> None:
+    import ipaddress
+
+    from runtime.settings import Settings
+
+    compose = load({**env, "COMPOSE_PROFILES": "console", "UNAMENTIS_CONSOLE_IMAGE": "registry.example.org/ops:1.0.0",
+                    "UNAMENTIS_CONSOLE_PORT": "8767", "UNAMENTIS_CONSOLE_ADMIN_EMAIL": "ops@example.org"})
+    services = compose["services"]
+    console, core = services["console"], services["core"]
+    assert console["profiles"] == ["console"] and console["image"] == "registry.example.org/ops:1.0.0"
+    assert console["ports"] == ["127.0.0.1:3000:3000"]
+    wired = environment(console)
+    assert wired["BACKEND_URL"] == "http://core:8767"
+    assert {wired[k] for k in ("NEXT_PUBLIC_BACKEND_URL", "NEXT_PUBLIC_API_URL", "NEXT_PUBLIC_MANAGEMENT_API_URL",
+                               "NEXT_PUBLIC_MANAGEMENT_SERVER_URL")} == {"http://localhost:3000"}
+    # the core opens the listener on its console-network address only, and never publishes it
+    settings = Settings.from_env(environment(core))
+    assert (settings.console_port, settings.console_admin_email) == (8767, "ops@example.org")
+    network = compose["networks"]["console"]
+    assert network["internal"] is True
+    assert settings.console_host == core["networks"]["console"]["ipv4_address"]
+    assert ipaddress.ip_address(settings.console_host) in ipaddress.ip_network(network["ipam"]["config"][0]["subnet"])
+    assert all(":8767" not in port for port in core["ports"])
+    members = sorted(name for name, svc in services.items() if "console" in (svc.get("networks") or ()))
+    assert members == ["console", "core"]
+    # without the profile's variables the core opens no listener
+    assert Settings.from_env(environment(load(env)["services"]["core"])).console_port is None

@@ -261,10 +261,10 @@ def test_stateless_services_select_what_a_pod_serves(monkeypatch: pytest.MonkeyP
     served: dict = {}
     monkeypatch.setattr(cli, "serve_app", lambda app, host, port, settings: served.update(app=app, port=port))
     # The chart sets UNAMENTIS_SERVICES; serve reads it through the settings.
-    env = {"DATABASE_URL": "postgresql://u@127.0.0.1:1/x", "UNAMENTIS_SERVICES": "auth,curricula,kb,sessions,telemetry,models"}
+    env = {"DATABASE_URL": "postgresql://u@127.0.0.1:1/x", "UNAMENTIS_SERVICES": "auth,curricula,kb,sessions,telemetry"}
     args = cli.build_parser().parse_args(["serve", "--port", "8766"])
     assert cli.cmd_serve(args, cli.Settings.from_env(env)) == 0
-    assert served["app"].state.ctx.services == ("health", "auth", "curricula", "kb", "sessions", "telemetry", "models")
+    assert served["app"].state.ctx.services == ("health", "auth", "curricula", "kb", "sessions", "telemetry")
     settings = cli.Settings(database_url="postgresql://u@127.0.0.1:1/x")
     assert cli.cmd_serve(cli.build_parser().parse_args(["serve"]), settings) == 0
     assert "voice" in served["app"].state.ctx.services  # default: every service (the core)

@@ -187,3 +187,51 @@ def test_idle_manager_retries_a_failed_action_and_treats_in_use_as_activity():
     clock.now += 2.5
     idle.tick()
     assert idle.state == "ACTIVE" and idle.snapshot()["last_activity_source"] == "tts is using kokoro"
+
+
+def test_idle_manager_takes_the_cores_mode_keep_awake_and_forced_state():
+    now = [1000.0]
+    manager = IdleManager(Thresholds(10, 20, 30, 40), clock=lambda: now[0])
+    manager.force("COLD")
+    manager.tick()
+    assert manager.state == "COLD"
+    manager.keep_awake(100)
+    now[0] += 60  # past every threshold, but inside the keep-awake window
+    manager.tick()
+    assert manager.state == "ACTIVE" and manager.snapshot()["keep_awake_remaining"] == 40
+    now[0] += 50  # ten seconds after the window: WARM, counted from its end
+    manager.tick()
+    assert manager.state == "WARM"
+    manager.set_thresholds(Thresholds(100, 200, 300, 400))
+    manager.force("ACTIVE")
+    now[0] += 150
+    manager.tick()
+    assert manager.state == "WARM"
+    manager.set_thresholds(None)
+    try:
+        manager.force("DORMANT")
+    except ValueError as exc:
+        assert "off" in str(exc)
+    else:
+        raise AssertionError("forcing an idle state with idle management off must fail")
+
+
+def test_post_idle_applies_the_consoles_settings_over_http(make_agent):
+    agent = make_agent(thresholds=Thresholds(60, 120, 180, 240))
+    base = agent.health_url
+    assert httpx.post(base + "/idle", json={"state": "cool"}).status_code == 401
+    forced = httpx.post(base + "/idle", json={"state": "cool"}, headers=AUTH)
+    assert forced.status_code == 200, forced.text
+    wait_for(lambda: agent.idle.state == "COOL", 3)
+    mode = httpx.post(base + "/idle", headers=AUTH, json={"mode": "power_saver", "thresholds": {
+        "warm": 10, "cool": 60, "cold": 300, "dormant": 1800}}).json()
+    assert mode["idle"]["mode"] == "power_saver" and mode["idle"]["thresholds"]["cold"] == 300
+    awake = httpx.post(base + "/idle", headers=AUTH, json={"keep_awake_seconds": 600}).json()
+    assert awake["state"] == "ACTIVE" and 590 < awake["idle"]["keep_awake_remaining"] <= 600
+    assert httpx.get(base + "/health").json()["idle"]["keep_awake_remaining"] > 0
+    for bad in ({"state": "nap"}, {"thresholds": {"warm": 5}}, {"thresholds": {"warm": 50, "cool": 10, "cold": 20,
+                                                                                "dormant": 30}},
+                {"keep_awake_seconds": -1}, ["list"]):
+        assert httpx.post(base + "/idle", json=bad, headers=AUTH).status_code == 400, bad
+    off = httpx.post(base + "/idle", headers=AUTH, json={"mode": "performance", "thresholds": None}).json()
+    assert off["idle"]["enabled"] is False

@@ -332,12 +332,17 @@ def test_core_service_bad_args(kw, message):
 def test_gpu_fleet():
     user_data = "#cloud-config\nruncmd: [echo hi]\n"
 
+    fleets = []
+
     def build():
-        GpuFleet("gpu", GpuFleetArgs(name_prefix="uma-beta", subnet_ids=["subnet-g1", "subnet-g2"],
-                                     security_group_id="sg-gpu", user_data=user_data, max_size=2,
-                                     associate_public_ip=True, model_bucket_arn="arn:aws:s3:::models"))
+        fleets.append(GpuFleet("gpu", GpuFleetArgs(name_prefix="uma-beta", subnet_ids=["subnet-g1", "subnet-g2"],
+                                                   security_group_id="sg-gpu", user_data=user_data, max_size=2,
+                                                   associate_public_ip=True, model_bucket_arn="arn:aws:s3:::models")))
 
     rec = record(build)
+    # the core scales the group (wake, sleep) and replaces its nodes (the console's restart), on this group only
+    assert fleets[0].core_policy_statements[0]["Action"] == [
+        "autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup", "autoscaling:TerminateInstanceInAutoScalingGroup"]
     [lt] = rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert lt.get("instanceInitiatedShutdownBehavior") == "terminate"
     assert lt.get("metadataOptions") == {"httpEndpoint": "enabled", "httpTokens": "required",

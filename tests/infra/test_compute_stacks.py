@@ -250,8 +250,13 @@ def test_policy_catches_an_ingress_rule_on_the_beta_core(runs):
 # ------------------------------------------------------------------------------ web apps
 
 
+CONSOLE_ADMIN = "ops@unamentis.net"
+
+
 def _with_apps(stack, **apps):
-    overrides = {f"unamentis-cloud:{k}": {"enabled": True, "image": v} for k, v in apps.items()}
+    overrides = {f"unamentis-cloud:{k}": {"enabled": True, "image": v,
+                                          **({"admin_email": CONSOLE_ADMIN} if k == "ops_console" else {})}
+                 for k, v in apps.items()}
     run = plan.run_program(stack, overrides=overrides)
     return run, plan.build_report(run)
 
@@ -264,15 +269,16 @@ def test_web_apps_alb_mode_host_rules_and_own_security_groups():
     assert set(svcs) == {"uma-prod-core", "uma-prod-ops-console", "uma-prod-web-client"}
     rules = {r.get("priority"): r for r in rec.of_type("aws:lb/listenerRule:ListenerRule")}
     domain = run.config.domain
-    assert {"hostHeader": {"values": [f"admin.{domain}"]}} in rules[10].get("conditions")
+    assert {"hostHeader": {"values": [f"admin.{domain}"]}} in rules[49_000].get("conditions")
     assert {"hostHeader": {"values": [f"app.{domain}"]}} in rules[20].get("conditions")
-    assert all(any("httpHeader" in c for c in rules[p].get("conditions")) for p in (10, 20))
+    assert all(any("httpHeader" in c for c in rules[p].get("conditions")) for p in (49_000, 20))
     ports = {tg.get("port") for tg in rec.of_type("aws:lb/targetGroup:TargetGroup") if tg.get("targetType") == "ip"}
     assert ports == {run.config.core.port, 3000, 3001}
     ingress = [r for r in rec.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
                if r.name.startswith("unamentis-compute-web-")]
-    assert sorted(r.get("fromPort") for r in ingress) == [3000, 3001]
-    assert all(r.get("referencedSecurityGroupId") == _sg_id(rec, "alb") for r in ingress)
+    assert sorted(r.get("fromPort") for r in ingress if r.get("securityGroupId") != _sg_id(rec, "core")) == [3000, 3001]
+    assert all(r.get("referencedSecurityGroupId") == _sg_id(rec, "alb") for r in ingress
+               if r.get("securityGroupId") != _sg_id(rec, "core"))
     assert [f for f in report["findings"] if f["severity"] == "error"] == []
 
 
@@ -283,14 +289,14 @@ def test_web_apps_tunnel_mode_register_in_cloud_map():
     rec = run.recording
     [ns] = rec.of_type("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace")
     assert ns.get("name") == "uma-beta.internal"
-    [disc] = rec.of_type("aws:servicediscovery/service:Service")
-    assert disc.get("name") == "ops-console"
+    assert sorted(d.get("name") for d in rec.of_type("aws:servicediscovery/service:Service")) == ["core", "ops-console"]
     assert service_url("ops_console", "uma-beta") == "http://ops-console.uma-beta.internal:3000"
     # the tunnel sends admin.<domain> to it
     [tunnel] = rec.of_type("cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig")
-    services = {i.get("hostname"): i.get("service") for i in tunnel.get("config")["ingresses"]}
-    assert services[f"admin.{run.config.domain}"] == "http://ops-console.uma-beta.internal:3000"
-    # cloudflared (core SG) may reach the console; the core SG itself still admits nothing
+    admin = [(i.get("path"), i.get("service")) for i in tunnel.get("config")["ingresses"]
+             if i.get("hostname") == f"admin.{run.config.domain}"]
+    assert admin[-1] == (None, "http://ops-console.uma-beta.internal:3000")
+    # cloudflared (core SG) may reach the console; the core SG admits only the console, on the console port
     core_sg = _sg_id(rec, "core")
     egress = [r for r in rec.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
               if r.get("securityGroupId") == core_sg and r.get("fromPort") == 3000]

@@ -98,6 +98,7 @@ def test_beta_waf_custom_rules(beta):
     assert rules[0]["expression"] == (
         '(http.host eq "api.unamentis.net" and not ('
         '(http.request.uri.path eq "/api" or starts_with(http.request.uri.path, "/api/")) or '
+        '(http.request.uri.path eq "/log" or starts_with(http.request.uri.path, "/log/")) or '
         '(http.request.uri.path eq "/ws" or starts_with(http.request.uri.path, "/ws/")) or '
         '(http.request.uri.path eq "/health" or starts_with(http.request.uri.path, "/health/"))))')
     assert rules[2]["expression"] == '(not http.request.method in {"GET" "HEAD" "POST" "PUT" "PATCH" "DELETE" "OPTIONS"})'
@@ -152,7 +153,8 @@ def test_beta_access_app_and_policy_require_mfa(beta):
         "accountId": ACCOUNT, "name": "unamentis-beta admin", "type": "self_hosted",
         "domain": "admin.unamentis.net",
         "destinations": [{"type": "public", "uri": "admin.unamentis.net"},
-                         {"type": "public", "uri": "api.unamentis.net/api/admin"}],
+                         {"type": "public", "uri": "api.unamentis.net/api/admin"},
+                         {"type": "public", "uri": "api.unamentis.net/api/import"}],
         "policies": [{"id": pol.id, "precedence": 1}], "sessionDuration": "8h", "mfaConfig": MFA,
         "appLauncherVisible": True, "autoRedirectToIdentity": False, "httpOnlyCookieAttribute": True,
         "sameSiteCookieAttribute": "lax", "enableBindingCookie": False}
@@ -304,11 +306,14 @@ def test_r2_is_off_by_default_no_bucket_or_token(stack_run):
 def test_beta_with_web_apps_routes_app_and_admin_through_the_tunnel_to_their_services(stack_run):
     rec = stack_run("beta", {
         f"{PROJECT}:web_client": {"enabled": True, "image": "ghcr.io/unamentis/web-client:1.4.2"},
-        f"{PROJECT}:ops_console": {"enabled": True, "image": "ghcr.io/unamentis/ops-console:1.4.2"}}).recording
+        f"{PROJECT}:ops_console": {"enabled": True, "image": "ghcr.io/unamentis/ops-console:1.4.2",
+                                   "admin_email": "ops@unamentis.net"}}).recording
     ingresses = rec.named("unamentis-edge-tunnel-config").get("config")["ingresses"]
     assert [(i.get("hostname"), i["service"]) for i in ingresses] == [
         ("core.unamentis.net", "http://localhost:8080"),
-        ("admin.unamentis.net", "http://ops-console.uma-beta.internal:3000"),
+        ("admin.unamentis.net", "http://ops-console.uma-beta.internal:3000"),  # the console's proxy routes
+        ("admin.unamentis.net", "http://localhost:8080"),  # /ws and the other /api/ paths
+        ("admin.unamentis.net", "http://ops-console.uma-beta.internal:3000"),  # its pages
         ("app.unamentis.net", "http://web-client.uma-beta.internal:3001"),
         (None, "http_status:404")]
     target = f"{rec.named('unamentis-edge-tunnel').id}.cfargotunnel.com"

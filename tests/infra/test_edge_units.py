@@ -82,7 +82,7 @@ def test_rate_limit_rules_per_plan():
 
 
 def test_served_prefixes_follow_the_route_table():
-    assert R.served_prefixes() == ("api", "ws", "health")
+    assert R.served_prefixes() == ("api", "log", "ws", "health")  # "log": Android's log server endpoint
     extra = ROUTES + (RouteRule("/metrics-export", "telemetry", "lambda"),)
     assert R.served_prefixes(extra)[-1] == "metrics-export"
     assert 'starts_with(http.request.uri.path, "/metrics-export/")' in R.api_unknown_path_expression("a.b", extra)

@@ -160,7 +160,7 @@ test("stateless paths go to the Lambda origin, stateful ones to the core", async
     "/api/curricula/import": "core",
     "/api/sessions/s1": "lambda",
     "/api/metrics": "lambda",
-    "/api/models": "lambda",
+    "/api/models": "core",
     "/api/admin/users": "core",
     "/ws": "core",
     "/ws/voice": "core",

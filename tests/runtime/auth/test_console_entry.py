@@ -32,12 +32,12 @@ SPOOFED = {"X-Console": "1", "X-Forwarded-Port": "0", "X-Forwarded-For": "10.0.0
 class TwoListeners:
     """``serve_with_console`` in a thread of its own (its own event loop), as ``serve`` runs it."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, console_host: str | None = None) -> None:
         self.port, self.console_port = free_port(), app.state.ctx.settings.console_port
         public = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
                                 ws_ping_interval=None)
         self.public = uvicorn.Server(public)
-        self.console = console_server(app, public, self.console_port)
+        self.console = console_server(app, public, self.console_port, console_host)
         self.thread = threading.Thread(target=lambda: asyncio.run(serve_with_console(self.public, self.console)), daemon=True)
 
     def start(self) -> "TwoListeners":
@@ -160,6 +160,22 @@ async def test_stopping_the_public_listener_stops_the_console_listener(console):
     assert not listeners.thread.is_alive() and listeners.console.should_exit
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{listeners.console_port}/health", timeout=2)
+
+
+async def test_console_listener_binds_only_its_own_address(make_app, database, tmp_path):
+    """Compose gives the listener the core's address on the console network: other addresses refuse."""
+    from runtime.storage import StorageConfig
+
+    app = make_app(["health"], database=database, jwt_secret=JWT_SECRET, console_port=free_port(),
+                   console_admin_email="ops@example.com", storage=StorageConfig(url=f"file://{tmp_path / 's'}"))
+    listeners = TwoListeners(app, console_host="127.0.0.2").start()
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert (await http.get(f"http://127.0.0.2:{listeners.console_port}/health")).status_code == 200
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{listeners.console_port}/health")
+    finally:
+        listeners.stop()
 
 
 def test_settings_need_the_admin_and_their_own_port():

@@ -158,3 +158,32 @@ def test_required_claims(missing):
 def test_garbage_is_invalid_not_a_crash(garbage):
     with pytest.raises(TokenError):
         JwtCodec(SECRET).verify(garbage)
+
+
+def test_verified_token_is_remembered_but_still_expires(monkeypatch):
+    codec = JwtCodec(SECRET)
+    token, issued = codec.issue(**IDS)
+    assert codec.verify(token) == issued
+    import jwt as pyjwt
+
+    def no_second_check(*_args, **_kwargs):
+        raise AssertionError("a token that verified is not checked again")
+
+    monkeypatch.setattr(pyjwt, "decode", no_second_check)
+    assert codec.verify(token) == issued
+    # the remembered token stops working when it expires, as a fresh check would
+    monkeypatch.setattr(time, "time", lambda: issued.expires_at + 60)
+    with pytest.raises(TokenExpired):
+        codec.verify(token)
+
+
+def test_remembered_token_does_not_vouch_for_other_text():
+    codec = JwtCodec(SECRET)
+    token, _ = codec.issue(**IDS)
+    codec.verify(token)
+    header, payload, signature = token.split(".")
+    other = _b64(_claims(codec, tenant=str(uuid.uuid4())))
+    with pytest.raises(TokenError):
+        codec.verify(f"{header}.{other}.{signature}")
+    with pytest.raises(TokenError):
+        codec.verify(f"{header}.{payload}.{signature[:-2]}AA")

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 TENANT_TABLES = ("curriculum_assets", "tutoring_sessions", "tutoring_turns", "tutoring_events", "telemetry_metrics",
-                 "telemetry_clients", "telemetry_logs", "model_configs")
+                 "telemetry_clients", "telemetry_logs", "model_configs", "model_parameters")
 SHARED_TABLES = ("curricula", "kb_questions", "kb_packs", "kb_pack_questions")
 
 

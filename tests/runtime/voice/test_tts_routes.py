@@ -243,3 +243,34 @@ async def test_profile_export_import_roundtrip_is_tenant_scoped(peers, database,
                     {**doc, "format": "other"}, {**doc, "settings": {"speed": 9}}):
             r = await c.post("/api/tts/profiles/import", json=bad, headers=a)
             assert 400 <= r.status_code < 500, (bad, r.text)
+
+
+async def test_cache_entries_by_the_apps_own_hash(peers, database, make_app, tenant, store_cfg):
+    """Android's TTSCacheEntry: PUT with its own 64-hex ``hash``, read back by that hash (JSON for the app,
+    WAV for a caller without the header), only in the tenant that stored it; the name moves with a re-PUT."""
+    (_, token), (_, other) = await tenant(), await tenant()
+    android = {"Authorization": f"Bearer {token}", "X-Client-Platform": "Android"}
+    name = "c0ffee" * 10 + "abcd"
+    wav = wav_bytes(b"\x10\x00" * 1600, 16000)
+    entry = {"hash": name, "text": "Hello there", "provider": "openai", "voice_id": "nova", "audio_url": None,
+             "audio_data": base64.b64encode(wav).decode(), "duration_ms": 100, "size_bytes": len(wav)}
+    async with make_client(make_app(["voice"], voice=_vs(peers), storage=store_cfg)) as c:
+        put = await c.put("/api/tts/cache", json=entry, headers=android)
+        assert put.status_code == 200, put.text
+        stored = put.json()
+        assert stored["hash"] == name and len(stored["key"]) == 32 and stored["duration_ms"] == 100
+        assert (stored["text"], stored["voice_id"]) == ("Hello there", "nova") and stored["provider"].startswith("openai")
+        got = (await c.get("/api/tts/cache", params={"hash": name}, headers=android)).json()
+        assert got["hash"] == name and base64.b64decode(got["audio_data"]) == wav and got["size_bytes"] == len(wav)
+        plain = await c.get("/api/tts/cache", params={"hash": name}, headers={"Authorization": f"Bearer {token}"})
+        assert plain.headers["content-type"] == "audio/wav" and plain.content == wav
+        by_key = await c.get("/api/tts/cache", params={"hash": stored["key"]}, headers=android)
+        assert by_key.status_code == 200 and by_key.json()["key"] == stored["key"]
+        assert (await c.get("/api/tts/cache", params={"hash": name},
+                            headers={"Authorization": f"Bearer {other}"})).status_code == 404
+        moved = await c.put("/api/tts/cache", json={**entry, "text": "Another text"}, headers=android)
+        assert moved.json()["hash"] == name and moved.json()["key"] != stored["key"]
+        assert (await c.get("/api/tts/cache", params={"hash": name}, headers=android)).json()["text"] == "Another text"
+        assert (await c.get("/api/tts/cache", params={"hash": "../etc"}, headers=android)).status_code == 400
+        empty = {**entry, "audio_data": base64.b64encode(wav_bytes(b"", 16000)).decode()}
+        assert (await c.put("/api/tts/cache", json=empty, headers=android)).status_code == 422

@@ -170,7 +170,7 @@ paths have a wildcard segment that a Prefix path cannot express). */}}
 /api/kb/audio /api/kb/prefetch /api/kb/manifest /api/kb/coverage /api/kb/feedback
 {{- end -}}
 {{- define "unamentis.statelessPrefixes" -}}
-/api/auth /api/kb /api/sessions /api/fov /api/metrics /api/clients /api/logs /api/models /api/modules
+/api/auth /api/kb /api/sessions /api/fov /api/metrics /api/clients /api/logs /api/modules
 {{- end -}}
 
 {{/* A one-off pod spec (JSON) for `kubectl run --overrides`: the admin CLI with the owner's DSN,
