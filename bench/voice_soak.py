@@ -23,6 +23,7 @@ import asyncio
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,9 @@ async def _sampler(app, stats_path: str) -> None:
     loop = asyncio.get_running_loop()
     lags: list[float] = []
     next_dump = loop.time() + SAMPLE_SECONDS
+    tracing = os.environ.get("SOAK_TRACE_MEMORY") == "1"
+    baseline = None
+    samples = 0
     with open(stats_path, "a", buffering=1) as out:
         while True:
             t0 = loop.time()
@@ -95,8 +99,30 @@ async def _sampler(app, stats_path: str) -> None:
                     "t": time.time(), "rss_kb": rss_kb, "fds": len(os.listdir("/proc/self/fd")),
                     "tasks": len(asyncio.all_tasks()), "lags": [round(x, 2) for x in lags],
                     "sizes": container_sizes(ctx) if ctx is not None else {},
+                    "traced_kb": _traced_kb() if tracing else None,
+                    # Comparing snapshots stops the loop for a while: once a minute, not every sample.
+                    "growth": _memory_growth(baseline) if tracing and baseline is not None and samples % 12 == 0 else None,
                 }) + "\n")
+                samples += 1
+                if tracing and baseline is None:
+                    import tracemalloc
+
+                    baseline = tracemalloc.take_snapshot()  # after the first sample: warm-up done
                 lags = []
+
+
+def _traced_kb() -> int:
+    import tracemalloc
+
+    return tracemalloc.get_traced_memory()[0] // 1024
+
+
+def _memory_growth(baseline) -> list[str]:
+    """The ten source lines whose allocations grew most since ``baseline`` (``--trace-memory``)."""
+    import tracemalloc
+
+    diff = tracemalloc.take_snapshot().compare_to(baseline, "lineno")
+    return [str(stat) for stat in diff[:10]]
 
 
 def child_server(port: int, stats_path: str) -> None:
@@ -110,6 +136,10 @@ def child_server(port: int, stats_path: str) -> None:
                             ws_per_message_deflate=False, ws_ping_interval=20.0, lifespan="on")
 
     async def serve() -> None:
+        if os.environ.get("SOAK_TRACE_MEMORY") == "1":
+            import tracemalloc
+
+            tracemalloc.start(3)  # after the imports: only what serving allocates is traced
         sampler = asyncio.create_task(_sampler(app, stats_path))
         try:
             await uvicorn.Server(config).serve()
@@ -266,6 +296,16 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
     for w, _last, errors in rows:
         if errors:
             print(f"  errors in window {w + 1}: {dict(collections.Counter(map(str, errors)))}")
+    traced = [(s["t"], s["traced_kb"]) for s in stats if s.get("traced_kb") is not None]
+    if traced:
+        per_window = [max((kb for t, kb in traced if t0 + w * window <= t < t0 + (w + 1) * window), default=0)
+                      for w in range(count)]
+        print(f"Python-level allocations (tracemalloc) per window, KB: {' '.join(map(str, per_window))}")
+    growth = next((s["growth"] for s in reversed(stats) if s.get("growth")), None)
+    if growth:
+        print("allocations grown most since the first sample (tracemalloc):")
+        for line in growth:
+            print(f"  {line}")
     log_errors = server_log_errors(log_path)
     print(f"turns completed {totals['turns']}; client-side errors {totals['errors']}; server log errors {len(log_errors)}")
     for line in log_errors[:10]:
@@ -288,7 +328,9 @@ async def run(args) -> int:
     try:
         peers_port, port = free_port(), free_port()
         peers_url = f"http://127.0.0.1:{peers_port}"
-        peers_proc = subprocess.Popen([sys.executable, __file__, "--child-peers", str(peers_port)], cwd=str(ROOT))
+        # The providers' own tracebacks (a request cut when its session closes) are not the server's errors.
+        peers_proc = subprocess.Popen([sys.executable, __file__, "--child-peers", str(peers_port)], cwd=str(ROOT),
+                                      stderr=subprocess.DEVNULL)
         _wait_http(peers_url + "/api/tags", peers_proc)
         env = {**os.environ, "DATABASE_URL": db["app_dsn"], "UNAMENTIS_DATABASE_ADMIN_URL": db["owner_dsn"],
                "UNAMENTIS_APP_ROLE": db["role"], "UNAMENTIS_LOG_LEVEL": "WARNING", "UNAMENTIS_ACCESS_LOG": "false",
@@ -320,6 +362,7 @@ async def run(args) -> int:
                 except subprocess.TimeoutExpired:
                     p.kill()
         await drop_db(db)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
@@ -334,8 +377,11 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--window-minutes", type=float, help="report window (default 5, or a quarter of a short run)")
     ap.add_argument("--turn-every", type=float, default=30.0, help="seconds between one session's utterances")
+    ap.add_argument("--trace-memory", action="store_true", help="trace the server's allocations (slower; finds growth)")
     ap.add_argument("--session-minutes", type=float, help="a session's lifetime before it is replaced (default 10, or half a short run)")
     args = ap.parse_args()
+    if args.trace_memory:
+        os.environ["SOAK_TRACE_MEMORY"] = "1"  # the server child inherits it
     if args.window_minutes is None:
         args.window_minutes = 5.0 if args.minutes >= 20 else max(0.25, args.minutes / 4)
     if args.session_minutes is None:

@@ -4,8 +4,8 @@ Where a recorded input maps onto one AWS API request, it is translated into that
 and validated with botocore's service model (`botocore.validate.ParamValidator`, the check boto3
 runs before sending): ECS container definitions (`RegisterTaskDefinition`), launch template data
 (`CreateLaunchTemplate.LaunchTemplateData`), the ASG's mixed instances policy and lifecycle hooks
-(`CreateAutoScalingGroup`), security group rules (`AuthorizeSecurityGroupIngress/Egress`) and
-budgets (`CreateBudget`). IAM policy documents go through `parliament` (an IAM linter that knows
+(`CreateAutoScalingGroup`), security group rules (`AuthorizeSecurityGroupIngress/Egress`),
+budgets (`CreateBudget`) and CloudWatch alarms (`PutMetricAlarm`). IAM policy documents go through `parliament` (an IAM linter that knows
 every action, resource and condition key); EventBridge patterns are matched against sample Spot
 interruption and rebalance events with moto's implementation of the pattern language.
 
@@ -166,6 +166,23 @@ def _budget(r) -> list[str]:
     return out
 
 
+ALARM_CHECKED = ("namespace", "metricName", "statistic", "period", "evaluationPeriods", "threshold",
+                 "comparisonOperator", "treatMissingData", "alarmDescription", "alarmActions", "okActions")
+
+
+def _metric_alarm(r) -> list[str]:
+    params = {k: r.get(k) for k in ALARM_CHECKED if r.get(k) is not None}
+    params["alarmName"] = r.get("name") or "alarm"
+    dims = r.get("dimensions") or {}
+    if isinstance(dims, dict):  # Pulumi's map; the API's list of Name/Value pairs
+        params["dimensions"] = [{"name": k, "value": v if isinstance(v, str) else "unknown"} for k, v in dims.items()]
+    params["alarmActions"] = [a if isinstance(a, str) else "arn:aws:sns:us-east-1:123456789012:t"
+                              for a in params.get("alarmActions") or []]
+    params["okActions"] = [a if isinstance(a, str) else "arn:aws:sns:us-east-1:123456789012:t"
+                           for a in params.get("okActions") or []]
+    return validate("cloudwatch", "PutMetricAlarm", params)
+
+
 SHAPES = {
     "aws:ec2/launchTemplate:LaunchTemplate": _lt,
     "aws:autoscaling/group:Group": _asg,
@@ -173,6 +190,7 @@ SHAPES = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": lambda r: _sg_rule(r, False),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": lambda r: _sg_rule(r, True),
     "aws:budgets/budget:Budget": _budget,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
 }
 
 

@@ -274,4 +274,5 @@ class Compute(Component):
             lambda_timeout_s=self.lambda_timeout_s,
             ecs_cluster_name=self.core.cluster_name, ecs_service_name=self.core.service_name,
             alb_arn_suffix=self.load_balancer.alb.arn_suffix if self.load_balancer else None,
-            http_api_id=self.functions.api.id if self.functions.api is not None else None)
+            http_api_id=self.functions.api.id if self.functions.api is not None else None,
+            gpu_asg_name=self.gpu.asg_name if self.gpu is not None else None)

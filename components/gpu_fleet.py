@@ -37,6 +37,7 @@ from components.base import ArgsError, Component, Transforms
 from components.facts import GPU_FAMILIES
 from components.secrets import SSM_CORE_POLICY_ARN, fence_parameter_reads
 from gpu_nodes.bootstrap import AGENT_PREFIX, DEFAULT_CACHE_PREFIX, render_user_data
+from runtime.voice.gpu_usage import METRIC_NAMESPACE as GPU_METRIC_NAMESPACE
 
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g5.xlarge", "g6.xlarge")
 # ECS GPU-optimised Amazon Linux 2023: NVIDIA driver, container toolkit and Docker preinstalled.
@@ -314,5 +315,9 @@ class GpuFleet(Component):
             {"Effect": "Allow",
              "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
              "Resource": "*"},
+            # The nodes' GPU utilisation (the right-sizing metric); PutMetricData has no resource
+            # ARN, so the namespace condition is what narrows it.
+            {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+             "Condition": {"StringEquals": {"cloudwatch:namespace": GPU_METRIC_NAMESPACE}}},
         ]
         self.register_outputs({"asg_name": self.asg_name, "asg_arn": self.asg_arn})

@@ -7,6 +7,7 @@ filled by the compute section):
 - ECS core service CPU and memory utilisation.
 - RDS connections (80 % of `db_max_connections`) and free storage (< 2 GiB).
 - 5xx: ALB (ELB and target 5xx) in ALB mode, HTTP API 5xx in tunnel mode.
+- GPU utilisation (the core's `UnaMentis/GPU` metric) above 80 % for 15 minutes, with a GPU fleet.
 All notify the topic, as do the budget's ACTUAL (80 %, 100 %) and FORECASTED (100 %) alerts.
 
 The budget (`aws.budgets.Budget`, COST, MONTHLY) covers the whole AWS account: run each stack
@@ -26,6 +27,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import ArgsError, Component, Transforms
+from runtime.voice.gpu_usage import METRIC_DIMENSION as GPU_METRIC_DIMENSION
+from runtime.voice.gpu_usage import METRIC_NAMESPACE as GPU_METRIC_NAMESPACE
+from runtime.voice.gpu_usage import UTILIZATION_METRIC as GPU_UTILIZATION_METRIC
 
 
 @dataclass
@@ -46,6 +50,8 @@ class AlarmTargets:
     """The HTTP API (5xx). Default: none."""
     http_api_stage: str = "$default"
     """Its stage. Default: `"$default"`."""
+    gpu_asg_name: Optional[pulumi.Input[str]] = None
+    """The GPU fleet's Auto Scaling group (utilisation sustained above 80 %). Default: none."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,12 @@ class Observability(Component):
                         "load balancer 5xx (10 in 5 min)")
             self._alarm("alb-target-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", 10,
                         dims, "origin 5xx behind the load balancer (10 in 5 min)")
+        if t.gpu_asg_name is not None:
+            # The core publishes the nodes' utilisation (runtime.voice.gpu_usage); 15 minutes above
+            # 80 % is the signal to move to the next scaling phase. No data (fleet at zero) is fine.
+            self._alarm("gpu-utilization", GPU_METRIC_NAMESPACE, GPU_UTILIZATION_METRIC, "Average", 80,
+                        {GPU_METRIC_DIMENSION: t.gpu_asg_name}, "GPU utilisation above 80 % for 15 minutes",
+                        periods=3, comparison="GreaterThanThreshold")
         if t.http_api_id is not None:
             self._alarm("api-5xx", "AWS/ApiGateway", "5xx", "Sum", 10,
                         {"ApiId": t.http_api_id, "Stage": t.http_api_stage},

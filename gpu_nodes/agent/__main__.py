@@ -52,6 +52,7 @@ def build_agent(cfg: AgentConfig) -> Agent:
         rebalance_grace=cfg.rebalance_grace,
         launched_at=boot_time(),
         nvidia_smi=cfg.nvidia_smi,
+        health_report_interval=cfg.health_report_interval,
         instance_id=cfg.instance_id,
     )
 

@@ -45,6 +45,7 @@ class AgentConfig:
     max_lifetime: Optional[float]
     rebalance_grace: float
     nvidia_smi: str
+    health_report_interval: float
     instance_id: Optional[str]
     log_level: str
 
@@ -78,6 +79,7 @@ _OPTIONS: Tuple[Tuple[str, Optional[str], str], ...] = (
     ("max-lifetime", None, "seconds after which the node drains and removes itself (a cost ceiling)"),
     ("rebalance-grace", "600", "seconds the ASG gets to replace a node after a rebalance recommendation"),
     ("nvidia-smi", "nvidia-smi", "nvidia-smi executable"),
+    ("health-report-interval", "60", "seconds between health reports (GPU utilisation and memory) to the core"),
     ("instance-id", None, "this node's instance id (default: from IMDS)"),
     ("log-level", "INFO", "DEBUG | INFO | WARNING | ERROR"),
 )
@@ -193,6 +195,8 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
     imds_timeout = _seconds("imds-timeout", raw["imds-timeout"])
     rebalance_grace = _seconds("rebalance-grace", raw["rebalance-grace"])
     assert rebalance_grace is not None
+    health_report = _seconds("health-report-interval", raw["health-report-interval"])
+    assert health_report is not None
     assert poll is not None and drain_timeout is not None and drain_quiet is not None and imds_timeout is not None
     return AgentConfig(
         imds_url=_url("imds-url", raw["imds-url"], optional=False) or "",
@@ -219,6 +223,7 @@ def load_config(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[
         max_lifetime=max_lifetime,
         rebalance_grace=rebalance_grace,
         nvidia_smi=raw["nvidia-smi"] or "nvidia-smi",
+        health_report_interval=health_report,
         instance_id=(raw["instance-id"] or "").strip() or None,
         log_level=level,
     )

@@ -56,6 +56,7 @@ class Agent:
         rebalance_grace: float = 600.0,
         launched_at: Optional[float] = None,
         nvidia_smi: str = "nvidia-smi",
+        health_report_interval: float = 60.0,
         instance_id: Optional[str] = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -75,6 +76,7 @@ class Agent:
         self.max_lifetime = max_lifetime
         self.rebalance_grace = rebalance_grace
         self.nvidia_smi = nvidia_smi
+        self.health_report_interval = health_report_interval
         self._clock = clock
         self._instance_id = instance_id
         self._stop = threading.Event()
@@ -157,6 +159,19 @@ class Agent:
             if payload is None:  # stop() wakes the loop
                 return
             self._send_core("state", payload)
+
+    def report_health_once(self) -> bool:
+        """Send the core this node's GPU utilisation and memory with its state (the core keeps them
+        per node for the admin view and the right-sizing metric)."""
+        return self._send_core("health", {"state": self.idle.state, "draining": self.draining,
+                                          "gpu": gpu_status(self.nvidia_smi)})
+
+    def _health_report_loop(self) -> None:
+        while not self._stop.wait(self.health_report_interval):
+            try:
+                self.report_health_once()
+            except Exception:
+                log.exception("health report error")
 
     # ---- activity -------------------------------------------------------------------------
     def record_activity(self, source: str) -> bool:
@@ -346,6 +361,7 @@ class Agent:
             ("gpu-agent-notices", self._notice_loop),
             ("gpu-agent-idle", self._idle_loop),
             ("gpu-agent-events", self._state_event_loop),
+            ("gpu-agent-health", self._health_report_loop),
         )
         for name, target in loops:
             t = threading.Thread(target=target, name=name, daemon=True)

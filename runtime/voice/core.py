@@ -157,6 +157,11 @@ class VoiceCore:
                         if event.get("type") == "gpu_node_event" and data.get("type") == "drain" \
                                 and isinstance(data.get("instance_id"), str):
                             await self.gpu.node_event(data["instance_id"], "drain", {"notice": data.get("notice")})
+                        elif event.get("type") == "gpu_node_event" and data.get("type") == "health" \
+                                and isinstance(data.get("instance_id"), str) and isinstance(data.get("usage"), dict) \
+                                and data.get("task") != self.instance:
+                            # Another task received the report: keep the figures for this task's admin view.
+                            self.gpu.record_usage(data["instance_id"], data["usage"], data.get("to"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus reconnects itself; never let this task die for good
@@ -189,6 +194,12 @@ class VoiceCore:
         self.drained.set()
 
     async def _drain_one(self, s: AudioSession, deadline: float) -> None:
+        # A learner who is speaking when the drain starts finishes the sentence here: the turn it
+        # starts is answered before the hand-over instead of lost with the audio buffered here.
+        try:
+            await asyncio.wait_for(s.utterance_finished(), timeout=max(0.0, deadline - time.monotonic() - 4))
+        except asyncio.TimeoutError:
+            pass
         if s.turn_active:
             try:
                 await asyncio.wait_for(asyncio.shield(s.turn), timeout=max(0.0, deadline - time.monotonic() - 2))

@@ -14,7 +14,8 @@ The nodes' agents report to ``POST /api/gpu/nodes/{instance_id}/events`` (``node
 ``drain`` (Spot interruption, rebalance, scale-in, lifetime) takes that node out of use at once —
 new turns go to external providers, and discovery skips it until it is gone — instead of waiting
 for its calls to fail; ``state`` transitions are kept for the admin view; ``scale_to_zero`` sets
-the group's desired capacity to 0 (agents configured with ``--dormant-action core``).
+the group's desired capacity to 0 (agents configured with ``--dormant-action core``); ``health``
+carries the node's GPU utilisation and memory (``runtime.voice.gpu_usage``).
 """
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ import httpx
 
 from runtime.ttl_cache import MISSING, TtlCache
 
+from .gpu_usage import METRIC_NAMESPACE, GpuUsage, metric_data, parse_report
+
 log = logging.getLogger("unamentis.voice.gpu")
 
 # The ports the GPU node software listens on (gpu_nodes/bootstrap.py MODEL_PORTS; a test keeps the two
 # equal — the container image ships runtime/ only).
 NODE_PORTS = {"llm": 11434, "tts": 8880, "stt": 11401}
-NODE_EVENT_TYPES = ("state", "drain", "scale_to_zero")
+NODE_EVENT_TYPES = ("state", "drain", "scale_to_zero", "health")
 # A draining node is gone within minutes (Spot gives 2); forget it after this so the map stays small.
 DRAIN_MEMORY_SECONDS = 900.0
 MAX_NODES_REMEMBERED = 256
@@ -62,6 +65,9 @@ class GpuFleet:
         self.last_error: str | None = None
         self._probe_lock = asyncio.Lock()
         self._wake_task: asyncio.Task | None = None
+        self.usage = GpuUsage()  # GPU utilisation and memory per node, from the agents' health reports
+        self.metric_error: str | None = None
+        self._metric_tasks: set[asyncio.Task] = set()
 
     def urls(self) -> dict[str, str]:
         """Provider base URLs by kind (llm, stt, tts) of the node to use now; empty when none is known."""
@@ -146,6 +152,11 @@ class GpuFleet:
             log.warning("gpu node draining", extra={"instance_id": instance_id, "in_use": in_use,
                                                      "notice": body.get("notice")})
             return {"action": "node_out_of_use" if in_use else "node_skipped_by_discovery"}
+        if kind == "health":
+            report = parse_report(body)
+            self.record_usage(instance_id, report, body.get("state"), publish=True)
+            keep = ("available", "utilization_percent", "memory_used_mib", "memory_total_mib", "memory_percent")
+            return {"action": "recorded", "usage": {k: report.get(k) for k in keep}}
         if kind == "state":
             if len(self.node_states) >= MAX_NODES_REMEMBERED and instance_id not in self.node_states:
                 self.node_states.pop(next(iter(self.node_states)))
@@ -156,6 +167,30 @@ class GpuFleet:
             return {"action": "none", "reason": "no Auto Scaling group is configured"}
         await self.sleep()
         return {"action": "desired_capacity_0", "error": self.last_error}
+
+    def record_usage(self, instance_id: str, report: dict, state: object, publish: bool = False) -> None:
+        """Keep a node's GPU figures; ``publish``: also send them to CloudWatch (the task that received
+        the report does, the others only keep them for their admin view)."""
+        self.usage.record(instance_id, report, str(state)[:40] if isinstance(state, str) else None)
+        if publish and self.vs.gpu_asg_name and report.get("available"):
+            task = asyncio.create_task(self._put_metrics(report))
+            self._metric_tasks.add(task)
+            task.add_done_callback(self._metric_tasks.discard)
+
+    async def _put_metrics(self, report: dict) -> None:
+        from aiobotocore.session import get_session  # only a deployed fleet uses the AWS API; heavy to import
+
+        data = metric_data(report, self.vs.gpu_asg_name, time.time())
+        if not data:
+            return
+        try:
+            async with get_session().create_client("cloudwatch", region_name=self.vs.aws_region,
+                                                   endpoint_url=self.vs.aws_endpoint_url) as cloudwatch:
+                await cloudwatch.put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=data)
+            self.metric_error = None
+        except Exception as exc:  # a lost data point must never break the node's report
+            self.metric_error = f"{type(exc).__name__}: {exc}"
+            log.warning("gpu utilisation metric not published: %s", self.metric_error)
 
     def mark_failed(self) -> None:
         """A provider call on the fleet failed: treat it as cold until the next probe."""
@@ -198,8 +233,11 @@ class GpuFleet:
                 "draining": sorted(self._draining_ids()),
                 "node_states": dict(self.node_states),
                 "wake_requests": self.wake_count, "last_error": self.last_error,
+                "usage": self.usage.summary(), "metric_error": self.metric_error,
                 "checked_seconds_ago": round(time.monotonic() - self.checked_at, 1) if self.checked_at else None}
 
     async def aclose(self) -> None:
         if self._wake_task and not self._wake_task.done():
             self._wake_task.cancel()
+        for task in list(self._metric_tasks):
+            task.cancel()

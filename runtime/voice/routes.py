@@ -398,7 +398,7 @@ INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 
 
 async def gpu_node_event(request: Request) -> Response:
-    """An event from a GPU node's agent (drain, state, scale_to_zero), authenticated by the node token."""
+    """An event from a GPU node's agent (drain, state, scale_to_zero, health), authenticated by the node token."""
     core = voice_core(ctx(request))
     expected = core.vs.gpu_node_token
     if not expected:
@@ -419,8 +419,10 @@ async def gpu_node_event(request: Request) -> Response:
     raw = body.get("notice") if isinstance(body.get("notice"), dict) else {}
     notice = {k: str(raw[k])[:100] for k in ("kind", "action", "time") if raw.get(k) is not None} or None
     state = str(body["to"])[:40] if kind == "state" and body.get("to") is not None else None
+    if kind == "health" and isinstance(body.get("state"), str):
+        state = body["state"][:40]
     await ctx(request).events.publish("gpu_node_event", {"instance_id": instance_id, "type": kind, **done,
-                                                         "notice": notice, "to": state})
+                                                         "notice": notice, "to": state, "task": core.instance})
     return JSONResponse({"status": "accepted", "type": kind, "instance_id": instance_id, **done}, status_code=202)
 
 

@@ -4,7 +4,7 @@ Candidates per call: the GPU fleet's provider when the fleet is warm (when it is
 woken and the external/offline provider serves meanwhile), then the configured provider. A retryable
 error moves to the next candidate, then retries the configured one up to ``provider_retries`` times
 with a short backoff. A streamed LLM reply is never re-issued after its first token (the client
-already heard it).
+already heard it); when a GPU node fails mid-reply the next candidate continues it.
 """
 from __future__ import annotations
 
@@ -129,11 +129,15 @@ class ProviderRouter:
         return await self._run("tts", call)
 
     async def stream_llm(self, principal, messages: list[dict]) -> AsyncIterator[LLMDelta]:
-        """Stream the reply; falls back to the next candidate only while nothing was emitted."""
+        """Stream the reply; falls back to the next candidate while nothing was emitted. A GPU node
+        that fails mid-reply (a Spot node drained and stopped) hands over to the next candidate,
+        which continues the reply from what the learner already heard instead of starting again."""
         last: ProviderError | None = None
+        said = ""  # what a GPU node streamed before it failed: the fallback continues from there
         async for provider in self._attempts("llm"):
             emitted = False
-            est_in = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 4 * len(messages)
+            asked = continuation_messages(messages, said) if said else messages
+            est_in = sum(len(str(m.get("content", ""))) for m in asked) // 4 + 4 * len(asked)
             try:
                 async with self.meter.charge(principal, provider, "llm",
                                              {"llm_input_tokens": est_in, "llm_output_tokens": self.vs.llm_max_tokens},
@@ -141,10 +145,12 @@ class ProviderRouter:
                     # If this generator is cancelled (barge-in), ``charge`` settles the estimate so far.
                     charge.actual({"llm_input_tokens": est_in, "llm_output_tokens": 0})
                     out_chars = 0
-                    async for delta in provider.stream(messages, max_tokens=self.vs.llm_max_tokens,
+                    async for delta in provider.stream(asked, max_tokens=self.vs.llm_max_tokens,
                                                        temperature=self.vs.llm_temperature):
                         if delta.text:
                             emitted = True
+                            if self._is_gpu(provider):
+                                said += delta.text
                             out_chars += len(delta.text)
                             charge.actual({"llm_input_tokens": est_in, "llm_output_tokens": (out_chars + 3) // 4})
                         if delta.usage is not None:
@@ -156,7 +162,18 @@ class ProviderRouter:
                 last = exc
                 if self._is_gpu(provider):
                     self.gpu.mark_failed()
+                    if exc.retryable:
+                        continue
                 if emitted or not exc.retryable:
                     raise
         assert last is not None
         raise last
+
+
+CONTINUE_PROMPT = ("Your previous answer was cut off. Continue it from exactly where it stopped, "
+                   "without repeating anything already said.")
+
+
+def continuation_messages(messages: list[dict], said: str) -> list[dict]:
+    """The conversation with the part of the reply already spoken, asking for the rest of it."""
+    return [*messages, {"role": "assistant", "content": said}, {"role": "user", "content": CONTINUE_PROMPT}]

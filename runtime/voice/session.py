@@ -116,6 +116,7 @@ class AudioSession:
         self.last_sent = time.monotonic()
         self.closed: SessionClosed | None = None
         self.frames_in = 0
+        self._utterance_over = asyncio.Event()  # set when no utterance is being recorded
 
     # ---------------------------------------------------------------- sending
     async def send_json(self, data: dict) -> None:
@@ -209,12 +210,14 @@ class AudioSession:
 
     async def _on_stop_recording(self, msg):
         self.recording = False
+        self._utterance_over.set()
         if self.buffer:
             await self._utterance_done(time.monotonic())
 
     async def _on_cancel(self, msg):
         self.buffer.clear()
         self.recording = False
+        self._utterance_over.set()
         if self.turn_active:
             await self.barge_in("cancel")
 
@@ -344,11 +347,24 @@ class AudioSession:
             self.vad.reset()
             await self.send_json({"type": "vad_end", "timestamp": now_iso(), "duration_ms": round(self.vs.max_utterance_seconds * 1000)})
             await self._utterance_done(time.monotonic())
+        if not self.mid_utterance:
+            self._utterance_over.set()
 
     # ---------------------------------------------------------------- turns
     @property
     def turn_active(self) -> bool:
         return self.turn is not None and not self.turn.done()
+
+    @property
+    def mid_utterance(self) -> bool:
+        """The learner is speaking: an utterance is being recorded and has not ended yet."""
+        return self.recording and (self.vad.in_speech if self.vad is not None else bool(self.buffer))
+
+    async def utterance_finished(self) -> None:
+        """Wait until the learner stops speaking (its turn has started then); callers bound the wait."""
+        self._utterance_over.clear()
+        if self.mid_utterance and not self.closed:
+            await self._utterance_over.wait()
 
     async def _utterance_done(self, eos: float) -> None:
         pcm, self.buffer = bytes(self.buffer), bytearray()
@@ -539,6 +555,7 @@ class AudioSession:
                                   "latency_ms": round((m.first_audio - m.eos) * 1000) if m.first_audio else None})
 
     async def shutdown(self) -> None:
+        self._utterance_over.set()
         if self.turn_active:
             self.turn.cancel()
             try:

@@ -18,6 +18,7 @@ def test_the_stacks_send_what_the_aws_apis_accept(any_stack):
     checked = {t: len(ctx.of(t)) for t in A.SHAPES}
     assert checked["aws:ec2/launchTemplate:LaunchTemplate"] >= 1 and checked["aws:ecs/taskDefinition:TaskDefinition"] >= 2
     assert checked["aws:autoscaling/group:Group"] >= 1 and checked["aws:budgets/budget:Budget"] == 1
+    assert checked["aws:cloudwatch/metricAlarm:MetricAlarm"] >= 1
     findings = [f for r in A.RULES for f in r.run(ctx)]
     assert findings == [], "\n".join(f"{f.rule} {f.resource}: {f.message}" for f in findings)
 
@@ -35,6 +36,10 @@ def test_the_stacks_send_what_the_aws_apis_accept(any_stack):
     ("ecs", "RegisterTaskDefinition", None,
      {"family": "f", "containerDefinitions": [{"name": "c", "stopTimeout": "120"}]}, "Invalid type"),
     ("ecs", "RegisterTaskDefinition", None, {"containerDefinitions": [{"name": "c"}]}, "Missing required parameter"),
+    ("cloudwatch", "PutMetricAlarm", None,
+     {"alarmName": "a", "namespace": "UnaMentis/GPU", "metricName": "GPUUtilization", "statistic": "Mean",
+      "period": 300, "evaluationPeriods": 3, "threshold": 80, "comparisonOperator": "GreaterThanThreshold"},
+     "'Mean' is not one of"),
     ("ec2", "AuthorizeSecurityGroupIngress", None,
      {"groupId": "sg-1", "ipPermissions": [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443,
                                             "ipRanges": [{"cidrIpv4": "0.0.0.0/0"}]}]}, "no such member"),

@@ -139,7 +139,7 @@ def test_alarms_follow_compute_targets():
     def build(profile):
         targets = AlarmTargets(lambda_function_names=["fn-a", "fn-b"], lambda_timeout_s=10,
                                ecs_cluster_name="c", ecs_service_name="s", alb_arn_suffix="app/x/1",
-                               http_api_id="api1")
+                               http_api_id="api1", gpu_asg_name="unamentis-gpu")
         args = ObservabilityArgs(alert_emails=("ops@example.org",), budget_usd=50.0, budget_name="b",
                                  targets=targets, db_instance_identifier="db-1",
                                  per_function_alarms=profile != "beta")
@@ -149,7 +149,14 @@ def test_alarms_follow_compute_targets():
     beta = build("beta")
     assert set(beta) == {"obs-lambda-errors", "obs-lambda-duration", "obs-core-cpu", "obs-core-memory",
                          "obs-db-connections", "obs-db-free-storage", "obs-alb-5xx", "obs-alb-target-5xx",
-                         "obs-api-5xx"}
+                         "obs-api-5xx", "obs-gpu-utilization"}
+    gpu = beta["obs-gpu-utilization"]
+    assert (gpu.get("namespace"), gpu.get("metricName"), gpu.get("statistic"), gpu.get("threshold")) == (
+        "UnaMentis/GPU", "GPUUtilization", "Average", 80)
+    assert (gpu.get("comparisonOperator"), gpu.get("period") * gpu.get("evaluationPeriods")) == ("GreaterThanThreshold", 900)
+    assert gpu.get("dimensions") == {"AutoScalingGroupName": "unamentis-gpu"}
+    from components.aws_api_policy import _metric_alarm
+    assert _metric_alarm(gpu) == []  # botocore's PutMetricAlarm model accepts it
     assert beta["obs-lambda-duration"].get("threshold") == 8000 and beta["obs-lambda-errors"].get("dimensions") is None
     assert beta["obs-api-5xx"].get("dimensions") == {"ApiId": "api1", "Stage": "$default"}
     prod = build("prod")

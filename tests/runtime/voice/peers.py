@@ -38,6 +38,8 @@ class Peers:
         self.requests: list[tuple[str, dict]] = []
         self.stt_text = "hello world"
         self.fail_next: dict[str, int] = {}
+        # Set to make the GPU node (Ollama) stop in the middle of the replies it is streaming.
+        self.cut_ollama_streams = threading.Event()
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.openai_chat, methods=["POST"]),
             Route("/api/chat", self.ollama_chat, methods=["POST"]),
@@ -92,6 +94,8 @@ class Peers:
             for w in words:
                 if delay:
                     await asyncio.sleep(delay)
+                if self.cut_ollama_streams.is_set():
+                    raise ConnectionAbortedError("the GPU node stopped mid-reply")
                 yield json.dumps({"model": body["model"], "message": {"role": "assistant", "content": w},
                                   "done": False}) + "\n"
             yield json.dumps({"model": body["model"], "message": {"role": "assistant", "content": ""}, "done": True,
