@@ -24,7 +24,7 @@ from starlette.routing import Route
 from runtime.admin import store
 from runtime.auth import store as auth_store
 from runtime.auth.passwords import PasswordRuleError, check_password, hash_password_async
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal
 from runtime.content.http import iso, reply, tenant_tx
 from runtime.context import ctx
 from runtime.curricula import umcf
@@ -48,11 +48,7 @@ ROLES = ("user", "admin", "org_admin", "super_admin")
 MAX_USAGE_DAYS = 366
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Administrator role required.")
-    return who
+_ADMIN_ONLY = "Administrator role required."
 
 
 def _super(who: Principal) -> bool:
@@ -88,7 +84,7 @@ def _tenant_dict(r) -> dict:
 
 async def list_tenants(request: Request) -> Response:
     """Tenants: every tenant for super admins, the own one otherwise."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with ctx(request).db.unscoped() as conn:
         if _super(who):
             rows = await store.tenants(conn)
@@ -100,7 +96,7 @@ async def list_tenants(request: Request) -> Response:
 
 async def create_tenant(request: Request) -> Response:
     """Create a tenant (super admins)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     if not _super(who):
         raise Forbidden("Only super admins can create tenants.")
     body = await json_body(request)
@@ -136,7 +132,7 @@ def _token_dict(r) -> dict:
 
 async def list_tokens(request: Request) -> Response:
     """Beta tokens of the target tenant (never the token values)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     tenant_id = await _target_tenant(request, who)
     include_revoked = query_bool(request, "include_revoked", True)
     async with _as(request, tenant_id) as conn:
@@ -147,7 +143,7 @@ async def list_tokens(request: Request) -> Response:
 
 async def issue_token(request: Request) -> Response:
     """Issue a beta token for a tester; the token is in this answer only."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
     name = field_str(body, "name", required=True, max_len=200)
@@ -173,7 +169,7 @@ async def issue_token(request: Request) -> Response:
 
 async def revoke_token(request: Request) -> Response:
     """Revoke a beta token (it stops working within the auth cache time)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     token_id = path_uuid(request, "token_id")
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
@@ -201,7 +197,7 @@ def _user_dict(r) -> dict:
 
 async def list_users(request: Request) -> Response:
     """Users of the target tenant."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     tenant_id = await _target_tenant(request, who)
     async with _as(request, tenant_id) as conn:
         rows = await store.users(conn)
@@ -216,7 +212,7 @@ def _check_role_grant(who: Principal, role: str | None) -> None:
 
 async def create_user(request: Request) -> Response:
     """Create a user in the target tenant (admins only; the old public route is gone)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
     email = field_str(body, "email", required=True, max_len=254, pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -242,7 +238,7 @@ async def create_user(request: Request) -> Response:
 
 async def update_user(request: Request) -> Response:
     """Change a user's role, active flag or display name."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     user_id = path_uuid(request, "user_id")
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
@@ -267,7 +263,7 @@ async def update_user(request: Request) -> Response:
 
 async def delete_user(request: Request) -> Response:
     """Delete a user (and, by cascade, their devices and login sessions)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     user_id = path_uuid(request, "user_id")
     if user_id == who.user_id:
         raise Conflict("You cannot delete yourself.")
@@ -292,7 +288,7 @@ def _date(request: Request, name: str, default: dt.date) -> dt.date:
 
 async def usage(request: Request) -> Response:
     """Spend per tenant / user / provider / day (``from``, ``to``, ``group_by``; ``all=true`` for super admins)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     today = dt.datetime.now(dt.timezone.utc).date()
     end = _date(request, "to", today)
     start = _date(request, "from", end.replace(day=1))
@@ -320,7 +316,7 @@ async def usage(request: Request) -> Response:
 
 async def get_budgets(request: Request) -> Response:
     """The target tenant's limits, this month's spend and the per-user/tester overrides."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     tenant_id = await _target_tenant(request, who)
     subject = query_str(request, "subject", max_len=100)
     status = await ctx(request).metering.budget_status(tenant_id, subject)
@@ -342,7 +338,7 @@ async def get_budgets(request: Request) -> Response:
 
 async def put_budgets(request: Request) -> Response:
     """Set the tenant's monthly and per-user daily limits (null = the configured default)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
     if "monthly_limit_usd" not in body and "user_daily_limit_usd" not in body:
@@ -363,7 +359,7 @@ async def put_budgets(request: Request) -> Response:
 
 async def put_subject_budget(request: Request) -> Response:
     """Override one user's (``user:<id>``) or tester's (``token:<id>``) daily limit; null removes it."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     tenant_id = await _target_tenant(request, who, body)
     subject = field_str(body, "subject", required=True, max_len=100, pattern=r"(user|token):[0-9a-fA-F-]{36}")
@@ -379,7 +375,7 @@ async def put_subject_budget(request: Request) -> Response:
 async def put_system_curriculum(request: Request) -> Response:
     """Create or replace a system curriculum (readable by every tenant; super admins only)."""
 
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     if not _super(who):
         raise Forbidden("Only super admins can change system content.")
     body = await json_body(request, max_bytes=5 * 1024 * 1024)
@@ -397,7 +393,7 @@ async def put_system_curriculum(request: Request) -> Response:
 
 async def delete_system_curriculum(request: Request) -> Response:
     """Delete a system curriculum (``?confirm=true``; super admins only)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     if not _super(who):
         raise Forbidden("Only super admins can change system content.")
     curriculum_id = path_id(request, "id")
@@ -417,7 +413,7 @@ async def delete_system_curriculum(request: Request) -> Response:
 async def publish_kb_pack(request: Request) -> Response:
     """Publish a tenant's KB pack as a system pack for every tenant (super admins; ``?tenant=`` names
     the tenant that owns the pack)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     if not _super(who):
         raise Forbidden("Only super admins can change system content.")
     pack_id = path_id(request, "pack_id")
@@ -436,7 +432,7 @@ async def publish_kb_pack(request: Request) -> Response:
 
 async def delete_system_kb_pack(request: Request) -> Response:
     """Delete a system KB pack (``?confirm=true``; super admins; its questions stay)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     if not _super(who):
         raise Forbidden("Only super admins can change system content.")
     pack_id = path_id(request, "pack_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runtime.errors import Unauthorized
+from runtime.errors import Forbidden, Unauthorized
 from runtime.limits import RateLimit
 
 PrincipalKind = Literal["beta_token", "user", "admin", "open", "signed"]
@@ -58,3 +58,11 @@ def principal(request: Any) -> Principal:
     if not isinstance(found, Principal):
         raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
     return found
+
+
+def admin_principal(request: Any, refusal: str) -> Principal:
+    """The caller of ``request`` if it holds an administrator role; 403 with ``refusal`` otherwise."""
+    who = principal(request)
+    if not who.is_admin:
+        raise Forbidden(refusal)
+    return who

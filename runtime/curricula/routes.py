@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.auth.principal import principal
+from runtime.auth.principal import admin_principal, principal
 from runtime.content.http import dumps, epoch, reply, tx
 from runtime import client_shapes
 from runtime.context import ctx
@@ -611,9 +611,7 @@ async def module_settings(request: Request) -> Response:
     """``PATCH /api/modules/{id}/settings`` ``{enabled?, feature_overrides?: {team_mode, speed_training,
     competition_sim}}``: the tenant's own settings of a module (administrators only). Overrides merge into
     the stored ones; a feature can only be switched off where the module supports it."""
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Only administrators can change module settings.")
+    who = admin_principal(request, "Only administrators can change module settings.")
     module_id = path_id(request, "id")
     body = await json_body(request)
     enabled = field_bool(body, "enabled")

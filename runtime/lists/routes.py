@@ -9,20 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal
 from runtime.content.http import iso, reply, tx
-from runtime.errors import BadRequest, Forbidden, NotFound
+from runtime.errors import BadRequest, NotFound
 from runtime.lists import store
 from runtime.validation import (field_bool, field_id, field_list, field_str, json_body, path_uuid, query_str)
 
 MAX_ITEMS_PER_CALL = 200
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Changing curriculum lists is for administrators.")
-    return who
+_ADMIN_ONLY = "Changing curriculum lists is for administrators."
 
 
 def _list_view(row: Any) -> dict:
@@ -45,7 +41,7 @@ async def list_lists(request: Request) -> Response:
 
 async def create_list(request: Request) -> Response:
     """A new list ``{name, description?, isShared?}``."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     name = field_str(body, "name", required=True, min_len=1, max_len=200)
     description = field_str(body, "description", default="", max_len=2000) or ""
@@ -72,7 +68,7 @@ async def get_list(request: Request) -> Response:
 
 async def update_list(request: Request) -> Response:
     """Rename, describe or share a list."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     list_id = path_uuid(request, "list_id")
     body = await json_body(request)
     changes = {"name": field_str(body, "name", min_len=1, max_len=200),
@@ -89,7 +85,7 @@ async def update_list(request: Request) -> Response:
 
 async def delete_list(request: Request) -> Response:
     """Delete a list and its items."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     list_id = path_uuid(request, "list_id")
     async with tx(request, who) as conn:
         if not await store.delete(conn, list_id):
@@ -118,7 +114,7 @@ def _entries(body: dict) -> list[dict]:
 
 async def add_items(request: Request) -> Response:
     """Add courses ``{items: [{sourceId, courseId, courseTitle?}]}``; a course already on the list is skipped."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     list_id = path_uuid(request, "list_id")
     entries = _entries(await json_body(request))
     async with tx(request, who) as conn:
@@ -130,7 +126,7 @@ async def add_items(request: Request) -> Response:
 
 async def remove_item(request: Request) -> Response:
     """Take one item off a list."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     list_id, item_id = path_uuid(request, "list_id"), path_uuid(request, "item_id")
     async with tx(request, who) as conn:
         if not await store.remove_item(conn, list_id, item_id):

@@ -22,10 +22,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from runtime import client_shapes
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import admin_principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import ctx
-from runtime.errors import ApiError, Conflict, Forbidden, InvalidField
+from runtime.errors import ApiError, Conflict, InvalidField
 from runtime.models import catalog, ollama, store
 from runtime.models import parameters as params
 from runtime.service import Service
@@ -35,11 +35,7 @@ from runtime.voice.core import voice_core
 GPU_RETRY_SECONDS = 60  # a Spot GPU node takes a few minutes from "desired 1" to a warm Ollama
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Managing models on the model servers needs an administrator.")
-    return who
+_ADMIN_ONLY = "Managing models on the model servers needs an administrator."
 
 
 async def _config(request: Request) -> dict[str, Any]:
@@ -217,7 +213,7 @@ def _entry(server: catalog.OllamaServer, model: str, status: str, **extra: Any) 
 
 async def load_model(request: Request) -> Response:
     """Load a model into the server's memory (``keep_alive``: how long it stays; default the tenant's)."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, allow_empty=True)
     server, model = await _target(request, request.path_params["model_id"], field_str(body, "server_id", max_len=100))
     keep_alive: Any = body.get("keep_alive")
@@ -244,7 +240,7 @@ async def load_model(request: Request) -> Response:
 
 async def unload_model(request: Request) -> Response:
     """Unload a model from the server's memory (a model that was not loaded answers ok, 0 bytes freed)."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     server, model = await _target(request, request.path_params["model_id"])
     running = await _loaded(request, server, model)
     freed = catalog.int_or_none(running.get("size_vram")) or 0 if running is not None else 0
@@ -276,7 +272,7 @@ def _progress(item: dict, model: str) -> dict:
 async def pull_model(request: Request) -> Response:
     """Pull a model onto the server: ``{model}`` (console: progress streamed as server-sent events) or
     ``{model_id}`` (Android: one answer when the pull is done)."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     key = next((k for k in ("model", "model_id", "name") if body.get(k) is not None), "model")
     model_id = field_str(body, key, required=True, max_len=200, pattern=params.MODEL_ID)
@@ -319,7 +315,7 @@ def _sse(data: dict) -> bytes:
 
 async def unload_all(request: Request) -> Response:
     """Unload every loaded model on every reachable Ollama server: ``{status, results: {server_id: ok}}``."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     servers, fleet = await catalog.ollama_servers(request)
     results: dict[str, bool] = {}
     unloaded: dict[str, list[str]] = {}

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal, principal
 from runtime.content.http import reply, tx
 from runtime.context import AppContext, ctx
 from runtime.errors import ApiError, Conflict, Forbidden, InvalidField, NotFound
@@ -60,11 +60,7 @@ def ops_state(app: AppContext) -> OpsState:
     return state
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Only administrators can change the system's services, servers and power settings.")
-    return who
+_ADMIN_ONLY = "Only administrators can change the system's services, servers and power settings."
 
 
 # ------------------------------------------------------------------ sampling
@@ -145,7 +141,7 @@ async def list_servers(request: Request) -> Response:
 
 async def add_server(request: Request) -> Response:
     """Add a model server (admin); its URL passes the SSRF guard."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, max_bytes=16 * 1024)
     name = field_str(body, "name", required=True, min_len=1, max_len=100)
     kind = field_enum(body, "type", servers.SERVER_TYPES, required=True)
@@ -412,7 +408,7 @@ async def idle_modes(request: Request) -> Response:
 
 async def idle_config(request: Request) -> Response:
     """Choose the power mode ({mode}) or the idle timeout ({timeout_seconds, unload_models_on_idle}) (admin)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, max_bytes=16 * 1024)
     mode_id = field_str(body, "mode", max_len=64)
     timeout = field_int(body, "timeout_seconds", min=1, max=7 * 86400)
@@ -441,7 +437,7 @@ async def idle_config(request: Request) -> Response:
 
 async def keep_awake(request: Request) -> Response:
     """Hold the fleet awake for ``duration_seconds`` (default an hour) (admin)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, max_bytes=4096, allow_empty=True)
     seconds = field_int(body, "duration_seconds", default=3600, min=1, max=86400) or 3600
     until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
@@ -453,7 +449,7 @@ async def keep_awake(request: Request) -> Response:
 
 async def cancel_keep_awake(request: Request) -> Response:
     """End a keep-awake window (admin)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with tx(request) as conn:
         await store.set_idle(conn, who.tenant_id, keep_awake_until=None)
     await gpu.push_idle(voice_core(ctx(request)).gpu, ctx(request).http, {"keep_awake_seconds": 0})
@@ -462,7 +458,7 @@ async def cancel_keep_awake(request: Request) -> Response:
 
 async def force_state(request: Request) -> Response:
     """Put the fleet into an idle state now (admin); the next activity wakes it as usual."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, max_bytes=4096)
     state = field_enum(body, "state", idle.STATES, required=True)
     async with tx(request) as conn:
@@ -498,7 +494,7 @@ async def get_profile(request: Request) -> Response:
 
 async def create_profile(request: Request) -> Response:
     """Create a power profile (admin)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request, max_bytes=16 * 1024)
     profile_id = field_str(body, "id", required=True, pattern=PROFILE_ID) or ""
     if profile_id in idle.BUILTIN_MODES:
@@ -513,7 +509,7 @@ async def create_profile(request: Request) -> Response:
 
 async def update_profile(request: Request) -> Response:
     """Change a power profile (admin); built-in modes are read-only."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     profile_id = _profile_id(request)
     if profile_id in idle.BUILTIN_MODES:
         raise Forbidden("Built-in modes cannot be changed; duplicate one instead.")
@@ -534,7 +530,7 @@ async def update_profile(request: Request) -> Response:
 
 async def delete_profile(request: Request) -> Response:
     """Delete a power profile (admin); a tenant using it falls back to the default mode."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     profile_id = _profile_id(request)
     if profile_id in idle.BUILTIN_MODES:
         raise Forbidden("Built-in modes cannot be deleted.")
@@ -546,7 +542,7 @@ async def delete_profile(request: Request) -> Response:
 
 async def duplicate_profile(request: Request) -> Response:
     """Copy a mode or profile under a new id and name (admin)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     source_id = _profile_id(request)
     body = await json_body(request, max_bytes=16 * 1024)
     new_id = field_str(body, "new_id", required=True, pattern=PROFILE_ID) or ""
@@ -575,7 +571,7 @@ async def list_services(request: Request) -> Response:
 async def service_action(request: Request) -> Response:
     """Start, stop or restart a service (admin): a GPU model server acts on the fleet (its servers run
     together on one node); the core cannot stop itself from its own API."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     service_id, action = request.path_params["id"], request.path_params["action"]
     if action not in ("start", "stop", "restart"):
         raise NotFound("use /start, /stop or /restart")
@@ -609,7 +605,7 @@ async def _fleet_action(request: Request, action: str) -> None:
 
 async def all_services(request: Request) -> Response:
     """Start or stop every service that can be (admin): the GPU fleet."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     action = request.path_params["action"]
     if action not in ("start-all", "stop-all"):
         raise NotFound("use /api/services/start-all or /stop-all")

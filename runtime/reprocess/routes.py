@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal
 from runtime.content.http import reply, tx
 from runtime.context import ctx
 from runtime.curricula import store
-from runtime.errors import Forbidden, NotFound
+from runtime.errors import NotFound
 from runtime.jobs.queue import list_kind
 from runtime.reprocess import analysis
 from runtime.reprocess.job import stages_view
@@ -25,11 +25,7 @@ from runtime.validation import field_bool, field_float, field_id, field_list, fi
 KIND = "curriculum_reprocess"
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Reprocessing jobs are for administrators.")
-    return who
+_ADMIN_ONLY = "Reprocessing jobs are for administrators."
 
 
 async def _document(request: Request, curriculum_id: str) -> dict:
@@ -96,7 +92,7 @@ def _progress(job: dict) -> dict:
 
 async def start_job(request: Request) -> Response:
     """Queue a reprocessing job for a ``ReprocessConfig``."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     config = _config(await json_body(request))
     await _document(request, config["curriculumId"])  # 404 now rather than a failed job
     job_id = await ctx(request).jobs.enqueue(KIND, {"config": config}, who.tenant_id)
@@ -105,7 +101,7 @@ async def start_job(request: Request) -> Response:
 
 async def list_jobs(request: Request) -> Response:
     """The tenant's reprocessing jobs, newest first (``ReprocessJobSummary``)."""
-    _admin(request)
+    admin_principal(request, _ADMIN_ONLY)
     async with tx(request) as conn:
         jobs = await list_kind(conn, KIND, None)
     summaries = []
@@ -127,13 +123,13 @@ async def _job(request: Request, who: Principal) -> dict:
 
 async def get_job(request: Request) -> Response:
     """One job's progress (``ReprocessProgress``)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     return reply({"success": True, "progress": _progress(await _job(request, who))})
 
 
 async def cancel_job(request: Request) -> Response:
     """Cancel a queued or running job."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     job = await _job(request, who)
     cancelled = await ctx(request).jobs.cancel(job["job_id"], who.tenant_id)
     return reply({"success": True, "cancelled": cancelled})

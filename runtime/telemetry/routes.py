@@ -16,10 +16,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runtime import client_shapes
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal, principal
 from runtime.content.http import dumps, iso, reply, tx
 from runtime.context import client_info, client_ip, ctx
-from runtime.errors import ApiError, Forbidden, InvalidField, InvalidParameter, MissingField, NotFound
+from runtime.errors import ApiError, InvalidField, InvalidParameter, MissingField, NotFound
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.telemetry import store
@@ -365,9 +365,7 @@ async def get_logs(request: Request) -> Response:
 
 async def delete_logs(request: Request) -> Response:
     """Clear the tenant's logs (admins only)."""
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("Only administrators can clear logs.")
+    who = admin_principal(request, "Only administrators can clear logs.")
     async with tx(request, who) as conn:
         deleted = await store.clear_logs(conn, who.tenant_id)
     return reply({"status": "ok", "deleted": deleted})

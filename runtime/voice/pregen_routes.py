@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.auth.principal import Principal, principal
+from runtime.auth.principal import Principal, admin_principal
 from runtime.content import schemas
 from runtime.context import ctx
-from runtime.errors import ApiError, Forbidden, InvalidField, MissingField, NotFound
+from runtime.errors import ApiError, InvalidField, MissingField, NotFound
 from runtime.jobs.queue import principal_payload
 from runtime.tts import pregen, profiles
 from runtime.tts.common import TTS_PROVIDER_NAMES, VOICE_PATTERN
@@ -33,11 +33,7 @@ OUTPUT_DIR = "tts-cache"
 OUTPUT_FORMATS = ("wav",)
 
 
-def _admin(request: Request) -> Principal:
-    who = principal(request)
-    if not who.is_admin:
-        raise Forbidden("TTS pre-generation jobs are for administrators.")
-    return who
+_ADMIN_ONLY = "TTS pre-generation jobs are for administrators."
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -138,7 +134,7 @@ async def _texts(conn, body: dict[str, Any]) -> tuple[str, str | None, list[dict
 
 async def extract(request: Request) -> Response:
     """The texts a job of this source would speak: ``{success, items: [{text, source_ref}], total_count}``."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         _, _, texts = await _texts(conn, body)
@@ -172,7 +168,7 @@ async def _tts_config(conn, who: Principal, body: dict[str, Any]) -> tuple[uuid.
 
 async def list_jobs(request: Request) -> Response:
     """The tenant's jobs, newest first (``?status&source_type&job_type&limit&offset``)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     filters = {"status": query_enum(request, "status", pregen.JOB_STATUSES),
                "source_type": query_enum(request, "source_type", pregen.SOURCE_TYPES),
                "job_type": query_enum(request, "job_type", ("batch", "comparison"))}
@@ -184,7 +180,7 @@ async def list_jobs(request: Request) -> Response:
 
 async def create_job(request: Request) -> Response:
     """Make a job (``CreateBatchJobData``): its items are extracted now; it starts with ``/start``."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     body = await json_body(request)
     name = field_str(body, "name", required=True, max_len=200)
     if not name:
@@ -204,7 +200,7 @@ async def create_job(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request))
         text = await pregen.current_text(conn, who.tenant_id, row["id"], row["current_item_index"])
@@ -213,7 +209,7 @@ async def get_job(request: Request) -> Response:
 
 async def delete_job(request: Request) -> Response:
     """Delete a job and its items (a running one stops before its next item)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request), for_update=True)
         await pregen.delete(conn, who.tenant_id, row["id"])
@@ -223,7 +219,7 @@ async def delete_job(request: Request) -> Response:
 
 
 async def _transition(request: Request, allowed: tuple[str, ...], target: str) -> Response:
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     queue = ctx(request).jobs
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request), for_update=True)
@@ -254,7 +250,7 @@ async def resume_job(request: Request) -> Response:
 
 async def progress(request: Request) -> Response:
     """``JobProgress``: counts, percentage and the item being spoken."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request))
         counts = await pregen.counts(conn, who.tenant_id, row["id"])
@@ -273,7 +269,7 @@ async def progress(request: Request) -> Response:
 
 async def items(request: Request) -> Response:
     """The job's items in order (``?status&limit&offset``)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     status = query_enum(request, "status", pregen.ITEM_STATUSES)
     limit, offset = _page(request, 500)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
@@ -284,7 +280,7 @@ async def items(request: Request) -> Response:
 
 async def retry_failed(request: Request) -> Response:
     """Failed items back to pending (start or resume the job to speak them)."""
-    who = _admin(request)
+    who = admin_principal(request, _ADMIN_ONLY)
     async with ctx(request).db.tenant(who.tenant_id) as conn:
         row = await _load(conn, who, _job_id(request), for_update=True)
         reset = await pregen.retry_failed(conn, who.tenant_id, row["id"])
