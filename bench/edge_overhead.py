@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.api import ORIGIN_SECRET, build_full_app, drop_db, load, make_db  # noqa: E402
-from bench.voice import Session, _wait_http, child_peers, drive, pct  # noqa: E402
+from bench.voice import Session, _wait_http, child_peers, drive, pct, stop_processes  # noqa: E402
 
 ROUTER_SCRIPT = ROOT / "components" / "edge_worker" / "bench" / "serve.mjs"
 TENANT_READ = "/api/bench/tenant"
@@ -152,12 +152,7 @@ async def run(args) -> int:
         spread = statistics.pstdev([x["p50_ms"] for x in r["seq"]]) if len(r["seq"]) > 1 else 0.0
         print(f"  router HTTP p50 spread across rounds {spread:.2f} ms (noise from other processes on the machine)")
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(*reversed(procs))
         await drop_db(db)
     return 0
 

@@ -41,12 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
 
-import api as api_bench  # noqa: E402  (bench/api.py: the throwaway database, ports, CPU meters)
+from bench import api as api_bench  # noqa: E402  (the throwaway database, ports, CPU meters)
 
 ORIGIN_SECRET = api_bench.ORIGIN_SECRET
 PASSWORD = "bench-password-0123456789"

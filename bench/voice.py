@@ -80,6 +80,16 @@ def child_peers(port: int) -> None:
     uvicorn.run(Peers().app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
 
 
+def stop_processes(*procs: "subprocess.Popen | None") -> None:
+    """Terminate the child servers in the order given; kill one that has not exited after 30 s."""
+    for proc in [p for p in procs if p is not None]:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _wait_http(url: str, proc: subprocess.Popen) -> None:
     import httpx
 
@@ -402,13 +412,7 @@ async def run(args) -> int:
               f"-> hit is {cache['miss_p50'] / cache['local_p50']:.0f}x faster than a miss")
         print(f"  TTS cache over HTTP           POST /api/tts hit p50 {http_hit:.2f} ms (client included)")
     finally:
-        for p in (proc, peers_proc):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_processes(proc, peers_proc)
         await drop_db(db)
     return 0
 

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.voice import FRAME_MS, Session, _wait_http, child_peers, make_audio, pct  # noqa: E402
+from bench.voice import FRAME_MS, Session, _wait_http, child_peers, make_audio, pct, stop_processes  # noqa: E402
 
 LAG_TICK = 0.05
 SAMPLE_SECONDS = 5.0
@@ -354,13 +354,7 @@ async def run(args) -> int:
         watcher.cancel()
         return report(args, t0, stats_path, events, db_samples, log_path)
     finally:
-        for p in (proc, peers_proc):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_processes(proc, peers_proc)
         await drop_db(db)
         shutil.rmtree(work, ignore_errors=True)
 
