@@ -22,13 +22,8 @@ from runtime.db import DatabaseUnavailable
 from runtime.errors import ApiError, internal_error, standard_error
 from runtime.isolation import IsolationError, enforce_isolation
 from runtime.middleware.auth import AuthMiddleware
-from runtime.middleware.body_limit import BodyLimitMiddleware
-from runtime.middleware.client import ClientHeadersMiddleware
-from runtime.middleware.console_audit import ConsoleAuditMiddleware
-from runtime.middleware.cors import CorsMiddleware
-from runtime.middleware.errors import ErrorMiddleware, database_unavailable
-from runtime.middleware.origin import OriginSecretMiddleware
-from runtime.middleware.request_log import RequestLogMiddleware
+from runtime.middleware.errors import database_unavailable
+from runtime.middleware.request import RequestMiddleware
 from runtime.route_table import ALL_SERVICES
 from runtime.routing import IndexedRouter
 from runtime.service import Service
@@ -86,7 +81,7 @@ async def _db_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # Reached only if the outermost middleware itself failed; RequestLogMiddleware logs otherwise.
+    # Reached only if the outermost middleware itself failed; RequestMiddleware logs otherwise.
     return internal_error().to_response()
 
 
@@ -178,12 +173,8 @@ def build_middleware(
 ) -> list[Middleware]:
     """The pure-ASGI stack, outermost first (see ``runtime.middleware``)."""
     return [
-        Middleware(RequestLogMiddleware, enabled=settings.access_log),
-        Middleware(OriginSecretMiddleware, secret=settings.origin_secret),
-        Middleware(CorsMiddleware, allow_origins=settings.cors_origins),
-        Middleware(ErrorMiddleware),
-        Middleware(ClientHeadersMiddleware, min_versions=settings.min_client_versions),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(RequestMiddleware, access_log=settings.access_log, origin_secret=settings.origin_secret,
+                   cors_origins=settings.cors_origins, min_client_versions=settings.min_client_versions,
+                   max_body_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware, public_paths=tuple(public_paths), public_prefixes=tuple(public_prefixes)),
-        Middleware(ConsoleAuditMiddleware),
     ]

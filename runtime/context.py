@@ -36,7 +36,6 @@ CLIENT_KEY = "unamentis.client"
 CONSOLE_ENTRY_KEY = "unamentis.console_entry"
 # Headers inner middleware want on the response; the outermost layer adds them when it starts.
 RESPONSE_HEADERS_KEY = "unamentis.response_headers"
-RESPONSE_STARTED_KEY = "unamentis.response_started"
 
 DeepCheck = Callable[["AppContext"], Awaitable[dict]]
 DrainProbe = Callable[["AppContext"], bool]

@@ -4,14 +4,9 @@
   ``public_prefixes``, whose handlers check their own credential): no token; limited per IP.
 - ``/ws/audio``: passed through; the voice service authenticates from ``?token=`` or its first
   ``auth`` message itself (closing 1008 on failure).
-<<<<<<< HEAD
-- Tier 2 (``/api/admin/*``, ``/api/import/*``, the ``/ws`` event bus): ``ctx.auth.admin(headers)``.
-  A ``/ws`` upgrade with ``?token=`` is the apps' event stream instead: Tier 1 with that token (the
-  voice service then sends only the token's tenant's events).
-=======
 - Tier 2 (``/api/admin/*``, ``/api/import/*`` but the read-only catalogs ``/api/import/sources*``, the ``/ws``
-  event bus): ``ctx.auth.admin(headers)``.
->>>>>>> main
+  event bus): ``ctx.auth.admin(headers)``. A ``/ws`` upgrade with ``?token=`` is the apps' event stream
+  instead: Tier 1 with that token (the voice service then sends only the token's tenant's events).
 - Tier 1 (everything else): ``Authorization: Bearer <token>`` → ``ctx.auth.client(token)``, which
   accepts beta tokens and user access JWTs. Where Cloudflare Access is configured, a request without
   a bearer token that carries an Access JWT (``Cf-Access-Jwt-Assertion``: it came through
@@ -38,10 +33,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
+from runtime.auth.principal import Principal
 from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
+from runtime.middleware.console_audit import audit_console_request
 from runtime.middleware.leases import LeasedLimiter
 
 if TYPE_CHECKING:
@@ -155,6 +152,11 @@ class AuthMiddleware:
         if not allowed:
             await send_error(scope, receive, send, outcome)
             return
+        if isinstance(principal, Principal) and scope.get(CONSOLE_ENTRY_KEY):
+            refused = await audit_console_request(ctx, scope, principal)
+            if refused is not None:
+                await send_error(scope, receive, send, refused)
+                return
         if outcome is None or scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from runtime.context import CLIENT_KEY
 from runtime.errors import ApiError
-from runtime.middleware.common import send_error
 from runtime.settings import parse_version
 
 EXEMPT_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
-_WANTED = {
+WANTED = {
     b"x-client-platform": "platform",
     b"x-client-version": "version",
     b"x-client-id": "id",
@@ -27,42 +23,31 @@ _WANTED = {
 }
 
 
-class ClientHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, min_versions: Mapping[str, tuple[int, ...]]) -> None:
-        self.app = app
-        self.min_versions = dict(min_versions)
+def new_client_info() -> dict[str, str | None]:
+    return dict.fromkeys(WANTED.values())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        info: dict[str, str | None] = dict.fromkeys(_WANTED.values())
-        for key, value in scope.get("headers") or ():
-            name = _WANTED.get(key)
-            if name is not None and info[name] is None:
-                info[name] = value.decode("latin-1").strip()[:200] or None
-        if info["platform"]:
-            info["platform"] = info["platform"].lower()
-        scope[CLIENT_KEY] = info
-        minimum = self.min_versions.get(info["platform"] or "")
-        if minimum and info["version"] and scope["path"] not in EXEMPT_PATHS:
-            try:
-                too_old = parse_version(info["version"]) < minimum
-            except ValueError:
-                too_old = False  # unparseable: we cannot say it is old, so let it through
-            if too_old:
-                wanted = ".".join(str(part) for part in minimum)
-                await send_error(
-                    scope,
-                    receive,
-                    send,
-                    ApiError(
-                        426,
-                        "upgrade_required",
-                        f"This version of the app ({info['version']}) is no longer supported; "
-                        f"please update to {wanted} or later.",
-                        details={"platform": info["platform"], "minimum_version": wanted, "version": info["version"]},
-                    ),
-                )
-                return
-        await self.app(scope, receive, send)
+
+def client_value(raw: bytes) -> str | None:
+    """A client header's value as kept: decoded, trimmed, at most 200 characters, None when empty."""
+    return raw.decode("latin-1").strip()[:200] or None
+
+
+def upgrade_required(info: dict[str, str | None], min_versions: Mapping[str, tuple[int, ...]]) -> ApiError | None:
+    """426 when the caller's platform has a minimum version and the caller sends a lower one."""
+    minimum = min_versions.get(info["platform"] or "")
+    if not minimum or not info["version"]:
+        return None
+    try:
+        too_old = parse_version(info["version"]) < minimum
+    except ValueError:
+        return None  # unparseable: we cannot say it is old, so let it through
+    if not too_old:
+        return None
+    wanted = ".".join(str(part) for part in minimum)
+    return ApiError(
+        426,
+        "upgrade_required",
+        f"This version of the app ({info['version']}) is no longer supported; "
+        f"please update to {wanted} or later.",
+        details={"platform": info["platform"], "minimum_version": wanted, "version": info["version"]},
+    )

@@ -1,0 +1,176 @@
+"""Every request's own checks in one pass: request id and access line, origin secret, CORS, errors,
+client headers, body limit.
+
+These ran as six pure-ASGI layers; each added its coroutine to the chain that every resumption of a
+request walks through, and four wrapped ``send``. Here the same steps run in the same order, with
+one scan of the headers and one ``send`` wrapper (what each step decides is in its own module):
+
+  1. request id and access line (``request_log``); an exception no later step answered → 500
+     without CORS headers (the failure may be in them)
+  2. Tier 3, the origin secret (``origin``): 403, else the client IP from CF-Connecting-IP
+  3. CORS (``cors``): a preflight is answered here; from here on every response gets CORS headers
+  4. errors (``errors``): an exception from anything below (auth, limits, routes) → the error format
+  5. client headers (``client``): X-Client-* into the scope; below the minimum version → 426
+  6. body limit (``body_limit``): 413 past the route's limit (1 MiB unless the route raises it)
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Collection, Mapping
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtime.context import CLIENT_IP_KEY, CLIENT_KEY, CONSOLE_ENTRY_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
+from runtime.errors import BadRequest, internal_error
+from runtime.logging import request_id_var
+from runtime.middleware import body_limit, client, origin
+from runtime.middleware.common import merge_headers, send_error
+from runtime.middleware.cors import Cors
+from runtime.middleware.errors import error_for
+from runtime.middleware.request_log import log_access, request_id
+from runtime.validation import BODY_LIMIT_KEY
+
+error_log = logging.getLogger("unamentis.error")
+
+
+class RequestMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        origin_secret: str | None = None,
+        cors_origins: Collection[str] = (),
+        min_client_versions: Mapping[str, tuple[int, ...]] | None = None,
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.secret = origin_secret.encode() if origin_secret else None
+        self.cors = Cors(cors_origins)
+        self.min_versions = dict(min_client_versions or {})
+        self.max_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        # The one scan of the request's headers: the first value of each, CF-Connecting-IP's last.
+        incoming_id = presented = connecting_ip = request_origin = content_length = None
+        preflight_method = False
+        info = client.new_client_info()
+        for key, value in scope.get("headers") or ():
+            name = client.WANTED.get(key)
+            if name is not None:
+                if info[name] is None:
+                    info[name] = client.client_value(value)
+            elif key == b"x-request-id":
+                incoming_id = value if incoming_id is None else incoming_id
+            elif key == origin.SECRET_HEADER:
+                presented = value if presented is None else presented
+            elif key == origin.CONNECTING_IP_HEADER:
+                connecting_ip = value
+            elif key == b"origin":
+                request_origin = value.decode("latin-1") if request_origin is None else request_origin
+            elif key == b"content-length":
+                content_length = value.decode("latin-1") if content_length is None else content_length
+            elif key == b"access-control-request-method":
+                preflight_method = True
+
+        # 1. request id, and the one send wrapper: status for the access line, CORS, queued headers
+        rid = request_id(incoming_id)
+        scope[REQUEST_ID_KEY] = rid
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 0
+        response_started = False
+        with_cors = False
+        queued: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
+        scope[RESPONSE_HEADERS_KEY] = queued  # auth and rate limits append here
+
+        async def send_on(message: Message) -> None:
+            nonlocal status, response_started
+            kind_of = message["type"]
+            if kind_of == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", ()))
+                if with_cors:
+                    self.cors.response_headers(headers, request_origin)
+                message["headers"] = merge_headers(headers, queued)
+            elif kind_of == "websocket.accept":
+                status = 101
+            elif kind_of == "websocket.close" and not status:
+                status = 403  # closed before accept: the server answers the handshake with 403
+            await send(message)
+
+        try:
+            # 2. the origin secret; the console listener is reached only from the console's network
+            if self.secret is not None and scope["path"] not in origin.EXEMPT_PATHS and not scope.get(CONSOLE_ENTRY_KEY):
+                if not origin.secret_matches(presented, self.secret):
+                    await send_error(scope, receive, send_on, origin.forbidden())
+                    return
+                scope["headers"] = [(key, value) for key, value in scope["headers"] if key != origin.SECRET_HEADER]
+                ip = origin.canonical_ip(connecting_ip) if connecting_ip else None
+                if ip is not None:  # absent or malformed: keep the peer address
+                    scope[CLIENT_IP_KEY] = ip
+            if kind == "http":
+                # 3. CORS
+                if request_origin is not None and preflight_method and scope["method"] == "OPTIONS":
+                    await self.cors.preflight(scope)(scope, receive, send_on)
+                    return
+                with_cors = True
+                # 4. errors
+                try:
+                    await self._checked(scope, receive, send_on, info, content_length)
+                except ClientDisconnect:
+                    raise  # nobody to answer; the access line records it as 499
+                except Exception as exc:
+                    if response_started:
+                        raise  # half-sent response: the server must drop the connection
+                    await send_error(scope, receive, send_on, error_for(exc, scope))
+            else:
+                await self._checked(scope, receive, send_on, info, None)
+        except ClientDisconnect:
+            # The client went away while sending its body: not a server error, and no one to answer.
+            # 499 is the access-log convention (nginx) for exactly this.
+            if not response_started:
+                status = 499
+        except Exception:
+            error_log.exception("unhandled error", extra={"path": scope.get("path")})
+            if kind == "http" and not response_started:
+                status = 500
+                with_cors = False
+                await send_error(scope, receive, send_on, internal_error())
+            elif kind == "http":
+                raise  # the response is half sent: let the server drop the connection
+        finally:
+            if self.access_log:
+                log_access(scope, status, started)
+            request_id_var.reset(token)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send, info: dict, content_length: str | None) -> None:
+        # 5. client headers
+        if info["platform"]:
+            info["platform"] = info["platform"].lower()
+        scope[CLIENT_KEY] = info
+        if self.min_versions and scope["path"] not in client.EXEMPT_PATHS:
+            outdated = client.upgrade_required(info, self.min_versions)
+            if outdated is not None:
+                await send_error(scope, receive, send, outdated)
+                return
+        # 6. body limit
+        if scope["type"] == "http":
+            scope.setdefault(BODY_LIMIT_KEY, self.max_bytes)
+            declared: int | None = None
+            if content_length is not None:
+                try:
+                    declared = int(content_length)
+                except ValueError:
+                    await send_error(scope, receive, send, BadRequest("Content-Length is not a number."))
+                    return
+            receive = body_limit.counted(scope, receive, declared, self.max_bytes)
+        await self.app(scope, receive, send)
