@@ -105,10 +105,24 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str | None = None) -> None:
         super().__init__()
         self.service = service
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float) -> str:
+        """``datetime.fromtimestamp(created, utc).isoformat(timespec="milliseconds")``, with the part
+        up to the second built once per second (lines come many per second)."""
+        second = int(created)
+        micro = round((created - second) * 1e6)  # datetime rounds to the microsecond the same way
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        cached_second, prefix = self._second
+        if cached_second != second:
+            prefix = _dt.datetime.fromtimestamp(second, _dt.timezone.utc).isoformat()[:19]
+            self._second = (second, prefix)
+        return f"{prefix}.{micro // 1000:03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": _dt.datetime.fromtimestamp(record.created, _dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": redact_text(record.getMessage()),
@@ -135,26 +149,66 @@ class BufferedJsonHandler(logging.StreamHandler):
 
     The container writes one access line per request; with a line-buffered stderr each line is a
     write system call (a fifth of a request's CPU at load). Here lines leave in batches; an error
-    never waits, and an idle server's last lines wait at most ``interval``."""
+    never waits, and an idle server's last lines wait at most ``interval``.
 
-    def __init__(self, fd: int = 2, interval: float = 0.5, buffer_bytes: int = 64 * 1024) -> None:
+    INFO and DEBUG records are also formatted in batches (``batch`` records, or at the next flush):
+    formatted one at a time, right after a request's own work, a line cost about three times as
+    much CPU as in a run of lines (the formatter's code and data had left the CPU's caches). What a
+    line says is fixed when the record is logged: its message is rendered and the request id taken
+    from the request's context then; lines keep their order, and a WARNING first writes the lines
+    before it."""
+
+    def __init__(self, fd: int = 2, interval: float = 0.5, buffer_bytes: int = 64 * 1024, batch: int = 32) -> None:
         stream = open(fd, "w", buffering=buffer_bytes, encoding="utf-8", errors="replace", closefd=False)
         super().__init__(stream)
         self.interval = interval
+        self.batch = batch
+        self._pending: list[logging.LogRecord] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flusher, name="log-flush", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)  # StreamHandler.emit flushes; our flush() below is a no-op for INFO
-        if record.levelno >= logging.WARNING:
-            self.force_flush()
+        # Called under self.lock (logging.Handler.handle), as the flusher's writes are.
+        if record.levelno < logging.WARNING and not record.exc_info and not record.stack_info:
+            try:
+                record.msg, record.args = record.getMessage(), None
+            except Exception:
+                self.handleError(record)
+                return
+            if not getattr(record, "request_id", None):
+                request_id = request_id_var.get()
+                if request_id:
+                    record.request_id = request_id
+            self._pending.append(record)
+            if len(self._pending) >= self.batch:
+                self._write_pending()
+            return
+        self._write_pending()
+        super().emit(record)  # StreamHandler.emit flushes; our flush() below is a no-op
+        self.force_flush()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        records, self._pending = self._pending, []
+        lines = []
+        for record in records:
+            try:
+                lines.append(self.format(record) + self.terminator)
+            except Exception:
+                self.handleError(record)
+        try:
+            self.stream.write("".join(lines))
+        except (OSError, ValueError):
+            pass  # stream closed at interpreter exit
 
     def flush(self) -> None:
         pass  # batched: see force_flush
 
     def force_flush(self) -> None:
         with self.lock:
+            self._write_pending()
             try:
                 self.stream.flush()
             except (OSError, ValueError):

@@ -91,3 +91,49 @@ def test_the_cheap_trigger_fires_whenever_a_redaction_pattern_would_change_the_t
             assert _TRIGGER.search(text.lower()), text
     # a principal kind on every access line is not a secret and costs no substitutions
     assert not _TRIGGER.search("beta_token")
+
+
+def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
+    """The server's handler formats INFO lines in batches: each line still says what was true when
+    it was logged (message, request id), lines keep their order, a WARNING writes what came before
+    it at once, and closing writes the rest."""
+    import os
+
+    from runtime.logging import BufferedJsonHandler, request_id_var
+
+    path = tmp_path / "log.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=4)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("unamentis.test.buffered")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    try:
+        values = {"n": 1}
+        token = request_id_var.set("req-aaaaaaaa")
+        logger.info("first %s", values)
+        values["n"] = 2  # changed after logging: the line keeps what was logged
+        request_id_var.reset(token)
+        token = request_id_var.set("req-bbbbbbbb")
+        logger.info("second uma_beta_secretsecret")
+        request_id_var.reset(token)
+        assert path.read_text() == ""  # kept for the batch
+        logger.warning("third")
+        written = lines()
+        assert [line["msg"] for line in written] == ["first {'n': 1}", "second uma_beta_[REDACTED]", "third"]
+        assert [line.get("request_id") for line in written] == ["req-aaaaaaaa", "req-bbbbbbbb", None]
+        for index in range(4):
+            logger.info("batch %d", index)
+        handler.force_flush()  # what the flusher thread does every interval
+        assert [line["msg"] for line in lines()][3:] == [f"batch {index}" for index in range(4)]
+        logger.info("last")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        os.close(fd)
+    assert lines()[-1]["msg"] == "last"
