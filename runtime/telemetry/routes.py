@@ -23,6 +23,7 @@ from runtime.errors import ApiError, InvalidField, InvalidParameter, MissingFiel
 from runtime.content import schemas
 from runtime.service import Service
 from runtime.telemetry import store
+from runtime.ttl_cache import TtlCache
 from runtime.validation import (
     field_dict,
     field_str,
@@ -40,6 +41,7 @@ MAX_METRICS_BODY = 256 * 1024
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical")
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "trace": "debug", "verbose": "debug", "fault": "critical"}
 ONLINE_SECONDS = 120
+TOUCH_EVERY_SECONDS = 1.0
 IDLE_SECONDS = 300  # seen within 5 minutes but not within ONLINE_SECONDS: idle (the old server's rule)
 MAX_LOG_MESSAGE = 10_000
 MAX_LOG_METADATA = 16 * 1024
@@ -61,15 +63,33 @@ def _retention(request: Request) -> dt.timedelta:
     return dt.timedelta(days=ctx(request).settings.telemetry_retention_days)
 
 
-async def _touch_client(conn, who: Principal, client_id: str | None, name: str | None, platform: str | None,
-                        extra: dict | None = None, ip: str | None = None) -> None:
+async def _touch_client(request: Request, conn, who: Principal, client_id: str | None, name: str | None,
+                        platform: str | None, extra: dict | None = None, ip: str | None = None) -> None:
+    """The client's row: last seen now, with the details this call sends.
+
+    At most once per ``TOUCH_EVERY_SECONDS`` per client and details from this process: the row is
+    locked until the commit, and one app uploading many times a second would otherwise queue every
+    upload on it. Presence is judged in minutes (``ONLINE_SECONDS``); changed details touch at once."""
     if not client_id:
         return
     extra = extra or {}
-    await store.touch_client(conn, who.tenant_id, client_id, name, platform, extra.get("device_model"),
-                             extra.get("os_version"), extra.get("app_version"),
-                             dumps(extra["config"]) if extra.get("config") is not None else None,
-                             ip if ip and ip != "unknown" else None)
+    fields = (name, platform, extra.get("device_model"), extra.get("os_version"), extra.get("app_version"),
+              dumps(extra["config"]) if extra.get("config") is not None else None,
+              ip if ip and ip != "unknown" else None)
+    recent = _recently_touched(request)
+    key = (who.tenant_id, client_id)
+    if recent.get(key) == fields:  # the same details, written less than a second ago
+        return
+    await store.touch_client(conn, who.tenant_id, client_id, *fields)
+    recent.put(key, fields)
+
+
+def _recently_touched(request: Request) -> TtlCache:
+    extensions = ctx(request).extensions
+    found = extensions.get("telemetry_touched")
+    if found is None:
+        found = extensions["telemetry_touched"] = TtlCache(TOUCH_EVERY_SECONDS, max_entries=10_000)
+    return found
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -97,7 +117,7 @@ async def post_metrics(request: Request) -> Response:
                                  _str_or_none(body.get("sessionId") or body.get("session_id")), dumps(body))
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
         # Last: the client's row is locked from here to the commit, and a busy app's uploads queue on it.
-        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))
+        await _touch_client(request, conn, who, client_id, name, kind, ip=client_ip(request))
     return reply({"status": "ok"})
 
 
@@ -128,7 +148,7 @@ async def ingest(request: Request) -> Response:
         await store.purge(conn, "telemetry_metrics", who.tenant_id, _retention(request))
         for client_id, name, kind in sorted({(r[0] or "", r[1] or "", r[2] or "") for r in records}):
             # last, in one order: client rows stay locked only until the commit, and never in a cycle
-            await _touch_client(conn, who, client_id or None, name or None, kind or None, ip=client_ip(request))
+            await _touch_client(request, conn, who, client_id or None, name or None, kind or None, ip=client_ip(request))
     return reply({"status": "ok", "received": len(records)})
 
 
@@ -233,7 +253,7 @@ async def heartbeat(request: Request) -> Response:
         raise ApiError(413, "payload_too_large", "'config' is larger than 16 KiB.", details={"field": "config"})
     name = field_str(body, "name", max_len=200) or info.get("name")
     async with tx(request, who) as conn:
-        await _touch_client(conn, who, client_id[:200], name, info.get("platform"), extra, client_ip(request))
+        await _touch_client(request, conn, who, client_id[:200], name, info.get("platform"), extra, client_ip(request))
         await store.forget_silent_clients(conn, who.tenant_id, _retention(request))
     return reply({"status": "ok", "client_id": client_id, "server_time": dt.datetime.now(dt.timezone.utc).timestamp()})
 
@@ -334,7 +354,7 @@ async def post_logs(request: Request) -> Response:
     async with tx(request, who) as conn:
         await store.add_logs(conn, rows)
         await store.purge(conn, "telemetry_logs", who.tenant_id, _retention(request))
-        await _touch_client(conn, who, client_id, name, kind, ip=client_ip(request))  # last: see post_metrics
+        await _touch_client(request, conn, who, client_id, name, kind, ip=client_ip(request))  # last: see post_metrics
     return reply({"status": "ok", "received": len(rows)})
 
 

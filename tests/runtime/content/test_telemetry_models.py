@@ -180,3 +180,34 @@ async def test_model_availability_comes_from_the_configured_server(content_app, 
                        for m in models)
             android = (await c.get("/api/models", headers={**h, "X-Client-Platform": "Android"})).json()
             assert [m["id"] for m in android if m["type"] == "llm"] == list(expected)
+
+
+async def test_a_busy_client_row_is_written_once_a_second_unless_its_details_change(content_app, tenant, database):
+    """One app uploading many times a second must not queue every upload on its client row: the row
+    is written again only after a second, or at once when the upload says something new."""
+    tid, token = await tenant()
+    h = {**bearer(token), "X-Client-ID": "busy-1", "X-Client-Name": "Busy phone"}
+
+    async def row() -> tuple:
+        owner = await database.owner()
+        try:
+            found = await owner.fetchrow("select name, last_seen from telemetry_clients where tenant_id = $1 "
+                                         "and client_id = 'busy-1'", uuid.UUID(tid))
+        finally:
+            await owner.close()
+        return found["name"], found["last_seen"]
+
+    async with make_client(content_app(["telemetry"])) as c:
+        assert (await c.post("/api/metrics", json={"sessionId": "s-1"}, headers=h)).status_code == 200
+        name, first_seen = await row()
+        for _ in range(3):
+            assert (await c.post("/api/metrics", json={"sessionId": "s-1"}, headers=h)).status_code == 200
+        assert await row() == (name, first_seen)  # the same details within the second: not written
+        renamed = {**h, "X-Client-Name": "Renamed phone"}
+        assert (await c.post("/api/metrics", json={"sessionId": "s-1"}, headers=renamed)).status_code == 200
+        name, seen = await row()
+        assert name == "Renamed phone" and seen > first_seen
+        assert (await c.post("/api/metrics", json={"sessionId": "s-1"}, headers=h)).status_code == 200
+        assert (await row())[0] == "Busy phone"  # back to the first details: written at once too
+        summary = (await c.get("/api/metrics/summary", headers=h)).json()
+        assert summary["total_snapshots"] == 6  # every upload itself is stored
