@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import ctypes
 import json
 import os
 import shutil
@@ -97,6 +98,7 @@ async def _sampler(app, stats_path: str) -> None:
                 ctx = getattr(app.state, "ctx", None)
                 out.write(json.dumps({
                     "t": time.time(), "rss_kb": rss_kb, "fds": len(os.listdir("/proc/self/fd")),
+                    "heap": c_heap(), "py_blocks": sys.getallocatedblocks(),
                     "tasks": len(asyncio.all_tasks()), "lags": [round(x, 2) for x in lags],
                     "sizes": container_sizes(ctx) if ctx is not None else {},
                     "traced_kb": _traced_kb() if tracing else None,
@@ -109,6 +111,25 @@ async def _sampler(app, stats_path: str) -> None:
 
                     baseline = tracemalloc.take_snapshot()  # after the first sample: warm-up done
                 lags = []
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def c_heap() -> dict[str, int] | None:
+    """The C allocator's view (glibc ``mallinfo2``, all arenas), in KB: ``in_use`` (allocated, mmapped
+    blocks included) and ``free`` (held by the allocator, not returned to the system). RSS growing
+    with ``in_use`` flat is the allocator holding freed memory, not a leak; ``in_use`` growing is
+    memory something allocated outside Python's objects (tracemalloc does not see it)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None  # not glibc, or older than 2.33
+    info = libc.mallinfo2()
+    return {"in_use": (info.uordblks + info.hblkhd) // 1024, "free": info.fordblks // 1024}
 
 
 def _traced_kb() -> int:
@@ -250,10 +271,26 @@ async def watch_db(db: dict, samples: list, stop_at: float) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
-def server_log_errors(path: Path) -> list[tuple[float, str]]:
-    """Lines at ERROR or a traceback in the server's log, stamped with when they were read."""
-    return [line for line in path.read_text(errors="replace").splitlines()
-            if "ERROR" in line or line.startswith("Traceback")]
+def server_log_errors(path: Path) -> list[str]:
+    """Lines at ERROR in the server's log, and each traceback as its first line, the last place it
+    passed through and the exception it ended with."""
+    out: list[str] = []
+    lines = path.read_text(errors="replace").splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("Traceback"):
+            end = index + 1
+            while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+                end += 1
+            where = next((frame.strip() for frame in reversed(lines[index:end]) if frame.strip().startswith("File ")), "")
+            out.append(f"{line} … {where} … {lines[end] if end < len(lines) else ''}")
+            index = end + 1
+            continue
+        if "ERROR" in line:
+            out.append(line)
+        index += 1
+    return out
 
 
 def report(args, t0: float, stats_path: Path, events: list, db_samples: list, log_path: Path) -> int:
@@ -264,8 +301,8 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
     print(f"voice soak: {args.sessions} sessions x 20 ms PCM16 frames, a turn every {args.turn_every:.0f} s per session,"
           f" sessions replaced every {args.session_minutes:g} min; {args.minutes:g} min in {args.window_minutes:g}-min windows"
           f"  [load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores]")
-    header = (f"{'window':>9} {'RSS MB':>7} {'fds':>4} {'tasks':>5} {'lag p99':>8} {'turns':>5} {'turn p50':>8}"
-              f" {'turn p99':>8} {'1st aud p50':>11} {'DB conns':>8} {'errors':>6}")
+    header = (f"{'window':>9} {'RSS MB':>7} {'C heap MB':>9} {'C free MB':>9} {'Py blocks':>9} {'fds':>4} {'tasks':>5}"
+              f" {'lag p99':>8} {'turns':>5} {'turn p50':>8} {'turn p99':>8} {'1st aud p50':>11} {'DB conns':>8} {'errors':>6}")
     print(header)
     totals = {"errors": 0, "turns": 0}
     rows = []
@@ -282,7 +319,9 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
         totals["errors"] += len(errors)
         totals["turns"] += len(turns)
         rows.append((w, last, errors))
-        print(f"{w * args.window_minutes:>4g}-{(w + 1) * args.window_minutes:<4g} {last['rss_kb'] / 1024:>7.1f} {last['fds']:>4}"
+        heap = last.get("heap") or {"in_use": 0, "free": 0}
+        print(f"{w * args.window_minutes:>4g}-{(w + 1) * args.window_minutes:<4g} {last['rss_kb'] / 1024:>7.1f}"
+              f" {heap['in_use'] / 1024:>9.1f} {heap['free'] / 1024:>9.1f} {last.get('py_blocks', 0):>9} {last['fds']:>4}"
               f" {last['tasks']:>5} {pct(lags, 99):>6.1f}ms {len(turns):>5} {pct(total, 50):>6.0f}ms {pct(total, 99):>6.0f}ms"
               f" {pct(first, 50):>9.0f}ms {max(conns) if conns else 0:>8} {len(errors):>6}")
     final = rows[-1][1]["sizes"] if rows else {}
@@ -313,6 +352,10 @@ def report(args, t0: float, stats_path: Path, events: list, db_samples: list, lo
     if len(rows) >= 3:
         rss = [r[1]["rss_kb"] / 1024 for r in rows[1:]]
         print(f"RSS after the first window: min {min(rss):.1f} MB, max {max(rss):.1f} MB, last-minus-second {rss[-1] - rss[0]:+.1f} MB")
+        heaps = [(r[1].get("heap") or {}).get("in_use") for r in rows[1:]]
+        if all(h is not None for h in heaps):
+            print(f"C heap in use after the first window: last-minus-second {(heaps[-1] - heaps[0]) / 1024:+.2f} MB;"
+                  f" Python blocks last-minus-second {rows[-1][1].get('py_blocks', 0) - rows[1][1].get('py_blocks', 0):+d}")
     return 0
 
 

@@ -6,6 +6,7 @@ always mounted.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -21,6 +22,7 @@ from runtime.context import AppContext
 from runtime.db import DatabaseUnavailable
 from runtime.errors import ApiError, internal_error, standard_error
 from runtime.isolation import IsolationError, enforce_isolation
+from runtime.memory import trim_every
 from runtime.middleware.auth import AuthMiddleware
 from runtime.middleware.errors import database_unavailable
 from runtime.middleware.request import RequestMiddleware
@@ -120,6 +122,7 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
             )
         await _check_runtime_role(ctx)
         started: list[Service] = []
+        trimmer = asyncio.create_task(trim_every(settings.malloc_trim_seconds)) if settings.malloc_trim_seconds else None
         try:
             for service in loaded:
                 if service.startup is not None:
@@ -127,6 +130,10 @@ def create_app(services: Sequence[str | Service] | None = None, settings: Settin
                 started.append(service)
             yield
         finally:
+            if trimmer is not None:
+                trimmer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await trimmer
             for service in reversed(started):
                 if service.shutdown is not None:
                     try:

@@ -570,6 +570,9 @@ class Settings:
     version: str = RUNTIME_VERSION
     log_level: str = setting("UNAMENTIS_LOG_LEVEL", Choice(*LOG_LEVELS, upper=True), "INFO", "`DEBUG`, `INFO`, `WARNING`, `ERROR`")
     access_log: bool = setting("UNAMENTIS_ACCESS_LOG", Bool(), True, "one JSON line per request")
+    malloc_trim_seconds: float = setting("UNAMENTIS_MALLOC_TRIM_SECONDS", Float(), 60.0, (
+        "how often a running app gives memory it freed back to the system (glibc's `malloc_trim`; keeps a "
+        "long-running voice core's resident size flat); `0` = never"))
     # --- voice core (None = its defaults) ---------------------------------------------------
     voice: VoiceSettings | None = None
 
