@@ -30,7 +30,7 @@ async def send_error(scope: Scope, receive: Receive, send: Send, error: ApiError
 def with_response_headers(scope: Scope, send: Send, headers: Iterable[tuple[bytes, bytes]]) -> Send:
     """Have ``headers`` added to this request's response; returns the ``send`` to pass on.
 
-    Under the request-log middleware they are queued in the scope and added once, when the
+    Under ``runtime.middleware.request`` they are queued in the scope and added once, when the
     response starts (one send wrapper for the whole stack instead of one per layer); standalone,
     a wrapper does it."""
     queued = scope.get(RESPONSE_HEADERS_KEY)
