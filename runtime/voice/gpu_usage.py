@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from runtime.errors import ApiError
@@ -108,8 +109,6 @@ class GpuUsage:
 
 def metric_data(report: dict, asg_name: str, at: float) -> list[dict]:
     """``PutMetricData``'s ``MetricData`` for one node's report (nothing when it had no GPU figures)."""
-    from datetime import datetime, timezone
-
     stamp = datetime.fromtimestamp(at, tz=timezone.utc)
     dims = [{"Name": METRIC_DIMENSION, "Value": asg_name}]
     out = []
