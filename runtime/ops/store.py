@@ -142,8 +142,11 @@ async def add_sample(conn: asyncpg.Connection, source: str, cpu: float, memory: 
 
 
 async def purge_samples(conn: asyncpg.Connection, keep: dt.timedelta) -> None:
-    await conn.execute("delete from ops_metric_samples where id in (select id from ops_metric_samples "
-                       "where recorded_at < now() - $1::interval order by recorded_at limit 5000)", keep)
+    """Delete the oldest samples older than ``keep``, about 5000 at a time; a range of the time index
+    whatever plan PostgreSQL picks (see ``runtime.telemetry.store.purge``)."""
+    await conn.execute("delete from ops_metric_samples where recorded_at <= (select max(recorded_at) from "
+                       "(select recorded_at from ops_metric_samples where recorded_at < now() - $1::interval "
+                       "order by recorded_at limit 5000) oldest)", keep)
 
 
 async def sample_minutes(conn: asyncpg.Connection) -> int:

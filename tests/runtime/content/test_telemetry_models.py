@@ -211,3 +211,43 @@ async def test_a_busy_client_row_is_written_once_a_second_unless_its_details_cha
         assert (await row())[0] == "Busy phone"  # back to the first details: written at once too
         summary = (await c.get("/api/metrics/summary", headers=h)).json()
         assert summary["total_snapshots"] == 6  # every upload itself is stored
+
+
+async def test_purge_reads_only_old_rows_under_a_generic_plan_made_on_an_empty_table(tenant, database):
+    """The purge runs with every upload on a statement PostgreSQL soon plans once per connection. A
+    plan made while the table was empty must still read only the rows it deletes (about 1000 at a
+    time) once the table has grown, not every row of the tenant."""
+    import datetime as dt
+
+    from runtime.telemetry import store
+
+    tid = (await tenant())[0]
+    keep = dt.timedelta(days=30)
+    conn = await database.app()
+    try:
+        await conn.execute("set plan_cache_mode = force_generic_plan")  # what a busy connection ends up with
+        async with conn.transaction():
+            await conn.execute("select set_config('app.tenant_id', $1, true)", tid)
+            await store.purge(conn, "telemetry_metrics", tid, keep)  # planned now, on an empty table
+            await conn.execute(
+                "insert into telemetry_metrics (tenant_id, kind, data, received_at) select $1, 'snapshot', '{}', "
+                "now() - case when g <= 1500 then interval '40 days' else interval '1 hour' end "
+                "+ g * interval '1 millisecond' from generate_series(1, 6000) g", uuid.UUID(tid))
+
+            async def fetched() -> int:
+                return await conn.fetchval("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                                           "from pg_stat_xact_user_tables where relname = 'telemetry_metrics'")
+
+            before = await fetched()
+            await store.purge(conn, "telemetry_metrics", tid, keep)
+            first = await fetched() - before
+            assert await conn.fetchval("select count(*) from telemetry_metrics") == 5000  # the oldest 1000 went
+            before = await fetched()
+            await store.purge(conn, "telemetry_metrics", tid, keep)
+            await store.purge(conn, "telemetry_metrics", tid, keep)  # nothing old left: reads nothing
+            rest = await fetched() - before
+            assert await conn.fetchval("select count(*) from telemetry_metrics") == 4500
+            # about twice what is deleted (found, then deleted), never the tenant's 6000 rows per call
+            assert first <= 2_200 and rest <= 1_200, (first, rest)
+    finally:
+        await conn.close()

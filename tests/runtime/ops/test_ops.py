@@ -204,3 +204,24 @@ async def test_ops_tables_are_under_forced_rls(two_tenants, shared_database):
             assert await conn.fetchval(f"select count(*) from {table}") == 0, table
     finally:
         await conn.close()
+
+
+async def test_old_samples_are_purged_oldest_first_in_bounded_batches(database):
+    import datetime as dt
+
+    from runtime.ops import store
+
+    conn = await database.app()
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "insert into ops_metric_samples (source, cpu_percent, memory_percent, memory_used_bytes, disk_percent, "
+                "recorded_at) select 'core', 1, 1, 1, 1, now() - case when g <= 6000 then interval '9 days' "
+                "else interval '1 hour' end + g * interval '1 millisecond' from generate_series(1, 6010) g")
+            await store.purge_samples(conn, dt.timedelta(days=7))
+            assert await conn.fetchval("select count(*) from ops_metric_samples") == 1010  # the oldest 5000
+            await store.purge_samples(conn, dt.timedelta(days=7))
+            await store.purge_samples(conn, dt.timedelta(days=7))
+            assert await conn.fetchval("select count(*) from ops_metric_samples") == 10  # only the recent ones
+    finally:
+        await conn.close()
