@@ -11,7 +11,7 @@ middleware reach it through ``ctx(request)``. Each collaborator is closed in ``a
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from starlette.requests import HTTPConnection
 
@@ -39,6 +39,7 @@ RESPONSE_HEADERS_KEY = "unamentis.response_headers"
 
 DeepCheck = Callable[["AppContext"], Awaitable[dict]]
 DrainProbe = Callable[["AppContext"], bool]
+T = TypeVar("T")
 
 
 class AppContext:
@@ -64,8 +65,8 @@ class AppContext:
         self.job_settings = job_settings
         self.deep_checks = dict(deep_checks or {})
         self.drain_probes = tuple(drain_probes)
-        # Objects a service builds once per app on first use, by the service's name for them (the
-        # voice core, the OpenAPI document); closed by their service's shutdown, not here.
+        # Objects a service builds once per app on first use (``extension``), by the service's name
+        # for them (the voice core, the OpenAPI document); closed by their service's shutdown, not here.
         self.extensions: dict[str, Any] = {}
         self._db: Database | None = None
         self._auth: Authenticator | None = None
@@ -75,6 +76,13 @@ class AppContext:
         self._storage: ObjectStore | None = None
         self._jobs: JobQueue | None = None
         self._events: EventBus | None = None
+
+    def extension(self, name: str, build: Callable[[], T]) -> T:
+        """The object a service keeps once per app under ``name``, built by ``build()`` on first use."""
+        found = self.extensions.get(name)
+        if found is None:
+            found = self.extensions[name] = build()
+        return found
 
     # --- database ---------------------------------------------------------------------------
     @property

@@ -92,10 +92,7 @@ async def openapi(request: Request) -> JSONResponse:
     """The OpenAPI 3.1 description of this app's routes."""
     context = ctx(request)
     # The routes never change after create_app: build the document once per app.
-    document = context.extensions.get("openapi")
-    if document is None:
-        document = context.extensions["openapi"] = build_openapi(request.app.routes, context.settings.version)
-    return JSONResponse(document)
+    return JSONResponse(context.extension("openapi", lambda: build_openapi(request.app.routes, context.settings.version)))
 
 
 openapi.openapi = {"responses": {"200": {  # type: ignore[attr-defined]

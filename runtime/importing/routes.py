@@ -35,10 +35,7 @@ DOCUMENT_SOURCES = (None, "url", "umcf")
 
 
 def _catalogs(app: AppContext) -> catalogs.Catalogs:
-    found = app.extensions.get("import_catalogs")
-    if found is None:
-        found = app.extensions["import_catalogs"] = catalogs.Catalogs(app.settings.import_catalogs)
-    return found
+    return app.extension("import_catalogs", lambda: catalogs.Catalogs(app.settings.import_catalogs))
 
 
 async def _sources(request: Request) -> list[catalogs.Source]:

@@ -32,10 +32,7 @@ MIME = {"svg": "image/svg+xml", "png": "image/png"}
 
 
 def _slots(app: AppContext) -> asyncio.Semaphore:
-    found = app.extensions.get("media_slots")
-    if found is None:
-        found = app.extensions["media_slots"] = asyncio.Semaphore(RENDER_SLOTS)
-    return found
+    return app.extension("media_slots", lambda: asyncio.Semaphore(RENDER_SLOTS))
 
 
 class _Slot:

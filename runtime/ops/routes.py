@@ -54,10 +54,7 @@ class OpsState:
 
 
 def ops_state(app: AppContext) -> OpsState:
-    state = app.extensions.get("ops")
-    if state is None:
-        state = app.extensions["ops"] = OpsState()
-    return state
+    return app.extension("ops", OpsState)
 
 
 _ADMIN_ONLY = "Only administrators can change the system's services, servers and power settings."

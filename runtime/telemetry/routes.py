@@ -85,11 +85,7 @@ async def _touch_client(request: Request, conn, who: Principal, client_id: str |
 
 
 def _recently_touched(request: Request) -> TtlCache:
-    extensions = ctx(request).extensions
-    found = extensions.get("telemetry_touched")
-    if found is None:
-        found = extensions["telemetry_touched"] = TtlCache(TOUCH_EVERY_SECONDS, max_entries=10_000)
-    return found
+    return ctx(request).extension("telemetry_touched", lambda: TtlCache(TOUCH_EVERY_SECONDS, max_entries=10_000))
 
 
 def _timestamp(value: Any) -> dt.datetime | None:

@@ -233,10 +233,7 @@ class VoiceCore:
 
 
 def voice_core(ctx: AppContext) -> VoiceCore:
-    core = ctx.extensions.get("voice_core")
-    if core is None:
-        core = ctx.extensions["voice_core"] = VoiceCore(ctx)
-    return core
+    return ctx.extension("voice_core", lambda: VoiceCore(ctx))
 
 
 def is_draining(ctx: AppContext) -> bool:
