@@ -40,7 +40,7 @@ class LeasedLimiter:
         self._clock = clock
         # key -> (tokens left, expires at, the shared decision that granted the lease)
         self._leases: dict[str, tuple[int, float, Any]] = {}
-        self._pending: dict[str, asyncio.Future] = {}  # key -> a lease fetch in flight
+        self._pending: dict[str, asyncio.Event] = {}  # key -> set when a lease fetch in flight ends
 
     async def hit(self, limiter: Any, key: str, limit: Any) -> Any:
         size = lease_size(limit.capacity)
@@ -53,10 +53,11 @@ class LeasedLimiter:
             pending = self._pending.get(key)
             if pending is None:
                 break
-            # Another request of this instance is fetching a lease for this key: share it.
-            await asyncio.shield(pending)
-        fetched = asyncio.get_running_loop().create_future()
-        self._pending[key] = fetched
+            # Another request of this instance is fetching a lease for this key: share it. An Event,
+            # not the fetch itself: a waiter cancelled here must not cancel the fetch, and shielding
+            # a future per waiter cost more than the rest of the lease's bookkeeping together.
+            await pending.wait()
+        fetched = self._pending[key] = asyncio.Event()
         try:
             decision = await limiter.hit(key, limit, cost=float(size))
             if decision.allowed:
@@ -69,7 +70,7 @@ class LeasedLimiter:
             return await limiter.hit(key, limit)
         finally:
             del self._pending[key]
-            fetched.set_result(None)
+            fetched.set()
 
     def _spend(self, key: str) -> Any:
         """One token from this instance's lease for ``key`` (a decision), or None."""

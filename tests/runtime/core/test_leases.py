@@ -96,3 +96,24 @@ async def test_concurrent_requests_share_one_lease_fetch():
     results = await asyncio.gather(*(leases.hit(shared, "k", limit) for _ in range(64)))
     assert all(r.allowed for r in results)
     assert shared.hits <= 5  # 64 requests, leases of 20: not one fetch per concurrent request
+
+
+async def test_a_cancelled_waiter_leaves_the_fetch_and_the_other_waiters_alone():
+    import asyncio
+
+    class SlowBucket(SharedBucket):
+        async def hit(self, key, limit, cost=1.0):
+            await asyncio.sleep(0.02)
+            return await super().hit(key, limit, cost)
+
+    shared = SlowBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)
+    fetching = asyncio.ensure_future(leases.hit(shared, "k", limit))
+    await asyncio.sleep(0)
+    waiters = [asyncio.ensure_future(leases.hit(shared, "k", limit)) for _ in range(3)]
+    await asyncio.sleep(0.005)
+    waiters[0].cancel()  # a client went away while its request waited for the lease
+    assert (await fetching).allowed
+    assert all(r.allowed for r in await asyncio.gather(*waiters[1:]))
+    assert waiters[0].cancelled() and shared.hits == 1
