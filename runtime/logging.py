@@ -18,6 +18,8 @@ import sys
 import threading
 from typing import Any
 
+import orjson
+
 REDACTED = "[REDACTED]"
 
 # The request being served (set by the request-id middleware; copied into every record).
@@ -150,10 +152,20 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = redact(value, key)
         if record.exc_info:
             entry["exc"] = redact_text(self.formatException(record.exc_info))
-        return _ENCODER.encode(entry)
+        return encode_line(entry)
 
 
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # stateless; built once, not per line
+
+
+def encode_line(entry: dict[str, Any]) -> str:
+    """``entry`` as one line of JSON. orjson, because the access line is written on every request
+    and the standard library's encoder was a third of its formatting; the standard encoder for what
+    orjson refuses (integers beyond 64 bits, unpaired surrogates)."""
+    try:
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(entry)
 
 
 class BufferedJsonHandler(logging.StreamHandler):
