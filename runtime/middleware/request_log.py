@@ -43,7 +43,7 @@ def log_access(scope: Scope, status: int, started: float) -> None:
     method = scope.get("method", "WS")
     path = scope.get("path")
     record = access_log.makeRecord(access_log.name, logging.INFO, "(unknown file)", 0, f"{method} {path} {status}",
-                                   None, None, "(unknown function)")
+                                   (), None, "(unknown function)")
     fields = record.__dict__
     fields["method"] = method
     fields["path"] = path
