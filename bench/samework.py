@@ -187,12 +187,14 @@ def _wait_listening(port: int, process: subprocess.Popen) -> None:
 
 
 # ------------------------------------------------------------------------------------ data
-async def prepare(db: dict[str, str], port: int) -> dict[str, Any]:
-    """Through the real server: a user and its access JWT, a session, and the ids the paths need."""
+async def prepare(db: dict[str, str], port: int | None = None, app: Any = None) -> dict[str, Any]:
+    """Through the real server (on ``port``, or the ASGI ``app`` in this process): a user and its
+    access JWT, a session, and the ids the paths need."""
     import httpx
 
     beta = {"Authorization": f"Bearer {db['token']}", "X-Origin-Secret": ORIGIN_SECRET}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    transport = httpx.ASGITransport(app=app) if app is not None else None
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port or 80}", timeout=30, transport=transport) as client:
         curricula = (await client.get("/api/curricula", headers=beta)).json()["curricula"]
         packs = (await client.get("/api/kb/packs", headers=beta)).json()["packs"]
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"

@@ -176,13 +176,22 @@ class Authenticator:
             self._cache.drop(key)
         if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
             raise ApiError(401, "device_mismatch", "This beta token is bound to another device (X-Device-ID).")
-        rate = None
-        if row["rate_capacity"]:
-            rate = RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"]))
-        return Principal(
-            kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
-            role="tester", device_id=bound or device_id, name=row["name"], rate_limit=rate,
-        )
+        # The principal depends only on the cached row and the device: built once per cached row and
+        # device (Principal is immutable), not on every request.
+        made = row.setdefault("principals", {})
+        found = made.get((bound, device_id))
+        if found is None:
+            rate = None
+            if row["rate_capacity"]:
+                rate = RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"]))
+            found = made[(bound, device_id)] = Principal(
+                kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
+                role="tester", device_id=bound or device_id, name=row["name"], rate_limit=rate,
+            )
+            if len(made) > 16:  # a token presented with ever new X-Device-IDs: remember only a few
+                made.clear()
+                made[(bound, device_id)] = found
+        return found
 
     async def user_token(self, token: str) -> Principal:
         try:
