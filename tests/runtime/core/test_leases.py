@@ -1,6 +1,7 @@
 """Token leases never let instances together exceed the shared bucket."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from runtime.limits import Decision, RateLimit
@@ -82,14 +83,15 @@ async def test_fast_limits_use_whole_leases():
     assert shared.hits == 10  # leases of 20
 
 
+class SlowBucket(SharedBucket):
+    """The shared bucket a round trip away."""
+
+    async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
+        await asyncio.sleep(0.01)
+        return await super().hit(key, limit, cost)
+
+
 async def test_concurrent_requests_share_one_lease_fetch():
-    import asyncio
-
-    class SlowBucket(SharedBucket):
-        async def hit(self, key, limit, cost=1.0):
-            await asyncio.sleep(0.01)
-            return await super().hit(key, limit, cost)
-
     shared = SlowBucket()
     leases = LeasedLimiter(clock=lambda: shared.now)
     limit = RateLimit(capacity=10**8, per_seconds=60)
@@ -99,20 +101,13 @@ async def test_concurrent_requests_share_one_lease_fetch():
 
 
 async def test_a_cancelled_waiter_leaves_the_fetch_and_the_other_waiters_alone():
-    import asyncio
-
-    class SlowBucket(SharedBucket):
-        async def hit(self, key, limit, cost=1.0):
-            await asyncio.sleep(0.02)
-            return await super().hit(key, limit, cost)
-
     shared = SlowBucket()
     leases = LeasedLimiter(clock=lambda: shared.now)
     limit = RateLimit(capacity=10**8, per_seconds=60)
     fetching = asyncio.ensure_future(leases.hit(shared, "k", limit))
     await asyncio.sleep(0)
     waiters = [asyncio.ensure_future(leases.hit(shared, "k", limit)) for _ in range(3)]
-    await asyncio.sleep(0.005)
+    await asyncio.sleep(0.003)
     waiters[0].cancel()  # a client went away while its request waited for the lease
     assert (await fetching).allowed
     assert all(r.allowed for r in await asyncio.gather(*waiters[1:]))
