@@ -140,3 +140,35 @@ async def test_android_session_shapes(content_app, tenant):
         context = (await c.get(f"/api/sessions/{sid}/context", headers=h)).json()
         assert context["position"] == 2 and context["topic"]["id"] == "" and context["recent_turns"] == []
         assert isinstance((await c.get(f"/api/sessions/{sid}/messages", headers=h)).json(), list)
+
+
+async def test_loading_a_session_reads_one_row_under_a_generic_plan_made_on_an_empty_table(tenant, database):
+    """Every turn loads its session by id on a statement PostgreSQL soon plans once per connection. A
+    plan made while the table was empty must still find the session by its id once the owner has
+    thousands of sessions, not walk the owner's index."""
+    from runtime.sessions import store
+
+    tid = (await tenant())[0]
+    owner = "token:" + str(uuid.uuid4())
+    conn = await database.app()
+    try:
+        await conn.execute("set plan_cache_mode = force_generic_plan")  # what a busy connection ends up with
+        async with conn.transaction():
+            await conn.execute("select set_config('app.tenant_id', $1, true)", tid)
+            assert await store.load(conn, str(uuid.uuid4()), tid, owner, for_update=True) is None  # planned now
+            await conn.execute(
+                "insert into tutoring_sessions (id, tenant_id, owner, curriculum_id, model_name, model_context_window) "
+                "select gen_random_uuid(), $1, $2, 'c', 'm', 8192 from generate_series(1, 5000)", uuid.UUID(tid), owner)
+            wanted = await conn.fetchval("select id from tutoring_sessions order by created_at, id limit 1")
+
+            async def fetched() -> int:
+                return await conn.fetchval("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                                           "from pg_stat_xact_user_tables where relname = 'tutoring_sessions'")
+
+            before = await fetched()
+            row = await store.load(conn, str(wanted), tid, owner, for_update=True)
+            assert row is not None and row["id"] == wanted
+            assert await store.load(conn, str(wanted), tid, "token:someone-else") is None  # another owner's
+            assert await fetched() - before <= 4  # the one row (twice), not the owner's 5000
+    finally:
+        await conn.close()
