@@ -1,4 +1,4 @@
--- Auth (issue 5, RA): users, devices, login sessions, refresh-token families, beta tokens.
+-- Auth: users, devices, login sessions, refresh-token families, beta tokens.
 --
 -- Every table here is tenant-owned: tenant_id NOT NULL, RLS enabled AND forced, one policy that
 -- returns no rows when app.tenant_id is unset (fail closed). The policy reads the setting through a

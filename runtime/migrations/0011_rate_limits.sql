@@ -1,4 +1,4 @@
--- Rate limits (issue 5, RA): token buckets shared by every Lambda and container task.
+-- Rate limits: token buckets shared by every Lambda and container task.
 --
 -- Keys are not tenant data ("ip:203.0.113.9", "tok:<uuid>", "login:ip:…"), and the limiter runs
 -- before the tenant is known, so the buckets live in the private schema (the runtime role cannot

@@ -1,4 +1,4 @@
--- Metering and budgets (issue 5, RA).
+-- Metering and budgets.
 --
 -- budgets          per-tenant limits (NULL column = the runtime's configured default)
 -- subject_budgets  per-user (or per-beta-token tester) daily limit overrides

@@ -1,4 +1,4 @@
--- Content families (issue 6): curricula + assets, Knowledge Bowl, modules, tutoring sessions,
+-- Content families: curricula + assets, Knowledge Bowl, modules, tutoring sessions,
 -- telemetry, model configuration (import jobs use the job queue's table, 0210).
 --
 -- Tenancy: every tenant-owned row carries tenant_id; RLS is enabled AND forced. Shared system content

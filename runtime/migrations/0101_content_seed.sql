@@ -1,4 +1,4 @@
--- Seed data (issue 6): KB domains as in the old database, the Knowledge Bowl module, a starter
+-- Seed data: KB domains as in the old database, the Knowledge Bowl module, a starter
 -- set of system KB questions in a system pack, and a small real system curriculum.
 -- System rows have tenant_id NULL: readable by every tenant, writable by none.
 

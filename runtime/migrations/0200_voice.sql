@@ -1,4 +1,4 @@
--- Voice core (issue 7, VC): voice sessions, the TTS cache index, TTS profiles, KB audio index.
+-- Voice core: voice sessions, the TTS cache index, TTS profiles, KB audio index.
 --
 -- All tenant-owned (RLS enabled and forced). TTS cache objects of shared system content live under
 -- the "system" scope of the object store and are not indexed here (the runtime role cannot write

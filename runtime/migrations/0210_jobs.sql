@@ -1,4 +1,4 @@
--- Background jobs (issue 7, VC): the PostgreSQL queue backend and the job status every backend keeps.
+-- Background jobs: the PostgreSQL queue backend and the job status every backend keeps.
 --
 -- Rows are tenant-owned (RLS forced): enqueue, status, progress and results go through the tenant's
 -- transaction. Workers serve every tenant, so claiming goes through SECURITY DEFINER functions that
