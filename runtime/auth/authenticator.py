@@ -184,13 +184,13 @@ class Authenticator:
             rate = None
             if row["rate_capacity"]:
                 rate = RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"]))
-            found = made[(bound, device_id)] = Principal(
+            found = Principal(
                 kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
                 role="tester", device_id=bound or device_id, name=row["name"], rate_limit=rate,
             )
-            if len(made) > 16:  # a token presented with ever new X-Device-IDs: remember only a few
+            if len(made) >= 16:  # a token presented with ever new X-Device-IDs: remember only a few
                 made.clear()
-                made[(bound, device_id)] = found
+            made[(bound, device_id)] = found
         return found
 
     async def user_token(self, token: str) -> Principal:

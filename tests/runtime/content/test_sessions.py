@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.runtime.conftest import make_client
+from tests.runtime.conftest import make_client, rows_read
 from tests.runtime.content.conftest import bearer
 
 
@@ -161,14 +161,10 @@ async def test_loading_a_session_reads_one_row_under_a_generic_plan_made_on_an_e
                 "select gen_random_uuid(), $1, $2, 'c', 'm', 8192 from generate_series(1, 5000)", uuid.UUID(tid), owner)
             wanted = await conn.fetchval("select id from tutoring_sessions order by created_at, id limit 1")
 
-            async def fetched() -> int:
-                return await conn.fetchval("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-                                           "from pg_stat_xact_user_tables where relname = 'tutoring_sessions'")
-
-            before = await fetched()
+            before = await rows_read(conn, "tutoring_sessions")
             row = await store.load(conn, str(wanted), tid, owner, for_update=True)
             assert row is not None and row["id"] == wanted
             assert await store.load(conn, str(wanted), tid, "token:someone-else") is None  # another owner's
-            assert await fetched() - before <= 4  # the one row (twice), not the owner's 5000
+            assert await rows_read(conn, "tutoring_sessions") - before <= 4  # the one row (twice), not the owner's 5000
     finally:
         await conn.close()

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from runtime.voice.config import VoiceSettings
-from tests.runtime.conftest import make_client
+from tests.runtime.conftest import make_client, rows_read
 from tests.runtime.content.conftest import bearer
 
 
@@ -234,18 +234,14 @@ async def test_purge_reads_only_old_rows_under_a_generic_plan_made_on_an_empty_t
                 "now() - case when g <= 1500 then interval '40 days' else interval '1 hour' end "
                 "+ g * interval '1 millisecond' from generate_series(1, 6000) g", uuid.UUID(tid))
 
-            async def fetched() -> int:
-                return await conn.fetchval("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-                                           "from pg_stat_xact_user_tables where relname = 'telemetry_metrics'")
-
-            before = await fetched()
+            before = await rows_read(conn, "telemetry_metrics")
             await store.purge(conn, "telemetry_metrics", tid, keep)
-            first = await fetched() - before
+            first = await rows_read(conn, "telemetry_metrics") - before
             assert await conn.fetchval("select count(*) from telemetry_metrics") == 5000  # the oldest 1000 went
-            before = await fetched()
+            before = await rows_read(conn, "telemetry_metrics")
             await store.purge(conn, "telemetry_metrics", tid, keep)
             await store.purge(conn, "telemetry_metrics", tid, keep)  # nothing old left: reads nothing
-            rest = await fetched() - before
+            rest = await rows_read(conn, "telemetry_metrics") - before
             assert await conn.fetchval("select count(*) from telemetry_metrics") == 4500
             # about twice what is deleted (found, then deleted), never the tenant's 6000 rows per call
             assert first <= 2_200 and rest <= 1_200, (first, rest)

@@ -45,7 +45,6 @@ def test_json_formatter_shape():
     assert "zzz" not in json.dumps(line)
 
 
-
 def test_every_record_becomes_one_line_of_json_whatever_its_values():
     """Values the fast encoder refuses (integers beyond 64 bits, an unpaired surrogate) still make a
     line; keys that are not text, nested values and non-finite numbers too."""
@@ -63,6 +62,7 @@ def test_every_record_becomes_one_line_of_json_whatever_its_values():
     assert parsed["big"] == 10**30 and parsed["nested"]["1"] == [1.5, None, True]
     record.broken = "\ud800"
     assert json.loads(JsonFormatter().format(record).encode("utf-8", "surrogatepass"))["msg"] == "m"
+
 
 async def test_no_token_in_any_log_line_of_a_request(make_app, tenant):
     _tenant_id, token = await tenant()
