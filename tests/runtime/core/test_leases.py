@@ -112,3 +112,86 @@ async def test_a_cancelled_waiter_leaves_the_fetch_and_the_other_waiters_alone()
     assert (await fetching).allowed
     assert all(r.allowed for r in await asyncio.gather(*waiters[1:]))
     assert waiters[0].cancelled() and shared.hits == 1
+
+
+class GatedBucket(SharedBucket):
+    """The shared bucket whose answers wait until the test opens the gate."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail = False
+
+    async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
+        self.hits += 1
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("the shared store went away")
+        self.hits -= 1  # counted once, by the exact bucket
+        return await super().hit(key, limit, cost)
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_the_next_lease_is_taken_before_the_tokens_run_out():
+    shared = GatedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)  # leases of 20
+    assert (await leases.hit(shared, "k", limit)).allowed  # 19 left
+    shared.gate.clear()  # from now on the shared store answers only when the test says so
+    for _ in range(19):  # at 10 left the next lease is asked for; nobody waits for it
+        decision = await asyncio.wait_for(leases.hit(shared, "k", limit), 1.0)
+        assert decision.allowed
+    assert shared.hits == 2
+    waiting = asyncio.ensure_future(leases.hit(shared, "k", limit))
+    await _settle()
+    assert not waiting.done()  # the tokens held are spent: this one waits for the lease in flight
+    shared.gate.set()
+    assert (await waiting).allowed
+    assert shared.hits == 2  # it shared the background fetch
+    for _ in range(19):
+        assert (await leases.hit(shared, "k", limit)).allowed
+    await _settle()
+    assert shared.hits == 3
+
+
+async def test_a_failed_background_lease_leaves_the_error_to_a_request(caplog):
+    shared = GatedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)
+    assert (await leases.hit(shared, "k", limit)).allowed
+    shared.fail = True
+    for _ in range(19):  # the tokens already paid for are spent; the refill fails meanwhile
+        assert (await leases.hit(shared, "k", limit)).allowed
+        await _settle()
+    assert "in the background failed" in caplog.text
+    try:
+        await leases.hit(shared, "k", limit)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("a request must meet the store's failure once the tokens are used up")
+    shared.fail = False
+    assert (await leases.hit(shared, "k", limit)).allowed
+
+
+async def test_background_leases_never_let_instances_exceed_the_shared_limit():
+    shared = SlowBucket()
+    a, b = LeasedLimiter(clock=lambda: shared.now), LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=300, per_seconds=60)  # leases of 6, the next asked for at 3 left
+
+    async def client(instance: LeasedLimiter) -> int:
+        allowed = 0
+        for _ in range(20):
+            allowed += (await instance.hit(shared, "tok:1", limit)).allowed
+            await asyncio.sleep(0.001)
+        return allowed
+
+    counts = await asyncio.gather(*(client(a if i % 2 else b) for i in range(16)))  # 320 requests
+    await _settle()
+    assert sum(counts) == 300
+    assert shared.hits <= 20 + 300 // 6 + 10  # each refused one hits the bucket; allowed ones by lease
