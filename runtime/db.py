@@ -1,4 +1,5 @@
-"""PostgreSQL access for the runtime (asyncpg), always inside a transaction.
+"""PostgreSQL access for the runtime (asyncpg), always inside a transaction (``call`` sends one
+self-contained statement, which PostgreSQL runs as a transaction of its own).
 
 Two modes (``Settings.db_mode``):
 - ``pool``: the container; an asyncpg pool created on first use.
@@ -155,15 +156,7 @@ class Database:
                 except STALE_ERRORS as exc:
                     if attempt == 2:
                         raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
-                    log.warning("stale database connection; reconnecting once", extra={"error": type(exc).__name__})
-                    if self.settings.db_mode == "single":
-                        await self._reset_single()
-                    else:
-                        # The pool replaces a terminated connection on release; a proxy the pool has
-                        # already taken back (its socket died) refuses the call, which is just as good.
-                        with contextlib.suppress(asyncpg.exceptions.InterfaceError):
-                            conn.terminate()
-                        self.reconnects += 1
+                    await self._discard(conn, exc)
                     continue
                 try:
                     yield conn
@@ -187,6 +180,35 @@ class Database:
                             self._conn = None
                         raise DatabaseUnavailable(f"database connection lost at commit: {type(exc).__name__}") from exc
                 return
+
+    async def _discard(self, conn: asyncpg.Connection, exc: BaseException) -> None:
+        """Drop a connection found dead, so the retry gets a new one."""
+        log.warning("stale database connection; reconnecting once", extra={"error": type(exc).__name__})
+        if self.settings.db_mode == "single":
+            await self._reset_single()
+        else:
+            # The pool replaces a terminated connection on release; a proxy the pool has already
+            # taken back (its socket died) refuses the call, which is just as good.
+            with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                conn.terminate()
+            self.reconnects += 1
+
+    async def call(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """The first row of ``query`` sent alone. PostgreSQL runs a lone statement as a transaction
+        of its own, so this is one round trip where ``unscoped()`` takes three (begin, statement,
+        commit). Only for one self-contained statement on data no tenant owns (the rate-limit
+        buckets' functions): no tenant is set, nothing else shares its transaction. A connection
+        found dead is replaced and the statement sent once more, so use it only where running a
+        statement twice is harmless (a rate-limit hit counted twice is stricter, never looser)."""
+        for attempt in (1, 2):
+            async with self._acquire() as conn:
+                try:
+                    return await conn.fetchrow(query, *args)
+                except STALE_ERRORS as exc:
+                    if attempt == 2:
+                        raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
+                    await self._discard(conn, exc)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def tenant(self, tenant_id: str, user_id: str | None = None):
         """A transaction scoped to ``tenant_id`` (and ``user_id``) for RLS."""

@@ -124,13 +124,13 @@ class PostgresLimiter(Limiter):
 
     async def hit(self, key: str, limit: RateLimit, cost: float = 1.0) -> Decision:
         self._hits += 1
-        async with self._db.unscoped() as conn:
-            row = await conn.fetchrow(
-                "select allowed, tokens from rate_limit_hit($1, $2, $3, $4)",
-                key[:512], limit.capacity, float(limit.per_seconds), float(cost),
-            )
-            if self._hits % self.SWEEP_EVERY == 0:
-                await conn.execute("select rate_limit_sweep()")
+        # One statement, one round trip: the function is atomic on its own and reads no tenant data.
+        row = await self._db.call(
+            "select allowed, tokens from rate_limit_hit($1, $2, $3, $4)",
+            key[:512], limit.capacity, float(limit.per_seconds), float(cost),
+        )
+        if self._hits % self.SWEEP_EVERY == 0:
+            await self._db.call("select rate_limit_sweep()")
         return Decision.from_tokens(row["allowed"], row["tokens"], limit, cost)
 
 

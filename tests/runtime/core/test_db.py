@@ -101,32 +101,54 @@ async def test_runtime_role_cannot_bypass_rls(database):
         await owner_db.close()
 
 
+def _terminate_unnoticed(database, pid: int) -> None:
+    """What a frozen Lambda finds on thaw: the server side of its socket is gone, and the client has
+    not noticed (its loop does not run meanwhile: a blocking wait, not asyncio.sleep)."""
+    async def kill() -> bool:
+        owner = await database.owner()
+        try:
+            return await owner.fetchval("select pg_terminate_backend($1)", pid)
+        finally:
+            await owner.close()
+
+    outcome: list[bool] = []
+    killer = threading.Thread(target=lambda: outcome.append(asyncio.run(kill())))
+    killer.start()
+    killer.join()  # blocks this loop, like a frozen environment
+    time.sleep(0.3)
+    assert outcome == [True]
+
+
 async def test_single_connection_reconnects_after_a_stale_socket(database):
     a, _b = await _two_tenants(database)
     db = Database(database.settings(db_mode="single"))
     try:
         async with db.tenant(a) as conn:
             pid = await conn.fetchval("select pg_backend_pid()")
-        # what a frozen Lambda finds on thaw: the server side of its socket is gone, and the client
-        # has not noticed (its loop did not run meanwhile: a blocking sleep, not asyncio.sleep)
-        async def kill() -> bool:
-            owner = await database.owner()
-            try:
-                return await owner.fetchval("select pg_terminate_backend($1)", pid)
-            finally:
-                await owner.close()
-
-        outcome: list[bool] = []
-        killer = threading.Thread(target=lambda: outcome.append(asyncio.run(kill())))
-        killer.start()
-        killer.join()  # blocks this loop, like a frozen environment
-        time.sleep(0.3)
-        assert outcome == [True]
+        _terminate_unnoticed(database, pid)
         assert not db._conn.is_closed()
         async with db.tenant(a) as conn:
             assert await conn.fetchval("select pg_backend_pid()") != pid
             assert [str(r["id"]) for r in await conn.fetch("select id from tenants")] == [a]
         assert db.reconnects == 1
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("mode", ["single", "pool"])
+async def test_a_lone_statement_sees_no_tenant_and_survives_a_stale_socket(database, mode):
+    a, _b = await _two_tenants(database)
+    db = Database(database.settings(db_mode=mode, db_pool_min=1, db_pool_max=1))
+    try:
+        async with db.tenant(a) as conn:
+            pid = await conn.fetchval("select pg_backend_pid()")
+        row = await db.call("select pg_backend_pid() as pid, current_setting('app.tenant_id', true) as tenant, "
+                            "(select count(*) from tenants) as tenants")
+        assert row["pid"] == pid  # the same connection, after the tenant transaction ended
+        assert row["tenant"] in (None, "") and row["tenants"] == 0  # no tenant set: RLS shows nothing
+        _terminate_unnoticed(database, pid)
+        row = await db.call("select pg_backend_pid() as pid")
+        assert row["pid"] != pid and db.reconnects == 1
     finally:
         await db.close()
 
