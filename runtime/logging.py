@@ -114,6 +114,24 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+# A record's attribute names, in order -> its extra fields (name, whether the name says secret).
+# Records come in few shapes (one per distinct ``extra=``), and an access record carries some twenty
+# standard attributes: one lookup instead of testing each of them on every line.
+_EXTRAS: dict[tuple[str, ...], tuple[tuple[str, bool], ...]] = {}
+_EXTRAS_MAX_SHAPES = 1024
+
+
+def _extras(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    found = _EXTRAS.get(names)
+    if found is None:
+        found = tuple((name, _is_secret_key(name)) for name in names
+                      if name not in _STANDARD_ATTRS and not name.startswith("_"))
+        if len(_EXTRAS) >= _EXTRAS_MAX_SHAPES:
+            _EXTRAS.clear()  # shapes beyond counting (generated field names): start over
+        _EXTRAS[names] = found
+    return found
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, request_id, extras, exc."""
 
@@ -147,13 +165,15 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if self.service:
             entry["service"] = self.service
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_ATTRS or key in entry or key.startswith("_"):
+        fields = record.__dict__
+        for key, secret in _extras(tuple(fields)):
+            if key in entry:
                 continue
+            value = fields[key]
             kind = type(value)
             # What ``redact`` would answer, without the calls, for the values most lines carry:
             # numbers, and texts already found clean under a key that names no secret.
-            if kind is int or kind is float or value is None or (kind is str and value in _CLEAN and not _is_secret_key(key)):
+            if kind is int or kind is float or value is None or (kind is str and not secret and value in _CLEAN):
                 entry[key] = value
             else:
                 entry[key] = redact(value, key)

@@ -45,6 +45,25 @@ def test_json_formatter_shape():
     assert "zzz" not in json.dumps(line)
 
 
+
+def test_records_of_one_shape_are_read_field_by_field_each_time():
+    """Extras are found once per shape of record, but every record's own values are printed, a text
+    already seen clean is still hidden under a key that names a secret, and a field a filter adds
+    later (a new shape) appears."""
+    formatter = JsonFormatter()
+
+    def line(**extra):
+        record = logging.LogRecord("unamentis.x", logging.INFO, __file__, 1, "m", None, None)
+        record.__dict__.update(extra)
+        return json.loads(formatter.format(record))
+
+    assert line(path="/a", status=200)["path"] == "/a"
+    assert line(path="/b", status=404) | {"ts": None} == {"ts": None, "level": "INFO", "logger": "unamentis.x",
+                                                          "msg": "m", "path": "/b", "status": 404}
+    assert line(api_key="/a")["api_key"] == "[REDACTED]"
+    assert line(path="/a", status=200, _private=1, added="x")["added"] == "x"
+    assert "_private" not in line(path="/a", _private=1)
+
 def test_every_record_becomes_one_line_of_json_whatever_its_values():
     """Values the fast encoder refuses (integers beyond 64 bits, an unpaired surrogate) still make a
     line; keys that are not text, nested values and non-finite numbers too."""
