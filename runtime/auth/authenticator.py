@@ -217,11 +217,20 @@ class Authenticator:
             raise invalid_token("The session of this access token has ended; sign in again.")
         if state["tenant_status"] != "active":
             raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
-        return Principal(
-            kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
-            role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
-            session_id=claims.session_id,
-        )
+        # As for beta tokens: built once per cached session state and token, not on every request.
+        made = state.setdefault("principals", {})
+        held = (claims.user_id, claims.jti, claims.device_id)
+        found = made.get(held)
+        if found is None:
+            found = Principal(
+                kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
+                role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
+                session_id=claims.session_id,
+            )
+            if len(made) >= 16:  # a session refreshes its access token now and then: keep only a few
+                made.clear()
+            made[held] = found
+        return found
 
     def forget_sessions(self, session_ids) -> None:
         """Drop cached session state now (this instance); others notice within the cache TTL."""

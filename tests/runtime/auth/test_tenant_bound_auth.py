@@ -60,3 +60,21 @@ async def test_cli_token_list_shows_only_the_named_tenant(database):
     assert listed.returncode == 0, listed.stderr
     assert f"tester of {globex}" in listed.stdout
     assert f"tester of {acme}" not in listed.stdout
+
+
+async def test_a_cached_session_gives_each_token_its_own_principal(auth_app, tenant):
+    _acme, beta = await tenant()
+    app = auth_app(auth_cache_seconds=30)
+    async with make_client(app) as client:
+        user = await signup(client, beta)
+        access = user["tokens"]["access_token"]
+        auth = app.state.ctx.auth
+        first = await auth.user_token(access)
+        assert await auth.user_token(access) is first  # built once per cached session and token
+        claims = JwtCodec(JWT_SECRET).verify(access)
+        other, _ = JwtCodec(JWT_SECRET).issue(user_id=claims.user_id, tenant_id=claims.tenant_id, session_id=claims.session_id,
+                                              role=claims.role, device_id="another-device")
+        second = await auth.user_token(other)
+        assert (first.token_id, first.device_id) == (claims.jti, claims.device_id)
+        assert second.token_id != first.token_id and second.device_id == "another-device"
+        assert (second.user_id, second.session_id, second.tenant_id) == (first.user_id, first.session_id, first.tenant_id)
