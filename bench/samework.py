@@ -139,8 +139,10 @@ def serve(kind: str, port: int, tokens_file: str | None) -> None:
     else:
         app = build_same_app(json.loads(Path(tokens_file or "").read_text()))
     tune_gc()
+    # proxy_headers off, as `serve` runs the server: the client address comes from the edge's header
+    # after the origin check, not from uvicorn's X-Forwarded-For layer
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, server_header=False,
-                lifespan="on", ws="none")
+                proxy_headers=False, lifespan="on", ws="none")
 
 
 class Server:
