@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import pytest
+
 from runtime.limits import Decision, RateLimit
-from runtime.middleware.leases import LeasedLimiter, lease_size
+from runtime.middleware.leases import LeasedLimiter, burst_lease_size, lease_size
 
 
 @dataclass
@@ -179,19 +181,46 @@ async def test_a_failed_background_lease_leaves_the_error_to_a_request(caplog):
     assert (await leases.hit(shared, "k", limit)).allowed
 
 
-async def test_background_leases_never_let_instances_exceed_the_shared_limit():
+@pytest.mark.parametrize("capacity", [300, 3000])  # leases of 6 (bursts too); of 20, bursts up to 60
+async def test_background_and_burst_leases_never_let_instances_exceed_the_shared_limit(capacity):
     shared = SlowBucket()
     a, b = LeasedLimiter(clock=lambda: shared.now), LeasedLimiter(clock=lambda: shared.now)
-    limit = RateLimit(capacity=300, per_seconds=60)  # leases of 6, the next asked for at 3 left
+    limit = RateLimit(capacity=capacity, per_seconds=60)
+    clients, refused = 32, 20
+    each = (capacity + refused) // clients + 1
 
     async def client(instance: LeasedLimiter) -> int:
         allowed = 0
-        for _ in range(20):
+        for _ in range(each):
             allowed += (await instance.hit(shared, "tok:1", limit)).allowed
             await asyncio.sleep(0.001)
         return allowed
 
-    counts = await asyncio.gather(*(client(a if i % 2 else b) for i in range(16)))  # 320 requests
+    counts = await asyncio.gather(*(client(a if i % 2 else b) for i in range(clients)))
     await _settle()
-    assert sum(counts) == 300
-    assert shared.hits <= 20 + 300 // 6 + 10  # each refused one hits the bucket; allowed ones by lease
+    assert sum(counts) == capacity
+    # refused requests hit the bucket each; allowed ones took leases
+    assert shared.hits <= clients * each - capacity + capacity // lease_size(capacity) + 10
+
+
+async def test_a_burst_larger_than_the_lease_asks_for_more_next_time_within_the_cap():
+    shared = SlowBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=3000, per_seconds=60)  # leases of 20, bursts up to 60 (2 %)
+    assert lease_size(3000) == 20 and burst_lease_size(3000) == 60 and burst_lease_size(10**8) == 100
+    assert burst_lease_size(300) == lease_size(300) == 6  # small limits never take more than 2 %
+    before = dict(shared.tokens)
+    results = await asyncio.gather(*(leases.hit(shared, "k", limit) for _ in range(64)))
+    assert all(r.allowed for r in results)
+    await _settle()
+    spent = limit.capacity - shared.tokens["k"][0]
+    assert before == {} and 64 <= spent <= 64 + 60 + 30  # what was spent, plus at most B + B // 2 held
+    assert shared.hits <= 3  # the queue behind the first lease made the next one large
+    for _ in range(200):  # one request at a time: nobody waits, leases go back to 20
+        await leases.hit(shared, "k", limit)
+        await _settle()
+    hits = shared.hits
+    for _ in range(40):
+        await leases.hit(shared, "k", limit)
+        await _settle()
+    assert shared.hits - hits == 2
