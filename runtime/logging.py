@@ -132,6 +132,9 @@ def _extras(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
     return found
 
 
+_MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))  # a timestamp's tail, made once
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, request_id, extras, exc."""
 
@@ -151,7 +154,7 @@ class JsonFormatter(logging.Formatter):
         if cached_second != second:
             prefix = _dt.datetime.fromtimestamp(second, _dt.timezone.utc).isoformat()[:19]
             self._second = (second, prefix)
-        return f"{prefix}.{micro // 1000:03d}+00:00"
+        return prefix + _MILLISECONDS[micro // 1000]
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -175,3 +175,16 @@ def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
         handler.close()
         os.close(fd)
     assert lines()[-1]["msg"] == "last"
+
+
+def test_timestamps_are_what_datetime_would_print():
+    import datetime as dt
+    import random
+
+    formatter = JsonFormatter()
+    generator = random.Random(7)
+    moments = [1_733_300_000 + generator.random() * 86_400 for _ in range(2000)]
+    moments += [1_733_300_000.0, 1_733_300_000.0005, 1_733_300_000.9994999, 1_733_300_000.9999996, 1_733_300_001.0009999]
+    for moment in moments:
+        expected = dt.datetime.fromtimestamp(moment, dt.timezone.utc).isoformat(timespec="milliseconds")
+        assert formatter._timestamp(moment) == expected, moment
