@@ -84,6 +84,15 @@ class Decision:
             headers["Retry-After"] = str(self.retry_after)
         return headers
 
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as the raw pairs of an ASGI response, built directly: every limited
+        request carries them."""
+        pairs = [(b"x-ratelimit-limit", b"%d" % self.limit), (b"x-ratelimit-remaining", b"%d" % self.remaining),
+                 (b"x-ratelimit-reset", b"%d" % self.reset_seconds)]
+        if not self.allowed:
+            pairs.append((b"retry-after", b"%d" % self.retry_after))
+        return pairs
+
 
 def rate_limited(decision: Decision) -> ApiError:
     """The 429 for a refused decision, with Retry-After and X-RateLimit-* headers."""

@@ -1,6 +1,7 @@
 """Who is calling: the Principal the auth middleware stores in ``scope["principal"]``."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,9 +43,10 @@ class Principal:
             return f"token:{self.token_id}"
         return "open"
 
-    @property
+    @functools.cached_property
     def limit_key(self) -> str | None:
-        """The default rate-limit key of this caller (None: limit per IP)."""
+        """The default rate-limit key of this caller (None: limit per IP); made once per principal
+        (a token's principal is remembered, so not on every request)."""
         if self.kind == "beta_token" and self.token_id:
             return f"tok:{self.token_id}"
         if self.user_id:

@@ -193,5 +193,5 @@ class AuthMiddleware:
             decision = await ctx.limiter.hit(key, limit)
         if not decision.allowed:
             return False, rate_limited(decision)
-        return True, [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
+        return True, decision.response_headers()
 

@@ -20,6 +20,8 @@ def test_decision_arithmetic():
     refused = Decision.from_tokens(False, 0.25, limit)
     assert refused.retry_after == 9 and refused.remaining == 0  # (1 - 0.25) tokens at 5 per 60 s
     assert refused.headers()["Retry-After"] == "9" and "Retry-After" not in allowed.headers()
+    for decision in (allowed, refused):  # the raw pairs a response carries say the same
+        assert decision.response_headers() == [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
     with pytest.raises(ValueError):
         RateLimit(0, 60)
     assert RateLimit.from_setting((0, 1.0)) is None
