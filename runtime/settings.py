@@ -521,8 +521,9 @@ class Settings:
     # Lambda environments are many, short-lived and serve one request at a time: no leases there.
     rate_limit_leases: bool = setting("UNAMENTIS_RATE_LIMIT_LEASES", Bool(), True, default_doc="`true` (`false` on Lambda)",
                                       env_default=lambda env: not _on_lambda(env), doc=(
-        "for limits of ≥ 100 requests, a container takes small leases of tokens (≤ 2 % of the limit) from the shared "
-        "bucket instead of one round trip per request; the shared bucket is never overdrawn"))
+        "for limits of ≥ 100 requests, a container takes small leases of tokens (each ≤ 2 % of the limit, the next one "
+        "taken in the background before the last runs out) from the shared bucket instead of one round trip per request; "
+        "the shared bucket is never overdrawn"))
     # --- shared services --------------------------------------------------------------------
     redis_url: str | None = setting("REDIS_URL", Str(), None, "rate limits (and event fan-out) in Redis instead of PostgreSQL")
     # --- auth, limits and budgets (README "Auth, limits and budgets") -----------------------
