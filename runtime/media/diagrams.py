@@ -15,6 +15,7 @@ import shutil
 import tempfile
 
 from runtime.media import mermaid
+from runtime.processes import communicate
 
 MAX_CODE_CHARS = 20_000
 MAX_OUTPUT_BYTES = 5 * 1024 * 1024
@@ -73,10 +74,9 @@ async def run_dot(dot: str, output: str) -> bytes:
             exe, f"-T{output}", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, cwd=empty)
         try:
-            out, err = await asyncio.wait_for(process.communicate(dot.encode()), TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
-            process.kill()
-            await process.wait()
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                out, err = await communicate(process, dot.encode())
+        except TimeoutError:
             raise DiagramError(f"The diagram took longer than {TIMEOUT_SECONDS:.0f} s to lay out.") from None
     if process.returncode != 0 or not out:
         message = err.decode(errors="replace").strip().splitlines()

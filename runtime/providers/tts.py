@@ -14,6 +14,8 @@ import subprocess
 
 import httpx
 
+from runtime.processes import communicate
+
 from .audio import AudioFormatError, parse_wav, to_mono
 from .base import ProviderError, ProviderNotConfigured, SpeechAudio, TTSRequest
 from .http import auth_headers, raise_for_status, transport_error
@@ -122,7 +124,7 @@ class EspeakTTS:
             proc = await asyncio.create_subprocess_exec(
                 self.binary, "-v", voice, "-s", str(wpm), "-b", "1", "--stdout",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            out, err = await proc.communicate(request.text.encode("utf-8"))
+            out, err = await communicate(proc, request.text.encode("utf-8"))
         if proc.returncode != 0:
             raise ProviderError(self.name, f"espeak-ng exited {proc.returncode}: {err[:200].decode(errors='replace')}",
                                 retryable=False)
