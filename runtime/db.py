@@ -76,6 +76,11 @@ class Database:
         self.reconnects = 0  # observable for tests and logs
         # How long a request waits for a free pooled connection before answering 503.
         self.acquire_timeout = settings.db_connect_timeout + 5
+        # Pooled connections go to requests in the order they asked. asyncpg's pool gives a released
+        # connection to whichever request asks next, and a request that was waiting goes back to the
+        # end of the queue, so under load some requests are passed over again and again; a
+        # semaphore as large as the pool (asyncio's is first come, first served) keeps the order.
+        self._turns = asyncio.Semaphore(settings.db_pool_max)
 
     # --- connections ------------------------------------------------------------------------
     async def _connect(self) -> asyncpg.Connection:
@@ -128,7 +133,12 @@ class Database:
             # safe: asyncpg puts the connection holder back.
             try:
                 async with asyncio.timeout(self.acquire_timeout):
-                    conn = await pool.acquire()
+                    await self._turns.acquire()
+                    try:
+                        conn = await pool.acquire()
+                    except BaseException:
+                        self._turns.release()
+                        raise
             except asyncio.TimeoutError as exc:
                 raise DatabaseUnavailable("no database connection became free in time") from exc
             except STALE_ERRORS + (asyncpg.PostgresError,) as exc:
@@ -137,7 +147,10 @@ class Database:
             try:
                 yield conn
             finally:
-                await pool.release(conn)
+                try:
+                    await pool.release(conn)
+                finally:
+                    self._turns.release()
 
     async def _reset_single(self) -> None:
         conn, self._conn = self._conn, None

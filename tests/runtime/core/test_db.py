@@ -171,6 +171,46 @@ async def test_pool_recovers_after_backend_termination(database):
         await db.close()
 
 
+async def test_pooled_connections_go_to_requests_in_the_order_they_asked(database, monkeypatch):
+    a, _b = await _two_tenants(database)
+    db = Database(database.settings(db_pool_min=1, db_pool_max=1))
+    order: list[str] = []
+    tasks: list[asyncio.Task] = []
+    holding = asyncio.Event()
+
+    async def transaction(name: str) -> None:
+        async with db.tenant(a):
+            order.append(name)
+
+    async def first() -> None:
+        async with db.tenant(a) as conn:
+            order.append("A")
+            holding.set()
+            await conn.fetchval("select pg_sleep(0.2)")
+
+    release = asyncpg.pool.Pool.release
+
+    async def release_as_c_arrives(pool, conn, **kwargs):
+        # A request arriving just as A's connection goes back (on a busy server new requests start
+        # in the same turn of the loop as a release): it must not take the connection B waited for.
+        if not tasks:
+            asyncio.get_running_loop().call_soon(lambda: tasks.append(asyncio.ensure_future(transaction("C"))))
+        return await release(pool, conn, **kwargs)
+
+    monkeypatch.setattr(asyncpg.pool.Pool, "release", release_as_c_arrives)
+
+    async def waiting() -> None:
+        await holding.wait()
+        await transaction("B")
+
+    try:
+        await asyncio.gather(first(), waiting())
+        await asyncio.gather(*tasks)
+        assert order == ["A", "B", "C"]
+    finally:
+        await db.close()
+
+
 async def test_exhausted_pool_wait_is_bounded_and_the_pool_survives(database):
     a, _b = await _two_tenants(database)
     db = Database(database.settings(db_pool_min=1, db_pool_max=1))
