@@ -114,22 +114,12 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
-# A record's attribute names, in order -> its extra fields (name, whether the name says secret).
-# Records come in few shapes (one per distinct ``extra=``), and an access record carries some twenty
-# standard attributes: one lookup instead of testing each of them on every line.
-_EXTRAS: dict[tuple[str, ...], tuple[tuple[str, bool], ...]] = {}
-_EXTRAS_MAX_SHAPES = 1024
-
-
+@functools.lru_cache(maxsize=1024)
 def _extras(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
-    found = _EXTRAS.get(names)
-    if found is None:
-        found = tuple((name, _is_secret_key(name)) for name in names
-                      if name not in _STANDARD_ATTRS and not name.startswith("_"))
-        if len(_EXTRAS) >= _EXTRAS_MAX_SHAPES:
-            _EXTRAS.clear()  # shapes beyond counting (generated field names): start over
-        _EXTRAS[names] = found
-    return found
+    """A record's attribute names, in order -> its extra fields (name, whether the name says secret).
+    Records come in few shapes (one per distinct ``extra=``), and an access record carries some
+    twenty standard attributes: one lookup instead of testing each of them on every line."""
+    return tuple((name, _is_secret_key(name)) for name in names if name not in _STANDARD_ATTRS and not name.startswith("_"))
 
 
 _MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))  # a timestamp's tail, made once
