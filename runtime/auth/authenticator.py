@@ -63,6 +63,20 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _remembered(cached: dict, key: tuple, build: Callable[[], Principal]) -> Principal:
+    """The principal ``build`` makes from a cached row (a beta token's, a login session's) for
+    ``key`` (the device, the token): made once per cached row and key, not on every request
+    (Principal is immutable), and dropped with the row when the cache lets it go. A few per row:
+    a token shown with ever new device ids, a session refreshing its access token."""
+    made = cached.setdefault("principals", {})
+    found = made.get(key)
+    if found is None:
+        if len(made) >= 16:
+            made.clear()
+        found = made[key] = build()
+    return found
+
+
 class Authenticator:
     """``http`` returns the app's shared HTTP client (created on first use: only Cloudflare Access
     checks need it, to fetch the team's keys)."""
@@ -176,22 +190,12 @@ class Authenticator:
             self._cache.drop(key)
         if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
             raise ApiError(401, "device_mismatch", "This beta token is bound to another device (X-Device-ID).")
-        # The principal depends only on the cached row and the device: built once per cached row and
-        # device (Principal is immutable), not on every request.
-        made = row.setdefault("principals", {})
-        found = made.get((bound, device_id))
-        if found is None:
-            rate = None
-            if row["rate_capacity"]:
-                rate = RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"]))
-            found = Principal(
-                kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
-                role="tester", device_id=bound or device_id, name=row["name"], rate_limit=rate,
-            )
-            if len(made) >= 16:  # a token presented with ever new X-Device-IDs: remember only a few
-                made.clear()
-            made[(bound, device_id)] = found
-        return found
+        # The principal depends only on the cached row and the device.
+        return _remembered(row, (bound, device_id), lambda: Principal(
+            kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
+            role="tester", device_id=bound or device_id, name=row["name"],
+            rate_limit=RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"])) if row["rate_capacity"] else None,
+        ))
 
     async def user_token(self, token: str) -> Principal:
         try:
@@ -217,20 +221,12 @@ class Authenticator:
             raise invalid_token("The session of this access token has ended; sign in again.")
         if state["tenant_status"] != "active":
             raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
-        # As for beta tokens: built once per cached session state and token, not on every request.
-        made = state.setdefault("principals", {})
-        held = (claims.user_id, claims.jti, claims.device_id)
-        found = made.get(held)
-        if found is None:
-            found = Principal(
-                kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
-                role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
-                session_id=claims.session_id,
-            )
-            if len(made) >= 16:  # a session refreshes its access token now and then: keep only a few
-                made.clear()
-            made[held] = found
-        return found
+        # The principal depends only on the cached session state and the token.
+        return _remembered(state, (claims.user_id, claims.jti, claims.device_id), lambda: Principal(
+            kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
+            role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
+            session_id=claims.session_id,
+        ))
 
     def forget_sessions(self, session_ids) -> None:
         """Drop cached session state now (this instance); others notice within the cache TTL."""
