@@ -212,12 +212,12 @@ async def make_client(app: Any, *, base_url: str = "http://testserver", **kwargs
             yield client
 
 
-
 async def rows_read(conn: Any, table: str) -> int:
     """Rows ``table`` has handed out in this connection's open transaction so far (scanned or
     fetched through an index): how a test sees whether a statement read a range or the table."""
     return await conn.fetchval("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
                                "from pg_stat_xact_user_tables where relname = $1", table)
+
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
