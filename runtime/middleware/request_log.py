@@ -16,6 +16,7 @@ import time
 from starlette.types import Scope
 
 from runtime.context import CLIENT_IP_KEY
+from runtime.logging import log_fields
 
 access_log = logging.getLogger("unamentis.access")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
@@ -35,23 +36,20 @@ def request_id(incoming: bytes | None) -> str:
 
 
 def log_access(scope: Scope, status: int, started: float) -> None:
-    """One INFO record on ``unamentis.access`` with the request's fields as attributes. Built and
-    handed to the logger directly (what ``Logger.info(..., extra=...)`` does, without re-checking
-    these fixed field names on every request)."""
+    """One INFO line on ``unamentis.access`` with the request's fields as attributes."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     method = scope.get("method", "WS")
     path = scope.get("path")
-    record = access_log.makeRecord(access_log.name, logging.INFO, "(unknown file)", 0, f"{method} {path} {status}",
-                                   (), None, "(unknown function)")
-    fields = record.__dict__
-    fields["method"] = method
-    fields["path"] = path
-    fields["status"] = status
-    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    fields["client_ip"] = scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0]
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "client_ip": scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0],
+    }
     principal = scope.get("principal")
     if principal is not None:
         fields["principal"] = getattr(principal, "kind", None)
         fields["tenant_id"] = getattr(principal, "tenant_id", None)
-    access_log.handle(record)
+    log_fields(access_log, f"{method} {path} {status}", fields)

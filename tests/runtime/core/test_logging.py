@@ -177,6 +177,64 @@ def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
     assert lines()[-1]["msg"] == "last"
 
 
+def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_the_record(tmp_path):
+    """``log_fields`` skips the LogRecord only where nothing but the server's handler would see
+    it, and then writes the very line the record would have given."""
+    import os
+
+    from runtime.logging import BufferedJsonHandler, _only_handler, log_fields, request_id_var
+
+    path = tmp_path / "log.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=1000)
+    handler.setFormatter(JsonFormatter(service="api"))
+    logger = logging.getLogger("unamentis.test.fields")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    cases = [
+        ("GET /api/curricula 200", {"method": "GET", "path": "/api/curricula", "status": 200, "duration_ms": 1.25,
+                                    "client_ip": "198.51.100.10", "principal": "beta_token", "tenant_id": "t-1"}),
+        ("GET /x/uma_beta_abcdefgh 401", {"method": "GET", "path": "/x/uma_beta_abcdefgh", "status": 401,
+                                          "duration_ms": 0.5, "client_ip": "::1"}),
+        ("POST /y 500", {"method": "POST", "path": "/y", "status": 500, "principal": None, "token": "hunter2",
+                         "nested": {"password": "p", "n": [1, "Bearer abc.def"]}}),
+    ]
+    try:
+        token = request_id_var.set("req-fields-1")
+        assert _only_handler(logger) is handler
+        for message, fields in cases:
+            log_fields(logger, message, dict(fields))
+        handler.addFilter(keep)  # something else now looks at the lines: records again
+        assert _only_handler(logger) is None
+        for message, fields in cases:
+            log_fields(logger, message, dict(fields))
+        request_id_var.reset(token)
+        handler.force_flush()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        os.close(fd)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 6
+    for line in lines:
+        assert line.pop("ts")
+    assert lines[:3] == lines[3:]
+    assert lines[0] == {"level": "INFO", "logger": "unamentis.test.fields", "msg": "GET /api/curricula 200",
+                        "request_id": "req-fields-1", "service": "api", "method": "GET", "path": "/api/curricula",
+                        "status": 200, "duration_ms": 1.25, "client_ip": "198.51.100.10", "principal": "beta_token",
+                        "tenant_id": "t-1"}
+    assert "abcdefgh" not in json.dumps(lines) and "hunter2" not in json.dumps(lines)
+    assert [record.getMessage() for record in seen] == [message for message, _ in cases]
+    assert seen[0].status == 200 and seen[0].path == "/api/curricula"
+
+
 def test_timestamps_are_what_datetime_would_print():
     import datetime as dt
     import random
