@@ -30,6 +30,20 @@ class TtlCache:
             return MISSING
         return item[1]
 
+    def entry(self, key: Any) -> tuple[Any, float]:
+        """``(value, expires)`` of a live entry (``expires`` on the cache's clock), else ``(MISSING, 0.0)``."""
+        item = self._data.get(key)
+        if item is None:
+            return MISSING, 0.0
+        if item[0] <= self._clock():
+            self._data.pop(key, None)
+            return MISSING, 0.0
+        return item[1], item[0]
+
+    def now(self) -> float:
+        """The cache's clock (what ``entry``'s ``expires`` is measured on)."""
+        return self._clock()
+
     def put(self, key: Any, value: Any) -> None:
         if self.ttl <= 0:
             return

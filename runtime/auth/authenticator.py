@@ -10,17 +10,19 @@ belongs to an active user with an admin role; without it, a user access JWT with
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import secrets
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from runtime.auth import store
 from runtime.auth import signed_urls
 from runtime.auth.principal import ADMIN_ROLES, Principal
-from runtime.auth.tokens import JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
+from runtime.auth.tokens import LEEWAY_SECONDS, JwtCodec, TokenError, is_beta_token, looks_like_jwt, token_hash
 from runtime.db import Database
 from runtime.errors import ApiError, Forbidden, Unauthorized
 from runtime.limits import RateLimit
@@ -33,6 +35,8 @@ if TYPE_CHECKING:  # both are loaded lazily (below, and by the app context); for
     from runtime.auth.access import AccessVerifier
 
 log = logging.getLogger("unamentis.auth")
+
+KNOWN_TOKENS = 10_000  # token texts whose principal is remembered (all are dropped when full)
 
 
 def invalid_token(message: str = "The token is invalid.") -> ApiError:
@@ -87,6 +91,13 @@ class Authenticator:
         self._http = http
         self._open: Principal | None = None
         self._cache = TtlCache(min(float(self.settings.auth_cache_seconds), 30.0))
+        self._loading: dict[Any, asyncio.Event] = {}  # cache keys being looked up (set when done)
+        # Token text -> (X-Device-ID sent, principal, until (cache clock), until (wall clock), generation):
+        # a Tier-1 token's answer for as long as the cached row it came from and the token itself are
+        # valid. ``_generation`` grows whenever a cached row is dropped early (logout, revocation,
+        # device binding), which retires every remembered answer at once.
+        self._known: dict[str, tuple[str | None, Principal, float, float, int]] = {}
+        self._generation = 0
         self._jwt: JwtCodec | None = None
         self._url_key = b""
         self._access: "AccessVerifier | None" = None
@@ -154,32 +165,46 @@ class Authenticator:
         """The caller behind a Tier-1 bearer token; 401 ``invalid_token`` / ``token_expired`` otherwise.
 
         ``device_id`` is the request's ``X-Device-ID``; a device-bound beta token requires it.
+        An app sends the same token on every call: its answer is remembered until the cached row it
+        came from expires (or is dropped) or the token does, so a known token costs one lookup.
         """
         if not token:
             raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+        known = self._known.get(token)
+        if (known is not None and known[0] == device_id and known[4] == self._generation
+                and self._cache.now() < known[2] and time.time() < known[3]):
+            return known[1]
+        generation = self._generation  # a row dropped while this request looks it up retires the answer
         if is_beta_token(token):
-            return await self.beta_token(token, device_id=device_id)
-        if looks_like_jwt(token):
-            return await self.user_token(token)
-        raise invalid_token()
+            who, until, token_until = await self._beta(token, device_id)
+        elif looks_like_jwt(token):
+            who, until, token_until = await self._user(token)
+        else:
+            raise invalid_token()
+        if until > 0:
+            if len(self._known) >= KNOWN_TOKENS:
+                self._known.clear()
+            self._known[token] = (device_id, who, until, token_until, generation)
+        return who
 
     async def beta_token(self, token: str, *, device_id: str | None = None) -> Principal:
         if not is_beta_token(token):
             raise invalid_token("Not a beta token.")
+        return (await self._beta(token, device_id))[0]
+
+    async def _beta(self, token: str, device_id: str | None) -> tuple[Principal, float, float]:
+        """The principal, until when its cached row is kept (cache clock; 0: not kept), and until
+        when the token is valid (wall clock)."""
         device_id = device_id.strip()[:200] or None if device_id else None
         hashed = token_hash(token)
         key = ("beta", hashed)
-        row = self._cache.get(key)
-        if row is MISSING:
-            async with self.db.unscoped() as conn:
-                found = await store.beta_token_any_tenant(conn, hashed)
-            row = dict(found) if found else None
-            self._cache.put(key, row)
+        row, until = await self._cached(key, lambda: self._beta_row(hashed))
         if row is None:
             raise invalid_token()
         if row["revoked_at"] is not None:
             raise invalid_token("This beta token has been revoked.")
-        if row["expires_at"] is not None and row["expires_at"].timestamp() <= time.time():
+        token_until = row["expires_at"].timestamp() if row["expires_at"] is not None else math.inf
+        if token_until <= time.time():
             raise ApiError(401, "token_expired", "This beta token has expired.")
         if row["tenant_status"] != "active":
             raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
@@ -187,17 +212,28 @@ class Authenticator:
         if bound is None and row["bind_on_first_use"] and device_id:
             async with self.db.tenant(str(row["tenant_id"])) as conn:
                 bound = await store.bind_beta_device(conn, row["id"], device_id)
-            self._cache.drop(key)
+            self._drop(key)
+            until = 0.0  # the next request reads the bound row
         if (bound is not None or row["bind_on_first_use"]) and (not device_id or device_id != bound):
             raise ApiError(401, "device_mismatch", "This beta token is bound to another device (X-Device-ID).")
         # The principal depends only on the cached row and the device.
-        return _remembered(row, (bound, device_id), lambda: Principal(
+        who = _remembered(row, (bound, device_id), lambda: Principal(
             kind="beta_token", tenant_id=str(row["tenant_id"]), user_id=None, token_id=str(row["id"]),
             role="tester", device_id=bound or device_id, name=row["name"],
             rate_limit=RateLimit(int(row["rate_capacity"]), float(row["rate_per_seconds"])) if row["rate_capacity"] else None,
         ))
+        return who, until, token_until
+
+    async def _beta_row(self, hashed: str) -> dict | None:
+        async with self.db.unscoped() as conn:
+            found = await store.beta_token_any_tenant(conn, hashed)
+        return dict(found) if found else None
 
     async def user_token(self, token: str) -> Principal:
+        return (await self._user(token))[0]
+
+    async def _user(self, token: str) -> tuple[Principal, float, float]:
+        """As ``_beta``, for a user access JWT."""
         try:
             claims = self.jwt.verify(token)
         except TokenError as exc:
@@ -205,12 +241,7 @@ class Authenticator:
         # Keyed by the tenant too: the tenant is what the cached answer vouches for, so a token naming
         # another tenant with a cached session id must be looked up (and refused) in its own scope.
         key = ("sid", claims.tenant_id, claims.session_id)
-        state = self._cache.get(key)
-        if state is MISSING:
-            async with self.db.tenant(claims.tenant_id) as conn:
-                found = await store.session_state(conn, claims.session_id)
-            state = dict(found) if found else None
-            self._cache.put(key, state)
+        state, until = await self._cached(key, lambda: self._session_state(claims.tenant_id, claims.session_id))
         if (
             state is None
             or str(state["user_id"]) != claims.user_id
@@ -222,11 +253,43 @@ class Authenticator:
         if state["tenant_status"] != "active":
             raise ApiError(403, "tenant_suspended", "This organisation's access is suspended.")
         # The principal depends only on the cached session state and the token.
-        return _remembered(state, (claims.user_id, claims.jti, claims.device_id), lambda: Principal(
+        who = _remembered(state, (claims.user_id, claims.jti, claims.device_id), lambda: Principal(
             kind="user", tenant_id=claims.tenant_id, user_id=claims.user_id, token_id=claims.jti,
             role=state["role"], device_id=claims.device_id, email=state["email"], name=state["display_name"],
             session_id=claims.session_id,
         ))
+        return who, until, claims.expires_at + LEEWAY_SECONDS
+
+    async def _session_state(self, tenant_id: str, session_id: str) -> dict | None:
+        async with self.db.tenant(tenant_id) as conn:
+            found = await store.session_state(conn, session_id)
+        return dict(found) if found else None
+
+    async def _cached(self, key: Any, load: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+        """The cached answer for ``key`` and until when it is kept (cache clock; 0.0 when the cache
+        is off). A missing answer is loaded once per instance: requests that find it being loaded
+        wait for that load instead of sending the same query (when a busy token's row expired, each
+        request in flight used to query it again). A failed load leaves each waiter to load itself."""
+        while True:
+            value, until = self._cache.entry(key)
+            if value is not MISSING:
+                return value, until
+            loading = self._loading.get(key)
+            if loading is None:
+                break
+            await loading.wait()
+        done = self._loading[key] = asyncio.Event()
+        try:
+            value = await load()
+            self._cache.put(key, value)
+        finally:
+            del self._loading[key]
+            done.set()
+        return value, self._cache.entry(key)[1]
+
+    def _drop(self, key: Any) -> None:
+        self._cache.drop(key)
+        self._generation += 1
 
     def forget_sessions(self, session_ids) -> None:
         """Drop cached session state now (this instance); others notice within the cache TTL."""
@@ -234,9 +297,10 @@ class Authenticator:
         for key in self._cache.live_keys():
             if key[0] == "sid" and key[2] in ended:
                 self._cache.drop(key)
+        self._generation += 1  # also when the row had left the cache: remembered answers may outlive it
 
     def forget_beta_token(self, token: str) -> None:
-        self._cache.drop(("beta", token_hash(token)))
+        self._drop(("beta", token_hash(token)))
 
     async def open_principal(self) -> Principal:
         """The principal of every Tier-1 request when UNAMENTIS_CLIENT_AUTH=open (LAN installs only):
@@ -295,16 +359,15 @@ class Authenticator:
 
     async def _admin_user(self, email: str) -> dict | None:
         """The active admin user with this e-mail in an active tenant (cached like every check), else None."""
-        key = ("admin", email)
-        user = self._cache.get(key)
-        if user is MISSING:
-            async with self.db.unscoped() as conn:
-                found = await store.user_by_email_any_tenant(conn, email)
-            user = dict(found) if found else None
-            self._cache.put(key, user)
+        user, _until = await self._cached(("admin", email), lambda: self._admin_row(email))
         if user is None or not user["is_active"] or user["role"] not in ADMIN_ROLES or user["tenant_status"] != "active":
             return None
         return user
+
+    async def _admin_row(self, email: str) -> dict | None:
+        async with self.db.unscoped() as conn:
+            found = await store.user_by_email_any_tenant(conn, email)
+        return dict(found) if found else None
 
     async def console(self) -> Principal:
         """The Operations Console's service principal: the admin ``UNAMENTIS_CONSOLE_ADMIN_EMAIL``.

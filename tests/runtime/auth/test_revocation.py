@@ -114,3 +114,79 @@ async def test_expired_beta_token_and_suspended_tenant(auth_app, tenant, databas
     async with make_client(auth_app()) as client:
         suspended = await client.get("/api/auth/me", headers=bearer(beta))
         assert suspended.status_code == 403 and suspended.json()["error"] == "tenant_suspended"
+
+
+async def test_a_known_token_is_looked_up_once_and_forgotten_when_its_row_is(auth_app, tenant, database, monkeypatch):
+    """Requests in flight when a token's row is not cached share one lookup; later requests are
+    answered from memory until the row is dropped (revocation, logout) or the token expires."""
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    from runtime.auth import store
+
+    tid, _ = await tenant()
+    conn = await database.app()
+    try:
+        _id, token = await issue_beta_token(conn, tid, "tester")
+        _id, brief = await issue_beta_token(conn, tid, "brief", expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
+    finally:
+        await conn.close()
+    lookups: list[str] = []
+    original = store.beta_token_any_tenant
+
+    async def counted(conn, hashed):
+        lookups.append(hashed)
+        await asyncio.sleep(0.05)  # the others arrive while this one is in flight
+        return await original(conn, hashed)
+
+    monkeypatch.setattr(store, "beta_token_any_tenant", counted)
+    app = auth_app(auth_cache_seconds=30)
+    async with make_client(app):
+        auth = app.state.ctx.auth
+        burst = await asyncio.gather(*(auth.client(token) for _ in range(32)))
+        assert len(lookups) == 1 and all(who is burst[0] for who in burst)
+        for _ in range(5):
+            assert await auth.client(token) is burst[0]
+        assert len(lookups) == 1
+        auth.forget_beta_token(token)  # what revoking through this instance does
+        assert (await auth.client(token)).token_id == burst[0].token_id
+        assert len(lookups) == 2
+        # a remembered token still stops at its own expiry, as a fresh check would
+        assert (await auth.client(brief)).name == "brief"
+        later = time.time() + 2 * 3600
+        monkeypatch.setattr(time, "time", lambda: later)
+        with pytest.raises(ApiError) as expired:
+            await auth.client(brief)
+        assert expired.value.status == 401 and expired.value.error == "token_expired"
+
+
+async def test_a_failed_lookup_leaves_the_waiting_requests_to_look_up_themselves(auth_app, tenant, database, monkeypatch):
+    import asyncio
+
+    from runtime.auth import store
+
+    tid, _ = await tenant()
+    conn = await database.app()
+    try:
+        _id, token = await issue_beta_token(conn, tid, "tester")
+    finally:
+        await conn.close()
+    original = store.beta_token_any_tenant
+    calls = 0
+
+    async def first_fails(conn, hashed):
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        if calls == 1:
+            raise ConnectionResetError("the database went away")
+        return await original(conn, hashed)
+
+    monkeypatch.setattr(store, "beta_token_any_tenant", first_fails)
+    app = auth_app(auth_cache_seconds=30)
+    async with make_client(app):
+        auth = app.state.ctx.auth
+        answers = await asyncio.gather(*(auth.client(token) for _ in range(4)), return_exceptions=True)
+        assert isinstance(answers[0], ConnectionResetError)
+        assert all(getattr(who, "name", None) == "tester" for who in answers[1:])
+        assert calls == 2  # one failed lookup, then one for the three that waited
