@@ -84,10 +84,11 @@ class Decision:
             headers["Retry-After"] = str(self.retry_after)
         return headers
 
-    def response_headers(self) -> list[tuple[bytes, bytes]]:
+    def response_headers(self, remaining: int | None = None) -> list[tuple[bytes, bytes]]:
         """``headers()`` as the raw pairs of an ASGI response, built directly: every limited
-        request carries them."""
-        pairs = [(b"x-ratelimit-limit", b"%d" % self.limit), (b"x-ratelimit-remaining", b"%d" % self.remaining),
+        request carries them. ``remaining``: those of ``with_remaining(remaining)``."""
+        pairs = [(b"x-ratelimit-limit", b"%d" % self.limit),
+                 (b"x-ratelimit-remaining", b"%d" % (self.remaining if remaining is None else remaining)),
                  (b"x-ratelimit-reset", b"%d" % self.reset_seconds)]
         if not self.allowed:
             pairs.append((b"retry-after", b"%d" % self.retry_after))

@@ -113,6 +113,8 @@ class AuthMiddleware:
         if any(prefix.startswith(ADMIN_PREFIXES) for prefix in self.public_prefixes):
             raise ValueError("a public prefix must not open the admin API")
         self.leases = LeasedLimiter()  # per app instance (middleware is built per app)
+        # The default limits of the app's settings (ip, beta token, user), worked out on first use.
+        self._defaults: tuple[Any, RateLimit | None, RateLimit | None, RateLimit | None] = (None, None, None, None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -178,20 +180,25 @@ class AuthMiddleware:
     async def _limit(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[bool, Any] | None:
         """(True, rate headers) / (False, the 429 error), or None when no limit applies."""
         settings = ctx.settings
+        if self._defaults[0] is not settings:
+            self._defaults = (settings, RateLimit.from_setting(settings.rate_limit_ip),
+                              RateLimit.from_setting(settings.rate_limit_token), RateLimit.from_setting(settings.rate_limit_user))
         key = getattr(principal, "limit_key", None) if principal is not None else None
         limit = getattr(principal, "rate_limit", None) if principal is not None else None
         if key is None:
             ip = scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0]
-            key, limit = f"ip:{ip}", RateLimit.from_setting(settings.rate_limit_ip)
+            key, limit = f"ip:{ip}", self._defaults[1]
         elif limit is None:
-            limit = RateLimit.from_setting(settings.rate_limit_token if key.startswith("tok:") else settings.rate_limit_user)
+            limit = self._defaults[2] if key.startswith("tok:") else self._defaults[3]
         if limit is None:
             return None
         if settings.rate_limit_leases:
+            headers = self.leases.spend(ctx.limiter, key, limit)
+            if headers is not None:
+                return True, headers
             decision = await self.leases.hit(ctx.limiter, key, limit)
         else:
             decision = await ctx.limiter.hit(key, limit)
         if not decision.allowed:
             return False, rate_limited(decision)
         return True, decision.response_headers()
-

@@ -6,8 +6,9 @@ generous limit (capacity ≥ 100), an instance takes a small *lease* of tokens i
 the next one is taken in the background, so requests do not queue behind the shared round trip
 when the lease runs out; a shared hit in the request's path comes only when the tokens are used
 up anyway or after one window (``per_seconds``). When requests of one key did queue for a fetch (a
-burst larger than the lease), the next lease is larger by their number, up to B = capacity // 50
-(at most 100), and shrinks back to L when nobody waits. Tokens are deducted from the shared bucket
+burst larger than the lease, or a busy pool that delayed the background fetch), the next lease is
+larger by their number, up to B = capacity // 50 (at most 100); when a lease lands with more than
+a quarter of one to spare, the next is an eighth smaller (not below L). Tokens are deducted from the shared bucket
 BEFORE they are spent, so all instances together never spend more than the bucket granted; the only
 slack is that tokens taken just before a pause may be spent just after the bucket refilled — at
 most B + B // 2 ≤ 3 % of the capacity per instance. Tokens left unused for a whole window expire
@@ -51,31 +52,34 @@ class LeasedLimiter:
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
-        # key -> (tokens left, expires at, the shared decision that granted them, tokens to ask next)
-        self._leases: dict[str, tuple[int, float, Any, int]] = {}
+        # key -> (tokens left, expires at, the shared decision that granted them, tokens to ask next,
+        #         tokens left when the next lease is to be asked for)
+        self._leases: dict[str, tuple[int, float, Any, int, int]] = {}
         self._pending: dict[str, asyncio.Event] = {}  # key -> set when a lease fetch in flight ends
         self._waiting: dict[str, int] = {}  # key -> requests that waited for the fetch in flight
         self._refills: set[asyncio.Task] = set()  # background fetches, held so none is collected early
 
+    def spend(self, limiter: Any, key: str, limit: Any) -> list[tuple[bytes, bytes]] | None:
+        """The rate-limit headers of a request that spends a token of a lease this instance holds
+        for ``key``; None when it holds no token for it (then ``await hit(...)``). Most requests of
+        a busy key end here, without a coroutine or a new decision."""
+        taken = self._take(limiter, key, limit)
+        if taken is None:
+            return None
+        left, granted = taken
+        return granted.response_headers(granted.remaining + left)
+
     async def hit(self, limiter: Any, key: str, limit: Any) -> Any:
+        taken = self._take(limiter, key, limit)
+        if taken is not None:
+            left, granted = taken
+            return granted.with_remaining(granted.remaining + left)
         size = lease_size(limit.capacity)
         if size == 1:
             return await limiter.hit(key, limit)
-        ask = size
         while True:
             held = self._leases.get(key)
-            if held is not None:
-                left, expires, granted, ask = held
-                if self._clock() < expires:
-                    if left > 0:
-                        left -= 1
-                        self._leases[key] = (left, expires, granted, ask)
-                        if left == ask // 2 and key not in self._pending:
-                            self._refill(limiter, key, limit, ask)
-                        return granted.with_remaining(max(0, int(granted.remaining) + left))
-                else:  # a whole window unused: its tokens are lost and the next lease is a plain one
-                    del self._leases[key]
-                    ask = size
+            ask = held[3] if held is not None else size  # a lease used up: as large as the last one asked
             pending = self._pending.get(key)
             if pending is None:
                 break
@@ -84,11 +88,15 @@ class LeasedLimiter:
             # a future per waiter cost more than the rest of the lease's bookkeeping together.
             self._waiting[key] = self._waiting.get(key, 0) + 1
             await pending.wait()
+            taken = self._take(limiter, key, limit)
+            if taken is not None:
+                left, granted = taken
+                return granted.with_remaining(granted.remaining + left)
         fetched = self._pending[key] = asyncio.Event()
         try:
             decision = await limiter.hit(key, limit, cost=float(ask))
             if decision.allowed:
-                self._store(key, ask - 1, self._clock() + limit.per_seconds, decision, self._next_ask(key, limit))
+                self._store(key, ask - 1, self._clock() + limit.per_seconds, decision, self._next_ask(key, limit, ask))
                 return decision.with_remaining(max(0, int(decision.remaining) + ask - 1))
             if decision.remaining < 1:
                 # Not even one token left: refuse without a second hit; one token refills in 1/rate s.
@@ -97,10 +105,35 @@ class LeasedLimiter:
         finally:
             self._done(key, fetched)
 
-    def _next_ask(self, key: str, limit: Any) -> int:
-        """The next lease's size: the plain one, plus one token for each request that had to wait."""
+    def _take(self, limiter: Any, key: str, limit: Any) -> tuple[int, Any] | None:
+        """One token of the lease held for ``key``: (tokens left after it, the decision that granted
+        the lease), or None when none is at hand. At half the next lease the next one is asked for."""
+        held = self._leases.get(key)
+        if held is None:
+            return None
+        left, expires, granted, ask, refill_at = held
+        if self._clock() >= expires:  # a whole window unused: its tokens are lost, the next lease is a plain one
+            del self._leases[key]
+            return None
+        if left <= 0:
+            return None
+        left -= 1
+        self._leases[key] = (left, expires, granted, ask, refill_at)
+        if left == refill_at and key not in self._pending:
+            self._refill(limiter, key, limit, ask)
+        return left, granted
+
+    def _next_ask(self, key: str, limit: Any, ask: int, spare: int = 0) -> int:
+        """The size of the lease after one of ``ask`` tokens that landed with ``spare`` tokens still
+        held: larger by one token for each request that had to wait for it (so a steady load stops
+        waiting after a few leases); an eighth smaller (never below the plain size) when it landed
+        with over a quarter of a lease to spare; else the same."""
         waited = self._waiting.get(key, 0)
-        return min(burst_lease_size(limit.capacity), lease_size(limit.capacity) + waited)
+        if waited:
+            return min(burst_lease_size(limit.capacity), ask + waited)
+        if spare > ask // 4:
+            return max(lease_size(limit.capacity), ask - ask // 8)
+        return ask
 
     def _done(self, key: str, fetched: asyncio.Event) -> None:
         self._waiting.pop(key, None)
@@ -128,7 +161,7 @@ class LeasedLimiter:
                 now = self._clock()
                 held = self._leases.get(key)
                 left = held[0] if held is not None and now < held[1] else 0
-                self._store(key, left + ask, now + limit.per_seconds, decision, self._next_ask(key, limit))
+                self._store(key, left + ask, now + limit.per_seconds, decision, self._next_ask(key, limit, ask, left))
             # Refused: the tokens held are spent, then a request fetches and meets the refusal.
         finally:
             self._done(key, fetched)
@@ -136,8 +169,9 @@ class LeasedLimiter:
     def _store(self, key: str, left: int, expires: float, decision: Any, ask: int) -> None:
         if len(self._leases) >= MAX_KEYS:
             now = self._clock()
-            for stale in [k for k, (n, exp, _d, _a) in self._leases.items() if n <= 0 or exp <= now]:
+            for stale in [k for k, (n, exp, *_rest) in self._leases.items() if n <= 0 or exp <= now]:
                 del self._leases[stale]
             if len(self._leases) >= MAX_KEYS:
                 self._leases.clear()  # pathological key churn: dropping leases only makes us stricter
-        self._leases[key] = (left, expires, decision, ask)
+        # The next lease is asked for when half of it is left, or at once when fewer are held.
+        self._leases[key] = (left, expires, decision, ask, min(ask // 2, left - 1))
