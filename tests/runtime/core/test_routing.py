@@ -27,12 +27,24 @@ ROUTES = [
     Route("/api/{family}/special", _endpoint("wild"), methods=["GET"]),
     Route("/api/kb/special", _endpoint("kb-special"), methods=["GET"]),
     Route("/api/kb/packs/{id}/questions", _endpoint("questions"), methods=["GET"]),
+    Route("/api/curricula/{id}/full", _endpoint("full"), methods=["GET"]),
+    Route("/api/curricula/mine/full", _endpoint("shadowed"), methods=["GET", "POST"]),  # after {id}/full: GET goes there
+    Route("/api/curricula/{id}/topics/{topic}", _endpoint("topic"), methods=["GET"]),
+    Route("/api/files/{rest:path}", _endpoint("files"), methods=["GET"]),
+    Route("/api/files/index", _endpoint("files-index"), methods=["GET"]),
+    Route("/api/sessions/{id}/turns", _endpoint("turns"), methods=["POST"]),
+    Route("/api/sessions/{id}/{what}", _endpoint("what"), methods=["GET", "POST"]),
+    Route("/api/sessions/{id}/turns.{fmt}", _endpoint("turns-as"), methods=["GET"]),
+    Route("/api/sessions/{id}/context", _endpoint("context"), methods=["GET"]),
     Mount("/mounted", routes=[Route("/x", _endpoint("mounted"))]),
     Route("/slash/", _endpoint("slash"), methods=["GET"]),
 ]
 PATHS = ["/health", "/api/curricula", "/api/curricula/", "/api/curricula/archived", "/api/curricula/c1",
          "/api/kb/special", "/api/x/special", "/api/kb/packs/p1/questions", "/mounted/x", "/slash", "/nope",
-         "/api/curricula/a/b", "/"]
+         "/api/curricula/a/b", "/", "/api/curricula/mine/full", "/api/curricula/c1/full", "/api/curricula/c1/topics/t1",
+         "/api/curricula/c1/topics", "/api/files/index", "/api/files/a/b/c", "/api/files", "/api/kb/packs/p1/questions/",
+         "/api/sessions/s1/turns", "/api/sessions/s1/context", "/api/sessions/s1/turns.json", "/api/sessions/s1/other",
+         "/api/sessions/s1/", "/api/sessions//turns"]
 METHODS = ["GET", "PUT", "DELETE", "POST"]
 
 
