@@ -56,29 +56,30 @@ def _skip_access_line() -> Callable[[], None]:
 def _skip_rate_limit() -> Callable[[], None]:
     from runtime.middleware import auth
 
-    original = auth.AuthMiddleware._limit
-
-    async def no_limit(self, ctx, scope, principal):
-        return None
-
-    auth.AuthMiddleware._limit = no_limit
-    return lambda: setattr(auth.AuthMiddleware, "_limit", original)
+    original = auth.AuthMiddleware._limit_target
+    auth.AuthMiddleware._limit_target = lambda self, ctx, scope, principal: None
+    return lambda: setattr(auth.AuthMiddleware, "_limit_target", original)
 
 
 def _skip_token_check() -> Callable[[], None]:
     from runtime.middleware import auth
 
-    original = auth.AuthMiddleware._client
+    originals = auth.AuthMiddleware._known, auth.AuthMiddleware._client
     known: dict[Any, Any] = {}
 
-    async def from_dict(self, ctx, scope):
-        token = auth.bearer_token(scope)
-        if token not in known:
-            known[token] = await original(self, ctx, scope)
-        return known[token]
+    def from_dict(self, ctx, scope):
+        return known.get(auth.bearer_token(scope))
 
-    auth.AuthMiddleware._client = from_dict
-    return lambda: setattr(auth.AuthMiddleware, "_client", original)
+    async def remembered(self, ctx, scope):
+        known[auth.bearer_token(scope)] = principal = await originals[1](self, ctx, scope)
+        return principal
+
+    auth.AuthMiddleware._known, auth.AuthMiddleware._client = from_dict, remembered
+
+    def restore() -> None:
+        auth.AuthMiddleware._known, auth.AuthMiddleware._client = originals
+
+    return restore
 
 
 VARIANTS: dict[str, tuple[str, Callable[[], Callable[[], None]] | None]] = {

@@ -170,10 +170,9 @@ class Authenticator:
         """
         if not token:
             raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
-        known = self._known.get(token)
-        if (known is not None and known[0] == device_id and known[4] == self._generation
-                and self._cache.now() < known[2] and time.time() < known[3]):
-            return known[1]
+        who = self.known(token, device_id)
+        if who is not None:
+            return who
         generation = self._generation  # a row dropped while this request looks it up retires the answer
         if is_beta_token(token):
             who, until, token_until = await self._beta(token, device_id)
@@ -186,6 +185,14 @@ class Authenticator:
                 self._known.clear()
             self._known[token] = (device_id, who, until, token_until, generation)
         return who
+
+    def known(self, token: str, device_id: str | None = None) -> Principal | None:
+        """What ``client(token, device_id=device_id)`` answers, when it is remembered (else None)."""
+        known = self._known.get(token)
+        if (known is not None and known[0] == device_id and known[4] == self._generation
+                and self._cache.now() < known[2] and time.time() < known[3]):
+            return known[1]
+        return None
 
     async def beta_token(self, token: str, *, device_id: str | None = None) -> Principal:
         if not is_beta_token(token):

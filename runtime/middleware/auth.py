@@ -135,7 +135,9 @@ class AuthMiddleware:
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:
-                principal = await self._client(ctx, scope)
+                principal = self._known(ctx, scope)
+                if principal is None:
+                    principal = await self._client(ctx, scope)
         except ApiError as error:
             if error.status in (401, 403):
                 # Failed attempts count against the caller's IP so token guessing is throttled.
@@ -150,7 +152,12 @@ class AuthMiddleware:
         elif scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        allowed, outcome = await self._limit(ctx, scope, principal) or (True, None)
+        # What _limit does, without a coroutine while a lease token is at hand.
+        allowed, outcome = True, None
+        target = self._limit_target(ctx, scope, principal)
+        if target is not None:
+            spent = self._from_lease(ctx, target)
+            allowed, outcome = spent if spent is not None else await self._hit(ctx, target)
         if not allowed:
             await send_error(scope, receive, send, outcome)
             return
@@ -163,6 +170,11 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, with_response_headers(scope, send, outcome))
+
+    def _known(self, ctx: "AppContext", scope: Scope) -> Any:
+        """The principal of the request's bearer token when the authenticator remembers it, else None."""
+        token = bearer_token(scope)
+        return ctx.auth.known(token, header(scope, b"x-device-id")) if token else None
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
         token = bearer_token(scope) or _query_token(scope)
@@ -179,6 +191,13 @@ class AuthMiddleware:
 
     async def _limit(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[bool, Any] | None:
         """(True, rate headers) / (False, the 429 error), or None when no limit applies."""
+        target = self._limit_target(ctx, scope, principal)
+        if target is None:
+            return None
+        return self._from_lease(ctx, target) or await self._hit(ctx, target)
+
+    def _limit_target(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[str, RateLimit] | None:
+        """The bucket key and limit of this request, or None when no limit applies."""
         settings = ctx.settings
         if self._defaults[0] is not settings:
             self._defaults = (settings, RateLimit.from_setting(settings.rate_limit_ip),
@@ -190,12 +209,19 @@ class AuthMiddleware:
             key, limit = f"ip:{ip}", self._defaults[1]
         elif limit is None:
             limit = self._defaults[2] if key.startswith("tok:") else self._defaults[3]
-        if limit is None:
+        return None if limit is None else (key, limit)
+
+    def _from_lease(self, ctx: "AppContext", target: tuple[str, RateLimit]) -> tuple[bool, Any] | None:
+        """(True, rate headers) when a token of a lease held here pays for the request, else None."""
+        if not ctx.settings.rate_limit_leases:
             return None
-        if settings.rate_limit_leases:
-            headers = self.leases.spend(ctx.limiter, key, limit)
-            if headers is not None:
-                return True, headers
+        headers = self.leases.spend(ctx.limiter, *target)
+        return None if headers is None else (True, headers)
+
+    async def _hit(self, ctx: "AppContext", target: tuple[str, RateLimit]) -> tuple[bool, Any]:
+        """The shared bucket's answer (through a new lease where leases are on)."""
+        key, limit = target
+        if ctx.settings.rate_limit_leases:
             decision = await self.leases.hit(ctx.limiter, key, limit)
         else:
             decision = await ctx.limiter.hit(key, limit)

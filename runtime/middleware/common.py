@@ -41,20 +41,20 @@ def with_response_headers(scope: Scope, send: Send, headers: Iterable[tuple[byte
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = merge_headers(message.get("headers", ()), extra)
+            headers = list(message.get("headers", ()))
+            add_headers(headers, extra)
+            message["headers"] = headers
         await send(message)
 
     return send_with_headers
 
 
-def merge_headers(
-    own: Iterable[tuple[bytes, bytes]], extra: Iterable[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
-    """The response's own headers plus those of ``extra`` it does not set itself: a route's own,
-    more specific answer (e.g. the login limiter's X-RateLimit-*) wins over the stack's default."""
-    merged = list(own)
-    present = {name.lower() for name, _ in merged} - {b"vary"}  # Vary lists add up
-    merged.extend((name, value) for name, value in extra if name.lower() not in present)
-    return merged
-
-
+def add_headers(headers: list[tuple[bytes, bytes]], extra: Iterable[tuple[bytes, bytes]]) -> None:
+    """Append to ``headers`` (a response's own, in place) those of ``extra`` it does not set itself:
+    a route's own, more specific answer (e.g. the login limiter's X-RateLimit-*) wins over the
+    stack's default."""
+    present = {name.lower() for name, _ in headers}
+    present.discard(b"vary")  # Vary lists add up
+    for name, value in extra:
+        if name.lower() not in present:
+            headers.append((name, value))

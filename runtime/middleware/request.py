@@ -23,10 +23,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.context import CLIENT_IP_KEY, CLIENT_KEY, CONSOLE_ENTRY_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
-from runtime.errors import BadRequest, internal_error
+from runtime.errors import ApiError, BadRequest, internal_error
 from runtime.logging import request_id_var
 from runtime.middleware import body_limit, client, origin
-from runtime.middleware.common import merge_headers, send_error
+from runtime.middleware.common import add_headers, send_error
 from runtime.middleware.cors import Cors
 from runtime.middleware.errors import error_for
 from runtime.middleware.request_log import log_access, request_id
@@ -100,7 +100,8 @@ class RequestMiddleware:
                 headers = list(message.get("headers", ()))
                 if with_cors:
                     self.cors.response_headers(headers, request_origin)
-                message["headers"] = merge_headers(headers, queued)
+                add_headers(headers, queued)
+                message["headers"] = headers
             elif kind_of == "websocket.accept":
                 status = 101
             elif kind_of == "websocket.close" and not status:
@@ -125,7 +126,11 @@ class RequestMiddleware:
                 with_cors = True
                 # 4. errors
                 try:
-                    await self._checked(scope, receive, send_on, info, content_length)
+                    refused, receive = self._checked(scope, receive, info, content_length)
+                    if refused is not None:
+                        await send_error(scope, receive, send_on, refused)
+                    else:
+                        await self.app(scope, receive, send_on)
                 except ClientDisconnect:
                     raise  # nobody to answer; the access line records it as 499
                 except Exception as exc:
@@ -133,7 +138,11 @@ class RequestMiddleware:
                         raise  # half-sent response: the server must drop the connection
                     await send_error(scope, receive, send_on, error_for(exc, scope))
             else:
-                await self._checked(scope, receive, send_on, info, None)
+                refused, receive = self._checked(scope, receive, info, None)
+                if refused is not None:
+                    await send_error(scope, receive, send_on, refused)
+                else:
+                    await self.app(scope, receive, send_on)
         except ClientDisconnect:
             # The client went away while sending its body: not a server error, and no one to answer.
             # 499 is the access-log convention (nginx) for exactly this.
@@ -152,7 +161,11 @@ class RequestMiddleware:
                 log_access(scope, status, started)
             request_id_var.reset(token)
 
-    async def _checked(self, scope: Scope, receive: Receive, send: Send, info: dict, content_length: str | None) -> None:
+    def _checked(self, scope: Scope, receive: Receive, info: dict,
+                 content_length: str | None) -> tuple[ApiError | None, Receive]:
+        """Steps 5 and 6: the error to answer instead of the app, or None, and the ``receive`` the
+        app reads the body through. (Not a coroutine: every resumption of a request walks through
+        each coroutine it is awaited in.)"""
         # 5. client headers
         if info["platform"]:
             info["platform"] = info["platform"].lower()
@@ -160,8 +173,7 @@ class RequestMiddleware:
         if self.min_versions and scope["path"] not in client.EXEMPT_PATHS:
             outdated = client.upgrade_required(info, self.min_versions)
             if outdated is not None:
-                await send_error(scope, receive, send, outdated)
-                return
+                return outdated, receive
         # 6. body limit
         if scope["type"] == "http":
             scope.setdefault(BODY_LIMIT_KEY, self.max_bytes)
@@ -170,7 +182,6 @@ class RequestMiddleware:
                 try:
                     declared = int(content_length)
                 except ValueError:
-                    await send_error(scope, receive, send, BadRequest("Content-Length is not a number."))
-                    return
+                    return BadRequest("Content-Length is not a number."), receive
             receive = body_limit.counted(scope, receive, declared, self.max_bytes)
-        await self.app(scope, receive, send)
+        return None, receive
