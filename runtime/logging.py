@@ -262,8 +262,8 @@ class BufferedJsonHandler(logging.StreamHandler):
         for record in records:
             try:
                 if type(record) is tuple:
-                    formatter, *line = record
-                    lines.append(formatter.format_fields(*line) + self.terminator)
+                    lines.append(record[0].format_fields(record[1], record[2], record[3], record[4], record[5])
+                                 + self.terminator)
                 else:
                     lines.append(self.format(record) + self.terminator)
             except Exception:

@@ -235,6 +235,45 @@ def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_th
     assert seen[0].status == 200 and seen[0].path == "/api/curricula"
 
 
+def test_lines_queued_while_another_thread_writes_are_neither_lost_nor_reordered(tmp_path):
+    """The flusher thread writes while requests queue lines: every line comes out once, in order."""
+    import os
+    import sys
+    import threading
+
+    from runtime.logging import BufferedJsonHandler, log_fields
+
+    path = tmp_path / "log.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=7)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("unamentis.test.threads")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    done = threading.Event()
+
+    def flusher() -> None:  # what the handler's own thread does, as fast as it can
+        while not done.is_set():
+            handler.force_flush()
+
+    thread = threading.Thread(target=flusher)
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as the interpreter allows
+    thread.start()
+    try:
+        for n in range(60_000):
+            log_fields(logger, "line", {"n": n})
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(switching)
+        logger.removeHandler(handler)
+        handler.close()
+        os.close(fd)
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == list(range(60_000))
+
+
 def test_timestamps_are_what_datetime_would_print():
     import datetime as dt
     import random
