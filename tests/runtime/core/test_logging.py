@@ -1,13 +1,20 @@
 """JSON logs carry the request id and never a token or secret."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
 
 from core.probe import probe_service
 from tests.runtime.conftest import make_client
-from runtime.logging import JsonFormatter, redact, redact_text
+from runtime.logging import (BufferedJsonHandler, JsonFormatter, _only_handler, log_fields, redact, redact_text,
+                             request_id_var)
 
 
 def test_redaction_of_known_secret_shapes():
@@ -131,27 +138,35 @@ def test_the_cheap_trigger_fires_whenever_a_redaction_pattern_would_change_the_t
     assert not _TRIGGER.search("beta_token")
 
 
+@contextlib.contextmanager
+def _buffered_logger(path: Path, name: str, *, batch: int, service: str | None = None) -> Iterator[tuple[logging.Logger, BufferedJsonHandler]]:
+    """A logger whose only handler is the server's BufferedJsonHandler writing to ``path`` (flushed
+    only when asked); the handler is closed, so the rest is written, on leaving."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=batch)
+    handler.setFormatter(JsonFormatter(service=service))
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield logger, handler
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        os.close(fd)
+
+
 def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
     """The server's handler formats INFO lines in batches: each line still says what was true when
     it was logged (message, request id), lines keep their order, a WARNING writes what came before
     it at once, and closing writes the rest."""
-    import os
-
-    from runtime.logging import BufferedJsonHandler, request_id_var
-
     path = tmp_path / "log.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=4)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("unamentis.test.buffered")
-    logger.propagate = False
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
     def lines() -> list[dict]:
         return [json.loads(line) for line in path.read_text().splitlines()]
 
-    try:
+    with _buffered_logger(path, "unamentis.test.buffered", batch=4) as (logger, handler):
         values = {"n": 1}
         token = request_id_var.set("req-aaaaaaaa")
         logger.info("first %s", values)
@@ -170,28 +185,13 @@ def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
         handler.force_flush()  # what the flusher thread does every interval
         assert [line["msg"] for line in lines()][3:] == [f"batch {index}" for index in range(4)]
         logger.info("last")
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-        os.close(fd)
     assert lines()[-1]["msg"] == "last"
 
 
 def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_the_record(tmp_path):
     """``log_fields`` skips the LogRecord only where nothing but the server's handler would see
     it, and then writes the very line the record would have given."""
-    import os
-
-    from runtime.logging import BufferedJsonHandler, _only_handler, log_fields, request_id_var
-
     path = tmp_path / "log.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=1000)
-    handler.setFormatter(JsonFormatter(service="api"))
-    logger = logging.getLogger("unamentis.test.fields")
-    logger.propagate = False
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     seen: list[logging.LogRecord] = []
 
     def keep(record: logging.LogRecord) -> bool:
@@ -206,7 +206,7 @@ def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_th
         ("POST /y 500", {"method": "POST", "path": "/y", "status": 500, "principal": None, "token": "hunter2",
                          "nested": {"password": "p", "n": [1, "Bearer abc.def"]}}),
     ]
-    try:
+    with _buffered_logger(path, "unamentis.test.fields", batch=1000, service="api") as (logger, handler):
         token = request_id_var.set("req-fields-1")
         assert _only_handler(logger) is handler
         for message, fields in cases:
@@ -216,11 +216,6 @@ def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_th
         for message, fields in cases:
             log_fields(logger, message, dict(fields))
         request_id_var.reset(token)
-        handler.force_flush()
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-        os.close(fd)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 6
     for line in lines:
@@ -237,40 +232,25 @@ def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_th
 
 def test_lines_queued_while_another_thread_writes_are_neither_lost_nor_reordered(tmp_path):
     """The flusher thread writes while requests queue lines: every line comes out once, in order."""
-    import os
-    import sys
-    import threading
-
-    from runtime.logging import BufferedJsonHandler, log_fields
-
     path = tmp_path / "log.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    handler = BufferedJsonHandler(fd=fd, interval=3600, batch=7)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("unamentis.test.threads")
-    logger.propagate = False
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     done = threading.Event()
-
-    def flusher() -> None:  # what the handler's own thread does, as fast as it can
-        while not done.is_set():
-            handler.force_flush()
-
-    thread = threading.Thread(target=flusher)
     switching = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # the threads take turns as often as the interpreter allows
-    thread.start()
-    try:
-        for n in range(60_000):
-            log_fields(logger, "line", {"n": n})
-    finally:
-        done.set()
-        thread.join()
-        sys.setswitchinterval(switching)
-        logger.removeHandler(handler)
-        handler.close()
-        os.close(fd)
+    with _buffered_logger(path, "unamentis.test.threads", batch=7) as (logger, handler):
+
+        def flusher() -> None:  # what the handler's own thread does, as fast as it can
+            while not done.is_set():
+                handler.force_flush()
+
+        thread = threading.Thread(target=flusher)
+        sys.setswitchinterval(1e-6)  # the threads take turns as often as the interpreter allows
+        thread.start()
+        try:
+            for n in range(60_000):
+                log_fields(logger, "line", {"n": n})
+        finally:
+            done.set()
+            thread.join()
+            sys.setswitchinterval(switching)
     assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == list(range(60_000))
 
 
