@@ -303,8 +303,8 @@ def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
     When the line can reach no other code than the server's own handler — no filter on the logger
     or the handler, no other handler on the way up, the standard record class — the handler gets
     the fields themselves (``BufferedJsonHandler.queue_fields``) and the same JSON line is written
-    without a ``LogRecord`` being made and passed down the handler chain (about half of a line's
-    cost). Otherwise a record goes through ``logging`` as usual, so a handler or filter that an
+    without a ``LogRecord`` being made and passed down the handler chain (about a third of a
+    line's cost). Otherwise a record goes through ``logging`` as usual, so a handler or filter that an
     operator (or a test's log capture) adds sees every line."""
     handler = _only_handler(logger)
     if handler is not None:

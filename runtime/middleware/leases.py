@@ -8,13 +8,13 @@ when the lease runs out; a shared hit in the request's path comes only when the 
 up anyway or after one window (``per_seconds``). When requests of one key did queue for a fetch (a
 burst larger than the lease, or a busy pool that delayed the background fetch), the next lease is
 larger by their number, up to B = capacity // 50 (at most 100); when a lease lands with more than
-a quarter of one to spare, the next is an eighth smaller (not below L). Tokens are deducted from the shared bucket
-BEFORE they are spent, so all instances together never spend more than the bucket granted; the only
-slack is that tokens taken just before a pause may be spent just after the bucket refilled — at
-most B + B // 2 ≤ 3 % of the capacity per instance. Tokens left unused for a whole window expire
-(those few tokens are lost: stricter, never looser). Leases suit the
-container (few long-lived processes, many concurrent requests); Lambda environments are many and
-short-lived, so there ``UNAMENTIS_RATE_LIMIT_LEASES`` is off and every request is one shared hit. Small limits
+a quarter of one to spare, the next is an eighth smaller (not below L). Tokens are deducted from
+the shared bucket BEFORE they are spent, so all instances together never spend more than the bucket
+granted; the only slack is that tokens taken just before a pause may be spent just after the bucket
+refilled — at most B + B // 2 ≤ 3 % of the capacity per instance. Tokens left unused for a whole
+window expire (those few tokens are lost: stricter, never looser). Leases suit the container (few
+long-lived processes, many concurrent requests); Lambda environments are many and short-lived, so
+there ``UNAMENTIS_RATE_LIMIT_LEASES`` is off and every request is one shared hit. Small limits
 (login, tests, per-token overrides below 100) use L = 1: every request is one exact shared hit.
 A refused lease falls back to a single-token hit, so the tail of a bucket is exact, and a new
 client's first request always passes (its bucket starts full).
@@ -107,12 +107,12 @@ class LeasedLimiter:
 
     def _take(self, limiter: Any, key: str, limit: Any) -> tuple[int, Any] | None:
         """One token of the lease held for ``key``: (tokens left after it, the decision that granted
-        the lease), or None when none is at hand. At half the next lease the next one is asked for."""
+        the lease), or None when none is at hand. The next lease is asked for at its refill point."""
         held = self._leases.get(key)
         if held is None:
             return None
         left, expires, granted, ask, refill_at = held
-        if self._clock() >= expires:  # a whole window unused: its tokens are lost, the next lease is a plain one
+        if self._clock() >= expires:  # a whole window unused: its tokens are lost; the next lease is plain
             del self._leases[key]
             return None
         if left <= 0:
