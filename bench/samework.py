@@ -18,6 +18,7 @@ each is printed with requests/s, p50/p99 and the ratio, and the server's CPU per
 
     python bench/samework.py [--rounds 3] [--seconds 5] [--connections 32] [--routes curricula,me]
     python bench/samework.py --profile "curricula list"   # where the real server's CPU goes (cProfile)
+    python bench/samework.py --routes "curricula list" --full-env UNAMENTIS_ACCESS_LOG=false   # a step's cost
 
 Needs ``wrk`` on PATH (Debian package ``wrk``) and the local PostgreSQL (``UNAMENTIS_BENCH_PG``); a
 throwaway database is created and dropped.
@@ -317,6 +318,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--routes", default="", help="comma-separated substrings of route names (default: all)")
     parser.add_argument("--json", action="store_true", help="also print every round as JSON")
+    parser.add_argument("--full-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the full server only, e.g. UNAMENTIS_ACCESS_LOG=false to see what a "
+                             "step costs (repeatable)")
     parser.add_argument("--profile", metavar="ROUTE", help="profile the real server on one route (cProfile) for "
                         "--seconds and print where its CPU goes")
     parser.add_argument("--serve", choices=("full", "same"), help=argparse.SUPPRESS)
@@ -336,6 +340,13 @@ def main() -> int:
         print(f"no route matches {args.routes!r}; routes: {', '.join(r.name for r in ROUTES)}", file=sys.stderr)
         return 2
 
+    full_settings: dict[str, str] = {}
+    for item in args.full_env:
+        name, equals, value = item.partition("=")
+        if not name.startswith("UNAMENTIS_") or not equals:
+            parser.error(f"--full-env {item!r}: give NAME=VALUE with a UNAMENTIS_ setting")
+        full_settings[name] = value
+
     db = asyncio.run(api_bench.make_db())
     workdir = tempfile.mkdtemp(prefix="uma-samework-")
     servers: dict[str, Server] = {}
@@ -348,7 +359,7 @@ def main() -> int:
                    # high enough never to refuse, still a real limiter hit per request
                    UNAMENTIS_RATE_LIMIT_TOKEN="100000000/60", UNAMENTIS_RATE_LIMIT_USER="100000000/60")
         profile_to = os.path.join(workdir, "profile.pstats") if args.profile else None
-        servers["full"] = Server("full", env, workdir, profile_to=profile_to)
+        servers["full"] = Server("full", {**env, **full_settings}, workdir, profile_to=profile_to)
         data = asyncio.run(prepare(db, servers["full"].port))
         if profile_to:
             route = picked[0]
