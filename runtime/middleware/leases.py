@@ -70,14 +70,14 @@ class LeasedLimiter:
         return granted.response_headers(granted.remaining + left)
 
     async def hit(self, limiter: Any, key: str, limit: Any) -> Any:
-        taken = self._take(limiter, key, limit)
-        if taken is not None:
-            left, granted = taken
-            return granted.with_remaining(granted.remaining + left)
         size = lease_size(limit.capacity)
-        if size == 1:
-            return await limiter.hit(key, limit)
         while True:
+            taken = self._take(limiter, key, limit)
+            if taken is not None:
+                left, granted = taken
+                return granted.with_remaining(granted.remaining + left)
+            if size == 1:
+                return await limiter.hit(key, limit)
             held = self._leases.get(key)
             ask = held[3] if held is not None else size  # a lease used up: as large as the last one asked
             pending = self._pending.get(key)
@@ -88,10 +88,6 @@ class LeasedLimiter:
             # a future per waiter cost more than the rest of the lease's bookkeeping together.
             self._waiting[key] = self._waiting.get(key, 0) + 1
             await pending.wait()
-            taken = self._take(limiter, key, limit)
-            if taken is not None:
-                left, granted = taken
-                return granted.with_remaining(granted.remaining + left)
         fetched = self._pending[key] = asyncio.Event()
         try:
             decision = await limiter.hit(key, limit, cost=float(ask))
