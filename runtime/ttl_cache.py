@@ -22,13 +22,7 @@ class TtlCache:
         self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
 
     def get(self, key: Any) -> Any:
-        item = self._data.get(key)
-        if item is None:
-            return MISSING
-        if item[0] <= self._clock():
-            self._data.pop(key, None)
-            return MISSING
-        return item[1]
+        return self.entry(key)[0]
 
     def entry(self, key: Any) -> tuple[Any, float]:
         """``(value, expires)`` of a live entry (``expires`` on the cache's clock), else ``(MISSING, 0.0)``."""
