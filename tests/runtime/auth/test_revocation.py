@@ -26,6 +26,15 @@ async def _until_status(client, headers, status, *, limit: float) -> float:
         time.sleep(0.1)
 
 
+async def _issue(database, tenant_id, name: str, **options):
+    """A beta token issued through the runtime role: (id, token)."""
+    conn = await database.app()
+    try:
+        return await issue_beta_token(conn, tenant_id, name, **options)
+    finally:
+        await conn.close()
+
+
 def test_cache_window_is_capped_at_30_seconds():
     assert Settings().auth_cache_seconds <= 30
     with pytest.raises(ConfigError, match="at most 30"):
@@ -34,11 +43,7 @@ def test_cache_window_is_capped_at_30_seconds():
 
 async def test_revoked_beta_token_gets_401_on_every_instance(auth_app, tenant, database):
     tid, _ = await tenant()
-    conn = await database.app()
-    try:
-        token_id, token = await issue_beta_token(conn, tid, "tester")
-    finally:
-        await conn.close()
+    token_id, token = await _issue(database, tid, "tester")
     async with make_client(auth_app(auth_cache_seconds=CACHE)) as warm, make_client(auth_app(auth_cache_seconds=CACHE)) as cold:
         # Valid: the beta token authenticates (this route then wants a user token: 403, not 401).
         assert (await warm.get("/api/auth/me", headers=bearer(token))).status_code == 403
@@ -69,12 +74,8 @@ async def test_logout_on_one_instance_stops_the_token_on_another(auth_app, tenan
 
 async def test_device_bound_beta_token(auth_app, tenant, database):
     tid, _ = await tenant()
-    conn = await database.app()
-    try:
-        _id, fixed = await issue_beta_token(conn, tid, "fixed", device_id="device-a")
-        _id, first = await issue_beta_token(conn, tid, "first use", bind_on_first_use=True)
-    finally:
-        await conn.close()
+    _id, fixed = await _issue(database, tid, "fixed", device_id="device-a")
+    _id, first = await _issue(database, tid, "first use", bind_on_first_use=True)
     app = auth_app()
     async with make_client(app):
         app_ctx = app.state.ctx
@@ -98,11 +99,7 @@ async def test_expired_beta_token_and_suspended_tenant(auth_app, tenant, databas
     from datetime import datetime, timedelta, timezone
 
     tid, beta = await tenant()
-    conn = await database.app()
-    try:
-        _id, old = await issue_beta_token(conn, tid, "old", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
-    finally:
-        await conn.close()
+    _id, old = await _issue(database, tid, "old", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
     async with make_client(auth_app()) as client:
         expired = await client.get("/api/auth/me", headers=bearer(old))
         assert expired.status_code == 401 and expired.json()["error"] == "token_expired"
@@ -125,12 +122,8 @@ async def test_a_known_token_is_looked_up_once_and_forgotten_when_its_row_is(aut
     from runtime.auth import store
 
     tid, _ = await tenant()
-    conn = await database.app()
-    try:
-        _id, token = await issue_beta_token(conn, tid, "tester")
-        _id, brief = await issue_beta_token(conn, tid, "brief", expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
-    finally:
-        await conn.close()
+    _id, token = await _issue(database, tid, "tester")
+    _id, brief = await _issue(database, tid, "brief", expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
     lookups: list[str] = []
     original = store.beta_token_any_tenant
 
@@ -166,11 +159,7 @@ async def test_a_failed_lookup_leaves_the_waiting_requests_to_look_up_themselves
     from runtime.auth import store
 
     tid, _ = await tenant()
-    conn = await database.app()
-    try:
-        _id, token = await issue_beta_token(conn, tid, "tester")
-    finally:
-        await conn.close()
+    _id, token = await _issue(database, tid, "tester")
     original = store.beta_token_any_tenant
     calls = 0
 
