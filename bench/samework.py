@@ -132,13 +132,17 @@ def serve(kind: str, port: int, tokens_file: str | None) -> None:
     from runtime.cli import tune_gc
     from runtime.logging import configure_logging
 
-    configure_logging(os.environ.get("UNAMENTIS_LOG_LEVEL", "INFO"), buffered=True)  # as `serve` does
     if kind == "full":
+        # exactly as `python -m runtime serve` serves: its uvicorn options (the header deadline, the
+        # connection cap, keep-alive), logging and GC settings
         from runtime.app import create_app
+        from runtime.cli import serve_app
+        from runtime.settings import Settings
 
-        app = create_app()
-    else:
-        app = build_same_app(json.loads(Path(tokens_file or "").read_text()))
+        serve_app(create_app(), "127.0.0.1", port, Settings.from_env())
+        return
+    configure_logging(os.environ.get("UNAMENTIS_LOG_LEVEL", "INFO"), buffered=True)  # as `serve` does
+    app = build_same_app(json.loads(Path(tokens_file or "").read_text()))
     tune_gc()
     # proxy_headers off, as `serve` runs the server: the client address comes from the edge's header
     # after the origin check, not from uvicorn's X-Forwarded-For layer
