@@ -71,6 +71,24 @@ def test_silent_and_slow_clients_are_cut():
             assert client.get("/").text == "ok"
 
 
+def test_a_kept_alive_connection_is_cut_when_a_later_request_stalls_in_its_headers():
+    settings = Settings(header_timeout=0.5, database_url=None)
+    with _Server(settings) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.settimeout(3.0)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
+            answer += sock.recv(1024)
+        assert answer.startswith(b"HTTP/1.1 200")
+        time.sleep(0.8)  # past the first request's deadline: a new request gets its own
+        sock.sendall(b"GET / HTTP/1.1\r\nHo")  # then nothing more
+        started = time.monotonic()
+        assert _closed_within(sock, 3.0)
+        assert 0.3 < time.monotonic() - started < 2.0
+        sock.close()
+
+
 def test_concurrency_cap_answers_503():
     # uvicorn counts the connection being checked too: a cap of 2 leaves room for one busy request.
     settings = Settings(max_connections=2, database_url=None)
