@@ -18,7 +18,7 @@ redirected; grouping only the families where none of that applies still cost 90â
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Coroutine, Sequence
 
 from starlette.convertors import PathConvertor
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
@@ -124,10 +124,11 @@ class IndexedRouter(Router):
             return found
         return self._family.get(key, self._wild)
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def app(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+        """The matched route's own coroutine (or Starlette's router's): matching needs no await, so
+        the router stays out of the chain of coroutines every resumption of a request walks through."""
         if scope["type"] == "lifespan":
-            await super().app(scope, receive, send)
-            return
+            return super().app(scope, receive, send)
         if "router" not in scope:
             scope["router"] = self
         partial = None
@@ -137,14 +138,12 @@ class IndexedRouter(Router):
             if match is Match.FULL:
                 scope["route"] = route
                 scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
+                return route.handle(scope, receive, send)
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
         if partial is not None:
             scope["route"] = partial
             scope.update(partial_scope)
-            await partial.handle(scope, receive, send)
-            return
+            return partial.handle(scope, receive, send)
         # No candidate: Starlette's full scan decides (trailing-slash redirect or 404).
-        await super().app(scope, receive, send)
+        return super().app(scope, receive, send)

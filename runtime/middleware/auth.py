@@ -26,7 +26,7 @@ limits are spent from small local leases of the shared bucket (``runtime.middlew
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Awaitable, Iterable
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -116,17 +116,34 @@ class AuthMiddleware:
         # The default limits of the app's settings (ip, beta token, user), worked out on first use.
         self._defaults: tuple[Any, RateLimit | None, RateLimit | None, RateLimit | None] = (None, None, None, None)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's coroutine itself when the request passes on what is at hand (a remembered
+        token, a held lease token), else this layer's own: this layer then stays out of the chain
+        of coroutines that every resumption of the request walks through."""
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         ctx: AppContext = scope["app"].state.ctx
         tier = tier_of(scope["path"], self.public_paths, self.public_prefixes)
         if tier == "admin" and _query_token(scope) is not None:
             tier = "client"
         if tier == "self":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        if tier == "client" and not scope.get(CONSOLE_ENTRY_KEY):
+            principal = self._known(ctx, scope)
+            if principal is not None:
+                target = self._limit_target(ctx, scope, principal)
+                spent = self._from_lease(ctx, target) if target is not None else None
+                if target is None or spent is not None:
+                    scope["principal"] = principal
+                    if spent is None or scope["type"] != "http":
+                        return self.app(scope, receive, send)
+                    return self.app(scope, receive, with_response_headers(scope, send, spent[1]))
+            return self._authenticate(ctx, tier, scope, receive, send, principal)
+        return self._authenticate(ctx, tier, scope, receive, send)
+
+    async def _authenticate(self, ctx: "AppContext", tier: str, scope: Scope, receive: Receive, send: Send,
+                            known: Any = None) -> None:
+        """Tier by tier, then the rate limit (``known``: the principal already found for the token)."""
         try:
             if tier == "public":
                 principal = None
@@ -135,7 +152,7 @@ class AuthMiddleware:
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:
-                principal = self._known(ctx, scope)
+                principal = known if known is not None else self._known(ctx, scope)
                 if principal is None:
                     principal = await self._client(ctx, scope)
         except ApiError as error:
@@ -152,7 +169,7 @@ class AuthMiddleware:
         elif scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        # What _limit does, without a coroutine while a lease token is at hand.
+        # What _limit does, without a coroutine while a lease token is at hand (as above).
         allowed, outcome = True, None
         target = self._limit_target(ctx, scope, principal)
         if target is not None:
