@@ -33,6 +33,7 @@ async def whoami(request: Request) -> JSONResponse:
             "client_ip": client_ip(request),
             "client": client_info(request),
             "request_id": request_id(request),
+            "header_names": [name.decode("latin-1") for name, _ in request.scope["headers"]],
         }
     )
 

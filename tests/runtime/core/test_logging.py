@@ -71,6 +71,33 @@ def test_records_of_one_shape_are_read_field_by_field_each_time():
     assert line(path="/a", status=200, _private=1, added="x")["added"] == "x"
     assert "_private" not in line(path="/a", _private=1)
 
+def test_a_line_s_fields_are_what_redact_makes_of_each_whatever_their_mix():
+    """However a line's fields are checked (all at once for the usual line, else one by one), the
+    line holds what ``redact`` answers for each field, after the line's own keys, in order."""
+    formatter = JsonFormatter(service="api")
+    clean = redact_text("/api/seen-before")  # now a text known to be clean
+    assert clean == "/api/seen-before"
+    cases = [
+        {"path": clean, "status": 200, "took": 1.5, "ok": True, "none": None},
+        {"path": clean, "token": clean},  # a clean text under a secret-named key
+        {"path": "/api/x?token=abc123456"},  # never seen: searched, and redacted
+        {"path": "Bearer abcdefabcdef", "n": 1},
+        {"note": clean, "tags": ["a", "uma_beta_xyz"], "n": 2},  # unhashable values
+        {"nested": {"password": "p"}, "path": clean},
+        {"msg": clean, "path": clean},  # fields named like the line's own keys
+        {"service": clean, "status": 500},
+        {"count": 10**30, "ratio": float("nan"), "flag": False, "text": clean},
+    ]
+    for fields in cases:
+        line = json.loads(formatter.format_fields(1_700_000_000.25, "unamentis.access", "m", "rid-00000001", fields))
+        expected = {"ts": line["ts"], "level": "INFO", "logger": "unamentis.access", "msg": "m",
+                    "request_id": "rid-00000001", "service": "api"}
+        for key, value in fields.items():
+            if key not in expected:
+                expected[key] = redact(value, key)
+        assert json.dumps(line) == json.dumps(json.loads(json.dumps(expected))), fields
+
+
 def test_every_record_becomes_one_line_of_json_whatever_its_values():
     """Values the fast encoder refuses (integers beyond 64 bits, an unpaired surrogate) still make a
     line; keys that are not text, nested values and non-finite numbers too."""

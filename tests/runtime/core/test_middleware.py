@@ -127,6 +127,29 @@ async def test_origin_secret(probe_app, tenant):
         assert spoofed.json()["client_ip"] == "127.0.0.1"
 
 
+async def test_repeated_headers(probe_app, tenant):
+    """A header sent twice: the first value counts (a client header's first non-empty one), but
+    CF-Connecting-IP's last; every copy of the origin secret leaves the scope, the rest keep their order."""
+    _tenant_id, token = await tenant()
+    async with make_client(probe_app(origin_secret=SECRET)) as client:
+        headers = [("Authorization", f"Bearer {token}"), ("X-Origin-Secret", SECRET), ("X-Request-ID", "edge-id-0001"),
+                   ("X-Client-Platform", " "), ("CF-Connecting-IP", "198.51.100.1"), ("X-Client-Platform", "Android"),
+                   ("X-Request-ID", "edge-id-0002"), ("X-Origin-Secret", "anything"), ("X-Client-Version", "2.1"),
+                   ("X-Client-Version", "9.9"), ("CF-Connecting-IP", "198.51.100.9")]
+        answer = await client.get("/api/probe/whoami", headers=headers)
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["request_id"] == "edge-id-0001"
+        assert body["client"]["platform"] == "android" and body["client"]["version"] == "2.1"
+        assert body["client_ip"] == "198.51.100.9"
+        names = [name for name in body["header_names"] if name not in ("host", "accept", "accept-encoding", "connection", "user-agent")]
+        assert names == ["authorization", "x-request-id", "x-client-platform", "cf-connecting-ip", "x-client-platform",
+                         "x-request-id", "x-client-version", "x-client-version", "cf-connecting-ip"]
+        # the first secret decides, not a later one
+        wrong_first = [("Authorization", f"Bearer {token}"), ("X-Origin-Secret", "wrong"), ("X-Origin-Secret", SECRET)]
+        assert (await client.get("/api/probe/whoami", headers=wrong_first)).status_code == 403
+
+
 async def test_cors_allowlist_preflight_and_errors(probe_app):
     origin = "https://app.example.com"
     async with make_client(probe_app(cors_origins=(origin,))) as client:
