@@ -127,6 +127,26 @@ async def test_origin_secret(probe_app, tenant):
         assert spoofed.json()["client_ip"] == "127.0.0.1"
 
 
+def test_request_ids_and_access_line_durations_keep_their_shape(caplog):
+    import random
+    import re
+    import time
+
+    from runtime.middleware.request_log import log_access, request_id
+
+    made = {request_id(None) for _ in range(2000)}
+    assert len(made) == 2000 and all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in made)
+    assert request_id(b"edge-id-0001") == "edge-id-0001" and len(request_id(b"bad id")) == 32
+    picked = random.Random(7)
+    with caplog.at_level(logging.INFO, logger="unamentis.access"):
+        for _ in range(500):
+            log_access({"method": "GET", "path": "/x", "client": ("127.0.0.1", 1)}, 200,
+                       time.perf_counter() - picked.random() * 3)
+    durations = [record.duration_ms for record in caplog.records if record.name == "unamentis.access"]
+    assert len(durations) == 500
+    assert all(value == round(value, 2) and 0 <= value <= 3001 for value in durations)
+
+
 async def test_repeated_headers(probe_app, tenant):
     """A header sent twice: the first value counts (a client header's first non-empty one), but
     CF-Connecting-IP's last; every copy of the origin secret leaves the scope, the rest keep their order."""
