@@ -54,6 +54,17 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
 
 
+def _response(sock: socket.socket) -> bytes:
+    """One chunked response of ``_slow_app`` (or what came before the server closed)."""
+    answer = b""
+    while not answer.endswith(b"\r\n0\r\n\r\n"):
+        received = sock.recv(1024)
+        if not received:
+            break
+        answer += received
+    return answer
+
+
 def test_silent_and_slow_clients_are_cut():
     settings = Settings(header_timeout=0.5, database_url=None)
     with _Server(settings) as server:
@@ -77,9 +88,7 @@ def test_a_kept_alive_connection_is_cut_when_a_later_request_stalls_in_its_heade
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.settimeout(3.0)
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        answer = b""
-        while not answer.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
-            answer += sock.recv(1024)
+        answer = _response(sock)
         assert answer.startswith(b"HTTP/1.1 200")
         time.sleep(0.8)  # past the first request's deadline: a new request gets its own
         sock.sendall(b"GET / HTTP/1.1\r\nHo")  # then nothing more
@@ -87,6 +96,16 @@ def test_a_kept_alive_connection_is_cut_when_a_later_request_stalls_in_its_heade
         assert _closed_within(sock, 3.0)
         assert 0.3 < time.monotonic() - started < 2.0
         sock.close()
+        # the same when the stalled request arrives in one read with a complete one before it
+        piped = socket.create_connection(("127.0.0.1", server.port))
+        piped.settimeout(3.0)
+        piped.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo")
+        started = time.monotonic()
+        answer = _response(piped)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert _closed_within(piped, 3.0)
+        assert time.monotonic() - started < 2.0
+        piped.close()
 
 
 def test_concurrency_cap_answers_503():
