@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Collection, Mapping
+from typing import Awaitable, Collection, Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,7 +91,9 @@ class RequestMiddleware:
         queued: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
         scope[RESPONSE_HEADERS_KEY] = queued  # auth and rate limits append here
 
-        async def send_on(message: Message) -> None:
+        def send_on(message: Message) -> Awaitable[None]:
+            # Not a coroutine: it returns the server's own ``send(message)`` to be awaited, so a
+            # response's messages pass no extra coroutine.
             nonlocal status, response_started
             kind_of = message["type"]
             if kind_of == "http.response.start":
@@ -106,7 +108,7 @@ class RequestMiddleware:
                 status = 101
             elif kind_of == "websocket.close" and not status:
                 status = 403  # closed before accept: the server answers the handshake with 403
-            await send(message)
+            return send(message)
 
         try:
             # 2. the origin secret; the console listener is reached only from the console's network
