@@ -115,12 +115,18 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+# The keys every line has before its extra fields (an extra field of the same name is left out).
+_LINE_KEYS = frozenset({"ts", "level", "logger", "msg", "request_id", "service"})
+
+
 @functools.lru_cache(maxsize=1024)
-def _extras(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
-    """A record's attribute names, in order -> its extra fields (name, whether the name says secret).
-    Records come in few shapes (one per distinct ``extra=``), and an access record carries some
-    twenty standard attributes: one lookup instead of testing each of them on every line."""
-    return tuple((name, _is_secret_key(name)) for name in names if name not in _STANDARD_ATTRS and not name.startswith("_"))
+def _extras(names: tuple[str, ...]) -> tuple[tuple[tuple[str, bool], ...], bool]:
+    """A record's attribute names, in order -> its extra fields (name, whether the name says
+    secret), and whether any of them may be one of the line's own keys. Records come in few shapes
+    (one per distinct ``extra=``), and an access record carries some twenty standard attributes:
+    one lookup instead of testing each of them on every line."""
+    pairs = tuple((name, _is_secret_key(name)) for name in names if name not in _STANDARD_ATTRS and not name.startswith("_"))
+    return pairs, any(name in _LINE_KEYS for name, _ in pairs)
 
 
 _MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))  # a timestamp's tail, made once
@@ -172,17 +178,22 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if self.service:
             entry["service"] = self.service
-        for key, secret in _extras(tuple(fields)):
-            if key in entry:
+        pairs, may_clash = _extras(tuple(fields))
+        for key, secret in pairs:
+            if may_clash and key in entry:
                 continue
             value = fields[key]
             kind = type(value)
             # What ``redact`` would answer, without the calls, for the values most lines carry:
-            # numbers, and texts already found clean under a key that names no secret.
-            if kind is int or kind is float or value is None or (kind is str and not secret and value in _CLEAN):
+            # texts already found clean under a key that names no secret, and numbers.
+            if kind is str:
+                if not secret and value in _CLEAN:
+                    entry[key] = value
+                    continue
+            elif kind is int or kind is float or value is None:
                 entry[key] = value
-            else:
-                entry[key] = redact(value, key)
+                continue
+            entry[key] = redact(value, key)
         return entry
 
 
