@@ -6,6 +6,7 @@ lifespan having run; ``start``/``stop`` add the SIGTERM drain and the job worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +28,8 @@ from .metering import Meter
 from .routing import ProviderRouter
 from .session import AudioSession, SessionClosed
 from .store import SessionStore
+
+FOLLOW_WAIT_SECONDS = 5.0  # at start, how long to wait for the event bus before serving anyway
 
 log = logging.getLogger("unamentis.voice")
 
@@ -141,16 +144,24 @@ class VoiceCore:
             # Not the main thread (tests run servers in threads) or no signals on this platform.
             self._prev_sigterm = None
         if self.gpu.configured and self.vs.gpu_node_token:
-            task = asyncio.create_task(self._follow_node_drains())
+            following = asyncio.Event()
+            task = asyncio.create_task(self._follow_node_drains(following))
             self._bg.add(task)
             task.add_done_callback(self._bg.discard)
+            # Serve once a drain posted to another task reaches this one (else one posted in the
+            # first moments would be missed); bounded, so a database that is down does not hold
+            # the start: the follower keeps retrying.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(following.wait(), timeout=FOLLOW_WAIT_SECONDS)
 
-    async def _follow_node_drains(self) -> None:
+    async def _follow_node_drains(self, following: asyncio.Event) -> None:
         """A node's drain reaches one core task over HTTP; the others learn it from the event bus,
-        so no task keeps sending turns to a node that is going away."""
+        so no task keeps sending turns to a node that is going away. ``following`` is set once
+        this task listens."""
         while True:
             try:
                 async with self.ctx.events.subscribe() as queue:
+                    following.set()
                     while True:
                         event = await queue.get()
                         data = event.get("data") or {}

@@ -130,3 +130,30 @@ async def test_a_drain_posted_to_one_core_task_reaches_the_others_through_the_ev
         assert not other.gpu.warm  # its next turns go to the external provider too
         # the receiving task got its own event back from the bus: nothing more happened there
         assert voice_core(first.state.ctx).gpu.snapshot()["draining"] == [INSTANCE]
+
+
+async def test_a_task_serves_only_once_it_hears_drains_from_the_event_bus(peers, make_app, monkeypatch):
+    """Its start waits for the bus: a drain posted the moment both tasks are up reaches the other one,
+    even when the listener's connection is slow to open."""
+    from runtime import events
+
+    listen = events.EventBus._listen_pg
+
+    async def slow_listen(self):
+        await asyncio.sleep(0.5)
+        await listen(self)
+
+    monkeypatch.setattr(events.EventBus, "_listen_pg", slow_listen)
+    vs = VoiceSettings(llm_provider="openai", llm_url=peers.url + "/v1", gpu_llm_url=peers.url,
+                       gpu_node_token=NODE_TOKEN)
+    first, second = make_app(["voice"], voice=vs), make_app(["voice"], voice=vs)
+    async with make_client(first) as a, make_client(second):
+        other = voice_core(second.state.ctx)
+        r = await a.post(f"/api/gpu/nodes/{INSTANCE}/events", headers={"Authorization": f"Bearer {NODE_TOKEN}"},
+                         json={"type": "drain"})
+        assert r.status_code == 202 and r.json()["action"] == "node_out_of_use"
+        for _ in range(40):
+            if INSTANCE in other.gpu.snapshot()["draining"]:
+                break
+            await asyncio.sleep(0.05)
+        assert other.gpu.snapshot()["draining"] == [INSTANCE]
