@@ -143,7 +143,8 @@ class AuthMiddleware:
 
     async def _authenticate(self, ctx: "AppContext", tier: str, scope: Scope, receive: Receive, send: Send,
                             known: Any = None) -> None:
-        """Tier by tier, then the rate limit (``known``: the principal already found for the token)."""
+        """Tier by tier, then the rate limit. ``known``: for a Tier-1 request, the principal the
+        authenticator remembers for its bearer token (looked up by ``__call__``), or None."""
         try:
             if tier == "public":
                 principal = None
@@ -152,9 +153,7 @@ class AuthMiddleware:
             elif tier == "admin":
                 principal = await ctx.auth.admin(Headers(scope=scope))
             else:
-                principal = known if known is not None else self._known(ctx, scope)
-                if principal is None:
-                    principal = await self._client(ctx, scope)
+                principal = known if known is not None else await self._client(ctx, scope)
         except ApiError as error:
             if error.status in (401, 403):
                 # Failed attempts count against the caller's IP so token guessing is throttled.
@@ -169,12 +168,7 @@ class AuthMiddleware:
         elif scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        # What _limit does, without a coroutine while a lease token is at hand (as above).
-        allowed, outcome = True, None
-        target = self._limit_target(ctx, scope, principal)
-        if target is not None:
-            spent = self._from_lease(ctx, target)
-            allowed, outcome = spent if spent is not None else await self._hit(ctx, target)
+        allowed, outcome = await self._limit(ctx, scope, principal) or (True, None)
         if not allowed:
             await send_error(scope, receive, send, outcome)
             return
