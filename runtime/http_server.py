@@ -29,7 +29,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        self._header_deadline: asyncio.TimerHandle | None = None
+        self._arm_header_deadline()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -38,21 +39,24 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             # it when its headers are complete: no method yet is a request waiting for its headers.
             scope = self.scope
             if scope is not None and "method" not in scope and not self.transport.is_closing():
-                self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+                self._arm_header_deadline()
 
     def on_headers_complete(self) -> None:
-        deadline = self._header_deadline
-        if deadline is not None:
-            deadline.cancel()
-            self._header_deadline = None
+        self._disarm_header_deadline()
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
         deadline = getattr(self, "_header_deadline", None)  # None too if the connection never started
         if deadline is not None:
             deadline.cancel()
             self._header_deadline = None
-        super().connection_lost(exc)
 
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
