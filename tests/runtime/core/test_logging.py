@@ -71,9 +71,11 @@ def test_records_of_one_shape_are_read_field_by_field_each_time():
     assert line(path="/a", status=200, _private=1, added="x")["added"] == "x"
     assert "_private" not in line(path="/a", _private=1)
 
+
 def test_a_line_s_fields_are_what_redact_makes_of_each_whatever_their_mix():
-    """However a line's fields are checked (all at once for the usual line, else one by one), the
-    line holds what ``redact`` answers for each field, after the line's own keys, in order."""
+    """Whether a field takes the formatter's shortcut (a number, a text already found clean) or goes
+    through ``redact``, the line holds what ``redact`` answers for each field, after the line's own
+    keys, in order."""
     formatter = JsonFormatter(service="api")
     clean = redact_text("/api/seen-before")  # now a text known to be clean
     assert clean == "/api/seen-before"
