@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import re
+import time
 
 import pytest
 
 from core.probe import probe_service
+from runtime.middleware.request_log import log_access, request_id
 from tests.runtime.conftest import make_client
 
 SECRET = "origin-secret-0123456789abcdef"
@@ -128,12 +132,6 @@ async def test_origin_secret(probe_app, tenant):
 
 
 def test_request_ids_and_access_line_durations_keep_their_shape(caplog):
-    import random
-    import re
-    import time
-
-    from runtime.middleware.request_log import log_access, request_id
-
     made = {request_id(None) for _ in range(2000)}
     assert len(made) == 2000 and all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in made)
     assert request_id(b"edge-id-0001") == "edge-id-0001" and len(request_id(b"bad id")) == 32

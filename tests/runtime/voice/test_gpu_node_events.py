@@ -10,6 +10,7 @@ import asyncio
 import httpx
 
 from gpu_nodes.agent.core import CoreClient
+from runtime import events
 from runtime.voice.config import VoiceSettings
 from runtime.voice.core import voice_core
 from runtime.voice.gpu import GpuFleet
@@ -135,8 +136,6 @@ async def test_a_drain_posted_to_one_core_task_reaches_the_others_through_the_ev
 async def test_a_task_serves_only_once_it_hears_drains_from_the_event_bus(peers, make_app, monkeypatch):
     """Its start waits for the bus: a drain posted the moment both tasks are up reaches the other one,
     even when the listener's connection is slow to open."""
-    from runtime import events
-
     listen = events.EventBus._listen_pg
 
     async def slow_listen(self):
