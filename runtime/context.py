@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 REQUEST_ID_KEY = "unamentis.request_id"
 CLIENT_IP_KEY = "unamentis.client_ip"
 CLIENT_KEY = "unamentis.client"
+# The request's first Authorization value (None without one), read in the request layer's header scan.
+AUTHORIZATION_KEY = "unamentis.authorization"
 # Set only by the console listener (runtime.console.entry): which socket accepted the request.
 CONSOLE_ENTRY_KEY = "unamentis.console_entry"
 # Headers inner middleware want on the response; the outermost layer adds them when it starts.

@@ -53,9 +53,10 @@ def parse_bearer(value: str | None) -> str | None:
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if not token or (scheme != "Bearer" and scheme.lower() != "bearer"):  # the usual spelling: no lower()
         return None
-    return token.strip()
+    return token
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

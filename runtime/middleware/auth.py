@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.auth.authenticator import parse_bearer
 from runtime.auth.principal import Principal
-from runtime.context import CLIENT_IP_KEY, CONSOLE_ENTRY_KEY
+from runtime.context import AUTHORIZATION_KEY, CLIENT_IP_KEY, CLIENT_KEY, CONSOLE_ENTRY_KEY
 from runtime.errors import ApiError, Unauthorized
 from runtime.limits import RateLimit, rate_limited
 from runtime.middleware.common import header, send_error, with_response_headers
@@ -67,6 +67,7 @@ APP_EVENT_STREAM = "/ws"  # with ?token=: Tier 1, the token's tenant's events on
 # Probes and the (cached, static) API description: never limited, so they never touch the limiter's
 # store — a database blip must not fail a health probe.
 UNLIMITED_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
+_NOT_CLIENT_PATHS = SELF_AUTHENTICATING | ADMIN_EXACT
 
 
 def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str, ...] = ()) -> str:
@@ -83,7 +84,16 @@ def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str,
 
 
 def bearer_token(scope: Scope) -> str | None:
-    return parse_bearer(header(scope, b"authorization"))
+    # The request layer's header scan has read the Authorization value (None when absent), except
+    # where this layer runs on its own.
+    value = scope[AUTHORIZATION_KEY] if AUTHORIZATION_KEY in scope else header(scope, b"authorization")
+    return parse_bearer(value)
+
+
+def _device_id(scope: Scope) -> str | None:
+    """``X-Device-ID``: as the request layer read it into the client info, else from the headers."""
+    info = scope.get(CLIENT_KEY)
+    return info["device_id"] if info is not None else header(scope, b"x-device-id")
 
 
 def _missing_token() -> ApiError:
@@ -112,6 +122,8 @@ class AuthMiddleware:
         self.public_prefixes = tuple(public_prefixes)
         if any(prefix.startswith(ADMIN_PREFIXES) for prefix in self.public_prefixes):
             raise ValueError("a public prefix must not open the admin API")
+        # A path that has none of these prefixes, and is none of the public or other-tier paths, is Tier 1.
+        self._not_client_prefixes = self.public_prefixes + CLIENT_PREFIXES_IN_ADMIN + ADMIN_PREFIXES
         self.leases = LeasedLimiter()  # per app instance (middleware is built per app)
         # The default limits of the app's settings (ip, beta token, user), worked out on first use.
         self._defaults: tuple[Any, RateLimit | None, RateLimit | None, RateLimit | None] = (None, None, None, None)
@@ -123,11 +135,15 @@ class AuthMiddleware:
         if scope["type"] not in ("http", "websocket"):
             return self.app(scope, receive, send)
         ctx: AppContext = scope["app"].state.ctx
-        tier = tier_of(scope["path"], self.public_paths, self.public_prefixes)
-        if tier == "admin" and _query_token(scope) is not None:
-            tier = "client"
-        if tier == "self":
-            return self.app(scope, receive, send)
+        path = scope["path"]
+        if path in self.public_paths or path in _NOT_CLIENT_PATHS or path.startswith(self._not_client_prefixes):
+            tier = tier_of(path, self.public_paths, self.public_prefixes)
+            if tier == "admin" and _query_token(scope) is not None:
+                tier = "client"
+            if tier == "self":
+                return self.app(scope, receive, send)
+        else:
+            tier = "client"  # most requests: no path or prefix of another tier
         if tier == "client" and not scope.get(CONSOLE_ENTRY_KEY):
             principal = self._known(ctx, scope)
             if principal is not None:
@@ -185,7 +201,7 @@ class AuthMiddleware:
     def _known(self, ctx: "AppContext", scope: Scope) -> Any:
         """The principal of the request's bearer token when the authenticator remembers it, else None."""
         token = bearer_token(scope)
-        return ctx.auth.known(token, header(scope, b"x-device-id")) if token else None
+        return ctx.auth.known(token, _device_id(scope)) if token else None
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
         token = bearer_token(scope) or _query_token(scope)
@@ -198,7 +214,7 @@ class AuthMiddleware:
             if ctx.settings.client_auth == "open":
                 return await ctx.auth.open_principal()
             raise _missing_token()
-        return await ctx.auth.client(token, device_id=header(scope, b"x-device-id"))
+        return await ctx.auth.client(token, device_id=_device_id(scope))
 
     async def _limit(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[bool, Any] | None:
         """(True, rate headers) / (False, the 429 error), or None when no limit applies."""
@@ -213,8 +229,12 @@ class AuthMiddleware:
         if self._defaults[0] is not settings:
             self._defaults = (settings, RateLimit.from_setting(settings.rate_limit_ip),
                               RateLimit.from_setting(settings.rate_limit_token), RateLimit.from_setting(settings.rate_limit_user))
-        key = getattr(principal, "limit_key", None) if principal is not None else None
-        limit = getattr(principal, "rate_limit", None) if principal is not None else None
+        if type(principal) is Principal:  # the common case: attributes, not getattr calls
+            key, limit = principal.limit_key, principal.rate_limit
+        elif principal is not None:
+            key, limit = getattr(principal, "limit_key", None), getattr(principal, "rate_limit", None)
+        else:
+            key = limit = None
         if key is None:
             ip = scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0]
             key, limit = f"ip:{ip}", self._defaults[1]

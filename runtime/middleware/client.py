@@ -23,13 +23,9 @@ WANTED = {
 }
 
 
-def new_client_info() -> dict[str, str | None]:
-    return dict.fromkeys(WANTED.values())
-
-
-def client_value(raw: bytes) -> str | None:
-    """A client header's value as kept: decoded, trimmed, at most 200 characters, None when empty."""
-    return raw.decode("latin-1").strip()[:200] or None
+# A request's client info before its headers are read: copied per request (one call, where building
+# it from WANTED was two)
+NO_CLIENT_INFO: dict[str, str | None] = dict.fromkeys(WANTED.values())
 
 
 def upgrade_required(info: dict[str, str | None], min_versions: Mapping[str, tuple[int, ...]]) -> ApiError | None:

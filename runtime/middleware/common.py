@@ -28,7 +28,8 @@ async def send_error(scope: Scope, receive: Receive, send: Send, error: ApiError
 
 
 def with_response_headers(scope: Scope, send: Send, headers: Iterable[tuple[bytes, bytes]]) -> Send:
-    """Have ``headers`` added to this request's response; returns the ``send`` to pass on.
+    """Have ``headers`` (names in lower case) added to this request's response; returns the
+    ``send`` to pass on.
 
     Under ``runtime.middleware.request`` they are queued in the scope and added once, when the
     response starts (one send wrapper for the whole stack instead of one per layer); standalone,
@@ -50,11 +51,11 @@ def with_response_headers(scope: Scope, send: Send, headers: Iterable[tuple[byte
 
 
 def add_headers(headers: list[tuple[bytes, bytes]], extra: Iterable[tuple[bytes, bytes]]) -> None:
-    """Append to ``headers`` (a response's own, in place) those of ``extra`` it does not set itself:
-    a route's own, more specific answer (e.g. the login limiter's X-RateLimit-*) wins over the
-    stack's default."""
+    """Append to ``headers`` (a response's own, in place) those of ``extra`` (names in lower case,
+    as the stack writes them) it does not set itself: a route's own, more specific answer (e.g. the
+    login limiter's X-RateLimit-*) wins over the stack's default."""
     present = {name.lower() for name, _ in headers}
     present.discard(b"vary")  # Vary lists add up
     for name, value in extra:
-        if name.lower() not in present:
+        if name not in present:
             headers.append((name, value))

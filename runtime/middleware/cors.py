@@ -82,10 +82,13 @@ class Cors:
                 _set(headers, name, value)
             if self._mirror_any or (not self._starlette.allow_all_origins and self._starlette.is_allowed_origin(origin)):
                 _set(headers, b"access-control-allow-origin", origin.encode("latin-1"))
-        varies = [value.decode("latin-1") for name, value in headers if name == _VARY]
-        if not varies:
+        for name, _ in headers:
+            if name == _VARY:
+                break
+        else:
             headers.append((_VARY, b"Origin"))  # what _set does when there is none, without its scan
             return
+        varies = [value.decode("latin-1") for name, value in headers if name == _VARY]
         _set(headers, _VARY, ", ".join([*varies, "Origin"]).encode("latin-1"))
 
 

@@ -9,7 +9,6 @@ from the scope so no handler or log can see it. ``runtime.middleware.request`` r
 from __future__ import annotations
 
 import functools
-import hmac
 import ipaddress
 
 from runtime.errors import Forbidden
@@ -26,11 +25,6 @@ def canonical_ip(raw: bytes) -> str | None:
         return str(ipaddress.ip_address(raw.decode("latin-1").strip()))
     except ValueError:
         return None
-
-
-def secret_matches(presented: bytes | None, secret: bytes) -> bool:
-    # compare_digest on equal-type bytes: time does not depend on where they differ.
-    return presented is not None and hmac.compare_digest(presented, secret)
 
 
 def forbidden() -> Forbidden:

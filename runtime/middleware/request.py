@@ -15,6 +15,7 @@ one scan of the headers and one ``send`` wrapper (what each step decides is in i
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from typing import Awaitable, Collection, Mapping
@@ -22,7 +23,8 @@ from typing import Awaitable, Collection, Mapping
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runtime.context import CLIENT_IP_KEY, CLIENT_KEY, CONSOLE_ENTRY_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY
+from runtime.context import (AUTHORIZATION_KEY, CLIENT_IP_KEY, CLIENT_KEY, CONSOLE_ENTRY_KEY, REQUEST_ID_KEY,
+                             RESPONSE_HEADERS_KEY)
 from runtime.errors import ApiError, BadRequest, internal_error
 from runtime.logging import request_id_var
 from runtime.middleware import body_limit, client, origin
@@ -35,11 +37,12 @@ from runtime.validation import BODY_LIMIT_KEY
 error_log = logging.getLogger("unamentis.error")
 
 # The headers the one scan reads, by what each is: one dict lookup per header, and most headers
-# (the edge adds a dozen: cf-ray, x-forwarded-*, …) are none of them.
-_CLIENT, _REQUEST_ID, _SECRET, _CONNECTING_IP, _ORIGIN, _LENGTH, _PREFLIGHT = range(7)
+# (the edge adds a dozen: cf-ray, x-forwarded-*, …) are none of them. The Authorization value is
+# kept for the auth layer, which would otherwise scan the headers again.
+_CLIENT, _REQUEST_ID, _SECRET, _CONNECTING_IP, _ORIGIN, _LENGTH, _PREFLIGHT, _AUTHORIZATION = range(8)
 _READ = {**dict.fromkeys(client.WANTED, _CLIENT), b"x-request-id": _REQUEST_ID, origin.SECRET_HEADER: _SECRET,
          origin.CONNECTING_IP_HEADER: _CONNECTING_IP, b"origin": _ORIGIN, b"content-length": _LENGTH,
-         b"access-control-request-method": _PREFLIGHT}
+         b"access-control-request-method": _PREFLIGHT, b"authorization": _AUTHORIZATION}
 
 
 class RequestMiddleware:
@@ -66,21 +69,26 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         # The one scan of the request's headers: the first value of each, CF-Connecting-IP's last.
-        incoming_id = presented = connecting_ip = request_origin = content_length = None
+        incoming_id = presented = connecting_ip = request_origin = content_length = authorization = None
         preflight_method = False
-        info = client.new_client_info()
+        secrets = 0
+        info = client.NO_CLIENT_INFO.copy()
         for key, value in scope.get("headers") or ():
-            read = _READ.get(key)
-            if read is None:
+            if key not in _READ:  # an operator, not a call: most headers end here
                 continue
+            read = _READ[key]
             if read == _CLIENT:
                 name = client.WANTED[key]
                 if info[name] is None:
-                    info[name] = client.client_value(value)
+                    # as kept: decoded, trimmed, at most 200 characters, None when empty
+                    info[name] = value.decode("latin-1").strip()[:200] or None
+            elif read == _AUTHORIZATION:
+                authorization = value.decode("latin-1") if authorization is None else authorization
             elif read == _REQUEST_ID:
                 incoming_id = value if incoming_id is None else incoming_id
             elif read == _SECRET:
                 presented = value if presented is None else presented
+                secrets += 1
             elif read == _CONNECTING_IP:
                 connecting_ip = value
             elif read == _ORIGIN:
@@ -100,6 +108,7 @@ class RequestMiddleware:
         with_cors = False
         queued: list[tuple[bytes, bytes]] = [(b"x-request-id", rid.encode())]
         scope[RESPONSE_HEADERS_KEY] = queued  # auth and rate limits append here
+        scope[AUTHORIZATION_KEY] = authorization
 
         def send_on(message: Message) -> Awaitable[None]:
             # Not a coroutine: it returns the server's own ``send(message)`` to be awaited, so a
@@ -123,10 +132,15 @@ class RequestMiddleware:
         try:
             # 2. the origin secret; the console listener is reached only from the console's network
             if self.secret is not None and scope["path"] not in origin.EXEMPT_PATHS and not scope.get(CONSOLE_ENTRY_KEY):
-                if not origin.secret_matches(presented, self.secret):
+                # compare_digest on equal-type bytes: time does not depend on where they differ
+                if presented is None or not hmac.compare_digest(presented, self.secret):
                     await send_error(scope, receive, send_on, origin.forbidden())
                     return
-                scope["headers"] = [(key, value) for key, value in scope["headers"] if key != origin.SECRET_HEADER]
+                headers, copy = scope["headers"], (origin.SECRET_HEADER, presented)
+                if secrets == 1 and type(headers) is list and copy in headers:
+                    headers.remove(copy)  # the one copy, in place: no new list per request
+                else:
+                    scope["headers"] = [(key, value) for key, value in headers if key != origin.SECRET_HEADER]
                 ip = origin.canonical_ip(connecting_ip) if connecting_ip else None
                 if ip is not None:  # absent or malformed: keep the peer address
                     scope[CLIENT_IP_KEY] = ip

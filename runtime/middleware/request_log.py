@@ -15,6 +15,7 @@ import time
 
 from starlette.types import Scope
 
+from runtime.auth.principal import Principal
 from runtime.context import CLIENT_IP_KEY
 from runtime.logging import log_fields
 
@@ -53,7 +54,10 @@ def log_access(scope: Scope, status: int, started: float) -> None:
         "client_ip": scope.get(CLIENT_IP_KEY) or (scope.get("client") or ("unknown",))[0],
     }
     principal = scope.get("principal")
-    if principal is not None:
+    if type(principal) is Principal:  # the common case: attributes, not getattr calls
+        fields["principal"] = principal.kind
+        fields["tenant_id"] = principal.tenant_id
+    elif principal is not None:
         fields["principal"] = getattr(principal, "kind", None)
         fields["tenant_id"] = getattr(principal, "tenant_id", None)
     log_fields(access_log, f"{method} {path} {status}", fields)
