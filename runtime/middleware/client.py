@@ -1,7 +1,8 @@
 """Client headers: ``X-Client-Platform`` (ios|android|web, any case), ``X-Client-Version``,
 ``X-Client-ID``, ``X-Client-Name``, ``X-Device-ID``.
 
-They are parsed once into the scope (``runtime.context.client_info``). When a minimum version is
+They are parsed once into the scope by the request layer's header scan, each decoded, trimmed, at
+most 200 characters, None when empty (``runtime.context.client_info`` reads them). When a minimum version is
 configured for the caller's platform and the caller sends a lower version, the answer is 426
 ``upgrade_required`` naming both versions. Callers without the headers (older builds, curl) pass:
 the minimum is about builds we know are broken, not about identifying clients.
@@ -23,8 +24,7 @@ WANTED = {
 }
 
 
-# A request's client info before its headers are read: copied per request (one call, where building
-# it from WANTED was two)
+# A request's client info before its headers are read (the request layer copies it per request).
 NO_CLIENT_INFO: dict[str, str | None] = dict.fromkeys(WANTED.values())
 
 

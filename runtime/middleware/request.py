@@ -3,7 +3,9 @@ client headers, body limit.
 
 These ran as six pure-ASGI layers; each added its coroutine to the chain that every resumption of a
 request walks through, and four wrapped ``send``. Here the same steps run in the same order, with
-one scan of the headers and one ``send`` wrapper (what each step decides is in its own module):
+one scan of the headers and one ``send`` wrapper (what each step decides is in its own module, but
+for the two small things every request does, written out here: the secret's constant-time compare
+and a client header's clean-up):
 
   1. request id and access line (``request_log``); an exception no later step answered → 500
      without CORS headers (the failure may be in them)
