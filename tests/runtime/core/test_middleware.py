@@ -10,6 +10,9 @@ import time
 import pytest
 
 from core.probe import probe_service
+from runtime.auth.authenticator import parse_bearer
+from runtime.context import AUTHORIZATION_KEY, CLIENT_KEY
+from runtime.middleware.auth import _device_id, bearer_token
 from runtime.middleware.request_log import log_access, request_id
 from tests.runtime.conftest import make_client
 
@@ -143,6 +146,29 @@ def test_request_ids_and_access_line_durations_keep_their_shape(caplog):
     durations = [record.duration_ms for record in caplog.records if record.name == "unamentis.access"]
     assert len(durations) == 500
     assert all(value == round(value, 2) and 0 <= value <= 3001 for value in durations)
+
+
+async def test_the_one_origin_secret_leaves_the_scope(probe_app, tenant):
+    _tenant_id, token = await tenant()
+    async with make_client(probe_app(origin_secret=SECRET)) as client:
+        answer = await client.get("/api/probe/whoami", headers=[("Authorization", f"Bearer {token}"),
+                                                                ("X-Origin-Secret", SECRET), ("X-Client-Version", "2.1")])
+        assert answer.status_code == 200
+        names = answer.json()["header_names"]
+        assert "x-origin-secret" not in names and names.index("authorization") < names.index("x-client-version")
+
+
+def test_auth_reads_the_credentials_the_request_layer_read_and_the_headers_without_it():
+    headers = [(b"x-device-id", b" phone-1 "), (b"authorization", b"Bearer from-headers")]
+    alone = {"headers": headers}  # the auth layer on its own: it reads the headers
+    assert bearer_token(alone) == "from-headers" and _device_id(alone) == " phone-1 "
+    read = {"headers": headers, AUTHORIZATION_KEY: "Bearer from-scan", CLIENT_KEY: {"device_id": "phone-1"}}
+    assert bearer_token(read) == "from-scan" and _device_id(read) == "phone-1"
+    assert bearer_token({"headers": headers, AUTHORIZATION_KEY: None}) is None  # the scan found none
+    for value, token in [("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER  abc ", "abc"), (" Bearer abc", "abc"),
+                         ("Bearer a b", "a b"), ("Bearer", None), ("Bearer   ", None), ("Basic abc", None), ("", None),
+                         (None, None), ("Bearerabc", None)]:
+        assert parse_bearer(value) == token, value
 
 
 async def test_repeated_headers(probe_app, tenant):
