@@ -127,6 +127,8 @@ class AuthMiddleware:
         self.leases = LeasedLimiter()  # per app instance (middleware is built per app)
         # The default limits of the app's settings (ip, beta token, user), worked out on first use.
         self._defaults: tuple[Any, RateLimit | None, RateLimit | None, RateLimit | None] = (None, None, None, None)
+        self._served: Any = None  # the app whose context ``_ctx`` is
+        self._ctx: Any = None
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The app's coroutine itself when the request passes on what is at hand (a remembered
@@ -134,7 +136,12 @@ class AuthMiddleware:
         of coroutines that every resumption of the request walks through."""
         if scope["type"] not in ("http", "websocket"):
             return self.app(scope, receive, send)
-        ctx: AppContext = scope["app"].state.ctx
+        app = scope["app"]
+        if app is not self._served:
+            # Looked up once per app: ``app.state.ctx`` goes through Starlette's State.__getattr__,
+            # which Python reaches only after raising and formatting an AttributeError.
+            self._served, self._ctx = app, app.state.ctx
+        ctx: AppContext = self._ctx
         path = scope["path"]
         if path in self.public_paths or path in _NOT_CLIENT_PATHS or path.startswith(self._not_client_prefixes):
             tier = tier_of(path, self.public_paths, self.public_prefixes)
