@@ -1,14 +1,13 @@
 """IMDS failing (5xx, hangs, refused connections, rejected tokens) never crashes the agent or fakes a notice."""
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from gpu_nodes.agent.idle import Thresholds
 from gpu_nodes.agent.imds import Imds
 from gpu_peers import wait_for
+from tests.runtime.conftest import free_port
 
 
 @pytest.mark.parametrize("fault", ["500", "hang", "401", "garbage-token"])
@@ -30,9 +29,7 @@ def test_imds_faults_are_survived_and_a_later_notice_still_drains(make_agent, im
 
 
 def test_imds_unreachable_from_the_start(make_agent, core):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     agent = make_agent(imds=Imds(dead, timeout=0.3))
     wait_for(lambda: agent.imds_status["errors"] >= 3, 5)
     health = httpx.get(agent.health_url + "/health").json()

@@ -26,6 +26,7 @@ from gpu_nodes.bootstrap import (
     render_user_data,
     user_data_files,
 )
+from tests.runtime.conftest import free_port
 
 ARGS = dict(
     region="us-east-1",
@@ -245,14 +246,6 @@ def _boto(moto: str, service: str):
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _scratch_node(tmp_path: Path, archive_data: bytes, moto: str, imds) -> dict:
     import urllib.request
 
@@ -279,7 +272,7 @@ def _scratch_node(tmp_path: Path, archive_data: bytes, moto: str, imds) -> dict:
     assert shutil.which("aws", path=path) is None  # as on the ECS GPU-optimised AMI
     env = {"PATH": path, "UNAMENTIS_ROOT": str(root), "UNAMENTIS_IMDS_URL": imds.url,
            "UNAMENTIS_AWS_ENDPOINT_URL": moto, "FAKE_LOG": str(tmp_path / "calls.log"),
-           "FAKE_AGENT_PORT": str(_free_port())}
+           "FAKE_AGENT_PORT": str(free_port())}
     return {"root": root, "s3": s3, "bucket": bucket, "env": env, "log": tmp_path / "calls.log",
             "script": root / "opt/unamentis/bin/gpu-node-bootstrap"}
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
+import random
 import socket
 import threading
 import time
@@ -270,7 +272,45 @@ def tenant(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return factory
 
 
+_PORTS_PER_PROCESS = 1000
+_port_offsets = itertools.count(random.randrange(_PORTS_PER_PROCESS))
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; macOS (49152) is above it
+
+
+def _port_pool() -> range | None:
+    """This process's own block of ports, just below the kernel's ephemeral range: the kernel never
+    hands those out (bind to port 0, outgoing connections), and each pytest-xdist worker has its own
+    block. None where the ephemeral range starts too low to leave room."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    top = _ephemeral_low() - index * _PORTS_PER_PROCESS
+    if top - _PORTS_PER_PROCESS < 10000:
+        return None
+    return range(top - _PORTS_PER_PROCESS, top)
+
+
 def free_port() -> int:
+    """A loopback TCP port nothing listens on, for a server a test starts (or a URL nobody answers).
+
+    The port is closed again when it is returned, so it must stay free until the server binds it: it
+    comes from this process's own block (``_port_pool``), not from the kernel (port 0), which would
+    hand the same port to another worker's socket or outgoing connection in the meantime. Successive
+    calls in a process return different ports."""
+    pool = _port_pool()
+    for _ in range(len(pool) if pool else 0):
+        port = pool[next(_port_offsets) % len(pool)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken by something else on this machine
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from runtime.voice.config import VoiceSettings
-from tests.runtime.conftest import make_client, rows_read
+from tests.runtime.conftest import free_port, make_client, rows_read
 from tests.runtime.content.conftest import bearer
 
 
@@ -158,10 +158,7 @@ async def test_model_availability_comes_from_the_configured_server(content_app, 
 
     ollama = live_server(Starlette(routes=[Route("/api/tags", tags)]))
     openai = live_server(Starlette(routes=[Route("/v1/models", v1_models)]))
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"  # nobody listens there
     cases = [
         (VoiceSettings(llm_provider="ollama", llm_url=ollama.url, llm_model="llama3.2"),
          {"llama3.2": "available", "qwen2.5:0.5b": "available"}),

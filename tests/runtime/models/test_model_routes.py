@@ -4,13 +4,12 @@ parameters and the tenant's settings (validated, per tenant), capabilities."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from runtime.storage import StorageConfig
 from runtime.voice.config import VoiceSettings
-from tests.runtime.conftest import make_client
+from tests.runtime.conftest import free_port, make_client
 from tests.runtime.content.conftest import JWT_SECRET, bearer, sign_in_admin
 from tests.runtime.models.ollama_peer import OllamaPeer
 
@@ -18,9 +17,7 @@ ANDROID = {"X-Client-Platform": "Android", "X-Client-Version": "1.0.0"}
 
 
 def closed_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -20,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from runtime.providers.audio import wav_bytes
+from tests.runtime.conftest import free_port  # noqa: F401  (test_drain, test_interruption import it from here)
 
 
 def _tone(seconds: float, rate: int) -> bytes:
@@ -137,12 +137,6 @@ class Peers:
                                            "auth": request.headers.get("authorization")}))
         rate = int(request.query_params.get("sample_rate", "24000"))
         return Response(_tone(0.3, rate), media_type="application/octet-stream")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerThread:
