@@ -43,10 +43,11 @@ async def test_health_answers_fast_while_a_maximal_frame_is_decoded(peers, datab
             await asyncio.sleep(0.05)
         event = await transcript
     # Decoding on the loop's thread answered once, after the whole decode (33 s for 30 s of audio).
-    # Off the loop, /health keeps answering; the bounds leave room for a shared, busy CI machine.
+    # Off the loop, /health keeps answering; the bounds leave room for a shared, busy CI machine
+    # (the suite runs on more workers than the machine has cores).
     assert len(latencies) >= 10, "the decode finished too fast to measure anything"
     ordered = sorted(latencies)
-    assert ordered[int(len(ordered) * 0.9)] < 0.1, ordered[-5:]
+    assert ordered[int(len(ordered) * 0.9)] < 0.25, ordered[-5:]
     assert ordered[-1] < 1.0, ordered[-5:]
     assert "good morning" in event["text"]
     await client.aclose()
