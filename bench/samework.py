@@ -11,10 +11,12 @@ What each side is:
   The difference between the two is what the stack adds over the work itself.
 
 Routes (the calls the apps make most): curricula list and detail, Knowledge Bowl pack list and a
-pack's questions, tutoring session create and turn, ``/api/auth/me`` (a user JWT) and a telemetry
-upload. For each route, ``--rounds`` rounds run ``wrk`` (a C load generator, so the generator costs
-little CPU) against both servers one after the other, after a warm-up, the first server alternating
-from round to round. Each round's two runs are a pair measured within seconds of each other, so a
+pack's questions, tutoring session create and turn (spread over ``TURN_SESSIONS`` sessions, as apps
+post one session's turns one at a time), ``/api/auth/me`` (a user JWT) and a telemetry upload.
+
+For each route, ``--rounds`` rounds run ``wrk`` (a C load generator, so the generator costs little
+CPU) against both servers one after the other, after a warm-up, the first server alternating from
+round to round. Each round's two runs are a pair measured within seconds of each other, so a
 machine whose speed drifts (a shared virtual machine) moves both alike: the ratios printed are the
 medians of the rounds' own ratios — requests/s full / same, and p99 full / same — with their range;
 beside them each server's median requests/s, p50, p99 and CPU per request (``/proc``).
@@ -197,9 +199,15 @@ def _wait_listening(port: int, process: subprocess.Popen) -> None:
 
 
 # ------------------------------------------------------------------------------------ data
+# Sessions the turns are spread over: an app posts one session's turns one at a time, so 32
+# connections posting to one session would measure PostgreSQL's queue on that session's row lock
+# (whose order is not first come, first served), not the servers.
+TURN_SESSIONS = 32
+
+
 async def prepare(db: dict[str, str], port: int | None = None, app: Any = None) -> dict[str, Any]:
     """Through the real server (on ``port``, or the ASGI ``app`` in this process): a user and its
-    access JWT, a session, and the ids the paths need."""
+    access JWT, ``TURN_SESSIONS`` sessions, and the ids the paths need (``{session}``: the first)."""
     import httpx
 
     beta = {"Authorization": f"Bearer {db['token']}", "X-Origin-Secret": ORIGIN_SECRET}
@@ -215,16 +223,19 @@ async def prepare(db: dict[str, str], port: int | None = None, app: Any = None) 
             raise RuntimeError(f"register: {answer.status_code} {answer.text[:300]}")
         access = _find_key(answer.json(), "access_token")
         ids = {"curriculum": curricula[0]["id"], "pack": packs[0]["id"]}
-        created = await client.post("/api/sessions", headers=beta, json={"curriculum_id": ids["curriculum"]})
-        if created.status_code != 201:
-            raise RuntimeError(f"session: {created.status_code} {created.text[:300]}")
-        body = created.json()
-        ids["session"] = body.get("session_id") or body["id"]
+        sessions = []
+        for _ in range(TURN_SESSIONS):
+            created = await client.post("/api/sessions", headers=beta, json={"curriculum_id": ids["curriculum"]})
+            if created.status_code != 201:
+                raise RuntimeError(f"session: {created.status_code} {created.text[:300]}")
+            body = created.json()
+            sessions.append(body.get("session_id") or body["id"])
+        ids["session"] = sessions[0]
         me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {access}",
                                                        "X-Origin-Secret": ORIGIN_SECRET})
         if me.status_code != 200:
             raise RuntimeError(f"me: {me.status_code} {me.text[:300]}")
-    return {"ids": ids, "access": access}
+    return {"ids": ids, "access": access, "sessions": sessions}
 
 
 def _find_key(document: Any, key: str) -> Any:
@@ -264,7 +275,10 @@ async def principals(db: dict[str, str], env: dict[str, str], tokens: list[str])
 
 
 # ------------------------------------------------------------------------------------ wrk
-def wrk_script(route: BenchRoute, ids: dict[str, str], token: str, directory: str) -> str:
+def wrk_script(route: BenchRoute, ids: dict[str, str], token: str, directory: str,
+               sessions: list[str] | None = None) -> str:
+    """wrk's Lua script for ``route``: method, body, headers; a path with ``{session}`` takes each of
+    ``sessions`` in turn."""
     headers = {"Authorization": f"Bearer {token}", "X-Origin-Secret": ORIGIN_SECRET,
                "CF-Connecting-IP": "198.51.100.10", "X-Client-Platform": "ios", "X-Client-Version": "1.0.0"}
     lines = [f'wrk.method = "{route.method}"']
@@ -273,6 +287,10 @@ def wrk_script(route: BenchRoute, ids: dict[str, str], token: str, directory: st
         lines.append(f"wrk.body = {json.dumps(body)}")
         headers["Content-Type"] = "application/json"
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if "{session}" in route.path and sessions:
+        paths = ", ".join(json.dumps(route.path.format(**{**ids, "session": session})) for session in sessions)
+        lines += [f"local paths = {{{paths}}}", "local n = 0",
+                  "request = function()", "  n = n % #paths + 1", "  return wrk.format(nil, paths[n])", "end"]
     path = os.path.join(directory, f"{re.sub(r'[^a-z]+', '_', route.name)}.lua")
     Path(path).write_text("\n".join(lines) + "\n")
     return path
@@ -382,7 +400,7 @@ def main() -> int:
             route = picked[0]
             token = data["access"] if route.user else db["token"]
             result = measured(servers["full"], route.path.format(**data["ids"]),
-                              wrk_script(route, data["ids"], token, workdir), args)
+                              wrk_script(route, data["ids"], token, workdir, data["sessions"]), args)
             servers.pop("full").stop()
             print(f"{route.name}: {result['rps']:.0f} req/s under the profiler\n")
             import pstats
@@ -403,7 +421,7 @@ def main() -> int:
         report = {}
         for route in picked:
             token = data["access"] if route.user else db["token"]
-            script = wrk_script(route, data["ids"], token, workdir)
+            script = wrk_script(route, data["ids"], token, workdir, data["sessions"])
             path = route.path.format(**data["ids"])
             runs: dict[str, list[dict]] = {"full": [], "same": []}
             for round_number in range(args.rounds):
