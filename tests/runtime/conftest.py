@@ -278,7 +278,8 @@ _port_offsets = itertools.count(random.randrange(_PORTS_PER_PROCESS))
 
 def _ephemeral_low() -> int:
     try:
-        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768  # Linux's default; macOS (49152) is above it
 

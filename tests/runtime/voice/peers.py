@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from runtime.providers.audio import wav_bytes
-from tests.runtime.conftest import free_port  # noqa: F401  (test_drain, test_interruption import it from here)
+from tests.runtime.conftest import free_port
 
 
 def _tone(seconds: float, rate: int) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from .peers import free_port
+from tests.runtime.conftest import free_port
 from .wsclient import AudioClient, silence, tone
 
 ROOT = Path(__file__).resolve().parents[3]

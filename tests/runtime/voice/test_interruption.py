@@ -14,7 +14,7 @@ from runtime.voice.config import VoiceSettings
 from runtime.voice.core import voice_core
 from runtime.voice.routing import CONTINUE_PROMPT
 
-from .peers import free_port
+from tests.runtime.conftest import free_port
 from .test_drain import _serve
 from .wsclient import AudioClient, silence, tone
 
