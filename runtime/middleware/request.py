@@ -139,6 +139,8 @@ class RequestMiddleware:
                     await send_error(scope, receive, send_on, origin.forbidden())
                     return
                 headers, copy = scope["headers"], (origin.SECRET_HEADER, presented)
+                # ``copy in headers`` is not redundant: Mangum (Lambda) passes each header as a list,
+                # which equals no tuple; such lists are filtered as below
                 if secrets == 1 and type(headers) is list and copy in headers:
                     headers.remove(copy)  # the one copy, in place: no new list per request
                 else:

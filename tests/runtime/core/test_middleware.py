@@ -158,6 +158,30 @@ async def test_the_one_origin_secret_leaves_the_scope(probe_app, tenant):
         assert "x-origin-secret" not in names and names.index("authorization") < names.index("x-client-version")
 
 
+async def test_the_origin_secret_leaves_headers_given_as_lists(probe_app, tenant):
+    """Mangum (the Lambda adapter) passes each header as a [name, value] list, not a tuple."""
+    _tenant_id, token = await tenant()
+    app = probe_app(origin_secret=SECRET)
+    headers = [[b"authorization", f"Bearer {token}".encode()], [b"x-origin-secret", SECRET.encode()],
+               [b"x-client-version", b"2.1"]]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "https",
+             "path": "/api/probe/whoami", "raw_path": b"/api/probe/whoami", "query_string": b"", "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 50000), "server": ("testserver", 443)}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async with make_client(app):  # the app's lifespan
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 200
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body["header_names"] == ["authorization", "x-client-version"]
+
+
 def test_auth_reads_the_credentials_the_request_layer_read_and_the_headers_without_it():
     headers = [(b"x-device-id", b" phone-1 "), (b"authorization", b"Bearer from-headers")]
     alone = {"headers": headers}  # the auth layer on its own: it reads the headers
