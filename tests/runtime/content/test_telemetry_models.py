@@ -228,7 +228,7 @@ async def test_purge_reads_only_old_rows_under_a_generic_plan_made_on_an_empty_t
             await store.purge(conn, "telemetry_metrics", tid, keep)  # planned now, on an empty table
             await conn.execute(
                 "insert into telemetry_metrics (tenant_id, kind, data, received_at) select $1, 'snapshot', '{}', "
-                "now() - case when g <= 1500 then interval '40 days' else interval '1 hour' end "
+                "now() - case when g <= 1100 then interval '40 days' else interval '1 hour' end "
                 "+ g * interval '1 millisecond' from generate_series(1, 6000) g", uuid.UUID(tid))
 
             before = await rows_read(conn, "telemetry_metrics")
@@ -239,8 +239,11 @@ async def test_purge_reads_only_old_rows_under_a_generic_plan_made_on_an_empty_t
             await store.purge(conn, "telemetry_metrics", tid, keep)
             await store.purge(conn, "telemetry_metrics", tid, keep)  # nothing old left: reads nothing
             rest = await rows_read(conn, "telemetry_metrics") - before
-            assert await conn.fetchval("select count(*) from telemetry_metrics") == 4500
-            # about twice what is deleted (found, then deleted), never the tenant's 6000 rows per call
+            assert await conn.fetchval("select count(*) from telemetry_metrics") == 4900
+            # about twice what is deleted (found, then deleted), never the tenant's 6000 rows per call.
+            # 1100 old rows, so the bound holds for either good plan: with tests running in parallel
+            # the statement was at times planned again on the full table (its cached plan dropped),
+            # and that plan finds the oldest 1000 by reading every old row and sorting them.
             assert first <= 2_200 and rest <= 1_200, (first, rest)
     finally:
         await conn.close()
