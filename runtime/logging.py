@@ -166,6 +166,34 @@ class JsonFormatter(logging.Formatter):
         with ``message`` and ``fields`` as its extra attributes (``log_fields`` below)."""
         return encode_line(self._entry(created, "INFO", name, message, request_id, fields))
 
+    def format_access(self, created: float, name: str, request_id: str | None, line: tuple) -> str:
+        """The line ``format_fields`` writes for an access line (``log_access_line``), built for its
+        fixed fields: their names say no secret and none is one of the line's own keys, so only
+        the texts are checked, as ``_entry`` checks them."""
+        method, path, status, duration_ms, client_ip, who = line
+        message = f"{method} {path} {status}"
+        entry: dict[str, Any] = {
+            "ts": self._timestamp(created),
+            "level": "INFO",
+            "logger": name,
+            "msg": message if message in _CLEAN else redact_text(message),
+        }
+        if request_id:
+            entry["request_id"] = request_id
+        if self.service:
+            entry["service"] = self.service
+        # method, path and client_ip are texts (the scope's); a principal's values may be anything
+        entry["method"] = method if method in _CLEAN else redact(method)
+        entry["path"] = path if path in _CLEAN else redact(path)
+        entry["status"] = status if type(status) is int else redact(status)
+        entry["duration_ms"] = duration_ms
+        entry["client_ip"] = client_ip if client_ip in _CLEAN else redact(client_ip)
+        if who is not None:
+            kind, tenant_id = who
+            entry["principal"] = kind if type(kind) is str and kind in _CLEAN else redact(kind, "principal")
+            entry["tenant_id"] = tenant_id if type(tenant_id) is str and tenant_id in _CLEAN else redact(tenant_id, "tenant_id")
+        return encode_line(entry)
+
     def _entry(self, created: float, level: str, name: str, message: str, request_id: str | None,
                fields: dict[str, Any]) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -232,7 +260,7 @@ class BufferedJsonHandler(logging.StreamHandler):
         super().__init__(stream)
         self.interval = interval
         self.batch = batch
-        self._pending: list[Any] = []  # LogRecords, and the tuples of queue_fields
+        self._pending: list[Any] = []  # LogRecords, and the tuples of queue_fields and queue_access
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flusher, name="log-flush", daemon=True)
         self._thread.start()
@@ -267,6 +295,15 @@ class BufferedJsonHandler(logging.StreamHandler):
             if len(self._pending) >= self.batch:
                 self._write_pending()
 
+    def queue_access(self, name: str, line: tuple) -> None:
+        """Queue an access line of logger ``name`` (``log_access_line``): as ``queue_fields`` does,
+        with the line's values in a tuple instead of a dict of fields."""
+        item = (self.formatter, time.time(), name, request_id_var.get(), line)
+        with self.lock:
+            self._pending.append(item)
+            if len(self._pending) >= self.batch:
+                self._write_pending()
+
     def _write_pending(self) -> None:
         if not self._pending:
             return
@@ -274,14 +311,19 @@ class BufferedJsonHandler(logging.StreamHandler):
         lines = []
         for record in records:
             try:
-                if type(record) is tuple:
+                if type(record) is not tuple:
+                    lines.append(self.format(record) + self.terminator)
+                elif len(record) == 5:  # queue_access
+                    lines.append(record[0].format_access(record[1], record[2], record[3], record[4]) + self.terminator)
+                else:  # queue_fields
                     lines.append(record[0].format_fields(record[1], record[2], record[3], record[4], record[5])
                                  + self.terminator)
-                else:
-                    lines.append(self.format(record) + self.terminator)
             except Exception:
-                self.handleError(record if isinstance(record, logging.LogRecord)
-                                 else logging.makeLogRecord({"name": record[2], "msg": record[3]}))
+                if isinstance(record, logging.LogRecord):
+                    self.handleError(record)
+                else:  # the logger's name, and the message or (an access line) its values
+                    self.handleError(logging.makeLogRecord({"name": record[2], "msg": str(record[4] if len(record) == 5
+                                                                                          else record[3])}))
         try:
             self.stream.write("".join(lines))
         except (OSError, ValueError):
@@ -325,6 +367,30 @@ def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
         return
     logger.handle(logger.makeRecord(logger.name, logging.INFO, "(unknown file)", 0, message, (), None,
                                     "(unknown function)", fields))
+
+
+def access_fields(line: tuple) -> dict[str, Any]:
+    """An access line's values (``log_access_line``) as the record's extra fields."""
+    method, path, status, duration_ms, client_ip, who = line
+    fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms, "client_ip": client_ip}
+    if who is not None:
+        fields["principal"], fields["tenant_id"] = who
+    return fields
+
+
+def log_access_line(logger: logging.Logger, line: tuple) -> None:
+    """``log_fields(logger, f"{method} {path} {status}", access_fields(line))`` for the access line,
+    whose values come as the tuple ``(method, path, status, duration_ms, client_ip, who)``, ``who``
+    being ``(principal kind, tenant id)`` or None. Where the server's handler alone would see the
+    line, it is queued as that tuple and formatted by ``JsonFormatter.format_access``: the same
+    line, without a dict of fields made per request and checked field by field."""
+    handler = _only_handler(logger)
+    if handler is not None:
+        handler.queue_access(logger.name, line)
+        return
+    message = f"{line[0]} {line[1]} {line[2]}"
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, "(unknown file)", 0, message, (), None,
+                                    "(unknown function)", access_fields(line)))
 
 
 def _only_handler(logger: logging.Logger) -> BufferedJsonHandler | None:

@@ -13,8 +13,8 @@ from typing import Iterator
 
 from core.probe import probe_service
 from tests.runtime.conftest import make_client
-from runtime.logging import (BufferedJsonHandler, JsonFormatter, _only_handler, log_fields, redact, redact_text,
-                             request_id_var)
+from runtime.logging import (BufferedJsonHandler, JsonFormatter, _only_handler, access_fields, log_access_line,
+                             log_fields, redact, redact_text, request_id_var)
 
 
 def test_redaction_of_known_secret_shapes():
@@ -257,6 +257,48 @@ def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_th
     assert "abcdefgh" not in json.dumps(lines) and "hunter2" not in json.dumps(lines)
     assert [record.getMessage() for record in seen] == [message for message, _ in cases]
     assert seen[0].status == 200 and seen[0].path == "/api/curricula"
+
+
+def test_an_access_line_is_the_line_of_its_record_and_any_added_filter_sees_the_record(tmp_path):
+    """``log_access_line`` queues the access line's values where only the server's handler would
+    see them, and ``format_access`` writes the very line ``log_fields`` writes for its fields."""
+    path = tmp_path / "log.jsonl"
+    seen: list[logging.LogRecord] = []
+
+    class Someone:  # a principal that is not a Principal: its values may be anything
+        kind = ["odd", "uma_beta_abcdefgh"]
+        tenant_id = 7
+
+    cases = [
+        ("GET", "/api/curricula", 200, 1.25, "198.51.100.10", ("beta_token", "t-1")),
+        ("GET", "/x/uma_beta_abcdefgh", 401, 0.5, "::1", None),
+        ("POST", "/y?token=hunter2", 500, 3.0, "token=hunter2", (None, None)),
+        ("WS", "/ws/audio", 101, 12.5, None, (Someone.kind, Someone.tenant_id)),
+    ]
+    with _buffered_logger(path, "unamentis.test.access", batch=1000, service="api") as (logger, handler):
+        token = request_id_var.set("req-access-1")
+        for line in cases:  # the fields' way: a line of fields, as before
+            log_fields(logger, f"{line[0]} {line[1]} {line[2]}", access_fields(line))
+        assert _only_handler(logger) is handler
+        for line in cases:  # the access line's own way
+            log_access_line(logger, line)
+        handler.addFilter(lambda record: seen.append(record) or True)  # someone else looks: records again
+        for line in cases:
+            log_access_line(logger, line)
+        request_id_var.reset(token)
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    assert len(lines) == 12
+    for line in lines:
+        assert line.pop("ts")
+    assert lines[:4] == lines[4:8] == lines[8:]
+    assert lines[0] == {"level": "INFO", "logger": "unamentis.test.access", "msg": "GET /api/curricula 200",
+                        "request_id": "req-access-1", "service": "api", "method": "GET", "path": "/api/curricula",
+                        "status": 200, "duration_ms": 1.25, "client_ip": "198.51.100.10", "principal": "beta_token",
+                        "tenant_id": "t-1"}
+    assert "principal" not in lines[1] and lines[2]["principal"] is None
+    assert "abcdefgh" not in json.dumps(lines) and "hunter2" not in json.dumps(lines)
+    assert [record.getMessage() for record in seen] == [f"{line[0]} {line[1]} {line[2]}" for line in cases]
+    assert seen[0].status == 200 and seen[0].tenant_id == "t-1" and not hasattr(seen[1], "principal")
 
 
 def test_lines_queued_while_another_thread_writes_are_neither_lost_nor_reordered(tmp_path):
