@@ -70,9 +70,10 @@ class Decision:
         )
 
     def with_remaining(self, remaining: int) -> "Decision":
-        """This decision with another ``remaining`` (a local lease spends from a shared grant);
-        built directly: ``dataclasses.replace`` costs several times more on every request."""
-        return Decision(self.allowed, self.limit, remaining, self.reset_seconds, self.retry_after)
+        """This decision with another ``remaining`` (a local lease spends from a shared grant), never
+        above the limit: a bucket refilled since the grant plus the lease's own tokens may add up to
+        more. Built directly: ``dataclasses.replace`` costs several times more on every request."""
+        return Decision(self.allowed, self.limit, min(remaining, self.limit), self.reset_seconds, self.retry_after)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -87,12 +88,18 @@ class Decision:
     def response_headers(self, remaining: int | None = None) -> list[tuple[bytes, bytes]]:
         """``headers()`` as the raw pairs of an ASGI response, built directly: every limited
         request carries them. ``remaining``: those of ``with_remaining(remaining)``."""
-        pairs = [(b"x-ratelimit-limit", b"%d" % self.limit),
-                 (b"x-ratelimit-remaining", b"%d" % (self.remaining if remaining is None else remaining)),
-                 (b"x-ratelimit-reset", b"%d" % self.reset_seconds)]
+        limit_pair, reset_pair = self._fixed_pairs
+        remaining = self.remaining if remaining is None else min(remaining, self.limit)
+        pairs = [limit_pair, (b"x-ratelimit-remaining", b"%d" % remaining), reset_pair]
         if not self.allowed:
             pairs.append((b"retry-after", b"%d" % self.retry_after))
         return pairs
+
+    @functools.cached_property
+    def _fixed_pairs(self) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+        # The limit and reset headers, made once per decision: the requests that spend one lease
+        # share its decision, and only their remaining count differs.
+        return (b"x-ratelimit-limit", b"%d" % self.limit), (b"x-ratelimit-reset", b"%d" % self.reset_seconds)
 
 
 def rate_limited(decision: Decision) -> ApiError:

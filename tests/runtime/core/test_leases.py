@@ -70,6 +70,21 @@ async def test_spending_a_held_token_says_what_a_hit_would_say():
     assert by_spend.hits == by_hit.hits
 
 
+async def test_remaining_never_says_more_than_the_limit():
+    """A lease's tokens are deducted from the bucket, which then refills: its grant plus the tokens
+    still held could add up to more than the limit; the headers say at most the limit."""
+    shared = SharedBucket()
+    leases = LeasedLimiter(clock=lambda: shared.now)
+    limit = RateLimit(capacity=10**8, per_seconds=60)  # leases of 20
+    seen = []
+    for _ in range(60):
+        seen.append(int(dict(leases.spend(shared, "tok:1", limit) or
+                             (await leases.hit(shared, "tok:1", limit)).response_headers())[b"x-ratelimit-remaining"]))
+        shared.now += 0.001  # the bucket refills between requests: 100 000 tokens a millisecond
+        await asyncio.sleep(0)
+    assert max(seen) == limit.capacity and min(seen) >= limit.capacity - 40
+
+
 async def test_first_request_passes_and_small_limits_are_exact():
     shared = SharedBucket()
     leases = LeasedLimiter(clock=lambda: shared.now)
