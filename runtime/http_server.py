@@ -42,7 +42,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
                 self._arm_header_deadline()
 
     def on_headers_complete(self) -> None:
-        self._disarm_header_deadline()
+        if self._header_deadline is not None:  # most requests of a kept-alive connection armed none
+            self._disarm_header_deadline()
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -68,6 +68,7 @@ APP_EVENT_STREAM = "/ws"  # with ?token=: Tier 1, the token's tenant's events on
 # store — a database blip must not fail a health probe.
 UNLIMITED_PATHS = frozenset({"/health", "/api/health", "/api/openapi.json"})
 _NOT_CLIENT_PATHS = SELF_AUTHENTICATING | ADMIN_EXACT
+_REMEMBERED = 4096  # entries of each per-request memo below before it starts over
 
 
 def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str, ...] = ()) -> str:
@@ -83,11 +84,14 @@ def tier_of(path: str, public_paths: frozenset[str], public_prefixes: tuple[str,
     return "client"
 
 
-def bearer_token(scope: Scope) -> str | None:
+def _authorization(scope: Scope) -> str | None:
     # The request layer's header scan has read the Authorization value (None when absent), except
     # where this layer runs on its own.
-    value = scope[AUTHORIZATION_KEY] if AUTHORIZATION_KEY in scope else header(scope, b"authorization")
-    return parse_bearer(value)
+    return scope[AUTHORIZATION_KEY] if AUTHORIZATION_KEY in scope else header(scope, b"authorization")
+
+
+def bearer_token(scope: Scope) -> str | None:
+    return parse_bearer(_authorization(scope))
 
 
 def _device_id(scope: Scope) -> str | None:
@@ -129,6 +133,11 @@ class AuthMiddleware:
         self._defaults: tuple[Any, RateLimit | None, RateLimit | None, RateLimit | None] = (None, None, None, None)
         self._served: Any = None  # the app whose context ``_ctx`` is
         self._ctx: Any = None
+        # Remembered per request's worth of work that repeats: an Authorization value's bearer
+        # token, and a remembered principal's limit (principals are immutable; keyed by identity,
+        # the entry holding the principal, so its id cannot be reused while the entry lives).
+        self._bearers: dict[str, str] = {}
+        self._targets: dict[int, tuple[Any, tuple[str, RateLimit] | None]] = {}
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The app's coroutine itself when the request passes on what is at hand (a remembered
@@ -154,13 +163,16 @@ class AuthMiddleware:
         if tier == "client" and not scope.get(CONSOLE_ENTRY_KEY):
             principal = self._known(ctx, scope)
             if principal is not None:
-                target = self._limit_target(ctx, scope, principal)
-                spent = self._from_lease(ctx, target) if target is not None else None
-                if target is None or spent is not None:
+                target = self._target(ctx, scope, principal)
+                if target is None:
                     scope["principal"] = principal
-                    if spent is None or scope["type"] != "http":
+                    return self.app(scope, receive, send)
+                headers = self.leases.spend(ctx.limiter, *target) if ctx.settings.rate_limit_leases else None
+                if headers is not None:  # a token of a lease held here pays for the request
+                    scope["principal"] = principal
+                    if scope["type"] != "http":
                         return self.app(scope, receive, send)
-                    return self.app(scope, receive, with_response_headers(scope, send, spent[1]))
+                    return self.app(scope, receive, with_response_headers(scope, send, headers))
             return self._authenticate(ctx, tier, scope, receive, send, principal)
         return self._authenticate(ctx, tier, scope, receive, send)
 
@@ -207,8 +219,32 @@ class AuthMiddleware:
 
     def _known(self, ctx: "AppContext", scope: Scope) -> Any:
         """The principal of the request's bearer token when the authenticator remembers it, else None."""
-        token = bearer_token(scope)
-        return ctx.auth.known(token, _device_id(scope)) if token else None
+        value = _authorization(scope)
+        if not value:
+            return None
+        token = self._bearers.get(value)  # the same client sends the same value request after request
+        if token is None:
+            token = parse_bearer(value)
+            if token is None:
+                return None
+            if len(self._bearers) >= _REMEMBERED:
+                self._bearers.clear()
+            self._bearers[value] = token
+        return ctx.auth.known(token, _device_id(scope))
+
+    def _target(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[str, RateLimit] | None:
+        """``_limit_target`` of a remembered principal, kept for its next requests under the same
+        settings when it does not depend on the request (a principal without a key of its own is
+        limited per IP)."""
+        remembered = self._targets.get(id(principal))
+        if remembered is not None and remembered[0] is principal and self._defaults[0] is ctx.settings:
+            return remembered[1]
+        target = self._limit_target(ctx, scope, principal)
+        if target is None or not target[0].startswith("ip:"):
+            if len(self._targets) >= _REMEMBERED:
+                self._targets.clear()
+            self._targets[id(principal)] = (principal, target)
+        return target
 
     async def _client(self, ctx: "AppContext", scope: Scope) -> Any:
         token = bearer_token(scope) or _query_token(scope)
@@ -236,6 +272,7 @@ class AuthMiddleware:
         if self._defaults[0] is not settings:
             self._defaults = (settings, RateLimit.from_setting(settings.rate_limit_ip),
                               RateLimit.from_setting(settings.rate_limit_token), RateLimit.from_setting(settings.rate_limit_user))
+            self._targets.clear()  # worked out under other settings
         if type(principal) is Principal:  # the common case: attributes, not getattr calls
             key, limit = principal.limit_key, principal.rate_limit
         elif principal is not None:

@@ -6,13 +6,16 @@ import logging
 import random
 import re
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from core.probe import probe_service
 from runtime.auth.authenticator import parse_bearer
-from runtime.context import AUTHORIZATION_KEY, CLIENT_KEY
-from runtime.middleware.auth import _device_id, bearer_token
+from runtime.auth.principal import Principal
+from runtime.context import AUTHORIZATION_KEY, CLIENT_IP_KEY, CLIENT_KEY
+from runtime.limits import RateLimit
+from runtime.middleware.auth import AuthMiddleware, _device_id, bearer_token
 from runtime.middleware.request_log import log_access, request_id
 from tests.runtime.conftest import make_client
 
@@ -193,6 +196,24 @@ def test_auth_reads_the_credentials_the_request_layer_read_and_the_headers_witho
                          ("Bearer a b", "a b"), ("Bearer", None), ("Bearer   ", None), ("Basic abc", None), ("", None),
                          (None, None), ("Bearerabc", None)]:
         assert parse_bearer(value) == token, value
+
+
+def test_a_remembered_principals_limit_follows_the_settings_and_the_callers_address():
+    """The limit of a principal the authenticator remembers is worked out once, under the app's
+    settings, and again under others; one limited per IP is worked out per request."""
+    def context(token_limit: tuple[int, float]) -> SimpleNamespace:
+        return SimpleNamespace(settings=SimpleNamespace(rate_limit_ip=(600, 60.0), rate_limit_token=token_limit,
+                                                        rate_limit_user=(300, 60.0)))
+
+    layer = AuthMiddleware(app=None)
+    token = Principal("beta_token", "t-1", None, "tok-1", "member")
+    keyless = Principal("open", "t-1", None, None, "member")
+    first, other = context((3, 60.0)), context((5, 60.0))
+    assert layer._target(first, {}, token) == ("tok:tok-1", RateLimit(3, 60.0))
+    assert layer._target(first, {}, token) is layer._target(first, {}, token)  # remembered
+    assert layer._target(other, {}, token) == ("tok:tok-1", RateLimit(5, 60.0))
+    assert layer._target(other, {CLIENT_IP_KEY: "192.0.2.1"}, keyless) == ("ip:192.0.2.1", RateLimit(600, 60.0))
+    assert layer._target(other, {CLIENT_IP_KEY: "192.0.2.2"}, keyless) == ("ip:192.0.2.2", RateLimit(600, 60.0))
 
 
 async def test_repeated_headers(probe_app, tenant):
