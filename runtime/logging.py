@@ -171,17 +171,7 @@ class JsonFormatter(logging.Formatter):
         fixed fields: their names say no secret and none is one of the line's own keys, so only
         the texts are checked, as ``_entry`` checks them."""
         method, path, status, duration_ms, client_ip, who = line
-        message = f"{method} {path} {status}"
-        entry: dict[str, Any] = {
-            "ts": self._timestamp(created),
-            "level": "INFO",
-            "logger": name,
-            "msg": message if message in _CLEAN else redact_text(message),
-        }
-        if request_id:
-            entry["request_id"] = request_id
-        if self.service:
-            entry["service"] = self.service
+        entry = self._head(created, "INFO", name, f"{method} {path} {status}", request_id)
         # method, path and client_ip are texts (the scope's); a principal's values may be anything
         entry["method"] = method if method in _CLEAN else redact(method)
         entry["path"] = path if path in _CLEAN else redact(path)
@@ -194,8 +184,8 @@ class JsonFormatter(logging.Formatter):
             entry["tenant_id"] = tenant_id if type(tenant_id) is str and tenant_id in _CLEAN else redact(tenant_id, "tenant_id")
         return encode_line(entry)
 
-    def _entry(self, created: float, level: str, name: str, message: str, request_id: str | None,
-               fields: dict[str, Any]) -> dict[str, Any]:
+    def _head(self, created: float, level: str, name: str, message: str, request_id: str | None) -> dict[str, Any]:
+        """The keys every line has, before its fields."""
         entry: dict[str, Any] = {
             "ts": self._timestamp(created),
             "level": level,
@@ -206,6 +196,11 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if self.service:
             entry["service"] = self.service
+        return entry
+
+    def _entry(self, created: float, level: str, name: str, message: str, request_id: str | None,
+               fields: dict[str, Any]) -> dict[str, Any]:
+        entry = self._head(created, level, name, message, request_id)
         pairs, may_clash = _extras(tuple(fields))
         for key, secret in pairs:
             if may_clash and key in entry:
