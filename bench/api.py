@@ -208,10 +208,10 @@ async def load(port: int, path: str, headers: dict[str, str], connections: int, 
     }
 
 
-def _wait_up(port: int, process: subprocess.Popen) -> None:
+def _wait_up(port: int, process: subprocess.Popen, seconds: float = 30.0) -> None:
     import urllib.request
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read()[-2000:] if process.stderr else ''}")

@@ -20,6 +20,14 @@ instrumentation switched on (``callgrind_control``) and prints instructions per 
 
     python bench/instructions.py [--routes "curricula list,auth me"] [--requests 1000]
 
+``--http SECONDS`` counts over HTTP instead: both servers as ``bench/samework.py`` runs them (uvicorn
+and its work per response header included), each under callgrind, driven by ``wrk`` with 8
+connections for SECONDS per route; per request = the count while ``wrk`` ran / its requests. Work
+timed by the wall clock (cache expiry, lease windows, the log flush) comes round some fifty times as
+often per request under valgrind, so two runs differ by up to ≈ 5 k.
+
+    python bench/instructions.py --http 15 --routes "curricula list,auth me"   # also needs wrk
+
 Needs valgrind (Debian package ``valgrind``) and the local PostgreSQL (``UNAMENTIS_BENCH_PG``); about
 a minute per route. PostgreSQL's own work is not counted (it runs in its own processes).
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import glob
 import json
 import os
@@ -34,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -178,10 +188,7 @@ async def measure(routes: list[samework.BenchRoute], requests: int, concurrency:
     from tests.runtime.conftest import lifespan
 
     db = await api_bench.make_db()
-    env = {"DATABASE_URL": db["app_dsn"], "UNAMENTIS_DATABASE_ADMIN_URL": db["owner_dsn"], "UNAMENTIS_APP_ROLE": db["role"],
-           "UNAMENTIS_ORIGIN_SECRET": samework.ORIGIN_SECRET, "UNAMENTIS_CORS_ORIGINS": "https://app.example.com",
-           "UNAMENTIS_JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
-           "UNAMENTIS_RATE_LIMIT_TOKEN": "100000000/60", "UNAMENTIS_RATE_LIMIT_USER": "100000000/60"}
+    env = samework.server_settings(db)
     for key in [k for k in os.environ if k.startswith("UNAMENTIS_") or k in ("DATABASE_URL", "REDIS_URL")]:
         del os.environ[key]
     os.environ.update(env)
@@ -214,6 +221,67 @@ async def measure(routes: list[samework.BenchRoute], requests: int, concurrency:
     return report
 
 
+# ------------------------------------------------------------------------------------ over HTTP
+def _child_count(pid: int, pattern: str, work: Callable[[], dict[str, float]]) -> tuple[int, dict[str, float]]:
+    """The instructions server ``pid`` (under callgrind, dumping to ``pattern``.N) executes while
+    ``work`` runs, and what ``work`` returned."""
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+    before = set(glob.glob(pattern + ".*"))
+    control("-z")
+    control("-i", "on")
+    result = work()
+    control("-i", "off")
+    control("-d")
+    for _ in range(600):  # the dump is written when valgrind next looks at its commands
+        new = set(glob.glob(pattern + ".*")) - before
+        if new:
+            text = Path(new.pop()).read_text()
+            if "totals:" in text:
+                return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("totals:")), result
+        time.sleep(0.1)
+    raise RuntimeError(f"no callgrind dump from {pid}")
+
+
+def measure_http(routes: list[samework.BenchRoute], seconds: int, connections: int) -> dict[str, dict[str, int]]:
+    """Instructions per request of each server as ``bench/samework.py`` runs it (uvicorn included),
+    each under callgrind and driven by ``wrk``."""
+    db = asyncio.run(api_bench.make_db())
+    workdir = tempfile.mkdtemp(prefix="uma-instructions-http-")
+    report: dict[str, dict[str, int]] = {route.name: {} for route in routes}
+    try:
+        env = samework.server_env(db)
+        plain = samework.Server("full", env, workdir)  # the data and tokens, made at full speed
+        try:
+            data = asyncio.run(samework.prepare(db, plain.port))
+        finally:
+            plain.stop()
+        tokens_file = os.path.join(workdir, "tokens.json")
+        Path(tokens_file).write_text(json.dumps(asyncio.run(samework.principals(db, env, [db["token"], data["access"]]))))
+        for kind in ("full", "same"):
+            pattern = os.path.join(workdir, f"callgrind.{kind}")
+            wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={pattern}"]
+            server = samework.Server(kind, env, workdir, tokens_file, wrapper=wrapper, start_seconds=600)
+            try:
+                for route in routes:
+                    token = data["access"] if route.user else db["token"]
+                    script = samework.wrk_script(route, data["ids"], token, workdir, data["sessions"])
+                    path = route.path.format(**data["ids"])
+                    samework.run_wrk(server.port, path, script, connections, 5)  # warm-up
+                    total, ran = _child_count(server.process.pid, pattern, functools.partial(
+                        samework.run_wrk, server.port, path, script, connections, seconds))
+                    report[route.name][kind] = int(total // ran["requests"])
+                    print(json.dumps({"route": route.name, "server": kind, "per_request": report[route.name][kind],
+                                      "requests": int(ran["requests"])}), flush=True)
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        asyncio.run(api_bench.drop_db(db))
+    return report
+
+
 # ------------------------------------------------------------------------------------ main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -221,6 +289,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per variant")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)  # set in the child under valgrind
+    parser.add_argument("--http", type=int, metavar="SECONDS", help="count over HTTP instead: both servers as "
+                        "bench/samework.py runs them, each under callgrind, driven by wrk for SECONDS per route")
     args = parser.parse_args()
     picked = [r for r in samework.ROUTES if any(s.strip() and s.strip() in r.name for s in args.routes.split(","))]
     if not picked:
@@ -232,6 +302,16 @@ def main() -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed: apt-get install valgrind", file=sys.stderr)
         return 2
+    if args.http:
+        if shutil.which("wrk") is None:
+            print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+            return 2
+        counts = measure_http(picked, args.http, connections=8)
+        print(f"instructions per request over HTTP (wrk, 8 connections, {args.http} s per route and server)")
+        print(f"{'route':<20} {'full':>11} {'same':>11} {'ratio':>6}")
+        for name, got in counts.items():
+            print(f"{name:<20} {got['full']:>11,} {got['same']:>11,} {got['same'] / got['full']:>6.2f}")
+        return 0
     workdir = tempfile.mkdtemp(prefix="uma-instructions-")
     try:
         # The interpreter itself, not a launcher script: valgrind follows no child processes here.

@@ -45,7 +45,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -155,24 +155,40 @@ def serve(kind: str, port: int, tokens_file: str | None) -> None:
                 proxy_headers=False, lifespan="on", ws="none")
 
 
+def server_settings(db: dict[str, str]) -> dict[str, str]:
+    """Both servers' settings on the throwaway database ``db``."""
+    return {"DATABASE_URL": db["app_dsn"], "UNAMENTIS_DATABASE_ADMIN_URL": db["owner_dsn"], "UNAMENTIS_APP_ROLE": db["role"],
+            "UNAMENTIS_ORIGIN_SECRET": ORIGIN_SECRET, "UNAMENTIS_CORS_ORIGINS": "https://app.example.com",
+            "UNAMENTIS_JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789",
+            # high enough never to refuse, still a real limiter hit per request
+            "UNAMENTIS_RATE_LIMIT_TOKEN": "100000000/60", "UNAMENTIS_RATE_LIMIT_USER": "100000000/60"}
+
+
+def server_env(db: dict[str, str]) -> dict[str, str]:
+    """The servers' environment: this one without its own UnaMentis settings, plus ``server_settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNAMENTIS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    return {**env, "PYTHONPATH": str(ROOT), **server_settings(db)}
+
+
 class Server:
     def __init__(self, kind: str, env: dict[str, str], workdir: str, tokens_file: str | None = None,
-                 profile_to: str | None = None) -> None:
+                 profile_to: str | None = None, wrapper: Sequence[str] = (), start_seconds: float = 30.0) -> None:
+        """``wrapper``: a command the server runs under (e.g. valgrind), given ``start_seconds`` to start."""
         self.kind = kind
         self.port = api_bench._free_port()
         # cProfile: the server's CPU by function (a sampling profiler's wall-clock view would mostly show
         # the waits on PostgreSQL)
         runner = ["-m", "cProfile", "-o", profile_to] if profile_to else []
-        cmd = [sys.executable, *runner, __file__, "--serve", kind, "--port", str(self.port)]
+        cmd = [*wrapper, sys.executable, *runner, __file__, "--serve", kind, "--port", str(self.port)]
         if tokens_file:
             cmd += ["--tokens", tokens_file]
         # The log goes to a file (as it would to a collector): a pipe nobody reads would fill and stall it.
         self.log = open(os.path.join(workdir, f"{kind}.log"), "w")
         self.process = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=self.log)
         if kind == "full":
-            api_bench._wait_up(self.port, self.process)
+            api_bench._wait_up(self.port, self.process, start_seconds)
         else:
-            _wait_listening(self.port, self.process)
+            _wait_listening(self.port, self.process, start_seconds)
 
     def stop(self) -> None:
         # SIGINT: uvicorn shuts down cleanly, so a profiler wrapping it writes its report
@@ -184,10 +200,10 @@ class Server:
         self.log.close()
 
 
-def _wait_listening(port: int, process: subprocess.Popen) -> None:
+def _wait_listening(port: int, process: subprocess.Popen, seconds: float = 30.0) -> None:
     import socket
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("server exited (see its log)")
@@ -386,13 +402,7 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="uma-samework-")
     servers: dict[str, Server] = {}
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UNAMENTIS_") and k not in ("DATABASE_URL", "REDIS_URL")}
-        env.update(PYTHONPATH=str(ROOT), DATABASE_URL=db["app_dsn"], UNAMENTIS_DATABASE_ADMIN_URL=db["owner_dsn"],
-                   UNAMENTIS_APP_ROLE=db["role"], UNAMENTIS_ORIGIN_SECRET=ORIGIN_SECRET,
-                   UNAMENTIS_CORS_ORIGINS="https://app.example.com",
-                   UNAMENTIS_JWT_SECRET="bench-jwt-secret-0123456789abcdef0123456789",
-                   # high enough never to refuse, still a real limiter hit per request
-                   UNAMENTIS_RATE_LIMIT_TOKEN="100000000/60", UNAMENTIS_RATE_LIMIT_USER="100000000/60")
+        env = server_env(db)
         profile_to = os.path.join(workdir, "profile.pstats") if args.profile else None
         servers["full"] = Server("full", {**env, **full_settings}, workdir, profile_to=profile_to)
         data = asyncio.run(prepare(db, servers["full"].port))
