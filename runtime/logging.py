@@ -160,16 +160,11 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = redact_text(self.formatException(record.exc_info))
         return encode_line(entry)
 
-    def format_fields(self, created: float, name: str, message: str, request_id: str | None,
-                      fields: dict[str, Any]) -> str:
-        """The line ``format`` writes for an INFO record of logger ``name`` logged at ``created``
-        with ``message`` and ``fields`` as its extra attributes (``log_fields`` below)."""
-        return encode_line(self._entry(created, "INFO", name, message, request_id, fields))
-
     def format_access(self, created: float, name: str, request_id: str | None, line: tuple) -> str:
-        """The line ``format_fields`` writes for an access line (``log_access_line``), built for its
-        fixed fields: their names say no secret and none is one of the line's own keys, so only
-        the texts are checked, as ``_entry`` checks them."""
+        """The line ``format`` writes for an access line's record (``log_access_line``: logged at
+        ``created``, its values as the record's extra fields), built for those fixed fields: their
+        names say no secret and none is one of the line's own keys, so only the texts are checked,
+        as ``_entry`` checks them."""
         method, path, status, duration_ms, client_ip, who = line
         entry = self._head(created, "INFO", name, f"{method} {path} {status}", request_id)
         # method, path and client_ip are texts (the scope's); a principal's values may be anything
@@ -255,7 +250,7 @@ class BufferedJsonHandler(logging.StreamHandler):
         super().__init__(stream)
         self.interval = interval
         self.batch = batch
-        self._pending: list[Any] = []  # LogRecords, and the tuples of queue_fields and queue_access
+        self._pending: list[Any] = []  # LogRecords, and the tuples of queue_access
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flusher, name="log-flush", daemon=True)
         self._thread.start()
@@ -280,19 +275,10 @@ class BufferedJsonHandler(logging.StreamHandler):
         super().emit(record)  # StreamHandler.emit flushes; our flush() below is a no-op
         self.force_flush()
 
-    def queue_fields(self, name: str, message: str, fields: dict[str, Any]) -> None:
-        """Queue the line of an INFO record that was never made (``log_fields``; the handler's
-        formatter is a JsonFormatter): what ``emit`` keeps of a record — when, the message, the
-        request id — with its fields, formatted in the batch as ``format`` would format the record."""
-        item = (self.formatter, time.time(), name, message, request_id_var.get(), fields)
-        with self.lock:
-            self._pending.append(item)
-            if len(self._pending) >= self.batch:
-                self._write_pending()
-
     def queue_access(self, name: str, line: tuple) -> None:
-        """Queue an access line of logger ``name`` (``log_access_line``): as ``queue_fields`` does,
-        with the line's values in a tuple instead of a dict of fields."""
+        """Queue the access line of logger ``name`` whose record was never made (``log_access_line``;
+        the handler's formatter is a JsonFormatter): what ``emit`` keeps of a record — when, the
+        request id — with the line's values, formatted in the batch by ``format_access``."""
         item = (self.formatter, time.time(), name, request_id_var.get(), line)
         with self.lock:
             self._pending.append(item)
@@ -306,19 +292,13 @@ class BufferedJsonHandler(logging.StreamHandler):
         lines = []
         for record in records:
             try:
-                if type(record) is not tuple:
-                    lines.append(self.format(record) + self.terminator)
-                elif len(record) == 5:  # queue_access
+                if type(record) is tuple:  # queue_access
                     lines.append(record[0].format_access(record[1], record[2], record[3], record[4]) + self.terminator)
-                else:  # queue_fields
-                    lines.append(record[0].format_fields(record[1], record[2], record[3], record[4], record[5])
-                                 + self.terminator)
+                else:
+                    lines.append(self.format(record) + self.terminator)
             except Exception:
-                if isinstance(record, logging.LogRecord):
-                    self.handleError(record)
-                else:  # the logger's name, and the message or (an access line) its values
-                    self.handleError(logging.makeLogRecord({"name": record[2], "msg": str(record[4] if len(record) == 5
-                                                                                          else record[3])}))
+                self.handleError(record if isinstance(record, logging.LogRecord)
+                                 else logging.makeLogRecord({"name": record[2], "msg": str(record[4])}))
         try:
             self.stream.write("".join(lines))
         except (OSError, ValueError):
@@ -345,25 +325,6 @@ class BufferedJsonHandler(logging.StreamHandler):
         super().close()
 
 
-def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
-    """``logger.info(message, extra=fields)`` for a line logged very often (the access line); the
-    caller has checked ``logger.isEnabledFor(logging.INFO)``; the field names are not LogRecord
-    attributes (``extra=`` refuses those too).
-
-    When the line can reach no other code than the server's own handler — no filter on the logger
-    or the handler, no other handler on the way up, the standard record class — the handler gets
-    the fields themselves (``BufferedJsonHandler.queue_fields``) and the same JSON line is written
-    without a ``LogRecord`` being made and passed down the handler chain (about a third of a
-    line's cost). Otherwise a record goes through ``logging`` as usual, so a handler or filter that an
-    operator (or a test's log capture) adds sees every line."""
-    handler = _only_handler(logger)
-    if handler is not None:
-        handler.queue_fields(logger.name, message, fields)
-        return
-    logger.handle(logger.makeRecord(logger.name, logging.INFO, "(unknown file)", 0, message, (), None,
-                                    "(unknown function)", fields))
-
-
 def access_fields(line: tuple) -> dict[str, Any]:
     """An access line's values (``log_access_line``) as the record's extra fields."""
     method, path, status, duration_ms, client_ip, who = line
@@ -374,11 +335,17 @@ def access_fields(line: tuple) -> dict[str, Any]:
 
 
 def log_access_line(logger: logging.Logger, line: tuple) -> None:
-    """``log_fields(logger, f"{method} {path} {status}", access_fields(line))`` for the access line,
-    whose values come as the tuple ``(method, path, status, duration_ms, client_ip, who)``, ``who``
-    being ``(principal kind, tenant id)`` or None. Where the server's handler alone would see the
-    line, it is queued as that tuple and formatted by ``JsonFormatter.format_access``: the same
-    line, without a dict of fields made per request and checked field by field."""
+    """``logger.info(f"{method} {path} {status}", extra=access_fields(line))`` for the access line,
+    logged on every request, whose values come as the tuple ``(method, path, status, duration_ms,
+    client_ip, who)``, ``who`` being ``(principal kind, tenant id)`` or None; the caller has checked
+    ``logger.isEnabledFor(logging.INFO)``.
+
+    When the line can reach no other code than the server's own handler — no filter on the logger
+    or the handler, no other handler on the way up, the standard record class — the handler gets
+    the tuple itself (``BufferedJsonHandler.queue_access``) and ``JsonFormatter.format_access``
+    writes the same JSON line without a ``LogRecord`` being made and passed down the handler chain.
+    Otherwise a record goes through ``logging`` as usual, so a handler or filter that an operator (or
+    a test's log capture) adds sees every line."""
     handler = _only_handler(logger)
     if handler is not None:
         handler.queue_access(logger.name, line)

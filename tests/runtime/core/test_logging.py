@@ -13,8 +13,8 @@ from typing import Iterator
 
 from core.probe import probe_service
 from tests.runtime.conftest import make_client
-from runtime.logging import (BufferedJsonHandler, JsonFormatter, _only_handler, access_fields, log_access_line,
-                             log_fields, redact, redact_text, request_id_var)
+from runtime.logging import (BufferedJsonHandler, JsonFormatter, _only_handler, log_access_line, redact, redact_text,
+                             request_id_var)
 
 
 def test_redaction_of_known_secret_shapes():
@@ -86,12 +86,15 @@ def test_a_line_s_fields_are_what_redact_makes_of_each_whatever_their_mix():
         {"path": "Bearer abcdefabcdef", "n": 1},
         {"note": clean, "tags": ["a", "uma_beta_xyz"], "n": 2},  # unhashable values
         {"nested": {"password": "p"}, "path": clean},
-        {"msg": clean, "path": clean},  # fields named like the line's own keys
+        {"logger": clean, "ts": clean, "path": clean},  # fields named like the line's own keys
         {"service": clean, "status": 500},
         {"count": 10**30, "ratio": float("nan"), "flag": False, "text": clean},
     ]
     for fields in cases:
-        line = json.loads(formatter.format_fields(1_700_000_000.25, "unamentis.access", "m", "rid-00000001", fields))
+        record = logging.LogRecord("unamentis.access", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.request_id = 1_700_000_000.25, "rid-00000001"
+        record.__dict__.update(fields)
+        line = json.loads(formatter.format(record))
         expected = {"ts": line["ts"], "level": "INFO", "logger": "unamentis.access", "msg": "m",
                     "request_id": "rid-00000001", "service": "api"}
         for key, value in fields.items():
@@ -217,51 +220,9 @@ def test_buffered_handler_keeps_order_request_ids_and_messages(tmp_path):
     assert lines()[-1]["msg"] == "last"
 
 
-def test_a_line_of_fields_is_the_line_of_its_record_and_any_added_filter_sees_the_record(tmp_path):
-    """``log_fields`` skips the LogRecord only where nothing but the server's handler would see
-    it, and then writes the very line the record would have given."""
-    path = tmp_path / "log.jsonl"
-    seen: list[logging.LogRecord] = []
-
-    def keep(record: logging.LogRecord) -> bool:
-        seen.append(record)
-        return True
-
-    cases = [
-        ("GET /api/curricula 200", {"method": "GET", "path": "/api/curricula", "status": 200, "duration_ms": 1.25,
-                                    "client_ip": "198.51.100.10", "principal": "beta_token", "tenant_id": "t-1"}),
-        ("GET /x/uma_beta_abcdefgh 401", {"method": "GET", "path": "/x/uma_beta_abcdefgh", "status": 401,
-                                          "duration_ms": 0.5, "client_ip": "::1"}),
-        ("POST /y 500", {"method": "POST", "path": "/y", "status": 500, "principal": None, "token": "hunter2",
-                         "nested": {"password": "p", "n": [1, "Bearer abc.def"]}}),
-    ]
-    with _buffered_logger(path, "unamentis.test.fields", batch=1000, service="api") as (logger, handler):
-        token = request_id_var.set("req-fields-1")
-        assert _only_handler(logger) is handler
-        for message, fields in cases:
-            log_fields(logger, message, dict(fields))
-        handler.addFilter(keep)  # something else now looks at the lines: records again
-        assert _only_handler(logger) is None
-        for message, fields in cases:
-            log_fields(logger, message, dict(fields))
-        request_id_var.reset(token)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert len(lines) == 6
-    for line in lines:
-        assert line.pop("ts")
-    assert lines[:3] == lines[3:]
-    assert lines[0] == {"level": "INFO", "logger": "unamentis.test.fields", "msg": "GET /api/curricula 200",
-                        "request_id": "req-fields-1", "service": "api", "method": "GET", "path": "/api/curricula",
-                        "status": 200, "duration_ms": 1.25, "client_ip": "198.51.100.10", "principal": "beta_token",
-                        "tenant_id": "t-1"}
-    assert "abcdefgh" not in json.dumps(lines) and "hunter2" not in json.dumps(lines)
-    assert [record.getMessage() for record in seen] == [message for message, _ in cases]
-    assert seen[0].status == 200 and seen[0].path == "/api/curricula"
-
-
 def test_an_access_line_is_the_line_of_its_record_and_any_added_filter_sees_the_record(tmp_path):
     """``log_access_line`` queues the access line's values where only the server's handler would
-    see them, and ``format_access`` writes the very line ``log_fields`` writes for its fields."""
+    see them, and ``format_access`` writes the very line the record would have given."""
     path = tmp_path / "log.jsonl"
     seen: list[logging.LogRecord] = []
 
@@ -277,20 +238,19 @@ def test_an_access_line_is_the_line_of_its_record_and_any_added_filter_sees_the_
     ]
     with _buffered_logger(path, "unamentis.test.access", batch=1000, service="api") as (logger, handler):
         token = request_id_var.set("req-access-1")
-        for line in cases:  # the fields' way: a line of fields, as before
-            log_fields(logger, f"{line[0]} {line[1]} {line[2]}", access_fields(line))
         assert _only_handler(logger) is handler
         for line in cases:  # the access line's own way
             log_access_line(logger, line)
         handler.addFilter(lambda record: seen.append(record) or True)  # someone else looks: records again
+        assert _only_handler(logger) is None
         for line in cases:
             log_access_line(logger, line)
         request_id_var.reset(token)
     lines = [json.loads(text) for text in path.read_text().splitlines()]
-    assert len(lines) == 12
+    assert len(lines) == 8
     for line in lines:
         assert line.pop("ts")
-    assert lines[:4] == lines[4:8] == lines[8:]
+    assert lines[:4] == lines[4:]
     assert lines[0] == {"level": "INFO", "logger": "unamentis.test.access", "msg": "GET /api/curricula 200",
                         "request_id": "req-access-1", "service": "api", "method": "GET", "path": "/api/curricula",
                         "status": 200, "duration_ms": 1.25, "client_ip": "198.51.100.10", "principal": "beta_token",
@@ -317,12 +277,12 @@ def test_lines_queued_while_another_thread_writes_are_neither_lost_nor_reordered
         thread.start()
         try:
             for n in range(60_000):
-                log_fields(logger, "line", {"n": n})
+                log_access_line(logger, ("GET", "/line", n, 0.5, "::1", None))
         finally:
             done.set()
             thread.join()
             sys.setswitchinterval(switching)
-    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == list(range(60_000))
+    assert [json.loads(line)["status"] for line in path.read_text().splitlines()] == list(range(60_000))
 
 
 def test_timestamps_are_what_datetime_would_print():
