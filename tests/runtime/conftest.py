@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import random
@@ -284,6 +285,7 @@ def _ephemeral_low() -> int:
         return 32768  # Linux's default; macOS (49152) is above it
 
 
+@functools.cache  # the worker and the kernel's range are fixed for the process
 def _port_pool() -> range | None:
     """This process's own block of ports, just below the kernel's ephemeral range: the kernel never
     hands those out (bind to port 0, outgoing connections), and each pytest-xdist worker has its own
