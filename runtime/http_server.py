@@ -6,19 +6,119 @@ sends nothing, or one header byte a minute, holds a connection and a slot until 
 ``HeaderTimeoutProtocol`` closes such a connection when its headers are not complete within
 ``UNAMENTIS_HEADER_TIMEOUT`` seconds of the connection opening or of a new request starting.
 Every limit here comes from ``runtime.settings`` (README "Configuration").
+
+The same protocol writes a response's status line and headers through ``ResponseCycle``: the
+checks uvicorn makes, in one pass instead of one per header.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import types
+from typing import Any, Awaitable, Generator
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from runtime.settings import Settings
 
 
+def _changing(pattern: Any) -> bytes:
+    """A ``bytes.translate`` table that changes exactly the bytes ``pattern`` matches, so a text
+    translates to itself (the same object: nothing is copied) only when it holds none of them."""
+    return bytes((b + 1) % 256 if pattern.match(bytes((b,))) else b for b in range(256))
+
+
+# The bytes uvicorn refuses in a response header's name and in its value, from its own patterns.
+_NAME_TABLE = _changing(httptools_impl.HEADER_RE)
+_VALUE_TABLE = _changing(httptools_impl.HEADER_VALUE_RE)
+_STATUS_LINE = httptools_impl.STATUS_LINE
+_uvicorn_send = RequestResponseCycle.send
+
+
+class _Sent:
+    """What ``ResponseCycle.send`` returns for a head it wrote: an awaitable that is done at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return iter(())  # type: ignore[return-value]  # an iterator that ends at once is all ``await`` needs
+
+
+_SENT = _Sent()
+
+
+class ResponseCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle, with the usual response head written in one pass.
+
+    uvicorn checks each response header with two regular expressions, lower-cases its name and
+    copies it into the head one header at a time, and an API response carries eight or so (the
+    request id and the rate-limit headers among them). Here, when the headers are a list of pairs
+    of byte strings whose names are already lower case (Starlette's and the stack's are) and none
+    frames the body but ``content-length``, all names and all values are each checked at once for
+    the bytes uvicorn's patterns refuse (a table lookup per byte, not the pattern engine) and the
+    head is joined in C. Any other head, and every message after it, goes to uvicorn's own
+    ``send``, so its errors and framing rules stay its own (a test compares the two on generated
+    heads: the bytes written, the error raised, the framing decided)."""
+
+    def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
+        # Not a coroutine: uvicorn's ``send(message)`` is returned for the caller to await, so a
+        # body message passes no extra coroutine.
+        headers = message.get("headers", ())
+        if (self.response_started or self.disconnected or self.flow.write_paused or self.access_log
+                or message["type"] != "http.response.start" or type(headers) is not list or not headers):
+            return _uvicorn_send(self, message)
+        headers = self.default_headers + headers
+        try:
+            names, values = zip(*headers)
+            joined_names, joined_values = b"-".join(names), b"\t".join(values)
+            head = b"\r\n".join(map(b": ".join, headers))
+        except (TypeError, ValueError):  # not pairs of byte strings
+            return _uvicorn_send(self, message)
+        if (len(head) != len(joined_names) + len(joined_values) + 2 * len(headers)  # a header of three parts
+                or joined_names.lower() != joined_names
+                # "-" and a tab are allowed in names and values alike, so joining hides no refused byte
+                or joined_names.translate(_NAME_TABLE) != joined_names
+                or joined_values.translate(_VALUE_TABLE) != joined_values
+                or b"transfer-encoding" in names or b"connection" in names):
+            return _uvicorn_send(self, message)
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        status_code = message["status"]
+        content = [_STATUS_LINE[status_code], head, b"\r\n"]
+        if b"content-length" in names:  # the first one counts, as in uvicorn
+            self.expected_content_length = int(values[names.index(b"content-length")].decode())
+            self.chunked_encoding = False
+        if not self.keep_alive:
+            content.append(b"connection: close\r\n")
+        if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
+            self.chunked_encoding = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        self.transport.write(b"".join(content))
+        return _SENT
+
+
+def _making_response_cycles(method: Any) -> Any:
+    """uvicorn's ``on_headers_complete`` itself, with ``ResponseCycle`` as the cycle it makes.
+
+    uvicorn makes each request's cycle in that method by the class's module-level name, and takes
+    no cycle class as an option. A cycle re-classed after it is made would work, but every
+    attribute access on it would take twice as long (the interpreter lays out an object's
+    attributes for the class it was made as). So uvicorn's own code runs, with that one name looked
+    up in a copy of its module's names; if a version of uvicorn no longer uses the name, its method
+    is used as it is (a test notices)."""
+    if "RequestResponseCycle" not in method.__code__.co_names:
+        return method
+    return types.FunctionType(method.__code__, {**method.__globals__, "RequestResponseCycle": ResponseCycle},
+                              method.__name__, method.__defaults__, method.__closure__)
+
+
+_on_headers_complete = _making_response_cycles(HttpToolsProtocol.on_headers_complete)
+
+
 class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus a deadline for the request line and headers.
+    """uvicorn's httptools protocol plus a deadline for the request line and headers, writing its
+    responses' heads through ``ResponseCycle``.
 
     A new connection gets its deadline at once. A later request on a kept-alive connection gets
     one only if its headers are still incomplete once the bytes at hand are parsed: almost every
@@ -44,7 +144,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         if self._header_deadline is not None:  # most requests of a kept-alive connection armed none
             self._disarm_header_deadline()
-        super().on_headers_complete()
+        _on_headers_complete(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()

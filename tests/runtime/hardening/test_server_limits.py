@@ -25,9 +25,9 @@ async def _slow_app(scope: dict, receive: Any, send: Any) -> None:
 
 
 class _Server:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Any = _slow_app) -> None:
         self.port = free_port()
-        config = uvicorn.Config(_slow_app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
                                 **uvicorn_options(settings))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
