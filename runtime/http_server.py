@@ -1,4 +1,5 @@
-"""The HTTP server's own limits: how long a client may take, how many may be served at once.
+"""The HTTP server's own limits (how long a client may take, how many may be served at once),
+and how it writes a response's head.
 
 uvicorn cuts idle keep-alive connections and caps concurrent connections (``limit_concurrency``
 answers 503 beyond it), but it waits forever for a request's headers: a client that connects and
