@@ -167,7 +167,7 @@ class AuthMiddleware:
                 if target is None:
                     scope["principal"] = principal
                     return self.app(scope, receive, send)
-                headers = self.leases.spend(ctx.limiter, *target) if ctx.settings.rate_limit_leases else None
+                headers = self._from_lease(ctx, target)
                 if headers is not None:  # a token of a lease held here pays for the request
                     scope["principal"] = principal
                     if scope["type"] != "http":
@@ -264,7 +264,8 @@ class AuthMiddleware:
         target = self._limit_target(ctx, scope, principal)
         if target is None:
             return None
-        return self._from_lease(ctx, target) or await self._hit(ctx, target)
+        headers = self._from_lease(ctx, target)
+        return (True, headers) if headers is not None else await self._hit(ctx, target)
 
     def _limit_target(self, ctx: "AppContext", scope: Scope, principal: Any) -> tuple[str, RateLimit] | None:
         """The bucket key and limit of this request, or None when no limit applies."""
@@ -286,12 +287,9 @@ class AuthMiddleware:
             limit = self._defaults[2] if key.startswith("tok:") else self._defaults[3]
         return None if limit is None else (key, limit)
 
-    def _from_lease(self, ctx: "AppContext", target: tuple[str, RateLimit]) -> tuple[bool, Any] | None:
-        """(True, rate headers) when a token of a lease held here pays for the request, else None."""
-        if not ctx.settings.rate_limit_leases:
-            return None
-        headers = self.leases.spend(ctx.limiter, *target)
-        return None if headers is None else (True, headers)
+    def _from_lease(self, ctx: "AppContext", target: tuple[str, RateLimit]) -> list[tuple[bytes, bytes]] | None:
+        """The rate-limit headers when a token of a lease held here pays for the request, else None."""
+        return self.leases.spend(ctx.limiter, *target) if ctx.settings.rate_limit_leases else None
 
     async def _hit(self, ctx: "AppContext", target: tuple[str, RateLimit]) -> tuple[bool, Any]:
         """The shared bucket's answer (through a new lease where leases are on)."""
