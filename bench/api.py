@@ -104,11 +104,17 @@ def serve(kind: str, port: int) -> None:
 
 
 # ------------------------------------------------------------------------------- CPU accounting
-def _proc_cpu_seconds(pid: int | str) -> float:
-    """user + system CPU seconds of one process (``/proc/<pid>/stat`` fields 14 and 15)."""
+def _proc_cpu_times(pid: int | str) -> tuple[float, float]:
+    """user and system CPU seconds of one process (``/proc/<pid>/stat`` fields 14 and 15)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _proc_cpu_seconds(pid: int | str) -> float:
+    """user + system CPU seconds of one process."""
+    return sum(_proc_cpu_times(pid))
 
 
 def _postgres_cpu_seconds() -> float:

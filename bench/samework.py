@@ -19,7 +19,8 @@ CPU) against both servers one after the other, after a warm-up, the first server
 round to round. Each round's two runs are a pair measured within seconds of each other, so a
 machine whose speed drifts (a shared virtual machine) moves both alike: the ratios printed are the
 medians of the rounds' own ratios — requests/s full / same, and p99 full / same — with their range;
-beside them each server's median requests/s, p50, p99 and CPU per request (``/proc``).
+beside them each server's median requests/s, p50, p99 and CPU per request (``/proc``), with its user part
+(the system part is the sockets' work, alike for both).
 
     python bench/samework.py [--rounds 3] [--seconds 5] [--connections 32] [--routes curricula,me]
     python bench/samework.py --profile "curricula list"   # where the real server's CPU goes (cProfile)
@@ -339,9 +340,12 @@ def run_wrk(port: int, path: str, script: str, connections: int, seconds: float)
 def measured(server: Server, path: str, script: str, args: argparse.Namespace) -> dict[str, float]:
     if args.warmup:
         run_wrk(server.port, path, script, args.connections, args.warmup)
-    before = api_bench._proc_cpu_seconds(server.process.pid)
+    user, system = api_bench._proc_cpu_times(server.process.pid)
     result = run_wrk(server.port, path, script, args.connections, args.seconds)
-    result["server_cpu_us"] = (api_bench._proc_cpu_seconds(server.process.pid) - before) * 1e6 / max(result["requests"], 1)
+    user_after, system_after = api_bench._proc_cpu_times(server.process.pid)
+    per_request = 1e6 / max(result["requests"], 1)
+    result["server_cpu_us"] = (user_after + system_after - user - system) * per_request
+    result["server_user_us"] = (user_after - user) * per_request  # the system part: the same sockets' work
     return result
 
 
@@ -355,7 +359,7 @@ def paired(runs: dict[str, list[dict]]) -> dict[str, float]:
     out = {"ratio": statistics.median(ratios), "ratio_low": min(ratios), "ratio_high": max(ratios),
            "p99_ratio": statistics.median(p99s), "p99_ratio_low": min(p99s), "p99_ratio_high": max(p99s)}
     for kind in ("full", "same"):
-        for figure in ("rps", "p50_ms", "p99_ms", "server_cpu_us"):
+        for figure in ("rps", "p50_ms", "p99_ms", "server_cpu_us", "server_user_us"):
             out[f"{kind}_{figure}"] = statistics.median(run[figure] for run in runs[kind])
     return out
 
@@ -427,7 +431,7 @@ def main() -> int:
         print("ratio and p99 x: medians of the rounds' own full / same ratios [lowest–highest]; the rest: "
               "each server's median round figures")
         print(f"{'route':<20} {'full req/s':>10} {'same req/s':>10} {'ratio':>17}   {'p50 full/same ms':>17}   "
-              f"{'p99 full/same ms':>17}  {'p99 x':>17}   {'server CPU µs full/same':>24}")
+              f"{'p99 full/same ms':>17}  {'p99 x':>17}   {'server CPU µs full/same (of it user)':>37}")
         report = {}
         for route in picked:
             token = data["access"] if route.user else db["token"]
@@ -445,7 +449,8 @@ def main() -> int:
                   f"{figures['full_p50_ms']:>7.2f} / {figures['same_p50_ms']:<7.2f}   "
                   f"{figures['full_p99_ms']:>7.2f} / {figures['same_p99_ms']:<7.2f}  "
                   f"{figures['p99_ratio']:>5.2f} [{figures['p99_ratio_low']:.2f}–{figures['p99_ratio_high']:.2f}]   "
-                  f"{figures['full_server_cpu_us']:>10.0f} / {figures['same_server_cpu_us']:<10.0f}", flush=True)
+                  f"{figures['full_server_cpu_us']:>10.0f} / {figures['same_server_cpu_us']:<4.0f} "
+                  f"({figures['full_server_user_us']:.0f} / {figures['same_server_user_us']:.0f})", flush=True)
         ratios = [r["ratio"] for r in report.values()]
         missed = [name for name, r in report.items() if r["ratio"] < 0.85 or r["p99_ratio"] > 1.2]
         print(f"median ratio {statistics.median(ratios):.2f}, lowest {min(ratios):.2f} (target >= 0.85 each, "
