@@ -8,7 +8,8 @@ as at full speed. This bench takes the HTTP server and the machine's noise out:
 - ``alone``: the production stack (``runtime.app.build_middleware``: request id and access line,
   origin secret, CORS, client headers, body limit, Tier-1 auth of a real beta token, the rate limit
   spent from a lease) around an app that answers at once with a JSON response's two headers, and the
-  same-work program's token map (``bench/samework.py``) around the same app; requests one at a time.
+  same-work program's token map (``bench/samework.py``) around the same app; requests one at a time,
+  this process's CPU time per request (a wait for PostgreSQL, when a lease runs out, is not CPU).
 - ``in requests``: the production app (``create_app()``) serving ``--route`` with its real handler
   on a throwaway database, ``--concurrency`` requests in flight as under ``wrk``, against the same
   app with the token map in place of the stack (the same routes, handlers, context and error
@@ -111,14 +112,14 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
 
             def one_at_a_time(layers: Any, count: int) -> Callable[[], Awaitable[float]]:
                 async def run() -> float:
-                    started = time.perf_counter()
+                    started = time.process_time()
                     for _ in range(count):
                         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
                                  "scheme": "http", "path": "/api/curricula", "raw_path": b"/api/curricula",
                                  "query_string": b"", "root_path": "", "headers": list(headers),
                                  "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}, "app": app}
                         await layers(scope, receive, send)
-                    return (time.perf_counter() - started) / count * 1e6
+                    return (time.process_time() - started) / count * 1e6
                 return run
 
             # in requests: the app as served, and the same app with the token map in place of the stack
@@ -151,7 +152,7 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
 
 
 async def _nothing(scope: Any, receive: Any, send: Any) -> None:
-    """The making of a scope, timed to take it off both sides of ``alone``."""
+    """The making of a scope, measured to take it off both sides of ``alone``."""
     return None
 
 
@@ -179,7 +180,7 @@ def main() -> int:
     base = statistics.median(alone["nothing"])
     print(f"{args.rounds} alternating rounds, in process" + (f"; the stack with {' '.join(args.env)}" if args.env else ""))
     print(f"{'µs per request':<56} {'stack':>8} {'token map':>10} {'extra':>8}   stack's rounds")
-    for label, got, off in ((f"alone ({args.requests * 3} one at a time, wall clock)", alone, base),
+    for label, got, off in ((f"alone ({args.requests * 3} one at a time, CPU)", alone, base),
                             (f"in requests ({route.name}, {args.concurrency} in flight, user CPU)", served, 0.0)):
         stack, same = statistics.median(got["stack"]) - off, statistics.median(got["same"]) - off
         print(f"{label:<56} {stack:>8.2f} {same:>10.2f} {stack - same:>8.2f}   "
