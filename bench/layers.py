@@ -169,12 +169,7 @@ def main() -> int:
     route = next((r for r in samework.ROUTES if r.name == args.route), None)
     if route is None:
         parser.error(f"no route {args.route!r}; routes: {', '.join(r.name for r in samework.ROUTES)}")
-    settings_env: dict[str, str] = {}
-    for item in args.env:
-        name, equals, value = item.partition("=")
-        if not name.startswith("UNAMENTIS_") or not equals:
-            parser.error(f"--env {item!r}: give NAME=VALUE with a UNAMENTIS_ setting")
-        settings_env[name] = value
+    settings_env = samework.setting_overrides(parser, "--env", args.env)
     figures = asyncio.run(measure(route, args.rounds, args.requests, args.concurrency, settings_env))
     alone, served = figures["alone"], figures["in requests"]
     base = statistics.median(alone["nothing"])

@@ -365,6 +365,18 @@ def paired(runs: dict[str, list[dict]]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ main
+def setting_overrides(parser: argparse.ArgumentParser, option: str, items: Sequence[str]) -> dict[str, str]:
+    """The ``NAME=VALUE`` items given to a repeatable ``option`` as settings (a usage error for an
+    item that is not a ``UNAMENTIS_`` setting)."""
+    settings: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not name.startswith("UNAMENTIS_") or not equals:
+            parser.error(f"{option} {item!r}: give NAME=VALUE with a UNAMENTIS_ setting")
+        settings[name] = value
+    return settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="measured seconds per round, server and route")
@@ -395,12 +407,7 @@ def main() -> int:
         print(f"no route matches {args.routes!r}; routes: {', '.join(r.name for r in ROUTES)}", file=sys.stderr)
         return 2
 
-    full_settings: dict[str, str] = {}
-    for item in args.full_env:
-        name, equals, value = item.partition("=")
-        if not name.startswith("UNAMENTIS_") or not equals:
-            parser.error(f"--full-env {item!r}: give NAME=VALUE with a UNAMENTIS_ setting")
-        full_settings[name] = value
+    full_settings = setting_overrides(parser, "--full-env", args.full_env)
 
     db = asyncio.run(api_bench.make_db())
     workdir = tempfile.mkdtemp(prefix="uma-samework-")
