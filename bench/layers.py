@@ -85,8 +85,9 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
         del os.environ[key]
     os.environ.update({**env, **settings_env})
     # The access lines go where a server's go, not to this terminal: stderr, pointed at /dev/null.
-    saved_stderr = os.dup(2)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    saved_stderr, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
     configure_logging("INFO", buffered=True)  # as `serve` does
     try:
         app = create_app()
@@ -148,6 +149,7 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
     finally:
         logging.shutdown()  # the lines still queued go to /dev/null too, before stderr is back
         os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
         await api_bench.drop_db(db)
 
 
