@@ -133,21 +133,30 @@ class Callgrind:
         raise RuntimeError(f"no totals in {newest}")
 
 
+def asgi_headers(token: str) -> list[tuple[bytes, bytes]]:
+    """``samework.request_headers`` as an ASGI scope carries them, after the host."""
+    return [(b"host", b"127.0.0.1")] + [(name.lower().encode(), value.encode())
+                                        for name, value in samework.request_headers(token).items()]
+
+
+def asgi_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """An HTTP scope as the server makes one, with a copy of ``headers`` (the layers change theirs)."""
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": list(headers), "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
+
+
 def _asgi_request(route: samework.BenchRoute, ids: dict[str, str], token: str):
     """A function that sends one request of ``route`` to an app and checks it succeeded."""
     path = route.path.format(**ids)
-    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode()),
-               (b"x-origin-secret", samework.ORIGIN_SECRET.encode()), (b"cf-connecting-ip", b"198.51.100.10"),
-               (b"x-client-platform", b"ios"), (b"x-client-version", b"1.0.0")]
+    headers = asgi_headers(token)
     body = b""
     if route.body is not None:
         body = json.dumps({k: (v.format(**ids) if isinstance(v, str) else v) for k, v in route.body.items()}).encode()
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
 
     async def one(app) -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": route.method,
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": list(headers), "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
+        scope = asgi_scope(route.method, path, headers)
         received = False
         status: list[int] = []
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import api as api_bench  # noqa: E402  (the throwaway database)
-from bench import instructions  # noqa: E402  (an ASGI request of a route, requests in flight)
+from bench import instructions  # noqa: E402  (ASGI requests and scopes, requests in flight)
 from bench import samework  # noqa: E402  (the settings, the data, the same-work token map)
 
 BODY = b'{"curricula":[],"total":0}'
@@ -101,9 +101,7 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
             for layer in reversed(build_middleware(Settings.from_env())):
                 stack = layer.cls(stack, *layer.args, **layer.kwargs)
             same = token_map.cls(answer, *token_map.args, **token_map.kwargs)
-            headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {db['token']}".encode()),
-                       (b"x-origin-secret", samework.ORIGIN_SECRET.encode()), (b"cf-connecting-ip", b"198.51.100.10"),
-                       (b"x-client-platform", b"ios"), (b"x-client-version", b"1.0.0")]
+            headers = instructions.asgi_headers(db["token"])
 
             async def receive() -> dict[str, Any]:
                 return {"type": "http.request", "body": b"", "more_body": False}
@@ -115,10 +113,8 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
                 async def run() -> float:
                     started = time.process_time()
                     for _ in range(count):
-                        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                                 "scheme": "http", "path": "/api/curricula", "raw_path": b"/api/curricula",
-                                 "query_string": b"", "root_path": "", "headers": list(headers),
-                                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}, "app": app}
+                        scope = instructions.asgi_scope("GET", "/api/curricula", headers)
+                        scope["app"] = app  # what Starlette sets before its middleware, which runs none here
                         await layers(scope, receive, send)
                     return (time.process_time() - started) / count * 1e6
                 return run

@@ -292,12 +292,18 @@ async def principals(db: dict[str, str], env: dict[str, str], tokens: list[str])
 
 
 # ------------------------------------------------------------------------------------ wrk
+def request_headers(token: str) -> dict[str, str]:
+    """The headers of an app's call as the edge passes it on: the bearer token, the origin secret,
+    the client's address and the app's own headers."""
+    return {"Authorization": f"Bearer {token}", "X-Origin-Secret": ORIGIN_SECRET,
+            "CF-Connecting-IP": "198.51.100.10", "X-Client-Platform": "ios", "X-Client-Version": "1.0.0"}
+
+
 def wrk_script(route: BenchRoute, ids: dict[str, str], token: str, directory: str,
                sessions: list[str] | None = None) -> str:
     """wrk's Lua script for ``route``: method, body, headers; a path with ``{session}`` takes each of
     ``sessions`` in turn."""
-    headers = {"Authorization": f"Bearer {token}", "X-Origin-Secret": ORIGIN_SECRET,
-               "CF-Connecting-IP": "198.51.100.10", "X-Client-Platform": "ios", "X-Client-Version": "1.0.0"}
+    headers = request_headers(token)
     lines = [f'wrk.method = "{route.method}"']
     if route.body is not None:
         body = json.dumps({k: (v.format(**ids) if isinstance(v, str) else v) for k, v in route.body.items()})
