@@ -12,8 +12,8 @@ as at full speed. This bench takes the HTTP server and the machine's noise out:
   this process's CPU time per request (a wait for PostgreSQL, when a lease runs out, is not CPU).
 - ``in requests``: the production app (``create_app()``) serving ``--route`` with its real handler
   on a throwaway database, ``--concurrency`` requests in flight as under ``wrk``, against the same
-  app with the token map in place of the stack (the same routes, handlers, context and error
-  handlers: only the layers differ); this process's user CPU per request. The same-work program
+  app with the token map in place of the stack (the same router, handlers and context: only the
+  layers differ); this process's user CPU per request. The same-work program
   itself is measured beside them: the token map in the production app should cost what it costs.
 
 Each: ``--rounds`` alternating rounds, medians per request, and the stack's extra. Run alone, the
@@ -120,8 +120,10 @@ async def measure(route: samework.BenchRoute, rounds: int, requests: int, concur
                 return run
 
             # in requests: the app as served, and the same app with the token map in place of the stack
-            mapped = Starlette(middleware=[token_map], exception_handlers=app.exception_handlers)
-            mapped.router = app.router
+            # (the production app's router below the token map, as below its stack: the routes'
+            # endpoints run directly, with no exception layer of Starlette's between)
+            mapped = Starlette()
+            mapped.build_middleware_stack = lambda: token_map.cls(app.router, *token_map.args, **token_map.kwargs)
             mapped.state.ctx = app.state.ctx
             one = instructions._asgi_request(route, data["ids"], data["access"] if route.user else db["token"])
 

@@ -2,8 +2,8 @@
 
 Handlers and middleware raise ``ApiError`` or one of its subclasses; the app renders it as
 ``{"error": "<snake>", "code": "<UPPER>", "message": "...", "details": {...}}`` (plus
-``"success": false`` on the route groups whose clients decode the old envelope: the app's exception
-handler decides that, per service). A 401 carries ``WWW-Authenticate``.
+``"success": false`` on the route groups whose clients decode the old envelope: the request layer
+decides that, per service). A 401 carries ``WWW-Authenticate``.
 
 Exception: the three 401s that mean "this token is dead, refresh or sign in again" keep their snake
 name in ``code`` as well (``invalid_token``, ``token_expired``, ``token_reused``): the web client reads

@@ -18,11 +18,54 @@ redirected; grouping only the families where none of that applies still cost 90â
 """
 from __future__ import annotations
 
-from typing import Any, Coroutine, Sequence
+import functools
+import inspect
+from typing import Any, Callable, Coroutine, Sequence
 
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import PathConvertor
-from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def _starlette_app_name(app: Any) -> tuple[str, str]:
+    return getattr(app, "__module__", ""), getattr(app, "__qualname__", "")
+
+
+async def _sample_endpoint(request: Request) -> Any:  # only its ``request_response`` app's name is used
+    raise NotImplementedError
+
+
+# What the app of a route made from a plain function looks like: Starlette's ``request_response``
+# (a route with middleware of its own, or an ASGI class as its endpoint, has another app).
+_PLAIN_ROUTE_APP = _starlette_app_name(request_response(_sample_endpoint))
+
+
+def endpoint_app(endpoint: Callable[[Request], Any]) -> ASGIApp:
+    """What Starlette's ``request_response`` runs for ``endpoint`` (a sync one in the thread pool),
+    without the exception handling it wraps around it: the app's one exception layer is the request
+    layer's (``runtime.middleware.errors``), which every route's exception reaches anyway. Each
+    Starlette wrapper is another coroutine in the chain every resumption of a request walks
+    through, and another wrapper of ``send`` on every response message."""
+    function = endpoint
+    while isinstance(function, functools.partial):
+        function = function.func
+    call = endpoint if inspect.iscoroutinefunction(function) else functools.partial(run_in_threadpool, endpoint)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        response = await call(request)
+        await response(scope, receive, send)
+
+    return app
+
+
+def _direct(route: BaseRoute) -> ASGIApp | None:
+    """The app a full match of ``route`` runs directly, or None when its own ``handle`` must run."""
+    if type(route) is not Route or _starlette_app_name(route.app) != _PLAIN_ROUTE_APP:
+        return None
+    return endpoint_app(route.endpoint)
 
 
 def _key(path: str) -> str:
@@ -110,6 +153,14 @@ class IndexedRouter(Router):
                 self._index[(key, count)] = [route for route in counted if _last_literal(route) is None]
                 for last in {_last_literal(route) for route in counted} - {None}:
                     self._by_last[(key, count, last)] = [route for route in counted if _last_literal(route) in (None, last)]
+        # A plain function's route, fully matched (path and method), runs its endpoint directly:
+        # ``Route.handle`` would only check the method again. Keyed by identity (a Route is not
+        # hashable), with the route kept beside its app so an id is never taken for another's.
+        self._direct: dict[int, tuple[BaseRoute, ASGIApp]] = {}
+        for route in self.routes:
+            direct = _direct(route)
+            if direct is not None:
+                self._direct[id(route)] = (route, direct)
 
     def _candidates(self, path: str) -> list[BaseRoute]:
         exact = self._exact.get(path)
@@ -123,6 +174,11 @@ class IndexedRouter(Router):
         if found is not None:
             return found
         return self._family.get(key, self._wild)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:  # type: ignore[override]
+        """The router's app (``app`` below, unless the router has middleware of its own), returned,
+        not awaited: the router keeps no coroutine of its own in the request's chain."""
+        return self.middleware_stack(scope, receive, send)
 
     def app(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         """The matched route's own coroutine (or Starlette's router's): matching needs no await, so
@@ -138,6 +194,9 @@ class IndexedRouter(Router):
             if match is Match.FULL:
                 scope["route"] = route
                 scope.update(child_scope)
+                direct = self._direct.get(id(route))
+                if direct is not None and direct[0] is route:
+                    return direct[1](scope, receive, send)
                 return route.handle(scope, receive, send)
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope

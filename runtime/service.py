@@ -37,7 +37,7 @@ class Service:
     # credential that is not a Tier-1 token (e.g. GPU nodes with the node token); still limited per IP.
     public_prefixes: tuple[str, ...] = ()
     # Path prefixes whose clients decode the old error envelope: an ApiError raised by a route under
-    # one of them answers with "success": false added (the app's exception handler does it).
+    # one of them answers with "success": false added (the request layer does it: runtime.middleware.errors).
     envelope_prefixes: tuple[str, ...] = ()
     jobs: dict[str, JobHandler] = field(default_factory=dict)
     # For /api/admin/health/deep: a dict with "ok"; and for /health: True while the service drains.

@@ -11,7 +11,8 @@ and a client header's clean-up):
      without CORS headers (the failure may be in them)
   2. Tier 3, the origin secret (``origin``): 403, else the client IP from CF-Connecting-IP
   3. CORS (``cors``): a preflight is answered here; from here on every response gets CORS headers
-  4. errors (``errors``): an exception from anything below (auth, limits, routes) → the error format
+  4. errors (``errors``): an exception from anything below (auth, limits, the router, routes) → the
+     error format; the only place an HTTP request's exceptions are answered
   5. client headers (``client``): X-Client-* into the scope; below the minimum version → 426
   6. body limit (``body_limit``): 413 past the route's limit (1 MiB unless the route raises it)
 """
@@ -32,7 +33,7 @@ from runtime.logging import request_id_var
 from runtime.middleware import body_limit, client, origin
 from runtime.middleware.common import add_headers, send_error
 from runtime.middleware.cors import Cors
-from runtime.middleware.errors import error_for
+from runtime.middleware.errors import error_for, in_envelope
 from runtime.middleware.request_log import log_access, request_id
 from runtime.validation import BODY_LIMIT_KEY
 
@@ -57,6 +58,7 @@ class RequestMiddleware:
         cors_origins: Collection[str] = (),
         min_client_versions: Mapping[str, tuple[int, ...]] | None = None,
         max_body_bytes: int,
+        envelope_prefixes: Collection[str] = (),
     ) -> None:
         self.app = app
         self.access_log = access_log
@@ -64,6 +66,7 @@ class RequestMiddleware:
         self.cors = Cors(cors_origins)
         self.min_versions = dict(min_client_versions or {})
         self.max_bytes = max_body_bytes
+        self.envelope_prefixes = tuple(envelope_prefixes)  # where a route's ApiError carries "success": false
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -166,7 +169,8 @@ class RequestMiddleware:
                 except Exception as exc:
                     if response_started:
                         raise  # half-sent response: the server must drop the connection
-                    await send_error(scope, receive, send_on, error_for(exc, scope))
+                    await send_error(scope, receive, send_on, error_for(exc, scope),
+                                     envelope=in_envelope(exc, scope, self.envelope_prefixes))
             else:
                 refused, receive = self._checked(scope, receive, info, None)
                 if refused is not None:
