@@ -49,7 +49,8 @@ _SENT = _Sent()
 
 
 class ResponseCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle, with the usual response head written in one pass.
+    """uvicorn's request-response cycle, with the usual response head written in one pass, and
+    with the body in the same write.
 
     uvicorn checks each response header with two regular expressions, lower-cases its name and
     copies it into the head one header at a time, and an API response carries eight or so (the
@@ -59,11 +60,39 @@ class ResponseCycle(RequestResponseCycle):
     the bytes uvicorn's patterns refuse (a table lookup per byte, not the pattern engine) and the
     head is joined in C. Any other head, and every message after it, goes to uvicorn's own
     ``send``, so its errors and framing rules stay its own (a test compares the two on generated
-    heads: the bytes written, the error raised, the framing decided)."""
+    heads: the bytes written, the error raised, the framing decided).
+
+    uvicorn writes the head and then the body: two system calls and two TCP segments for every
+    response, and a small API answer is exactly a head and one body. A head joined here is held
+    until the app's next message: a body that completes the response as the head declared it goes
+    out with the head in one write (``writelines``: one ``writev``, the body not copied); anything
+    else writes the head first and goes to uvicorn's ``send``. So that a streamed response's head
+    does not wait for its first chunk, a head still held when the event loop comes round is
+    written then."""
+
+    _head: bytes | None = None  # a head joined here, not yet written
 
     def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
         # Not a coroutine: uvicorn's ``send(message)`` is returned for the caller to await, so a
         # body message passes no extra coroutine.
+        head = self._head
+        if head is not None:
+            self._head = None
+            if (message["type"] == "http.response.body" and not message.get("more_body", False)
+                    and not self.disconnected and not self.flow.write_paused and not self.chunked_encoding
+                    and self.scope["method"] != "HEAD"):
+                body = message.get("body", b"")
+                if len(body) == self.expected_content_length:  # what uvicorn checks, for this one write
+                    self.transport.writelines((head, body))
+                    self.expected_content_length = 0
+                    self.response_complete = True
+                    self.message_event.set()
+                    if not self.keep_alive:
+                        self.transport.close()
+                    self.on_response()
+                    return _SENT
+            self._write_head(head)
+            return _uvicorn_send(self, message)
         headers = message.get("headers", ())
         if (self.response_started or self.disconnected or self.flow.write_paused or self.access_log
                 or message["type"] != "http.response.start" or type(headers) is not list or not headers):
@@ -95,8 +124,21 @@ class ResponseCycle(RequestResponseCycle):
             self.chunked_encoding = True
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
-        self.transport.write(b"".join(content))
+        self._head = b"".join(content)
+        asyncio.get_running_loop().call_soon(self._write_held_head)
         return _SENT
+
+    def _write_held_head(self) -> None:
+        """The event loop came round with the head still held (a streamed response, an app that
+        failed or is waiting after its head): write it now."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._write_head(head)
+
+    def _write_head(self, head: bytes) -> None:
+        if not self.disconnected and not self.transport.is_closing():
+            self.transport.write(head)
 
 
 def _making_response_cycles(method: Any) -> Any:

@@ -1,7 +1,8 @@
 """A response's status line and headers leave exactly as uvicorn writes them (runtime.http_server.ResponseCycle).
 
-The server's cycle checks and joins the head in one pass; whatever it is sent, the bytes on the
-wire, the error raised and the framing it decides must be uvicorn's own.
+The server's cycle checks and joins the head in one pass and writes a response's head and body
+together; whatever it is sent, the bytes on the wire, the error raised and the framing it decides
+must be uvicorn's own.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class _Transport:
     def write(self, data: bytes) -> None:
         self.written.append(bytes(data))
 
+    def writelines(self, data: Any) -> None:
+        self.written.append(b"".join(data))  # one call, one system call (writev)
+
     def close(self) -> None:
         self.closed = True
 
@@ -37,12 +41,16 @@ class _Flow:
     write_paused = False
 
 
-def _run(cls: type, messages: list[dict], method: str, keep_alive: bool) -> tuple:
-    """What a cycle of ``cls`` does with ``messages``: the bytes written, the error, its framing."""
-    cycle = cls(scope={"type": "http", "method": method}, transport=_Transport(), flow=_Flow(), logger=None,
-                access_logger=None, access_log=False, default_headers=[(b"date", b"Sat, 05 Dec 2026 10:00:00 GMT")],
-                message_event=asyncio.Event(), expect_100_continue=False, keep_alive=keep_alive,
-                on_response=lambda: None)
+def _new(cls: type, method: str, keep_alive: bool) -> Any:
+    return cls(scope={"type": "http", "method": method}, transport=_Transport(), flow=_Flow(), logger=None,
+               access_logger=None, access_log=False, default_headers=[(b"date", b"Sat, 05 Dec 2026 10:00:00 GMT")],
+               message_event=asyncio.Event(), expect_100_continue=False, keep_alive=keep_alive,
+               on_response=lambda: None)
+
+
+def _cycle(cls: type, messages: list[dict], method: str, keep_alive: bool) -> tuple[Any, Any]:
+    """A cycle of ``cls`` that was sent ``messages``, and the error it raised (type and text) or None."""
+    cycle = _new(cls, method, keep_alive)
     error = None
 
     async def send_all() -> None:
@@ -53,6 +61,12 @@ def _run(cls: type, messages: list[dict], method: str, keep_alive: bool) -> tupl
         asyncio.run(send_all())
     except Exception as exc:  # compared: whatever uvicorn raises, the cycle must raise
         error = (type(exc), str(exc))
+    return cycle, error
+
+
+def _run(cls: type, messages: list[dict], method: str, keep_alive: bool) -> tuple:
+    """What a cycle of ``cls`` does with ``messages``: the bytes written, the error, its framing."""
+    cycle, error = _cycle(cls, messages, method, keep_alive)
     return (b"".join(cycle.transport.written), error, cycle.transport.closed, cycle.response_started,
             cycle.response_complete, cycle.keep_alive, cycle.chunked_encoding, cycle.expected_content_length)
 
@@ -103,10 +117,26 @@ def test_an_api_response_head_takes_the_one_pass(monkeypatch: Any) -> None:
                (b"vary", b"Origin")]
     messages = [{"type": "http.response.start", "status": 200, "headers": headers},
                 {"type": "http.response.body", "body": b"{}"}]
-    written = _run(ResponseCycle, messages, "GET", True)[0]
-    assert [message["type"] for message in passed_on] == ["http.response.body"]  # the head was written here
-    assert written == (b"HTTP/1.1 200 OK\r\ndate: Sat, 05 Dec 2026 10:00:00 GMT\r\n"
-                       + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n{}")
+    cycle, error = _cycle(ResponseCycle, messages, "GET", True)
+    assert error is None and cycle.response_complete
+    assert passed_on == []  # the head and the body were both written here
+    assert cycle.transport.written == [  # in one write
+        b"HTTP/1.1 200 OK\r\ndate: Sat, 05 Dec 2026 10:00:00 GMT\r\n"
+        + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n{}"]
+
+
+def test_a_streamed_head_does_not_wait_for_the_first_chunk() -> None:
+    async def stream() -> None:
+        cycle = _new(ResponseCycle, "GET", True)
+        await cycle.send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await asyncio.sleep(0)  # the app waits for its first event: the loop comes round
+        assert cycle.transport.written == [b"HTTP/1.1 200 OK\r\ndate: Sat, 05 Dec 2026 10:00:00 GMT\r\n"
+                                           b"content-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"]
+        await cycle.send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await cycle.send({"type": "http.response.body", "body": b"", "more_body": False})
+        assert cycle.transport.written[1:] == [b"9\r\ndata: 1\n\n\r\n", b"0\r\n\r\n"] and cycle.response_complete
+
+    asyncio.run(stream())
 
 
 def test_the_server_makes_its_cycles_as_response_cycles() -> None:
