@@ -1,5 +1,5 @@
 """The HTTP server's own limits (how long a client may take, how many may be served at once),
-and how it writes a response's head.
+and how it writes a response.
 
 uvicorn cuts idle keep-alive connections and caps concurrent connections (``limit_concurrency``
 answers 503 beyond it), but it waits forever for a request's headers: a client that connects and
@@ -9,7 +9,9 @@ sends nothing, or one header byte a minute, holds a connection and a slot until 
 Every limit here comes from ``runtime.settings`` (README "Configuration").
 
 The same protocol writes a response's status line and headers through ``ResponseCycle``: the
-checks uvicorn makes, in one pass instead of one per header.
+checks uvicorn makes, in one pass instead of one per header, and the head and body of a response
+in one write. It keeps uvicorn's keep-alive timeout with one timer per connection, not one per
+request.
 """
 from __future__ import annotations
 
@@ -161,18 +163,27 @@ _on_headers_complete = _making_response_cycles(HttpToolsProtocol.on_headers_comp
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus a deadline for the request line and headers, writing its
-    responses' heads through ``ResponseCycle``.
+    responses' heads through ``ResponseCycle``, with one keep-alive timer per connection.
 
     A new connection gets its deadline at once. A later request on a kept-alive connection gets
     one only if its headers are still incomplete once the bytes at hand are parsed: almost every
     request's headers arrive in one read, and a timer armed and cancelled per request (with the
-    calls around it) was a measurable part of a cheap request's CPU."""
+    calls around it) was a measurable part of a cheap request's CPU.
+
+    uvicorn's keep-alive timeout was such a timer too: armed when a response completes, cancelled
+    when the next request's bytes arrive. Here a request's bytes only mark the connection busy, a
+    completed response notes when it went idle, and the one timer, when it fires, closes the
+    connection if it has been idle for the whole timeout, or waits for the rest of it (and while
+    the connection is busy, waits for its next response to complete): the same cut, at the same
+    moment, without a timer per request."""
 
     header_timeout: float = 10.0  # set per server by ``uvicorn_options``
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._keep_alive: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # the loop's time the last response completed; None while busy
         self._arm_header_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -189,8 +200,43 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self._disarm_header_deadline()
         _on_headers_complete(self)
 
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn cancels its keep-alive timer here (bytes came, a response completed, the
+        # connection ended); here the connection is only marked busy (see the class)
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's own steps, in its order, but for the keep-alive timer (see the class)
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self._keep_alive is None:
+            self._keep_alive = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+
+    def _keep_alive_due(self) -> None:
+        self._keep_alive = None
+        idle_since = self._idle_since
+        if idle_since is None:
+            return  # busy: armed again when its response completes
+        left = idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._keep_alive = self.loop.call_later(left, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        keep_alive = getattr(self, "_keep_alive", None)  # None too if the connection never started
+        if keep_alive is not None:
+            keep_alive.cancel()
+            self._keep_alive = None
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from runtime.http_server import uvicorn_options
 from runtime.settings import Settings
 from tests.runtime.conftest import free_port
@@ -106,6 +108,52 @@ def test_a_kept_alive_connection_is_cut_when_a_later_request_stalls_in_its_heade
         assert _closed_within(piped, 3.0)
         assert time.monotonic() - started < 2.0
         piped.close()
+
+
+def _served(sock: socket.socket, path: str = "/") -> None:
+    sock.settimeout(5.0)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert _response(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_an_idle_kept_alive_connection_is_cut_after_the_keep_alive_timeout():
+    # One timer per connection (runtime.http_server): the cut must still come a whole timeout after
+    # the last response, whatever the connection did since the timer was armed.
+    settings = Settings(keepalive_timeout=1.0, header_timeout=5.0, database_url=None)
+    with _Server(settings) as server:
+        idle = socket.create_connection(("127.0.0.1", server.port))
+        _served(idle)
+        answered = time.monotonic()
+        assert not _closed_within(idle, 0.6)
+        assert _closed_within(idle, 2.0)
+        assert 0.9 < time.monotonic() - answered < 1.8
+        # A second request before the timer fires: the cut comes a timeout after the second answer.
+        again = socket.create_connection(("127.0.0.1", server.port))
+        _served(again)
+        time.sleep(0.6)
+        _served(again)
+        answered = time.monotonic()
+        assert not _closed_within(again, 0.7)  # the timer armed after the first answer fired meanwhile
+        assert _closed_within(again, 2.0)
+        assert 0.9 < time.monotonic() - answered < 1.8
+        # A request still running when the timer fires is not cut, and the timeout counts from its answer.
+        busy = socket.create_connection(("127.0.0.1", server.port))
+        _served(busy)
+        time.sleep(0.2)
+        _served(busy, "/slow")  # 1.5 s: the timer fires while it runs
+        answered = time.monotonic()
+        assert not _closed_within(busy, 0.6)
+        assert _closed_within(busy, 2.0)
+        assert 0.9 < time.monotonic() - answered < 1.8
+
+
+def test_the_keep_alive_steps_are_uvicorns():
+    # HeaderTimeoutProtocol.on_response_complete repeats uvicorn's steps but for its timer: a
+    # uvicorn that changes them must be looked at again.
+    assert HttpToolsProtocol.on_response_complete.__code__.co_names == (
+        "server_state", "total_requests", "transport", "is_closing", "_unset_keepalive_if_required", "flow",
+        "resume_reading", "pipeline", "pop", "_start_asgi_task", "loop", "call_later", "timeout_keep_alive",
+        "timeout_keep_alive_handler", "timeout_keep_alive_task")
 
 
 def test_concurrency_cap_answers_503():
