@@ -73,6 +73,9 @@ class ResponseCycle(RequestResponseCycle):
     written then."""
 
     _head: bytes | None = None  # a head joined here, not yet written
+    # The protocol's event loop, set by ``HeaderTimeoutProtocol`` on the cycles it makes (asking
+    # asyncio for the running loop costs a ``getpid`` system call per call on this interpreter).
+    loop: asyncio.AbstractEventLoop | None = None
 
     def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
         # Not a coroutine: uvicorn's ``send(message)`` is returned for the caller to await, so a
@@ -127,7 +130,7 @@ class ResponseCycle(RequestResponseCycle):
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
         self._head = b"".join(content)
-        asyncio.get_running_loop().call_soon(self._write_held_head)
+        (self.loop or asyncio.get_running_loop()).call_soon(self._write_held_head)
         return _SENT
 
     def _write_held_head(self) -> None:
@@ -199,6 +202,9 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         if self._header_deadline is not None:  # most requests of a kept-alive connection armed none
             self._disarm_header_deadline()
         _on_headers_complete(self)
+        cycle = self.cycle  # the request's, or (an upgrade) the one before it, or None
+        if isinstance(cycle, ResponseCycle):
+            cycle.loop = self.loop
 
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn cancels its keep-alive timer here (bytes came, a response completed, the

@@ -145,6 +145,7 @@ def test_the_server_makes_its_cycles_as_response_cycles() -> None:
     async def app(scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             cycles.append(type(send.__self__))  # the server's send is its cycle's bound method
+            assert send.__self__.loop is asyncio.get_running_loop()  # given by the protocol, not asked for
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"ok"})
 
