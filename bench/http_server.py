@@ -32,13 +32,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import api as api_bench  # noqa: E402  (ports, CPU meters)
-from bench import samework  # noqa: E402  (wrk)
+from bench import api as api_bench  # noqa: E402  (ports)
+from bench import samework  # noqa: E402  (wrk and its CPU meter)
 
 BODY = json.dumps({"curricula": [{"id": f"{n:08d}-0000-4000-8000-000000000000", "title": f"Curriculum {n}",
                                   "topic_count": n} for n in range(6)]}).encode()
@@ -71,6 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=4, help="measured seconds per round and server")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each measured round (0: none)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--serve", choices=("ours", "uvicorn"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -96,13 +98,9 @@ def main() -> int:
         for number in range(args.rounds):
             for kind in ("ours", "uvicorn") if number % 2 == 0 else ("uvicorn", "ours"):
                 port, process = servers[kind]
-                samework.run_wrk(port, "/", script, args.connections, 1)  # warm-up
-                user, system = api_bench._proc_cpu_times(process.pid)
-                result = samework.run_wrk(port, "/", script, args.connections, args.seconds)
-                user_after, system_after = api_bench._proc_cpu_times(process.pid)
-                per_request = 1e6 / max(result["requests"], 1)
-                rounds[kind].append({"rps": result["rps"], "user": (user_after - user) * per_request,
-                                     "system": (system_after - system) * per_request})
+                result = samework.measured(SimpleNamespace(port=port, process=process), "/", script, args)  # type: ignore[arg-type]
+                rounds[kind].append({"rps": result["rps"], "user": result["server_user_us"],
+                                     "system": result["server_cpu_us"] - result["server_user_us"]})
         print(f"{args.connections} connections, wrk -t1, {args.rounds} alternating rounds of {args.seconds} s; "
               f"a {len(BODY)}-byte JSON answer with {len(HEADERS)} headers")
         print(f"{'server':<10} {'req/s':>8} {'user µs':>8} {'system µs':>10}   per request, medians of the rounds")
