@@ -26,7 +26,7 @@ from runtime.errors import ApiError
 from runtime.isolation import IsolationError, enforce_isolation
 from runtime.memory import trim_every
 from runtime.middleware.auth import AuthMiddleware
-from runtime.middleware.errors import error_for, in_envelope
+from runtime.middleware.errors import error_response
 from runtime.middleware.request import RequestMiddleware
 from runtime.route_table import ALL_SERVICES
 from runtime.routing import IndexedRouter
@@ -63,11 +63,11 @@ def load_service(name: str) -> Service:
 
 def _websocket_error_handler(envelope_prefixes: tuple[str, ...]):
     """A WebSocket handshake's ApiError, HTTPException or database outage, answered as an HTTP
-    request's would be (``runtime.middleware.errors``). HTTP requests never reach these handlers:
+    request's would be (``runtime.middleware.errors.error_response``). HTTP requests never reach these handlers:
     the request layer answers their exceptions."""
 
     async def _websocket_error(conn: HTTPConnection, exc: Exception) -> Response:
-        return error_for(exc, conn.scope).to_response(envelope=in_envelope(exc, conn.scope, envelope_prefixes))
+        return error_response(exc, conn.scope, envelope_prefixes)
 
     return _websocket_error
 

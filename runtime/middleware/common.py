@@ -17,13 +17,13 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_error(scope: Scope, receive: Receive, send: Send, error: ApiError, *, envelope: bool = False) -> None:
-    """Answer ``error`` on an HTTP scope (``envelope``: with the old ``"success": false``); refuse a
-    WebSocket handshake (close 1008 before accept makes the server answer HTTP 403)."""
+async def send_error(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
+    """Answer ``error`` on an HTTP scope; refuse a WebSocket handshake (close 1008 before accept
+    makes the server answer HTTP 403)."""
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": error.error[:100]})
         return
-    response = error.to_response(envelope=envelope)
+    response = error.to_response()
     await response(scope, receive, send)
 
 

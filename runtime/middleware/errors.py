@@ -4,13 +4,14 @@
 crash answers with CORS headers and the request id; the traceback is logged (redacted). This is the
 one place an HTTP request's exceptions are rendered: the app runs its routes without Starlette's
 own exception layers (``runtime.app.ServiceApp``), and its exception handlers, used for WebSocket
-handshakes only, answer through ``error_for`` too.
+handshakes only, answer through ``error_response`` too.
 """
 from __future__ import annotations
 
 import logging
 
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import Scope
 
 from runtime.db import DatabaseUnavailable
@@ -40,7 +41,8 @@ def error_for(exc: Exception, scope: Scope) -> ApiError:
     return internal_error()
 
 
-def in_envelope(exc: Exception, scope: Scope, envelope_prefixes: tuple[str, ...]) -> bool:
-    """Whether the answer to ``exc`` carries the old ``"success": false``: an ``ApiError`` (what a
-    route raises on purpose) under one of the services' ``envelope_prefixes``."""
-    return isinstance(exc, ApiError) and scope["path"].startswith(envelope_prefixes)
+def error_response(exc: Exception, scope: Scope, envelope_prefixes: tuple[str, ...]) -> Response:
+    """The answer to ``exc`` (``error_for``) as a response; an ``ApiError`` (what a route raises on
+    purpose) under one of the services' ``envelope_prefixes`` carries the old ``"success": false``."""
+    error = error_for(exc, scope)
+    return error.to_response(envelope=isinstance(exc, ApiError) and scope["path"].startswith(envelope_prefixes))

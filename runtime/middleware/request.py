@@ -33,7 +33,7 @@ from runtime.logging import request_id_var
 from runtime.middleware import body_limit, client, origin
 from runtime.middleware.common import add_headers, send_error
 from runtime.middleware.cors import Cors
-from runtime.middleware.errors import error_for, in_envelope
+from runtime.middleware.errors import error_response
 from runtime.middleware.request_log import log_access, request_id
 from runtime.validation import BODY_LIMIT_KEY
 
@@ -169,8 +169,7 @@ class RequestMiddleware:
                 except Exception as exc:
                     if response_started:
                         raise  # half-sent response: the server must drop the connection
-                    await send_error(scope, receive, send_on, error_for(exc, scope),
-                                     envelope=in_envelope(exc, scope, self.envelope_prefixes))
+                    await error_response(exc, scope, self.envelope_prefixes)(scope, receive, send_on)
             else:
                 refused, receive = self._checked(scope, receive, info, None)
                 if refused is not None:
