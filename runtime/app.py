@@ -94,6 +94,22 @@ class ServiceApp(Starlette):
         if not self.user_middleware or self.user_middleware[0].cls is not RequestMiddleware:
             raise TypeError("ServiceApp's middleware must begin with RequestMiddleware (runtime.app.build_middleware)")
 
+    def served(self) -> ASGIApp:
+        """This app as the server should call it: a plain ASGI 3 callable that sets ``scope["app"]``
+        and returns the middleware's coroutine, where Starlette's ``__call__`` is a coroutine of its
+        own that does the same and awaits it (one more in the chain every resumption of a request
+        walks through). The middleware is built now, so none can be added after. A server that
+        tells ASGI 3 apps by ``async def`` must be told (uvicorn: ``interface="asgi3"``)."""
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        stack = self.middleware_stack
+
+        def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            scope["app"] = self
+            return stack(scope, receive, send)
+
+        return app
+
     def build_middleware_stack(self) -> ASGIApp:
         handlers = {key: value for key, value in self.exception_handlers.items() if key not in (500, Exception)}
         app: ASGIApp = _ByScopeType(http=self.router, other=ExceptionMiddleware(self.router, handlers=handlers))

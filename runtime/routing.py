@@ -25,6 +25,7 @@ from typing import Any, Callable, Coroutine, Sequence
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import PathConvertor
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,6 +37,10 @@ def _starlette_app_name(app: Any) -> tuple[str, str]:
 async def _sample_endpoint(request: Request) -> Any:  # only its ``request_response`` app's name is used
     raise NotImplementedError
 
+
+# How a response with its whole body sends itself (JSONResponse, PlainTextResponse, … inherit it;
+# streaming and file responses have their own).
+_SEND_WHOLE = Response.__call__
 
 # What the app of a route made from a plain function looks like: Starlette's ``request_response``
 # (a route with middleware of its own, or an ASGI class as its endpoint, has another app).
@@ -56,7 +61,15 @@ def endpoint_app(endpoint: Callable[[Request], Any]) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
         response = await call(request)
-        await response(scope, receive, send)
+        if type(response).__call__ is not _SEND_WHOLE:
+            await response(scope, receive, send)
+            return
+        # What ``Response.__call__`` does for an HTTP request (a test compares the two), without a
+        # coroutine of its own: most routes answer a whole body (JSON) this way.
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+        if response.background is not None:
+            await response.background()
 
     return app
 

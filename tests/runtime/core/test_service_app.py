@@ -4,7 +4,11 @@ headers, and routes of every kind (sync, class, their own middleware) still run 
 them."""
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import threading
+import time
 
 import httpx
 import pytest
@@ -12,7 +16,8 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.probe import probe_service
@@ -20,10 +25,11 @@ from runtime.app import ServiceApp, build_middleware
 from runtime.db import DatabaseUnavailable
 from runtime.errors import Conflict
 from runtime.middleware.auth import AuthMiddleware
-from runtime.routing import IndexedRouter
+from runtime.routing import IndexedRouter, endpoint_app
 from runtime.service import Service
+from runtime import cli
 from runtime.settings import Settings
-from tests.runtime.conftest import make_client
+from tests.runtime.conftest import free_port, make_client
 
 ORIGIN = "https://app.example.com"
 
@@ -180,3 +186,97 @@ def test_function_routes_run_directly_and_others_through_their_handle():
     direct = {route.path for route in routes if id(route) in router._direct}
     assert direct == {"/api/old/conflict", "/api/new/conflict", "/api/new/http-exception", "/api/new/database",
                       "/api/new/sync/{n:int}", "/api/new/mid-body"}
+
+
+def test_the_server_calls_the_app_through_its_plain_entry(monkeypatch, make_app, database):
+    """``serve_app`` hands uvicorn the app's plain ASGI 3 entry (no coroutine of Starlette's own
+    around each request), told that it is ASGI 3: the lifespan runs, requests are answered by the
+    whole stack, and the console listener wraps the same entry."""
+    app = make_app([probe_service(), errors_service()], cors_origins=(ORIGIN,))
+    configs: list = []
+    monkeypatch.setattr(cli, "configure_logging", lambda *args, **kwargs: None)  # the test's logging stays
+    monkeypatch.setattr(cli, "tune_gc", lambda: None)
+    monkeypatch.setattr(cli.console_serve, "run", lambda config, port, host=None: configs.append(config))
+    port = free_port()
+    cli.serve_app(app, "127.0.0.1", port, database.settings())
+    [config] = configs
+    assert config.interface == "asgi3" and not inspect.iscoroutinefunction(config.app)
+    config.log_level = "warning"
+    server = __import__("uvicorn").Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            health = client.get("/health")
+            assert health.status_code == 200 and health.headers["x-request-id"]
+            refused = client.get("/api/new/class", headers={"Origin": ORIGIN})
+            assert refused.status_code == 401 and refused.json()["error"] == "auth_required"
+            assert refused.headers["access-control-allow-origin"] == ORIGIN
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+
+
+async def test_a_routes_response_is_sent_as_starlette_sends_it():
+    """A function route's whole-body response is sent by the endpoint app itself: the very
+    messages, in order, with its background task after them, that ``Response.__call__`` sends;
+    any other response (a stream, one that sends itself its own way) still sends itself."""
+    ran: list[str] = []
+
+    class Shouting(PlainTextResponse):
+        async def __call__(self, scope, receive, send):
+            self.body = self.body.upper()
+            await super().__call__(scope, receive, send)
+
+    async def chunks():
+        yield b"a"
+        yield b"b"
+
+    made = [
+        lambda: JSONResponse({"n": 1}, status_code=201, headers={"X-Mine": "1"}),
+        lambda: PlainTextResponse("done", background=BackgroundTask(ran.append, "after")),
+        lambda: Response(b"", status_code=204),
+        lambda: Shouting("quiet"),
+        lambda: StreamingResponse(chunks(), media_type="text/plain"),
+    ]
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
+
+    async def receive():  # the request has no body; the client stays (a stream listens for it leaving)
+        await asyncio.Event().wait()
+
+    for make in made:
+        by_starlette: list[dict] = []
+        by_endpoint: list[dict] = []
+
+        async def record_starlette(message, into=by_starlette):
+            into.append({**message, "ran": list(ran)})
+
+        async def record_endpoint(message, into=by_endpoint):
+            into.append({**message, "ran": list(ran)})
+
+        ran.clear()
+        await make()(dict(scope), receive, record_starlette)
+        after_starlette = list(ran)
+
+        async def endpoint(request):
+            return make()
+
+        ran.clear()
+        await endpoint_app(endpoint)(dict(scope), receive, record_endpoint)
+        assert by_endpoint == by_starlette and ran == after_starlette
+    assert [message["ran"] for message in by_starlette] == [[]] * len(by_starlette)
+    assert by_starlette[-1]["body"] == b"" and by_starlette[0]["status"] == 200  # the stream's end
+    ran.clear()
+
+    async def with_task(request):
+        return made[1]()
+
+    await endpoint_app(with_task)(dict(scope), receive, record_endpoint)
+    assert ran == ["after"]  # the background task runs, after the body
+    assert Response.__call__.__code__.co_names == (  # Starlette's own steps, which the endpoint app repeats
+        "_wrap_websocket_denial_send", "status_code", "raw_headers", "body", "background")
