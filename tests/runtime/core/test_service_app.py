@@ -263,7 +263,7 @@ async def test_a_routes_response_is_sent_as_starlette_sends_it():
         await make()(dict(scope), receive, record_starlette)
         after_starlette = list(ran)
 
-        async def endpoint(request):
+        async def endpoint(request, make=make):
             return make()
 
         ran.clear()
