@@ -130,7 +130,7 @@ class _ByScopeType:
         return (self.http if scope["type"] == "http" else self.other)(scope, receive, send)
 
 
-def create_app(services: Sequence[str | Service] | None = None, settings: Settings | None = None) -> Starlette:
+def create_app(services: Sequence[str | Service] | None = None, settings: Settings | None = None) -> ServiceApp:
     """A Starlette app serving ``services`` (``None``: every service, i.e. the container).
 
     Items are service names (``SERVICE_MODULES``) or, for tests and embedding, ``Service`` objects."""
