@@ -20,11 +20,19 @@ round to round. Each round's two runs are a pair measured within seconds of each
 machine whose speed drifts (a shared virtual machine) moves both alike: the ratios printed are the
 medians of the rounds' own ratios — requests/s full / same, and p99 full / same — with their range;
 beside them each server's median requests/s, p50, p99 and CPU per request (``/proc``), with its user part
-(the system part is the sockets' work, alike for both).
+(the system part is the sockets' work, alike for both). Ten rounds by default: on a shared two-core
+machine one round's ratio moves by a fifth either way from noise alone (``--control``), and the
+median of three or five rounds moved enough to turn a route's verdict from one run to the next. An
+even number of rounds puts each server first equally often.
 
-    python bench/samework.py [--rounds 3] [--seconds 5] [--connections 32] [--routes curricula,me]
+    python bench/samework.py [--rounds 10] [--seconds 5] [--connections 32] [--routes curricula,me]
     python bench/samework.py --profile "curricula list"   # where the real server's CPU goes (cProfile)
     python bench/samework.py --routes "curricula list" --full-env UNAMENTIS_ACCESS_LOG=false   # a step's cost
+    python bench/samework.py --control   # the same-work program against a copy of itself: the noise
+
+``--control`` measures, with the same rounds, the same-work program in the real server's place: the
+two programs are the same, so every ratio would be 1.00 on a perfectly steady machine, and what it
+prints instead is how far this machine's noise alone moves the figures.
 
 Needs ``wrk`` on PATH (Debian package ``wrk``) and the local PostgreSQL (``UNAMENTIS_BENCH_PG``); a
 throwaway database is created and dropped.
@@ -184,7 +192,7 @@ class Server:
         if tokens_file:
             cmd += ["--tokens", tokens_file]
         # The log goes to a file (as it would to a collector): a pipe nobody reads would fill and stall it.
-        self.log = open(os.path.join(workdir, f"{kind}.log"), "w")
+        self.log = open(os.path.join(workdir, f"{kind}-{self.port}.log"), "w")  # --control runs two of a kind
         self.process = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=self.log)
         if kind == "full":
             api_bench._wait_up(self.port, self.process, start_seconds)
@@ -387,7 +395,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="measured seconds per round, server and route")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each measured round (0: none)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per route (even: each server first as "
+                        "often; ten rounds of all routes take about 17 minutes)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--routes", default="", help="comma-separated substrings of route names (default: all)")
     parser.add_argument("--json", action="store_true", help="also print every round as JSON")
@@ -396,6 +405,8 @@ def main() -> int:
                              "step costs (repeatable)")
     parser.add_argument("--profile", metavar="ROUTE", help="profile the real server on one route (cProfile) for "
                         "--seconds and print where its CPU goes")
+    parser.add_argument("--control", action="store_true", help="measure a second copy of the same-work program "
+                        "in the real server's place: how far the machine's noise alone moves the ratios")
     parser.add_argument("--serve", choices=("full", "same"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", help=argparse.SUPPRESS)
@@ -414,6 +425,8 @@ def main() -> int:
         return 2
 
     full_settings = setting_overrides(parser, "--full-env", args.full_env)
+    if args.control and (args.profile or full_settings):
+        parser.error("--control measures the same-work program twice: --profile and --full-env apply to the real server")
 
     db = asyncio.run(api_bench.make_db())
     workdir = tempfile.mkdtemp(prefix="uma-samework-")
@@ -439,6 +452,10 @@ def main() -> int:
         tokens_file = os.path.join(workdir, "tokens.json")
         Path(tokens_file).write_text(json.dumps(asyncio.run(principals(db, env, [db["token"], data["access"]]))))
         servers["same"] = Server("same", env, workdir, tokens_file)
+        if args.control:  # the real server has made the data; a copy of the same work takes its place
+            servers.pop("full").stop()
+            servers["full"] = Server("same", env, workdir, tokens_file)
+            print("control: the 'full' figures are a second copy of the same-work program")
         print(f"{args.connections} connections, wrk -t1, {args.rounds} alternating rounds of {args.seconds:.0f} s per "
               f"server and route (after {args.warmup:.0f} s warm-up); {os.cpu_count()} CPUs")
         print("ratio and p99 x: medians of the rounds' own full / same ratios [lowest–highest]; the rest: "
