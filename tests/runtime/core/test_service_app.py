@@ -12,22 +12,23 @@ import time
 
 import httpx
 import pytest
+import uvicorn
+from starlette.background import BackgroundTask
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.probe import probe_service
+from runtime import cli
 from runtime.app import ServiceApp, build_middleware
 from runtime.db import DatabaseUnavailable
 from runtime.errors import Conflict
 from runtime.middleware.auth import AuthMiddleware
 from runtime.routing import IndexedRouter, endpoint_app
 from runtime.service import Service
-from runtime import cli
 from runtime.settings import Settings
 from tests.runtime.conftest import free_port, make_client
 
@@ -202,7 +203,7 @@ def test_the_server_calls_the_app_through_its_plain_entry(monkeypatch, make_app,
     [config] = configs
     assert config.interface == "asgi3" and not inspect.iscoroutinefunction(config.app)
     config.log_level = "warning"
-    server = __import__("uvicorn").Server(config)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
