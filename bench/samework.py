@@ -483,7 +483,8 @@ def main() -> int:
                   f"({figures['full_server_user_us']:.0f} / {figures['same_server_user_us']:.0f})", flush=True)
         ratios = [r["ratio"] for r in report.values()]
         missed = [name for name, r in report.items() if r["ratio"] < 0.85 or r["p99_ratio"] > 1.2]
-        print(f"median ratio {statistics.median(ratios):.2f}, lowest {min(ratios):.2f} (target >= 0.85 each, "
+        print(f"{'control (the same program twice): ' if args.control else ''}"
+              f"median ratio {statistics.median(ratios):.2f}, lowest {min(ratios):.2f} (target >= 0.85 each, "
               f"p99 within 1.2x: {'met' if not missed else 'missed on ' + ', '.join(missed)}); "
               f"load average at the end {os.getloadavg()[0]:.2f}")
         if args.json:
